@@ -1,0 +1,44 @@
+# Custody. `make run` opens the app; `make test` is the whole check, from a fresh machine.
+GO      ?= go
+BIN     ?= bin/custody
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: run demo build test unit vet fmt-check keyring-test smoke bench package deps
+
+run: build
+	./$(BIN)
+
+demo: build
+	./$(BIN) --demo
+
+deps:
+	./scripts/deps.sh
+
+build: deps
+	$(GO) build -o $(BIN) .
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet -tags ci ./...
+
+# Unit tests run headless with Fyne's test driver (-tags ci) and the race detector.
+unit:
+	$(GO) test -tags ci -race -count=1 ./...
+
+keyring-test:
+	KEYRING_INTEGRATION=1 ./scripts/with-keyring.sh $(GO) test -count=1 -run 'TestRealSecretService' -v ./app/secrets/integration/
+
+smoke: build
+	./scripts/smoke.sh $(BIN) test-artifacts/smoke
+
+test: deps fmt-check vet unit keyring-test build smoke
+	@echo "make test: all checks passed"
+
+bench:
+	$(GO) test -tags ci -run '^$$' -bench . -benchmem ./...
+
+package: deps
+	$(GO) tool fyne package -os linux -release

@@ -1,0 +1,233 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"custody/app/secrets"
+	"custody/store"
+	"custody/sync/engine"
+	"custody/sync/fileimport"
+)
+
+// AppID is the application's reverse-DNS identifier: the Fyne app ID, the name of its
+// settings folder, and equal to the ID in FyneApp.toml.
+const AppID = "org.custody.desktop"
+
+// Exit statuses.
+const (
+	exitOK             = 0
+	exitFailed         = 1
+	exitUsage          = 2
+	exitNotImplemented = 2
+)
+
+// errUsage marks a command-line mistake; the command's usage is printed with it.
+var errUsage = errors.New("usage")
+
+// errNotImplemented marks a command whose issue has not landed yet.
+var errNotImplemented = errors.New("not implemented yet")
+
+// Env is everything a command needs from the outside world. Tests build one with buffers
+// and a temporary database.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Secrets        secrets.Store
+	Logger         *slog.Logger
+
+	// Drivers syncs each source kind; Formats imports each file format.
+	Drivers map[string]engine.Driver
+	Formats []fileimport.Format
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	args    string // the usage line after the name
+	summary string
+	run     func(ctx context.Context, env *Env, c *invocation) error
+	// flags declares the command's own flags.
+	flags func(fs *flag.FlagSet, c *invocation)
+}
+
+// invocation is one run of a command: its flags and positional arguments.
+type invocation struct {
+	cmd  *command
+	fs   *flag.FlagSet
+	db   string
+	args []string
+	vals map[string]any
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+// str, boolean and list read flag values declared by the command's flags function.
+func (c *invocation) str(name string) string    { return *c.vals[name].(*string) }
+func (c *invocation) boolean(name string) bool  { return *c.vals[name].(*bool) }
+func (c *invocation) list(name string) []string { return *c.vals[name].(*listFlag) }
+
+func (c *invocation) defString(name, value, usage string) {
+	c.vals[name] = c.fs.String(name, value, usage)
+}
+
+func (c *invocation) defBool(name string, value bool, usage string) {
+	c.vals[name] = c.fs.Bool(name, value, usage)
+}
+
+func (c *invocation) defList(name, usage string) {
+	l := &listFlag{}
+	c.fs.Var(l, name, usage+" (repeatable)")
+	c.vals[name] = l
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// parseInterspersed parses flags that may stand before or after positional arguments, as
+// DESIGN.md's command line promises ("custody sources add greenbutton NAME --base-url ...").
+// A "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		// flag.Parse also stops after a lone "--" it consumed itself; detect that.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// defaultDBPath is the database in the app's data folder: the same folder Fyne's Storage API
+// uses for this app ID, so the GUI and the CLI agree without the CLI needing Fyne.
+func defaultDBPath() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		dir = filepath.Join(os.TempDir(), "custody-"+fmt.Sprint(os.Getuid()))
+	}
+	return filepath.Join(dir, "fyne", AppID, "custody.db")
+}
+
+func (env *Env) dbPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if v := env.Getenv("CUSTODY_DB"); v != "" {
+		return v
+	}
+	return defaultDBPath()
+}
+
+// openStore opens the invocation's database.
+func (env *Env) openStore(ctx context.Context, c *invocation) (*store.Store, error) {
+	return store.Open(ctx, env.dbPath(c.db))
+}
+
+// runCommand parses args for the named command and runs it, returning the exit status.
+func runCommand(ctx context.Context, env *Env, name string, args []string) int {
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "custody: unknown command %q\n\n", name)
+		printUsage(env.Stderr)
+		return exitUsage
+	}
+	c := &invocation{cmd: cmd, vals: map[string]any{}}
+	c.fs = flag.NewFlagSet("custody "+name, flag.ContinueOnError)
+	c.fs.SetOutput(env.Stderr)
+	c.fs.StringVar(&c.db, "db", "", "database file (default: $CUSTODY_DB, else the app's data folder)")
+	if cmd.flags != nil {
+		cmd.flags(c.fs, c)
+	}
+	// Parse quietly: the flag package's own messages are replaced by ours, printed once.
+	c.fs.Usage = func() {}
+	c.fs.SetOutput(io.Discard)
+	pos, err := parseInterspersed(c.fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		commandUsage(env.Stdout, c)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "custody %s: %v\n\n", name, err)
+		commandUsage(env.Stderr, c)
+		return exitUsage
+	}
+	c.args = pos
+	err = cmd.run(ctx, env, c)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errNotImplemented):
+		fmt.Fprintf(env.Stderr, "custody %s: not implemented yet\n", name)
+		return exitNotImplemented
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(env.Stderr, "custody %s: %v\n\n", name, strings.TrimSuffix(strings.TrimPrefix(err.Error(), "usage: "), ": usage"))
+		commandUsage(env.Stderr, c)
+		return exitUsage
+	case errors.Is(err, errSilentFailure):
+		return exitFailed
+	}
+	fmt.Fprintf(env.Stderr, "custody %s: %v\n", name, err)
+	return exitFailed
+}
+
+// errSilentFailure means the command already told the user what failed.
+var errSilentFailure = errors.New("failed")
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errUsage)
+}
+
+func commandUsage(w io.Writer, c *invocation) {
+	fmt.Fprintf(w, "Usage: custody %s %s\n\n%s\n\nFlags:\n", c.cmd.name, c.cmd.args, c.cmd.summary)
+	c.fs.SetOutput(w)
+	c.fs.PrintDefaults()
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, `Custody keeps your own energy and banking data on your own machine.
+
+Usage:
+  custody [--demo] [--db PATH]     open the app (--demo: a throwaway database and built-in simulators)
+  custody COMMAND [flags] [args]
+
+Commands:
+`)
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nEvery command takes --db PATH (default $CUSTODY_DB, else %s) and --help.\n", defaultDBPath())
+}

@@ -1,0 +1,20 @@
+package app
+
+import (
+	"custody/sync/engine"
+	"custody/sync/fileimport"
+)
+
+// drivers returns the sync driver of every source kind Custody knows.
+func drivers(env *Env) map[string]engine.Driver {
+	m := map[string]engine.Driver{}
+	for _, d := range []engine.Driver{} {
+		m[d.Kind()] = d
+	}
+	return m
+}
+
+// fileFormats returns every file format `custody import` recognises, in detection order.
+func fileFormats() []fileimport.Format {
+	return []fileimport.Format{}
+}

@@ -1,0 +1,13 @@
+// Command custody keeps a person's own energy and banking data on their own machine.
+// With no arguments it opens the app; see `custody --help` for the command line.
+package main
+
+import (
+	"os"
+
+	"custody/app"
+)
+
+func main() {
+	os.Exit(app.Main(os.Args[1:]))
+}

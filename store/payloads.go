@@ -1,0 +1,268 @@
+package store
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// chunkSize is the size of one stored piece of a compressed payload: small enough to keep
+// memory flat while a 1 GB file is archived, large enough that rows stay few.
+const chunkSize = 1 << 20
+
+// secretHeaders are never archived: they carry credentials.
+var secretHeaders = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "cookie": true, "set-cookie": true,
+	"x-api-key": true, "x-fapi-auth-date": false,
+}
+
+// SafeHeaders returns the headers worth archiving, without any that can carry a credential.
+func SafeHeaders(h http.Header) map[string]string {
+	out := map[string]string{}
+	for k, v := range h {
+		if secretHeaders[strings.ToLower(k)] {
+			continue
+		}
+		out[k] = strings.Join(v, ", ")
+	}
+	return out
+}
+
+// Archive stores the body read from r as a new payload, compressed, in its own committed
+// transaction, and returns its record. The body is streamed: memory does not grow with its size.
+//
+// When an identical body (same sha256 and format) is already archived, the existing record is
+// returned with existed set, and nothing is added.
+func (s *Store) Archive(ctx context.Context, p Payload, r io.Reader) (Payload, bool, error) {
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
+	}
+	defer tx.Rollback()
+	out, existed, err := tx.Archive(p, r)
+	if err != nil {
+		return p, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
+	}
+	return out, existed, nil
+}
+
+// Archive stores a payload inside this transaction; see [Store.Archive].
+func (t *Tx) Archive(p Payload, r io.Reader) (Payload, bool, error) {
+	if p.Received.IsZero() {
+		p.Received = t.s.Now()
+	}
+	p.Status = PayloadPending
+	headers, _ := json.Marshal(p.Headers)
+	if p.Headers == nil {
+		headers = []byte("{}")
+	}
+	err := t.queryRow(`INSERT INTO payloads (source_id, format, url, headers, received, sha256, size, status)
+		VALUES (?, ?, ?, ?, ?, '', 0, 'pending') RETURNING id`,
+		nullSource(p.SourceID), p.Format, p.URL, string(headers), p.Received.Unix()).Scan(&p.ID)
+	if err != nil {
+		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
+	}
+	cw := &chunkWriter{t: t, payloadID: p.ID}
+	zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
+	h := sha256.New()
+	n, err := io.Copy(zw, io.TeeReader(r, h))
+	if err == nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = cw.flush()
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("archive %s: after %d bytes: %w", p.URL, n, err)
+	}
+	p.Size = n
+	p.SHA256 = hex.EncodeToString(h.Sum(nil))
+
+	var existing int64
+	err = t.queryRow(`SELECT id FROM payloads WHERE sha256 = ? AND format = ? AND id != ? ORDER BY id LIMIT 1`,
+		p.SHA256, p.Format, p.ID).Scan(&existing)
+	switch {
+	case err == nil:
+		if _, err := t.exec(`DELETE FROM payloads WHERE id = ?`, p.ID); err != nil {
+			return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
+		}
+		old, err := t.payload(existing)
+		return old, true, err
+	case !errors.Is(err, sql.ErrNoRows):
+		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
+	}
+	if _, err := t.exec(`UPDATE payloads SET sha256 = ?, size = ? WHERE id = ?`, p.SHA256, p.Size, p.ID); err != nil {
+		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
+	}
+	return p, false, nil
+}
+
+type chunkWriter struct {
+	t         *Tx
+	payloadID int64
+	seq       int
+	buf       bytes.Buffer
+}
+
+func (c *chunkWriter) Write(b []byte) (int, error) {
+	c.buf.Write(b)
+	for c.buf.Len() >= chunkSize {
+		if err := c.put(c.buf.Next(chunkSize)); err != nil {
+			return 0, err
+		}
+	}
+	return len(b), nil
+}
+
+func (c *chunkWriter) flush() error {
+	if c.buf.Len() == 0 {
+		return nil
+	}
+	return c.put(c.buf.Next(c.buf.Len()))
+}
+
+func (c *chunkWriter) put(b []byte) error {
+	_, err := c.t.exec(`INSERT INTO payload_chunks (payload_id, seq, data) VALUES (?, ?, ?)`, c.payloadID, c.seq, b)
+	c.seq++
+	return err
+}
+
+// SetPayloadStatus records the outcome of parsing a payload: parsed, or failed with why.
+func (t *Tx) SetPayloadStatus(id int64, status, errText string) error {
+	if _, err := t.exec(`UPDATE payloads SET status = ?, error = ?, parsed = ? WHERE id = ?`, status, errText, t.now(), id); err != nil {
+		return fmt.Errorf("set payload %d status: %w", id, err)
+	}
+	return nil
+}
+
+// SetPayloadStatus records the outcome of parsing a payload in its own transaction.
+func (s *Store) SetPayloadStatus(ctx context.Context, id int64, status, errText string) error {
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := tx.SetPayloadStatus(id, status, errText); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const payloadColumns = `id, COALESCE(source_id, 0), format, url, headers, received, sha256, size, status, error`
+
+func scanPayload(sc interface{ Scan(...any) error }) (Payload, error) {
+	var p Payload
+	var headers string
+	var received int64
+	err := sc.Scan(&p.ID, &p.SourceID, &p.Format, &p.URL, &headers, &received, &p.SHA256, &p.Size, &p.Status, &p.Error)
+	if err != nil {
+		return p, err
+	}
+	p.Headers = unmarshalAttrs(headers)
+	p.Received = unixTime(received)
+	return p, nil
+}
+
+func (t *Tx) payload(id int64) (Payload, error) {
+	p, err := scanPayload(t.queryRow(`SELECT `+payloadColumns+` FROM payloads WHERE id = ?`, id))
+	if err != nil {
+		return p, fmt.Errorf("payload %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// Payload returns the record of one archived payload.
+func (s *Store) Payload(ctx context.Context, id int64) (Payload, error) {
+	p, err := scanPayload(s.db.QueryRowContext(ctx, `SELECT `+payloadColumns+` FROM payloads WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("payload %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("payload %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// PayloadFilter selects archived payloads.
+type PayloadFilter struct {
+	Status   string // empty for any
+	Format   string // empty for any
+	SourceID int64  // 0 for any
+	Limit    int    // 0 for no limit
+}
+
+// Payloads lists archived payloads, newest first.
+func (s *Store) Payloads(ctx context.Context, f PayloadFilter) ([]Payload, error) {
+	q := `SELECT ` + payloadColumns + ` FROM payloads WHERE (? = '' OR status = ?) AND (? = '' OR format = ?) AND (? = 0 OR source_id = ?) ORDER BY id DESC`
+	args := []any{f.Status, f.Status, f.Format, f.Format, f.SourceID, f.SourceID}
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list payloads: %w", err)
+	}
+	defer rows.Close()
+	var out []Payload
+	for rows.Next() {
+		p, err := scanPayload(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list payloads: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// OpenPayload returns the uncompressed body of an archived payload as a stream. The chunks
+// are read one at a time, so memory stays flat whatever the payload's size.
+func (s *Store) OpenPayload(ctx context.Context, id int64) (io.ReadCloser, error) {
+	cr := &chunkReader{ctx: ctx, s: s, payloadID: id}
+	zr, err := gzip.NewReader(cr)
+	if err != nil {
+		return nil, fmt.Errorf("open payload %d: %w", id, err)
+	}
+	return zr, nil
+}
+
+type chunkReader struct {
+	ctx       context.Context
+	s         *Store
+	payloadID int64
+	seq       int
+	cur       []byte
+	eof       bool
+}
+
+func (c *chunkReader) Read(b []byte) (int, error) {
+	for len(c.cur) == 0 {
+		if c.eof {
+			return 0, io.EOF
+		}
+		err := c.s.db.QueryRowContext(c.ctx, `SELECT data FROM payload_chunks WHERE payload_id = ? AND seq = ?`, c.payloadID, c.seq).Scan(&c.cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			c.eof = true
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read payload %d chunk %d: %w", c.payloadID, c.seq, err)
+		}
+		c.seq++
+	}
+	n := copy(b, c.cur)
+	c.cur = c.cur[n:]
+	return n, nil
+}

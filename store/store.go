@@ -1,0 +1,177 @@
+// Package store keeps everything Custody holds in one SQLite file: sources, meters, series,
+// readings, bills, customer information, Open Banking events, DataHub messages, the raw payload
+// archive, sync runs and acknowledgements still owed to custodians.
+//
+// No SQL lives outside this package. Writers take a [Tx] so that a payload's readings and the
+// acknowledgement it owes are committed together, or not at all.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// ErrNotFound is returned when a named row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is an open Custody database.
+type Store struct {
+	db   *sql.DB
+	path string
+
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+}
+
+// Open opens (creating when needed) the database at path and brings its schema up to date.
+// A new file is created with mode 0600 in a folder with mode 0700: the data is personal.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open store: no database path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open store: create folder: %w", err)
+		}
+	}
+	// Create the file ourselves so that its mode is 0600 whatever the umask; SQLite would
+	// otherwise create it 0644.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	f.Close()
+
+	q := url.Values{}
+	// WAL lets the UI read while the engine writes.
+	q.Add("_pragma", "journal_mode(wal)")
+	// Series and readings depend on meters; keep the database from holding orphans.
+	q.Add("_pragma", "foreign_keys(1)")
+	// The engine, an import and the UI write from different goroutines (and `custody sync`
+	// may run beside the GUI): wait for the lock instead of failing at once.
+	q.Add("_pragma", "busy_timeout(10000)")
+	// NORMAL is durable in WAL mode except for the last transactions on power loss, which
+	// at-least-once delivery makes harmless: unacknowledged data comes again.
+	q.Add("_pragma", "synchronous(1)")
+	// Take the write lock at BEGIN, so two writers queue on the busy timeout instead of
+	// failing with SQLITE_BUSY when a read transaction tries to upgrade.
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// Writers serialise on SQLite's lock anyway; a few connections let reads go on beside them.
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	s := &Store{db: db, path: path, Now: time.Now}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// The WAL and shared-memory files inherit nothing from the main file's mode.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		_ = os.Chmod(path+suffix, 0o600)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if s == nil || s.db == nil {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// Path is the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+// migrate applies, in name order, each embedded migration not yet recorded, each in its own
+// transaction together with its record.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.migrateFile(ctx, name); err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) migrateFile(ctx context.Context, name string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	body, err := migrationFS.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name, applied) VALUES (?, ?)`, name, time.Now().Unix()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Migrations lists the names of the applied migrations, in order.
+func (s *Store) Migrations(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM migrations ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, strings.TrimPrefix(n, "migrations/"))
+	}
+	return out, rows.Err()
+}
+
+func nullInt(v int64, ok bool) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: ok} }
+
+func nullFloat(v float64, ok bool) sql.NullFloat64 { return sql.NullFloat64{Float64: v, Valid: ok} }
+
+func nullString(v string) sql.NullString { return sql.NullString{String: v, Valid: v != ""} }

@@ -1,0 +1,218 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+)
+
+// Tx is a write transaction. Its statements are prepared once and reused, because readings
+// are written by the hundred thousand.
+type Tx struct {
+	s     *Store
+	tx    *sql.Tx
+	ctx   context.Context
+	stmts map[string]*sql.Stmt
+	done  bool
+}
+
+// Begin starts a write transaction. It takes SQLite's write lock at once and waits for it.
+func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &Tx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+// Commit commits the transaction.
+func (t *Tx) Commit() error {
+	if t.done {
+		return fmt.Errorf("commit: transaction already finished")
+	}
+	t.done = true
+	t.closeStmts()
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Rollback abandons the transaction. It is safe to call after Commit (it then does nothing),
+// so `defer tx.Rollback()` is the usual pattern.
+func (t *Tx) Rollback() error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	t.closeStmts()
+	return t.tx.Rollback()
+}
+
+func (t *Tx) closeStmts() {
+	for _, st := range t.stmts {
+		st.Close()
+	}
+}
+
+// stmt returns the prepared statement for query, preparing it on first use.
+func (t *Tx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(t.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	t.stmts[query] = st
+	return st, nil
+}
+
+// Exec runs a statement inside the transaction. It is for this package's other files; callers
+// outside the package use the typed methods.
+func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+func (t *Tx) queryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.tx.QueryRowContext(t.ctx, query, args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+func (t *Tx) now() int64 { return t.s.Now().Unix() }
+
+func marshalAttrs(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // a map[string]string always marshals
+	return string(b)
+}
+
+func unmarshalAttrs(s string) map[string]string {
+	m := map[string]string{}
+	if s != "" && s != "{}" {
+		_ = json.Unmarshal([]byte(s), &m)
+	}
+	return m
+}
+
+func nullSource(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
+
+// UpsertMeter inserts the meter or updates the one with the same key, and sets m.ID.
+// Empty fields of m do not erase what an earlier payload said.
+func (t *Tx) UpsertMeter(m *Meter) error {
+	err := t.queryRow(`INSERT INTO meters (key, source_id, name, commodity, time_zone, attrs, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			source_id = COALESCE(excluded.source_id, meters.source_id),
+			name = CASE WHEN excluded.name != '' THEN excluded.name ELSE meters.name END,
+			commodity = CASE WHEN excluded.commodity != '' THEN excluded.commodity ELSE meters.commodity END,
+			time_zone = CASE WHEN excluded.time_zone != '' THEN excluded.time_zone ELSE meters.time_zone END,
+			attrs = json_patch(meters.attrs, excluded.attrs),
+			updated = excluded.updated
+		RETURNING id`,
+		m.Key, nullSource(m.SourceID), m.Name, m.Commodity, m.TimeZone, marshalAttrs(m.Attrs), t.now()).Scan(&m.ID)
+	if err != nil {
+		return fmt.Errorf("upsert meter: %w", err)
+	}
+	return nil
+}
+
+// UpsertSeries inserts the series or updates the one with the same meter and key, and sets
+// sr.ID. The later payload's description wins.
+func (t *Tx) UpsertSeries(sr *Series) error {
+	err := t.queryRow(`INSERT INTO series (meter_id, key, commodity, flow, unit, kind, seconds, currency, attrs, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (meter_id, key) DO UPDATE SET
+			commodity = excluded.commodity, flow = excluded.flow, unit = excluded.unit,
+			kind = excluded.kind, seconds = excluded.seconds, currency = excluded.currency,
+			attrs = json_patch(series.attrs, excluded.attrs), updated = excluded.updated
+		RETURNING id`,
+		sr.MeterID, sr.Key, sr.Commodity, sr.Flow, sr.Unit, sr.Kind, sr.Seconds, sr.Currency, marshalAttrs(sr.Attrs), t.now()).Scan(&sr.ID)
+	if err != nil {
+		return fmt.Errorf("upsert series: %w", err)
+	}
+	return nil
+}
+
+const upsertReading = `INSERT INTO readings (series_id, start, seconds, value, quality, cost, tou)
+	VALUES (?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (series_id, start) DO UPDATE SET
+		seconds = excluded.seconds, value = excluded.value, quality = excluded.quality,
+		cost = excluded.cost, tou = excluded.tou`
+
+// PutReadings upserts readings of one series: a reading with the same start replaces the
+// stored one (corrections win).
+func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
+	st, err := t.stmt(upsertReading)
+	if err != nil {
+		return fmt.Errorf("put readings: %w", err)
+	}
+	for i := range rs {
+		r := &rs[i]
+		if _, err := st.ExecContext(t.ctx, seriesID, r.Start, r.Seconds,
+			nullFloat(r.Value, !r.Missing), nullString(r.Quality), nullFloat(r.Cost, r.HasCost), nullInt(r.TOU, r.HasTOU)); err != nil {
+			return fmt.Errorf("put reading of series %d at %d: %w", seriesID, r.Start, err)
+		}
+	}
+	return nil
+}
+
+// PutSummary upserts a usage summary (bill) and replaces its line items.
+func (t *Tx) PutSummary(u *UsageSummary) error {
+	err := t.queryRow(`INSERT INTO usage_summaries (meter_id, key, period_start, period_seconds,
+			bill_last_period, bill_to_date, cost_additional_last_period, currency, status_time, attrs, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (meter_id, key, period_start) DO UPDATE SET
+			period_seconds = excluded.period_seconds, bill_last_period = excluded.bill_last_period,
+			bill_to_date = excluded.bill_to_date, cost_additional_last_period = excluded.cost_additional_last_period,
+			currency = excluded.currency, status_time = excluded.status_time, attrs = excluded.attrs,
+			updated = excluded.updated
+		RETURNING id`,
+		u.MeterID, u.Key, u.PeriodStart, u.PeriodSeconds, u.BillLastPeriod, u.BillToDate,
+		u.CostAdditionalLastPeriod, u.Currency, u.StatusTime, marshalAttrs(u.Attrs), t.now()).Scan(&u.ID)
+	if err != nil {
+		return fmt.Errorf("put usage summary: %w", err)
+	}
+	if _, err := t.exec(`DELETE FROM summary_line_items WHERE summary_id = ?`, u.ID); err != nil {
+		return fmt.Errorf("put usage summary items: %w", err)
+	}
+	for i, it := range u.Items {
+		if _, err := t.exec(`INSERT INTO summary_line_items (summary_id, position, note, amount, item_kind, measurement, unit, attrs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, u.ID, i, it.Note, it.Amount, it.ItemKind, it.Measurement, it.Unit, marshalAttrs(it.Attrs)); err != nil {
+			return fmt.Errorf("put usage summary item %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// PutCustomerInfo upserts personal data by key.
+func (t *Tx) PutCustomerInfo(c CustomerInfo) error {
+	if _, err := t.exec(`INSERT INTO customer_info (source_id, kind, key, data, updated) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, data = excluded.data, updated = excluded.updated,
+			source_id = COALESCE(excluded.source_id, customer_info.source_id)`,
+		nullSource(c.SourceID), c.Kind, c.Key, marshalAttrs(c.Data), t.now()); err != nil {
+		return fmt.Errorf("put customer info: %w", err)
+	}
+	return nil
+}
+
+// PutDocument upserts a descriptive document by kind and key.
+func (t *Tx) PutDocument(d Document) error {
+	if _, err := t.exec(`INSERT INTO documents (source_id, kind, key, data, updated) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data, updated = excluded.updated,
+			source_id = COALESCE(excluded.source_id, documents.source_id)`,
+		nullSource(d.SourceID), d.Kind, d.Key, marshalAttrs(d.Data), t.now()); err != nil {
+		return fmt.Errorf("put document: %w", err)
+	}
+	return nil
+}
