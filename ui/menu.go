@@ -118,7 +118,7 @@ func (m *MainWindow) ImportFiles(paths []string) {
 		for i, p := range paths {
 			name := baseName(p)
 			label := fmt.Sprintf("Importing %s (%d of %d)", name, i+1, len(paths))
-			fyne.Do(func() { m.progLbl.SetText(label); m.progress.SetValue(0) })
+			m.do(func() { m.progLbl.SetText(label); m.progress.SetValue(0) })
 			var last time.Time
 			sum, err := m.deps.Import.Import(ctx, p, func(read, size int64) {
 				if size <= 0 || time.Since(last) < 50*time.Millisecond {
@@ -126,14 +126,14 @@ func (m *MainWindow) ImportFiles(paths []string) {
 				}
 				last = time.Now()
 				f := float64(read) / float64(size)
-				fyne.Do(func() { m.progress.SetValue(f) })
+				m.do(func() { m.progress.SetValue(f) })
 			})
 			if err != nil {
 				out.failed++
-				out.lines = append(out.lines, fmt.Sprintf("✗ %s: %v (the file is kept in the archive; nothing of it was imported)", name, err))
+				out.lines = append(out.lines, fmt.Sprintf("FAILED %s: %v (the file is kept in the archive; nothing of it was imported)", name, err))
 				continue
 			}
-			out.lines = append(out.lines, "✓ "+summaryWords(name, sum))
+			out.lines = append(out.lines, "Imported "+summaryWords(name, sum))
 		}
 		return out, nil
 	}, func(out importOutcome, _ error) {

@@ -99,7 +99,7 @@ func messageLine(m store.Message) string {
 		s += fmt.Sprintf("  %d readings", m.Readings)
 	}
 	if m.Error != "" {
-		s = "✗ " + s + "  (could not be read)"
+		s += "  (could not be read)"
 	}
 	return s
 }

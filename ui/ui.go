@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -116,6 +117,11 @@ type Deps struct {
 	Demo bool
 	// Now is the clock; tests fix it.
 	Now func() time.Time
+
+	// applyQueue, in tests, receives the UI work of background loads instead of fyne.Do, so
+	// that the test's goroutine applies it in Wait (the test driver runs fyne.Do at once on
+	// the calling goroutine, which would race with the test).
+	applyQueue chan func()
 }
 
 // MainWindow is Custody's main window.
@@ -134,9 +140,11 @@ type MainWindow struct {
 	progBox  *fyne.Container
 	notifier *notifier
 
-	pending sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
+	pending  sync.WaitGroup
+	inflight atomic.Int64
+	queue    chan func()
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 // view is one screen of the main window.
@@ -158,7 +166,7 @@ func NewMainWindow(a fyne.App, d Deps) *MainWindow {
 	if d.Demo {
 		title = "Custody — demo"
 	}
-	m := &MainWindow{Window: a.NewWindow(title), App: a, deps: d, views: map[string]view{}}
+	m := &MainWindow{Window: a.NewWindow(title), App: a, deps: d, views: map[string]view{}, queue: d.applyQueue}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.settings = NewSettings(a.Preferences())
 	m.settings.Apply(a)
@@ -249,8 +257,36 @@ func (m *MainWindow) Refresh() {
 	})
 }
 
-// Wait blocks until the background loads started so far have been applied. Tests use it.
-func (m *MainWindow) Wait() { m.pending.Wait() }
+// Wait blocks until the background loads started so far (and those their results start)
+// have been applied. Tests use it.
+func (m *MainWindow) Wait() {
+	if m.queue == nil {
+		m.pending.Wait()
+		return
+	}
+	for {
+		if m.inflight.Load() > 0 {
+			(<-m.queue)()
+			continue
+		}
+		// Every load has posted its work (it posts before it counts itself out).
+		select {
+		case f := <-m.queue:
+			f()
+		default:
+			return
+		}
+	}
+}
+
+// do runs f on the Fyne goroutine (in tests: on the goroutine that calls Wait).
+func (m *MainWindow) do(f func()) {
+	if m.queue != nil {
+		m.queue <- f
+		return
+	}
+	fyne.Do(f)
+}
 
 // Close stops the window's background work and remembers its size.
 func (m *MainWindow) Close() {
@@ -263,12 +299,18 @@ func (m *MainWindow) Close() {
 // goroutine.
 func background[T any](m *MainWindow, work func(ctx context.Context) (T, error), apply func(T, error)) {
 	m.pending.Add(1)
+	m.inflight.Add(1)
 	go func() {
 		defer m.pending.Done()
+		defer m.inflight.Add(-1)
 		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
 		defer cancel()
 		v, err := work(ctx)
 		if m.ctx.Err() != nil {
+			return
+		}
+		if m.queue != nil {
+			m.queue <- func() { apply(v, err) }
 			return
 		}
 		fyne.DoAndWait(func() { apply(v, err) })
@@ -292,7 +334,7 @@ func (m *MainWindow) StartEngineUpdates() {
 				if !ok {
 					return
 				}
-				fyne.Do(func() { m.applyStatus(st) })
+				m.do(func() { m.applyStatus(st) })
 			}
 		}
 	}()
