@@ -363,7 +363,7 @@ func newHarness(t *testing.T, extraMeters int) *harness {
 		Data: h.st, Editor: h.st, Engine: h.eng, Secrets: h.secrets, Validate: validate,
 		Import: h.imp, Export: storeExporter{h.st}, DataHub: h.dh,
 		DBPath: "/home/user/.config/fyne/custody/custody.db", Now: func() time.Time { return testNow },
-		applyQueue: make(chan func(), 64),
+		applyQueue: make(chan queued, 256),
 	})
 	t.Cleanup(func() { h.m.cancel(); h.m.Window.Close() })
 	h.m.Window.Resize(fyne.NewSize(1100, 720))

@@ -121,7 +121,7 @@ type Deps struct {
 	// applyQueue, in tests, receives the UI work of background loads instead of fyne.Do, so
 	// that the test's goroutine applies it in Wait (the test driver runs fyne.Do at once on
 	// the calling goroutine, which would race with the test).
-	applyQueue chan func()
+	applyQueue chan queued
 }
 
 // MainWindow is Custody's main window.
@@ -142,7 +142,7 @@ type MainWindow struct {
 
 	pending  sync.WaitGroup
 	inflight atomic.Int64
-	queue    chan func()
+	queue    chan queued
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -264,25 +264,26 @@ func (m *MainWindow) Wait() {
 		m.pending.Wait()
 		return
 	}
-	for {
-		if m.inflight.Load() > 0 {
-			(<-m.queue)()
-			continue
-		}
-		// Every load has posted its work (it posts before it counts itself out).
-		select {
-		case f := <-m.queue:
-			f()
-		default:
-			return
+	// Each background load posts exactly one final item; progress updates come before it.
+	for m.inflight.Load() > 0 {
+		q := <-m.queue
+		q.f()
+		if q.final {
+			m.inflight.Add(-1)
 		}
 	}
+}
+
+// queued is UI work posted to the test queue; final marks a load's last item.
+type queued struct {
+	f     func()
+	final bool
 }
 
 // do runs f on the Fyne goroutine (in tests: on the goroutine that calls Wait).
 func (m *MainWindow) do(f func()) {
 	if m.queue != nil {
-		m.queue <- f
+		m.queue <- queued{f: f}
 		return
 	}
 	fyne.Do(f)
@@ -299,18 +300,26 @@ func (m *MainWindow) Close() {
 // goroutine.
 func background[T any](m *MainWindow, work func(ctx context.Context) (T, error), apply func(T, error)) {
 	m.pending.Add(1)
-	m.inflight.Add(1)
+	if m.queue != nil {
+		m.inflight.Add(1)
+	}
 	go func() {
 		defer m.pending.Done()
-		defer m.inflight.Add(-1)
 		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
 		defer cancel()
 		v, err := work(ctx)
-		if m.ctx.Err() != nil {
+		if m.queue != nil {
+			if m.ctx.Err() != nil {
+				select {
+				case m.queue <- queued{f: func() {}, final: true}:
+				default:
+				}
+				return
+			}
+			m.queue <- queued{f: func() { apply(v, err) }, final: true}
 			return
 		}
-		if m.queue != nil {
-			m.queue <- func() { apply(v, err) }
+		if m.ctx.Err() != nil {
 			return
 		}
 		fyne.DoAndWait(func() { apply(v, err) })

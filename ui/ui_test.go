@@ -295,7 +295,7 @@ func TestLastViewAndWindowSizeRemembered(t *testing.T) {
 	h.show(ViewMessages)
 	h.m.Window.Resize(fyne.NewSize(900, 640))
 	h.m.Close()
-	again := NewMainWindow(h.app, Deps{Data: h.st, Now: func() time.Time { return testNow }, applyQueue: make(chan func(), 64)})
+	again := NewMainWindow(h.app, Deps{Data: h.st, Now: func() time.Time { return testNow }, applyQueue: make(chan queued, 256)})
 	defer again.cancel()
 	again.Wait()
 	if again.Current() != ViewMessages {
