@@ -227,6 +227,11 @@ func (e *entryError) Unwrap() error { return e.err }
 func isAtom(space string) bool { return space == nsAtom || space == "" }
 func isESPI(space string) bool { return space == nsESPI || space == nsCustomer || space == "" }
 
+// knownResources are resource names accepted as a bare root element without a namespace.
+var knownResources = map[string]bool{"UsagePoint": true, "MeterReading": true, "ReadingType": true,
+	"IntervalBlock": true, "UsageSummary": true, "ElectricPowerUsageSummary": true, "LocalTimeParameters": true,
+	"ApplicationInformation": true, "Authorization": true, "BatchList": true, "ElectricPowerQualitySummary": true}
+
 // run reads the document.
 func (d *decoder) run() error {
 	s := d.s
@@ -251,7 +256,7 @@ func (d *decoder) run() error {
 			if err := d.entry(); err != nil {
 				return err
 			}
-		case isESPI(s.space):
+		case s.space == nsESPI || s.space == nsCustomer || s.space == "" && knownResources[local]:
 			// A bare resource: one pseudo-entry holding it.
 			d.entries++
 			e := &entry{index: d.entries}
