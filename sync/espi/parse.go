@@ -61,6 +61,14 @@ func Detect(head []byte) bool {
 // the reason; the caller rolls the transaction back. progress, when not nil, is called now
 // and then with the number of bytes read.
 func Parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
+	if tx == nil {
+		return fileimport.Summary{Format: FormatName}, errors.New("espi: parse: no transaction")
+	}
+	return parse(ctx, tx, p, r, progress)
+}
+
+// parse is Parse; a nil tx parses without storing anything (for benchmarks).
+func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
 	d := newDecoder(ctx, p)
 	cr := &countingReader{r: r, progress: progress}
 	d.s = newScanner(cr)
@@ -124,6 +132,9 @@ type decoder struct {
 	summaries   int
 	tb          []byte
 	qualities   map[string]string
+	conv        []store.Reading // scratch for converting one entry's readings
+	batch       []store.Reading // readings gathered for batchSeries
+	batchSeries *seriesState
 
 	// The writer goroutine owns tx; the parser hands it work in order.
 	ops    chan func(*store.Tx) error
@@ -146,7 +157,7 @@ func (d *decoder) startWriter(tx *store.Tx) {
 	go func() {
 		var err error
 		for op := range d.ops {
-			if err != nil {
+			if err != nil || tx == nil { // a nil tx discards the work (parse-only benchmarks)
 				continue
 			}
 			if err = op(tx); err != nil {

@@ -346,7 +346,7 @@ func (d *decoder) handleBlocks(e *entry) error {
 	if mrHref != "" {
 		match = matchOf(mrHref)
 	}
-	pb := &pendingBlocks{entry: e.name(), blocks: e.blocks, readings: e.readings, mrHref: mrHref}
+	pb := &pendingBlocks{entry: &entry{index: e.index, self: e.self, id: e.id}, blocks: e.blocks, readings: e.readings, mrHref: mrHref}
 	if mr := d.mrs[match]; match != "" && mr != nil && len(d.pending[match]) == 0 {
 		if rt := d.readingTypeOf(mr); rt != nil {
 			err := d.flush(mr, rt, pb)
@@ -474,7 +474,7 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 	if rt != nil {
 		pow, il = rt.pow10, rt.intervalLength
 	}
-	out := make([]store.Reading, 0, len(pb.readings))
+	out := d.conv[:0]
 	for _, b := range pb.blocks {
 		rs := pb.readings[b.from:b.to]
 		n := int64(len(rs))
@@ -501,7 +501,7 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 			case b.hasStart:
 				start = b.start + int64(i)*secs
 			default:
-				d.warn.add("nostart", fmt.Sprintf("%s: readings with no start in a block with no start; skipped", pb.entry))
+				d.warn.add("nostart", fmt.Sprintf("%s: readings with no start in a block with no start; skipped", pb.entry.name()))
 				continue
 			}
 			rd := store.Reading{Start: start, Seconds: secs, Quality: r.quality, TOU: r.tou, HasTOU: r.flags&hasTOU != 0}
@@ -528,6 +528,7 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 			out = append(out, rd)
 		}
 	}
+	d.conv = out[:0]
 	if !ordered {
 		if err := d.checkDuplicates(pb, out); err != nil {
 			return err
@@ -543,12 +544,34 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 			sr.to = end
 		}
 	}
+	if d.batchSeries != sr {
+		d.sendBatch()
+		d.batchSeries = sr
+	}
 	for len(out) > 0 {
-		batch := out[:min(len(out), flushBatch)]
-		out = out[len(batch):]
-		d.do(func(tx *store.Tx) error { return tx.PutReadings(sr.id, batch) })
+		if d.batch == nil {
+			d.batch = make([]store.Reading, 0, flushBatch)
+		}
+		n := min(len(out), flushBatch-len(d.batch))
+		d.batch = append(d.batch, out[:n]...)
+		out = out[n:]
+		if len(d.batch) == flushBatch {
+			d.sendBatch()
+		}
 	}
 	return nil
+}
+
+// sendBatch hands the readings gathered for one series to the writer. Readings of
+// consecutive entries of the same series go together, so that the store writes them in
+// large statements.
+func (d *decoder) sendBatch() {
+	if len(d.batch) == 0 {
+		return
+	}
+	sr, batch := d.batchSeries, d.batch
+	d.batch = nil
+	d.do(func(tx *store.Tx) error { return tx.PutReadings(sr.id, batch) })
 }
 
 // checkDuplicates looks at readings of one entry that share a start. Equal repeats are
@@ -578,10 +601,10 @@ func (d *decoder) checkDuplicates(pb *pendingBlocks, out []store.Reading) error 
 			at = t
 			break
 		}
-		return &entryError{pb.entry, fmt.Errorf("%d of its %d readings start at the same time as another reading with a different value (for example %s): the file does not say which period each reading covers, so it is refused rather than keep one reading and drop the rest; ask the utility for a corrected export",
+		return &entryError{pb.entry.name(), fmt.Errorf("%d of its %d readings start at the same time as another reading with a different value (for example %s): the file does not say which period each reading covers, so it is refused rather than keep one reading and drop the rest; ask the utility for a corrected export",
 			conflicts, len(out), time.Unix(at, 0).UTC().Format(time.RFC3339))}
 	}
-	d.warn.add("conflict", fmt.Sprintf("%s: %d readings repeat the start of another reading with a different value; the later one is kept", pb.entry, conflicts))
+	d.warn.add("conflict", fmt.Sprintf("%s: %d readings repeat the start of another reading with a different value; the later one is kept", pb.entry.name(), conflicts))
 	return nil
 }
 
@@ -602,10 +625,10 @@ func (d *decoder) finish() error {
 			}
 		case len(d.mrList) == 1:
 			mr = d.mrList[0]
-			d.warn.add("nomr", fmt.Sprintf("%s: IntervalBlock names no MeterReading; assigned to the only MeterReading of the document", list[0].entry))
+			d.warn.add("nomr", fmt.Sprintf("%s: IntervalBlock names no MeterReading; assigned to the only MeterReading of the document", list[0].entry.name()))
 		default:
 			mr = d.mrFor("")
-			d.warn.add("nomr", fmt.Sprintf("%s: IntervalBlock names no MeterReading; its readings are kept as series %s", list[0].entry, mr.key))
+			d.warn.add("nomr", fmt.Sprintf("%s: IntervalBlock names no MeterReading; its readings are kept as series %s", list[0].entry.name(), mr.key))
 		}
 		rt := d.readingTypeOf(mr)
 		if rt == nil {
@@ -636,6 +659,7 @@ func (d *decoder) finish() error {
 		}
 		d.writeMeter(m)
 	}
+	d.sendBatch()
 	if d.s.unbound > 0 {
 		d.warn.add("unbound", fmt.Sprintf("%d elements use a namespace prefix the document never declares (such as <%s>); they were matched by name", d.s.unbound, d.s.unboundName))
 	}

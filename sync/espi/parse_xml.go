@@ -172,7 +172,13 @@ func (s *scanner) fill() (bool, error) {
 // needed; -1 at the end of the input.
 func (s *scanner) find(rel int, delim string) (int, error) {
 	for {
-		if i := bytes.Index(s.buf[s.pos+rel:s.end], []byte(delim)); i >= 0 {
+		var i int
+		if len(delim) == 1 {
+			i = bytes.IndexByte(s.buf[s.pos+rel:s.end], delim[0])
+		} else {
+			i = indexString(s.buf[s.pos+rel:s.end], delim)
+		}
+		if i >= 0 {
 			return rel + i, nil
 		}
 		rel = max(rel, s.end-s.pos-len(delim)+1)
@@ -183,6 +189,24 @@ func (s *scanner) find(rel int, delim string) (int, error) {
 		if !ok {
 			return -1, nil
 		}
+	}
+}
+
+// indexString is bytes.Index for a string delimiter, without converting it.
+func indexString(b []byte, delim string) int {
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], delim[0])
+		if i < 0 {
+			return -1
+		}
+		off += i
+		if len(b)-off < len(delim) {
+			return -1
+		}
+		if string(b[off:off+len(delim)]) == delim {
+			return off
+		}
+		off++
 	}
 }
 
@@ -257,7 +281,7 @@ func (s *scanner) next() (tokKind, error) {
 			if i < 0 {
 				return tokEOF, s.errAt(at, "unexpected end of file inside an end tag (the file is truncated)")
 			}
-			name := bytes.TrimRight(s.buf[s.pos+2:s.pos+i], " \t\r\n")
+			name := trimSpace(s.buf[s.pos+2 : s.pos+i])
 			s.pos += i + 1
 			return s.popEnd(name, at)
 		case '?':
@@ -365,6 +389,14 @@ func (s *scanner) startTag(at int64) (tokKind, error) {
 	}
 	// Find the closing '>' outside quoted attribute values.
 	i, quote := 1, byte(0)
+	// Fast path: a '>' with no quote before it (most tags have no attributes).
+	if j := bytes.IndexByte(s.buf[s.pos+1:s.end], '>'); j >= 0 {
+		t := s.buf[s.pos+1 : s.pos+1+j]
+		if bytes.IndexByte(t, '"') < 0 && bytes.IndexByte(t, '\'') < 0 {
+			i = j + 1
+			goto found
+		}
+	}
 	for {
 		if s.pos+i >= s.end {
 			ok, err := s.fill()
@@ -376,29 +408,19 @@ func (s *scanner) startTag(at int64) (tokKind, error) {
 			}
 			continue
 		}
-		if quote != 0 {
-			j := bytes.IndexByte(s.buf[s.pos+i:s.end], quote)
-			if j < 0 {
-				i = s.end - s.pos
-				continue
-			}
-			i += j + 1
-			quote = 0
-			continue
-		}
-		j := bytes.IndexAny(s.buf[s.pos+i:s.end], "\"'>")
-		if j < 0 {
-			i = s.end - s.pos
-			continue
-		}
-		i += j
 		c := s.buf[s.pos+i]
-		if c == '>' {
+		if quote != 0 {
+			if c == quote {
+				quote = 0
+			}
+		} else if c == '>' {
 			break
+		} else if c == '"' || c == '\'' {
+			quote = c
 		}
-		quote = c
 		i++
 	}
+found:
 	tag := s.buf[s.pos+1 : s.pos+i]
 	s.pos += i + 1
 	self := false
@@ -428,7 +450,7 @@ func (s *scanner) startTag(at int64) (tokKind, error) {
 		if eq <= 0 {
 			return tokEOF, s.errAt(at, "malformed attribute in <%s>", qname)
 		}
-		name := bytes.TrimRight(rest[:eq], " \t\r\n")
+		name := trimSpace(rest[:eq])
 		rest = trimLeftSpace(rest[eq+1:])
 		if len(rest) == 0 || (rest[0] != '"' && rest[0] != '\'') {
 			return tokEOF, s.errAt(at, "unquoted attribute value in <%s>", qname)

@@ -52,7 +52,7 @@ type rawBlock struct {
 
 // pendingBlocks are an entry's IntervalBlocks waiting for their MeterReading or ReadingType.
 type pendingBlocks struct {
-	entry    string // "entry N (href)" for messages
+	entry    *entry // for messages: only its index, self href and id are kept
 	mrHref   string // the MeterReading the blocks belong to, "" when the entry does not say
 	blocks   []rawBlock
 	readings []rawReading
