@@ -38,20 +38,30 @@ func benchSize() (meters, days int) {
 
 var (
 	benchOnce sync.Once
+	benchDir  string
 	benchFile string
 	benchN    int
 	benchErr  error
 )
 
-// benchmarkFile generates the bulk file once per process.
+// TestMain removes the generated benchmark file, which the benchmarks share.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
+}
+
+// benchmarkFile generates the bulk file once per process (it is shared by the benchmarks,
+// so it cannot live in one benchmark's b.TempDir).
 func benchmarkFile(b *testing.B) (string, int) {
 	benchOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "espi-bench")
-		if err != nil {
-			benchErr = err
+		benchDir, benchErr = os.MkdirTemp("", "espi-bench")
+		if benchErr != nil {
 			return
 		}
-		benchFile = filepath.Join(dir, "bulk.xml")
+		benchFile = filepath.Join(benchDir, "bulk.xml")
 		benchN, benchErr = writeBulk(benchFile)
 	})
 	if benchErr != nil {
