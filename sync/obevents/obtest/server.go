@@ -249,6 +249,9 @@ func (s *Server) TokenURL() string { return s.url + "/as/token.oauth2" }
 // JWKSURL is the bank's key set.
 func (s *Server) JWKSURL() string { return s.url + "/jwks/" + s.opts.OrgID + ".jwks" }
 
+// PKI is the certificate authority the server was started with.
+func (s *Server) PKI() *simtls.PKI { return s.pki }
+
 // Options returns the effective options (defaults filled in).
 func (s *Server) Options() Options { return s.opts }
 
