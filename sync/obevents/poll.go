@@ -31,9 +31,10 @@ type Stats struct {
 	Deferred int // tokens neither acknowledged nor rejected because of a temporary local failure
 }
 
-// Note is the one-line summary for the user, such as "12 events (1 rejected)".
+// Note is the one-line summary for the user, such as "12 events (1 rejected)": the events
+// stored for the first time, rejected ones included.
 func (s Stats) Note() string {
-	n := fmt.Sprintf("%d events (%d rejected)", s.New, s.Rejected)
+	n := fmt.Sprintf("%d events (%d rejected)", s.New+s.Rejected, s.Rejected)
 	if s.Deferred > 0 {
 		n += fmt.Sprintf(", %d deferred", s.Deferred)
 	}
