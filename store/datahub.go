@@ -128,3 +128,12 @@ func (s *Store) DataHubRequests(ctx context.Context, source string) ([]DataHubRe
 	}
 	return out, rows.Err()
 }
+
+// DeletePendingAck forgets one acknowledgement the custodian has received.
+func (s *Store) DeletePendingAck(ctx context.Context, sourceID int64, kind, item string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM pending_acks WHERE source_id = ? AND kind = ? AND item = ?`,
+		sourceID, kind, item); err != nil {
+		return fmt.Errorf("delete pending %s %s: %w", kind, item, err)
+	}
+	return nil
+}

@@ -57,8 +57,10 @@ type Series struct {
 	Version             string // calculation version
 	SettlementVersion   string
 	Registered          string
-	Periods             []Period
-	Reasons             []store.Reason
+	// RequestStart and RequestEnd are start_/end_DateAndOrTime.dateTime of a request Series.
+	RequestStart, RequestEnd string
+	Periods                  []Period
+	Reasons                  []store.Reason
 }
 
 // Period is one CIM Period of a series.
@@ -197,6 +199,8 @@ func seriesFrom(sn *node, idx int) (Series, error) {
 		Version:             sn.val("version"),
 		SettlementVersion:   sn.val("settlement_Series.version"),
 		Registered:          sn.val("registration_DateAndOrTime.dateTime"),
+		RequestStart:        sn.val("start_DateAndOrTime.dateTime"),
+		RequestEnd:          sn.val("end_DateAndOrTime.dateTime"),
 	}
 	where := fmt.Sprintf("Series %d", idx+1)
 	if s.MRID != "" {

@@ -30,16 +30,30 @@ type El struct {
 	Kids   []El
 }
 
-// Constructors of elements, named after their kinds.
-func plainEl(name, text string) El { return El{Name: name, Kind: Plain, Text: text} }
-func codedEl(name, text string) El { return El{Name: name, Kind: Coded, Text: text} }
-func partyEl(name, scheme, text string) El {
+// PlainEl is a plain string element.
+func PlainEl(name, text string) El { return El{Name: name, Kind: Plain, Text: text} }
+
+// CodedEl is a coded value.
+func CodedEl(name, text string) El { return El{Name: name, Kind: Coded, Text: text} }
+
+// PartyEl is a party or area id with its coding scheme.
+func PartyEl(name, scheme, text string) El {
 	return El{Name: name, Kind: Party, Text: text, Scheme: scheme}
 }
-func numberEl(name, text string) El      { return El{Name: name, Kind: Number, Text: text} }
-func codedNumEl(name, text string) El    { return El{Name: name, Kind: CodedNum, Text: text} }
-func groupEl(name string, kids ...El) El { return El{Name: name, Kind: Group, Kids: kids} }
-func listEl(name string, items ...El) El { return El{Name: name, Kind: List, Kids: items} }
+
+// NumberEl is a bare number (a quantity).
+func NumberEl(name, text string) El { return El{Name: name, Kind: Number, Text: text} }
+
+// CodedNumEl is a number wrapped as a coded value (position, price.amount).
+func CodedNumEl(name, text string) El { return El{Name: name, Kind: CodedNum, Text: text} }
+
+// GroupEl is an element with children (Period, timeInterval).
+func GroupEl(name string, kids ...El) El { return El{Name: name, Kind: Group, Kids: kids} }
+
+// ListEl is a repeated element (Series, Point, Reason); each item is a GroupEl.
+func ListEl(name string, items ...El) El { return El{Name: name, Kind: List, Kids: items} }
+
+// optional returns e alone, or nothing when e is empty.
 func optional(e El) []El {
 	if e.Text == "" && len(e.Kids) == 0 {
 		return nil
@@ -79,7 +93,7 @@ func writeXML(b *bytes.Buffer, e El, depth int) {
 	switch e.Kind {
 	case List:
 		for _, item := range e.Kids {
-			writeXML(b, groupEl(e.Name, item.Kids...), depth)
+			writeXML(b, GroupEl(e.Name, item.Kids...), depth)
 		}
 		return
 	case Group:

@@ -139,15 +139,15 @@ func (r *Request) Build(format string) ([]byte, error) {
 	}
 	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 	kids := []El{
-		plainEl("mRID", r.MessageID),
-		codedEl("type", spec.typ),
-		codedEl("process.processType", r.ProcessType),
-		codedEl("businessSector.type", "23"),
-		partyEl("sender_MarketParticipant.mRID", scheme, r.Sender),
-		codedEl("sender_MarketParticipant.marketRole.type", r.SenderRole),
-		partyEl("receiver_MarketParticipant.mRID", "A10", DataHubGLN),
-		codedEl("receiver_MarketParticipant.marketRole.type", "DGL"),
-		plainEl("createdDateTime", ts(r.Created)),
+		PlainEl("mRID", r.MessageID),
+		CodedEl("type", spec.typ),
+		CodedEl("process.processType", r.ProcessType),
+		CodedEl("businessSector.type", "23"),
+		PartyEl("sender_MarketParticipant.mRID", scheme, r.Sender),
+		CodedEl("sender_MarketParticipant.marketRole.type", r.SenderRole),
+		PartyEl("receiver_MarketParticipant.mRID", "A10", DataHubGLN),
+		CodedEl("receiver_MarketParticipant.marketRole.type", "DGL"),
+		PlainEl("createdDateTime", ts(r.Created)),
 	}
 	party := func(name, id string) []El {
 		if id == "" {
@@ -157,42 +157,42 @@ func (r *Request) Build(format string) ([]byte, error) {
 		if len(id) == 16 {
 			s = "A01"
 		}
-		return []El{partyEl(name, s, id)}
+		return []El{PartyEl(name, s, id)}
 	}
 	var series []El
-	series = append(series, plainEl("mRID", r.SeriesID))
+	series = append(series, PlainEl("mRID", r.SeriesID))
 	switch r.Kind {
 	case RequestValidated:
 		series = append(series,
-			plainEl("start_DateAndOrTime.dateTime", ts(r.Start)),
-			plainEl("end_DateAndOrTime.dateTime", ts(r.End)),
-			partyEl("marketEvaluationPoint.mRID", "A10", r.MeteringPoint))
+			PlainEl("start_DateAndOrTime.dateTime", ts(r.Start)),
+			PlainEl("end_DateAndOrTime.dateTime", ts(r.End)),
+			PartyEl("marketEvaluationPoint.mRID", "A10", r.MeteringPoint))
 	case RequestAggregated:
-		series = append(series, optional(codedEl("settlement_Series.version", r.SettlementVersion))...)
-		series = append(series, optional(codedEl("marketEvaluationPoint.type", r.MPType))...)
-		series = append(series, optional(codedEl("marketEvaluationPoint.settlementMethod", r.SettlementMethod))...)
-		series = append(series, plainEl("start_DateAndOrTime.dateTime", ts(r.Start)), plainEl("end_DateAndOrTime.dateTime", ts(r.End)))
+		series = append(series, optional(CodedEl("settlement_Series.version", r.SettlementVersion))...)
+		series = append(series, optional(CodedEl("marketEvaluationPoint.type", r.MPType))...)
+		series = append(series, optional(CodedEl("marketEvaluationPoint.settlementMethod", r.SettlementMethod))...)
+		series = append(series, PlainEl("start_DateAndOrTime.dateTime", ts(r.Start)), PlainEl("end_DateAndOrTime.dateTime", ts(r.End)))
 		if r.GridArea != "" {
-			series = append(series, partyEl("meteringGridArea_Domain.mRID", "NDK", r.GridArea))
+			series = append(series, PartyEl("meteringGridArea_Domain.mRID", "NDK", r.GridArea))
 		}
 		series = append(series, party("energySupplier_MarketParticipant.mRID", r.EnergySupplier)...)
 		series = append(series, party("balanceResponsibleParty_MarketParticipant.mRID", r.BalanceResponsible)...)
 	case RequestWholesale:
-		series = append(series, optional(codedEl("settlement_Series.version", r.SettlementVersion))...)
-		series = append(series, plainEl("start_DateAndOrTime.dateTime", ts(r.Start)), plainEl("end_DateAndOrTime.dateTime", ts(r.End)))
+		series = append(series, optional(CodedEl("settlement_Series.version", r.SettlementVersion))...)
+		series = append(series, PlainEl("start_DateAndOrTime.dateTime", ts(r.Start)), PlainEl("end_DateAndOrTime.dateTime", ts(r.End)))
 		if r.GridArea != "" {
-			series = append(series, partyEl("meteringGridArea_Domain.mRID", "NDK", r.GridArea))
+			series = append(series, PartyEl("meteringGridArea_Domain.mRID", "NDK", r.GridArea))
 		}
 		series = append(series, party("energySupplier_MarketParticipant.mRID", r.EnergySupplier)...)
 		series = append(series, party("chargeTypeOwner_MarketParticipant.mRID", r.ChargeOwner)...)
-		series = append(series, optional(plainEl("aggregationSeries_Period.resolution", r.Resolution))...)
+		series = append(series, optional(PlainEl("aggregationSeries_Period.resolution", r.Resolution))...)
 		if r.ChargeCode != "" || r.ChargeType != "" {
 			var ct []El
-			ct = append(ct, optional(plainEl("mRID", r.ChargeCode))...)
-			ct = append(ct, optional(codedEl("type", r.ChargeType))...)
-			series = append(series, listEl("ChargeType", groupEl("ChargeType", ct...)))
+			ct = append(ct, optional(PlainEl("mRID", r.ChargeCode))...)
+			ct = append(ct, optional(CodedEl("type", r.ChargeType))...)
+			series = append(series, ListEl("ChargeType", GroupEl("ChargeType", ct...)))
 		}
 	}
-	kids = append(kids, listEl("Series", groupEl("Series", series...)))
+	kids = append(kids, ListEl("Series", GroupEl("Series", series...)))
 	return Render(format, spec.root, spec.ns, kids), nil
 }
