@@ -75,18 +75,19 @@ type Received struct {
 
 // Server is a running simulator.
 type Server struct {
-	opts   Options
-	srv    *httptest.Server
-	mu     sync.Mutex
-	queue  []*bundle
-	byID   map[string]*bundle
-	tokens map[string]time.Time
-	faults Faults
-	reqs   []Received
-	used   map[string]bool
-	seq    int
-	next   time.Time
-	peeks  int
+	opts       Options
+	srv        *httptest.Server
+	mu         sync.Mutex
+	queue      []*bundle
+	byID       map[string]*bundle
+	tokens     map[string]time.Time
+	faults     Faults
+	reqs       []Received
+	used       map[string]bool
+	seq        int
+	next       time.Time
+	peeks      int
+	tokenCalls int
 }
 
 type bundle struct {
@@ -230,6 +231,13 @@ func (s *Server) Peeks() int {
 	return s.peeks
 }
 
+// TokenCalls is the number of token requests received.
+func (s *Server) TokenCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenCalls
+}
+
 // Requests lists the request documents accepted.
 func (s *Server) Requests() []Received {
 	s.mu.Lock()
@@ -341,6 +349,7 @@ func formatOf(contentType string) string {
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	s.tokenCalls++
 	fail := s.faults.TokenErrors > 0
 	if fail {
 		s.faults.TokenErrors--
