@@ -188,8 +188,8 @@ func (r *Request) Build(format string) ([]byte, error) {
 		series = append(series, optional(PlainEl("aggregationSeries_Period.resolution", r.Resolution))...)
 		if r.ChargeCode != "" || r.ChargeType != "" {
 			var ct []El
+			ct = append(ct, optional(CodedEl("type", r.ChargeType))...) // the XSD orders type before mRID
 			ct = append(ct, optional(PlainEl("mRID", r.ChargeCode))...)
-			ct = append(ct, optional(CodedEl("type", r.ChargeType))...)
 			series = append(series, ListEl("ChargeType", GroupEl("ChargeType", ct...)))
 		}
 	}
