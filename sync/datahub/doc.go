@@ -140,6 +140,7 @@ const (
 	maxDepth     = 24
 	maxPosition  = 1_000_000
 	maxTextBytes = 64 << 10
+	maxPeriod    = 20 * 366 * 24 * time.Hour
 )
 
 // setHeader fills the document's header fields from one header element.
@@ -221,6 +222,10 @@ func seriesFrom(sn *node, idx int) (Series, error) {
 		if !p.End.After(p.Start) {
 			return s, fmt.Errorf("%s Period %d: end %s is not after start %s", where, pi+1,
 				p.End.Format(time.RFC3339), p.Start.Format(time.RFC3339))
+		}
+		if p.End.Sub(p.Start) > maxPeriod {
+			return s, fmt.Errorf("%s Period %d: %s to %s is longer than 20 years", where, pi+1,
+				p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339))
 		}
 		if _, err := stepper(p.Resolution); err != nil {
 			return s, fmt.Errorf("%s Period %d: %w", where, pi+1, err)
