@@ -325,16 +325,33 @@ func (e *Engine) runScheduled(ctx context.Context, w *worker) time.Duration {
 	case <-w.wake:
 	default:
 	}
-	res, err, failures := e.run(ctx, w.src, w.driver)
-	if ctx.Err() != nil {
-		return 0
-	}
-	name, interval := w.src.Name, Interval(w.src)
 	var wait time.Duration
-	var state State
+	e.run(ctx, w.src, w.driver, func(res Result, err error, failures int) (State, time.Duration) {
+		wait = e.schedule(w, res, err, failures)
+		return stateAfter(err), wait
+	})
+	return wait
+}
+
+// stateAfter is a source's state after a sync that returned err.
+func stateAfter(err error) State {
 	switch kind := syncerr.KindOf(err); {
 	case err == nil:
-		wait, state = interval+e.cfg.Jitter(interval/10), StateIdle
+		return StateIdle
+	case kind == syncerr.Auth || kind == syncerr.Config:
+		return StateAttention
+	}
+	return StateBackoff
+}
+
+// schedule returns the wait before the next sync after one that returned res and err, and
+// logs the failure if it is time to.
+func (e *Engine) schedule(w *worker, res Result, err error, failures int) time.Duration {
+	name, interval := w.src.Name, Interval(w.src)
+	var wait time.Duration
+	switch stateAfter(err) {
+	case StateIdle:
+		wait = interval + e.cfg.Jitter(interval/10)
 		if res.NextIn > 0 && res.NextIn < interval {
 			wait = res.NextIn
 		}
@@ -342,15 +359,15 @@ func (e *Engine) runScheduled(ctx context.Context, w *worker) time.Duration {
 			e.log.Info("sync recovered", "source", name, "kind", w.src.Kind, "op", "sync")
 			w.lastLog = time.Time{}
 		}
-	case kind == syncerr.Auth || kind == syncerr.Config:
+	case StateAttention:
 		// Retrying will not help until the user acts (an edit reloads the source and retries at
 		// once); try again now and then in case the custodian's side was at fault.
-		wait, state = max(interval, e.cfg.BackoffMax), StateAttention
+		wait = max(interval, e.cfg.BackoffMax)
 		if failures == 1 {
 			e.log.Error("sync needs attention", "source", name, "kind", w.src.Kind, "op", "sync", "err", err)
 		}
 	default:
-		wait, state = e.backoff(failures), StateBackoff
+		wait = e.backoff(failures)
 		if ra := min(syncerr.RetryAfterOf(err), MaxRetryAfter); ra > wait {
 			wait = ra
 		}
@@ -362,9 +379,6 @@ func (e *Engine) runScheduled(ctx context.Context, w *worker) time.Duration {
 				"err", err, "retry_in", wait.Round(time.Second))
 		}
 	}
-	e.update(name, func(s *Status) {
-		s.State, s.NextRun = state, e.cfg.Now().Add(wait)
-	})
 	return wait
 }
 
@@ -390,23 +404,17 @@ func (e *Engine) SyncOnce(ctx context.Context, name string) (Result, error) {
 	if d == nil {
 		return Result{}, syncerr.Errorf(syncerr.Config, "sync", "this build of Custody has no driver for %s sources", src.Kind)
 	}
-	res, err, _ := e.run(ctx, src, d)
-	state := StateIdle
-	switch kind := syncerr.KindOf(err); {
-	case err == nil:
-	case kind == syncerr.Auth || kind == syncerr.Config:
-		state = StateAttention
-	default:
-		state = StateBackoff
-	}
-	e.update(name, func(s *Status) { s.State = state })
-	return res, err
+	return e.run(ctx, src, d, func(_ Result, err error, _ int) (State, time.Duration) {
+		return stateAfter(err), -1
+	})
 }
 
 // run performs one sync of a source within the concurrency limit, records it in the store,
-// updates the status with its outcome (leaving State and NextRun to the caller), and returns
-// the number of consecutive failures including this one.
-func (e *Engine) run(ctx context.Context, src store.Source, d Driver) (Result, error, int) {
+// and publishes its outcome with the state and the wait before the next run (negative: none
+// scheduled) that next decides from it and the number of consecutive failures. A sync
+// cancelled because ctx ended is no failure: it leaves the source idle and is not logged.
+func (e *Engine) run(ctx context.Context, src store.Source, d Driver,
+	next func(res Result, err error, failures int) (State, time.Duration)) (Result, error) {
 	name := src.Name
 	select {
 	case e.sem <- struct{}{}:
@@ -416,7 +424,7 @@ func (e *Engine) run(ctx context.Context, src store.Source, d Driver) (Result, e
 		case e.sem <- struct{}{}:
 		case <-ctx.Done():
 			e.update(name, func(s *Status) { s.State = StateIdle })
-			return Result{}, ctx.Err(), 0
+			return Result{}, ctx.Err()
 		}
 	}
 	defer func() { <-e.sem }()
@@ -455,9 +463,8 @@ func (e *Engine) run(ctx context.Context, src store.Source, d Driver) (Result, e
 	if err != nil && ctx.Err() != nil {
 		// Stopped: not a failure, and nothing to log.
 		e.update(name, func(s *Status) { s.State, s.Progress = StateIdle, Progress{} })
-		return res, err, 0
+		return res, err
 	}
-	var failures int
 	now := e.cfg.Now()
 	e.update(name, func(s *Status) {
 		s.Progress, s.LastRun = Progress{}, now
@@ -468,9 +475,14 @@ func (e *Engine) run(ctx context.Context, src store.Source, d Driver) (Result, e
 			s.Failures++
 			s.LastError, s.ErrorKind, s.Advice = err.Error(), syncerr.KindOf(err), syncerr.Advice(err)
 		}
-		failures = s.Failures
+		var wait time.Duration
+		s.State, wait = next(res, err, s.Failures)
+		s.NextRun = time.Time{}
+		if wait >= 0 {
+			s.NextRun = now.Add(wait)
+		}
 	})
-	return res, err, failures
+	return res, err
 }
 
 // safeSync runs the driver, turning a panic into an error so that one broken payload or driver
