@@ -70,7 +70,7 @@ func runSimulate(ctx context.Context, env *Env, c *invocation) error {
 	fmt.Fprintf(w, "  client cert (--cert):  %s\n", files.ClientCert)
 	fmt.Fprintf(w, "  client key (--key):    %s\n", files.ClientKey)
 	for _, s := range sims {
-		fmt.Fprintf(w, "\n%s simulator: %s\n", s.kind, s.srv.URL())
+		fmt.Fprintf(w, "\n%s simulator: %s\n", s.kind, s.srv.url)
 		fmt.Fprintf(w, "  client id:     %s\n", s.src.Config[CfgClientID])
 		fmt.Fprintf(w, "  client secret: %s   (a demo credential of this simulator only)\n", s.secret)
 		fmt.Fprintf(w, "  use it with:\n    %s\n", sourcesAddCommand(s.src, s.secret))

@@ -49,19 +49,60 @@ func TestMain(m *testing.M) {
 // childMain is `custody` as the crash test runs it: every real driver plus the test queue's.
 func childMain(args []string) int {
 	env := NewEnv(os.Stdin, os.Stdout, os.Stderr)
-	mem := secrets.NewMemory()
-	var m map[string]string
-	if err := json.Unmarshal([]byte(os.Getenv(childSecretsEnv)), &m); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 3
+	if path := os.Getenv(childSecretsFileEnv); path != "" {
+		env.Secrets = fileSecrets{path}
+	} else {
+		mem := secrets.NewMemory()
+		var m map[string]string
+		if err := json.Unmarshal([]byte(os.Getenv(childSecretsEnv)), &m); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+		for k, v := range m {
+			source, field, _ := strings.Cut(k, "/")
+			mem.SetSecret(source, field, v)
+		}
+		env.Secrets = mem
 	}
-	for k, v := range m {
-		source, field, _ := strings.Cut(k, "/")
-		mem.SetSecret(source, field, v)
-	}
-	env.Secrets = mem
 	env.Drivers[queueKind] = queueDriver{}
 	return Run(context.Background(), env, args)
+}
+
+// childSecretsFileEnv names a JSON file that stands in for the keyring across several child
+// runs (test only: Custody itself never keeps a secret in a file).
+const childSecretsFileEnv = "CUSTODY_TEST_SECRETS_FILE"
+
+// fileSecrets is a secrets.Store in a JSON file, for child processes of tests.
+type fileSecrets struct{ path string }
+
+func (f fileSecrets) load() map[string]string {
+	m := map[string]string{}
+	if b, err := os.ReadFile(f.path); err == nil {
+		json.Unmarshal(b, &m)
+	}
+	return m
+}
+
+func (f fileSecrets) Secret(source, field string) (string, error) {
+	v, ok := f.load()[source+"/"+field]
+	if !ok {
+		return "", fmt.Errorf("read secret %s of %s: %w", field, source, secrets.ErrNotFound)
+	}
+	return v, nil
+}
+
+func (f fileSecrets) SetSecret(source, field, value string) error {
+	m := f.load()
+	m[source+"/"+field] = value
+	b, _ := json.Marshal(m)
+	return os.WriteFile(f.path, b, 0o600)
+}
+
+func (f fileSecrets) DeleteSecret(source, field string) error {
+	m := f.load()
+	delete(m, source+"/"+field)
+	b, _ := json.Marshal(m)
+	return os.WriteFile(f.path, b, 0o600)
 }
 
 // queueKind is the source kind of the test queue: a custodian with DataHub's peek/dequeue

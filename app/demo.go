@@ -13,34 +13,34 @@ import (
 	"custody/sync/simtls"
 )
 
-// simServer is a running built-in simulator of one custodian. Each protocol package's
-// <proto>test.Server has these methods.
-type simServer interface {
-	// URL is the simulator's root, such as https://127.0.0.1:43211.
-	URL() string
-	// Close stops the simulator.
-	Close()
-	// DemoSource returns a source configured for the simulator, trusting files.CA and, where
+// simServer is a running built-in simulator of one custodian, adapted from its protocol
+// package's <proto>test.Server.
+type simServer struct {
+	// url is the simulator's root, such as https://127.0.0.1:43211.
+	url string
+	// close stops the simulator.
+	close func()
+	// demoSource returns a source configured for the simulator, trusting files.CA and, where
 	// the custodian wants mutual TLS, presenting files.ClientCert and files.ClientKey, and the
 	// client secret that goes with it.
-	DemoSource(name string, files simtls.Files) (store.Source, string)
+	demoSource func(name string, files simtls.Files) (store.Source, string)
 }
 
 // demoSim is a simulator the demo and `custody simulate` start.
 type demoSim struct {
 	kind  string // the kind of the source it serves
 	name  string // the name of the demo source
-	start func(pki *simtls.PKI, addr string) (simServer, error)
+	start func(pki *simtls.PKI, addr string) (*simServer, error)
 }
 
 // demoSims lists every simulator in this build, in the order `custody simulate` gives them
-// ports. A protocol package adds its simulator here when it lands.
+// ports. A protocol package's simulator is added here when it lands.
 var demoSims = []demoSim{}
 
 // runningSim is a started simulator with the demo source that uses it.
 type runningSim struct {
 	demoSim
-	srv    simServer
+	srv    *simServer
 	src    store.Source
 	secret string
 }
@@ -82,7 +82,7 @@ func startSims(pki *simtls.PKI, files simtls.Files, addr string) ([]*runningSim,
 			closeSims(out)
 			return nil, fmt.Errorf("start the %s simulator: %w", d.kind, err)
 		}
-		src, secret := srv.DemoSource(d.name, files)
+		src, secret := srv.demoSource(d.name, files)
 		out = append(out, &runningSim{demoSim: d, srv: srv, src: src, secret: secret})
 	}
 	return out, nil
@@ -90,7 +90,7 @@ func startSims(pki *simtls.PKI, files simtls.Files, addr string) ([]*runningSim,
 
 func closeSims(sims []*runningSim) {
 	for _, s := range sims {
-		s.srv.Close()
+		s.srv.close()
 	}
 }
 
