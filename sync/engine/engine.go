@@ -375,8 +375,7 @@ func (e *Engine) schedule(w *worker, res Result, err error, failures int) time.D
 		// Offline or failing: log quietly, at most once per ErrorLogInterval.
 		if now := time.Now(); w.lastLog.IsZero() || now.Sub(w.lastLog) >= e.cfg.ErrorLogInterval {
 			w.lastLog = now
-			e.log.Warn("sync failed", "source", name, "kind", w.src.Kind, "op", "sync", "count", failures,
-				"err", err, "retry_in", wait.Round(time.Second))
+			e.log.Warn("sync failed, retrying", "source", name, "kind", w.src.Kind, "op", "sync", "count", failures, "err", err)
 		}
 	}
 	return wait
