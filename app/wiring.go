@@ -2,6 +2,7 @@ package app
 
 import (
 	"custody/sync/engine"
+	"custody/sync/espi"
 	"custody/sync/fileimport"
 )
 
@@ -16,5 +17,5 @@ func drivers(env *Env) map[string]engine.Driver {
 
 // fileFormats returns every file format `custody import` recognises, in detection order.
 func fileFormats() []fileimport.Format {
-	return []fileimport.Format{}
+	return []fileimport.Format{espi.Format()}
 }
