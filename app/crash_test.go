@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -129,10 +130,10 @@ type queueServer struct {
 	st     *store.Store // the database the client writes, read to check each dequeue
 	source string
 
-	mu         sync.Mutex
-	queue      []queueMessage
-	dequeued   []string
-	violations []string
+	mu          sync.Mutex
+	queue       []queueMessage
+	dequeued    []string
+	violations_ []string // checked at each dequeue
 }
 
 // testQueue returns the queue's messages: 24 hourly readings each, and a last one that
@@ -207,7 +208,7 @@ func (q *queueServer) dequeue(w http.ResponseWriter, r *http.Request) {
 	msgs, err := q.st.Messages(r.Context(), store.MessageFilter{Source: q.source})
 	stored := slices.ContainsFunc(msgs, func(m store.Message) bool { return m.MessageID == id && m.Readings > 0 })
 	if err != nil || !stored {
-		q.violations = append(q.violations, fmt.Sprintf("%s dequeued before it was stored (%v)", id, err))
+		q.violations_ = append(q.violations_, fmt.Sprintf("%s dequeued before it was stored (%v)", id, err))
 	}
 	if len(q.queue) == 0 || q.queue[0].ID != id {
 		// DataHub answers a dequeue of an unknown id with 404; a client that crashed after
@@ -380,15 +381,38 @@ func storeQueueMessage(ctx context.Context, job *engine.Job, p store.Payload) (s
 	return a, int64(len(rs)), nil
 }
 
-// crashWorld is one database and one custodian of each kind the crash test drives.
-type crashWorld struct {
-	dir, db string
-	st      *store.Store
-	secrets map[string]string
-	queues  []*queueServer
+// crashCustodian is a custodian the crash test syncs from, with what it knows.
+type crashCustodian interface {
+	// state describes, independently of random identifiers, what the custodian still holds
+	// and what it was acknowledged, and what the database holds from it.
+	state(t *testing.T, st *store.Store) string
+	// violations lists what was acknowledged (acked, dequeued) but is not in the database.
+	violations(t *testing.T, st *store.Store) []string
 }
 
-func newCrashWorld(t *testing.T, pki *simtls.PKI, files simtls.Files) *crashWorld {
+// crashWorld is one database and one custodian of each kind the crash test drives.
+type crashWorld struct {
+	dir, db    string
+	st         *store.Store
+	secrets    map[string]string
+	custodians []crashCustodian
+}
+
+// crashSetup starts a custodian of one kind for the world and configures its source.
+type crashSetup func(t *testing.T, w *crashWorld, pki *simtls.PKI, files simtls.Files)
+
+// crashSetups are the custodians of the crash test: the test queue, plus every simulator
+// with acknowledgements (and Green Button) that has landed.
+var crashSetups = map[string]crashSetup{
+	"testqueue": func(t *testing.T, w *crashWorld, pki *simtls.PKI, files simtls.Files) {
+		q := newQueueServer(t, pki, w.st, "queue")
+		w.add(t, store.Source{Name: "queue", Kind: queueKind, Enabled: true,
+			Config: map[string]string{CfgBaseURL: q.srv.URL, CfgCA: files.CA}}, q.token)
+		w.custodians = append(w.custodians, q)
+	},
+}
+
+func newCrashWorld(t *testing.T, pki *simtls.PKI, files simtls.Files, setups ...crashSetup) *crashWorld {
 	t.Helper()
 	w := &crashWorld{dir: t.TempDir(), secrets: map[string]string{}}
 	w.db = filepath.Join(w.dir, "custody.db")
@@ -398,15 +422,19 @@ func newCrashWorld(t *testing.T, pki *simtls.PKI, files simtls.Files) *crashWorl
 	}
 	t.Cleanup(func() { st.Close() })
 	w.st = st
-	q := newQueueServer(t, pki, st, "queue")
-	src := store.Source{Name: "queue", Kind: queueKind, Enabled: true,
-		Config: map[string]string{CfgBaseURL: q.srv.URL, CfgCA: files.CA}}
-	if err := st.AddSource(t.Context(), &src); err != nil {
+	for _, setup := range setups {
+		setup(t, w, pki, files)
+	}
+	return w
+}
+
+// add configures a source and its client secret.
+func (w *crashWorld) add(t *testing.T, src store.Source, secret string) {
+	t.Helper()
+	if err := w.st.AddSource(t.Context(), &src); err != nil {
 		t.Fatal(err)
 	}
-	w.secrets["queue/"+SecretField] = q.token
-	w.queues = append(w.queues, q)
-	return w
+	w.secrets[src.Name+"/"+SecretField] = secret
 }
 
 // sync runs `custody sync --once` in a child process, crashing at crashAt when it is set, and
@@ -439,38 +467,46 @@ func (w *crashWorld) snapshot(t *testing.T) string {
 	}
 	fmt.Fprintf(&b, "counts %+v\n", c)
 	err = w.st.ExportReadings(ctx, store.ExportFilter{}, func(r store.ExportRow) error {
-		fmt.Fprintf(&b, "%s,%s,%s,%d,%d,%g,%v\n", r.Meter, r.Series, r.Unit, r.Reading.Start, r.Reading.Seconds, r.Reading.Value, r.Reading.Missing)
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%d,%d,%g,%v,%s,%g\n", r.Meter, r.Series, r.Flow, r.Unit, r.Reading.Start,
+			r.Reading.Seconds, r.Reading.Value, r.Reading.Missing, r.Reading.Quality, r.Reading.Cost)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := w.st.Messages(ctx, store.MessageFilter{})
+	for _, c := range w.custodians {
+		b.WriteString(c.state(t, w.st))
+	}
+	return b.String()
+}
+
+func (w *crashWorld) violations(t *testing.T) []string {
+	var out []string
+	for _, c := range w.custodians {
+		out = append(out, c.violations(t, w.st)...)
+	}
+	return out
+}
+
+func (q *queueServer) state(t *testing.T, st *store.Store) string {
+	msgs, err := st.Messages(t.Context(), store.MessageFilter{Source: q.source})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for _, m := range msgs {
-		ids = append(ids, fmt.Sprintf("%s/%s readings=%d err=%q", m.Source, m.MessageID, m.Readings, m.Error))
+		ids = append(ids, fmt.Sprintf("%s readings=%d err=%q", m.MessageID, m.Readings, m.Error))
 	}
 	slices.Sort(ids)
-	fmt.Fprintf(&b, "messages %s\n", strings.Join(ids, "; "))
-	for _, q := range w.queues {
-		q.mu.Lock()
-		fmt.Fprintf(&b, "queue %s: %d left, dequeued %v\n", q.source, len(q.queue), q.dequeued)
-		q.mu.Unlock()
-	}
-	return b.String()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return fmt.Sprintf("queue %s: messages %s; %d left, dequeued %v\n", q.source, strings.Join(ids, "; "), len(q.queue), q.dequeued)
 }
 
-func (w *crashWorld) violations() []string {
-	var out []string
-	for _, q := range w.queues {
-		q.mu.Lock()
-		out = append(out, q.violations...)
-		q.mu.Unlock()
-	}
-	return out
+func (q *queueServer) violations(*testing.T, *store.Store) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.violations_)
 }
 
 func TestCrashAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
@@ -486,11 +522,15 @@ func TestCrashAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ref := newCrashWorld(t, pki, files)
+	var setups []crashSetup
+	for _, name := range slices.Sorted(maps.Keys(crashSetups)) {
+		setups = append(setups, crashSetups[name])
+	}
+	ref := newCrashWorld(t, pki, files, setups...)
 	if code, out := ref.sync(t, ""); code != 0 {
 		t.Fatalf("the uninterrupted run failed (%d):\n%s", code, out)
 	}
-	if v := ref.violations(); len(v) > 0 {
+	if v := ref.violations(t); len(v) > 0 {
 		t.Fatalf("acknowledged before stored: %v", v)
 	}
 	want := ref.snapshot(t)
@@ -513,17 +553,20 @@ func TestCrashAnywhereLosesNothingAndDoublesNothing(t *testing.T) {
 	)
 	for _, sc := range scenarios {
 		t.Run(strings.Join(sc, ","), func(t *testing.T) {
-			w := newCrashWorld(t, pki, files)
+			w := newCrashWorld(t, pki, files, setups...)
 			for _, at := range sc {
 				code, out := w.sync(t, at)
 				if code != crashpoint.ExitCode {
 					t.Fatalf("crash at %s: exit %d, want %d:\n%s", at, code, crashpoint.ExitCode, out)
 				}
+				if v := w.violations(t); len(v) > 0 {
+					t.Fatalf("after crashing at %s, acknowledged but not stored: %v", at, v)
+				}
 			}
 			if code, out := w.sync(t, ""); code != 0 {
 				t.Fatalf("the run after the crash failed (%d):\n%s", code, out)
 			}
-			if v := w.violations(); len(v) > 0 {
+			if v := w.violations(t); len(v) > 0 {
 				t.Fatalf("acknowledged before stored: %v", v)
 			}
 			if got := w.snapshot(t); got != want {
