@@ -7,9 +7,12 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"custody/app/secrets"
 	"custody/store"
+	"custody/sync/espi/espitest"
+	"custody/sync/obevents/obtest"
 	"custody/sync/simtls"
 )
 
@@ -35,7 +38,23 @@ type demoSim struct {
 
 // demoSims lists every simulator in this build, in the order `custody simulate` gives them
 // ports. A protocol package's simulator is added here when it lands.
-var demoSims = []demoSim{}
+var demoSims = []demoSim{
+	{kind: "greenbutton", name: "demo-utility", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
+		srv, err := espitest.Start(pki, addr, espitest.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return &simServer{url: srv.URL(), close: func() { srv.Close() }, demoSource: srv.DemoSource}, nil
+	}},
+	{kind: "obevents", name: "demo-bank", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
+		// A new event every 20 seconds, so that the demo shows events arriving.
+		srv, err := obtest.Start(pki, addr, obtest.Options{Every: 20 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		return &simServer{url: srv.URL(), close: func() { srv.Close() }, demoSource: srv.DemoSource}, nil
+	}},
+}
 
 // runningSim is a started simulator with the demo source that uses it.
 type runningSim struct {
