@@ -11,6 +11,7 @@ import (
 func drivers(env *Env) map[string]engine.Driver {
 	m := map[string]engine.Driver{}
 	for _, d := range []engine.Driver{
+		espi.NewDriver(),
 		obevents.NewDriver(),
 	} {
 		m[d.Kind()] = d
