@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -170,7 +171,8 @@ func (v *usageView) selectMeter(m store.Meter) {
 			}
 			d.stats[s.ID] = st
 		}
-		d.bills, err = v.m.deps.Data.Summaries(ctx, m.ID)
+		d.bills, err = v.m.deps.Data.SummariesOf(ctx, m.ID)
+		slices.Reverse(d.bills) // newest bill first
 		return d, err
 	}, func(d meterData, err error) {
 		if err != nil {

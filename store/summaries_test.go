@@ -33,15 +33,15 @@ func TestSummariesWithLineItems(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.Summaries(ctx, m.ID)
+	got, err := st.SummariesOf(ctx, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].PeriodStart != 1702600000 || *got[0].BillLastPeriod != 101 {
+	if len(got) != 2 || got[1].PeriodStart != 1702600000 || *got[1].BillLastPeriod != 101 {
 		t.Fatalf("summaries: %+v", got)
 	}
-	if len(got[1].Items) != 2 || got[1].Items[0].Note != "Energy charge" || *got[1].Items[0].Measurement != 500 ||
-		got[1].Items[1].Amount != nil || got[0].BillToDate != nil {
-		t.Fatalf("line items: %+v", got[1].Items)
+	if len(got[0].Items) != 2 || got[0].Items[0].Note != "Energy charge" || *got[0].Items[0].Measurement != 500 ||
+		got[0].Items[1].Amount != nil || got[0].BillToDate != nil {
+		t.Fatalf("line items: %+v", got[0].Items)
 	}
 }
