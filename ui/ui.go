@@ -72,7 +72,8 @@ type Exporter interface {
 // DataHubRequest asks DataHub for the measure data of one metering point over a period.
 type DataHubRequest struct {
 	MeteringPoint string
-	From, To      time.Time
+	// From and To are Danish midnights (Europe/Copenhagen), as DataHub requires.
+	From, To time.Time
 	// BusinessReason is the CIM business reason, such as E23 (periodic metering).
 	BusinessReason string
 }
