@@ -300,13 +300,22 @@ func (m *MainWindow) Close() {
 // background runs work off the UI goroutine and hands its result to apply on the Fyne
 // goroutine.
 func background[T any](m *MainWindow, work func(ctx context.Context) (T, error), apply func(T, error)) {
+	backgroundFor(m, 30*time.Second, work, apply)
+}
+
+// backgroundFor is background with a time limit for the work; 0 means none (imports and
+// exports of large files take as long as they take, and the window stays responsive).
+func backgroundFor[T any](m *MainWindow, limit time.Duration, work func(ctx context.Context) (T, error), apply func(T, error)) {
 	m.pending.Add(1)
 	if m.queue != nil {
 		m.inflight.Add(1)
 	}
 	go func() {
 		defer m.pending.Done()
-		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+		ctx, cancel := context.WithCancel(m.ctx)
+		if limit > 0 {
+			ctx, cancel = context.WithTimeout(m.ctx, limit)
+		}
 		defer cancel()
 		v, err := work(ctx)
 		if m.queue != nil {

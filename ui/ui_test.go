@@ -328,3 +328,39 @@ func TestNotifications(t *testing.T) {
 	// Once is enough: the same reminder is not repeated within the hour.
 	test.AssertNotificationSent(t, nil, func() { n.credentials(srcs) })
 }
+
+func TestSettingsDialog(t *testing.T) {
+	h := newHarness(t, 0)
+	h.show(ViewSources) // the dialog offers each source's sync interval
+	f := h.m.settingsForm()
+	f.dlg.Show()
+	if len(f.intervals) != 3 {
+		t.Fatalf("interval entries: %d", len(f.intervals))
+	}
+	h.capture(t, "settings.png")
+	f.unit.SetSelected("Wh")
+	f.zone.SetSelected(ZoneUTC)
+	f.th.SetSelected(ThemeLight)
+	f.tray.SetChecked(true)
+	f.intervals["datahub"].SetText("30m")
+	f.dlg.Hide()
+	f.save()
+	h.m.Wait()
+	s := h.m.settings
+	if s.EnergyUnit() != "Wh" || s.TimeZone() != ZoneUTC || s.Theme() != ThemeLight || !s.CloseToTray() {
+		t.Fatalf("settings not kept: %s %s %s %v", s.EnergyUnit(), s.TimeZone(), s.Theme(), s.CloseToTray())
+	}
+	if _, ok := h.app.Settings().Theme().(variantTheme); !ok {
+		t.Fatal("the light theme was not applied")
+	}
+	src, err := h.st.SourceByName(context.Background(), "datahub")
+	if err != nil || src.Config["interval"] != "30m" || h.eng.reloads != 1 {
+		t.Fatalf("interval: %q, reloads %d, %v", src.Config["interval"], h.eng.reloads, err)
+	}
+	u := h.m.views[ViewUsage].(*usageView)
+	if got := u.chart.Series(); len(got) == 0 || got[0].Unit != "Wh" {
+		t.Fatalf("usage after the unit change: %+v", got)
+	}
+	h.show(ViewUsage)
+	h.capture(t, "usage_light_wh_utc.png")
+}
