@@ -30,6 +30,7 @@ type Data interface {
 	SeriesOf(ctx context.Context, meterID int64) ([]store.Series, error)
 	ReadingRange(ctx context.Context, seriesID, from, to int64) ([]int64, []float64, error)
 	StatsOf(ctx context.Context, seriesID int64) (store.SeriesStats, error)
+	CostOf(ctx context.Context, seriesID, from, to int64) (sum float64, n int64, err error)
 	SummariesOf(ctx context.Context, meterID int64) ([]store.UsageSummary, error)
 	Sources(ctx context.Context) ([]store.Source, error)
 	Runs(ctx context.Context, sourceID int64, limit int) ([]store.SyncRun, error)

@@ -306,7 +306,12 @@ func (v *usageView) loadChart() {
 			}
 			d.series = append(d.series, chart.Series{Name: name, Unit: unit, Times: a.times, Values: vals, Step: step, Color: color})
 			if a.hasReading && quantityOf(s.Kind, s.Unit) == quantityEnergy {
-				d.totals = append(d.totals, fmt.Sprintf("%s: %s %s in this period", name, fmtNum(a.total), unit))
+				line := fmt.Sprintf("%s: %s %s", name, fmtNum(a.total), unit)
+				if cost, n, err := v.m.deps.Data.CostOf(ctx, s.ID, t0, t1); err == nil && n > 0 {
+					c := cost
+					line += ", " + fmtMoney(&c, s.Currency)
+				}
+				d.totals = append(d.totals, line+" in this period")
 			}
 		}
 		return d, nil
