@@ -28,8 +28,11 @@ vet:
 unit:
 	$(GO) test -tags ci -race -count=1 ./...
 
-keyring-test:
+# The real Secret Service test runs in a private D-Bus session with its own gnome-keyring; the
+# second run checks the message a user sees when no keyring is reachable at all.
+keyring-test: deps
 	KEYRING_INTEGRATION=1 ./scripts/with-keyring.sh $(GO) test -count=1 -run 'TestRealSecretService' -v ./app/secrets/integration/
+	DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus KEYRING_INTEGRATION=nobus $(GO) test -count=1 -run 'TestNoSessionBus' -v ./app/secrets/integration/
 
 smoke: build
 	./scripts/smoke.sh $(BIN) test-artifacts/smoke

@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event is one Open Banking security event token (SET) as received, verified or rejected.
+// Rejected tokens are kept too: nothing received is lost.
+type Event struct {
+	ID       int64
+	SourceID int64
+	Source   string // the source's name, filled by queries
+	ISS      string
+	JTI      string
+	AUD      string
+	Types    []string // event type URNs
+	Subject  string   // JSON of the subject (rid, rty, rlk, ...)
+	RID, RTY string
+	TXN      string
+	TOE, IAT time.Time
+	Received time.Time
+	Verified bool
+	Error    string // why it was rejected; empty when verified
+	Token    string // the raw token
+	// PayloadID is the archived payload the token came in.
+	PayloadID int64
+}
+
+// PutEvent stores an event. A token already stored for the same source, issuer and jti is
+// recognised and left alone, so redelivery never doubles it; new reports whether it was new.
+func (t *Tx) PutEvent(e *Event) (isNew bool, err error) {
+	types, _ := json.Marshal(e.Types)
+	if e.Types == nil {
+		types = []byte("[]")
+	}
+	subject := e.Subject
+	if subject == "" {
+		subject = "{}"
+	}
+	if e.Received.IsZero() {
+		e.Received = t.s.Now()
+	}
+	res, err := t.exec(`INSERT INTO events (source_id, iss, jti, aud, types, subject, rid, rty, txn, toe, iat, received, verified, error, token, payload_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (source_id, iss, jti) DO NOTHING`,
+		nullSource(e.SourceID), e.ISS, e.JTI, e.AUD, string(types), subject, e.RID, e.RTY, e.TXN,
+		nullTime(e.TOE), nullTime(e.IAT), e.Received.Unix(), e.Verified, e.Error, e.Token, nullSource(e.PayloadID))
+	if err != nil {
+		return false, fmt.Errorf("put event %s: %w", e.JTI, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Unix()
+}
+
+// EventFilter selects events.
+type EventFilter struct {
+	Type     string // an event type URN the event must carry; empty for any
+	Source   string // a source name; empty for any
+	Verified *bool  // nil for both
+	Search   string // substring of jti, rid or subject; empty for any
+	Limit    int    // 0 for no limit
+}
+
+// Events lists events, newest received first.
+func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
+	q := `SELECT e.id, COALESCE(e.source_id, 0), COALESCE(s.name, ''), e.iss, e.jti, e.aud, e.types, e.subject,
+			e.rid, e.rty, e.txn, COALESCE(e.toe, 0), COALESCE(e.iat, 0), e.received, e.verified, e.error, e.token,
+			COALESCE(e.payload_id, 0)
+		FROM events e LEFT JOIN sources s ON s.id = e.source_id
+		WHERE (? = '' OR EXISTS (SELECT 1 FROM json_each(e.types) WHERE value = ?))
+		  AND (? = '' OR s.name = ?)
+		  AND (? < 0 OR e.verified = ?)
+		  AND (? = '' OR instr(e.jti, ?) > 0 OR instr(e.rid, ?) > 0 OR instr(e.subject, ?) > 0)
+		ORDER BY e.received DESC, e.id DESC`
+	verified := -1
+	if f.Verified != nil {
+		verified = 0
+		if *f.Verified {
+			verified = 1
+		}
+	}
+	args := []any{f.Type, f.Type, f.Source, f.Source, verified, verified, f.Search, f.Search, f.Search, f.Search}
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var types string
+		var toe, iat, received int64
+		if err := rows.Scan(&e.ID, &e.SourceID, &e.Source, &e.ISS, &e.JTI, &e.AUD, &types, &e.Subject, &e.RID, &e.RTY,
+			&e.TXN, &toe, &iat, &received, &e.Verified, &e.Error, &e.Token, &e.PayloadID); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		_ = json.Unmarshal([]byte(types), &e.Types)
+		e.TOE, e.IAT, e.Received = unixTime(toe), unixTime(iat), unixTime(received)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
