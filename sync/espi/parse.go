@@ -569,9 +569,8 @@ func (d *decoder) finishEntry(e *entry) error {
 		}
 	}
 	if len(e.blocks) > 0 {
-		if err := d.handleBlocks(e); err != nil {
-			return err
-		}
+		return d.handleBlocks(e)
 	}
+	d.spare = e.readings[:0]
 	return nil
 }

@@ -667,3 +667,91 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// blockFeed is a minimal feed: a ReadingType, a MeterReading and one IntervalBlock entry
+// holding readings (IntervalReading elements, as XML).
+func blockFeed(blockStart, blockDur string, readings string) []byte {
+	const mr = "https://h/r/Subscription/1/UsagePoint/1/MeterReading/1"
+	return feedOf(
+		entryOf("https://h/r/ReadingType/1", "", nil, `<ReadingType xmlns="http://naesb.org/espi"><flowDirection>1</flowDirection><intervalLength>3600</intervalLength><powerOfTenMultiplier>0</powerOfTenMultiplier><uom>72</uom></ReadingType>`),
+		entryOf(mr, "", []string{"https://h/r/ReadingType/1"}, `<MeterReading xmlns="http://naesb.org/espi"/>`),
+		entryOf(mr+"/IntervalBlock/1", mr+"/IntervalBlock", nil, `<IntervalBlock xmlns="http://naesb.org/espi"><interval><duration>`+blockDur+`</duration><start>`+blockStart+`</start></interval>`+readings+`</IntervalBlock>`))
+}
+
+// TestTimeValues reads epoch seconds, and tolerates milliseconds, fractions and dates with a
+// warning each.
+func TestTimeValues(t *testing.T) {
+	tests := []struct {
+		start string
+		want  int64
+		warn  string
+	}{
+		{" 1600000000 ", 1600000000, ""},
+		{"1600000000000", 1600000000, "milliseconds"},
+		{"1600000000.75", 1600000000, "fraction"},
+		{"2020-09-13", 1599955200, "dates"},
+		{"2020-09-13T12:26:40Z", 1600000000, "dates"},
+		{"-86400", -86400, ""},
+	}
+	for _, tt := range tests {
+		st := openStore(t)
+		sum, err := parseInto(t, st, blockFeed("0", "3600",
+			`<IntervalReading><timePeriod><duration>3600</duration><start>`+tt.start+`</start></timePeriod><value>5</value></IntervalReading>`))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.start, err)
+		}
+		if got := exportText(t, st); !strings.Contains(got, fmt.Sprintf(",%d,3600,5,", tt.want)) {
+			t.Errorf("%q: export %s, want start %d", tt.start, got, tt.want)
+		}
+		if w := strings.Join(sum.Warnings, "|"); (tt.warn == "") != (w == "") || !strings.Contains(w, tt.warn) {
+			t.Errorf("%q: warnings %q, want one about %q", tt.start, sum.Warnings, tt.warn)
+		}
+	}
+	// An unreadable start skips that reading with a warning; the others stay.
+	st := openStore(t)
+	sum, err := parseInto(t, st, blockFeed("0", "3600",
+		`<IntervalReading><timePeriod><start>soon</start></timePeriod><value>1</value></IntervalReading>`+
+			`<IntervalReading><timePeriod><start>7200</start></timePeriod><value>2</value></IntervalReading>`))
+	if err != nil || sum.Readings != 1 || len(sum.Warnings) != 1 || !strings.Contains(sum.Warnings[0], `"soon"`) {
+		t.Errorf("unreadable start: %+v, %v", sum, err)
+	}
+}
+
+// TestFallBackDay keeps the 25 hourly readings of a fall-back day (and a missing value as
+// missing, not 0).
+func TestFallBackDay(t *testing.T) {
+	var b strings.Builder
+	const start = 1604214000 // 2020-11-01 07:00 UTC, local midnight in California (PDT)
+	for i := 0; i < 25; i++ {
+		v := strconv.Itoa(100 + i)
+		if i == 3 {
+			v = ""
+		}
+		fmt.Fprintf(&b, `<IntervalReading><timePeriod><duration>3600</duration><start>%d</start></timePeriod><value>%s</value></IntervalReading>`, start+i*3600, v)
+	}
+	st := openStore(t)
+	sum, err := parseInto(t, st, blockFeed(strconv.Itoa(start), "90000", b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Readings != 25 || sum.To.Unix() != start+90000 {
+		t.Errorf("summary %+v", sum)
+	}
+	got := exportText(t, st)
+	if !strings.Contains(got, fmt.Sprintf(",%d,3600,,,", start+3*3600)) || strings.Count(got, "\n") != 25 {
+		t.Errorf("export:\n%s", got)
+	}
+}
+
+// TestReadingsWithoutTimePeriod places readings by the block start and the ReadingType's
+// interval length.
+func TestReadingsWithoutTimePeriod(t *testing.T) {
+	st := openStore(t)
+	if _, err := parseInto(t, st, blockFeed("1600000000", "7200", `<IntervalReading><value>1</value></IntervalReading><IntervalReading><value>2</value></IntervalReading>`)); err != nil {
+		t.Fatal(err)
+	}
+	got := exportText(t, st)
+	if !strings.Contains(got, ",1600000000,3600,1,") || !strings.Contains(got, ",1600003600,3600,2,") {
+		t.Errorf("export:\n%s", got)
+	}
+}
