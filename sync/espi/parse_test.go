@@ -755,3 +755,18 @@ func TestReadingsWithoutTimePeriod(t *testing.T) {
 		t.Errorf("export:\n%s", got)
 	}
 }
+
+// TestHostileXML refuses deep nesting and entity declarations without expanding anything.
+func TestHostileXML(t *testing.T) {
+	deep := strings.Repeat("<a>", 10000) + strings.Repeat("</a>", 10000)
+	bomb := `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>` +
+		`<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>&lol2;</title></entry></feed>`
+	for name, body := range map[string]string{"deep": `<feed xmlns="http://www.w3.org/2005/Atom"><entry><content>` + deep + `</content></entry></feed>`, "entities": bomb} {
+		st := openStore(t)
+		if _, err := parseInto(t, st, []byte(body)); err == nil {
+			t.Errorf("%s: no error", name)
+		} else if !strings.Contains(err.Error(), "nested more than") && !strings.Contains(err.Error(), "unknown entity &lol2;") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
