@@ -71,9 +71,13 @@ func Parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
 	d := newDecoder(ctx, p)
 	cr := &countingReader{r: r, progress: progress}
-	d.s = newScanner(cr)
+	body, err := decodeCharset(cr)
+	if err != nil {
+		return fileimport.Summary{Format: FormatName}, fmt.Errorf("espi: %w", err)
+	}
+	d.s = newScanner(body)
 	d.startWriter(tx)
-	err := d.run()
+	err = d.run()
 	if err == nil {
 		err = d.finish()
 	}

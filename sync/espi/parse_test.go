@@ -770,3 +770,20 @@ func TestHostileXML(t *testing.T) {
 		}
 	}
 }
+
+// TestCharsets converts a Latin-1 document and refuses UTF-16 with a reason.
+func TestCharsets(t *testing.T) {
+	latin1 := append([]byte(`<?xml version="1.0" encoding="ISO-8859-1"?><entry xmlns="http://www.w3.org/2005/Atom"><id>1</id><link rel="self" href="https://h/r/UsagePoint/9"/><title>Rue de l'`), 0xC9)
+	latin1 = append(latin1, []byte(`glise</title><content><UsagePoint xmlns="http://naesb.org/espi"><ServiceCategory><kind>0</kind></ServiceCategory></UsagePoint></content></entry>`)...)
+	st := openStore(t)
+	if _, err := parseInto(t, st, latin1); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := st.Meters(context.Background(), store.MeterFilter{})
+	if len(m) != 1 || m[0].Name != "Rue de l'Église" {
+		t.Errorf("meters %+v", m)
+	}
+	if _, err := parseInto(t, st, []byte("\xff\xfe<\x00f\x00")); err == nil || !strings.Contains(err.Error(), "UTF-16") {
+		t.Errorf("UTF-16: %v", err)
+	}
+}
