@@ -132,8 +132,6 @@ type decoder struct {
 	spare       []rawReading
 	pendingList []string
 	series      []*seriesState
-	readings    int64
-	summaries   int
 	tb          []byte
 	qualities   map[string]string
 	conv        []store.Reading // scratch for converting one entry's readings
