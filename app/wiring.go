@@ -9,7 +9,9 @@ import (
 // drivers returns the sync driver of every source kind Custody knows.
 func drivers(env *Env) map[string]engine.Driver {
 	m := map[string]engine.Driver{}
-	for _, d := range []engine.Driver{} {
+	for _, d := range []engine.Driver{
+		espi.NewDriver(), // greenbutton
+	} {
 		m[d.Kind()] = d
 	}
 	return m
