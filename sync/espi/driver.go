@@ -262,13 +262,16 @@ type resource struct {
 	rel      string // path under the base URL
 	windowed bool   // uses published-min from the cursor
 	every    time.Duration
+	// optional resources may be missing (404) or outside the granted scope (403) without
+	// that being an error: not every custodian offers retail-customer data.
+	optional bool
 }
 
 func resources(src store.Source) []resource {
 	var out []resource
 	for _, id := range src.List(CfgBulkIDs) {
 		out = append(out, resource{rel: "Batch/Bulk/" + url.PathEscape(id), windowed: true},
-			resource{rel: "Batch/BulkRetailCustomerInfo/" + url.PathEscape(id), every: customerEvery})
+			resource{rel: "Batch/BulkRetailCustomerInfo/" + url.PathEscape(id), every: customerEvery, optional: true})
 	}
 	for _, id := range src.List(CfgSubscriptionIDs) {
 		out = append(out, resource{rel: "Batch/Subscription/" + url.PathEscape(id), windowed: true})
@@ -316,6 +319,10 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		}
 		f, err := d.fetch(ctx, job, s.client, s.client.Resolve(r.rel), w)
 		d.count(&res, f)
+		if err != nil && r.optional && (isStatus(err, 404) || isStatus(err, 403)) {
+			job.Logger.Info("optional resource not offered", "op", "GET "+r.rel, "err", err)
+			err = nil
+		}
 		if err != nil {
 			if note(err) {
 				break
@@ -343,6 +350,12 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		res.Note = fmt.Sprintf("%d payloads, %d readings; %d not ready yet (the custodian is preparing them)", res.Items, res.Readings, notReady)
 	}
 	return res, firstErr
+}
+
+// isStatus says whether err is an HTTP answer with the given status.
+func isStatus(err error, status int) bool {
+	var se *auth.StatusError
+	return errors.As(err, &se) && se.Status == status
 }
 
 // stops says whether err ends a sync: only a resource the custodian does not know (Config)
@@ -392,6 +405,52 @@ func (d *Driver) fetchNotified(ctx context.Context, job *engine.Job, c *Client, 
 		err = syncerr.E(syncerr.Local, "record notified URI", serr)
 	}
 	return err
+}
+
+// BackfillStep is the longest window one backfill request asks for.
+const BackfillStep = 31 * 24 * time.Hour
+
+// Backfill fetches the usage of the source's bulk ids and subscriptions published between
+// from and to (to is clamped to now: some custodians reject a future published-max), in
+// windows of at most BackfillStep, oldest first. It leaves the sync cursors alone.
+func (d *Driver) Backfill(ctx context.Context, job *engine.Job, from, to time.Time) (engine.Result, error) {
+	var res engine.Result
+	if now := d.now(); to.IsZero() || to.After(now) {
+		to = now
+	}
+	if !from.Before(to) {
+		return res, syncerr.Errorf(syncerr.Config, "backfill", "the window from %s to %s is empty", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	s, err := d.session(job)
+	if err != nil {
+		return res, err
+	}
+	var firstErr error
+	for _, r := range resources(job.Source) {
+		if !r.windowed {
+			continue
+		}
+		for lo := from; lo.Before(to); lo = lo.Add(BackfillStep) {
+			hi := lo.Add(BackfillStep)
+			if hi.After(to) {
+				hi = to
+			}
+			f, err := d.fetch(ctx, job, s.client, s.client.Resolve(r.rel), Window{Min: lo, Max: hi})
+			d.count(&res, f)
+			if f.status == 202 {
+				res.NextIn = NotReadyRetry
+			}
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				if stops(err) {
+					return res, firstErr
+				}
+			}
+		}
+	}
+	return res, firstErr
 }
 
 // Test implements engine.Driver: it requests a token and makes one small GET, and says what

@@ -242,6 +242,42 @@ func TestCorrectionReplacesEarlierValues(t *testing.T) {
 	}
 }
 
+func TestSyncWithoutCustomerInfo(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 1, NoCustomerInfo: true})
+	res, err := r.sync(t)
+	if err != nil || res.Items != 1 || res.Readings == 0 {
+		t.Fatalf("sync: %+v %v", res, err)
+	}
+}
+
+func TestBackfill(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 40})
+	now := r.clock.Now()
+	res, err := r.drv.Backfill(context.Background(), r.job(), now.Add(-40*24*time.Hour), now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var windows []string
+	for _, q := range r.sim.Requests() {
+		if q.Method == "GET" {
+			windows = append(windows, q.RawQuery)
+		}
+	}
+	if len(windows) != 2 || !strings.Contains(windows[1], "published-max="+strings.ReplaceAll(now.Format(time.RFC3339), ":", "%3A")) {
+		t.Fatalf("requests %q, want two windows ending now", windows)
+	}
+	c, _ := r.st.Counts(context.Background())
+	if res.Items != 2 || c.Readings == 0 || int64(c.Readings) != res.Readings {
+		t.Fatalf("result %+v, %d readings stored", res, c.Readings)
+	}
+	if cur, _ := r.st.Cursor(context.Background(), r.src.ID, "Batch/Bulk/"+r.sim.BulkID()); !cur.IsZero() {
+		t.Fatal("backfill moved the sync cursor")
+	}
+	if _, err := r.drv.Backfill(context.Background(), r.job(), now, now.Add(-time.Hour)); syncerr.KindOf(err) != syncerr.Config {
+		t.Fatalf("empty window: %v", err)
+	}
+}
+
 func TestSyncFaults(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -439,13 +475,21 @@ func TestBatchListFetchesOnlyAllowedURIs(t *testing.T) {
 	if c, _ := r.st.Counts(context.Background()); c.Readings == 0 {
 		t.Error("no readings from the notified URIs")
 	}
-	// The same BatchList again fetches nothing more.
+	// The same BatchList again soon is a repeated delivery: nothing is fetched again.
 	before := len(r.sim.Requests())
 	resp, _ = c.Post(srv.URL+"/espi/notify/pge", "application/xml", bytes.NewReader(body))
 	resp.Body.Close()
 	n.Wait()
 	if len(r.sim.Requests()) != before {
 		t.Fatal("a repeated BatchList fetched again")
+	}
+	// Named again the next day, the URIs are news: fetched again, still only the allowed ones.
+	r.st.Now = func() time.Time { return time.Now().Add(24 * time.Hour) }
+	resp, _ = c.Post(srv.URL+"/espi/notify/pge", "application/xml", bytes.NewReader(body))
+	resp.Body.Close()
+	n.Wait()
+	if got := len(r.sim.Requests()) - before; got != 2 || foreignHits.Load() != 0 {
+		t.Fatalf("the next day's BatchList made %d requests, want 2", got)
 	}
 }
 
