@@ -4,13 +4,15 @@ import (
 	"custody/sync/engine"
 	"custody/sync/espi"
 	"custody/sync/fileimport"
+	"custody/sync/obevents"
 )
 
 // drivers returns the sync driver of every source kind Custody knows.
 func drivers(env *Env) map[string]engine.Driver {
 	m := map[string]engine.Driver{}
 	for _, d := range []engine.Driver{
-		espi.NewDriver(), // greenbutton
+		espi.NewDriver(),
+		obevents.NewDriver(),
 	} {
 		m[d.Kind()] = d
 	}
