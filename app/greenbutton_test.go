@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"custody/app/secrets"
+	"custody/store"
 	"custody/sync/espi/espitest"
 	"custody/sync/simtls"
 )
@@ -150,5 +152,94 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 		if strings.Contains(c.log.String(), s) || strings.Contains(outputs.String(), s) {
 			t.Fatalf("the log or output holds a secret or token (%.8s…)", s)
 		}
+	}
+}
+
+// TestNotificationListenerFetchesOnlyAllowedURIs configures a greenbutton source with a
+// notification listener through the CLI, starts the listeners as `custody sync` does, POSTs a
+// BatchList naming the simulator's bulk data and a foreign host, and checks that exactly the
+// allowed URI was fetched and stored.
+func TestNotificationListenerFetchesOnlyAllowedURIs(t *testing.T) {
+	pki, err := simtls.New("custody-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, err := pki.WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCert, srvKey := filepath.Join(dir, "listener.pem"), filepath.Join(dir, "listener-key.pem")
+	os.WriteFile(srvCert, pki.ServerCertPEM, 0o600)
+	os.WriteFile(srvKey, pki.ServerKeyPEM, 0o600)
+	now := time.Now()
+	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 2, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	if code, out, errOut := c.run(sim.Secret()+"\n", "sources", "add", "greenbutton", "pge",
+		"--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(), "--client-id", sim.ClientID(),
+		"--bulk-id", sim.BulkID(), "--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA,
+		"--notify-listen", "127.0.0.1:0", "--notify-cert", srvCert, "--notify-key", srvKey, "--notify-client-ca", files.CA,
+		"--secret-stdin"); code != 0 {
+		t.Fatalf("sources add: %d %s%s", code, out, errOut)
+	}
+	// A listener without its certificate is refused at once.
+	if code, _, errOut := c.run("x\n", "sources", "add", "greenbutton", "other", "--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(),
+		"--client-id", "c", "--notify-listen", ":8443", "--secret-stdin"); code == 0 || !strings.Contains(errOut, "notify_cert") {
+		t.Fatalf("listener without certificate: %d %s", code, errOut)
+	}
+
+	var stdout bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stdout, Getenv: func(string) string { return "" },
+		Secrets: c.secrets, Logger: slog.New(slog.NewTextHandler(&c.log, nil))}
+	env.Drivers = drivers(env)
+	st, err := store.Open(context.Background(), c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n, err := startNotifications(ctx, env, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ls := n.set.Listeners()
+	if len(ls) != 1 || !strings.Contains(stdout.String(), "listening for notifications on "+ls[0].URL()) {
+		t.Fatalf("listeners %v, output %q", ls, stdout.String())
+	}
+	clientTLS, _ := pki.ClientTLS()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
+	allowed := sim.BaseURL() + "/Batch/Bulk/" + sim.BulkID() + "?correlationID=1"
+	foreign := "https://203.0.113.7/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/" + sim.BulkID()
+	resp, err := hc.Post(ls[0].URL()+"/espi/notify/pge", "application/xml", bytes.NewReader(espitest.BatchList(foreign, allowed)))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST BatchList: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	n.wait()
+	var gets []string
+	for _, q := range sim.Requests() {
+		if q.Method == "GET" {
+			gets = append(gets, q.Path+"?"+q.RawQuery)
+		}
+	}
+	if len(gets) != 1 || !strings.HasSuffix(gets[0], "correlationID=1") {
+		t.Fatalf("GETs %q, want only the allowed URI", gets)
+	}
+	if counts, _ := st.Counts(context.Background()); counts.Readings == 0 {
+		t.Fatal("nothing stored from the BatchList")
+	}
+	src, _ := st.SourceByName(context.Background(), "pge")
+	notified, _ := st.Notified(context.Background(), src.ID, store.NotifiedRefused)
+	if len(notified) != 1 || notified[0].URI != foreign {
+		t.Fatalf("refused %+v", notified)
+	}
+	if !strings.Contains(c.log.String(), "refused") {
+		t.Fatal("the refusal was not logged")
 	}
 }
