@@ -74,7 +74,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newRig(t *testing.T, opts espitest.Options) *rig {
+func newRig(t *testing.T, opts espitest.Options) *rig { return newRigTB(t, opts) }
+
+func newRigTB(t testing.TB, opts espitest.Options) *rig {
 	t.Helper()
 	pki, err := simtls.New("custody-gbsync-test")
 	if err != nil {
