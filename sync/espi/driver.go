@@ -468,7 +468,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	var msg strings.Builder
 	msg.WriteString("the custodian accepted the client certificate and the client id and secret")
 	if !tok.Expiry.IsZero() {
-		fmt.Fprintf(&msg, " (token valid for %s)", time.Until(tok.Expiry).Round(time.Minute))
+		fmt.Fprintf(&msg, " (token valid for %d min)", int(time.Until(tok.Expiry).Round(time.Minute)/time.Minute))
 	}
 	rel, what := "ReadServiceStatus", "the service status"
 	if ids := job.Source.List(CfgBulkIDs); len(ids) > 0 {
