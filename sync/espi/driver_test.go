@@ -244,6 +244,60 @@ func TestCorrectionReplacesEarlierValues(t *testing.T) {
 	}
 }
 
+func TestSyncSubscriptionAndSizeLimit(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 2})
+	r.src.SetList("bulk_ids", nil)
+	r.src.SetList("subscription_ids", []string{r.sim.SubscriptionID()})
+	res, err := r.sync(t)
+	if err != nil || res.Items != 1 || res.Readings == 0 {
+		t.Fatalf("subscription sync: %+v %v", res, err)
+	}
+	// An answer over the size limit is refused whole.
+	r2 := newRig(t, espitest.Options{Days: 2})
+	r2.drv.MaxBody = 10 << 10
+	_, err = r2.sync(t)
+	if syncerr.KindOf(err) != syncerr.Data || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("oversized answer: %v", err)
+	}
+	ps, _ := r2.st.Payloads(context.Background(), store.PayloadFilter{})
+	for _, p := range ps {
+		if strings.Contains(p.URL, "Batch/Bulk/") {
+			t.Fatalf("part of an oversized answer was kept: %+v", p)
+		}
+	}
+	if len(ps) != 1 {
+		t.Fatalf("%d payloads, want the customer feed that fits", len(ps))
+	}
+	// No bulk or subscription id: a configuration error.
+	r2.src.SetList("bulk_ids", nil)
+	if _, err := r2.sync(t); syncerr.KindOf(err) != syncerr.Config {
+		t.Fatalf("no ids: %v", err)
+	}
+}
+
+func TestNotifiedURIPendingUntilNextSync(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 1})
+	n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge"}
+	srv, c := listener(t, r, n)
+	uri := r.sim.BaseURL() + "/Subscription/" + r.sim.SubscriptionID() + "/UsagePoint/1"
+	r.sim.Inject(espitest.FaultUnavailable)
+	resp, err := c.Post(srv.URL+"/notify", "application/xml", bytes.NewReader(espitest.BatchList(uri)))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	n.Wait()
+	if p, _ := r.st.Notified(context.Background(), r.src.ID, store.NotifiedPending); len(p) != 1 || !strings.Contains(p[0].Error, "503") {
+		t.Fatalf("pending after a 503: %+v", p)
+	}
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := r.st.Notified(context.Background(), r.src.ID, store.NotifiedFetched); len(f) != 1 {
+		t.Fatalf("the next sync did not fetch the pending URI: %+v", f)
+	}
+}
+
 func TestSyncWithoutCustomerInfo(t *testing.T) {
 	r := newRig(t, espitest.Options{Days: 1, NoCustomerInfo: true})
 	res, err := r.sync(t)
