@@ -205,6 +205,10 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(fetch) == 0 {
 		return
 	}
+	if !src.Enabled {
+		log.Info("source disabled: the notified URIs wait for its next sync", "op", "notify", "count", len(fetch))
+		return
+	}
 	base := n.Ctx
 	if base == nil {
 		base = context.Background()

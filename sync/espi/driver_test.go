@@ -277,6 +277,28 @@ func TestSyncSubscriptionAndSizeLimit(t *testing.T) {
 
 func TestNotifiedURIPendingUntilNextSync(t *testing.T) {
 	r := newRig(t, espitest.Options{Days: 1})
+	// A disabled source keeps what it is told for later, fetching nothing.
+	r.src.Enabled = false
+	if err := r.st.UpdateSource(context.Background(), &r.src); err != nil {
+		t.Fatal(err)
+	}
+	{
+		n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge"}
+		srv, c := listener(t, r, n)
+		resp, err := c.Post(srv.URL+"/notify", "application/xml", bytes.NewReader(espitest.BatchList(r.sim.BaseURL()+"/ReadingType/rt-gas-86400")))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("POST: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		n.Wait()
+		if len(r.sim.Requests()) != 0 {
+			t.Fatal("a disabled source fetched")
+		}
+	}
+	r.src.Enabled = true
+	if err := r.st.UpdateSource(context.Background(), &r.src); err != nil {
+		t.Fatal(err)
+	}
 	n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge"}
 	srv, c := listener(t, r, n)
 	uri := r.sim.BaseURL() + "/Subscription/" + r.sim.SubscriptionID() + "/UsagePoint/1"
@@ -287,13 +309,13 @@ func TestNotifiedURIPendingUntilNextSync(t *testing.T) {
 	}
 	resp.Body.Close()
 	n.Wait()
-	if p, _ := r.st.Notified(context.Background(), r.src.ID, store.NotifiedPending); len(p) != 1 || !strings.Contains(p[0].Error, "503") {
+	if p, _ := r.st.Notified(context.Background(), r.src.ID, store.NotifiedPending); len(p) != 2 || p[1].URI != uri || !strings.Contains(p[1].Error, "503") {
 		t.Fatalf("pending after a 503: %+v", p)
 	}
 	if _, err := r.sync(t); err != nil {
 		t.Fatal(err)
 	}
-	if f, _ := r.st.Notified(context.Background(), r.src.ID, store.NotifiedFetched); len(f) != 1 {
+	if f, _ := r.st.Notified(context.Background(), r.src.ID, store.NotifiedFetched); len(f) != 2 {
 		t.Fatalf("the next sync did not fetch the pending URI: %+v", f)
 	}
 }
