@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -283,6 +284,7 @@ func resources(src store.Source) []resource {
 // last complete fetch, to pick up corrections) and, once a day, its customer information,
 // each subscription's usage, and any notified URI not fetched yet.
 func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
+	job = withDefaults(job)
 	var res engine.Result
 	s, err := d.session(job)
 	if err != nil {
@@ -352,6 +354,21 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 	return res, firstErr
 }
 
+// withDefaults returns job with a logger and a progress function, when it lacks them.
+func withDefaults(job *engine.Job) *engine.Job {
+	if job.Logger != nil && job.Progress != nil {
+		return job
+	}
+	j := *job
+	if j.Logger == nil {
+		j.Logger = slog.New(slog.DiscardHandler)
+	}
+	if j.Progress == nil {
+		j.Progress = func(engine.Progress) {}
+	}
+	return &j
+}
+
 // isStatus says whether err is an HTTP answer with the given status.
 func isStatus(err error, status int) bool {
 	var se *auth.StatusError
@@ -414,6 +431,7 @@ const BackfillStep = 31 * 24 * time.Hour
 // from and to (to is clamped to now: some custodians reject a future published-max), in
 // windows of at most BackfillStep, oldest first. It leaves the sync cursors alone.
 func (d *Driver) Backfill(ctx context.Context, job *engine.Job, from, to time.Time) (engine.Result, error) {
+	job = withDefaults(job)
 	var res engine.Result
 	if now := d.now(); to.IsZero() || to.After(now) {
 		to = now
@@ -456,6 +474,7 @@ func (d *Driver) Backfill(ctx context.Context, job *engine.Job, from, to time.Ti
 // Test implements engine.Driver: it requests a token and makes one small GET, and says what
 // it found in plain words.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
+	job = withDefaults(job)
 	s, err := d.session(job)
 	if err != nil {
 		return "", err
