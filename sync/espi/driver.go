@@ -231,11 +231,11 @@ func (d *Driver) parse(ctx context.Context, job *engine.Job, p store.Payload) (i
 	})
 	if perr != nil {
 		tx.Rollback()
-		if err := job.Store.SetPayloadStatus(context.WithoutCancel(ctx), p.ID, store.PayloadFailed, perr.Error()); err != nil {
-			return 0, syncerr.E(syncerr.Local, op, err)
-		}
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, ctx.Err() // the payload stays pending and is parsed on the next sync
+		}
+		if err := job.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, perr.Error()); err != nil {
+			return 0, syncerr.E(syncerr.Local, op, err)
 		}
 		e := syncerr.E(syncerr.Data, op, perr)
 		e.Hint = fmt.Sprintf("The custodian sent data Custody could not read; it is archived as payload %d with the reason, and can be re-read after a fix with `custody reprocess`.", p.ID)
