@@ -722,3 +722,34 @@ func TestParseBatchListFixtures(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledSyncLosesNothing cancels a sync while it reads an archived answer; the next
+// sync finishes the job from the archive.
+func TestCancelledSyncLosesNothing(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	job := r.job()
+	job.Progress = func(p engine.Progress) {
+		if strings.HasPrefix(p.Message, "reading") {
+			cancel()
+		}
+	}
+	if _, err := r.drv.Sync(ctx, job); err == nil {
+		t.Fatal("a cancelled sync reported success")
+	}
+	if failed, _ := r.st.Payloads(context.Background(), store.PayloadFilter{Status: store.PayloadFailed}); len(failed) != 0 {
+		t.Fatalf("cancellation marked payloads failed: %+v", failed)
+	}
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := r.st.Payloads(context.Background(), store.PayloadFilter{})
+	for _, p := range ps {
+		if p.Status != store.PayloadParsed {
+			t.Fatalf("payload %d is %s after the next sync", p.ID, p.Status)
+		}
+	}
+	if c, _ := r.st.Counts(context.Background()); c.Readings == 0 {
+		t.Fatal("no readings after the next sync")
+	}
+}
