@@ -471,6 +471,21 @@ func TestCredentialFailures(t *testing.T) {
 	if err != nil || !strings.Contains(msg, "accepted") || !strings.Contains(msg, "bulk id 50916") {
 		t.Fatalf("Test: %q, %v", msg, err)
 	}
+	// The client key may live in the keyring instead of a file.
+	job := r.job()
+	job.Source.Config = map[string]string{}
+	for k, v := range r.src.Config {
+		job.Source.Config[k] = v
+	}
+	delete(job.Source.Config, "key")
+	if _, err := r.drv.Test(context.Background(), job); syncerr.KindOf(err) != syncerr.Config || !strings.Contains(err.Error(), "no key") {
+		t.Fatalf("certificate without key: %v", err)
+	}
+	sec := memSecrets{"pge/client_secret": r.secrets["pge/client_secret"], "pge/client_key": string(r.pki.ClientKeyPEM)}
+	job.Secrets = sec
+	if msg, err := r.drv.Test(context.Background(), job); err != nil || !strings.Contains(msg, "accepted") {
+		t.Fatalf("key from the keyring: %q, %v", msg, err)
+	}
 }
 
 // listener is a TLS server in front of a BatchList handler.
