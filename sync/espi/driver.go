@@ -495,7 +495,9 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	} else if ids := job.Source.List(CfgSubscriptionIDs); len(ids) > 0 {
 		rel, what = "Batch/Subscription/"+url.PathEscape(ids[0]), "subscription "+ids[0]
 	}
-	now := d.now()
+	// A small window (the last hour, ending a minute ago so that a custodian whose clock is
+	// a little behind does not see a future published-max) keeps the answer short.
+	now := d.now().Add(-time.Minute)
 	resp, err := s.client.Get(ctx, s.client.Resolve(rel), Window{Min: now.Add(-time.Hour), Max: now})
 	if err != nil {
 		var se *syncerr.Error
