@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -378,25 +379,14 @@ func (c *Client) DeleteCallbackURL(ctx context.Context, id string) error {
 // Poll sends one POST /events and returns the answer and its raw body. 200 and 201 are both
 // success; a missing moreAvailable is false; a value of sets that is not a string is kept as
 // its JSON text, so that it is rejected (and reported) like any other bad token.
-func (c *Client) Poll(ctx context.Context, req PollRequest) (PollResponse, []byte, error) {
-	var wire struct {
-		Sets          map[string]json.RawMessage `json:"sets"`
-		MoreAvailable *bool                      `json:"moreAvailable"`
-	}
-	raw, err := c.do(ctx, http.MethodPost, "/events", req, &wire, http.StatusOK, http.StatusCreated)
+func (c *Client) Poll(ctx context.Context, req secevent.PollRequest) (secevent.PollResponse, []byte, error) {
+	raw, err := c.do(ctx, http.MethodPost, "/events", req, nil, http.StatusOK, http.StatusCreated)
 	if err != nil {
-		return PollResponse{}, raw, err
+		return secevent.PollResponse{}, raw, err
 	}
-	out := PollResponse{Sets: map[string]string{}}
-	if wire.MoreAvailable != nil {
-		out.MoreAvailable = *wire.MoreAvailable
-	}
-	for k, v := range wire.Sets {
-		var s string
-		if json.Unmarshal(v, &s) != nil {
-			s = string(v)
-		}
-		out.Sets[k] = s
+	out, err := secevent.DecodePollResponse(raw)
+	if err != nil {
+		return out, raw, syncerr.E(syncerr.Server, "POST /events", err)
 	}
 	return out, raw, nil
 }

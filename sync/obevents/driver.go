@@ -2,6 +2,7 @@ package obevents
 
 import (
 	"context"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -30,11 +31,11 @@ const (
 // Driver is the engine driver of "obevents" sources.
 type Driver struct {
 	mu   sync.Mutex
-	keys map[string]*JWKS // by jwks URL: the cache and its refresh limit outlive one sync
+	keys map[string]*secevent.JWKS // by jwks URL: the cache and its refresh limit outlive one sync
 }
 
 // NewDriver returns the obevents driver.
-func NewDriver() *Driver { return &Driver{keys: map[string]*JWKS{}} }
+func NewDriver() *Driver { return &Driver{keys: map[string]*secevent.JWKS{}} }
 
 // Kind is "obevents".
 func (d *Driver) Kind() string { return "obevents" }
@@ -42,8 +43,8 @@ func (d *Driver) Kind() string { return "obevents" }
 // session is a source's client and verifier.
 type session struct {
 	client   *Client
-	verifier *Verifier
-	jwks     *JWKS
+	verifier *secevent.Verifier
+	jwks     *secevent.JWKS
 	draft    bool
 	max      int
 }
@@ -72,7 +73,7 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 		s.max = v
 	}
 	s.jwks = d.keySet(c["jwks_url"], client)
-	s.verifier = &Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID], Keys: s.jwks}
+	s.verifier = &secevent.Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID], Keys: s.jwks}
 	if a := strings.TrimSpace(c[CfgAlgs]); a != "" {
 		for _, x := range strings.Split(a, ",") {
 			s.verifier.Algs = append(s.verifier.Algs, strings.TrimSpace(x))
@@ -83,20 +84,18 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 
 // keySet returns the cached key set of a JWKS URL, fetched with the source's plain TLS client
 // (its CA, no token).
-func (d *Driver) keySet(url string, c *Client) *JWKS {
+func (d *Driver) keySet(url string, c *Client) *secevent.JWKS {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.keys == nil {
-		d.keys = map[string]*JWKS{}
+		d.keys = map[string]*secevent.JWKS{}
 	}
 	k, ok := d.keys[url]
 	if !ok {
-		k = &JWKS{URL: url}
+		k = &secevent.JWKS{URL: url}
 		d.keys[url] = k
 	}
-	k.mu.Lock()
-	k.Client = c.Plain
-	k.mu.Unlock()
+	k.SetClient(c.Plain)
 	return k
 }
 
@@ -186,7 +185,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	if err := s.client.Token(ctx); err != nil {
 		return "", err
 	}
-	keys, err := fetchJWKS(ctx, s.client.Plain, job.Source.Config["jwks_url"])
+	keys, err := secevent.FetchJWKS(ctx, s.client.Plain, job.Source.Config["jwks_url"])
 	if err != nil {
 		return "", syncerr.E(syncerr.Network, "JWKS", err)
 	}
@@ -207,7 +206,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 // else the first link.
 func pickLink(subject, version string) string {
 	var subj struct {
-		RLK []Link `json:"http://openbanking.org.uk/rlk"`
+		RLK []secevent.Link `json:"http://openbanking.org.uk/rlk"`
 	}
 	if json.Unmarshal([]byte(subject), &subj) != nil || len(subj.RLK) == 0 {
 		return ""

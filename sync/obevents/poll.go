@@ -3,6 +3,7 @@ package obevents
 import (
 	"context"
 	"crypto/sha256"
+	"custody/sync/obevents/secevent"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,7 +45,7 @@ func (s Stats) Note() string {
 // Poller drains a bank's aggregated polling queue into the store.
 type Poller struct {
 	Client   *Client
-	Verifier *Verifier
+	Verifier *secevent.Verifier
 	Store    *store.Store
 	Source   store.Source
 	// MaxEvents is the maxEvents sent with each poll; default 10.
@@ -64,8 +65,8 @@ type Poller struct {
 type verdict struct {
 	key   string
 	token string
-	set   SET
-	rej   *Rejection
+	set   secevent.SET
+	rej   *secevent.Rejection
 	err   error // temporary failure: neither ack nor setErr
 }
 
@@ -104,16 +105,16 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 			}
 			n = 0
 		}
-		req := PollRequest{MaxEvents: &n, ReturnImmediately: true}
+		req := secevent.PollRequest{MaxEvents: &n, ReturnImmediately: true}
 		var sent []int64
 		for _, a := range acks {
 			req.Ack = append(req.Ack, a.Item)
 			sent = append(sent, a.ID)
 		}
 		if len(errs) > 0 {
-			req.SetErrs = map[string]SetErr{}
+			req.SetErrs = map[string]secevent.SetErr{}
 			for _, e := range errs {
-				req.SetErrs[e.Item] = SetErr{Err: e.Detail["err"], Description: e.Detail["description"]}
+				req.SetErrs[e.Item] = secevent.SetErr{Err: e.Detail["err"], Description: e.Detail["description"]}
 				sent = append(sent, e.ID)
 			}
 		}
@@ -203,9 +204,10 @@ func (p *Poller) handle(ctx context.Context, sets map[string]string, st *Stats) 
 		v := verdict{key: k, token: sets[k]}
 		v.set, v.err = p.Verifier.Verify(ctx, v.token)
 		if v.err == nil && v.set.JTI != k {
-			v.err = reject(ErrInvalidRequest, "setData", "sets key %q differs from the token's jti %q", k, v.set.JTI)
+			v.err = &secevent.Rejection{Code: secevent.ErrInvalidRequest, Draft: "setData",
+				Description: fmt.Sprintf("sets key %q differs from the token's jti %q", k, v.set.JTI)}
 		}
-		if r, ok := IsRejection(v.err); ok {
+		if r, ok := secevent.IsRejection(v.err); ok {
 			v.rej, v.err = r, nil
 		}
 		verdicts = append(verdicts, v)
@@ -288,7 +290,7 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 // key for it (the polling key, or a hash of the token when there is none) and with no issuer
 // (its claims are not trusted), so that it can never take the place of a valid token of the
 // same jti; its error says what was wrong.
-func eventOf(sourceID int64, key, token string, set SET, rej *Rejection) store.Event {
+func eventOf(sourceID int64, key, token string, set secevent.SET, rej *secevent.Rejection) store.Event {
 	ev := store.Event{
 		SourceID: sourceID, ISS: set.ISS, JTI: set.JTI, AUD: strings.Join(set.AUD, " "),
 		Types: set.Types, RID: set.RID, RTY: set.RTY, TXN: set.TXN, TOE: set.TOE, IAT: set.IAT,

@@ -2,6 +2,7 @@ package obevents
 
 import (
 	"context"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"io"
@@ -25,7 +26,7 @@ const ReceiverPath = "/event-notifications"
 type Receiver struct {
 	store    *store.Store
 	sourceID int64
-	verifier *Verifier
+	verifier *secevent.Verifier
 	draft    bool
 	log      *slog.Logger
 }
@@ -33,7 +34,7 @@ type Receiver struct {
 // NewReceiver returns the push endpoint of a source. Mount it at the path of the CallbackUrl
 // registered with the bank (ending in /event-notifications). draft selects the draft error
 // codes for banks that expect them.
-func NewReceiver(st *store.Store, src store.Source, v *Verifier, draft bool, log *slog.Logger) http.Handler {
+func NewReceiver(st *store.Store, src store.Source, v *secevent.Verifier, draft bool, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -48,8 +49,8 @@ func NewReceiverFor(st *store.Store, src store.Source, log *slog.Logger) (http.H
 	if err != nil {
 		return nil, err
 	}
-	v := &Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID],
-		Keys: &JWKS{URL: c["jwks_url"], Client: plain}}
+	v := &secevent.Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID],
+		Keys: &secevent.JWKS{URL: c["jwks_url"], Client: plain}}
 	if a := strings.TrimSpace(c[CfgAlgs]); a != "" {
 		for _, x := range strings.Split(a, ",") {
 			v.Algs = append(v.Algs, strings.TrimSpace(x))
@@ -76,15 +77,15 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch mt {
 		case "application/jwt", "application/secevent+jwt", "application/jose", "text/plain":
 		default:
-			rc.refuse(w, &Rejection{Code: ErrInvalidRequest, Draft: "jwtParse", Description: "content type " + mt + " is not a JWT"})
+			rc.refuse(w, &secevent.Rejection{Code: secevent.ErrInvalidRequest, Draft: "jwtParse", Description: "content type " + mt + " is not a JWT"})
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTokenSize))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, secevent.MaxTokenSize))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			rc.refuse(w, &Rejection{Code: ErrInvalidRequest, Draft: "jwtParse", Description: "the body is larger than the 64 KiB accepted"})
+			rc.refuse(w, &secevent.Rejection{Code: secevent.ErrInvalidRequest, Draft: "jwtParse", Description: "the body is larger than the 64 KiB accepted"})
 			return
 		}
 		w.WriteHeader(http.StatusBadRequest)
@@ -92,7 +93,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	token := strings.TrimSpace(string(body))
 	set, err := rc.verifier.Verify(r.Context(), token)
-	rej, rejected := IsRejection(err)
+	rej, rejected := secevent.IsRejection(err)
 	if err != nil && !rejected {
 		// Our own problem (the key set unreachable): the bank retries later.
 		rc.log.Warn("push: cannot verify now", "op", "push", "err", err)
@@ -116,7 +117,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuse answers 400 with the RFC 8935 §2.3 error body.
-func (rc *Receiver) refuse(w http.ResponseWriter, rej *Rejection) {
+func (rc *Receiver) refuse(w http.ResponseWriter, rej *secevent.Rejection) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Language", "en")
 	w.WriteHeader(http.StatusBadRequest)

@@ -3,6 +3,7 @@ package obevents
 import (
 	"bufio"
 	"context"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"custody/store"
 	"custody/sync/obevents/obtest"
@@ -93,7 +95,7 @@ func TestReceiverRefusesBadRequests(t *testing.T) {
 		status           int
 	}{
 		{"GET", "", "", 405},
-		{"POST", "application/jwt", strings.Repeat("a", MaxTokenSize+10), 400},
+		{"POST", "application/jwt", strings.Repeat("a", secevent.MaxTokenSize+10), 400},
 		{"POST", "application/json", `{"a":1}`, 400},
 		{"POST", "application/jwt", "not.a.jwt", 400},
 		{"POST", "application/jwt", "", 400},
@@ -156,4 +158,21 @@ func TestPushEndToEnd(t *testing.T) {
 	if len(evs) != 6 || ok != 4 {
 		t.Errorf("%d events, %d verified", len(evs), ok)
 	}
+}
+
+// vectorVerifier is the verifier of the synthetic vectors (their key set, issuer, audience),
+// at a fixed time after they were issued.
+func vectorVerifier(t testing.TB) (*secevent.Verifier, struct{}) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "synthetic", "aspsp-jwks.public.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secevent.ParseJWKS(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &secevent.Verifier{Issuer: "https://aspsp.example.com/", Audience: "tpp-client-6f1c2b",
+		OrgID: "0015800001ZEZ1AAN", Keys: secevent.StaticKeys(keys),
+		Now: func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }}, struct{}{}
 }

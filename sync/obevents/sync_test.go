@@ -2,6 +2,7 @@ package obevents
 
 import (
 	"context"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -387,7 +388,7 @@ func TestSubscriptionAndCallbackCRUD(t *testing.T) {
 // of poll-request-expected-after-mixed.json.
 func TestMixedPollFixture(t *testing.T) {
 	r := newRig(t, obtest.Options{Events: -1})
-	var mixed PollResponse
+	var mixed secevent.PollResponse
 	b, _ := os.ReadFile(filepath.Join("testdata", "synthetic", "poll-response-mixed.json"))
 	if err := json.Unmarshal(b, &mixed); err != nil {
 		t.Fatal(err)
@@ -395,7 +396,7 @@ func TestMixedPollFixture(t *testing.T) {
 	for k, tok := range mixed.Sets {
 		r.sim.Enqueue(k, tok, false)
 	}
-	var want PollRequest
+	var want secevent.PollRequest
 	b, _ = os.ReadFile(filepath.Join("testdata", "synthetic", "poll-request-expected-after-mixed.json"))
 	if err := json.Unmarshal(b, &want); err != nil {
 		t.Fatal(err)

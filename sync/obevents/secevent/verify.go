@@ -1,4 +1,4 @@
-package obevents
+package secevent
 
 import (
 	"bytes"
