@@ -1,6 +1,7 @@
 package obevents
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"custody/sync/obevents/secevent"
@@ -136,7 +137,7 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 			}
 		}
 		if len(resp.Sets) > 0 {
-			if err := p.handle(ctx, resp.Sets, &st); err != nil {
+			if err := p.handle(ctx, raw, resp.Sets, &st); err != nil {
 				return st, err
 			}
 			if p.afterStore != nil {
@@ -193,7 +194,7 @@ func (p *Poller) archiveBad(ctx context.Context, raw []byte, cause error) {
 
 // handle verifies one poll answer's tokens and stores them with their acknowledgements in one
 // transaction.
-func (p *Poller) handle(ctx context.Context, sets map[string]string, st *Stats) error {
+func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string, st *Stats) error {
 	keys := make([]string, 0, len(sets))
 	for k := range sets {
 		keys = append(keys, k)
@@ -213,7 +214,7 @@ func (p *Poller) handle(ctx context.Context, sets map[string]string, st *Stats) 
 		verdicts = append(verdicts, v)
 	}
 	st.Received += len(verdicts)
-	res, err := StoreVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", verdicts, p.DraftCodes, true)
+	res, err := StoreVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts, p.DraftCodes, true)
 	if err != nil {
 		return err
 	}
@@ -226,25 +227,38 @@ func (p *Poller) handle(ctx context.Context, sets map[string]string, st *Stats) 
 // storeResult counts what StoreVerdicts did.
 type storeResult struct{ New, Rejected, Deferred int }
 
-// StoreVerdicts archives every token (format "set") and stores its event, verified or
-// rejected, and, when owe is set, the acknowledgement it needs, all in one transaction.
-// Tokens with a temporary failure are archived only.
-func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, vs []verdict, draft, owe bool) (storeResult, error) {
+// StoreVerdicts archives what was received and stores every token's event, verified or
+// rejected, and, when owe is set, the acknowledgement it needs, all in one transaction. raw is
+// the body the tokens came in (a poll answer), archived once with format "set"; when raw is
+// nil each token is archived by itself. Tokens with a temporary failure are archived only.
+func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, raw []byte, vs []verdict, draft, owe bool) (storeResult, error) {
 	var res storeResult
 	tx, err := s.Begin(ctx)
 	if err != nil {
 		return res, syncerr.E(syncerr.Local, "store events", err)
 	}
 	defer tx.Rollback()
+	var whole store.Payload
+	if raw != nil {
+		if whole, _, err = tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, bytes.NewReader(raw)); err != nil {
+			return res, syncerr.E(syncerr.Local, "archive poll answer", err)
+		}
+	}
+	var deferred []string
 	for _, v := range vs {
-		pl, _, err := tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, strings.NewReader(v.token))
-		if err != nil {
-			return res, syncerr.E(syncerr.Local, "archive token", err)
+		pl := whole
+		if raw == nil {
+			if pl, _, err = tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, strings.NewReader(v.token)); err != nil {
+				return res, syncerr.E(syncerr.Local, "archive token", err)
+			}
 		}
 		if v.err != nil {
 			res.Deferred++
-			if err := tx.SetPayloadStatus(pl.ID, store.PayloadPending, "not verified yet: "+v.err.Error()); err != nil {
-				return res, syncerr.E(syncerr.Local, "archive token", err)
+			deferred = append(deferred, v.key+": "+v.err.Error())
+			if raw == nil {
+				if err := tx.SetPayloadStatus(pl.ID, store.PayloadPending, "not verified yet: "+v.err.Error()); err != nil {
+					return res, syncerr.E(syncerr.Local, "archive token", err)
+				}
 			}
 			continue
 		}
@@ -254,12 +268,14 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 		if err != nil {
 			return res, syncerr.E(syncerr.Local, "store event", err)
 		}
-		status, perr := store.PayloadParsed, ""
-		if v.rej != nil {
-			status, perr = store.PayloadFailed, v.rej.Error()
-		}
-		if err := tx.SetPayloadStatus(pl.ID, status, perr); err != nil {
-			return res, syncerr.E(syncerr.Local, "archive token", err)
+		if raw == nil {
+			status, perr := store.PayloadParsed, ""
+			if v.rej != nil {
+				status, perr = store.PayloadFailed, v.rej.Error()
+			}
+			if err := tx.SetPayloadStatus(pl.ID, status, perr); err != nil {
+				return res, syncerr.E(syncerr.Local, "archive token", err)
+			}
 		}
 		if isNew {
 			if v.rej != nil {
@@ -278,6 +294,16 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 		}
 		if err := tx.AddPendingAck(a); err != nil {
 			return res, syncerr.E(syncerr.Local, "store acknowledgement", err)
+		}
+	}
+	if raw != nil {
+		// Rejected tokens carry their reason in their events; the answer itself was read.
+		status, perr := store.PayloadParsed, ""
+		if len(deferred) > 0 {
+			status, perr = store.PayloadPending, "not verified yet: "+truncate(strings.Join(deferred, "; "), 500)
+		}
+		if err := tx.SetPayloadStatus(whole.ID, status, perr); err != nil {
+			return res, syncerr.E(syncerr.Local, "archive poll answer", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

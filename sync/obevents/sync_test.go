@@ -5,6 +5,7 @@ import (
 	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -240,10 +241,20 @@ func TestJWKSUnavailableIsNotASetErr(t *testing.T) {
 	if n := len(r.events(t)); n != 0 {
 		t.Fatalf("%d events stored from unverifiable tokens", n)
 	}
-	// The tokens are archived all the same.
+	// The tokens are archived all the same, in the poll answer they came in.
 	pls, _ := r.st.Payloads(context.Background(), store.PayloadFilter{Format: "set"})
-	if len(pls) != 5 {
-		t.Fatalf("%d tokens archived, want 5", len(pls))
+	if len(pls) != 1 || pls[0].Status != store.PayloadPending || !strings.Contains(pls[0].Error, "not verified yet") {
+		t.Fatalf("archived %+v", pls)
+	}
+	body, err := r.st.OpenPayload(context.Background(), pls[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(body)
+	body.Close()
+	var answer secevent.PollResponse
+	if err := json.Unmarshal(raw, &answer); err != nil || len(answer.Sets) != 5 {
+		t.Fatalf("archived answer: %v %d", err, len(answer.Sets))
 	}
 	if _, err := d.Sync(context.Background(), r.job); err != nil {
 		t.Fatal(err)
