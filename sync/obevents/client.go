@@ -16,8 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
+	"custody/sync/auth"
 	"custody/sync/syncerr"
 )
 
@@ -35,6 +34,12 @@ type ClientConfig struct {
 	TLS      TLSFiles
 }
 
+// TLSFiles names the PEM files of a source's TLS settings.
+type TLSFiles struct {
+	CertFile, KeyFile string // client certificate and key for mutual TLS; both or neither
+	CAFile            string // an extra CA to trust, beside the system roots
+}
+
 // Client talks to one bank's event APIs with a client-credentials token over (mutual) TLS.
 type Client struct {
 	base   string // BaseURL without a trailing slash
@@ -42,7 +47,7 @@ type Client struct {
 	// Plain is the TLS client without a token, for the JWKS.
 	Plain  *http.Client
 	authed *http.Client
-	tokens *tokenSource
+	tokens auth.Tokens
 }
 
 // NewClient builds a client. The token is only ever sent to the origin of BaseURL.
@@ -50,21 +55,21 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Scope == "" {
 		cfg.Scope = "eventpolling"
 	}
-	origin, err := Origin(cfg.BaseURL)
+	origin, err := auth.Origin(cfg.BaseURL)
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "base URL", err)
 	}
-	plain, err := NewTLSClient(cfg.TLS)
+	plain, err := auth.NewHTTPClient(auth.TLSConfig{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, CAFile: cfg.TLS.CAFile})
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "TLS settings", err)
 	}
-	ts := newTokenSource(cfg.TokenURL, cfg.ClientID, cfg.Secret, cfg.Scope, plain)
-	authed := &http.Client{
-		Transport:     &bearerTransport{base: plain.Transport, tokens: ts, origin: origin},
-		Timeout:       plain.Timeout,
-		CheckRedirect: plain.CheckRedirect,
+	tokens := auth.NewClientCredentials(auth.Credentials{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID,
+		ClientSecret: cfg.Secret, Scopes: strings.Fields(cfg.Scope), HTTPClient: plain})
+	authed, err := auth.NewClient(plain, tokens, cfg.BaseURL)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "base URL", err)
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: ts}, nil
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: tokens}, nil
 }
 
 // Token fetches (or reuses) the access token; Test uses it to check the credentials.
@@ -200,22 +205,6 @@ func errorSummary(data []byte) string {
 		return truncate(strings.Join(parts, "; "), 300)
 	}
 	return truncate(strings.TrimSpace(string(data)), 200)
-}
-
-// classifyTokenErr classifies a failure to get a token.
-func classifyTokenErr(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
-		switch s := re.Response.StatusCode; {
-		case s == 400 || s == 401 || s == 403:
-			e := syncerr.E(syncerr.Auth, "token", fmt.Errorf("the token endpoint answered %d %s", s, re.ErrorCode))
-			e.Hint = "The bank rejected the client id or secret (or the scope): check them, and store the secret again with `custody sources remove` and `add`."
-			return e
-		default:
-			return syncerr.E(syncerr.Server, "token", fmt.Errorf("the token endpoint answered %d", s))
-		}
-	}
-	return syncerr.E(syncerr.Network, "token", err)
 }
 
 // Subscription is an event subscription (OBEventSubscriptionResponse1 Data).
@@ -394,7 +383,7 @@ func (c *Client) Poll(ctx context.Context, req secevent.PollRequest) (secevent.P
 // FetchLink GETs a resource named by an event's rlk link, with the token, only when the link
 // is on the configured origin; any other link is refused.
 func (c *Client) FetchLink(ctx context.Context, link string) ([]byte, error) {
-	o, err := Origin(link)
+	o, err := auth.Origin(link)
 	if err != nil || o != c.origin {
 		return nil, syncerr.Errorf(syncerr.Data, "GET rlk", "link %q is not on the configured origin %s: not fetched", truncate(link, 120), c.origin)
 	}

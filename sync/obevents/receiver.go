@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"custody/store"
+	"custody/sync/auth"
 )
 
 // ReceiverPath is where a TPP's event-notifications endpoint lives, after an API version
@@ -45,7 +46,7 @@ func NewReceiver(st *store.Store, src store.Source, v *secevent.Verifier, draft 
 // fetched with the source's TLS trust, never with a token) and returns its push endpoint.
 func NewReceiverFor(st *store.Store, src store.Source, log *slog.Logger) (http.Handler, error) {
 	c := src.Config
-	plain, err := NewTLSClient(TLSFiles{CAFile: c["ca"]})
+	plain, err := auth.NewHTTPClient(auth.TLSConfig{CAFile: c["ca"]})
 	if err != nil {
 		return nil, err
 	}

@@ -298,8 +298,8 @@ func TestFaultsAreClassified(t *testing.T) {
 		t.Errorf("500: %v", err)
 	}
 	bad := *r.job
-	bad.Secrets = memSecrets{"bank/client_secret": "wrong"}
-	if _, err := d.Sync(context.Background(), &bad); syncerr.KindOf(err) != syncerr.Auth || strings.Contains(err.Error(), "wrong") {
+	bad.Secrets = memSecrets{"bank/client_secret": "Xy9-not-the-secret"}
+	if _, err := d.Sync(context.Background(), &bad); syncerr.KindOf(err) != syncerr.Auth || strings.Contains(err.Error(), "Xy9-not-the-secret") {
 		t.Errorf("wrong secret: %v", err)
 	}
 	if msg, err := d.Test(context.Background(), r.job); err != nil || !strings.Contains(msg, "2 signing keys") {
