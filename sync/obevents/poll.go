@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"custody/store"
+	"custody/sync/crashpoint"
 	"custody/sync/syncerr"
 )
 
@@ -131,6 +132,7 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		st.Acked += len(req.Ack)
 		st.SetErrs += len(req.SetErrs)
 		if len(sent) > 0 {
+			crashpoint.Hit(crashpoint.AfterAck)
 			if err := p.Store.DeletePendingAcks(ctx, sent); err != nil {
 				// They stay owed and are sent again: harmless, a repeated ack is allowed.
 				log.Warn("forget sent acknowledgements", "source", p.Source.Name, "op", "ack", "err", err)
@@ -140,6 +142,7 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 			if err := p.handle(ctx, raw, resp.Sets, &st); err != nil {
 				return st, err
 			}
+			crashpoint.Hit(crashpoint.AfterCommit)
 			if p.afterStore != nil {
 				if err := p.afterStore(); err != nil {
 					return st, err
@@ -306,6 +309,7 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 			return res, syncerr.E(syncerr.Local, "archive poll answer", err)
 		}
 	}
+	crashpoint.Hit(crashpoint.MidTx)
 	if err := tx.Commit(); err != nil {
 		return res, syncerr.E(syncerr.Local, "store events", err)
 	}
