@@ -124,3 +124,25 @@ func (rc *Receiver) refuse(w http.ResponseWriter, rej *secevent.Rejection) {
 	w.WriteHeader(http.StatusBadRequest)
 	json.NewEncoder(w).Encode(map[string]string{"err": rej.CodeFor(rc.draft), "description": truncate(rej.Description, 250)})
 }
+
+// ReceiverFor returns, for sync/notify's HandlerFor, the push endpoint of each obevents source
+// (nil for sources of other kinds). A source whose settings cannot make a verifier gets a
+// handler that answers 503 and logs why, so the bank retries once the settings are fixed.
+func ReceiverFor(st *store.Store, log *slog.Logger) func(src store.Source) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return func(src store.Source) http.Handler {
+		if src.Kind != "obevents" {
+			return nil
+		}
+		h, err := NewReceiverFor(st, src, log)
+		if err != nil {
+			log.Error("push receiver", "source", src.Name, "kind", src.Kind, "op", "push", "err", err)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "the receiver is not configured", http.StatusServiceUnavailable)
+			})
+		}
+		return h
+	}
+}
