@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"custody/store"
 	"custody/sync/engine"
@@ -26,6 +27,7 @@ const (
 	CfgSubscription = "subscription" // "none" to skip the event subscription (polling-only banks)
 	CfgCallbackURL  = "callback_url" // a public .../event-notifications URL for real-time push
 	CfgEventTypes   = "event_types"  // subscription EventTypes (JSON list); default all
+	CfgJTIWindow    = "jti_window"   // how close two uses of a jti must be to be one event; default 720h
 )
 
 // Driver is the engine driver of "obevents" sources.
@@ -47,6 +49,7 @@ type session struct {
 	jwks     *secevent.JWKS
 	draft    bool
 	max      int
+	window   time.Duration
 }
 
 func (d *Driver) session(job *engine.Job) (*session, error) {
@@ -69,6 +72,11 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 		return nil, err
 	}
 	s := &session{client: client, draft: c[CfgErrorCodes] == "draft", max: 10}
+	if w := c[CfgJTIWindow]; w != "" {
+		if s.window, err = time.ParseDuration(w); err != nil {
+			return nil, syncerr.Errorf(syncerr.Config, "settings", "%s %q is not a duration such as 720h", CfgJTIWindow, w)
+		}
+	}
 	if v, err := strconv.Atoi(c[CfgMaxEvents]); err == nil && v > 0 {
 		s.max = v
 	}
@@ -126,7 +134,7 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		}
 	}
 	p := &Poller{Client: s.client, Verifier: s.verifier, Store: job.Store, Source: job.Source,
-		MaxEvents: s.max, DraftCodes: s.draft, Logger: log,
+		MaxEvents: s.max, DraftCodes: s.draft, JTIWindow: s.window, Logger: log,
 		Progress: func(done int, msg string) { job.Progress(engine.Progress{Done: int64(done), Message: msg}) }}
 	st, err := p.Run(ctx)
 	res := engine.Result{Items: int64(st.New + st.Rejected), Note: st.Note()}

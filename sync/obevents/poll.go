@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"custody/store"
 	"custody/sync/crashpoint"
@@ -56,8 +57,11 @@ type Poller struct {
 	MaxPolls int
 	// DraftCodes sends the draft-ietf-secevent-http-push-03 error codes in setErrs.
 	DraftCodes bool
-	Logger     *slog.Logger
-	Progress   func(done int, msg string)
+	// JTIWindow: tokens with the same jti whose iat are this close are one event; default
+	// DefaultJTIWindow; negative means a jti is never reused.
+	JTIWindow time.Duration
+	Logger    *slog.Logger
+	Progress  func(done int, msg string)
 	// afterStore, when set, is called after a batch is committed and before its
 	// acknowledgements are sent (tests use it to simulate a crash there).
 	afterStore func() error
@@ -217,7 +221,12 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 		verdicts = append(verdicts, v)
 	}
 	st.Received += len(verdicts)
-	res, err := StoreVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts, p.DraftCodes, true)
+	window := p.JTIWindow
+	if window == 0 {
+		window = DefaultJTIWindow
+	}
+	res, err := StoreVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts,
+		storeOptions{draft: p.DraftCodes, owe: true, window: window})
 	if err != nil {
 		return err
 	}
@@ -227,6 +236,18 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 	return nil
 }
 
+// storeOptions say how StoreVerdicts stores.
+type storeOptions struct {
+	draft bool // setErrs carry the draft error codes
+	owe   bool // record the ack or setErr each token needs
+	// window is how far apart the iat of two tokens with the same jti may be for the second
+	// to be a repeat of the first; see store.Tx.PutEventWindow.
+	window time.Duration
+}
+
+// DefaultJTIWindow is the default of the jti_window setting.
+const DefaultJTIWindow = 30 * 24 * time.Hour
+
 // storeResult counts what StoreVerdicts did.
 type storeResult struct{ New, Rejected, Deferred int }
 
@@ -234,7 +255,7 @@ type storeResult struct{ New, Rejected, Deferred int }
 // rejected, and, when owe is set, the acknowledgement it needs, all in one transaction. raw is
 // the body the tokens came in (a poll answer), archived once with format "set"; when raw is
 // nil each token is archived by itself. Tokens with a temporary failure are archived only.
-func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, raw []byte, vs []verdict, draft, owe bool) (storeResult, error) {
+func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, raw []byte, vs []verdict, o storeOptions) (storeResult, error) {
 	var res storeResult
 	tx, err := s.Begin(ctx)
 	if err != nil {
@@ -267,7 +288,12 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 		}
 		ev := eventOf(sourceID, v.key, v.token, v.set, v.rej)
 		ev.PayloadID = pl.ID
-		isNew, err := tx.PutEvent(&ev)
+		var isNew bool
+		if v.rej == nil {
+			isNew, err = tx.PutEventWindow(&ev, o.window)
+		} else {
+			isNew, err = tx.PutEvent(&ev)
+		}
 		if err != nil {
 			return res, syncerr.E(syncerr.Local, "store event", err)
 		}
@@ -287,13 +313,13 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 				res.New++
 			}
 		}
-		if !owe {
+		if !o.owe {
 			continue
 		}
 		a := store.PendingAck{SourceID: sourceID, Kind: pendingAck, Item: v.key}
 		if v.rej != nil {
 			a.Kind = pendingSetErr
-			a.Detail = map[string]string{"err": v.rej.CodeFor(draft), "description": truncate(v.rej.Description, 250)}
+			a.Detail = map[string]string{"err": v.rej.CodeFor(o.draft), "description": truncate(v.rej.Description, 250)}
 		}
 		if err := tx.AddPendingAck(a); err != nil {
 			return res, syncerr.E(syncerr.Local, "store acknowledgement", err)

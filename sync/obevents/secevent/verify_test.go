@@ -228,3 +228,23 @@ func TestIatWindow(t *testing.T) {
 		t.Errorf("old iat: %v", rej)
 	}
 }
+
+// TestSubjectOfFirstEvent: without a resource-update, rid and rty come from the first event
+// (in the token's order) that has a subject.
+func TestSubjectOfFirstEvent(t *testing.T) {
+	var set SET
+	payload := `{"iss":"i","iat":1,"jti":"j","aud":"a","toe":1,"events":{
+		"urn:x:zz":{"subject":{"http://openbanking.org.uk/rid":"first","http://openbanking.org.uk/rty":"t1"}},
+		"urn:x:aa":{"subject":{"http://openbanking.org.uk/rid":"second","http://openbanking.org.uk/rty":"t2"}}}}`
+	if rej := decodeClaims([]byte(payload), &set); rej != nil {
+		t.Fatal(rej)
+	}
+	if set.RID != "first" || set.RTY != "t1" {
+		t.Fatalf("rid %q rty %q", set.RID, set.RTY)
+	}
+	payload = strings.Replace(payload, `"urn:x:aa"`, `"`+TypeResourceUpdate+`"`, 1)
+	set = SET{}
+	if rej := decodeClaims([]byte(payload), &set); rej != nil || set.RID != "second" {
+		t.Fatalf("resource-update first: %q %v", set.RID, rej)
+	}
+}
