@@ -95,6 +95,7 @@ type StatusError struct {
 	Body   string // the start of the body (OBErrorResponse1 is parsed leniently for Message)
 }
 
+// Error says which status the bank answered, with the start of its explanation.
 func (e *StatusError) Error() string {
 	if e.Body == "" {
 		return fmt.Sprintf("the bank answered %d %s", e.Status, http.StatusText(e.Status))

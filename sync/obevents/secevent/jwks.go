@@ -110,6 +110,7 @@ func (j *JWKS) fetchLocked(ctx context.Context) error {
 	return nil
 }
 
+// FetchJWKS GETs a key set (without any token) and parses it; see ParseJWKS.
 func FetchJWKS(ctx context.Context, client *http.Client, url string) (map[string]PublicKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -61,6 +61,7 @@ type Rejection struct {
 	Description string
 }
 
+// Error is the code and the description.
 func (r *Rejection) Error() string { return r.Code + ": " + r.Description }
 
 // CodeFor returns the error code to send: the draft code when draft is set, else the RFC one.
