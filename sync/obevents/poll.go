@@ -103,10 +103,11 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return st, syncerr.E(syncerr.Local, "pending acks", err)
 		}
-		// Once the poll budget is spent, only what is owed is sent.
+		// Once the poll budget is spent, only what is owed is sent; a bank that keeps sending
+		// events all the same is left for the next run (what is owed stays recorded).
 		n := maxEvents
 		if st.Polls >= maxPolls || st.Deferred > 0 {
-			if len(acks)+len(errs) == 0 {
+			if len(acks)+len(errs) == 0 || st.Polls >= maxPolls+5 {
 				break
 			}
 			n = 0

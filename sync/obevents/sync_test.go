@@ -434,3 +434,38 @@ func TestMixedPollFixture(t *testing.T) {
 		t.Error("queue not empty")
 	}
 }
+
+// TestDraftErrorCodes: a bank configured for the draft codes gets them in setErrs.
+func TestDraftErrorCodes(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 8, InvalidEvery: 2})
+	r.job.Source.Config[CfgErrorCodes] = "draft"
+	if _, err := NewDriver().Sync(context.Background(), r.job); err != nil {
+		t.Fatal(err)
+	}
+	r.checkDrained(t)
+	want := map[string]bool{"jws": true, "jwtAud": true, "setParse": true}
+	errs := r.sim.SetErrs()
+	if len(errs) != 4 {
+		t.Fatalf("setErrs %v", errs)
+	}
+	for j, e := range errs {
+		if !want[e.Err] {
+			t.Errorf("%s: code %q is not a draft code", j, e.Err)
+		}
+	}
+}
+
+// TestBoundedPolls: a bank that always has more is polled at most MaxPolls times (plus the
+// final acknowledgement), and what was stored is acknowledged.
+func TestBoundedPolls(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 30, InvalidEvery: -1, MaxEventsCap: 2})
+	s, _ := NewDriver().session(r.job)
+	p := &Poller{Client: s.client, Verifier: s.verifier, Store: r.st, Source: r.src, MaxEvents: 2, MaxPolls: 5}
+	st, err := p.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Polls != 6 || st.New != 10 || len(r.sim.Queue()) != 20 || len(r.sim.Acked()) != 10 {
+		t.Fatalf("polls %d new %d queue %d acked %d", st.Polls, st.New, len(r.sim.Queue()), len(r.sim.Acked()))
+	}
+}
