@@ -2,9 +2,10 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"sync"
 	"time"
 
 	"custody/store"
@@ -54,9 +55,6 @@ func selectSources(ctx context.Context, st *store.Store, names []string) ([]stor
 }
 
 func runSync(ctx context.Context, env *Env, c *invocation) error {
-	if !c.boolean("once") {
-		return fmt.Errorf("continuous sync: %w", errNotImplemented)
-	}
 	st, err := env.openStore(ctx, c)
 	if err != nil {
 		return err
@@ -70,63 +68,181 @@ func runSync(ctx context.Context, env *Env, c *invocation) error {
 		fmt.Fprintln(env.Stdout, "no enabled sources to sync; add one with `custody sources add`")
 		return nil
 	}
-	failed := 0
-	for _, src := range srcs {
-		if err := syncOnce(ctx, env, st, src); err != nil {
-			failed++
-		}
+	if c.boolean("once") {
+		return syncOnce(ctx, env, st, srcs)
 	}
+	return syncForever(ctx, env, st, c.args)
+}
+
+// syncPrinter writes the lines of `custody sync`, one whole line at a time, from the engine's
+// status snapshots and from the outcome of each sync.
+type syncPrinter struct {
+	mu       sync.Mutex
+	out, err io.Writer
+	last     map[string]engine.Status
+	finished map[string]bool // --once: sources whose outcome is printed; later snapshots are stale
+}
+
+func newSyncPrinter(env *Env) *syncPrinter {
+	return &syncPrinter{out: env.Stdout, err: env.Stderr, last: map[string]engine.Status{}, finished: map[string]bool{}}
+}
+
+func (p *syncPrinter) printf(w io.Writer, format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(w, format, args...)
+}
+
+// progress prints a running sync's progress messages as they change.
+func (p *syncPrinter) progress(s engine.Status) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	prev := p.last[s.Source]
+	p.last[s.Source] = s
+	if p.finished[s.Source] || s.State != engine.StateSyncing {
+		return
+	}
+	if m := s.Progress.Message; m != "" && m != "starting" && m != prev.Progress.Message {
+		fmt.Fprintf(p.out, "%s: %s\n", s.Source, m)
+	}
+}
+
+// failure prints a failed sync and what to do about it.
+func (p *syncPrinter) failure(name string, err error) {
+	kind := syncerr.KindOf(err)
+	label := "error"
+	if kind != syncerr.Unknown {
+		label = string(kind) + " error"
+	}
+	p.printf(p.err, "%s: FAILED (%s): %v\n  what to do: %s\n", name, label, err, syncerr.Advice(err))
+}
+
+func note(res engine.Result) string {
+	if res.Note != "" {
+		return res.Note
+	}
+	return fmt.Sprintf("%d items, %d readings", res.Items, res.Readings)
+}
+
+// syncOnce syncs each source once, until there is nothing more to fetch (the drivers follow
+// moreAvailable and peek until empty, and send their acknowledgements before they return), a
+// few at a time, and prints each outcome and a summary.
+func syncOnce(ctx context.Context, env *Env, st *store.Store, srcs []store.Source) error {
+	eng := newEngine(env, st)
+	p := newSyncPrinter(env)
+	ch, unsubscribe := eng.Subscribe()
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		for s := range ch {
+			p.progress(s)
+		}
+	}()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed int
+	var total engine.Result
+	for _, src := range srcs {
+		wg.Go(func() {
+			start := time.Now()
+			p.printf(p.out, "%s: syncing (%s)\n", src.Name, src.Kind)
+			res, err := eng.SyncOnce(ctx, src.Name)
+			p.mu.Lock()
+			p.finished[src.Name] = true
+			p.mu.Unlock()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed++
+				p.failure(src.Name, err)
+				return
+			}
+			total.Items += res.Items
+			total.Readings += res.Readings
+			p.printf(p.out, "%s: ok in %s: %s\n", src.Name, time.Since(start).Round(time.Millisecond), note(res))
+		})
+	}
+	wg.Wait()
+	unsubscribe()
+	<-followed
 	if failed > 0 {
 		fmt.Fprintf(env.Stderr, "%d of %d sources failed\n", failed, len(srcs))
 		return errSilentFailure
 	}
+	fmt.Fprintf(env.Stdout, "synced %d source%s: %d items, %d readings\n", len(srcs), plural(len(srcs)), total.Items, total.Readings)
 	return nil
 }
 
-// syncOnce syncs one source, records the run and prints its outcome.
-func syncOnce(ctx context.Context, env *Env, st *store.Store, src store.Source) error {
-	d, ok := env.Drivers[src.Kind]
-	if !ok {
-		err := fmt.Errorf("%s sources: %w", src.Kind, errNotImplemented)
-		fmt.Fprintf(env.Stderr, "%s: FAILED: %v\n", src.Name, err)
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// syncForever runs the engine until ctx ends (SIGINT or SIGTERM), printing what each source
+// does, then stops it cleanly: running syncs are cancelled and recorded as such.
+func syncForever(ctx context.Context, env *Env, st *store.Store, only []string) error {
+	cfg := engineConfig(env, st)
+	cfg.Only = only
+	eng := engine.New(cfg)
+	p := newSyncPrinter(env)
+	ch, unsubscribe := eng.Subscribe()
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		for s := range ch {
+			p.change(s)
+		}
+	}()
+	if err := eng.Start(ctx); err != nil {
+		unsubscribe()
+		<-followed
 		return err
 	}
-	runID, err := st.StartRun(ctx, src.ID)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	fmt.Fprintf(env.Stdout, "%s: syncing (%s)\n", src.Name, src.Kind)
-	var lastMsg string
-	res, err := d.Sync(ctx, env.job(st, src, func(p engine.Progress) {
-		if p.Message != "" && p.Message != lastMsg {
-			lastMsg = p.Message
-			fmt.Fprintf(env.Stdout, "%s: %s\n", src.Name, p.Message)
-		}
-	}))
-	run := store.SyncRun{ID: runID, Status: "ok", Items: res.Items, Readings: res.Readings}
-	if err != nil {
-		run.Status, run.ErrorKind, run.Error = "failed", string(syncerr.KindOf(err)), err.Error()
-		if errors.Is(err, context.Canceled) {
-			run.Status = "cancelled"
-		}
-	}
-	if ferr := st.FinishRun(context.WithoutCancel(ctx), run); ferr != nil {
-		env.Logger.Warn("record sync run", "source", src.Name, "err", ferr)
-	}
-	if err != nil {
-		kind := syncerr.KindOf(err)
-		label := "error"
-		if kind != syncerr.Unknown {
-			label = string(kind) + " error"
-		}
-		fmt.Fprintf(env.Stderr, "%s: FAILED (%s): %v\n  what to do: %s\n", src.Name, label, err, syncerr.Advice(err))
-		return err
-	}
-	note := res.Note
-	if note == "" {
-		note = fmt.Sprintf("%d items, %d readings", res.Items, res.Readings)
-	}
-	fmt.Fprintf(env.Stdout, "%s: ok in %s: %s\n", src.Name, time.Since(start).Round(time.Millisecond), note)
+	p.printf(env.Stdout, "syncing in the background until interrupted (Ctrl-C)\n")
+	<-ctx.Done()
+	eng.Stop()
+	unsubscribe()
+	<-followed
+	fmt.Fprintln(env.Stdout, "stopped")
 	return nil
+}
+
+// change prints what changed in a source's status in continuous mode.
+func (p *syncPrinter) change(s engine.Status) {
+	p.mu.Lock()
+	prev, seen := p.last[s.Source]
+	p.last[s.Source] = s
+	p.mu.Unlock()
+	at := func(t time.Time) string { return t.Local().Format("15:04:05") }
+	switch {
+	case s.State == engine.StateRemoved:
+		p.printf(p.out, "%s: removed\n", s.Source)
+		return
+	case s.State == engine.StateDisabled && prev.State != engine.StateDisabled:
+		p.printf(p.out, "%s: disabled\n", s.Source)
+		return
+	case s.State == engine.StateSyncing && prev.State != engine.StateSyncing:
+		p.printf(p.out, "%s: syncing (%s)\n", s.Source, s.Kind)
+	case s.State == engine.StateSyncing && s.Progress.Message != "" && s.Progress.Message != "starting" &&
+		s.Progress.Message != prev.Progress.Message:
+		p.printf(p.out, "%s: %s\n", s.Source, s.Progress.Message)
+	}
+	if s.LastRun.Equal(prev.LastRun) || (!seen && s.State != engine.StateAttention) {
+		return
+	}
+	switch {
+	case s.LastError == "":
+		p.printf(p.out, "%s: ok: %s; next sync at %s\n", s.Source, note(s.LastResult), at(s.NextRun))
+	case s.State == engine.StateAttention:
+		p.printf(p.err, "%s: NEEDS ATTENTION (%s error): %s\n  what to do: %s\n", s.Source, s.ErrorKind, s.LastError, s.Advice)
+	default:
+		label := "error"
+		if s.ErrorKind != "" {
+			label = string(s.ErrorKind) + " error"
+		}
+		p.printf(p.err, "%s: FAILED (%s, %d in a row): %s\n  what to do: %s\n", s.Source, label, s.Failures, s.LastError, s.Advice)
+	}
 }

@@ -2,13 +2,18 @@ package app
 
 import (
 	"custody/sync/engine"
+	"custody/sync/espi"
 	"custody/sync/fileimport"
+	"custody/sync/obevents"
 )
 
 // drivers returns the sync driver of every source kind Custody knows.
 func drivers(env *Env) map[string]engine.Driver {
 	m := map[string]engine.Driver{}
-	for _, d := range []engine.Driver{} {
+	for _, d := range []engine.Driver{
+		espi.NewDriver(),
+		obevents.NewDriver(),
+	} {
 		m[d.Kind()] = d
 	}
 	return m
@@ -16,5 +21,5 @@ func drivers(env *Env) map[string]engine.Driver {
 
 // fileFormats returns every file format `custody import` recognises, in detection order.
 func fileFormats() []fileimport.Format {
-	return []fileimport.Format{}
+	return []fileimport.Format{espi.Format()}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Tx is a write transaction. Its statements are prepared once and reused, because readings
@@ -144,25 +145,78 @@ func (t *Tx) UpsertSeries(sr *Series) error {
 	return nil
 }
 
-const upsertReading = `INSERT INTO readings (series_id, start, seconds, value, quality, cost, tou)
-	VALUES (?, ?, ?, ?, ?, ?, ?)
+const upsertReadingHead = `INSERT INTO readings (series_id, start, seconds, value, quality, cost, tou) VALUES `
+
+const upsertReadingTail = `
 	ON CONFLICT (series_id, start) DO UPDATE SET
 		seconds = excluded.seconds, value = excluded.value, quality = excluded.quality,
 		cost = excluded.cost, tou = excluded.tou`
 
-// PutReadings upserts readings of one series: a reading with the same start replaces the
-// stored one (corrections win).
-func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
-	st, err := t.stmt(upsertReading)
-	if err != nil {
-		return fmt.Errorf("put readings: %w", err)
-	}
-	for i := range rs {
-		r := &rs[i]
-		if _, err := st.ExecContext(t.ctx, seriesID, r.Start, r.Seconds,
-			nullFloat(r.Value, !r.Missing), nullString(r.Quality), nullFloat(r.Cost, r.HasCost), nullInt(r.TOU, r.HasTOU)); err != nil {
-			return fmt.Errorf("put reading of series %d at %d: %w", seriesID, r.Start, err)
+// readingRows is how many readings one multi-row INSERT carries. One statement per row spends
+// most of its time in database/sql and statement setup; 64 rows per statement roughly halve
+// the cost of a reading.
+const readingRows = 64
+
+// upsertReadings returns the upsert statement for n rows.
+func upsertReadings(n int) string {
+	var b strings.Builder
+	b.WriteString(upsertReadingHead)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
 		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(upsertReadingTail)
+	return b.String()
+}
+
+var (
+	upsertReadingOne  = upsertReadings(1)
+	upsertReadingFew  = upsertReadings(8)
+	upsertReadingMany = upsertReadings(readingRows)
+)
+
+// PutReadings upserts readings of one series: a reading with the same start replaces the
+// stored one (corrections win; within rs, the later one wins).
+func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
+	args := make([]any, 0, 7*min(len(rs), readingRows))
+	for len(rs) > 0 {
+		n, query := 1, upsertReadingOne
+		switch {
+		case len(rs) >= readingRows:
+			n, query = readingRows, upsertReadingMany
+		case len(rs) >= 8:
+			n, query = 8, upsertReadingFew
+		}
+		st, err := t.stmt(query)
+		if err != nil {
+			return fmt.Errorf("put readings: %w", err)
+		}
+		args = args[:0]
+		for i := range rs[:n] {
+			r := &rs[i]
+			// Plain values and nil rather than sql.Null*: database/sql converts those without
+			// calling a Valuer, which is measurably cheaper at hundreds of thousands of rows.
+			var value, quality, cost, tou any
+			if !r.Missing {
+				value = r.Value
+			}
+			if r.Quality != "" {
+				quality = r.Quality
+			}
+			if r.HasCost {
+				cost = r.Cost
+			}
+			if r.HasTOU {
+				tou = r.TOU
+			}
+			args = append(args, seriesID, r.Start, r.Seconds, value, quality, cost, tou)
+		}
+		if _, err := st.ExecContext(t.ctx, args...); err != nil {
+			return fmt.Errorf("put readings of series %d from %d: %w", seriesID, rs[0].Start, err)
+		}
+		rs = rs[n:]
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ const (
 	StateBackoff   State = "backing off"     // the last sync failed; retrying at Status.NextRun
 	StateAttention State = "needs attention" // retrying will not help until the user acts; see Status.Advice
 	StateDisabled  State = "disabled"        // the user turned the source off
+	StateQueued    State = "queued"          // due, waiting for another source's sync to finish (Engine's MaxConcurrent)
+	StateRemoved   State = "removed"         // the source was removed; published once, then absent from Statuses
 )
 
 // Status is a snapshot of one source's sync state, published to subscribers on every change.

@@ -1,0 +1,30 @@
+package app
+
+import (
+	"custody/store"
+	"custody/sync/engine"
+)
+
+// envSecrets reads secrets from whatever store env.Secrets holds at the time of the call, so
+// that an engine made before the demo swaps in its in-memory store still finds the demo's
+// credentials.
+type envSecrets struct{ env *Env }
+
+func (s envSecrets) Secret(source, field string) (string, error) {
+	return s.env.Secrets.Secret(source, field)
+}
+
+// newEngine wires the sync engine: the store, every driver, the secrets and the logger.
+func newEngine(env *Env, st *store.Store) *engine.Engine {
+	return engine.New(engineConfig(env, st))
+}
+
+// engineConfig is the engine configuration of a real run.
+func engineConfig(env *Env, st *store.Store) engine.Config {
+	return engine.Config{
+		Store:   st,
+		Drivers: env.Drivers,
+		Secrets: envSecrets{env},
+		Logger:  env.Logger,
+	}
+}

@@ -1,0 +1,126 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"custody/sync/syncerr"
+)
+
+// ErrForeignOrigin is returned, wrapped, for a request to an origin other than the one a
+// token belongs to. The request is not sent.
+var ErrForeignOrigin = errors.New("refused to send the access token to an origin other than the configured one")
+
+// Origin returns the origin (scheme://host:port, lower case, with the port always written) of
+// an absolute http or https URL.
+func Origin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("origin of %q: %w", raw, err)
+	}
+	return originOf(u)
+}
+
+func originOf(u *url.URL) (string, error) {
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "https" && scheme != "http" {
+		return "", fmt.Errorf("origin of %q: not an http(s) URL", u.Redacted())
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", fmt.Errorf("origin of %q: no host", u.Redacted())
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[scheme]
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// Transport is an http.RoundTripper that adds a bearer token to requests for one origin and
+// refuses every other. On a 401 answer it drops the token, requests a new one and retries
+// once, when the request's body can be sent again.
+type Transport struct {
+	// Base sends the requests: the source's TLS transport.
+	Base http.RoundTripper
+	// Tokens gives the token.
+	Tokens Tokens
+	// Origin is the only origin the token is sent to, as returned by [Origin].
+	Origin string
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	o, err := originOf(req.URL)
+	if err != nil || o != t.Origin {
+		closeBody(req)
+		return nil, syncerr.E(syncerr.Config, req.Method+" "+req.URL.Redacted(),
+			fmt.Errorf("%w (configured %s)", ErrForeignOrigin, t.Origin))
+	}
+	tok, err := t.Tokens.Token(req.Context())
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.send(req, tok.Type()+" "+tok.AccessToken, false)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return resp, nil // cannot replay the body: the caller sees the 401
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	t.Tokens.Invalidate(tok)
+	tok, err = t.Tokens.Token(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	return t.send(req, tok.Type()+" "+tok.AccessToken, true)
+}
+
+func (t *Transport) send(req *http.Request, authz string, again bool) (*http.Response, error) {
+	r := req.Clone(req.Context()) // shares req.Body, which the base transport closes
+	if again && req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: replay body: %w", req.Method, req.URL.Redacted(), err)
+		}
+		r.Body = body
+	}
+	r.Header.Set("Authorization", authz)
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r)
+}
+
+// NewClient returns a client that sends requests through base's transport with the bearer
+// token of tokens added, for baseURL's origin only; requests to any other origin fail with
+// [ErrForeignOrigin] and are not sent. base keeps its redirect policy; a redirect to another
+// origin is refused the same way.
+func NewClient(base *http.Client, tokens Tokens, baseURL string) (*http.Client, error) {
+	origin, err := Origin(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	if base == nil {
+		base = http.DefaultClient
+	}
+	c := *base
+	c.Transport = &Transport{Base: base.Transport, Tokens: tokens, Origin: origin}
+	return &c, nil
+}
+
+// closeBody closes a request body the transport will not send, as a RoundTripper must.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}

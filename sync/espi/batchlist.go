@@ -1,0 +1,226 @@
+package espi
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"custody/store"
+	"custody/sync/engine"
+)
+
+// BatchListFormat is the archive format name of BatchList notifications.
+const BatchListFormat = "espi-batchlist"
+
+// MaxBatchList is the largest BatchList notification accepted.
+const MaxBatchList = 1 << 20
+
+const nsBatchList = "http://naesb.org/espi"
+
+// ParseBatchList returns the URIs a BatchList names, in order, each once. The root must be
+// BatchList in the ESPI namespace; its children are `resources` (or the singular `resource`
+// older servers wrote).
+func ParseBatchList(r io.Reader) ([]string, error) {
+	d := xml.NewDecoder(r)
+	depth := 0
+	var uris []string
+	seen := map[string]bool{}
+	var text strings.Builder
+	inRes, root := false, false
+	for {
+		t, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			switch {
+			case !root:
+				return nil, errors.New("BatchList: the body holds no BatchList element")
+			case depth != 0:
+				return nil, errors.New("BatchList: the document ends early")
+			}
+			return uris, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("BatchList: line %d: %w", lineOf(d), err)
+		}
+		switch t := t.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 1:
+				if t.Name.Local != "BatchList" || t.Name.Space != nsBatchList {
+					return nil, fmt.Errorf("BatchList: the root element is {%s}%s, not {%s}BatchList", t.Name.Space, t.Name.Local, nsBatchList)
+				}
+				root = true
+			case depth == 2 && t.Name.Space == nsBatchList && (t.Name.Local == "resources" || t.Name.Local == "resource"):
+				inRes = true
+				text.Reset()
+			}
+		case xml.CharData:
+			if inRes && text.Len() < 8192 {
+				text.Write(t)
+			}
+		case xml.EndElement:
+			if inRes && depth == 2 {
+				inRes = false
+				u := strings.TrimSpace(text.String())
+				if u == "" {
+					return nil, fmt.Errorf("BatchList: line %d: an empty resources element", lineOf(d))
+				}
+				if !seen[u] {
+					seen[u] = true
+					uris = append(uris, u)
+				}
+			}
+			depth--
+		}
+	}
+}
+
+func lineOf(d *xml.Decoder) int {
+	line, _ := d.InputPos()
+	return line
+}
+
+// Notifications receives a source's BatchList notifications: it archives each POSTed
+// BatchList, answers at once, then fetches each URI the list names — only when it lies under
+// the source's configured base URL; any other URI is refused, recorded and logged, and the
+// token never leaves for it.
+type Notifications struct {
+	Driver  *Driver
+	Store   *store.Store
+	Secrets engine.Secrets
+	Logger  *slog.Logger
+	// Source is the name of the source the notifications are for.
+	Source string
+	// Ctx bounds the fetches that follow a notification; nil means context.Background().
+	Ctx context.Context
+
+	wg sync.WaitGroup
+}
+
+// Wait waits for the fetches started so far to finish.
+func (n *Notifications) Wait() { n.wg.Wait() }
+
+func (n *Notifications) logger() *slog.Logger {
+	l := n.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return l.With("source", n.Source, "kind", Kind)
+}
+
+// ServeHTTP implements http.Handler: POST a BatchList.
+func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := n.logger()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST a BatchList here", http.StatusMethodNotAllowed)
+		return
+	}
+	ctx := r.Context()
+	src, err := n.Store.SourceByName(ctx, n.Source)
+	if err != nil {
+		log.Error("BatchList for an unknown source", "op", "notify", "err", err)
+		http.Error(w, "no such source", http.StatusNotFound)
+		return
+	}
+	body, rerr := io.ReadAll(io.LimitReader(r.Body, MaxBatchList+1))
+	tooBig := len(body) > MaxBatchList
+	if tooBig {
+		body = body[:MaxBatchList]
+	}
+	p := store.Payload{SourceID: src.ID, Format: BatchListFormat, URL: "notify:" + r.URL.Path, Headers: store.SafeHeaders(r.Header)}
+	p, _, err = n.Store.Archive(ctx, p, bytes.NewReader(body))
+	if err != nil {
+		log.Error("archive BatchList", "op", "notify", "err", err)
+		http.Error(w, "could not store the notification", http.StatusInternalServerError)
+		return
+	}
+	var uris []string
+	switch {
+	case rerr != nil:
+		err = fmt.Errorf("BatchList: reading the body: %w", rerr)
+	case tooBig:
+		err = fmt.Errorf("BatchList: larger than %d bytes; the first %d are kept", MaxBatchList, MaxBatchList)
+	default:
+		uris, err = ParseBatchList(bytes.NewReader(body))
+	}
+	if err != nil {
+		n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
+		log.Warn("BatchList refused", "op", "notify", "err", err)
+		status := http.StatusBadRequest
+		if tooBig {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	job := &engine.Job{Source: src, Store: n.Store, Secrets: n.Secrets, Logger: log, Progress: func(engine.Progress) {}}
+	s, err := n.Driver.session(job)
+	if err != nil {
+		n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
+		log.Error("BatchList received but the source cannot be used", "op", "notify", "err", err)
+		http.Error(w, "the source is not usable", http.StatusServiceUnavailable)
+		return
+	}
+	var fetch []string
+	refused := 0
+	for _, u := range uris {
+		status, text := store.NotifiedPending, ""
+		if !s.client.Under(u) {
+			status, text = store.NotifiedRefused, "not under the source's base URL"
+			refused++
+			log.Warn("BatchList names a URI outside the source's base URL; refused, the token is not sent there",
+				"op", "notify", "url-path", hostAndPath(u))
+		}
+		isNew, now, err := n.Store.AddNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text})
+		if err != nil {
+			log.Error("record notified URI", "op", "notify", "err", err)
+			http.Error(w, "could not store the notification", http.StatusInternalServerError)
+			return
+		}
+		if (isNew && status == store.NotifiedPending) || (!isNew && now == store.NotifiedPending) {
+			fetch = append(fetch, u)
+		}
+	}
+	text := ""
+	if refused > 0 {
+		text = fmt.Sprintf("%d of %d URIs refused: not under the base URL", refused, len(uris))
+	}
+	n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadParsed, text)
+	w.WriteHeader(http.StatusOK)
+	log.Info("BatchList received", "op", "notify", "count", len(fetch))
+	if len(fetch) == 0 {
+		return
+	}
+	base := n.Ctx
+	if base == nil {
+		base = context.Background()
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for _, u := range fetch {
+			if err := n.Driver.fetchNotified(base, job, s.client, u); err != nil {
+				log.Warn("fetch notified URI", "op", "notify", "url-path", urlPath(u), "err", err)
+				if stops(err) {
+					return // left pending: the next sync tries again
+				}
+			}
+		}
+	}()
+}
+
+// hostAndPath is a URI without its query, for logs.
+func hostAndPath(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
+}

@@ -1,0 +1,598 @@
+package espi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"custody/store"
+	"custody/sync/auth"
+	"custody/sync/engine"
+	"custody/sync/espi"
+	"custody/sync/espi/espitest"
+	"custody/sync/simtls"
+	"custody/sync/syncerr"
+)
+
+// memSecrets is an in-memory engine.Secrets.
+type memSecrets map[string]string
+
+func (m memSecrets) Secret(source, field string) (string, error) {
+	v, ok := m[source+"/"+field]
+	if !ok {
+		return "", errors.New("no such secret")
+	}
+	return v, nil
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// rig is a simulator, a store with its source, and the driver.
+type rig struct {
+	sim     *espitest.Server
+	pki     *simtls.PKI
+	files   simtls.Files
+	st      *store.Store
+	src     store.Source
+	secrets memSecrets
+	drv     *espi.Driver
+	logs    *syncBuffer
+	clock   *clock
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func newRig(t *testing.T, opts espitest.Options) *rig {
+	t.Helper()
+	pki, err := simtls.New("custody-gbsync-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := pki.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 6, 10, 18, 30, 0, 0, time.UTC)}
+	if opts.Now == nil {
+		opts.Now = clk.Now
+	}
+	if opts.SlowDelay == 0 {
+		opts.SlowDelay = 5 * time.Millisecond
+	}
+	sim, err := espitest.Start(pki, "127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "custody.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	src, secret := sim.DemoSource("pge", files)
+	if err := st.AddSource(context.Background(), &src); err != nil {
+		t.Fatal(err)
+	}
+	drv := espi.NewDriver()
+	drv.Now = clk.Now
+	return &rig{sim: sim, pki: pki, files: files, st: st, src: src, secrets: memSecrets{"pge/client_secret": secret},
+		drv: drv, logs: &syncBuffer{}, clock: clk}
+}
+
+func (r *rig) job() *engine.Job {
+	return &engine.Job{Source: r.src, Store: r.st, Secrets: r.secrets,
+		Logger:   slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("source", r.src.Name, "kind", r.src.Kind),
+		Progress: func(engine.Progress) {}}
+}
+
+func (r *rig) sync(t *testing.T) (engine.Result, error) {
+	t.Helper()
+	return r.drv.Sync(context.Background(), r.job())
+}
+
+// readings returns every stored reading by series key and start.
+func (r *rig) readings(t *testing.T) map[string]map[int64]store.Reading {
+	t.Helper()
+	out := map[string]map[int64]store.Reading{}
+	err := r.st.ExportReadings(context.Background(), store.ExportFilter{}, func(row store.ExportRow) error {
+		k := row.Meter + "|" + row.Series + "|" + row.Flow + "|" + row.Unit
+		if out[k] == nil {
+			out[k] = map[int64]store.Reading{}
+		}
+		out[k][row.Reading.Start] = row.Reading
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestSyncBringsSimulatorData(t *testing.T) {
+	for _, format := range []string{"json", "xml"} {
+		t.Run(format, func(t *testing.T) {
+			r := newRig(t, espitest.Options{TokenFormat: format, Days: 3})
+			res, err := r.sync(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Items != 2 || res.Readings == 0 {
+				t.Fatalf("result %+v", res)
+			}
+			got := r.readings(t)
+			if len(got) != 4 {
+				t.Fatalf("%d series, want 4 (import, export, 15-minute, gas): %v", len(got), keys(got))
+			}
+			var flows, units []string
+			for k := range got {
+				parts := strings.Split(k, "|")
+				flows, units = append(flows, parts[2]), append(units, parts[3])
+			}
+			if j := strings.Join(flows, ","); !strings.Contains(j, "reverse") || !strings.Contains(j, "forward") {
+				t.Fatalf("flows %v", flows)
+			}
+			if j := strings.Join(units, ","); !strings.Contains(j, "therm") || !strings.Contains(j, "Wh") {
+				t.Fatalf("units %v", units)
+			}
+			// Every request presented the client certificate; the second sync asks for a window.
+			res2, err := r.sync(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var windowed bool
+			for _, q := range r.sim.Requests() {
+				if q.ClientCert != "custody-gbsync-test" {
+					t.Fatalf("request %s without the client certificate", q.Path)
+				}
+				windowed = windowed || strings.Contains(q.RawQuery, "published-min=")
+			}
+			if !windowed {
+				t.Fatal("the second sync did not ask from its cursor")
+			}
+			if res2.Readings > res.Readings {
+				t.Fatalf("second sync brought %d readings, more than the first's %d", res2.Readings, res.Readings)
+			}
+			tokenRequests := 0
+			for _, q := range r.sim.Requests() {
+				if strings.HasSuffix(q.Path, "/token") {
+					tokenRequests++
+				}
+			}
+			if tokenRequests != 1 {
+				t.Fatalf("%d token requests, want the token reused", tokenRequests)
+			}
+		})
+	}
+}
+
+func keys[M ~map[string]V, V any](m M) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestCorrectionReplacesEarlierValues(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 2})
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	before := r.readings(t)
+	// A reading of today (local): raw.
+	at := r.clock.Now().Truncate(time.Hour).Add(-3 * time.Hour).Unix()
+	var key string
+	for k, m := range before {
+		if strings.Contains(k, "forward|Wh") && m[at].Seconds == 3600 {
+			key = k
+		}
+	}
+	if key == "" || before[key][at].Quality != "14" {
+		t.Fatalf("no raw hourly import reading at %d: %v", at, before[key][at])
+	}
+	r.clock.Add(48 * time.Hour)
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	after := r.readings(t)
+	if a, b := after[key][at], before[key][at]; a.Quality != "17" || a.Value == b.Value {
+		t.Fatalf("after the correction: %+v, before %+v", a, b)
+	}
+	n := 0
+	r.st.ExportReadings(context.Background(), store.ExportFilter{}, func(row store.ExportRow) error {
+		if row.Reading.Start == at && row.Flow == "forward" && row.Unit == "Wh" && row.Reading.Seconds == 3600 {
+			n++
+		}
+		return nil
+	})
+	if n != 1 {
+		t.Fatalf("%d readings at the corrected start, want 1", n)
+	}
+}
+
+func TestSyncFaults(t *testing.T) {
+	tests := []struct {
+		name     string
+		fault    espitest.Fault
+		kind     syncerr.Kind
+		words    string
+		advice   string
+		retry    time.Duration
+		nextIn   time.Duration
+		payloads int64
+	}{
+		{name: "expired-token", fault: espitest.FaultExpiredToken, payloads: 2},
+		{name: "slow-body", fault: espitest.FaultSlowBody, payloads: 2},
+		{name: "revoked", fault: espitest.FaultRevoked, kind: syncerr.Auth, words: "authorisation expired or revoked", advice: espi.HintReauthorise},
+		{name: "too-many-requests", fault: espitest.FaultTooManyRequests, kind: syncerr.Server, words: "429", retry: 7 * time.Second},
+		{name: "unavailable", fault: espitest.FaultUnavailable, kind: syncerr.Server, words: "503", retry: 7 * time.Second},
+		{name: "truncated", fault: espitest.FaultTruncatedBody, kind: syncerr.Network, words: "cut off", advice: "cut off before its end"},
+		{name: "not-ready", fault: espitest.FaultNotReady, nextIn: espi.NotReadyRetry, payloads: 1},
+		{name: "malformed", fault: espitest.FaultMalformed, kind: syncerr.Data, words: "parse", advice: "archived as payload", payloads: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, espitest.Options{Days: 1})
+			r.sim.Inject(tc.fault)
+			res, err := r.sync(t)
+			if tc.kind == syncerr.Unknown {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+			} else {
+				if syncerr.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.words) {
+					t.Fatalf("error %v (kind %q), want %q saying %q", err, syncerr.KindOf(err), tc.kind, tc.words)
+				}
+				if !strings.Contains(syncerr.Advice(err), tc.advice) {
+					t.Fatalf("advice %q, want %q", syncerr.Advice(err), tc.advice)
+				}
+				if got := syncerr.RetryAfterOf(err); got != tc.retry {
+					t.Fatalf("RetryAfter %v, want %v", got, tc.retry)
+				}
+			}
+			if res.NextIn != tc.nextIn {
+				t.Fatalf("NextIn %v, want %v", res.NextIn, tc.nextIn)
+			}
+			ps, _ := r.st.Payloads(context.Background(), store.PayloadFilter{})
+			if int64(len(ps)) != tc.payloads {
+				t.Fatalf("%d payloads archived, want %d", len(ps), tc.payloads)
+			}
+			if tc.fault == espitest.FaultMalformed {
+				failed, _ := r.st.Payloads(context.Background(), store.PayloadFilter{Status: store.PayloadFailed})
+				if len(failed) != 1 || failed[0].Error == "" {
+					t.Fatalf("the malformed answer is not kept with its error: %+v", failed)
+				}
+				c, _ := r.st.Counts(context.Background())
+				if c.Readings != 0 {
+					t.Fatalf("%d readings from a malformed answer", c.Readings)
+				}
+			}
+			// After the fault the next sync works.
+			r.sim.Clear()
+			if _, err := r.sync(t); err != nil {
+				t.Fatalf("after the fault: %v", err)
+			}
+		})
+	}
+}
+
+func TestCredentialFailures(t *testing.T) {
+	r := newRig(t, espitest.Options{})
+	other, _ := simtls.New("stranger")
+	otherFiles, _ := other.WriteFiles(t.TempDir())
+	tests := []struct {
+		name   string
+		mutate func(*store.Source, memSecrets)
+		kind   syncerr.Kind
+		words  string
+		advice string
+	}{
+		{"wrong-secret", func(_ *store.Source, s memSecrets) { s["pge/client_secret"] = "nope" }, syncerr.Auth, "wrong client id or secret", auth.HintWrongSecret},
+		{"no-client-cert", func(s *store.Source, _ memSecrets) { delete(s.Config, "cert"); delete(s.Config, "key") }, syncerr.Network, "", auth.HintClientCert},
+		{"unregistered-cert", func(s *store.Source, _ memSecrets) {
+			s.Config["cert"], s.Config["key"] = otherFiles.ClientCert, otherFiles.ClientKey
+		}, syncerr.Network, "", auth.HintClientCert},
+		{"server-not-trusted", func(s *store.Source, _ memSecrets) { s.Config["ca"] = otherFiles.CA }, syncerr.Network, "", auth.HintServerCert},
+		{"unknown-bulk-id", func(s *store.Source, _ memSecrets) { s.SetList("bulk_ids", []string{"999"}) }, syncerr.Config, "does not know bulk id 999", "Check the bulk id"},
+		{"no-secret", func(_ *store.Source, s memSecrets) { delete(s, "pge/client_secret") }, syncerr.Local, "client secret", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := r.src
+			src.Config = map[string]string{}
+			for k, v := range r.src.Config {
+				src.Config[k] = v
+			}
+			sec := memSecrets{}
+			for k, v := range r.secrets {
+				sec[k] = v
+			}
+			tc.mutate(&src, sec)
+			job := r.job()
+			job.Source, job.Secrets = src, sec
+			d := espi.NewDriver()
+			d.Now = r.clock.Now
+			_, err := d.Test(context.Background(), job)
+			if syncerr.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.words) || !strings.Contains(syncerr.Advice(err), tc.advice) {
+				t.Fatalf("Test: %v (kind %q, advice %q); want %q, %q, %q", err, syncerr.KindOf(err), syncerr.Advice(err), tc.kind, tc.words, tc.advice)
+			}
+			if strings.Contains(err.Error(), r.sim.Secret()) {
+				t.Fatal("the error shows the secret")
+			}
+		})
+	}
+	msg, err := r.drv.Test(context.Background(), r.job())
+	if err != nil || !strings.Contains(msg, "accepted") || !strings.Contains(msg, "bulk id 50916") {
+		t.Fatalf("Test: %q, %v", msg, err)
+	}
+}
+
+// listener is a TLS server in front of a BatchList handler.
+func listener(t *testing.T, r *rig, h http.Handler) (*httptest.Server, *http.Client) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(&r.logs.b, "", 0)
+	var err error
+	srv.TLS, err = r.pki.ServerTLS(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c, err := auth.NewHTTPClient(auth.TLSConfig{CAPEM: r.pki.CAPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
+}
+
+func TestBatchListFetchesOnlyAllowedURIs(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 1})
+	var foreignHits atomic.Int32
+	foreign := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		foreignHits.Add(1)
+	}))
+	defer foreign.Close()
+	n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge",
+		Logger: slog.New(slog.NewTextHandler(r.logs, nil))}
+	srv, c := listener(t, r, n)
+	base := r.sim.BaseURL()
+	allowed := []string{
+		base + "/Batch/Bulk/" + r.sim.BulkID() + "?correlationID=98cd4976-b79a-4fd9-addc-4e86e16717e9",
+		base + "/Subscription/" + r.sim.SubscriptionID() + "/UsagePoint/3/MeterReading/4/IntervalBlock",
+	}
+	refused := []string{
+		foreign.URL + "/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/" + r.sim.BulkID(),
+		r.sim.URL() + "/elsewhere/Batch/Bulk/1",
+		base + "/../../other",
+		strings.Replace(base, "https://", "https://user@", 1) + "/Batch/Bulk/1",
+	}
+	body := espitest.BatchList(append(append([]string{}, refused[:2]...), append(allowed, refused[2:]...)...)...)
+	resp, err := c.Post(srv.URL+"/espi/notify/pge", "application/xml", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	n.Wait()
+	if foreignHits.Load() != 0 {
+		t.Fatal("the foreign host was contacted")
+	}
+	var gets []string
+	for _, q := range r.sim.Requests() {
+		if q.Method == "GET" {
+			gets = append(gets, q.Path+"?"+q.RawQuery)
+		}
+	}
+	if len(gets) != 2 || !strings.Contains(gets[0], "correlationID=98cd4976") || !strings.HasSuffix(gets[1], "IntervalBlock?") {
+		t.Fatalf("GETs %q, want exactly the two allowed URIs", gets)
+	}
+	notified, _ := r.st.Notified(context.Background(), r.src.ID, "")
+	status := map[string]string{}
+	for _, nu := range notified {
+		status[nu.URI] = nu.Status
+	}
+	for _, u := range allowed {
+		if status[u] != store.NotifiedFetched {
+			t.Errorf("%s: %q, want fetched", u, status[u])
+		}
+	}
+	for _, u := range refused {
+		if status[u] != store.NotifiedRefused {
+			t.Errorf("%s: %q, want refused", u, status[u])
+		}
+	}
+	if !strings.Contains(r.logs.String(), "refused") {
+		t.Error("the refusal is not logged")
+	}
+	if c, _ := r.st.Counts(context.Background()); c.Readings == 0 {
+		t.Error("no readings from the notified URIs")
+	}
+	// The same BatchList again fetches nothing more.
+	before := len(r.sim.Requests())
+	resp, _ = c.Post(srv.URL+"/espi/notify/pge", "application/xml", bytes.NewReader(body))
+	resp.Body.Close()
+	n.Wait()
+	if len(r.sim.Requests()) != before {
+		t.Fatal("a repeated BatchList fetched again")
+	}
+}
+
+func TestBatchListMalformedKept(t *testing.T) {
+	r := newRig(t, espitest.Options{})
+	n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge"}
+	srv, c := listener(t, r, n)
+	tests := []struct {
+		body   []byte
+		status int
+	}{
+		{[]byte(`<BatchList xmlns="http://naesb.org/espi"><resources>https://x/y`), 400},
+		{[]byte(`{"resources":["https://x"]}`), 400},
+		{[]byte(`<feed xmlns="http://www.w3.org/2005/Atom"/>`), 400},
+		{bytes.Repeat([]byte("A"), espi.MaxBatchList+10), 413},
+	}
+	for i, tc := range tests {
+		resp, err := c.Post(srv.URL+"/n", "application/xml", bytes.NewReader(tc.body))
+		if err != nil || resp.StatusCode != tc.status {
+			t.Fatalf("%d: %v %v, want %d", i, resp, err, tc.status)
+		}
+		resp.Body.Close()
+	}
+	resp, _ := c.Get(srv.URL + "/n")
+	if resp.StatusCode != 405 {
+		t.Fatalf("GET: %d", resp.StatusCode)
+	}
+	failed, _ := r.st.Payloads(context.Background(), store.PayloadFilter{Format: espi.BatchListFormat, Status: store.PayloadFailed})
+	if len(failed) != len(tests) {
+		t.Fatalf("%d failed BatchLists kept, want %d", len(failed), len(tests))
+	}
+}
+
+func TestAsyncBulkDeliveredByBatchList(t *testing.T) {
+	pki, _ := simtls.New("x")
+	_ = pki
+	r := newRig(t, espitest.Options{Days: 1})
+	r.sim.Close()
+	// A PG&E-like custodian: 202, then a BatchList to the listener.
+	n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge"}
+	srv, c := listener(t, r, n)
+	sim, err := espitest.Start(r.pki, "127.0.0.1:0", espitest.Options{Days: 1, Async: true, Now: r.clock.Now,
+		ClientSecret: r.secrets["pge/client_secret"], NotifyURL: srv.URL + "/espi/notify/pge", NotifyClient: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	r.sim = sim
+	r.src.Config["base_url"], r.src.Config["token_url"] = sim.BaseURL(), sim.TokenURL()
+	if err := r.st.UpdateSource(context.Background(), &r.src); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.sync(t)
+	if err != nil || res.NextIn != espi.NotReadyRetry {
+		t.Fatalf("sync: %+v %v", res, err)
+	}
+	sim.Wait()
+	n.Wait()
+	for _, e := range sim.NotifyErrors() {
+		if e != nil {
+			t.Fatal(e)
+		}
+	}
+	if c, _ := r.st.Counts(context.Background()); c.Readings == 0 {
+		t.Fatal("the notified bulk data was not stored")
+	}
+}
+
+func TestNoSecretOrTokenStoredOrLogged(t *testing.T) {
+	r := newRig(t, espitest.Options{TokenFormat: "xml", Days: 2})
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Add(2 * time.Hour) // the first token expires on the custodian's clock: 401, refresh, retry
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := r.drv.Test(context.Background(), r.job()); err != nil {
+		t.Fatal(err)
+	} else if strings.Contains(msg, r.sim.Secret()) {
+		t.Fatal("Test's message shows the secret")
+	}
+	tokens := r.sim.IssuedTokens()
+	if len(tokens) < 2 {
+		t.Fatalf("%d tokens issued, want a refresh", len(tokens))
+	}
+	r.st.Close()
+	path := r.st.Path()
+	var files [][]byte
+	for _, p := range []string{path, path + "-wal", path + "-journal"} {
+		if b, err := os.ReadFile(p); err == nil {
+			files = append(files, b)
+		}
+	}
+	logs := r.logs.String()
+	for _, s := range append(tokens, r.sim.Secret()) {
+		for _, f := range files {
+			if bytes.Contains(f, []byte(s)) {
+				t.Fatalf("the database holds a secret or token (%s…)", s[:6])
+			}
+		}
+		if strings.Contains(logs, s) {
+			t.Fatalf("the log holds a secret or token (%s…)", s[:6])
+		}
+	}
+	if !strings.Contains(logs, "fetched") {
+		t.Fatalf("nothing logged: %q", logs)
+	}
+	_ = fmt.Sprint
+}
+
+func FuzzParseBatchList(f *testing.F) {
+	for _, name := range []string{"pge-batchlist-notification.xml", "gba-contract-notification-batchlist.xml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "batchlist", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`<BatchList xmlns="http://naesb.org/espi"><resource>https://a/b</resource></BatchList>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		uris, err := espi.ParseBatchList(bytes.NewReader(b))
+		if err == nil {
+			for _, u := range uris {
+				if strings.TrimSpace(u) != u || u == "" {
+					t.Fatalf("uri %q not trimmed", u)
+				}
+			}
+		}
+	})
+}
+
+func TestParseBatchListFixtures(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string
+	}{
+		{"pge-batchlist-notification.xml", []string{
+			"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/50952?correlationID=98cd4976-b79a-4fd9-addc-4e86e16717e9",
+			"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/50952?correlationID=42426c3e-1d4a-4ac6-9bcf-428cdaca9a44"}},
+		{"gba-contract-notification-batchlist.xml", []string{
+			"https://utilityapi.com/DataCustodian/espi/1_1/resource/Batch/Subscription/503888?published-min=2025-01-01T00:00:00Z&published-max=2025-02-01T00:00:00Z"}},
+	}
+	for _, tc := range tests {
+		b, err := os.ReadFile(filepath.Join("testdata", "batchlist", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := espi.ParseBatchList(bytes.NewReader(b))
+		if err != nil || strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s: %q %v", tc.file, got, err)
+		}
+	}
+}

@@ -1,0 +1,314 @@
+package espitest
+
+import (
+	"bufio"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"strings"
+	"time"
+)
+
+// The simulator's utility keeps local standard time all year (UTC−8): day blocks start at
+// 08:00 UTC.
+const (
+	tzOffset = -8 * 3600
+	day      = 86400
+)
+
+// series describes one generated MeterReading with its ReadingType.
+type series struct {
+	up, mr, rt string
+	upKind     int // ServiceCategory kind: 0 electricity, 1 gas
+	upTitle    string
+	commodity  int
+	flow       int
+	uom        int
+	pow10      int
+	interval   int64
+	measuring  int
+	currency   int
+	cost       bool
+	// level gives the reading's true amount in the series' unit for an interval start.
+	level func(start int64) float64
+}
+
+// demoSeries are the simulator's meters: a house with solar (import and export, hourly, with
+// cost), a heat pump sub-meter (15-minute) and gas (daily, therm).
+var demoSeries = []series{
+	{up: "1", mr: "1", rt: "rt-elec-fwd-3600", upKind: 0, upTitle: "Demo house electric", commodity: 1, flow: 1, uom: 72, pow10: -3,
+		interval: 3600, measuring: 7, currency: 840, cost: true, level: houseImport},
+	{up: "1", mr: "2", rt: "rt-elec-rev-3600", upKind: 0, upTitle: "Demo house electric", commodity: 1, flow: 19, uom: 72, pow10: -3,
+		interval: 3600, measuring: 7, currency: 840, level: houseExport},
+	{up: "2", mr: "3", rt: "rt-elec-fwd-900", upKind: 0, upTitle: "Demo heat pump", commodity: 1, flow: 1, uom: 72, pow10: 0,
+		interval: 900, measuring: 2, level: heatPump},
+	{up: "3", mr: "4", rt: "rt-gas-86400", upKind: 1, upTitle: "Demo house gas", commodity: 7, flow: 1, uom: 169, pow10: -3,
+		interval: day, measuring: 4, level: gas},
+}
+
+func noise(key string, start int64) float64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", key, start)
+	return float64(h.Sum64()%1000) / 1000 // [0, 1)
+}
+
+func localHour(start int64) float64 {
+	sec := ((start+tzOffset)%day + day) % day
+	return float64(sec) / 3600
+}
+
+func sunshine(start int64) float64 {
+	h := localHour(start) + 0.5
+	if h < 6 || h > 19 {
+		return 0
+	}
+	return math.Sin((h - 6) / 13 * math.Pi)
+}
+
+// houseImport is Wh per hour bought from the grid.
+func houseImport(start int64) float64 {
+	h := localHour(start)
+	base := 350 + 250*noise("imp", start)
+	if h >= 17 && h < 22 {
+		base += 900
+	}
+	return math.Max(40, base-2500*sunshine(start))
+}
+
+// houseExport is Wh per hour fed into the grid by the solar panels.
+func houseExport(start int64) float64 {
+	return math.Max(0, 3200*sunshine(start)*(0.7+0.3*noise("exp", start))-500)
+}
+
+// heatPump is Wh per quarter hour.
+func heatPump(start int64) float64 {
+	return 120 + 180*noise("hp", start)
+}
+
+// gas is therm per day.
+func gas(start int64) float64 {
+	return 1.5 + 2*noise("gas", start)
+}
+
+// reading is one generated interval reading in source units (before the multiplier).
+type reading struct {
+	start, dur int64
+	value      int64
+	cost       int64
+	quality    int
+}
+
+// block is one day of one series as the custodian publishes it at a given moment.
+type block struct {
+	s         *series
+	start     int64
+	published int64
+	readings  []reading
+}
+
+// dayStart is the start (unix seconds) of the local day holding t.
+func dayStart(t int64) int64 {
+	l := t + tzOffset
+	return l - ((l%day)+day)%day - tzOffset
+}
+
+// blocks returns the blocks of every series from `days` local days before now up to now, as
+// they look at now: readings of the last day are raw (quality 14, "not validated"); once a day
+// has been over for 24 hours it is republished validated (17) with corrected values.
+func blocks(now time.Time, days int) []block {
+	n := now.Unix()
+	first := dayStart(n) - int64(days)*day
+	var out []block
+	for i := range demoSeries {
+		s := &demoSeries[i]
+		for d := first; d <= n; d += day {
+			end := d + day
+			b := block{s: s, start: d}
+			corrected := n >= end+day
+			for t := d; t+s.interval <= end && t+s.interval <= n; t += s.interval {
+				amount := s.level(t)
+				q := 14
+				if corrected {
+					amount *= 1.02 + 0.04*noise("corr", t) // the meter data agent's correction
+					q = 17
+				}
+				r := reading{start: t, dur: s.interval, value: int64(math.Round(amount / math.Pow10(s.pow10))), quality: q}
+				if s.cost {
+					r.cost = int64(math.Round(amount / 1000 * 0.32 * 1e5)) // $0.32 per kWh, in 1e-5 USD
+				}
+				b.readings = append(b.readings, r)
+			}
+			if len(b.readings) == 0 {
+				continue
+			}
+			switch {
+			case corrected:
+				b.published = end + day
+			case n >= end:
+				b.published = end
+			default:
+				last := b.readings[len(b.readings)-1]
+				b.published = last.start + last.dur
+			}
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// window is a published-min/max filter; zero values are open.
+type window struct{ min, max time.Time }
+
+func (w window) has(published int64) bool {
+	t := time.Unix(published, 0)
+	return (w.min.IsZero() || !t.Before(w.min)) && (w.max.IsZero() || !t.After(w.max))
+}
+
+// feedWriter writes an Atom feed of ESPI resources.
+type feedWriter struct {
+	w    *bufio.Writer
+	base string // .../espi/1_1/resource
+	sub  string
+	now  time.Time
+	n    int
+}
+
+func iso(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func (f *feedWriter) open(self, title string) {
+	fmt.Fprintf(f.w, `<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">
+<id>urn:uuid:%s</id>
+<title>%s</title>
+<updated>%s</updated>
+<link rel="self" href="%s"/>
+`, uuidOf("feed"+self+iso(f.now)), title, iso(f.now), xmlEscape(self))
+}
+
+func (f *feedWriter) close() error {
+	io.WriteString(f.w, "</feed>\n")
+	return f.w.Flush()
+}
+
+func (f *feedWriter) entry(self, up string, related []string, title string, published int64, content string) {
+	f.n++
+	fmt.Fprintf(f.w, "<entry>\n<id>urn:uuid:%s</id>\n<link rel=\"self\" href=\"%s\"/>\n<link rel=\"up\" href=\"%s\"/>\n",
+		uuidOf(self), xmlEscape(self), xmlEscape(up))
+	for _, r := range related {
+		fmt.Fprintf(f.w, "<link rel=\"related\" href=\"%s\"/>\n", xmlEscape(r))
+	}
+	p := iso(time.Unix(published, 0))
+	fmt.Fprintf(f.w, "<title>%s</title>\n<content>%s</content>\n<published>%s</published>\n<updated>%s</updated>\n</entry>\n",
+		xmlEscape(title), content, p, p)
+}
+
+func (f *feedWriter) upHref(s *series) string {
+	return f.base + "/Subscription/" + f.sub + "/UsagePoint/" + s.up
+}
+
+func (f *feedWriter) mrHref(s *series) string { return f.upHref(s) + "/MeterReading/" + s.mr }
+
+// usage writes the usage entries: the structure always, blocks inside the window. Only
+// entries whose self href starts with prefix are written (prefix "" for all).
+func (f *feedWriter) usage(bs []block, w window, prefix string) {
+	const epoch = 1735718400 // 2025-01-01: when the demo meters were installed
+	want := func(href string) bool { return prefix == "" || strings.HasPrefix(href, prefix) }
+	ltp := f.base + "/LocalTimeParameters/1"
+	if want(ltp) {
+		f.entry(ltp, f.base+"/LocalTimeParameters", nil, "Pacific, standard time all year", epoch,
+			`<espi:LocalTimeParameters><espi:dstEndRule>FFFFFFFF</espi:dstEndRule><espi:dstOffset>0</espi:dstOffset><espi:dstStartRule>FFFFFFFF</espi:dstStartRule><espi:tzOffset>-28800</espi:tzOffset></espi:LocalTimeParameters>`)
+	}
+	seenUP := map[string]bool{}
+	for i := range demoSeries {
+		s := &demoSeries[i]
+		rt := f.base + "/ReadingType/" + s.rt
+		if want(rt) {
+			cur := ""
+			if s.currency != 0 {
+				cur = fmt.Sprintf("<espi:currency>%d</espi:currency>", s.currency)
+			}
+			f.entry(rt, f.base+"/ReadingType", nil, "Type of Meter Reading Data", epoch, fmt.Sprintf(
+				`<espi:ReadingType><espi:accumulationBehaviour>4</espi:accumulationBehaviour><espi:commodity>%d</espi:commodity>%s<espi:dataQualifier>12</espi:dataQualifier><espi:defaultQuality>17</espi:defaultQuality><espi:flowDirection>%d</espi:flowDirection><espi:intervalLength>%d</espi:intervalLength><espi:kind>12</espi:kind><espi:phase>769</espi:phase><espi:powerOfTenMultiplier>%d</espi:powerOfTenMultiplier><espi:timeAttribute>0</espi:timeAttribute><espi:uom>%d</espi:uom><espi:measuringPeriod>%d</espi:measuringPeriod></espi:ReadingType>`,
+				s.commodity, cur, s.flow, s.interval, s.pow10, s.uom, s.measuring))
+		}
+		up := f.upHref(s)
+		if !seenUP[s.up] && want(up) {
+			seenUP[s.up] = true
+			f.entry(up, f.base+"/Subscription/"+f.sub+"/UsagePoint", []string{up + "/MeterReading", ltp}, s.upTitle, epoch,
+				fmt.Sprintf(`<espi:UsagePoint><espi:roleFlags>01</espi:roleFlags><espi:ServiceCategory><espi:kind>%d</espi:kind></espi:ServiceCategory><espi:status>1</espi:status></espi:UsagePoint>`, s.upKind))
+		}
+		mr := f.mrHref(s)
+		if want(mr) {
+			f.entry(mr, up+"/MeterReading", []string{mr + "/IntervalBlock", rt}, "", epoch, `<espi:MeterReading/>`)
+		}
+	}
+	var sb strings.Builder
+	for _, b := range bs {
+		self := fmt.Sprintf("%s/IntervalBlock/%d", f.mrHref(b.s), b.start)
+		if !w.has(b.published) || !want(self) {
+			continue
+		}
+		sb.Reset()
+		fmt.Fprintf(&sb, "<espi:IntervalBlock><espi:interval><espi:duration>%d</espi:duration><espi:start>%d</espi:start></espi:interval>", day, b.start)
+		for _, r := range b.readings {
+			sb.WriteString("<espi:IntervalReading>")
+			if b.s.cost {
+				fmt.Fprintf(&sb, "<espi:cost>%d</espi:cost>", r.cost)
+			}
+			fmt.Fprintf(&sb, "<espi:ReadingQuality><espi:quality>%d</espi:quality></espi:ReadingQuality><espi:timePeriod><espi:duration>%d</espi:duration><espi:start>%d</espi:start></espi:timePeriod><espi:value>%d</espi:value></espi:IntervalReading>",
+				r.quality, r.dur, r.start, r.value)
+		}
+		sb.WriteString("</espi:IntervalBlock>")
+		f.entry(self, f.mrHref(b.s)+"/IntervalBlock", nil, "", b.published, sb.String())
+	}
+}
+
+// customer writes the retail-customer (PII) entries of the demo customer.
+func (f *feedWriter) customer(custBase string) {
+	const epoch = 1735718400
+	rc := custBase + "/RetailCustomer/9001"
+	c := rc + "/Customer/1"
+	acc := c + "/CustomerAccount/1"
+	agr := acc + "/CustomerAgreement/1"
+	loc := agr + "/ServiceLocation/1"
+	ns := ` xmlns:cust="http://naesb.org/espi/customer"`
+	f.entry(c, rc+"/Customer", nil, "Customer", epoch,
+		`<cust:Customer`+ns+`><cust:kind>residential</cust:kind><cust:customerName>Demo Customer</cust:customerName></cust:Customer>`)
+	f.entry(acc, c+"/CustomerAccount", nil, "Customer account", epoch,
+		`<cust:CustomerAccount`+ns+`><cust:billingCycle>10</cust:billingCycle><cust:accountId>DEMO-0001</cust:accountId></cust:CustomerAccount>`)
+	f.entry(agr, acc+"/CustomerAgreement", nil, "Customer agreement", epoch,
+		`<cust:CustomerAgreement`+ns+`><cust:signDate>1735718400</cust:signDate><cust:agreementId>AGR-0001</cust:agreementId></cust:CustomerAgreement>`)
+	var ups strings.Builder
+	for _, id := range []string{"1", "2", "3"} {
+		fmt.Fprintf(&ups, "<cust:UsagePoint>%s/Subscription/%s/UsagePoint/%s</cust:UsagePoint>", xmlEscape(f.base), f.sub, id)
+	}
+	f.entry(loc, agr+"/ServiceLocation", nil, "Service location", epoch,
+		`<cust:ServiceLocation`+ns+`><cust:mainAddress><cust:streetDetail><cust:number>1</cust:number><cust:name>Demo Way</cust:name></cust:streetDetail><cust:townDetail><cust:name>Sampletown</cust:name><cust:stateOrProvince>CA</cust:stateOrProvince><cust:country>US</cust:country></cust:townDetail><cust:postalCode>94000</cust:postalCode></cust:mainAddress><cust:UsagePoints>`+ups.String()+`</cust:UsagePoints></cust:ServiceLocation>`)
+}
+
+func uuidOf(s string) string {
+	h := fnv.New128a()
+	io.WriteString(h, s)
+	b := h.Sum(nil)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func xmlEscape(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		switch r {
+		case '&':
+			sb.WriteString("&amp;")
+		case '<':
+			sb.WriteString("&lt;")
+		case '>':
+			sb.WriteString("&gt;")
+		case '"':
+			sb.WriteString("&quot;")
+		default:
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
+}

@@ -1,0 +1,253 @@
+package espitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"custody/sync/auth"
+	"custody/sync/simtls"
+)
+
+// clock is a settable clock for the simulator.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func start(t *testing.T, opts Options) (*Server, *http.Client) {
+	t.Helper()
+	pki, err := simtls.New("espitest-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(pki, "127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	hc, err := auth.NewHTTPClient(auth.TLSConfig{CAPEM: pki.CAPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := pki.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtls, err := auth.NewHTTPClient(auth.TLSConfig{CertFile: files.ClientCert, KeyFile: files.ClientKey, CAFile: files.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without a client certificate the simulator refuses the handshake.
+	if _, err := hc.Get(s.BaseURL() + "/ReadServiceStatus"); err == nil {
+		t.Fatal("request without a client certificate was accepted")
+	}
+	return s, mtls
+}
+
+// count counts the IntervalReadings and their qualities in a feed, checking it is well formed.
+func count(t *testing.T, body []byte) (readings int, quality map[string]int) {
+	t.Helper()
+	quality = map[string]int{}
+	d := xml.NewDecoder(bytes.NewReader(body))
+	var last string
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("feed not well formed: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			last = tok.Name.Local
+			if tok.Name.Local == "IntervalReading" && tok.Name.Space == "http://naesb.org/espi" {
+				readings++
+			}
+		case xml.CharData:
+			if last == "quality" {
+				quality[string(tok)]++
+			}
+			last = ""
+		}
+	}
+}
+
+// hourly returns the readings of the hourly import series (MeterReading 1) by start.
+func hourly(t *testing.T, body []byte) map[int64]reading {
+	t.Helper()
+	var feed struct {
+		Entries []struct {
+			Links []struct {
+				Rel  string `xml:"rel,attr"`
+				Href string `xml:"href,attr"`
+			} `xml:"link"`
+			Readings []struct {
+				Start   int64 `xml:"timePeriod>start"`
+				Value   int64 `xml:"value"`
+				Quality int   `xml:"ReadingQuality>quality"`
+			} `xml:"content>IntervalBlock>IntervalReading"`
+		} `xml:"entry"`
+	}
+	if err := xml.Unmarshal(body, &feed); err != nil {
+		t.Fatal(err)
+	}
+	out := map[int64]reading{}
+	for _, e := range feed.Entries {
+		if len(e.Links) == 0 || !strings.Contains(e.Links[0].Href, "/MeterReading/1/IntervalBlock/") {
+			continue
+		}
+		for _, r := range e.Readings {
+			out[r.Start] = reading{start: r.Start, value: r.Value, quality: r.Quality}
+		}
+	}
+	return out
+}
+
+func TestSimulatorServesAdvancingAndCorrectedData(t *testing.T) {
+	for _, format := range []string{"json", "xml"} {
+		t.Run(format, func(t *testing.T) {
+			clk := &clock{t: time.Date(2026, 3, 10, 20, 30, 0, 0, time.UTC)}
+			s, hc := start(t, Options{TokenFormat: format, Now: clk.Now, Days: 3})
+			src := auth.NewESPI(auth.Credentials{TokenURL: s.TokenURL(), ClientID: s.ClientID(), ClientSecret: s.Secret(), HTTPClient: hc})
+			c, err := auth.NewClient(hc, src, s.BaseURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			get := func(path string) (int, []byte) {
+				resp, err := c.Get(s.BaseURL() + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, b
+			}
+			code, body := get("/Batch/Bulk/" + s.BulkID())
+			if code != 200 {
+				t.Fatalf("bulk: %d %s", code, body)
+			}
+			n1, q1 := count(t, body)
+			// 3 full days + today until 20:00 UTC (12 hours after 08:00): hourly ×2, 15-min, daily gas.
+			if n1 < 3*(24+24+96+1) || q1["14"] == 0 || q1["17"] == 0 {
+				t.Fatalf("readings %d, qualities %v", n1, q1)
+			}
+			before := hourly(t, body)
+			clk.Add(13 * time.Hour)
+			code, body = get("/Batch/Bulk/" + s.BulkID())
+			n2, _ := count(t, body)
+			after := hourly(t, body)
+			// Yesterday (local) was raw and is now validated with corrected values; the newest
+			// hours are new.
+			yesterday := dayStart(clk.Now().Unix()) - 2*day + 12*3600
+			if code != 200 || n2 == 0 || before[yesterday].quality != 14 || after[yesterday].quality != 17 || after[yesterday].value == before[yesterday].value {
+				t.Fatalf("after 13 h: %d readings; reading at %d was %+v, is %+v", n2, yesterday, before[yesterday], after[yesterday])
+			}
+			latest := clk.Now().Truncate(time.Hour).Add(-time.Hour).Unix()
+			if _, ok := before[latest]; ok || after[latest].quality != 14 {
+				t.Fatalf("newest hour %d: before %v, after %+v", latest, ok, after[latest])
+			}
+			// A window keeps to what was published in it.
+			code, body = get("/Batch/Bulk/" + s.BulkID() + "?published-min=" + clk.Now().Add(-2*time.Hour).Format(time.RFC3339))
+			n3, _ := count(t, body)
+			if code != 200 || n3 == 0 || n3 >= n2 {
+				t.Fatalf("windowed: %d %d readings", code, n3)
+			}
+			if code, _ := get("/Batch/Bulk/" + s.BulkID() + "?published-min=yesterday"); code != 400 {
+				t.Fatalf("bad window: %d", code)
+			}
+			if code, _ := get("/Batch/Bulk/999"); code != 404 {
+				t.Fatalf("unknown bulk: %d", code)
+			}
+			code, body = get("/Batch/BulkRetailCustomerInfo/" + s.BulkID())
+			if code != 200 || !bytes.Contains(body, []byte("ServiceLocation")) {
+				t.Fatalf("customer: %d", code)
+			}
+			code, body = get("/Subscription/" + s.SubscriptionID() + "/UsagePoint/3/MeterReading/4/IntervalBlock")
+			if n, _ := count(t, body); code != 200 || n != 3 {
+				t.Fatalf("gas blocks: %d, %d readings", code, n)
+			}
+		})
+	}
+}
+
+func TestSimulatorFaults(t *testing.T) {
+	s, hc := start(t, Options{RetryAfter: 9 * time.Second, SlowDelay: time.Millisecond})
+	src := auth.NewESPI(auth.Credentials{TokenURL: s.TokenURL(), ClientID: s.ClientID(), ClientSecret: s.Secret(), HTTPClient: hc})
+	c, _ := auth.NewClient(hc, src, s.BaseURL())
+	bulk := s.BaseURL() + "/Batch/Bulk/" + s.BulkID()
+	tests := []struct {
+		fault  Fault
+		status int
+		check  func(*http.Response, []byte, error) bool
+	}{
+		{FaultExpiredToken, 200, nil}, // the client refreshes and retries
+		{FaultTooManyRequests, 429, func(r *http.Response, _ []byte, _ error) bool { return r.Header.Get("Retry-After") == "9" }},
+		{FaultUnavailable, 503, func(r *http.Response, _ []byte, _ error) bool { return r.Header.Get("Retry-After") == "9" }},
+		{FaultNotReady, 202, nil},
+		{FaultSlowBody, 200, func(_ *http.Response, b []byte, err error) bool {
+			return err == nil && bytes.HasSuffix(b, []byte("</feed>\n"))
+		}},
+		{FaultTruncatedBody, 200, func(_ *http.Response, _ []byte, err error) bool { return err != nil }},
+		{FaultMalformed, 200, func(_ *http.Response, b []byte, _ error) bool { return bytes.Contains(b, []byte("<broken>")) }},
+	}
+	for _, tc := range tests {
+		s.Inject(tc.fault)
+		resp, err := c.Get(bulk)
+		if err != nil {
+			t.Fatalf("fault %d: %v", tc.fault, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.check != nil && !tc.check(resp, b, err)) {
+			t.Fatalf("fault %d: status %d, err %v", tc.fault, resp.StatusCode, err)
+		}
+	}
+	s.Inject(FaultRevoked)
+	for range 2 {
+		resp, err := c.Get(bulk)
+		if err != nil || resp.StatusCode != 403 {
+			t.Fatalf("revoked: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	s.Clear()
+	resp, err := c.Get(bulk)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after Clear: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// Wrong secret.
+	bad := auth.NewESPI(auth.Credentials{TokenURL: s.TokenURL(), ClientID: s.ClientID(), ClientSecret: "wrong", HTTPClient: hc})
+	if _, err := bad.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "wrong client id or secret") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+}
+
+func TestStartRefusesNonLoopback(t *testing.T) {
+	pki, err := simtls.New("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(pki, "0.0.0.0:0", Options{}); err == nil {
+		t.Fatal("listened on every interface")
+	}
+	if _, err := Start(pki, "127.0.0.1:0", Options{TokenFormat: "yaml"}); err == nil {
+		t.Fatal("accepted token format yaml")
+	}
+}

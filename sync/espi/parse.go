@@ -1,0 +1,577 @@
+// Package espi reads Green Button (NAESB REQ.21 ESPI) Atom documents into the store: the
+// files people download from their utility ("Download My Data") and what a Data Custodian
+// serves to a third party (Batch/Bulk, Batch/Subscription, single resources).
+//
+// The parser streams: it reads the document entry by entry and keeps only what it needs to
+// link resources together (UsagePoints, MeterReadings, ReadingTypes, LocalTimeParameters)
+// and the readings still waiting for their ReadingType. Resources are linked by their self,
+// up and related hrefs in whatever order they come; elements are matched by namespace URI,
+// never by prefix. Values are stored in the unit the ReadingType declares, with its
+// power-of-ten multiplier applied; costs in whole currency units.
+package espi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"custody/store"
+	"custody/sync/fileimport"
+)
+
+// FormatName is the archive format name of ESPI documents.
+const FormatName = "espi"
+
+// Format returns the `custody import` file format of Green Button ESPI XML.
+func Format() fileimport.Format {
+	return fileimport.Format{Name: FormatName, Detect: Detect, Parse: Parse}
+}
+
+// espiHints are resource names whose presence in an Atom document's head marks it as ESPI
+// even when the ESPI namespace is declared further down.
+var espiHints = [][]byte{[]byte("UsagePoint"), []byte("IntervalBlock"), []byte("ReadingType"),
+	[]byte("MeterReading"), []byte("UsageSummary"), []byte("LocalTimeParameters"),
+	[]byte("ApplicationInformation"), []byte("Authorization"), []byte("RetailCustomer")}
+
+// Detect says whether head, the start of a file, is ESPI XML: it declares the
+// http://naesb.org/espi namespace, or it is an Atom feed or entry naming ESPI resources.
+func Detect(head []byte) bool {
+	if bytes.Contains(head, []byte("http://naesb.org/espi")) {
+		return true
+	}
+	if !bytes.Contains(head, []byte(nsAtom)) {
+		return false
+	}
+	for _, h := range espiHints {
+		if bytes.Contains(head, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// Parse reads one ESPI document from r and writes what it holds through tx: meters (with
+// SourceID p.SourceID), series and readings, usage summaries, customer information and
+// descriptive documents. It does not commit. A document that is not well-formed XML, is
+// truncated, or whose readings cannot be placed in time is an error naming the entry and
+// the reason; the caller rolls the transaction back. progress, when not nil, is called now
+// and then with the number of bytes read.
+func Parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
+	if tx == nil {
+		return fileimport.Summary{Format: FormatName}, errors.New("espi: parse: no transaction")
+	}
+	return parse(ctx, tx, p, r, progress)
+}
+
+// parse is Parse; a nil tx parses without storing anything (for benchmarks).
+func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
+	d := newDecoder(ctx, p)
+	cr := &countingReader{r: r, progress: progress}
+	d.s = newScanner(cr)
+	d.startWriter(tx)
+	err := d.run()
+	if err == nil {
+		err = d.finish()
+	}
+	if werr := d.stopWriter(); err == nil {
+		err = werr
+	}
+	if progress != nil {
+		progress(cr.n)
+	}
+	sum := d.summary()
+	if err != nil {
+		return sum, fmt.Errorf("espi: %w", err)
+	}
+	return sum, nil
+}
+
+// countingReader counts bytes read and reports progress about every megabyte.
+type countingReader struct {
+	r        io.Reader
+	n, last  int64
+	progress func(int64)
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	if c.progress != nil && c.n-c.last >= 1<<20 {
+		c.last = c.n
+		c.progress(c.n)
+	}
+	return n, err
+}
+
+// decoder is the state of one Parse.
+type decoder struct {
+	ctx context.Context
+	p   store.Payload
+	s   *scanner
+
+	entries int
+	warn    warnings
+
+	meters      map[string]*meterState // by normalised UsagePoint href
+	meterList   []*meterState
+	related     map[string]*meterState // the hrefs UsagePoints list as related, to their UsagePoint
+	mrs         map[string]*mrState
+	mrList      []*mrState
+	rts         map[string]*readingType
+	rtsByLast   map[string][]*readingType
+	ltps        map[string]*timeZone
+	pending     map[string][]*pendingBlocks // by normalised MeterReading href ("" for none)
+	spare       []rawReading
+	pendingList []string
+	series      []*seriesState
+	readings    int64
+	summaries   int
+	tb          []byte
+	qualities   map[string]string
+	conv        []store.Reading // scratch for converting one entry's readings
+	batch       []store.Reading // readings gathered for batchSeries
+	batchSeries *seriesState
+
+	// The writer goroutine owns tx; the parser hands it work in order.
+	ops    chan func(*store.Tx) error
+	done   chan error
+	failed atomic.Bool
+}
+
+func newDecoder(ctx context.Context, p store.Payload) *decoder {
+	return &decoder{
+		ctx: ctx, p: p,
+		meters: map[string]*meterState{}, related: map[string]*meterState{},
+		mrs: map[string]*mrState{}, rts: map[string]*readingType{}, rtsByLast: map[string][]*readingType{},
+		ltps: map[string]*timeZone{}, pending: map[string][]*pendingBlocks{}, qualities: map[string]string{},
+	}
+}
+
+func (d *decoder) startWriter(tx *store.Tx) {
+	d.ops = make(chan func(*store.Tx) error, 32)
+	d.done = make(chan error, 1)
+	go func() {
+		var err error
+		for op := range d.ops {
+			if err != nil || tx == nil { // a nil tx discards the work (parse-only benchmarks)
+				continue
+			}
+			if err = op(tx); err != nil {
+				d.failed.Store(true)
+			}
+		}
+		d.done <- err
+	}()
+}
+
+func (d *decoder) stopWriter() error {
+	close(d.ops)
+	return <-d.done
+}
+
+// do hands op to the writer.
+func (d *decoder) do(op func(*store.Tx) error) { d.ops <- op }
+
+// summary is what the document brought in, as `custody import` prints it.
+func (d *decoder) summary() fileimport.Summary {
+	sum := fileimport.Summary{Format: FormatName, Meters: len(d.meterList), Warnings: d.warn.list()}
+	var from, to int64
+	for _, sr := range d.series {
+		if sr.starts.n == 0 {
+			continue
+		}
+		sum.Series++
+		sum.Readings += int(sr.starts.n)
+		if from == 0 || sr.from < from {
+			from = sr.from
+		}
+		if sr.to > to {
+			to = sr.to
+		}
+	}
+	if sum.Readings > 0 {
+		sum.From, sum.To = time.Unix(from, 0).UTC(), time.Unix(to, 0).UTC()
+	}
+	return sum
+}
+
+// entry is one Atom entry (or a bare resource) being read.
+type entry struct {
+	index     int
+	id, title string
+	published string
+	updated   string
+	self, up  string
+	related   []string
+	resources []*node
+	blocks    []rawBlock
+	readings  []rawReading
+}
+
+// name identifies the entry in messages: its position and self href (or Atom id).
+func (e *entry) name() string {
+	switch {
+	case e.self != "":
+		return fmt.Sprintf("entry %d (%s)", e.index, e.self)
+	case e.id != "":
+		return fmt.Sprintf("entry %d (id %s)", e.index, e.id)
+	}
+	return fmt.Sprintf("entry %d", e.index)
+}
+
+// entryError is an error in one entry of the document.
+type entryError struct {
+	entry string
+	err   error
+}
+
+func (e *entryError) Error() string { return e.entry + ": " + e.err.Error() }
+func (e *entryError) Unwrap() error { return e.err }
+
+// isAtom and isESPI match element namespaces. An element with no namespace (a bare fragment,
+// or a prefix nothing declares) is matched leniently by its local name; an element in any
+// other namespace never matches.
+func isAtom(space string) bool { return space == nsAtom || space == "" }
+func isESPI(space string) bool { return space == nsESPI || space == nsCustomer || space == "" }
+
+// knownResources are resource names accepted as a bare root element without a namespace.
+var knownResources = map[string]bool{"UsagePoint": true, "MeterReading": true, "ReadingType": true,
+	"IntervalBlock": true, "UsageSummary": true, "ElectricPowerUsageSummary": true, "LocalTimeParameters": true,
+	"ApplicationInformation": true, "Authorization": true, "BatchList": true, "ElectricPowerQualitySummary": true}
+
+// run reads the document.
+func (d *decoder) run() error {
+	s := d.s
+	for {
+		k, err := s.next()
+		if err != nil {
+			return err
+		}
+		if k == tokEOF {
+			return nil
+		}
+		if k != tokStart {
+			continue
+		}
+		local := string(s.local)
+		switch {
+		case local == "feed" && isAtom(s.space):
+			if err := d.feed(); err != nil {
+				return err
+			}
+		case local == "entry" && isAtom(s.space):
+			if err := d.entry(); err != nil {
+				return err
+			}
+		case s.space == nsESPI || s.space == nsCustomer || s.space == "" && knownResources[local]:
+			// A bare resource: one pseudo-entry holding it.
+			d.entries++
+			e := &entry{index: d.entries}
+			if err := d.resource(e); err != nil {
+				return &entryError{e.name(), err}
+			}
+			if err := d.finishEntry(e); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("not a Green Button document: the root element is <%s> in namespace %q", local, s.space)
+		}
+	}
+}
+
+// feed reads the children of an Atom feed.
+func (d *decoder) feed() error {
+	s := d.s
+	base := s.depth()
+	for {
+		k, err := s.next()
+		if err != nil {
+			return err
+		}
+		switch k {
+		case tokEnd:
+			if s.depth() < base {
+				return nil
+			}
+		case tokStart:
+			if string(s.local) == "entry" && isAtom(s.space) {
+				if err := d.entry(); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := d.skip(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// entry reads one Atom entry, then links and stores what it holds.
+func (d *decoder) entry() error {
+	if err := d.ctx.Err(); err != nil {
+		return err
+	}
+	if d.failed.Load() {
+		return errors.New("stopped: writing to the database failed")
+	}
+	s := d.s
+	d.entries++
+	e := &entry{index: d.entries, readings: d.spare[:0]}
+	d.spare = nil
+	base := s.depth()
+	for {
+		k, err := s.next()
+		if err != nil {
+			return &entryError{e.name(), err}
+		}
+		if k == tokEnd && s.depth() < base {
+			break
+		}
+		if k != tokStart {
+			continue
+		}
+		if !isAtom(s.space) {
+			if err := d.skip(); err != nil {
+				return &entryError{e.name(), err}
+			}
+			continue
+		}
+		switch string(s.local) {
+		case "link":
+			rel, href := string(s.attr("rel")), string(trimSpace(s.attr("href")))
+			if err := d.skip(); err != nil {
+				return &entryError{e.name(), err}
+			}
+			switch rel {
+			case "self":
+				if e.self == "" {
+					e.self = href
+				}
+			case "up":
+				if e.up == "" {
+					e.up = href
+				}
+			case "related":
+				e.related = append(e.related, href)
+			}
+		case "id", "title", "published", "updated":
+			field := string(s.local)
+			t, err := d.text()
+			if err != nil {
+				return &entryError{e.name(), err}
+			}
+			switch field {
+			case "id":
+				e.id = string(t)
+			case "title":
+				e.title = string(t)
+			case "published":
+				e.published = string(t)
+			case "updated":
+				e.updated = string(t)
+			}
+		case "content":
+			if err := d.content(e); err != nil {
+				return &entryError{e.name(), err}
+			}
+		default:
+			if err := d.skip(); err != nil {
+				return &entryError{e.name(), err}
+			}
+		}
+	}
+	return d.finishEntry(e)
+}
+
+// content reads an entry's content: normally one resource, sometimes several IntervalBlocks.
+func (d *decoder) content(e *entry) error {
+	s := d.s
+	base := s.depth()
+	for {
+		k, err := s.next()
+		if err != nil {
+			return err
+		}
+		switch k {
+		case tokEnd:
+			if s.depth() < base {
+				return nil
+			}
+		case tokStart:
+			if err := d.resource(e); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// resource reads one resource element, the current start tag: IntervalBlocks stream into
+// e.readings, anything else becomes a small tree.
+func (d *decoder) resource(e *entry) error {
+	s := d.s
+	if !isESPI(s.space) {
+		if kind := customerKindOf(e.self); kind != "" {
+			// The customer feed's unqualified children (GBA's <statement>): the href says what it is.
+			n, err := d.tree()
+			if err != nil {
+				return err
+			}
+			n.space, n.local = "", kind
+			n.kids = []*node{{local: "statement", text: n.text}}
+			e.resources = append(e.resources, n)
+			return nil
+		}
+		d.warn.add("ns:"+s.space+string(s.local), fmt.Sprintf("%s: ignored <%s> in unknown namespace %q", e.name(), s.local, s.space))
+		return d.skip()
+	}
+	if string(s.local) == "IntervalBlock" {
+		return d.intervalBlock(e)
+	}
+	n, err := d.tree()
+	if err != nil {
+		return err
+	}
+	e.resources = append(e.resources, n)
+	return nil
+}
+
+// skip skips the current element (whose start tag was just read) and everything in it.
+func (d *decoder) skip() error {
+	s := d.s
+	base := s.depth()
+	for {
+		k, err := s.next()
+		if err != nil {
+			return err
+		}
+		if k == tokEnd && s.depth() < base {
+			return nil
+		}
+	}
+}
+
+// text returns the trimmed text of the current element, skipping any child elements. The
+// result is valid until the next call.
+func (d *decoder) text() ([]byte, error) {
+	s := d.s
+	d.tb = d.tb[:0]
+	base := s.depth()
+	for {
+		k, err := s.next()
+		if err != nil {
+			return nil, err
+		}
+		switch k {
+		case tokText:
+			d.tb = append(d.tb, s.text...)
+		case tokStart:
+			if err := d.skip(); err != nil {
+				return nil, err
+			}
+		case tokEnd:
+			if s.depth() < base {
+				return trimSpace(d.tb), nil
+			}
+		}
+	}
+}
+
+// node is a small element tree for resources other than IntervalBlocks.
+type node struct {
+	space, local string
+	text         string
+	kids         []*node
+}
+
+// Limits on one resource tree: no real resource comes near them.
+const (
+	maxTreeNodes = 100_000
+	maxTreeText  = 8 << 20
+)
+
+// tree reads the current element into a node tree.
+func (d *decoder) tree() (*node, error) {
+	nodes, text := 0, 0
+	var build func() (*node, error)
+	build = func() (*node, error) {
+		s := d.s
+		n := &node{space: s.space, local: string(s.local)}
+		nodes++
+		if nodes > maxTreeNodes {
+			return nil, fmt.Errorf("resource <%s> has more than %d elements", n.local, maxTreeNodes)
+		}
+		base := s.depth()
+		var buf []byte
+		for {
+			k, err := s.next()
+			if err != nil {
+				return nil, err
+			}
+			switch k {
+			case tokText:
+				text += len(s.text)
+				if text > maxTreeText {
+					return nil, fmt.Errorf("resource <%s> holds more than %d MB of text", n.local, maxTreeText>>20)
+				}
+				buf = append(buf, s.text...)
+			case tokStart:
+				kid, err := build()
+				if err != nil {
+					return nil, err
+				}
+				n.kids = append(n.kids, kid)
+			case tokEnd:
+				if s.depth() < base {
+					n.text = string(trimSpace(buf))
+					return n, nil
+				}
+			}
+		}
+	}
+	return build()
+}
+
+// child returns the first child element named local in an ESPI namespace (or none).
+func (n *node) child(local string) *node {
+	if n == nil {
+		return nil
+	}
+	for _, k := range n.kids {
+		if k.local == local && isESPI(k.space) {
+			return k
+		}
+	}
+	return nil
+}
+
+// childText is the trimmed text of a child, "" when absent.
+func (n *node) childText(local string) string {
+	if c := n.child(local); c != nil {
+		return c.text
+	}
+	return ""
+}
+
+// finishEntry links and stores what one entry held.
+func (d *decoder) finishEntry(e *entry) error {
+	for _, n := range e.resources {
+		if err := d.handleResource(e, n); err != nil {
+			var ee *entryError
+			if errors.As(err, &ee) {
+				return err // about another entry whose readings this one completed
+			}
+			return &entryError{e.name(), err}
+		}
+	}
+	if len(e.blocks) > 0 {
+		if err := d.handleBlocks(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

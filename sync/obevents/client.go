@@ -1,0 +1,433 @@
+package obevents
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"custody/sync/syncerr"
+)
+
+// maxAnswerSize bounds an answer of the bank's API (a poll answer holds at most maxEvents
+// tokens of at most MaxTokenSize each).
+const maxAnswerSize = 16 << 20
+
+// ClientConfig is what a Client needs.
+type ClientConfig struct {
+	BaseURL  string // the event API root, such as https://bank.example/open-banking/v3.1
+	TokenURL string
+	ClientID string
+	Secret   string
+	Scope    string // default eventpolling
+	TLS      TLSFiles
+}
+
+// Client talks to one bank's event APIs with a client-credentials token over (mutual) TLS.
+type Client struct {
+	base   string // BaseURL without a trailing slash
+	origin string
+	// Plain is the TLS client without a token, for the JWKS.
+	Plain  *http.Client
+	authed *http.Client
+	tokens *tokenSource
+}
+
+// NewClient builds a client. The token is only ever sent to the origin of BaseURL.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Scope == "" {
+		cfg.Scope = "eventpolling"
+	}
+	origin, err := Origin(cfg.BaseURL)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "base URL", err)
+	}
+	plain, err := NewTLSClient(cfg.TLS)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "TLS settings", err)
+	}
+	ts := newTokenSource(cfg.TokenURL, cfg.ClientID, cfg.Secret, cfg.Scope, plain)
+	authed := &http.Client{
+		Transport:     &bearerTransport{base: plain.Transport, tokens: ts, origin: origin},
+		Timeout:       plain.Timeout,
+		CheckRedirect: plain.CheckRedirect,
+	}
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: ts}, nil
+}
+
+// Token fetches (or reuses) the access token; Test uses it to check the credentials.
+func (c *Client) Token(ctx context.Context) error {
+	_, err := c.tokens.Token(ctx)
+	return err
+}
+
+// Version is the API version of the base URL ("3.1" for .../open-banking/v3.1), the form a
+// subscription's Version takes; "3.1" when the URL does not say.
+func (c *Client) Version() string {
+	if m := versionRE.FindStringSubmatch(c.base); m != nil {
+		return m[1]
+	}
+	return "3.1"
+}
+
+var versionRE = regexp.MustCompile(`/v(\d+(?:\.\d+)*)(?:/|$)`)
+
+// StatusError is an answer of the bank with an unexpected HTTP status.
+type StatusError struct {
+	Status int
+	Body   string // the start of the body (OBErrorResponse1 is parsed leniently for Message)
+}
+
+func (e *StatusError) Error() string {
+	if e.Body == "" {
+		return fmt.Sprintf("the bank answered %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("the bank answered %d %s: %s", e.Status, http.StatusText(e.Status), e.Body)
+}
+
+// newInteractionID returns an RFC 4122 version 4 UUID for x-fapi-interaction-id.
+func newInteractionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// do sends a JSON request to path under the base URL and decodes a JSON answer into out when
+// the status is one of ok. It returns the raw answer body too.
+func (c *Client) do(ctx context.Context, method, path string, in, out any, ok ...int) ([]byte, error) {
+	op := method + " " + path
+	var body io.Reader
+	var raw []byte
+	if in != nil {
+		var err error
+		if raw, err = json.Marshal(in); err != nil {
+			return nil, syncerr.E(syncerr.Local, op, err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, op, err)
+	}
+	if raw != nil {
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("x-fapi-interaction-id", newInteractionID())
+	resp, err := c.authed.Do(req)
+	if err != nil {
+		var se *syncerr.Error
+		if errors.As(err, &se) {
+			return nil, err // a token or origin failure, already classified
+		}
+		return nil, syncerr.E(syncerr.Network, op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
+	if err != nil {
+		return nil, syncerr.E(syncerr.Network, op, fmt.Errorf("read answer: %w", err))
+	}
+	if len(data) > maxAnswerSize {
+		return nil, syncerr.Errorf(syncerr.Server, op, "answer larger than %d bytes", maxAnswerSize)
+	}
+	for _, s := range ok {
+		if resp.StatusCode == s {
+			if out != nil && len(bytes.TrimSpace(data)) > 0 {
+				if err := json.Unmarshal(data, out); err != nil {
+					return data, syncerr.E(syncerr.Server, op, fmt.Errorf("unreadable answer: %w", err))
+				}
+			}
+			return data, nil
+		}
+	}
+	return data, statusErr(op, resp, data)
+}
+
+// statusErr classifies an unexpected status.
+func statusErr(op string, resp *http.Response, data []byte) error {
+	se := &StatusError{Status: resp.StatusCode, Body: errorSummary(data)}
+	var kind syncerr.Kind
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		kind = syncerr.Auth
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		kind = syncerr.Server
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
+		kind = syncerr.Config
+	default:
+		kind = syncerr.Data
+	}
+	e := syncerr.E(kind, op, se)
+	if s := resp.Header.Get("Retry-After"); s != "" {
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n >= 0 {
+			e.RetryAfter = time.Duration(n) * time.Second
+		} else if t, err := http.ParseTime(s); err == nil {
+			e.RetryAfter = time.Until(t)
+		}
+	}
+	return e
+}
+
+// errorSummary takes the messages out of an OBErrorResponse1, or the start of any other body.
+func errorSummary(data []byte) string {
+	var ob struct {
+		Code, Message string
+		Errors        []struct{ ErrorCode, Message, Path string }
+	}
+	if json.Unmarshal(data, &ob) == nil && (ob.Message != "" || len(ob.Errors) > 0) {
+		parts := []string{}
+		if ob.Message != "" {
+			parts = append(parts, ob.Message)
+		}
+		for _, e := range ob.Errors {
+			parts = append(parts, strings.TrimSpace(e.ErrorCode+" "+e.Message))
+		}
+		return truncate(strings.Join(parts, "; "), 300)
+	}
+	return truncate(strings.TrimSpace(string(data)), 200)
+}
+
+// classifyTokenErr classifies a failure to get a token.
+func classifyTokenErr(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		switch s := re.Response.StatusCode; {
+		case s == 400 || s == 401 || s == 403:
+			e := syncerr.E(syncerr.Auth, "token", fmt.Errorf("the token endpoint answered %d %s", s, re.ErrorCode))
+			e.Hint = "The bank rejected the client id or secret (or the scope): check them, and store the secret again with `custody sources remove` and `add`."
+			return e
+		default:
+			return syncerr.E(syncerr.Server, "token", fmt.Errorf("the token endpoint answered %d", s))
+		}
+	}
+	return syncerr.E(syncerr.Network, "token", err)
+}
+
+// Subscription is an event subscription (OBEventSubscriptionResponse1 Data).
+type Subscription struct {
+	EventSubscriptionID string   `json:"EventSubscriptionId,omitempty"`
+	CallbackURL         string   `json:"CallbackUrl,omitempty"`
+	URL                 string   `json:"Url,omitempty"` // the name the v4.0 data dictionary uses in GET answers
+	Version             string   `json:"Version"`
+	EventTypes          []string `json:"EventTypes,omitempty"`
+}
+
+type subscriptionBody struct {
+	Data  Subscription   `json:"Data"`
+	Links map[string]any `json:"Links,omitempty"`
+	Meta  map[string]any `json:"Meta,omitempty"`
+}
+
+// Subscriptions lists the client's event subscriptions (at most one, by the rules).
+func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
+	var out struct {
+		Data struct {
+			EventSubscription []Subscription `json:"EventSubscription"`
+		} `json:"Data"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, "/event-subscriptions", nil, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	for i := range out.Data.EventSubscription {
+		s := &out.Data.EventSubscription[i]
+		if s.CallbackURL == "" {
+			s.CallbackURL, s.URL = s.URL, ""
+		}
+	}
+	return out.Data.EventSubscription, nil
+}
+
+// CreateSubscription creates the event subscription. Leave CallbackURL empty for polling only.
+func (c *Client) CreateSubscription(ctx context.Context, s Subscription) (Subscription, error) {
+	var out subscriptionBody
+	s.EventSubscriptionID, s.URL = "", ""
+	if _, err := c.do(ctx, http.MethodPost, "/event-subscriptions", subscriptionBody{Data: s}, &out, http.StatusCreated, http.StatusOK); err != nil {
+		return Subscription{}, err
+	}
+	if out.Data.EventSubscriptionID == "" {
+		return Subscription{}, syncerr.Errorf(syncerr.Server, "POST /event-subscriptions", "the answer has no EventSubscriptionId")
+	}
+	return out.Data, nil
+}
+
+// UpdateSubscription replaces the subscription with the same id.
+func (c *Client) UpdateSubscription(ctx context.Context, s Subscription) (Subscription, error) {
+	var out subscriptionBody
+	s.URL = ""
+	if _, err := c.do(ctx, http.MethodPut, "/event-subscriptions/"+url.PathEscape(s.EventSubscriptionID),
+		subscriptionBody{Data: s}, &out, http.StatusOK); err != nil {
+		return Subscription{}, err
+	}
+	return out.Data, nil
+}
+
+// DeleteSubscription deletes the subscription.
+func (c *Client) DeleteSubscription(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/event-subscriptions/"+url.PathEscape(id), nil, nil, http.StatusNoContent, http.StatusOK)
+	return err
+}
+
+// EnsureSubscription makes sure exactly one subscription like want exists and returns it: an
+// existing one is reused (updated when it differs), never duplicated, so a crash after a
+// create is harmless. A bank that answers 409 to the create had one after all; it is read
+// again.
+func (c *Client) EnsureSubscription(ctx context.Context, want Subscription) (Subscription, error) {
+	subs, err := c.Subscriptions(ctx)
+	if err != nil {
+		return Subscription{}, err
+	}
+	if len(subs) > 0 {
+		have := subs[0]
+		if have.CallbackURL == want.CallbackURL && have.Version == want.Version && equalTypes(have.EventTypes, want.EventTypes) {
+			return have, nil
+		}
+		want.EventSubscriptionID = have.EventSubscriptionID
+		return c.UpdateSubscription(ctx, want)
+	}
+	created, err := c.CreateSubscription(ctx, want)
+	var se *StatusError
+	if errors.As(err, &se) && se.Status == http.StatusConflict {
+		subs, err := c.Subscriptions(ctx)
+		if err != nil {
+			return Subscription{}, err
+		}
+		if len(subs) > 0 {
+			return subs[0], nil
+		}
+	}
+	return created, err
+}
+
+func equalTypes(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// CallbackURL is the older callback-url resource (OBCallbackUrlResponse1 Data).
+type CallbackURL struct {
+	CallbackURLID string `json:"CallbackUrlId,omitempty"`
+	URL           string `json:"Url"`
+	Version       string `json:"Version"`
+}
+
+type callbackBody struct {
+	Data  CallbackURL    `json:"Data"`
+	Links map[string]any `json:"Links,omitempty"`
+	Meta  map[string]any `json:"Meta,omitempty"`
+}
+
+// CallbackURLs lists the registered callback URLs.
+func (c *Client) CallbackURLs(ctx context.Context) ([]CallbackURL, error) {
+	var out struct {
+		Data struct {
+			CallbackURL []CallbackURL `json:"CallbackUrl"`
+		} `json:"Data"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, "/callback-urls", nil, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return out.Data.CallbackURL, nil
+}
+
+// CreateCallbackURL registers a callback URL.
+func (c *Client) CreateCallbackURL(ctx context.Context, cb CallbackURL) (CallbackURL, error) {
+	var out callbackBody
+	cb.CallbackURLID = ""
+	if _, err := c.do(ctx, http.MethodPost, "/callback-urls", callbackBody{Data: cb}, &out, http.StatusCreated, http.StatusOK); err != nil {
+		return CallbackURL{}, err
+	}
+	return out.Data, nil
+}
+
+// UpdateCallbackURL replaces the callback URL with the same id.
+func (c *Client) UpdateCallbackURL(ctx context.Context, cb CallbackURL) (CallbackURL, error) {
+	var out callbackBody
+	if _, err := c.do(ctx, http.MethodPut, "/callback-urls/"+url.PathEscape(cb.CallbackURLID), callbackBody{Data: cb}, &out, http.StatusOK); err != nil {
+		return CallbackURL{}, err
+	}
+	return out.Data, nil
+}
+
+// DeleteCallbackURL deletes a callback URL.
+func (c *Client) DeleteCallbackURL(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/callback-urls/"+url.PathEscape(id), nil, nil, http.StatusNoContent, http.StatusOK)
+	return err
+}
+
+// Poll sends one POST /events and returns the answer and its raw body. 200 and 201 are both
+// success; a missing moreAvailable is false; a value of sets that is not a string is kept as
+// its JSON text, so that it is rejected (and reported) like any other bad token.
+func (c *Client) Poll(ctx context.Context, req PollRequest) (PollResponse, []byte, error) {
+	var wire struct {
+		Sets          map[string]json.RawMessage `json:"sets"`
+		MoreAvailable *bool                      `json:"moreAvailable"`
+	}
+	raw, err := c.do(ctx, http.MethodPost, "/events", req, &wire, http.StatusOK, http.StatusCreated)
+	if err != nil {
+		return PollResponse{}, raw, err
+	}
+	out := PollResponse{Sets: map[string]string{}}
+	if wire.MoreAvailable != nil {
+		out.MoreAvailable = *wire.MoreAvailable
+	}
+	for k, v := range wire.Sets {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		out.Sets[k] = s
+	}
+	return out, raw, nil
+}
+
+// FetchLink GETs a resource named by an event's rlk link, with the token, only when the link
+// is on the configured origin; any other link is refused.
+func (c *Client) FetchLink(ctx context.Context, link string) ([]byte, error) {
+	o, err := Origin(link)
+	if err != nil || o != c.origin {
+		return nil, syncerr.Errorf(syncerr.Data, "GET rlk", "link %q is not on the configured origin %s: not fetched", truncate(link, 120), c.origin)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Data, "GET rlk", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("x-fapi-interaction-id", newInteractionID())
+	resp, err := c.authed.Do(req)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Network, "GET rlk", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
+	if err != nil {
+		return nil, syncerr.E(syncerr.Network, "GET rlk", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, statusErr("GET rlk", resp, data)
+	}
+	if len(data) > maxAnswerSize {
+		return nil, syncerr.Errorf(syncerr.Server, "GET rlk", "answer larger than %d bytes", maxAnswerSize)
+	}
+	return data, nil
+}

@@ -1,0 +1,313 @@
+package obevents
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"custody/store"
+	"custody/sync/syncerr"
+)
+
+// Pending acknowledgement kinds in the store.
+const (
+	pendingAck    = "ack"
+	pendingSetErr = "seterr"
+)
+
+// Stats counts what one sync did.
+type Stats struct {
+	Received int // tokens received (redeliveries included)
+	New      int // events stored for the first time
+	Rejected int // tokens rejected (each distinct one once)
+	Acked    int // acks sent
+	SetErrs  int // setErrs sent
+	Polls    int
+	Deferred int // tokens neither acknowledged nor rejected because of a temporary local failure
+}
+
+// Note is the one-line summary for the user, such as "12 events (1 rejected)": the events
+// stored for the first time, rejected ones included.
+func (s Stats) Note() string {
+	n := fmt.Sprintf("%d events (%d rejected)", s.New+s.Rejected, s.Rejected)
+	if s.Deferred > 0 {
+		n += fmt.Sprintf(", %d deferred", s.Deferred)
+	}
+	return n
+}
+
+// Poller drains a bank's aggregated polling queue into the store.
+type Poller struct {
+	Client   *Client
+	Verifier *Verifier
+	Store    *store.Store
+	Source   store.Source
+	// MaxEvents is the maxEvents sent with each poll; default 10.
+	MaxEvents int
+	// MaxPolls bounds the requests of one sync; default 50.
+	MaxPolls int
+	// DraftCodes sends the draft-ietf-secevent-http-push-03 error codes in setErrs.
+	DraftCodes bool
+	Logger     *slog.Logger
+	Progress   func(done int, msg string)
+	// afterStore, when set, is called after a batch is committed and before its
+	// acknowledgements are sent (tests use it to simulate a crash there).
+	afterStore func() error
+}
+
+// verdict is the outcome of one token of a poll answer.
+type verdict struct {
+	key   string
+	token string
+	set   SET
+	rej   *Rejection
+	err   error // temporary failure: neither ack nor setErr
+}
+
+// Run sends what is owed from earlier runs, then polls until the bank has no more
+// (moreAvailable false) or MaxPolls is reached, storing every token and acknowledging it
+// after the commit. It ends with an acknowledge-only request, so the queue is left empty of
+// what was stored.
+func (p *Poller) Run(ctx context.Context) (Stats, error) {
+	var st Stats
+	maxEvents := p.MaxEvents
+	if maxEvents <= 0 {
+		maxEvents = 10
+	}
+	maxPolls := p.MaxPolls
+	if maxPolls <= 0 {
+		maxPolls = 50
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for {
+		acks, err := p.Store.PendingAcks(ctx, p.Source.ID, pendingAck)
+		if err != nil {
+			return st, syncerr.E(syncerr.Local, "pending acks", err)
+		}
+		errs, err := p.Store.PendingAcks(ctx, p.Source.ID, pendingSetErr)
+		if err != nil {
+			return st, syncerr.E(syncerr.Local, "pending acks", err)
+		}
+		// Once the poll budget is spent, only what is owed is sent.
+		n := maxEvents
+		if st.Polls >= maxPolls || st.Deferred > 0 {
+			if len(acks)+len(errs) == 0 {
+				break
+			}
+			n = 0
+		}
+		req := PollRequest{MaxEvents: &n, ReturnImmediately: true}
+		var sent []int64
+		for _, a := range acks {
+			req.Ack = append(req.Ack, a.Item)
+			sent = append(sent, a.ID)
+		}
+		if len(errs) > 0 {
+			req.SetErrs = map[string]SetErr{}
+			for _, e := range errs {
+				req.SetErrs[e.Item] = SetErr{Err: e.Detail["err"], Description: e.Detail["description"]}
+				sent = append(sent, e.ID)
+			}
+		}
+		p.progress(st.Received, fmt.Sprintf("POST /events (ack %d, setErrs %d)", len(req.Ack), len(req.SetErrs)))
+		resp, raw, err := p.Client.Poll(ctx, req)
+		st.Polls++
+		if err != nil {
+			if raw != nil {
+				p.archiveBad(ctx, raw, err)
+			}
+			return st, err
+		}
+		st.Acked += len(req.Ack)
+		st.SetErrs += len(req.SetErrs)
+		if len(sent) > 0 {
+			if err := p.Store.DeletePendingAcks(ctx, sent); err != nil {
+				// They stay owed and are sent again: harmless, a repeated ack is allowed.
+				log.Warn("forget sent acknowledgements", "source", p.Source.Name, "op", "ack", "err", err)
+			}
+		}
+		if len(resp.Sets) > 0 {
+			if err := p.handle(ctx, resp.Sets, &st); err != nil {
+				return st, err
+			}
+			if p.afterStore != nil {
+				if err := p.afterStore(); err != nil {
+					return st, err
+				}
+			}
+			continue
+		}
+		if n == 0 || !resp.MoreAvailable {
+			// Nothing came: done, once what is owed (none now) has been sent.
+			more, err := p.owes(ctx)
+			if err != nil {
+				return st, err
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	if st.Deferred > 0 {
+		return st, syncerr.Errorf(syncerr.Network, "verify events",
+			"%d tokens could not be checked now (the bank's key set was unreachable); they will come again", st.Deferred)
+	}
+	return st, nil
+}
+
+func (p *Poller) owes(ctx context.Context) (bool, error) {
+	for _, k := range []string{pendingAck, pendingSetErr} {
+		l, err := p.Store.PendingAcks(ctx, p.Source.ID, k)
+		if err != nil {
+			return false, syncerr.E(syncerr.Local, "pending acks", err)
+		}
+		if len(l) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (p *Poller) progress(done int, msg string) {
+	if p.Progress != nil {
+		p.Progress(done, msg)
+	}
+}
+
+// archiveBad keeps an answer that could not be read, with its error.
+func (p *Poller) archiveBad(ctx context.Context, raw []byte, cause error) {
+	pl, _, err := p.Store.Archive(ctx, store.Payload{SourceID: p.Source.ID, Format: "set-poll", URL: p.Client.base + "/events"}, strings.NewReader(string(raw)))
+	if err == nil {
+		_ = p.Store.SetPayloadStatus(ctx, pl.ID, store.PayloadFailed, cause.Error())
+	}
+}
+
+// handle verifies one poll answer's tokens and stores them with their acknowledgements in one
+// transaction.
+func (p *Poller) handle(ctx context.Context, sets map[string]string, st *Stats) error {
+	keys := make([]string, 0, len(sets))
+	for k := range sets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	verdicts := make([]verdict, 0, len(keys))
+	for _, k := range keys {
+		v := verdict{key: k, token: sets[k]}
+		v.set, v.err = p.Verifier.Verify(ctx, v.token)
+		if v.err == nil && v.set.JTI != k {
+			v.err = reject(ErrInvalidRequest, "setData", "sets key %q differs from the token's jti %q", k, v.set.JTI)
+		}
+		if r, ok := IsRejection(v.err); ok {
+			v.rej, v.err = r, nil
+		}
+		verdicts = append(verdicts, v)
+	}
+	st.Received += len(verdicts)
+	res, err := StoreVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", verdicts, p.DraftCodes, true)
+	if err != nil {
+		return err
+	}
+	st.New += res.New
+	st.Rejected += res.Rejected
+	st.Deferred += res.Deferred
+	return nil
+}
+
+// storeResult counts what StoreVerdicts did.
+type storeResult struct{ New, Rejected, Deferred int }
+
+// StoreVerdicts archives every token (format "set") and stores its event, verified or
+// rejected, and, when owe is set, the acknowledgement it needs, all in one transaction.
+// Tokens with a temporary failure are archived only.
+func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, vs []verdict, draft, owe bool) (storeResult, error) {
+	var res storeResult
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return res, syncerr.E(syncerr.Local, "store events", err)
+	}
+	defer tx.Rollback()
+	for _, v := range vs {
+		pl, _, err := tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, strings.NewReader(v.token))
+		if err != nil {
+			return res, syncerr.E(syncerr.Local, "archive token", err)
+		}
+		if v.err != nil {
+			res.Deferred++
+			if err := tx.SetPayloadStatus(pl.ID, store.PayloadPending, "not verified yet: "+v.err.Error()); err != nil {
+				return res, syncerr.E(syncerr.Local, "archive token", err)
+			}
+			continue
+		}
+		ev := eventOf(sourceID, v.key, v.token, v.set, v.rej)
+		ev.PayloadID = pl.ID
+		isNew, err := tx.PutEvent(&ev)
+		if err != nil {
+			return res, syncerr.E(syncerr.Local, "store event", err)
+		}
+		status, perr := store.PayloadParsed, ""
+		if v.rej != nil {
+			status, perr = store.PayloadFailed, v.rej.Error()
+		}
+		if err := tx.SetPayloadStatus(pl.ID, status, perr); err != nil {
+			return res, syncerr.E(syncerr.Local, "archive token", err)
+		}
+		if isNew {
+			if v.rej != nil {
+				res.Rejected++
+			} else {
+				res.New++
+			}
+		}
+		if !owe {
+			continue
+		}
+		a := store.PendingAck{SourceID: sourceID, Kind: pendingAck, Item: v.key}
+		if v.rej != nil {
+			a.Kind = pendingSetErr
+			a.Detail = map[string]string{"err": v.rej.CodeFor(draft), "description": truncate(v.rej.Description, 250)}
+		}
+		if err := tx.AddPendingAck(a); err != nil {
+			return res, syncerr.E(syncerr.Local, "store acknowledgement", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return res, syncerr.E(syncerr.Local, "store events", err)
+	}
+	return res, nil
+}
+
+// eventOf builds the stored event of a token. A rejected token is stored under the bank's
+// key for it (the polling key, or a hash of the token when there is none) and with no issuer
+// (its claims are not trusted), so that it can never take the place of a valid token of the
+// same jti; its error says what was wrong.
+func eventOf(sourceID int64, key, token string, set SET, rej *Rejection) store.Event {
+	ev := store.Event{
+		SourceID: sourceID, ISS: set.ISS, JTI: set.JTI, AUD: strings.Join(set.AUD, " "),
+		Types: set.Types, RID: set.RID, RTY: set.RTY, TXN: set.TXN, TOE: set.TOE, IAT: set.IAT,
+		Verified: rej == nil, Token: token,
+	}
+	if len(set.Subject) > 0 {
+		ev.Subject = string(set.Subject)
+	}
+	if rej != nil {
+		ev.Error = rej.Error()
+		ev.ISS = ""
+		ev.JTI = key
+		if ev.JTI == "" {
+			sum := sha256.Sum256([]byte(token))
+			ev.JTI = "sha256:" + hex.EncodeToString(sum[:16])
+		}
+	}
+	return ev
+}
+
+// errCrash is what the afterStore hook of tests returns.
+var errCrash = errors.New("simulated crash")

@@ -1,0 +1,124 @@
+package obevents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"custody/store"
+)
+
+// ReceiverPath is where a TPP's event-notifications endpoint lives, after an API version
+// prefix such as /open-banking/v3.1.
+const ReceiverPath = "/event-notifications"
+
+// Receiver is the real-time event-notifications endpoint of one source (RFC 8935 push, Open
+// Banking real-time notification): it verifies the pushed token, stores it (rejected ones too)
+// and answers 202, or 400 with the RFC 8935 error JSON for a bad token, or 5xx when Custody
+// itself could not store it (the bank then retries). It is off unless sync/notify mounts it.
+type Receiver struct {
+	store    *store.Store
+	sourceID int64
+	verifier *Verifier
+	draft    bool
+	log      *slog.Logger
+}
+
+// NewReceiver returns the push endpoint of a source. Mount it at the path of the CallbackUrl
+// registered with the bank (ending in /event-notifications). draft selects the draft error
+// codes for banks that expect them.
+func NewReceiver(st *store.Store, src store.Source, v *Verifier, draft bool, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Receiver{store: st, sourceID: src.ID, verifier: v, draft: draft, log: log.With("source", src.Name, "kind", "obevents")}
+}
+
+// NewReceiverFor builds the verifier of an obevents source from its settings (the key set is
+// fetched with the source's TLS trust, never with a token) and returns its push endpoint.
+func NewReceiverFor(st *store.Store, src store.Source, log *slog.Logger) (http.Handler, error) {
+	c := src.Config
+	plain, err := NewTLSClient(TLSFiles{CAFile: c["ca"]})
+	if err != nil {
+		return nil, err
+	}
+	v := &Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID],
+		Keys: &JWKS{URL: c["jwks_url"], Client: plain}}
+	if a := strings.TrimSpace(c[CfgAlgs]); a != "" {
+		for _, x := range strings.Split(a, ",") {
+			v.Algs = append(v.Algs, strings.TrimSpace(x))
+		}
+	}
+	return NewReceiver(st, src, v, c[CfgErrorCodes] == "draft", log), nil
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// ServeHTTP handles one pushed token.
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Echo the interaction id, but only a well-formed one (no header injection).
+	if id := r.Header.Get("x-fapi-interaction-id"); uuidRE.MatchString(id) {
+		w.Header().Set("x-fapi-interaction-id", id)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, _ := mime.ParseMediaType(ct)
+		switch mt {
+		case "application/jwt", "application/secevent+jwt", "application/jose", "text/plain":
+		default:
+			rc.refuse(w, &Rejection{Code: ErrInvalidRequest, Draft: "jwtParse", Description: "content type " + mt + " is not a JWT"})
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTokenSize))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			rc.refuse(w, &Rejection{Code: ErrInvalidRequest, Draft: "jwtParse", Description: "the body is larger than the 64 KiB accepted"})
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	token := strings.TrimSpace(string(body))
+	set, err := rc.verifier.Verify(r.Context(), token)
+	rej, rejected := IsRejection(err)
+	if err != nil && !rejected {
+		// Our own problem (the key set unreachable): the bank retries later.
+		rc.log.Warn("push: cannot verify now", "op", "push", "err", err)
+		w.Header().Set("Retry-After", "60")
+		http.Error(w, "temporarily unable to verify", http.StatusServiceUnavailable)
+		return
+	}
+	v := verdict{key: set.JTI, token: token, set: set, rej: rej}
+	if _, err := StoreVerdicts(context.WithoutCancel(r.Context()), rc.store, rc.sourceID, r.URL.Path, []verdict{v}, rc.draft, false); err != nil {
+		rc.log.Error("push: store", "op", "push", "err", err)
+		http.Error(w, "could not store the event", http.StatusInternalServerError)
+		return
+	}
+	if rejected {
+		rc.log.Info("push: token rejected", "op", "push", "err", rej.Code)
+		rc.refuse(w, rej)
+		return
+	}
+	rc.log.Info("push: event stored", "op", "push", "count", 1)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// refuse answers 400 with the RFC 8935 §2.3 error body.
+func (rc *Receiver) refuse(w http.ResponseWriter, rej *Rejection) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Language", "en")
+	w.WriteHeader(http.StatusBadRequest)
+	json.NewEncoder(w).Encode(map[string]string{"err": rej.CodeFor(rc.draft), "description": truncate(rej.Description, 250)})
+}
