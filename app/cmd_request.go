@@ -133,6 +133,7 @@ func runRequest(ctx context.Context, env *Env, c *invocation) error {
 		fmt.Fprintf(env.Stderr, "%s: %v\n  what to do: %s\n", name, err, syncerr.Advice(err))
 		return errSilentFailure
 	}
+	client.Format = format
 	// Recorded before it is sent: an answer can be linked even if we stop right after the POST.
 	rec := store.DataHubRequest{SourceID: src.ID, MessageID: req.MessageID, SeriesID: req.SeriesID, Kind: kind, Format: format,
 		Detail: map[string]string{"from": c.str("from"), "to": c.str("to"), "metering_point": req.MeteringPoint, "grid_area": req.GridArea,

@@ -115,6 +115,10 @@ func statusError(op string, resp *http.Response) error {
 		hint = "DataHub does not serve this path: check the queue names (timeseries, aggregations) and the base URL."
 	case code == 400 || code == 413 || code == 415:
 		kind = syncerr.Data
+		if strings.HasPrefix(op, "POST") {
+			hint = "DataHub refused the request document; the error code and message above say why (00101 id already used, " +
+				"00002 sender is not you, 00302 schema, 413 too large, 415 format). Fix the request and send it again with a new id."
+		}
 	}
 	e := syncerr.E(kind, op, apiErr)
 	e.Hint = hint

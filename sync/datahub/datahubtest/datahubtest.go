@@ -66,6 +66,9 @@ type Faults struct {
 	TokenErrors   int // the next token requests answer 500
 	Malformed     int // the next generated documents are cut short (unparsable)
 	NoMessageID   int // the next peeks omit the MessageId header
+	// RefuseRequests: the next request documents answer 400 with two errors (00002, 00403),
+	// in the backend's PascalCase shape with Details.Errors.
+	RefuseRequests int
 }
 
 // Received is a request document the simulator accepted.
@@ -191,6 +194,7 @@ func (s *Server) Inject(f Faults) {
 	s.faults.TokenErrors += f.TokenErrors
 	s.faults.Malformed += f.Malformed
 	s.faults.NoMessageID += f.NoMessageID
+	s.faults.RefuseRequests += f.RefuseRequests
 }
 
 // Enqueue adds a document to a queue ("timeseries" or "aggregations"); its MessageId is the
