@@ -435,3 +435,40 @@ func TestTokenNeverFollowsARedirect(t *testing.T) {
 		t.Error("the token was sent to another origin")
 	}
 }
+
+// BenchmarkSyncFromSimulator measures whole documents through the peek → archive → parse →
+// commit → dequeue loop against the simulator over TLS (one generated day of PT1H per document).
+func BenchmarkSyncFromSimulator(b *testing.B) {
+	pki, err := simtls.New("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sim, err := datahubtest.Start(pki, "", datahubtest.Options{Generate: b.N})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	files, _ := pki.WriteFiles(b.TempDir())
+	src, secret := sim.DemoSource("dh", files)
+	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "b.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	st.AddSource(context.Background(), &src)
+	job := &engine.Job{Source: src, Store: st, Secrets: secrets{"dh/client_secret": secret},
+		Logger: slog.New(slog.DiscardHandler), Progress: func(engine.Progress) {}}
+	drv := datahub.NewDriver()
+	drv.MaxPerRun = b.N + 1
+	b.ResetTimer()
+	res, err := drv.Sync(context.Background(), job)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if res.Items != int64(b.N) {
+		b.Fatalf("%d documents, want %d", res.Items, b.N)
+	}
+	b.ReportMetric(float64(res.Items)/b.Elapsed().Seconds(), "docs/s")
+	b.ReportMetric(float64(res.Readings)/b.Elapsed().Seconds(), "readings/s")
+}
