@@ -198,12 +198,18 @@ func TestImportCIMAndEloverblikFiles(t *testing.T) {
 			t.Errorf("import output lacks %q:\n%s", want, out)
 		}
 	}
+	// Two files holding the same MessageId (111131835): listed once, the later one wins.
+	code, out, errOut = c.run("", "import", datahubFixture("incoming/NotifyValidatedMeasureData_PT1H.xml"),
+		datahubFixture("incoming/NotifyValidatedMeasureData_PT1H_missing_quantity.json"))
+	if code != 0 {
+		t.Fatalf("import: %s %s", out, errOut)
+	}
 	code, out, errOut = c.run("", "import", datahubFixture("incoming/RequestAggregatedMeasureData.xml"))
 	if code != 1 || !strings.Contains(out+errOut, "is a request document") {
 		t.Errorf("request document import: %d %s %s", code, out, errOut)
 	}
 	code, out, _ = c.run("", "messages", "--json")
-	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"id":"405cacec877409a977d21e02ff01cf99"`) {
+	if code != 0 || strings.Count(out, "\n") != 3 || strings.Count(out, `"id":"111131835"`) != 1 || !strings.Contains(out, `"id":"405cacec877409a977d21e02ff01cf99"`) {
 		t.Errorf("messages after import: %s", out)
 	}
 	code, csv, _ := c.run("", "export", "--meter", "571313100000001239")

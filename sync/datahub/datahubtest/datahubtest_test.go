@@ -14,6 +14,7 @@ import (
 	"custody/store"
 	"custody/sync/datahub"
 	"custody/sync/datahub/datahubtest"
+	"custody/sync/datahub/internal/schemacheck"
 	"custody/sync/engine"
 	"custody/sync/simtls"
 )
@@ -184,5 +185,86 @@ func TestTokenServerErrorIsAServerFailure(t *testing.T) {
 	}
 	if _, err := datahub.NewDriver().Sync(context.Background(), job); err != nil {
 		t.Errorf("after the fault: %v", err)
+	}
+}
+
+// TestSimulatorOutputIsValidCIM checks every kind of document the simulator writes, in both
+// formats, against Energinet's outgoing schemas (the datahub package's testdata).
+func TestSimulatorOutputIsValidCIM(t *testing.T) {
+	schemas := map[string]struct{ xsd, json string }{
+		"NotifyValidatedMeasureData_MarketDocument":         {"urn-ediel-org-measure-notifyvalidatedmeasuredata-0-1.xsd", "Notify-Validated-measure-data-assembly-model.schema.json"},
+		"NotifyAggregatedMeasureData_MarketDocument":        {"urn-ediel-org-measure-notifyaggregatedmeasuredata-0-1.xsd", "Notify-Aggregated-Measure-Data-assembly-model.schema.json"},
+		"RejectRequestAggregatedMeasureData_MarketDocument": {"urn-ediel-org-measure-rejectrequestaggregatedmeasuredata-0-1.xsd", "Reject-request-aggregated-measure-data-assembly-model.schema.json"},
+		"RejectRequestValidatedMeasureData_MarketDocument":  {"urn-ediel-org-measure-rejectrequestvalidatedmeasuredata-0-1.xsd", "Reject-request-validated-measure-data-assembly-model.schema.json"},
+		"RejectRequestWholesaleSettlement_MarketDocument":   {"urn-ediel-org-measure-rejectrequestwholesalesettlement-0-1.xsd", "Reject-request-wholesale-settlement-assembly-model.schema.json"},
+	}
+	js, err := schemacheck.LoadJSON("../testdata/schemas/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"xml", "json"} {
+		t.Run(format, func(t *testing.T) {
+			_, _, job := setup(t, datahubtest.Options{Generate: 3}, format)
+			ctx := context.Background()
+			c, _, err := datahub.NewDriver().Client(job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			from, to := time.Date(2025, 3, 1, 0, 0, 0, 0, datahub.Copenhagen), time.Date(2025, 3, 2, 0, 0, 0, 0, datahub.Copenhagen)
+			for _, r := range []datahub.Request{
+				{Kind: datahub.RequestValidated, MeteringPoint: "571313100000001239"},
+				{Kind: datahub.RequestValidated, MeteringPoint: "123456789012345678"}, // unknown: E10
+				{Kind: datahub.RequestAggregated, GridArea: "804", EnergySupplier: "5790002606892"},
+				{Kind: datahub.RequestAggregated}, // no grid area: D64
+				{Kind: datahub.RequestWholesale},  // E0H
+			} {
+				r.Sender, r.SenderRole, r.Start, r.End = "5790002606892", "DDQ", from, to
+				body, err := r.Build(format)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := c.Send(ctx, r.Path(), body); err != nil {
+					t.Fatal(err)
+				}
+			}
+			seen := map[string]int{}
+			for _, q := range []string{"timeseries", "aggregations"} {
+				for {
+					p, err := c.Peek(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if p == nil {
+						break
+					}
+					body, _ := io.ReadAll(p.Body)
+					p.Body.Close()
+					d, err := datahub.Parse(map[string]string{"xml": datahub.FormatXML, "json": datahub.FormatJSON}[format], bytes.NewReader(body))
+					if err != nil {
+						t.Fatalf("%s: %v", q, err)
+					}
+					s := schemas[d.Root]
+					if format == "xml" {
+						v, err := schemacheck.LoadXSD(filepath.Join("../testdata/schemas/xsd", s.xsd))
+						if err != nil {
+							t.Fatal(err)
+						}
+						err = v.Validate(body)
+					} else {
+						err = js.Validate(s.json, body)
+					}
+					if err != nil {
+						t.Errorf("%s: %v\n%s", d.Root, err, body)
+					}
+					seen[d.Root]++
+					if err := c.Dequeue(ctx, p.MessageID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if len(seen) != 5 || seen["NotifyValidatedMeasureData_MarketDocument"] != 4 {
+				t.Errorf("documents seen: %v", seen)
+			}
+		})
 	}
 }
