@@ -142,11 +142,22 @@ func runRequest(ctx context.Context, env *Env, c *invocation) error {
 		return err
 	}
 	corr, status, err := client.Send(ctx, req.Path(), doc)
-	if err != nil {
+	if k := syncerr.KindOf(err); k == syncerr.Network || k == syncerr.Server {
+		// The answer was lost or DataHub failed: send the very same document (same ids) once
+		// more. If the first attempt did arrive, DataHub answers 00101 (id already used).
+		env.Logger.Warn("request failed; sending it again", "op", "request", "err", err)
+		corr, status, err = client.Send(ctx, req.Path(), doc)
 		var apiErr *datahub.APIError
+		if err != nil && errors.As(err, &apiErr) && apiErr.Code == "00101" {
+			fmt.Fprintf(env.Stdout, "%s: request %s had reached DataHub on the first attempt (the retry got 00101); it counts as sent\n", name, req.MessageID)
+			return st.SetDataHubRequestOutcome(ctx, rec.ID, store.RequestAccepted, status, corr, "")
+		}
+	}
+	if err != nil {
 		text := err.Error()
+		var apiErr *datahub.APIError
 		if errors.As(err, &apiErr) {
-			text = apiErr.Error()
+			text = apiErr.Error() // the error object's code and message, without our own wrapping
 		}
 		if serr := st.SetDataHubRequestOutcome(context.WithoutCancel(ctx), rec.ID, store.RequestRefused, status, corr, text); serr != nil {
 			env.Logger.Warn("record request outcome", "op", "request", "err", serr)

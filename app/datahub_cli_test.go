@@ -96,6 +96,14 @@ func TestDataHubEndToEnd(t *testing.T) {
 		t.Fatalf("second request: %s", errOut)
 	}
 
+	// A lost 202: the same document is sent again, DataHub answers 00101, and it counts as sent.
+	sim.Inject(datahubtest.Faults{LoseAccepted: 1})
+	code, out, errOut = c.run("", "request", "wholesale", "dh", "--sender", "5799999933318", "--role", "DDQ",
+		"--from", "2025-03-01", "--to", "2025-04-01")
+	if code != 0 || !strings.Contains(out, "had reached DataHub on the first attempt (the retry got 00101)") {
+		t.Errorf("lost 202: %d %s %s", code, out, errOut)
+	}
+
 	// A refused request shows the error object's code and message, and is recorded as refused.
 	sim.Inject(datahubtest.Faults{RefuseRequests: 1})
 	code, out, errOut = c.run("", "request", "wholesale", "dh", "--sender", "5799999933318", "--role", "DDQ",
@@ -129,9 +137,9 @@ func TestDataHubEndToEnd(t *testing.T) {
 		}
 		lines = append(lines, v)
 	}
-	// 12 fixtures + 3 generated + 2 answers.
-	if len(lines) != 17 {
-		t.Fatalf("%d messages, want 17", len(lines))
+	// 12 fixtures + 3 generated + 3 answers.
+	if len(lines) != 18 {
+		t.Fatalf("%d messages, want 18", len(lines))
 	}
 	linked := 0
 	for _, v := range lines {
@@ -154,7 +162,7 @@ func TestDataHubEndToEnd(t *testing.T) {
 	}
 
 	code, out, _ = c.run("", "messages")
-	if code != 0 || !strings.Contains(out, "17 documents, 0 unreadable") || !strings.Contains(out, "RejectRequestAggregatedMeasureData") {
+	if code != 0 || !strings.Contains(out, "18 documents, 0 unreadable") || !strings.Contains(out, "RejectRequestAggregatedMeasureData") {
 		t.Errorf("messages table: %s", out)
 	}
 

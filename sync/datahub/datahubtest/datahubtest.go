@@ -69,6 +69,9 @@ type Faults struct {
 	// RefuseRequests: the next request documents answer 400 with two errors (00002, 00403),
 	// in the backend's PascalCase shape with Details.Errors.
 	RefuseRequests int
+	// LoseAccepted: the next request documents are accepted and then answered 500, as if the
+	// 202 were lost on the way back.
+	LoseAccepted int
 }
 
 // Received is a request document the simulator accepted.
@@ -195,6 +198,7 @@ func (s *Server) Inject(f Faults) {
 	s.faults.Malformed += f.Malformed
 	s.faults.NoMessageID += f.NoMessageID
 	s.faults.RefuseRequests += f.RefuseRequests
+	s.faults.LoseAccepted += f.LoseAccepted
 }
 
 // Enqueue adds a document to a queue ("timeseries" or "aggregations"); its MessageId is the

@@ -163,6 +163,13 @@ func (s *Server) incoming(w http.ResponseWriter, r *http.Request, route, format 
 	corr := newUUID()
 	s.reqs = append(s.reqs, Received{MessageID: doc.MRID, SeriesID: doc.Series[0].MRID, Root: doc.Root, Correlation: corr, Format: format})
 	s.answer(doc, requestSeries(doc.Series[0]))
+	if s.faults.LoseAccepted > 0 {
+		s.faults.LoseAccepted--
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{"Message":"An unexpected error occurred! Please try later."}`)
+		return
+	}
 	w.Header().Set("CorrelationId", corr)
 	w.WriteHeader(http.StatusAccepted)
 }
