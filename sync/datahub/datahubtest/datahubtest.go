@@ -276,9 +276,13 @@ func category(queue string) string {
 }
 
 func (s *Server) loadFixtures() error {
-	names, err := fs.Glob(fixtureFS, "fixtures/*")
-	if err != nil {
-		return err
+	var names []string
+	for _, pattern := range []string{"fixtures/*.xml", "fixtures/*.json"} {
+		m, err := fs.Glob(fixtureFS, pattern)
+		if err != nil {
+			return err
+		}
+		names = append(names, m...)
 	}
 	sort.Strings(names)
 	for _, name := range names {
