@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"custody/store"
+	"custody/sync/crashpoint"
 	"custody/sync/syncerr"
 )
 
@@ -129,6 +130,7 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		st.Acked += len(req.Ack)
 		st.SetErrs += len(req.SetErrs)
 		if len(sent) > 0 {
+			crashpoint.Hit(crashpoint.AfterAck)
 			if err := p.Store.DeletePendingAcks(ctx, sent); err != nil {
 				// They stay owed and are sent again: harmless, a repeated ack is allowed.
 				log.Warn("forget sent acknowledgements", "source", p.Source.Name, "op", "ack", "err", err)
@@ -252,6 +254,7 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 		if err != nil {
 			return res, syncerr.E(syncerr.Local, "store event", err)
 		}
+		crashpoint.Hit(crashpoint.MidTx)
 		status, perr := store.PayloadParsed, ""
 		if v.rej != nil {
 			status, perr = store.PayloadFailed, v.rej.Error()
@@ -281,6 +284,7 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 	if err := tx.Commit(); err != nil {
 		return res, syncerr.E(syncerr.Local, "store events", err)
 	}
+	crashpoint.Hit(crashpoint.AfterCommit)
 	return res, nil
 }
 
