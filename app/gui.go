@@ -3,14 +3,17 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
+	"fyne.io/fyne/v2/driver/desktop"
 
 	"custody/assets"
 	"custody/store"
+	"custody/sync/fileimport"
 	"custody/ui"
 )
 
@@ -37,13 +40,81 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 	defer st.Close()
 
 	a := fyneapp.NewWithID(AppID)
-	a.SetIcon(fyne.NewStaticResource("icon.png", assets.IconPNG))
-	w := ui.NewMainWindow(a, ui.Deps{Data: st, DBPath: opts.DBPath, Demo: opts.Demo})
+	icon := fyne.NewStaticResource("icon.png", assets.IconPNG)
+	a.SetIcon(icon)
+	m := ui.NewMainWindow(a, guiDeps(env, st, opts))
+	w := m.Window
+	w.SetMaster()
+
+	// The tray: show the window, sync now, quit. Closing the window hides it to the tray only
+	// when the user asked for that (not every Linux desktop shows a tray).
+	desk, hasTray := a.(desktop.App)
+	if hasTray {
+		show := fyne.NewMenuItem("Show Custody", func() { w.Show(); w.RequestFocus() })
+		syncNow := fyne.NewMenuItem("Sync now", m.SyncNow)
+		desk.SetSystemTrayMenu(fyne.NewMenu("Custody", show, syncNow))
+		desk.SetSystemTrayIcon(icon)
+		desk.SetSystemTrayWindow(w)
+	}
+	w.SetCloseIntercept(func() {
+		if hasTray && m.Settings().CloseToTray() {
+			m.Close()
+			w.Hide()
+			return
+		}
+		m.Close()
+		a.Quit()
+	})
+	a.Lifecycle().SetOnStarted(func() {
+		m.StartEngineUpdates()
+		m.CheckCredentials()
+	})
+	a.Lifecycle().SetOnStopped(m.Close)
 	go func() {
 		// An interrupt (Ctrl-C, SIGTERM) closes the app as cleanly as its Quit menu.
 		<-ctx.Done()
 		fyne.Do(a.Quit)
 	}()
-	w.Window.ShowAndRun()
+	if hasTray && m.Settings().StartMinimised() {
+		a.Run()
+	} else {
+		w.ShowAndRun()
+	}
 	return nil
+}
+
+// guiDeps wires the store, the keyring, the importer and the exporter into the UI. The engine
+// and the DataHub requester are added here once their packages land.
+func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
+	return ui.Deps{
+		Data:        st,
+		Editor:      st,
+		Secrets:     env.Secrets,
+		SecretField: SecretField,
+		Validate:    SourceFromFlags,
+		Import:      guiImporter{st: st, formats: env.Formats},
+		Export:      guiExporter{st: st},
+		DBPath:      opts.DBPath,
+		Demo:        opts.Demo,
+	}
+}
+
+// guiImporter imports files for the UI with the same importer as `custody import`.
+type guiImporter struct {
+	st      *store.Store
+	formats []fileimport.Format
+}
+
+// Import imports one file, reporting progress.
+func (g guiImporter) Import(ctx context.Context, path string, progress func(read, size int64)) (fileimport.Summary, error) {
+	im := &fileimport.Importer{Store: g.st, Formats: g.formats, Progress: func(_ string, read, size int64) { progress(read, size) }}
+	return im.Import(ctx, path)
+}
+
+// guiExporter writes the CSV of `custody export` for the UI's save dialog.
+type guiExporter struct{ st *store.Store }
+
+// ExportCSV writes every reading in the CSV contract to w.
+func (g guiExporter) ExportCSV(ctx context.Context, w io.Writer) error {
+	return exportCSV(ctx, w, g.st, store.ExportFilter{})
 }

@@ -1,13 +1,16 @@
-// Package ui is Custody's Fyne interface: the main window and its views.
+// Package ui is Custody's Fyne interface: the main window and its views (usage, events,
+// messages, sources, activity), settings, import and export.
 //
-// The views read through the small [Data] interface and learn of changes through status
-// events; they never open files or sockets, and they touch widgets only on the Fyne goroutine
-// (fyne.Do), so the window stays fluid while the engine works.
+// The views read through small interfaces declared here and injected by package app; they
+// never open files or sockets themselves. Store, network and parse work runs on background
+// goroutines and its results are applied to widgets with fyne.Do, so the window stays fluid
+// while the engine works or a large file imports.
 package ui
 
 import (
 	"context"
-	"fmt"
+	"io"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -15,6 +18,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"custody/store"
+	"custody/sync/engine"
+	"custody/sync/fileimport"
 )
 
 // Data is what the views read. *store.Store implements it.
@@ -23,9 +28,62 @@ type Data interface {
 	Meters(ctx context.Context, f store.MeterFilter) ([]store.Meter, error)
 	SeriesOf(ctx context.Context, meterID int64) ([]store.Series, error)
 	ReadingRange(ctx context.Context, seriesID, from, to int64) ([]int64, []float64, error)
+	StatsOf(ctx context.Context, seriesID int64) (store.SeriesStats, error)
+	SummariesOf(ctx context.Context, meterID int64) ([]store.UsageSummary, error)
 	Sources(ctx context.Context) ([]store.Source, error)
 	Runs(ctx context.Context, sourceID int64, limit int) ([]store.SyncRun, error)
+	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	Messages(ctx context.Context, f store.MessageFilter) ([]store.Message, error)
 }
+
+// SourceEditor changes the configured sources. *store.Store implements it.
+type SourceEditor interface {
+	AddSource(ctx context.Context, src *store.Source) error
+	UpdateSource(ctx context.Context, src *store.Source) error
+	RemoveSource(ctx context.Context, name string) error
+}
+
+// Engine is the background sync engine as the UI sees it. *engine.Engine implements it.
+type Engine interface {
+	Subscribe() (<-chan engine.Status, func())
+	Statuses() []engine.Status
+	SyncNow(source string)
+	Reload(ctx context.Context) error
+	Test(ctx context.Context, source string) (string, error)
+}
+
+// Secrets stores and forgets secrets of a source in the OS keyring. The UI never reads one.
+type Secrets interface {
+	SetSecret(source, field, value string) error
+	DeleteSecret(source, field string) error
+}
+
+// Importer imports one file by path, reporting bytes read of the file's size.
+type Importer interface {
+	Import(ctx context.Context, path string, progress func(read, size int64)) (fileimport.Summary, error)
+}
+
+// Exporter writes every reading as CSV (the export contract) to w.
+type Exporter interface {
+	ExportCSV(ctx context.Context, w io.Writer) error
+}
+
+// DataHubRequest asks DataHub for the measure data of one metering point over a period.
+type DataHubRequest struct {
+	MeteringPoint string
+	From, To      time.Time
+	// BusinessReason is the CIM business reason, such as E23 (periodic metering).
+	BusinessReason string
+}
+
+// DataHubRequester sends a request document to DataHub; the answer arrives later as a message
+// with the returned correlation id.
+type DataHubRequester interface {
+	RequestMeasureData(ctx context.Context, source string, req DataHubRequest) (correlationID string, err error)
+}
+
+// ValidateSource builds and checks a source from flag-named settings; app.SourceFromFlags.
+type ValidateSource func(kind, name string, get func(flag string) string, list func(flag string) []string) (store.Source, error)
 
 // View names, in navigation order.
 const (
@@ -39,34 +97,77 @@ const (
 // Views lists the views in navigation order.
 var Views = []string{ViewUsage, ViewEvents, ViewMessages, ViewSources, ViewActivity}
 
-// Deps is what the main window needs.
+// Deps is what the main window needs. Only Data is required; a missing piece turns its
+// feature off with a plain message.
 type Deps struct {
-	Data Data
+	Data    Data
+	Editor  SourceEditor
+	Engine  Engine
+	Secrets Secrets
+	// SecretField is the keyring field of a source's client secret ("client_secret").
+	SecretField string
+	Validate    ValidateSource
+	Import      Importer
+	Export      Exporter
+	DataHub     DataHubRequester
 	// DBPath is shown to the user so they know where their data lives.
 	DBPath string
 	// Demo marks a throwaway demo session.
 	Demo bool
+	// Now is the clock; tests fix it.
+	Now func() time.Time
 }
 
 // MainWindow is Custody's main window.
 type MainWindow struct {
-	Window  fyne.Window
-	deps    Deps
-	nav     *widget.List
-	content *fyne.Container
-	current string
-	views   map[string]fyne.CanvasObject
-	status  *widget.Label
+	Window   fyne.Window
+	App      fyne.App
+	deps     Deps
+	settings *Settings
+	nav      *widget.List
+	content  *fyne.Container
+	current  string
+	views    map[string]view
+	status   *widget.Label
+	progress *widget.ProgressBar
+	progLbl  *widget.Label
+	progBox  *fyne.Container
+	notifier *notifier
+
+	pending sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+// view is one screen of the main window.
+type view interface {
+	object() fyne.CanvasObject
+	// reload reads the view's data again (off the UI goroutine).
+	reload()
 }
 
 // NewMainWindow builds the main window of app a. It does not show it.
 func NewMainWindow(a fyne.App, d Deps) *MainWindow {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.SecretField == "" {
+		d.SecretField = "client_secret"
+	}
 	title := "Custody"
 	if d.Demo {
 		title = "Custody — demo"
 	}
-	m := &MainWindow{Window: a.NewWindow(title), deps: d, views: map[string]fyne.CanvasObject{}}
+	m := &MainWindow{Window: a.NewWindow(title), App: a, deps: d, views: map[string]view{}}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.settings = NewSettings(a.Preferences())
+	m.settings.Apply(a)
 	m.status = widget.NewLabel("")
+	m.status.Truncation = fyne.TextTruncateEllipsis
+	m.progress = widget.NewProgressBar()
+	m.progLbl = widget.NewLabel("")
+	m.progBox = container.NewBorder(nil, nil, m.progLbl, nil, m.progress)
+	m.progBox.Hide()
 	m.content = container.NewStack()
 	m.nav = widget.NewList(
 		func() int { return len(Views) },
@@ -74,53 +175,153 @@ func NewMainWindow(a fyne.App, d Deps) *MainWindow {
 		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(Views[i]) },
 	)
 	m.nav.OnSelected = func(i widget.ListItemID) { m.Show(Views[i]) }
-	split := container.NewHSplit(m.nav, container.NewBorder(nil, m.status, nil, nil, m.content))
-	split.Offset = 0.18
+	bottom := container.NewVBox(m.progBox, m.status)
+	split := container.NewHSplit(m.nav, container.NewBorder(nil, bottom, nil, nil, m.content))
+	split.Offset = 0.14
 	m.Window.SetContent(split)
-	m.Window.Resize(fyne.NewSize(1100, 720))
-	m.nav.Select(0)
+	m.Window.SetMainMenu(m.mainMenu())
+	m.addShortcuts()
+	m.Window.SetOnDropped(m.dropped)
+	w, h := m.settings.WindowSize()
+	m.Window.Resize(fyne.NewSize(w, h))
+	m.notifier = newNotifier(a, m.settings, d.Now)
+	m.Show(m.settings.LastView())
 	m.Refresh()
 	return m
 }
 
-// Show switches to the named view.
+// Show switches to the named view and remembers it for the next start.
 func (m *MainWindow) Show(name string) {
+	idx := -1
+	for i, n := range Views {
+		if n == name {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		name, idx = ViewUsage, 0
+	}
 	v, ok := m.views[name]
 	if !ok {
 		v = m.buildView(name)
 		m.views[name] = v
 	}
-	m.current = name
-	m.content.Objects = []fyne.CanvasObject{v}
-	m.content.Refresh()
-	for i, n := range Views {
-		if n == name {
-			m.nav.Select(i)
-		}
+	if m.current == name {
+		return
 	}
+	m.current = name
+	m.settings.SetLastView(name)
+	m.content.Objects = []fyne.CanvasObject{v.object()}
+	m.content.Refresh()
+	m.nav.Select(idx)
 }
 
 // Current is the name of the view shown.
 func (m *MainWindow) Current() string { return m.current }
 
-func (m *MainWindow) buildView(name string) fyne.CanvasObject {
-	heading := widget.NewLabelWithStyle(name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	body := widget.NewLabel("Loading…")
-	body.Wrapping = fyne.TextWrapWord
-	return container.NewBorder(heading, nil, nil, nil, body)
+func (m *MainWindow) buildView(name string) view {
+	switch name {
+	case ViewEvents:
+		return newEventsView(m)
+	case ViewMessages:
+		return newMessagesView(m)
+	case ViewSources:
+		return newSourcesView(m)
+	case ViewActivity:
+		return newActivityView(m)
+	}
+	return newUsageView(m)
 }
 
-// Refresh reloads the status line from the store, off the UI goroutine.
+// Refresh reloads every built view and the status line from the store, off the UI goroutine.
 func (m *MainWindow) Refresh() {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := m.deps.Data.Counts(ctx)
-		text := fmt.Sprintf("%d meters · %d series · %d readings · %d events · %d messages — %s",
-			c.Meters, c.Series, c.Readings, c.Events, c.Messages, m.deps.DBPath)
+	for _, v := range m.views {
+		v.reload()
+	}
+	background(m, func(ctx context.Context) (store.Counts, error) {
+		return m.deps.Data.Counts(ctx)
+	}, func(c store.Counts, err error) {
+		text := fmtCounts(c) + " — " + m.deps.DBPath
 		if err != nil {
 			text = "Could not read the database: " + err.Error()
 		}
-		fyne.Do(func() { m.status.SetText(text) })
+		m.status.SetText(text)
+	})
+}
+
+// Wait blocks until the background loads started so far have been applied. Tests use it.
+func (m *MainWindow) Wait() { m.pending.Wait() }
+
+// Close stops the window's background work and remembers its size.
+func (m *MainWindow) Close() {
+	s := m.Window.Canvas().Size()
+	m.settings.SetWindowSize(s.Width, s.Height)
+	m.cancel()
+}
+
+// background runs work off the UI goroutine and hands its result to apply on the Fyne
+// goroutine.
+func background[T any](m *MainWindow, work func(ctx context.Context) (T, error), apply func(T, error)) {
+	m.pending.Add(1)
+	go func() {
+		defer m.pending.Done()
+		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+		defer cancel()
+		v, err := work(ctx)
+		if m.ctx.Err() != nil {
+			return
+		}
+		fyne.DoAndWait(func() { apply(v, err) })
 	}()
+}
+
+// StartEngineUpdates applies the engine's status events to the views and notifications
+// until the window closes. It returns at once; call it on the Fyne goroutine.
+func (m *MainWindow) StartEngineUpdates() {
+	if m.deps.Engine == nil {
+		return
+	}
+	ch, stop := m.deps.Engine.Subscribe()
+	go func() {
+		defer stop()
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case st, ok := <-ch:
+				if !ok {
+					return
+				}
+				fyne.Do(func() { m.applyStatus(st) })
+			}
+		}
+	}()
+}
+
+// applyStatus brings one engine status to the views. It runs on the Fyne goroutine.
+func (m *MainWindow) applyStatus(st engine.Status) {
+	if a, ok := m.views[ViewActivity].(*activityView); ok {
+		a.apply(st)
+	}
+	newData := m.notifier.status(st)
+	if newData {
+		m.Refresh()
+	}
+	if mv, ok := m.views[ViewMessages].(*messagesView); ok && st.Kind == "datahub" {
+		mv.checkPending()
+	}
+}
+
+// SyncNow asks the engine to sync every source now.
+func (m *MainWindow) SyncNow() {
+	if m.deps.Engine == nil {
+		m.status.SetText("Sync is not available in this session.")
+		return
+	}
+	for _, st := range m.deps.Engine.Statuses() {
+		if st.State != engine.StateDisabled {
+			m.deps.Engine.SyncNow(st.Source)
+		}
+	}
+	m.status.SetText("Syncing every source now…")
 }

@@ -1,0 +1,162 @@
+package datahub
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"strings"
+)
+
+// APIError is an error answer of the B2B API, in either shape DataHub is known to send: the
+// running backend's PascalCase {"Error":{"Code","Message","Target","Details":{"Errors":[...]}}}
+// (or the same as XML), or the documented lower-case {"error":{"code","message","target",
+// "details":[...],"innererror":{...}}}. A 500's {"Message": "..."} and a 415's plain text are
+// read too.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+	Target  string
+	Inner   string // innererror.code, when given
+	Details []APIError
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP %d", e.Status)
+	if e.Code != "" {
+		fmt.Fprintf(&b, " %s", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.Target != "" {
+		fmt.Fprintf(&b, " (target %s)", e.Target)
+	}
+	if e.Inner != "" {
+		fmt.Fprintf(&b, " [%s]", e.Inner)
+	}
+	for _, d := range e.Details {
+		fmt.Fprintf(&b, "; %s: %s", d.Code, d.Message)
+		if d.Target != "" {
+			fmt.Fprintf(&b, " (target %s)", d.Target)
+		}
+	}
+	return b.String()
+}
+
+// ParseAPIError reads an error body. It never fails: a body it cannot read becomes the
+// message, cut to a sensible length.
+func ParseAPIError(status int, body []byte) *APIError {
+	e := &APIError{Status: status}
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(body, []byte{0xEF, 0xBB, 0xBF}))
+	switch {
+	case len(trimmed) == 0:
+	case trimmed[0] == '{':
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.UseNumber()
+		if dec.Decode(&v) == nil {
+			if top, ok := v.(map[string]any); ok {
+				if inner, ok := ci(top, "error").(map[string]any); ok {
+					fillJSON(e, inner)
+					return e
+				}
+				if m, ok := ci(top, "message").(string); ok {
+					e.Message = m
+					return e
+				}
+			}
+		}
+		e.Message = cut(string(trimmed))
+	case trimmed[0] == '<':
+		dec := xml.NewDecoder(bytes.NewReader(trimmed))
+		if start, err := firstStart(dec); err == nil {
+			if n, err := readXMLNode(dec, start, 1); err == nil && strings.EqualFold(n.name, "error") {
+				fillXML(e, n)
+				return e
+			}
+		}
+		e.Message = cut(string(trimmed))
+	default:
+		e.Message = cut(string(trimmed))
+	}
+	return e
+}
+
+// ci looks a key up case-insensitively.
+func ci(m map[string]any, key string) any {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return nil
+}
+
+func str(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case json.Number:
+		return t.String()
+	}
+	return ""
+}
+
+func fillJSON(e *APIError, m map[string]any) {
+	e.Code, e.Message, e.Target = str(ci(m, "code")), str(ci(m, "message")), str(ci(m, "target"))
+	if inner, ok := ci(m, "innererror").(map[string]any); ok {
+		e.Inner = str(ci(inner, "code"))
+	}
+	var list []any
+	switch d := ci(m, "details").(type) {
+	case []any:
+		list = d
+	case map[string]any:
+		list, _ = ci(d, "errors").([]any)
+	}
+	for _, item := range list {
+		if im, ok := item.(map[string]any); ok {
+			var sub APIError
+			fillJSON(&sub, im)
+			e.Details = append(e.Details, sub)
+		}
+	}
+}
+
+func fillXML(e *APIError, n *node) {
+	for _, k := range n.kids {
+		switch strings.ToLower(k.name) {
+		case "code":
+			e.Code = k.text
+		case "message":
+			e.Message = k.text
+		case "target":
+			e.Target = k.text
+		case "innererror":
+			for _, ik := range k.kids {
+				if strings.EqualFold(ik.name, "code") {
+					e.Inner = ik.text
+				}
+			}
+		case "details":
+			for _, dk := range k.kids {
+				if strings.EqualFold(dk.name, "error") {
+					var sub APIError
+					fillXML(&sub, dk)
+					e.Details = append(e.Details, sub)
+				}
+			}
+		}
+	}
+}
+
+func cut(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}

@@ -1,0 +1,163 @@
+package datahub
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// ParseXML reads a CIM XML market document. It is namespace-aware (any prefix, or a default
+// namespace as 2022 output had), skips a UTF-8 byte order mark, and streams: each Series is
+// turned into its compact form as soon as it closes.
+func ParseXML(r io.Reader) (*Document, error) {
+	br := bufio.NewReader(r)
+	skipBOM(br)
+	dec := xml.NewDecoder(br)
+	dec.CharsetReader = func(charset string, in io.Reader) (io.Reader, error) {
+		if strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "us-ascii") {
+			return in, nil
+		}
+		return nil, fmt.Errorf("unsupported charset %q", charset)
+	}
+	d := &Document{}
+	root, err := firstStart(dec)
+	if err != nil {
+		return nil, err
+	}
+	d.Root, d.Namespace = root.Name.Local, root.Name.Space
+	if !strings.HasSuffix(d.Root, "_MarketDocument") {
+		return nil, fmt.Errorf("root element %q: %w", d.Root, ErrNotCIM)
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, xmlErr(dec, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			n, err := readXMLNode(dec, t, 1)
+			if err != nil {
+				return nil, err
+			}
+			if n.name == "Series" {
+				s, err := seriesFrom(n, len(d.Series))
+				if err != nil {
+					return nil, err
+				}
+				d.Series = append(d.Series, s)
+				continue
+			}
+			if err := d.setHeader(n); err != nil {
+				return nil, err
+			}
+		case xml.EndElement:
+			// The root closed. Anything after it but comments and space is an error.
+			if err := expectEnd(dec); err != nil {
+				return nil, err
+			}
+			return d, d.finish()
+		}
+	}
+}
+
+func skipBOM(br *bufio.Reader) {
+	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
+		br.Discard(3)
+	}
+}
+
+func firstStart(dec *xml.Decoder) (xml.StartElement, error) {
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return xml.StartElement{}, fmt.Errorf("empty document: %w", ErrNotCIM)
+		}
+		if err != nil {
+			return xml.StartElement{}, xmlErr(dec, err)
+		}
+		if t, ok := tok.(xml.StartElement); ok {
+			return t, nil
+		}
+	}
+}
+
+func expectEnd(dec *xml.Decoder) error {
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return xmlErr(dec, err)
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return xmlErr(dec, errors.New("text after the root element"))
+			}
+		case xml.StartElement:
+			return xmlErr(dec, fmt.Errorf("element <%s> after the root element", t.Name.Local))
+		}
+	}
+}
+
+// readXMLNode reads the element whose start tag was just read, with its children.
+func readXMLNode(dec *xml.Decoder, start xml.StartElement, depth int) (*node, error) {
+	if depth > maxDepth {
+		return nil, xmlErr(dec, fmt.Errorf("elements nested deeper than %d", maxDepth))
+	}
+	n := &node{name: start.Name.Local}
+	var text strings.Builder
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err == io.EOF {
+				err = fmt.Errorf("document ends inside <%s>", start.Name.Local)
+			}
+			return nil, xmlErr(dec, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			k, err := readXMLNode(dec, t, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			n.kids = append(n.kids, k)
+		case xml.CharData:
+			if text.Len()+len(t) > maxTextBytes {
+				return nil, xmlErr(dec, fmt.Errorf("text of <%s> longer than %d bytes", start.Name.Local, maxTextBytes))
+			}
+			text.Write(t)
+		case xml.EndElement:
+			n.text = strings.TrimSpace(text.String())
+			return n, nil
+		}
+	}
+}
+
+func xmlErr(dec *xml.Decoder, err error) error {
+	line, col := dec.InputPos()
+	return fmt.Errorf("malformed XML at line %d, column %d: %w", line, col, err)
+}
+
+// LooksLikeXML reports whether head starts (after a BOM, space and comments) with a CIM XML
+// market document's root element.
+func LooksLikeXML(head []byte) bool {
+	head = bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})
+	dec := xml.NewDecoder(bytes.NewReader(head))
+	dec.CharsetReader = func(string, io.Reader) (io.Reader, error) { return nil, errors.New("charset") }
+	for i := 0; i < 64; i++ {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if t, ok := tok.(xml.StartElement); ok {
+			return strings.HasSuffix(t.Name.Local, "_MarketDocument") && strings.Contains(t.Name.Space, "urn:")
+		}
+	}
+	return false
+}

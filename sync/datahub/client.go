@@ -1,0 +1,219 @@
+package datahub
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"custody/sync/syncerr"
+)
+
+// DefaultMaxBody is the largest document a peek may return before it is refused. DataHub's
+// bundles reach tens of MB (a 2000-transaction PT15M bundle is about 50 MB in ebIX).
+const DefaultMaxBody = 256 << 20
+
+// ErrUnknownMessage is returned by Dequeue when DataHub answers 400: the id is unknown, was
+// never peeked, or is too long.
+var ErrUnknownMessage = errors.New("message id unknown to DataHub")
+
+// Client talks to the CIM B2B API of one DataHub actor.
+type Client struct {
+	// BaseURL is the host root, such as https://preprod.b2b.datahub3.dk; /v1.0/cim is appended.
+	BaseURL string
+	// HTTP is the client to use; it carries the source's TLS trust.
+	HTTP *http.Client
+	// Token returns a valid bearer token. It is sent only to BaseURL's origin.
+	Token func(ctx context.Context) (string, error)
+	// Format is "xml" or "json": the Content-Type and Accept of every call.
+	Format string
+	// MaxBody limits a peeked document; 0 means DefaultMaxBody.
+	MaxBody int64
+}
+
+// Peeked is a document DataHub returned on a peek. The caller must close Body.
+type Peeked struct {
+	MessageID   string // the MessageId header
+	Correlation string // the CorrelationId header, when API Management added one
+	Header      http.Header
+	Body        io.ReadCloser // limited to MaxBody; reading past it fails
+}
+
+func (c *Client) mediaType() string {
+	if c.Format == "json" {
+		return "application/json"
+	}
+	return "application/xml"
+}
+
+// endpoint returns the URL of a path under /v1.0/cim/, refusing anything that would leave
+// the configured origin.
+func (c *Client) endpoint(path string) (*url.URL, error) {
+	base, err := url.Parse(strings.TrimSuffix(c.BaseURL, "/"))
+	if err != nil || base.Host == "" {
+		return nil, syncerr.Errorf(syncerr.Config, "base url", "%q is not a URL", c.BaseURL)
+	}
+	u, err := url.Parse(base.String() + "/v1.0/cim/" + path)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "url", err)
+	}
+	if u.Scheme != base.Scheme || u.Host != base.Host {
+		return nil, syncerr.Errorf(syncerr.Config, "url", "refusing to send the token to %s", u.Host)
+	}
+	return u, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	op := method + " /v1.0/cim/" + path
+	u, err := c.endpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	// The backend chooses the format from Content-Type only and answers 415 without it, even
+	// on a bodiless GET; the interface note says Accept. Send both, identical.
+	req.Header.Set("Content-Type", c.mediaType())
+	req.Header.Set("Accept", c.mediaType())
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, syncerr.E(syncerr.Network, op, err)
+	}
+	return resp, nil
+}
+
+// statusError reads an error answer and classifies it.
+func statusError(op string, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	apiErr := ParseAPIError(resp.StatusCode, body)
+	kind := syncerr.Server
+	hint := ""
+	switch code := resp.StatusCode; {
+	case code == 401 || code == 403:
+		kind = syncerr.Auth
+		hint = "DataHub refused the token: check the client id, the secret (it expires after 12 months) and that the actor has the market role for this queue."
+	case code == 404:
+		kind = syncerr.Config
+		hint = "DataHub does not serve this path: check the queue names (timeseries, aggregations) and the base URL."
+	case code == 400 || code == 413 || code == 415:
+		kind = syncerr.Data
+	}
+	e := syncerr.E(kind, op, apiErr)
+	e.Hint = hint
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if secs, err := strconv.Atoi(ra); err == nil && secs >= 0 {
+			e.RetryAfter = time.Duration(secs) * time.Second
+		} else if t, err := http.ParseTime(ra); err == nil {
+			e.RetryAfter = time.Until(t)
+		}
+	}
+	return e
+}
+
+// Peek asks for the oldest document of a queue. It returns nil when the queue is empty (204).
+// Peeking again without dequeuing returns the same document.
+func (c *Client) Peek(ctx context.Context, queue string) (*Peeked, error) {
+	resp, err := c.do(ctx, http.MethodGet, url.PathEscape(queue), nil)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		resp.Body.Close()
+		return nil, nil
+	case http.StatusOK:
+		max := c.MaxBody
+		if max <= 0 {
+			max = DefaultMaxBody
+		}
+		return &Peeked{
+			MessageID:   strings.TrimSpace(resp.Header.Get("MessageId")),
+			Correlation: strings.TrimSpace(resp.Header.Get("CorrelationId")),
+			Header:      resp.Header,
+			Body:        &limitedBody{rc: resp.Body, left: max, max: max},
+		}, nil
+	}
+	defer resp.Body.Close()
+	return nil, statusError("peek "+queue, resp)
+}
+
+// Dequeue removes a document from its queue after it has been stored. Dequeuing an id again
+// answers 200; an unknown id gives an error that wraps ErrUnknownMessage.
+func (c *Client) Dequeue(ctx context.Context, messageID string) error {
+	resp, err := c.do(ctx, http.MethodDelete, "dequeue/"+url.PathEscape(messageID), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNoContent {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil
+	}
+	err = statusError("dequeue "+messageID, resp)
+	if resp.StatusCode == http.StatusBadRequest {
+		return fmt.Errorf("%w: %w", ErrUnknownMessage, err)
+	}
+	return err
+}
+
+// Send POSTs a request document to the route path (such as requestaggregatedmeasuredata) and
+// returns the CorrelationId of the 202. Errors carry the error object's code and message.
+func (c *Client) Send(ctx context.Context, path string, doc []byte) (correlation string, status int, err error) {
+	resp, err := c.do(ctx, http.MethodPost, path, doc)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return resp.Header.Get("CorrelationId"), resp.StatusCode, nil
+	}
+	return resp.Header.Get("CorrelationId"), resp.StatusCode, statusError("POST "+path, resp)
+}
+
+// ErrTooLarge is returned when a document is larger than the client's MaxBody.
+var ErrTooLarge = errors.New("document larger than the size limit")
+
+type limitedBody struct {
+	rc        io.ReadCloser
+	left, max int64
+}
+
+func (l *limitedBody) Read(b []byte) (int, error) {
+	if l.left <= 0 {
+		// Probe one byte: exactly max bytes is fine, more is not.
+		var one [1]byte
+		if n, _ := l.rc.Read(one[:]); n > 0 {
+			return 0, fmt.Errorf("%w (%d bytes)", ErrTooLarge, l.max)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(b)) > l.left {
+		b = b[:l.left]
+	}
+	n, err := l.rc.Read(b)
+	l.left -= int64(n)
+	return n, err
+}
+
+func (l *limitedBody) Close() error { return l.rc.Close() }

@@ -1,0 +1,483 @@
+package datahub
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"custody/store"
+	"custody/sync/engine"
+	"custody/sync/syncerr"
+)
+
+// Source settings keys (the same names as app's Cfg* constants).
+const (
+	cfgBaseURL       = "base_url"
+	cfgTokenURL      = "token_url"
+	cfgClientID      = "client_id"
+	cfgScope         = "scope"
+	cfgQueues        = "queues"
+	cfgFormat        = "format"
+	cfgCA            = "ca"
+	cfgSecretExpires = "secret_expires"
+	secretField      = "client_secret"
+)
+
+// DefaultQueues are peeked when a source names none: the two categories the CIM backend serves.
+var DefaultQueues = []string{"timeseries", "aggregations"}
+
+// Config is a datahub source's settings.
+type Config struct {
+	BaseURL, TokenURL, ClientID, Scope, CA string
+	Queues                                 []string
+	Format                                 string // xml or json
+	SecretExpires                          time.Time
+}
+
+// ConfigOf reads and checks a source's settings.
+func ConfigOf(src store.Source) (Config, error) {
+	c := Config{
+		BaseURL: src.Config[cfgBaseURL], TokenURL: src.Config[cfgTokenURL], ClientID: src.Config[cfgClientID],
+		Scope: src.Config[cfgScope], CA: src.Config[cfgCA], Queues: src.List(cfgQueues), Format: src.Config[cfgFormat],
+	}
+	var missing []string
+	for k, v := range map[string]string{"base_url": c.BaseURL, "token_url": c.TokenURL, "client_id": c.ClientID, "scope": c.Scope} {
+		if strings.TrimSpace(v) == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return c, syncerr.Errorf(syncerr.Config, "settings", "the source lacks %s", strings.Join(missing, ", "))
+	}
+	if len(c.Queues) == 0 {
+		c.Queues = DefaultQueues
+	}
+	switch c.Format {
+	case "":
+		c.Format = "xml"
+	case "xml", "json":
+	default:
+		return c, syncerr.Errorf(syncerr.Config, "settings", "format %q: say xml or json", c.Format)
+	}
+	if v := src.Config[cfgSecretExpires]; v != "" {
+		t, err := time.ParseInLocation("2006-01-02", v, time.Local)
+		if err != nil {
+			return c, syncerr.Errorf(syncerr.Config, "settings", "secret_expires %q is not a date such as 2027-06-30", v)
+		}
+		c.SecretExpires = t
+	}
+	return c, nil
+}
+
+// ExpiryWarning returns a warning when the client secret expires within 30 days of now (or
+// has expired), else "". DataHub secrets last 12 months and are renewed in the actor portal.
+func (c Config) ExpiryWarning(now time.Time) string {
+	if c.SecretExpires.IsZero() {
+		return ""
+	}
+	days := int(c.SecretExpires.Sub(now).Hours() / 24)
+	date := c.SecretExpires.Format("2006-01-02")
+	switch {
+	case !now.Before(c.SecretExpires):
+		return fmt.Sprintf("the client secret expired on %s: create a new one in DataHub (Aktører → B2B adgang) and update the source", date)
+	case days < 30:
+		return fmt.Sprintf("the client secret expires on %s (in %d days): create a new one in DataHub (Aktører → B2B adgang) in time", date, days)
+	}
+	return ""
+}
+
+// HTTPClient returns a client that trusts the system roots plus the CA file, if given, and
+// never follows redirects (a redirect could carry the bearer token elsewhere).
+func HTTPClient(caFile string) (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, syncerr.E(syncerr.Config, "read CA", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, syncerr.Errorf(syncerr.Config, "read CA", "%s holds no PEM certificate", caFile)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr.ResponseHeaderTimeout = 2 * time.Minute
+	return &http.Client{
+		Transport: tr,
+		Timeout:   15 * time.Minute, // tens of MB over a slow line
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return errors.New("DataHub answered with a redirect; refusing to follow it")
+		},
+	}, nil
+}
+
+// Driver syncs datahub sources: pending dequeues first, then peek → archive → parse → commit
+// → dequeue on every configured queue until it is empty or the per-run limit is reached.
+type Driver struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MaxPerRun limits the documents taken from one queue in one run; 0 means 1000.
+	MaxPerRun int
+	// afterCommit, when set, runs between the commit of a document and its dequeue. Tests use
+	// it to crash there.
+	afterCommit func(messageID string) error
+
+	mu     sync.Mutex
+	tokens map[string]oauth2.TokenSource
+}
+
+// NewDriver returns a datahub driver.
+func NewDriver() *Driver { return &Driver{} }
+
+// Kind is "datahub".
+func (d *Driver) Kind() string { return "datahub" }
+
+func (d *Driver) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// Client builds the CIM client of a job's source, with a token source cached across runs
+// (tokens are renewed on expires_in, not on a 401).
+func (d *Driver) Client(job *engine.Job) (*Client, Config, error) {
+	cfg, err := ConfigOf(job.Source)
+	if err != nil {
+		return nil, cfg, err
+	}
+	hc, err := HTTPClient(cfg.CA)
+	if err != nil {
+		return nil, cfg, err
+	}
+	secret, err := job.Secrets.Secret(job.Source.Name, secretField)
+	if err != nil || secret == "" {
+		if err == nil {
+			err = errors.New("empty")
+		}
+		return nil, cfg, &syncerr.Error{Kind: syncerr.Config, Op: "client secret", Err: fmt.Errorf("no client secret in the keyring: %w", err),
+			Hint: "Add the source again with its client secret (custody sources add datahub ... --secret-stdin)."}
+	}
+	h := sha256.Sum256([]byte(job.Source.Name + "\x00" + cfg.TokenURL + "\x00" + cfg.ClientID + "\x00" + cfg.Scope + "\x00" + secret + "\x00" + cfg.CA))
+	key := hex.EncodeToString(h[:])
+	d.mu.Lock()
+	if d.tokens == nil {
+		d.tokens = map[string]oauth2.TokenSource{}
+	}
+	ts, ok := d.tokens[key]
+	if !ok {
+		cc := clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: secret, TokenURL: cfg.TokenURL,
+			Scopes: []string{cfg.Scope}, AuthStyle: oauth2.AuthStyleInParams}
+		ts = cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, hc))
+		d.tokens[key] = ts
+	}
+	d.mu.Unlock()
+	warn := cfg.ExpiryWarning(d.now())
+	return &Client{
+		BaseURL: cfg.BaseURL,
+		HTTP:    hc,
+		Format:  cfg.Format,
+		Token: func(ctx context.Context) (string, error) {
+			if err := ctx.Err(); err != nil {
+				return "", err
+			}
+			t, err := ts.Token()
+			if err != nil {
+				return "", classifyToken(err, warn)
+			}
+			return t.AccessToken, nil
+		},
+	}, cfg, nil
+}
+
+func classifyToken(err error, expiry string) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		kind := syncerr.Auth
+		if re.Response != nil && (re.Response.StatusCode >= 500 || re.Response.StatusCode == 429) {
+			kind = syncerr.Server
+		}
+		msg := fmt.Sprintf("token endpoint answered HTTP %d", statusOf(re))
+		if re.ErrorCode != "" {
+			msg += ": " + re.ErrorCode
+		}
+		if re.ErrorDescription != "" {
+			msg += ": " + cut(re.ErrorDescription)
+		}
+		e := syncerr.E(kind, "token", errors.New(msg))
+		if kind == syncerr.Auth {
+			e.Hint = "Entra ID refused the client credentials: check the client id, the secret and the scope ({app-id}/.default)."
+			if expiry != "" {
+				e.Hint += " Note: " + expiry + "."
+			}
+		}
+		return e
+	}
+	return syncerr.E(syncerr.Network, "token", err)
+}
+
+func statusOf(re *oauth2.RetrieveError) int {
+	if re.Response == nil {
+		return 0
+	}
+	return re.Response.StatusCode
+}
+
+// Test fetches a token and peeks the first queue, which changes nothing on the server.
+func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
+	c, cfg, err := d.Client(job)
+	if err != nil {
+		return "", err
+	}
+	if _, err := c.Token(ctx); err != nil {
+		return "", err
+	}
+	p, err := c.Peek(ctx, cfg.Queues[0])
+	if err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("token accepted; queue %s is empty", cfg.Queues[0])
+	if p != nil {
+		p.Body.Close()
+		msg = fmt.Sprintf("token accepted; queue %s has a document waiting (%s)", cfg.Queues[0], p.MessageID)
+	}
+	if w := cfg.ExpiryWarning(d.now()); w != "" {
+		msg += "; WARNING: " + w
+	}
+	return msg, nil
+}
+
+// Sync sends the dequeues a crash left pending, then drains every queue.
+func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
+	var res engine.Result
+	c, cfg, err := d.Client(job)
+	if err != nil {
+		return res, err
+	}
+	log := job.Logger
+	if log == nil {
+		log = noLogger
+	}
+	if err := d.flushPending(ctx, job, c, log); err != nil {
+		return res, err
+	}
+	limit := d.MaxPerRun
+	if limit <= 0 {
+		limit = 1000
+	}
+	failed := 0
+	var notes []string
+	for _, q := range cfg.Queues {
+		var last string
+		n := 0
+		for ; n < limit; n++ {
+			job.Progress(engine.Progress{Done: res.Items, Message: "peek " + q})
+			p, err := c.Peek(ctx, q)
+			if err != nil {
+				return res, err
+			}
+			if p == nil {
+				break
+			}
+			out, err := d.take(ctx, job, c, q, p, log)
+			p.Body.Close()
+			if err != nil {
+				return res, err
+			}
+			if out.id == last {
+				return res, syncerr.Errorf(syncerr.Server, "peek "+q,
+					"DataHub returned document %s again after it was dequeued; the queue is stuck", out.id)
+			}
+			last = out.id
+			res.Items++
+			res.Readings += int64(out.readings)
+			if out.failed {
+				failed++
+			}
+		}
+		if n == limit {
+			notes = append(notes, fmt.Sprintf("queue %s has more (per-run limit %d)", q, limit))
+			res.NextIn = time.Minute
+		}
+	}
+	res.Note = fmt.Sprintf("%d documents, %d readings", res.Items, res.Readings)
+	if failed > 0 {
+		res.Note += fmt.Sprintf(", %d unreadable (archived; see custody messages)", failed)
+	}
+	notes = append(notes, cfg.ExpiryWarning(d.now()))
+	for _, n := range notes {
+		if n != "" {
+			res.Note += "; " + n
+		}
+	}
+	return res, nil
+}
+
+var noLogger = slog.New(slog.DiscardHandler)
+
+// flushPending sends the dequeues owed from an earlier run. One the server no longer knows
+// (400) is logged and forgotten; a server error is logged and left for the document to come
+// again on the peek that follows (it is then stored once, by upsert, and dequeued).
+func (d *Driver) flushPending(ctx context.Context, job *engine.Job, c *Client, log *slog.Logger) error {
+	pending, err := job.Store.PendingAcks(ctx, job.Source.ID, "dequeue")
+	if err != nil {
+		return syncerr.E(syncerr.Local, "pending dequeues", err)
+	}
+	var done []int64
+	for _, a := range pending {
+		err := c.Dequeue(ctx, a.Item)
+		switch {
+		case err == nil:
+			done = append(done, a.ID)
+		case errors.Is(err, ErrUnknownMessage):
+			log.Warn("pending dequeue refused as unknown; skipped", "op", "dequeue", "err", err)
+			done = append(done, a.ID)
+		case syncerr.KindOf(err) == syncerr.Server:
+			log.Warn("pending dequeue failed; the document will come again", "op", "dequeue", "err", err)
+		default:
+			return err
+		}
+	}
+	if len(done) > 0 {
+		if err := job.Store.DeletePendingAcks(ctx, done); err != nil {
+			return syncerr.E(syncerr.Local, "pending dequeues", err)
+		}
+	}
+	return nil
+}
+
+type taken struct {
+	id       string
+	readings int
+	failed   bool
+}
+
+// take stores one peeked document and dequeues it.
+func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue string, p *Peeked, log *slog.Logger) (taken, error) {
+	src := job.Source
+	br := bufio.NewReaderSize(p.Body, 64<<10)
+	head, _ := br.Peek(512)
+	format := FormatXML
+	if bytes.HasPrefix(bytes.TrimSpace(bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})), []byte("{")) {
+		format = FormatJSON // the body's format, whatever was asked: a stored bundle keeps its first format
+	}
+	// 1. Archive the body as received, before anything else.
+	payload, _, err := job.Store.Archive(ctx, store.Payload{
+		SourceID: src.ID, Format: format, URL: "/v1.0/cim/" + queue, Headers: store.SafeHeaders(p.Header),
+	}, br)
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return taken{}, syncerr.E(syncerr.Data, "peek "+queue, err)
+		}
+		if ctx.Err() != nil {
+			return taken{}, ctx.Err()
+		}
+		var se *syncerr.Error
+		if errors.As(err, &se) {
+			return taken{}, err
+		}
+		return taken{}, syncerr.E(syncerr.Network, "read document from "+queue, err)
+	}
+	// 2. Parse from the archive.
+	body, err := job.Store.OpenPayload(ctx, payload.ID)
+	if err != nil {
+		return taken{}, syncerr.E(syncerr.Local, "open archived document", err)
+	}
+	doc, perr := Parse(format, body)
+	body.Close()
+	id := p.MessageID
+	if id == "" && doc != nil {
+		id = doc.MRID // no MessageId header: the document mRID is the same value
+	}
+	if id == "" {
+		return taken{}, syncerr.Errorf(syncerr.Server, "peek "+queue, "DataHub answered 200 without a MessageId and the document has no readable mRID (archived as payload %d)", payload.ID)
+	}
+	// 3. Commit data, message record and the pending dequeue together.
+	tx, err := job.Store.Begin(ctx)
+	if err != nil {
+		return taken{}, syncerr.E(syncerr.Local, "store document", err)
+	}
+	defer tx.Rollback()
+	out := taken{id: id}
+	if perr == nil {
+		if doc.MRID != id {
+			doc.Warnings = append(doc.Warnings, fmt.Sprintf("document mRID %s differs from MessageId %s", doc.MRID, id))
+			doc.MRID = id
+		}
+		res, err := Put(tx, doc, PutOptions{SourceID: src.ID, PayloadID: payload.ID, Correlation: p.Correlation})
+		if err != nil {
+			// The data cannot be stored as it is: start over and keep only the record.
+			putErr := err
+			tx.Rollback()
+			if tx, err = job.Store.Begin(ctx); err != nil {
+				return taken{}, syncerr.E(syncerr.Local, "store document", err)
+			}
+			defer tx.Rollback()
+			perr = putErr
+		} else {
+			out.readings = res.Readings
+			for _, w := range res.Warnings {
+				log.Warn("document warning", "op", "parse", "count", res.Readings, "err", w)
+			}
+		}
+	}
+	if perr != nil {
+		out.failed = true
+		root := ""
+		if doc != nil {
+			root = doc.Root
+		}
+		log.Warn("unreadable document archived and dequeued", "op", "parse", "url-path", "/v1.0/cim/"+queue, "err", perr)
+		m := store.Message{SourceID: src.ID, MessageID: id, Type: root, Correlation: p.Correlation, Error: perr.Error(),
+			PayloadID: payload.ID, Attrs: map[string]string{"queue": queue}}
+		if err := tx.PutMessage(&m); err != nil {
+			return taken{}, syncerr.E(syncerr.Local, "store document", err)
+		}
+		if err := tx.SetPayloadStatus(payload.ID, store.PayloadFailed, perr.Error()); err != nil {
+			return taken{}, syncerr.E(syncerr.Local, "store document", err)
+		}
+	} else if err := tx.SetPayloadStatus(payload.ID, store.PayloadParsed, ""); err != nil {
+		return taken{}, syncerr.E(syncerr.Local, "store document", err)
+	}
+	if err := tx.AddPendingAck(store.PendingAck{SourceID: src.ID, Kind: "dequeue", Item: id,
+		Detail: map[string]string{"queue": queue}}); err != nil {
+		return taken{}, syncerr.E(syncerr.Local, "store document", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return taken{}, syncerr.E(syncerr.Local, "store document", err)
+	}
+	if d.afterCommit != nil {
+		if err := d.afterCommit(id); err != nil {
+			return taken{}, err
+		}
+	}
+	// 4. Only now tell DataHub it may forget the document.
+	if err := c.Dequeue(ctx, id); err != nil {
+		if !errors.Is(err, ErrUnknownMessage) {
+			return taken{}, err // the pending dequeue is sent on the next run
+		}
+		log.Warn("dequeue refused as unknown; skipped", "op", "dequeue", "err", err)
+	}
+	if err := job.Store.DeletePendingAck(ctx, src.ID, "dequeue", id); err != nil {
+		return taken{}, syncerr.E(syncerr.Local, "forget pending dequeue", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,72 @@
+package datahub
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"custody/store"
+	"custody/sync/fileimport"
+)
+
+// Format names of the archive.
+const (
+	FormatXML  = "cim-xml"
+	FormatJSON = "cim-json"
+)
+
+// Parse reads a CIM document in the given archive format (FormatXML or FormatJSON).
+func Parse(format string, r io.Reader) (*Document, error) {
+	if format == FormatJSON {
+		return ParseJSON(r)
+	}
+	return ParseXML(r)
+}
+
+// XMLFormat is CIM XML for `custody import`.
+func XMLFormat() fileimport.Format {
+	return fileimport.Format{Name: FormatXML, Detect: LooksLikeXML, Parse: importer(FormatXML)}
+}
+
+// JSONFormat is CIM JSON for `custody import`.
+func JSONFormat() fileimport.Format {
+	return fileimport.Format{Name: FormatJSON, Detect: LooksLikeJSON, Parse: importer(FormatJSON)}
+}
+
+func importer(format string) func(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(int64)) (fileimport.Summary, error) {
+	return func(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(int64)) (fileimport.Summary, error) {
+		var sum fileimport.Summary
+		cr := &countingReader{r: r, progress: progress}
+		d, err := Parse(format, cr)
+		if err != nil {
+			return sum, err
+		}
+		res, err := Put(tx, d, PutOptions{SourceID: p.SourceID, PayloadID: p.ID})
+		if err != nil {
+			return sum, err
+		}
+		sum.Meters, sum.Series, sum.Readings, sum.Messages = res.Meters, res.Series, res.Readings, 1
+		sum.From, sum.To, sum.Warnings = res.From, res.To, res.Warnings
+		if err := ctx.Err(); err != nil {
+			return sum, fmt.Errorf("import cancelled: %w", err)
+		}
+		return sum, nil
+	}
+}
+
+// countingReader reports progress every 256 KiB.
+type countingReader struct {
+	r        io.Reader
+	n, last  int64
+	progress func(int64)
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	if c.progress != nil && c.n-c.last >= 256<<10 {
+		c.last = c.n
+		c.progress(c.n)
+	}
+	return n, err
+}

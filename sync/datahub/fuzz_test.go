@@ -1,0 +1,71 @@
+package datahub
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func addSeeds(f *testing.F, pattern string) {
+	paths, _ := filepath.Glob(pattern)
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+}
+
+// walk uses every parsed field the way Put does, so a document that parses cannot make the
+// store step panic either.
+func walk(t *testing.T, d *Document) {
+	for _, s := range d.Series {
+		for _, p := range s.Periods {
+			st, err := stepper(p.Resolution)
+			if err != nil {
+				t.Fatalf("parsed a period with resolution %q: %v", p.Resolution, err)
+			}
+			st.Count(p.Start, p.End)
+			for _, pt := range p.Points {
+				if pt.Position < 1 {
+					t.Fatalf("position %d", pt.Position)
+				}
+				st.At(p.Start, pt.Position)
+				if pt.Quantity != "" {
+					if _, err := ParseDecimal(pt.Quantity); err != nil {
+						t.Fatalf("parsed quantity %q: %v", pt.Quantity, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+func FuzzParseXML(f *testing.F) {
+	addSeeds(f, "testdata/*/*.xml")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := ParseXML(bytes.NewReader(b))
+		if err == nil {
+			walk(t, d)
+		}
+	})
+}
+
+func FuzzParseJSON(f *testing.F) {
+	addSeeds(f, "testdata/*/*.json")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := ParseJSON(bytes.NewReader(b))
+		if err == nil {
+			walk(t, d)
+		}
+	})
+}
+
+func FuzzParseAPIError(f *testing.F) {
+	addSeeds(f, "testdata/errors/*")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if e := ParseAPIError(400, b); e == nil || e.Error() == "" {
+			t.Fatal("no error value")
+		}
+	})
+}

@@ -1,0 +1,70 @@
+package ui
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestAggregateInMeterLocalTime(t *testing.T) {
+	la, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		t.Skip(err)
+	}
+	// Hourly 1 kWh readings over the spring-forward day and the next: 23 h and 24 h local days.
+	start := time.Date(2024, 3, 10, 0, 0, 0, 0, la).Unix()
+	var ts []int64
+	var vs []float64
+	for i := 0; i < 47; i++ {
+		ts = append(ts, start+int64(i)*3600)
+		vs = append(vs, 1)
+	}
+	a := aggregate(ts, vs, la, ResDay)
+	if len(a.times) != 2 || a.sum[0] != 23 || a.sum[1] != 24 {
+		t.Fatalf("daily sums %v at %v", a.sum, a.times)
+	}
+	if a.times[1] != time.Date(2024, 3, 11, 0, 0, 0, 0, la).Unix() {
+		t.Fatalf("second day starts at %s", time.Unix(a.times[1], 0).In(la))
+	}
+	if a.total != 47 {
+		t.Fatalf("total %v", a.total)
+	}
+}
+
+func TestAggregatePowerMeanAndMax(t *testing.T) {
+	ts := []int64{0, 900, 1800, 2700, 3600}
+	vs := []float64{1, 3, 2, 6, 5}
+	a := aggregate(ts, vs, time.UTC, ResHour)
+	if len(a.times) != 2 || a.mean[0] != 3 || a.maxv[0] != 6 || a.mean[1] != 5 || a.maxv[1] != 5 {
+		t.Fatalf("hour means %v maxima %v", a.mean, a.maxv)
+	}
+	if a.peak != 6 || a.peakAt != 2700 {
+		t.Fatalf("peak %v at %d", a.peak, a.peakAt)
+	}
+	if quantityOf("", "kW") != quantityPower || quantityOf("", "kWh") != quantityEnergy || quantityOf("power", "") != quantityPower {
+		t.Fatal("quantityOf")
+	}
+}
+
+func TestRangeSpanAndUnits(t *testing.T) {
+	last := time.Date(2024, 5, 15, 13, 0, 0, 0, time.UTC).Unix()
+	f, to := rangeSpan(RangeMonth, 0, last, 1, time.UTC)
+	if time.Unix(f, 0).UTC().Format(time.DateOnly) != "2024-03-16" || time.Unix(to, 0).UTC().Format(time.DateOnly) != "2024-04-16" {
+		t.Fatalf("a month back: %s..%s", time.Unix(f, 0).UTC(), time.Unix(to, 0).UTC())
+	}
+	for _, tc := range []struct {
+		unit, pref, want string
+		factor           float64
+	}{
+		{"Wh", "kWh", "kWh", 0.001}, {"kWh", "Wh", "Wh", 1000}, {"W", "kWh", "kW", 0.001},
+		{"m3", "kWh", "m³", 1}, {"therm", "kWh", "therm", 1}, {"kWh", "kWh", "kWh", 1},
+	} {
+		u, f := displayUnit(tc.unit, tc.pref)
+		if u != tc.want || math.Abs(f-tc.factor) > 1e-12 {
+			t.Errorf("displayUnit(%q, %q) = %q, %v", tc.unit, tc.pref, u, f)
+		}
+	}
+	if loc := meterLocation("-08:00"); loc == nil || time.Unix(0, 0).In(loc).Hour() != 16 {
+		t.Errorf("fixed offset zone: %v", loc)
+	}
+}

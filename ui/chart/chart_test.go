@@ -1,0 +1,276 @@
+package chart
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/test"
+)
+
+// bruteColumns decimates by visiting every point, the obvious way.
+func bruteColumns(ts []int64, vs []float64, t0, t1 int64, width int) []Column {
+	out := make([]Column, width)
+	for i, t := range ts {
+		if t < t0 || t >= t1 {
+			continue
+		}
+		x := int(float64(t-t0) * float64(width) / float64(t1-t0))
+		if x >= width {
+			x = width - 1
+		}
+		c := &out[x]
+		if c.N == 0 {
+			*c = Column{N: 1, Min: vs[i], Max: vs[i], First: vs[i], Last: vs[i], FirstT: t, LastT: t}
+			continue
+		}
+		c.N++
+		c.Min, c.Max = math.Min(c.Min, vs[i]), math.Max(c.Max, vs[i])
+		c.Last, c.LastT = vs[i], t
+	}
+	return out
+}
+
+func TestDecimateMatchesEveryPoint(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ts, vs := make([]int64, 5000), make([]float64, 5000)
+	for i := range ts {
+		ts[i] = int64(i) * 900
+		vs[i] = rng.NormFloat64()
+	}
+	vs[1234] = 1e6 // a spike must survive any zoom
+	for _, tc := range []struct {
+		name   string
+		t0, t1 int64
+		width  int
+	}{
+		{"all in few columns", 0, 5000 * 900, 7},
+		{"all", 0, 5000 * 900, 1600},
+		{"zoomed", 1000 * 900, 1300 * 900, 50},
+		{"more columns than points", 1200 * 900, 1240 * 900, 1600},
+		{"before the data", -1e6, -10, 100},
+		{"after the data", 1e9, 2e9, 100},
+		{"empty span", 100, 100, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Decimate(ts, vs, tc.t0, tc.t1, tc.width, nil)
+			if tc.t1 <= tc.t0 {
+				for _, c := range got {
+					if c.N != 0 {
+						t.Fatal("an empty span has points")
+					}
+				}
+				return
+			}
+			want := bruteColumns(ts, vs, tc.t0, tc.t1, tc.width)
+			for x := range want {
+				if got[x] != want[x] {
+					t.Fatalf("column %d: got %+v, want %+v", x, got[x], want[x])
+				}
+			}
+			if tc.t0 <= 1234*900 && 1234*900 < tc.t1 {
+				found := false
+				for _, c := range got {
+					found = found || c.Max == 1e6
+				}
+				if !found {
+					t.Fatal("the spike was decimated away")
+				}
+			}
+		})
+	}
+}
+
+func TestDecimateReusesStorage(t *testing.T) {
+	ts, vs := []int64{0, 10, 20}, []float64{1, 2, 3}
+	buf := Decimate(ts, vs, 0, 30, 3, nil)
+	again := Decimate(ts, vs, 0, 30, 3, buf)
+	if &buf[0] != &again[0] {
+		t.Fatal("Decimate allocated although the buffer was big enough")
+	}
+	if again[1].N != 1 || again[1].Min != 2 {
+		t.Fatalf("column 1: %+v", again[1])
+	}
+}
+
+func TestValueTicks(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi float64
+		n      int
+		want   []float64
+	}{
+		{0, 10, 5, []float64{0, 2, 4, 6, 8, 10}},
+		{0, 1, 4, []float64{0, 0.25, 0.5, 0.75, 1}[:0]},
+		{-3, 7, 5, []float64{-2, 0, 2, 4, 6}},
+		{0, 0.1, 2, []float64{0, 0.05, 0.1}},
+	} {
+		got := valueTicks(tc.lo, tc.hi, tc.n)
+		if len(tc.want) == 0 {
+			if len(got) < 2 {
+				t.Errorf("ticks %v..%v: too few: %v", tc.lo, tc.hi, got)
+			}
+			continue
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("ticks %v..%v/%d: got %v, want %v", tc.lo, tc.hi, tc.n, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if math.Abs(got[i]-tc.want[i]) > 1e-9 {
+				t.Errorf("ticks %v..%v/%d: got %v, want %v", tc.lo, tc.hi, tc.n, got, tc.want)
+				break
+			}
+		}
+	}
+	if s := formatValue(0.25, 0.05); s != "0.25" {
+		t.Errorf("formatValue(0.25, 0.05) = %q", s)
+	}
+	if s := formatValue(1500, 500); s != "1500" {
+		t.Errorf("formatValue(1500, 500) = %q", s)
+	}
+}
+
+func TestTimeTicksAlignToLocalClock(t *testing.T) {
+	la, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		t.Skip("no tz database:", err)
+	}
+	day := time.Date(2024, 3, 10, 0, 0, 0, 0, la) // the spring-forward day
+	for _, tc := range []struct {
+		name   string
+		t0, t1 time.Time
+		n      int
+		label  string // the first label
+		check  func(time.Time) bool
+	}{
+		{"hours", day, day.Add(24 * time.Hour), 8, "00:00", func(t time.Time) bool { return t.Minute() == 0 && t.Hour()%3 == 0 }},
+		{"days", day, day.AddDate(0, 0, 10), 12, "Mar 10", func(t time.Time) bool { return t.Hour() == 0 && t.Minute() == 0 }},
+		{"weeks", day, day.AddDate(0, 2, 0), 10, "Mar 11", func(t time.Time) bool { return t.Weekday() == time.Monday && t.Hour() == 0 }},
+		{"months", day, day.AddDate(1, 0, 0), 13, "Apr 2024", func(t time.Time) bool { return t.Day() == 1 && t.Hour() == 0 }},
+		{"years", day, day.AddDate(8, 0, 0), 10, "2025", func(t time.Time) bool { return t.YearDay() == 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ticks := timeTicks(tc.t0.Unix(), tc.t1.Unix(), tc.n, la)
+			if len(ticks) < 2 || len(ticks) > tc.n+1 {
+				t.Fatalf("%d ticks for at most %d: %v", len(ticks), tc.n, ticks)
+			}
+			if ticks[0].label != tc.label {
+				t.Errorf("first label %q, want %q", ticks[0].label, tc.label)
+			}
+			for _, tk := range ticks {
+				if lt := time.Unix(tk.t, 0).In(la); !tc.check(lt) {
+					t.Errorf("tick %s (%s) is not aligned", lt, tk.label)
+				}
+			}
+		})
+	}
+}
+
+// demoSeries is a year of quarter-hour household import with a daily shape, a few spikes and
+// a gap, and a solar export series.
+func demoSeries(n int) []Series {
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	imp := Series{Name: "Import", Unit: "kWh", Step: 900}
+	exp := Series{Name: "Export", Unit: "kWh", Step: 900}
+	for i := 0; i < n; i++ {
+		if i > n/2 && i < n/2+n/20 {
+			continue // a gap: missing data is not drawn
+		}
+		t := start + int64(i)*900
+		h := float64((t%86400)/3600) + float64(t%3600)/3600
+		day := float64(i) / 96
+		v := 0.15 + 0.25*math.Max(0, math.Sin((h-6)/24*2*math.Pi)) + 0.05*math.Sin(day/58)
+		if i%(n/7+1) == 201 {
+			v = 2.5 // a kettle
+		}
+		imp.Times = append(imp.Times, t)
+		imp.Values = append(imp.Values, math.Round(v*1000)/1000)
+		e := math.Max(0, math.Sin((h-7)/12*math.Pi)) * (0.5 + 0.3*math.Sin(day/58))
+		exp.Times = append(exp.Times, t)
+		exp.Values = append(exp.Values, math.Round(e*1000)/1000)
+	}
+	return []Series{imp, exp}
+}
+
+func TestChartGolden(t *testing.T) {
+	test.NewTempApp(t)
+	c := New()
+	c.SetSeries(demoSeries(96 * 21))
+	w := test.NewTempWindow(t, c)
+	w.Resize(fyne.NewSize(640, 320))
+	test.AssertImageMatches(t, "chart_three_weeks.png", w.Canvas().Capture())
+
+	// The wheel zooms at the pointer; the time under it stays put.
+	pos := fyne.NewPos(320, 150)
+	before := c.timeAt(pos.X)
+	for range 3 {
+		c.Scrolled(&fyne.ScrollEvent{PointEvent: fyne.PointEvent{Position: pos}, Scrolled: fyne.Delta{DY: 10}})
+	}
+	if after := c.timeAt(pos.X); math.Abs(float64(after-before)) > 3600 {
+		t.Fatalf("zoom moved the time under the pointer from %d to %d", before, after)
+	}
+	v0, v1 := c.View()
+	if want := float64(c.full1-c.full0) * 0.512; math.Abs(float64(v1-v0)-want) > 3600 {
+		t.Fatalf("three wheel notches show %d s, want about %.0f s", v1-v0, want)
+	}
+	test.AssertImageMatches(t, "chart_zoomed.png", w.Canvas().Capture())
+
+	// Hover shows the crosshair and each series' value.
+	c.MouseMoved(&desktop.MouseEvent{PointEvent: fyne.PointEvent{Position: pos}})
+	test.AssertImageMatches(t, "chart_hover.png", w.Canvas().Capture())
+	c.MouseOut()
+
+	// Drag pans: dragging right shows earlier times.
+	var changed int
+	c.OnViewChanged = func(int64, int64) { changed++ }
+	c.Dragged(&fyne.DragEvent{PointEvent: fyne.PointEvent{Position: pos}, Dragged: fyne.Delta{DX: 100}})
+	c.DragEnd()
+	p0, p1 := c.View()
+	if p0 >= v0 || p1-p0 != v1-v0 {
+		t.Fatalf("drag right: view %d..%d, was %d..%d", p0, p1, v0, v1)
+	}
+	if changed == 0 {
+		t.Fatal("OnViewChanged was not called on a drag")
+	}
+
+	// Double click shows everything again.
+	test.DoubleTap(c)
+	if r0, r1 := c.View(); r0 != c.full0 || r1 != c.full1 {
+		t.Fatalf("double click: view %d..%d, want %d..%d", r0, r1, c.full0, c.full1)
+	}
+}
+
+func TestChartEmpty(t *testing.T) {
+	test.NewTempApp(t)
+	c := New()
+	c.SetSeries(nil)
+	// An empty chart shows the last day; pin that day so the master does not depend on today.
+	c.SetExtent(1700000000-86400, 1700000000)
+	w := test.NewTempWindow(t, c)
+	w.Resize(fyne.NewSize(400, 200))
+	test.AssertImageMatches(t, "chart_empty.png", w.Canvas().Capture())
+}
+
+func TestHoverText(t *testing.T) {
+	c := New()
+	c.SetSeries([]Series{
+		{Name: "Import", Unit: "kWh", Times: []int64{0, 900, 1800}, Values: []float64{1.5, 2.25, 0}},
+		{Name: "Export", Unit: "kWh", Times: []int64{1800}, Values: []float64{0.125}, Step: 900},
+	})
+	got := c.HoverText(1000)
+	want := []string{"Thu 1 Jan 1970 00:16 UTC", "Import: 2.25 kWh", "Export: –"}
+	if len(got) != len(want) {
+		t.Fatalf("got %q", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d: got %q, want %q", i, got[i], want[i])
+		}
+	}
+	if got := c.HoverText(2000); got[1] != "Import: 0 kWh" || got[2] != "Export: 0.125 kWh" {
+		t.Errorf("at 2000: %q", got)
+	}
+}

@@ -1,0 +1,264 @@
+package chart
+
+import (
+	"image"
+	"image/color"
+	"math"
+)
+
+// Series is one line of the chart: ascending unix-second times and their values.
+type Series struct {
+	Name   string
+	Unit   string
+	Times  []int64
+	Values []float64
+	// Step is the nominal seconds between points; points further apart than twice this are
+	// not joined, so gaps in the data stay visible. 0 means estimate it from the data.
+	Step int64
+	// Color, when set, replaces the palette colour of the series.
+	Color color.Color
+}
+
+// Palette is the colour of each series in order (Okabe–Ito, readable by colour-blind users on
+// light and dark backgrounds).
+var Palette = []color.NRGBA{
+	{0x00, 0x72, 0xB2, 0xff}, // blue
+	{0xE6, 0x9F, 0x00, 0xff}, // orange
+	{0x00, 0x9E, 0x73, 0xff}, // green
+	{0xD5, 0x5E, 0x00, 0xff}, // vermillion
+	{0xCC, 0x79, 0xA7, 0xff}, // purple
+	{0x56, 0xB4, 0xE9, 0xff}, // sky blue
+	{0xF0, 0xE4, 0x42, 0xff}, // yellow
+}
+
+// plot is the drawing state of one frame: the decimated columns of every series, the value
+// range and the pixels.
+type plot struct {
+	series []Series
+	steps  []int64
+	colors []color.NRGBA
+	t0, t1 int64
+	cols   [][]Column
+	width  int
+	// ylo, yhi is the value range mapped to the plot's height.
+	ylo, yhi float64
+	gridX    []int64   // times of vertical grid lines
+	gridY    []float64 // values of horizontal grid lines
+	grid     color.NRGBA
+	img      *image.NRGBA
+}
+
+func (p *plot) setSeries(ss []Series) {
+	p.series = ss
+	p.steps = p.steps[:0]
+	p.colors = p.colors[:0]
+	for i, s := range ss {
+		p.steps = append(p.steps, estimateStep(s))
+		c := Palette[i%len(Palette)]
+		if s.Color != nil {
+			c = color.NRGBAModel.Convert(s.Color).(color.NRGBA)
+		}
+		p.colors = append(p.colors, c)
+	}
+	p.width = -1
+}
+
+// estimateStep is the series' Step, or the smallest spacing among its first points.
+func estimateStep(s Series) int64 {
+	if s.Step > 0 {
+		return s.Step
+	}
+	step := int64(0)
+	for i := 1; i < len(s.Times) && i < 256; i++ {
+		if d := s.Times[i] - s.Times[i-1]; d > 0 && (step == 0 || d < step) {
+			step = d
+		}
+	}
+	if step == 0 {
+		step = 3600
+	}
+	return step
+}
+
+// decimate fills the columns of every series for the view at the given pixel width and
+// returns the range of the values in view.
+func (p *plot) decimate(width int) (lo, hi float64, any bool) {
+	if len(p.cols) < len(p.series) {
+		p.cols = append(p.cols, make([][]Column, len(p.series)-len(p.cols))...)
+	}
+	p.cols = p.cols[:len(p.series)]
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for i, s := range p.series {
+		p.cols[i] = Decimate(s.Times, s.Values, p.t0, p.t1, width, p.cols[i])
+		for _, c := range p.cols[i] {
+			if c.N == 0 {
+				continue
+			}
+			any = true
+			lo = math.Min(lo, c.Min)
+			hi = math.Max(hi, c.Max)
+		}
+	}
+	p.width = width
+	return lo, hi, any
+}
+
+// autoRange picks a value range that shows lo..hi, includes zero, and leaves a little room.
+func autoRange(lo, hi float64, any bool) (float64, float64) {
+	if !any || math.IsNaN(lo) || math.IsNaN(hi) {
+		return 0, 1
+	}
+	lo, hi = math.Min(lo, 0), math.Max(hi, 0)
+	if hi == lo {
+		return lo, lo + 1
+	}
+	pad := (hi - lo) * 0.05
+	if hi > 0 {
+		hi += pad
+	}
+	if lo < 0 {
+		lo -= pad
+	}
+	return lo, hi
+}
+
+// frame decimates and draws the whole plot at w×h pixels, reusing the image between frames.
+func (p *plot) frame(w, h int) *image.NRGBA {
+	if p.width != w {
+		p.decimate(w)
+	}
+	return p.draw(w, h)
+}
+
+func (p *plot) draw(w, h int) *image.NRGBA {
+	if w <= 0 || h <= 0 {
+		return image.NewNRGBA(image.Rect(0, 0, 1, 1))
+	}
+	if p.img == nil || p.img.Rect.Dx() != w || p.img.Rect.Dy() != h {
+		p.img = image.NewNRGBA(image.Rect(0, 0, w, h))
+	} else {
+		clear(p.img.Pix)
+	}
+	img := p.img
+	span := float64(p.t1 - p.t0)
+	if span <= 0 {
+		return img
+	}
+	for _, t := range p.gridX {
+		x := int(float64(t-p.t0) / span * float64(w))
+		vline(img, x, 0, h-1, p.grid)
+	}
+	for _, v := range p.gridY {
+		hline(img, 0, w-1, p.valueY(v, h), p.grid)
+	}
+	for i := range p.series {
+		p.drawSeries(img, i, w, h)
+	}
+	return img
+}
+
+func (p *plot) valueY(v float64, h int) int {
+	r := p.yhi - p.ylo
+	if r <= 0 {
+		r = 1
+	}
+	return (h - 1) - int(math.Round((v-p.ylo)/r*float64(h-1)))
+}
+
+func (p *plot) drawSeries(img *image.NRGBA, i, w, h int) {
+	cols := p.cols[i]
+	c := p.colors[i]
+	gap := 2 * p.steps[i]
+	px, py := -1, 0
+	var pt int64
+	for x := 0; x < len(cols) && x < w; x++ {
+		col := &cols[x]
+		if col.N == 0 {
+			continue
+		}
+		yFirst := p.valueY(col.First, h)
+		if px >= 0 && col.FirstT-pt <= gap {
+			line(img, px, py, x, yFirst, c)
+		}
+		if col.N > 1 {
+			vline(img, x, p.valueY(col.Max, h), p.valueY(col.Min, h), c)
+		} else {
+			set(img, x, yFirst, c)
+		}
+		px, py, pt = x, p.valueY(col.Last, h), col.LastT
+	}
+}
+
+func set(img *image.NRGBA, x, y int, c color.NRGBA) {
+	if x < 0 || y < 0 || x >= img.Rect.Dx() || y >= img.Rect.Dy() {
+		return
+	}
+	o := y*img.Stride + x*4
+	img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = c.R, c.G, c.B, c.A
+}
+
+func vline(img *image.NRGBA, x, y0, y1 int, c color.NRGBA) {
+	if x < 0 || x >= img.Rect.Dx() {
+		return
+	}
+	if y0 > y1 {
+		y0, y1 = y1, y0
+	}
+	y0, y1 = max(y0, 0), min(y1, img.Rect.Dy()-1)
+	o := y0*img.Stride + x*4
+	for y := y0; y <= y1; y++ {
+		img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = c.R, c.G, c.B, c.A
+		o += img.Stride
+	}
+}
+
+func hline(img *image.NRGBA, x0, x1, y int, c color.NRGBA) {
+	if y < 0 || y >= img.Rect.Dy() {
+		return
+	}
+	x0, x1 = max(x0, 0), min(x1, img.Rect.Dx()-1)
+	o := y*img.Stride + x0*4
+	for x := x0; x <= x1; x++ {
+		img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = c.R, c.G, c.B, c.A
+		o += 4
+	}
+}
+
+// line draws a 1-pixel line with Bresenham's algorithm.
+func line(img *image.NRGBA, x0, y0, x1, y1 int, c color.NRGBA) {
+	if x0 == x1 {
+		vline(img, x0, y0, y1, c)
+		return
+	}
+	dx, dy := abs(x1-x0), -abs(y1-y0)
+	sx, sy := 1, 1
+	if x0 > x1 {
+		sx = -1
+	}
+	if y0 > y1 {
+		sy = -1
+	}
+	e := dx + dy
+	for {
+		set(img, x0, y0, c)
+		if x0 == x1 && y0 == y1 {
+			return
+		}
+		e2 := 2 * e
+		if e2 >= dy {
+			e += dy
+			x0 += sx
+		}
+		if e2 <= dx {
+			e += dx
+			y0 += sy
+		}
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

@@ -1,0 +1,89 @@
+package ui
+
+import (
+	"fmt"
+	"time"
+
+	"fyne.io/fyne/v2"
+
+	"custody/store"
+	"custody/sync/engine"
+)
+
+// notifier sends desktop notifications for new data, failures that need the user and
+// credentials about to expire, at most once an hour for the same thing.
+type notifier struct {
+	a    fyne.App
+	s    *Settings
+	now  func() time.Time
+	last map[string]engine.Status
+	sent map[string]time.Time
+}
+
+func newNotifier(a fyne.App, s *Settings, now func() time.Time) *notifier {
+	return &notifier{a: a, s: s, now: now, last: map[string]engine.Status{}, sent: map[string]time.Time{}}
+}
+
+func (n *notifier) send(key, title, content string) {
+	if !n.s.Notifications() {
+		return
+	}
+	if t, ok := n.sent[key]; ok && n.now().Sub(t) < time.Hour {
+		return
+	}
+	n.sent[key] = n.now()
+	n.a.SendNotification(fyne.NewNotification(title, content))
+}
+
+// status notes one engine status and reports whether it brought new data.
+func (n *notifier) status(st engine.Status) (newData bool) {
+	prev, had := n.last[st.Source]
+	n.last[st.Source] = st
+	if st.LastSuccess.After(prev.LastSuccess) && (st.LastResult.Items > 0 || st.LastResult.Readings > 0) {
+		newData = true
+		what := st.LastResult.Note
+		if what == "" {
+			what = fmt.Sprintf("%d items, %d readings", st.LastResult.Items, st.LastResult.Readings)
+		}
+		if had { // the first status after start is old news
+			n.send("new/"+st.Source, "New data from "+st.Source, what)
+		}
+	}
+	if st.State == engine.StateAttention && prev.State != engine.StateAttention {
+		msg := st.LastError
+		if st.Advice != "" {
+			msg = st.Advice
+		}
+		n.send("attention/"+st.Source, st.Source+" needs your attention", msg)
+	}
+	if st.State == engine.StateBackoff && st.Failures >= 3 && prev.Failures < 3 {
+		n.send("failing/"+st.Source, st.Source+" keeps failing", st.LastError+" — Custody keeps retrying.")
+	}
+	return newData
+}
+
+// expiryWarning is how long before a client secret expires the user is reminded.
+const expiryWarning = 14 * 24 * time.Hour
+
+// credentials reminds the user of client secrets that expire soon or have expired.
+func (n *notifier) credentials(srcs []store.Source) {
+	now := n.now()
+	for _, s := range srcs {
+		v := s.Config["secret_expires"]
+		if v == "" || !s.Enabled {
+			continue
+		}
+		exp, err := time.ParseInLocation(time.DateOnly, v, time.Local)
+		if err != nil {
+			continue
+		}
+		switch left := exp.Sub(now); {
+		case left < 0:
+			n.send("expiry/"+s.Name, "The client secret of "+s.Name+" has expired",
+				"Ask the custodian for a new secret and enter it under Sources ▸ Edit.")
+		case left < expiryWarning:
+			n.send("expiry/"+s.Name, "The client secret of "+s.Name+" expires soon",
+				fmt.Sprintf("It expires on %s. Ask the custodian for a new one and enter it under Sources ▸ Edit.", exp.Format("2 Jan 2006")))
+		}
+	}
+}

@@ -1,0 +1,384 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"custody/store"
+	"custody/ui/chart"
+)
+
+// usageView shows a meter's series on the chart, with ranges, aggregation and bills.
+type usageView struct {
+	m        *MainWindow
+	root     fyne.CanvasObject
+	search   *widget.Entry
+	list     *widget.List
+	meters   []store.Meter
+	meter    store.Meter
+	series   []store.Series
+	stats    map[int64]store.SeriesStats
+	checks   *widget.CheckGroup
+	rng      *widget.Select
+	res      *widget.Select
+	period   *widget.Label
+	chart    *chart.TimeSeries
+	totals   *widget.Label
+	bills    *fyne.Container
+	offset   int
+	loadSeq  int
+	labels   map[string]int64 // check label → series id
+	selected bool
+}
+
+func newUsageView(m *MainWindow) *usageView {
+	v := &usageView{m: m, stats: map[int64]store.SeriesStats{}, labels: map[string]int64{}}
+	v.search = widget.NewEntry()
+	v.search.SetPlaceHolder("Search meters…")
+	v.search.OnChanged = func(string) { v.reload() }
+	v.list = widget.NewList(
+		func() int { return len(v.meters) },
+		func() fyne.CanvasObject {
+			l := widget.NewLabel("meter name that is long")
+			l.Truncation = fyne.TextTruncateEllipsis
+			return l
+		},
+		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(meterTitle(v.meters[i])) },
+	)
+	v.list.OnSelected = func(i widget.ListItemID) {
+		if i < len(v.meters) {
+			v.selectMeter(v.meters[i])
+		}
+	}
+	v.checks = widget.NewCheckGroup(nil, func([]string) { v.loadChart() })
+	v.checks.Horizontal = true
+	prefs := m.App.Preferences()
+	v.rng = widget.NewSelect([]string{RangeDay, RangeWeek, RangeMonth, RangeYear, RangeAll}, nil)
+	v.res = widget.NewSelect([]string{ResRaw, ResHour, ResDay, ResWeek, ResMonth}, nil)
+	v.rng.SetSelected(prefs.StringWithFallback(prefUsageRange, RangeWeek))
+	v.res.SetSelected(prefs.StringWithFallback(prefUsageRes, defaultResolution(v.rng.Selected)))
+	v.rng.OnChanged = func(s string) {
+		prefs.SetString(prefUsageRange, s)
+		v.offset = 0
+		v.res.SetSelected(defaultResolution(s)) // loads the chart
+	}
+	v.res.OnChanged = func(s string) {
+		prefs.SetString(prefUsageRes, s)
+		v.loadChart()
+	}
+	prev := widget.NewButtonWithIcon("", theme.NavigateBackIcon(), func() { v.offset++; v.loadChart() })
+	next := widget.NewButtonWithIcon("", theme.NavigateNextIcon(), func() {
+		if v.offset > 0 {
+			v.offset--
+			v.loadChart()
+		}
+	})
+	v.period = widget.NewLabel("")
+	v.chart = chart.New()
+	v.chart.Empty = "Choose a meter to see its readings"
+	v.totals = widget.NewLabel("")
+	v.totals.Wrapping = fyne.TextWrapWord
+	v.bills = container.NewVBox()
+	controls := container.NewHBox(widget.NewLabel("Range"), v.rng, widget.NewLabel("Show"), v.res, prev, next, v.period)
+	top := container.NewVBox(controls, v.checks)
+	billScroll := container.NewVScroll(v.bills)
+	billScroll.SetMinSize(fyne.NewSize(0, 140))
+	bottom := container.NewVBox(v.totals, widget.NewLabelWithStyle("Bills and costs", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), billScroll)
+	right := container.NewBorder(top, bottom, nil, nil, v.chart)
+	left := container.NewBorder(v.search, nil, nil, nil, v.list)
+	split := container.NewHSplit(left, right)
+	split.Offset = 0.24
+	v.root = split
+	v.reload()
+	return v
+}
+
+func (v *usageView) object() fyne.CanvasObject { return v.root }
+
+func meterTitle(m store.Meter) string {
+	name := m.Name
+	if name == "" {
+		name = m.Key
+	}
+	if m.Commodity != "" {
+		name += " · " + m.Commodity
+	}
+	return name
+}
+
+// reload lists the meters matching the search.
+func (v *usageView) reload() {
+	search := v.search.Text
+	background(v.m, func(ctx context.Context) ([]store.Meter, error) {
+		return v.m.deps.Data.Meters(ctx, store.MeterFilter{Search: search, Limit: 5000})
+	}, func(ms []store.Meter, err error) {
+		if err != nil {
+			v.totals.SetText("Could not list meters: " + err.Error())
+			return
+		}
+		v.meters = ms
+		v.list.UnselectAll()
+		v.list.Refresh()
+		if len(ms) == 0 {
+			return
+		}
+		want := v.meter.Key
+		if want == "" {
+			want = v.m.App.Preferences().String(prefUsageMeter)
+		}
+		idx := 0
+		for i, m := range ms {
+			if m.Key == want {
+				idx = i
+			}
+		}
+		v.list.Select(idx)
+	})
+}
+
+type meterData struct {
+	series []store.Series
+	stats  map[int64]store.SeriesStats
+	bills  []store.UsageSummary
+}
+
+// selectMeter loads a meter's series, their spans and its bills.
+func (v *usageView) selectMeter(m store.Meter) {
+	v.meter = m
+	v.m.App.Preferences().SetString(prefUsageMeter, m.Key)
+	background(v.m, func(ctx context.Context) (meterData, error) {
+		var d meterData
+		var err error
+		if d.series, err = v.m.deps.Data.SeriesOf(ctx, m.ID); err != nil {
+			return d, err
+		}
+		d.stats = map[int64]store.SeriesStats{}
+		for _, s := range d.series {
+			st, err := v.m.deps.Data.StatsOf(ctx, s.ID)
+			if err != nil {
+				return d, err
+			}
+			d.stats[s.ID] = st
+		}
+		d.bills, err = v.m.deps.Data.SummariesOf(ctx, m.ID)
+		slices.Reverse(d.bills) // newest bill first
+		return d, err
+	}, func(d meterData, err error) {
+		if err != nil {
+			v.totals.SetText("Could not read the meter: " + err.Error())
+			return
+		}
+		if v.meter.ID != m.ID {
+			return
+		}
+		v.series, v.stats = d.series, d.stats
+		v.labels = map[string]int64{}
+		var opts, on []string
+		for _, s := range d.series {
+			l := v.seriesLabel(s)
+			for v.labels[l] != 0 {
+				l += "′"
+			}
+			v.labels[l] = s.ID
+			opts = append(opts, l)
+			if d.stats[s.ID].Count > 0 && len(on) < 4 {
+				on = append(on, l)
+			}
+		}
+		v.offset = 0
+		v.checks.OnChanged = nil
+		v.checks.Options = opts
+		v.checks.Selected = on
+		v.checks.Refresh()
+		v.checks.OnChanged = func([]string) { v.loadChart() }
+		v.showBills(d.bills)
+		v.loadChart()
+	})
+}
+
+func (v *usageView) seriesLabel(s store.Series) string {
+	unit, _ := displayUnit(s.Unit, v.m.settings.EnergyUnit())
+	l := flowName(s.Flow, s.Key)
+	if unit != "" {
+		l += " · " + unit
+	}
+	if s.Seconds > 0 {
+		l += " · " + durationWords(s.Seconds)
+	}
+	return l
+}
+
+func durationWords(sec int64) string {
+	switch {
+	case sec%86400 == 0:
+		return fmt.Sprintf("%d d", sec/86400)
+	case sec%3600 == 0:
+		return fmt.Sprintf("%d h", sec/3600)
+	case sec%60 == 0:
+		return fmt.Sprintf("%d min", sec/60)
+	}
+	return fmt.Sprintf("%d s", sec)
+}
+
+type chartData struct {
+	series []chart.Series
+	totals []string
+	t0, t1 int64
+}
+
+// loadChart reads and aggregates the checked series over the chosen period, off the UI
+// goroutine.
+func (v *usageView) loadChart() {
+	var chosen []store.Series
+	for _, l := range v.checks.Selected {
+		for _, s := range v.series {
+			if s.ID == v.labels[l] {
+				chosen = append(chosen, s)
+			}
+		}
+	}
+	first, last := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, s := range chosen {
+		st := v.stats[s.ID]
+		if st.Count == 0 {
+			continue
+		}
+		first, last = min(first, st.First), max(last, st.Last)
+	}
+	v.loadSeq++
+	seq := v.loadSeq
+	if len(chosen) == 0 || first > last {
+		v.chart.Empty = "No readings for this meter yet"
+		v.chart.SetSeries(nil)
+		v.period.SetText("")
+		v.totals.SetText("")
+		return
+	}
+	loc := v.m.settings.Location(v.meter.TimeZone)
+	rng, res, offset := v.rng.Selected, v.res.Selected, v.offset
+	t0, t1 := rangeSpan(rng, first, last, offset, loc)
+	energyUnit := v.m.settings.EnergyUnit()
+	v.period.SetText(periodText(t0, t1, loc))
+	background(v.m, func(ctx context.Context) (chartData, error) {
+		d := chartData{t0: t0, t1: t1}
+		for i, s := range chosen {
+			ts, vs, err := v.m.deps.Data.ReadingRange(ctx, s.ID, t0, t1)
+			if err != nil {
+				return d, err
+			}
+			unit, factor := displayUnit(s.Unit, energyUnit)
+			if factor != 1 {
+				scaled := make([]float64, len(vs))
+				for j, x := range vs {
+					scaled[j] = x * factor
+				}
+				vs = scaled
+			}
+			name := flowName(s.Flow, s.Key)
+			color := chart.Palette[i%len(chart.Palette)]
+			a := aggregate(ts, vs, loc, res)
+			step := bucketSeconds(res, s.Seconds)
+			if quantityOf(s.Kind, s.Unit) == quantityPower && res != ResRaw {
+				d.series = append(d.series,
+					chart.Series{Name: name + " mean", Unit: unit, Times: a.times, Values: a.mean, Step: step, Color: color},
+					chart.Series{Name: name + " max", Unit: unit, Times: a.times, Values: a.maxv, Step: step})
+				if a.hasReading {
+					d.totals = append(d.totals, fmt.Sprintf("%s: peak %s %s on %s", name, fmtNum(a.peak), unit,
+						time.Unix(a.peakAt, 0).In(loc).Format("Mon 2 Jan 15:04")))
+				}
+				continue
+			}
+			vals := a.sum
+			if quantityOf(s.Kind, s.Unit) == quantityPower {
+				vals = a.mean
+			}
+			d.series = append(d.series, chart.Series{Name: name, Unit: unit, Times: a.times, Values: vals, Step: step, Color: color})
+			if a.hasReading && quantityOf(s.Kind, s.Unit) == quantityEnergy {
+				d.totals = append(d.totals, fmt.Sprintf("%s: %s %s in this period", name, fmtNum(a.total), unit))
+			}
+		}
+		return d, nil
+	}, func(d chartData, err error) {
+		if seq != v.loadSeq {
+			return // a newer load is on its way
+		}
+		if err != nil {
+			v.totals.SetText("Could not read readings: " + err.Error())
+			return
+		}
+		v.chart.Location = loc
+		v.chart.Empty = "No readings in this period"
+		v.chart.SetSeries(d.series)
+		v.chart.SetExtent(d.t0, d.t1)
+		v.totals.SetText(strings.Join(d.totals, " · "))
+	})
+}
+
+func periodText(t0, t1 int64, loc *time.Location) string {
+	a, b := time.Unix(t0, 0).In(loc), time.Unix(t1, 0).In(loc).Add(-time.Second)
+	if a.Format(time.DateOnly) == b.Format(time.DateOnly) {
+		return a.Format("Mon 2 Jan 2006") + " (" + a.Format("MST") + ")"
+	}
+	return a.Format("2 Jan 2006") + " – " + b.Format("2 Jan 2006") + " (" + a.Format("MST") + ")"
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case math.Abs(v) >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+func fmtMoney(v *float64, currency string) string {
+	if v == nil {
+		return "–"
+	}
+	return strings.TrimSpace(fmt.Sprintf("%.2f %s", *v, currency))
+}
+
+// showBills lists the meter's bills with their line items.
+func (v *usageView) showBills(bills []store.UsageSummary) {
+	v.bills.Objects = nil
+	if len(bills) == 0 {
+		v.bills.Add(widget.NewLabel("No bills for this meter."))
+	}
+	loc := v.m.settings.Location(v.meter.TimeZone)
+	for _, b := range bills {
+		start := time.Unix(b.PeriodStart, 0).In(loc)
+		end := time.Unix(b.PeriodStart+b.PeriodSeconds, 0).In(loc)
+		head := fmt.Sprintf("%s – %s: bill %s", start.Format("2 Jan 2006"), end.Format("2 Jan 2006"), fmtMoney(b.BillLastPeriod, b.Currency))
+		if b.CostAdditionalLastPeriod != nil {
+			head += ", additional " + fmtMoney(b.CostAdditionalLastPeriod, b.Currency)
+		}
+		if b.BillToDate != nil {
+			head += ", to date " + fmtMoney(b.BillToDate, b.Currency)
+		}
+		v.bills.Add(widget.NewLabelWithStyle(head, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+		for _, it := range b.Items {
+			line := "    " + it.Note
+			if it.ItemKind != "" {
+				line += " (" + it.ItemKind + ")"
+			}
+			if it.Measurement != nil {
+				line += fmt.Sprintf(": %s %s", fmtNum(*it.Measurement), unitSymbol(it.Unit))
+			}
+			if it.Amount != nil {
+				line += " — " + fmtMoney(it.Amount, b.Currency)
+			}
+			v.bills.Add(widget.NewLabel(line))
+		}
+	}
+	v.bills.Refresh()
+}
