@@ -47,7 +47,7 @@ type Config struct {
 	ErrorLogInterval time.Duration
 	// SyncTimeout bounds one sync (default 1 h).
 	SyncTimeout time.Duration
-	// StartDelay spreads the first syncs after Start over this long (default 5 s).
+	// StartDelay spreads the first syncs after Start over this long (default 5 s; negative: none).
 	StartDelay time.Duration
 	// SubscriberBuffer is the size of each subscriber's channel (default 16).
 	SubscriberBuffer int
