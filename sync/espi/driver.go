@@ -15,6 +15,7 @@ import (
 
 	"custody/store"
 	"custody/sync/auth"
+	"custody/sync/crashpoint"
 	"custody/sync/engine"
 	"custody/sync/syncerr"
 )
@@ -199,6 +200,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 		}
 		return out, e
 	}
+	crashpoint.Hit(crashpoint.AfterArchive)
 	out.payload = p
 	if existed && p.Status == store.PayloadParsed {
 		job.Logger.Debug("unchanged answer", "op", op, "url-path", urlPath(uri))
@@ -241,12 +243,14 @@ func (d *Driver) parse(ctx context.Context, job *engine.Job, p store.Payload) (i
 		e.Hint = fmt.Sprintf("The custodian sent data Custody could not read; it is archived as payload %d with the reason, and can be re-read after a fix with `custody reprocess`.", p.ID)
 		return 0, e
 	}
+	crashpoint.Hit(crashpoint.MidTx)
 	if err := tx.SetPayloadStatus(p.ID, store.PayloadParsed, ""); err != nil {
 		return 0, syncerr.E(syncerr.Local, op, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, syncerr.E(syncerr.Local, op, err)
 	}
+	crashpoint.Hit(crashpoint.AfterCommit)
 	return int64(sum.Readings), nil
 }
 
