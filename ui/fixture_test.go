@@ -28,22 +28,71 @@ var testNow = time.Date(2024, 6, 3, 9, 30, 0, 0, time.UTC)
 
 func TestMain(m *testing.M) {
 	time.Local = time.UTC // "local" times in the views are stable across machines
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "custody-ui-test-")
+	if err != nil {
+		panic(err)
+	}
+	templates.dir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// templates are filled databases built once per test binary and copied for each test, so
+// that tests stay fast under the race detector (which slows SQLite down a lot).
+var templates struct {
+	sync.Mutex
+	dir   string
+	paths map[int]string
+}
+
+// fillStore opens a private copy of the filled database with extraMeters more meters.
+func fillStore(t testing.TB, extraMeters int) *store.Store {
+	t.Helper()
+	templates.Lock()
+	src, ok := templates.paths[extraMeters]
+	if !ok {
+		src = filepath.Join(templates.dir, fmt.Sprintf("template-%d.db", extraMeters))
+		st := buildStore(t, src, extraMeters)
+		if err := st.Close(); err != nil {
+			templates.Unlock()
+			t.Fatal(err)
+		}
+		if templates.paths == nil {
+			templates.paths = map[int]string{}
+		}
+		templates.paths[extraMeters] = src
+	}
+	templates.Unlock()
+	body, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "ui.db")
+	if err := os.WriteFile(dst, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.Now = func() time.Time { return testNow }
+	return st
 }
 
 // homeKey is the household's electricity meter.
 const homeKey = "https://utility.example/espi/1_1/resource/UsagePoint/1"
 
-// fillStore creates a real store in a temporary folder with what a household with solar,
+// buildStore creates a real store at path with what a household with solar,
 // a bank and a DataHub supplier account would have after a few months.
-func fillStore(t testing.TB, extraMeters int) *store.Store {
+func buildStore(t testing.TB, path string, extraMeters int) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "ui.db"))
+	st, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
 	st.Now = func() time.Time { return testNow }
 	srcs := []store.Source{
 		{Name: "home-utility", Kind: "greenbutton", Enabled: true, Config: map[string]string{
