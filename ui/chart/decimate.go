@@ -29,27 +29,26 @@ func Decimate(ts []int64, vs []float64, t0, t1 int64, width int, out []Column) [
 	}
 	lo := sort.Search(len(ts), func(i int) bool { return ts[i] >= t0 })
 	hi := sort.Search(len(ts), func(i int) bool { return ts[i] >= t1 })
-	span := float64(t1 - t0)
-	scale := float64(width) / span
-	for i := lo; i < hi; i++ {
-		t, v := ts[i], vs[i]
-		x := int(float64(t-t0) * scale)
-		if x >= width {
-			x = width - 1
+	scale := float64(width) / float64(t1-t0)
+	col := func(t int64) int { return min(int(float64(t-t0)*scale), width-1) }
+	// Walk the columns rather than the points: find where each column's points end with a
+	// binary search (the same mapping as col, so every point lands where drawing expects it),
+	// then take the extremes of that run of values in a tight loop.
+	for i := lo; i < hi; {
+		x := col(ts[i])
+		end := i + sort.Search(hi-i, func(k int) bool { return col(ts[i+k]) > x })
+		run := vs[i:end]
+		mn, mx := run[0], run[0]
+		for _, v := range run[1:] {
+			if v < mn {
+				mn = v
+			}
+			if v > mx {
+				mx = v
+			}
 		}
-		c := &out[x]
-		if c.N == 0 {
-			*c = Column{N: 1, Min: v, Max: v, First: v, Last: v, FirstT: t, LastT: t}
-			continue
-		}
-		c.N++
-		if v < c.Min {
-			c.Min = v
-		}
-		if v > c.Max {
-			c.Max = v
-		}
-		c.Last, c.LastT = v, t
+		out[x] = Column{N: end - i, Min: mn, Max: mx, First: run[0], Last: run[len(run)-1], FirstT: ts[i], LastT: ts[end-1]}
+		i = end
 	}
 	return out
 }
