@@ -2,10 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
@@ -13,7 +15,9 @@ import (
 
 	"custody/assets"
 	"custody/store"
+	"custody/sync/datahub"
 	"custody/sync/fileimport"
+	"custody/sync/syncerr"
 	"custody/ui"
 )
 
@@ -109,9 +113,8 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 	return nil
 }
 
-// guiDeps wires the store, the keyring (in demo mode the demo's in-memory store), the importer
-// and the exporter into the UI. runGUI adds the engine; the DataHub requester is still to be
-// wired (DataHubRequester in package ui).
+// guiDeps wires the store, the keyring (in demo mode the demo's in-memory store), the importer,
+// the exporter and DataHub requests into the UI. runGUI adds the engine.
 func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
 	return ui.Deps{
 		Data:        st,
@@ -121,6 +124,7 @@ func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
 		Validate:    SourceFromFlags,
 		Import:      guiImporter{st: st, formats: env.Formats},
 		Export:      guiExporter{st: st},
+		DataHub:     guiDataHub{env: env, st: st},
 		DBPath:      opts.DBPath,
 		Demo:        opts.Demo,
 	}
@@ -144,4 +148,67 @@ type guiExporter struct{ st *store.Store }
 // ExportCSV writes every reading in the CSV contract to w.
 func (g guiExporter) ExportCSV(ctx context.Context, w io.Writer) error {
 	return exportCSV(ctx, w, g.st, store.ExportFilter{})
+}
+
+// guiDataHub sends the UI's measure-data requests the way `custody request validated` does:
+// recorded before it is sent, sent again once with the same ids when the answer was lost.
+type guiDataHub struct {
+	env *Env
+	st  *store.Store
+}
+
+// RequestMeasureData sends an RSM-015 request for one metering point and returns DataHub's
+// CorrelationId; the answer arrives in the timeseries queue with the next sync.
+func (g guiDataHub) RequestMeasureData(ctx context.Context, source string, r ui.DataHubRequest) (string, error) {
+	src, err := g.st.SourceByName(ctx, source)
+	if err != nil {
+		return "", err
+	}
+	if src.Kind != "datahub" {
+		return "", fmt.Errorf("%s is a %s source; requests go to DataHub sources", source, src.Kind)
+	}
+	req := datahub.Request{Kind: datahub.RequestValidated, Sender: r.Sender, SenderRole: r.Role, ProcessType: r.BusinessReason,
+		Start: r.From, End: r.To, MeteringPoint: r.MeteringPoint}
+	format := src.Config[CfgFormat]
+	if format == "" {
+		format = "xml"
+	}
+	doc, err := req.Build(format)
+	if err != nil {
+		return "", err
+	}
+	drv, ok := g.env.Drivers["datahub"].(*datahub.Driver)
+	if !ok {
+		drv = datahub.NewDriver()
+	}
+	client, _, err := drv.Client(g.env.job(g.st, src, nil))
+	if err != nil {
+		return "", fmt.Errorf("%w (%s)", err, syncerr.Advice(err))
+	}
+	client.Format = format
+	rec := store.DataHubRequest{SourceID: src.ID, MessageID: req.MessageID, SeriesID: req.SeriesID, Kind: req.Kind, Format: format,
+		Detail: map[string]string{"from": r.From.Format(time.DateOnly), "to": r.To.Format(time.DateOnly),
+			"metering_point": req.MeteringPoint, "root": req.Root()}}
+	if err := g.st.AddDataHubRequest(ctx, &rec); err != nil {
+		return "", err
+	}
+	corr, status, err := client.Send(ctx, req.Path(), doc)
+	if k := syncerr.KindOf(err); k == syncerr.Network || k == syncerr.Server {
+		corr, status, err = client.Send(ctx, req.Path(), doc)
+		var apiErr *datahub.APIError
+		if err != nil && errors.As(err, &apiErr) && apiErr.Code == "00101" {
+			err = nil // the first attempt had arrived
+		}
+	}
+	if err != nil {
+		_ = g.st.SetDataHubRequestOutcome(context.WithoutCancel(ctx), rec.ID, store.RequestRefused, status, corr, err.Error())
+		return "", fmt.Errorf("%w (%s)", err, syncerr.Advice(err))
+	}
+	if err := g.st.SetDataHubRequestOutcome(ctx, rec.ID, store.RequestAccepted, status, corr, ""); err != nil {
+		return "", err
+	}
+	if corr == "" {
+		corr = req.MessageID
+	}
+	return corr, nil
 }

@@ -30,9 +30,12 @@ type messagesView struct {
 	reqFrom   *widget.Entry
 	reqTo     *widget.Entry
 	reqReason *widget.Select
+	reqSender *widget.Entry
+	reqRole   *widget.Select
 	reqSend   *widget.Button
 	reqBar    *widget.ProgressBarInfinite
 	reqStatus *widget.Label
+	reqBox    *fyne.Container
 	waiting   string // the correlation id of the request awaiting its answer
 	waitSrc   string
 }
@@ -67,6 +70,12 @@ func newMessagesView(m *MainWindow) *messagesView {
 	v.reqTo.SetPlaceHolder("YYYY-MM-DD")
 	v.reqReason = widget.NewSelect([]string{"E23 periodic metering", "D04 historical data"}, nil)
 	v.reqReason.SetSelectedIndex(0)
+	prefs := m.App.Preferences()
+	v.reqSender = widget.NewEntry()
+	v.reqSender.SetPlaceHolder("your GLN (13 digits) or EIC")
+	v.reqSender.SetText(prefs.String(prefDataHubSender))
+	v.reqRole = widget.NewSelect([]string{"DDQ", "DDM", "MDR", "DDK"}, nil)
+	v.reqRole.SetSelected(prefs.StringWithFallback(prefDataHubRole, "DDQ"))
 	v.reqBar = widget.NewProgressBarInfinite()
 	v.reqBar.Stop()
 	v.reqBar.Hide()
@@ -79,11 +88,14 @@ func newMessagesView(m *MainWindow) *messagesView {
 		widget.NewFormItem("From", v.reqFrom),
 		widget.NewFormItem("To", v.reqTo),
 		widget.NewFormItem("Reason", v.reqReason),
+		widget.NewFormItem("Your GLN", v.reqSender),
+		widget.NewFormItem("Your role", v.reqRole),
 	)
 	request := container.NewVBox(widget.NewLabelWithStyle("Request measure data from DataHub", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		form, v.reqSend, v.reqBar, v.reqStatus)
+	v.reqBox = request
 	right := container.NewVSplit(container.NewVScroll(v.detail), container.NewVScroll(request))
-	right.Offset = 0.5
+	right.Offset = 0.3
 	split := container.NewHSplit(container.NewBorder(v.count, nil, nil, nil, v.list), right)
 	split.Offset = 0.5
 	v.root = split
@@ -228,10 +240,19 @@ func (v *messagesView) send() {
 		v.reqStatus.SetText("The end of the period must come after its start.")
 		return
 	}
-	req := DataHubRequest{MeteringPoint: point, From: from, To: to, BusinessReason: strings.Fields(v.reqReason.Selected)[0]}
+	sender := strings.TrimSpace(v.reqSender.Text)
+	if sender == "" {
+		v.reqStatus.SetText("Give your GLN (13 digits) or EIC: DataHub answers only the party that asks.")
+		return
+	}
+	v.m.App.Preferences().SetString(prefDataHubSender, sender)
+	v.m.App.Preferences().SetString(prefDataHubRole, v.reqRole.Selected)
+	req := DataHubRequest{MeteringPoint: point, From: from, To: to, BusinessReason: strings.Fields(v.reqReason.Selected)[0],
+		Sender: sender, Role: v.reqRole.Selected}
 	v.reqSend.Disable()
 	v.reqBar.Show()
 	v.reqBar.Start()
+	v.reqBox.Refresh()
 	v.reqStatus.SetText("Sending the request to DataHub…")
 	background(v.m, func(ctx context.Context) (string, error) {
 		return v.m.deps.DataHub.RequestMeasureData(ctx, src, req)
@@ -239,6 +260,7 @@ func (v *messagesView) send() {
 		if err != nil {
 			v.reqBar.Stop()
 			v.reqBar.Hide()
+			v.reqBox.Refresh()
 			v.reqSend.Enable()
 			v.reqStatus.SetText("DataHub did not take the request: " + err.Error())
 			return
@@ -266,6 +288,7 @@ func (v *messagesView) checkPending() {
 		v.waiting = ""
 		v.reqBar.Stop()
 		v.reqBar.Hide()
+		v.reqBox.Refresh()
 		v.reqSend.Enable()
 		a := ms[0]
 		text := fmt.Sprintf("The answer arrived: %s with %d readings.", strings.TrimSuffix(a.Type, "_MarketDocument"), a.Readings)

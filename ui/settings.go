@@ -22,7 +22,8 @@ const (
 	prefUsageRange    = "usage.range"
 	prefUsageRes      = "usage.resolution"
 	prefUsageMeter    = "usage.meter"
-	prefNotifiedUntil = "notify.expiry_checked"
+	prefDataHubSender = "datahub.sender" // the user's GLN: not a secret, asked for once
+	prefDataHubRole   = "datahub.role"
 )
 
 // Theme choices.

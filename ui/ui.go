@@ -75,8 +75,10 @@ type DataHubRequest struct {
 	MeteringPoint string
 	// From and To are Danish midnights (Europe/Copenhagen), as DataHub requires.
 	From, To time.Time
-	// BusinessReason is the CIM business reason, such as E23 (periodic metering).
+	// BusinessReason is the CIM process type, such as E23 (periodic metering).
 	BusinessReason string
+	// Sender is the requester's GLN (13 digits) or EIC; Role its market role (DDQ, DDM, ...).
+	Sender, Role string
 }
 
 // DataHubRequester sends a request document to DataHub; the answer arrives later as a message

@@ -129,8 +129,14 @@ func TestMessagesViewAndRequest(t *testing.T) {
 	v.reqFrom.SetText("2024-05-01")
 	v.reqTo.SetText("2024-06-01")
 	test.Tap(v.reqSend)
+	if !strings.HasPrefix(v.reqStatus.Text, "Give your GLN") {
+		t.Fatalf("sender required: %q", v.reqStatus.Text)
+	}
+	v.reqSender.SetText("5790000000005")
+	test.Tap(v.reqSend)
 	h.m.Wait()
-	if len(h.dh.reqs) != 1 || h.dh.reqs[0].BusinessReason != "E23" || v.waiting != "corr-0001" {
+	if len(h.dh.reqs) != 1 || h.dh.reqs[0].BusinessReason != "E23" || h.dh.reqs[0].Sender != "5790000000005" ||
+		h.dh.reqs[0].Role != "DDQ" || h.dh.reqs[0].From.Format(time.RFC3339) != "2024-05-01T00:00:00+02:00" || v.waiting != "corr-0001" {
 		t.Fatalf("request: %+v, waiting %q", h.dh.reqs, v.waiting)
 	}
 	if !v.reqBar.Visible() || !strings.Contains(v.reqStatus.Text, "Waiting for the answer") || h.eng.synced[0] != "datahub" {
