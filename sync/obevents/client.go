@@ -366,13 +366,14 @@ func (c *Client) DeleteCallbackURL(ctx context.Context, id string) error {
 	return err
 }
 
-// Poll sends one POST /events and returns the answer and its raw body. 200 and 201 are both
+// Poll sends one POST /events and returns the answer and its raw body (also when the body
+// cannot be read, so that it can be archived with its error). 200 and 201 are both
 // success; a missing moreAvailable is false; a value of sets that is not a string is kept as
 // its JSON text, so that it is rejected (and reported) like any other bad token.
 func (c *Client) Poll(ctx context.Context, req secevent.PollRequest) (secevent.PollResponse, []byte, error) {
 	raw, err := c.do(ctx, http.MethodPost, "/events", req, nil, http.StatusOK, http.StatusCreated)
 	if err != nil {
-		return secevent.PollResponse{}, raw, err
+		return secevent.PollResponse{}, nil, err // an error answer holds no events
 	}
 	out, err := secevent.DecodePollResponse(raw)
 	if err != nil {

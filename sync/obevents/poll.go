@@ -78,8 +78,9 @@ type verdict struct {
 
 // Run sends what is owed from earlier runs, then polls until the bank has no more
 // (moreAvailable false) or MaxPolls is reached, storing every token and acknowledging it
-// after the commit. It ends with an acknowledge-only request, so the queue is left empty of
-// what was stored.
+// after the commit in the next request. It returns only once what it stored has been
+// acknowledged (by a last poll that finds nothing more, or an acknowledge-only request with
+// maxEvents 0), so a drained queue is left empty.
 func (p *Poller) Run(ctx context.Context) (Stats, error) {
 	var st Stats
 	maxEvents := p.MaxEvents
@@ -194,7 +195,7 @@ func (p *Poller) progress(done int, msg string) {
 
 // archiveBad keeps an answer that could not be read, with its error.
 func (p *Poller) archiveBad(ctx context.Context, raw []byte, cause error) {
-	pl, _, err := p.Store.Archive(ctx, store.Payload{SourceID: p.Source.ID, Format: "set-poll", URL: p.Client.base + "/events"}, strings.NewReader(string(raw)))
+	pl, _, err := p.Store.Archive(ctx, store.Payload{SourceID: p.Source.ID, Format: "set", URL: p.Client.base + "/events"}, strings.NewReader(string(raw)))
 	if err == nil {
 		_ = p.Store.SetPayloadStatus(ctx, pl.ID, store.PayloadFailed, cause.Error())
 	}

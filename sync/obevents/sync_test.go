@@ -469,3 +469,25 @@ func TestBoundedPolls(t *testing.T) {
 		t.Fatalf("polls %d new %d queue %d acked %d", st.Polls, st.New, len(r.sim.Queue()), len(r.sim.Acked()))
 	}
 }
+
+// TestUnreadablePollAnswerIsArchived: a 200 answer that is not JSON fails the sync as a
+// server problem, is kept in the archive with its error, and acknowledges nothing.
+func TestUnreadablePollAnswerIsArchived(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 3, InvalidEvery: -1})
+	r.sim.InjectFault("/events", obtest.Fault{Status: 200, Body: `{"sets":{"truncated`})
+	d := NewDriver()
+	if _, err := d.Sync(context.Background(), r.job); syncerr.KindOf(err) != syncerr.Server {
+		t.Fatalf("got %v", err)
+	}
+	pls, _ := r.st.Payloads(context.Background(), store.PayloadFilter{Status: store.PayloadFailed})
+	if len(pls) != 1 || pls[0].Format != "set" || !strings.Contains(pls[0].Error, "unreadable") {
+		t.Fatalf("archived %+v", pls)
+	}
+	if len(r.sim.Acked()) != 0 || len(r.events(t)) != 0 {
+		t.Fatal("something was stored or acknowledged")
+	}
+	if _, err := d.Sync(context.Background(), r.job); err != nil {
+		t.Fatal(err)
+	}
+	r.checkDrained(t)
+}
