@@ -227,7 +227,7 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 	if window == 0 {
 		window = DefaultJTIWindow
 	}
-	res, err := StoreVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts,
+	res, err := storeVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts,
 		storeOptions{draft: p.DraftCodes, owe: true, window: window})
 	if err != nil {
 		return err
@@ -238,7 +238,7 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 	return nil
 }
 
-// storeOptions say how StoreVerdicts stores.
+// storeOptions say how storeVerdicts stores.
 type storeOptions struct {
 	draft bool // setErrs carry the draft error codes
 	owe   bool // record the ack or setErr each token needs
@@ -250,14 +250,14 @@ type storeOptions struct {
 // DefaultJTIWindow is the default of the jti_window setting.
 const DefaultJTIWindow = 30 * 24 * time.Hour
 
-// storeResult counts what StoreVerdicts did.
+// storeResult counts what storeVerdicts did.
 type storeResult struct{ New, Rejected, Deferred int }
 
-// StoreVerdicts archives what was received and stores every token's event, verified or
+// storeVerdicts archives what was received and stores every token's event, verified or
 // rejected, and, when owe is set, the acknowledgement it needs, all in one transaction. raw is
 // the body the tokens came in (a poll answer), archived once with format "set"; when raw is
 // nil each token is archived by itself. Tokens with a temporary failure are archived only.
-func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, raw []byte, vs []verdict, o storeOptions) (storeResult, error) {
+func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, raw []byte, vs []verdict, o storeOptions) (storeResult, error) {
 	var res storeResult
 	tx, err := s.Begin(ctx)
 	if err != nil {
