@@ -366,8 +366,10 @@ func TestSubscriptionAndCallbackCRUD(t *testing.T) {
 	if _, err := c.CreateSubscription(ctx, Subscription{Version: "3.1"}); err == nil {
 		t.Fatal("second create accepted")
 	}
-	got, err := c.EnsureSubscription(ctx, Subscription{Version: "3.1", CallbackURL: "https://tpp.example/open-banking/v3.1/event-notifications"})
-	if err != nil || got.EventSubscriptionID != sub.EventSubscriptionID || got.CallbackURL == "" {
+	got, err := c.EnsureSubscription(ctx, Subscription{Version: "3.1", CallbackURL: "https://tpp.example/open-banking/v3.1/event-notifications",
+		EventTypes: []string{"urn:uk:org:openbanking:events:consent-authorization-revoked"}})
+	if err != nil || got.EventSubscriptionID != sub.EventSubscriptionID || got.CallbackURL == "" ||
+		len(got.EventTypes) != 1 || got.EventTypes[0] != "UK.OBIE.Consent-Authorization-Revoked" {
 		t.Fatalf("ensure: %+v %v", got, err)
 	}
 	if _, err := c.CreateSubscription(ctx, Subscription{Version: "3.1", EventTypes: []string{"urn:bad"}}); err == nil {
