@@ -341,6 +341,7 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 	if err := tx.Commit(); err != nil {
 		return res, syncerr.E(syncerr.Local, "store events", err)
 	}
+	crashpoint.Hit(crashpoint.AfterCommit)
 	return res, nil
 }
 
