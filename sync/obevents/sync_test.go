@@ -493,3 +493,28 @@ func TestUnreadablePollAnswerIsArchived(t *testing.T) {
 	}
 	r.checkDrained(t)
 }
+
+// TestPollingOnlyBank: a bank without the subscription API (404) is still polled.
+func TestPollingOnlyBank(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 4, InvalidEvery: -1})
+	r.sim.InjectFault("/event-subscriptions", obtest.Fault{Status: 404, Body: " "}, obtest.Fault{Status: 405, Body: " "})
+	d := NewDriver()
+	res, err := d.Sync(context.Background(), r.job)
+	if err != nil || res.Items != 4 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	r.checkDrained(t)
+	msg, err := d.Test(context.Background(), r.job)
+	if err != nil || !strings.Contains(msg, "polling only") {
+		t.Fatalf("test: %q %v", msg, err)
+	}
+	// With subscription "none" the API is not called at all.
+	before := r.sim.Requests("/event-subscriptions")
+	r.job.Source.Config[CfgSubscription] = "none"
+	if _, err := d.Sync(context.Background(), r.job); err != nil {
+		t.Fatal(err)
+	}
+	if r.sim.Requests("/event-subscriptions") != before {
+		t.Error("subscription API called although disabled")
+	}
+}
