@@ -168,6 +168,9 @@ func TestSyncFullCycle(t *testing.T) {
 	if len(r.sim.Subscriptions()) != 1 {
 		t.Fatal("subscription duplicated")
 	}
+	if n := r.sim.Requests("/token"); n != 1 {
+		t.Errorf("%d token requests for two syncs; the token should be reused", n)
+	}
 	if res.Items != 1 {
 		t.Errorf("second sync items %d (%s)", res.Items, res.Note)
 	}
