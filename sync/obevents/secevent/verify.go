@@ -362,6 +362,10 @@ func decodeObject(b []byte) (map[string]any, error) {
 	if d.More() {
 		return nil, errors.New("trailing data after the JSON object")
 	}
+	if keys := objectKeys(b); len(keys) != len(m) {
+		// Parsers differ on which of two equal names wins; refuse the ambiguity.
+		return nil, errors.New("a member name appears twice")
+	}
 	return m, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -299,4 +300,17 @@ func signTest(t *testing.T, extra map[string]any) string {
 		t.Fatal(err)
 	}
 	return string(tok)
+}
+
+// TestDuplicateHeaderNames: a header naming alg (or anything) twice is refused.
+func TestDuplicateHeaderNames(t *testing.T) {
+	v, _ := vectorVerifier(t)
+	b, _ := os.ReadFile(filepath.Join("..", "testdata", "synthetic", "02-valid-ps256-minimal-consent-authorization-revoked.jwt"))
+	parts := strings.Split(strings.TrimSpace(string(b)), ".")
+	hdr := `{"alg":"none","alg":"PS256","kid":"` + rsaKID + `"}`
+	tok := base64.RawURLEncoding.EncodeToString([]byte(hdr)) + "." + parts[1] + "." + parts[2]
+	_, err := v.Verify(context.Background(), tok)
+	if rej, ok := IsRejection(err); !ok || rej.Code != ErrInvalidRequest || !strings.Contains(rej.Description, "twice") {
+		t.Fatalf("got %v", err)
+	}
 }
