@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"custody/sync/obevents/secevent"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -369,6 +368,3 @@ func eventOf(sourceID int64, key, token string, set secevent.SET, rej *secevent.
 	}
 	return ev
 }
-
-// errCrash is what the afterStore hook of tests returns.
-var errCrash = errors.New("simulated crash")

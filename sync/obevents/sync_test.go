@@ -21,6 +21,9 @@ import (
 	"custody/sync/syncerr"
 )
 
+// errCrash is what the afterStore hook returns to stand for a crash.
+var errCrash = errors.New("simulated crash")
+
 type memSecrets map[string]string
 
 func (m memSecrets) Secret(source, field string) (string, error) {
