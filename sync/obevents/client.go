@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"custody/sync/auth"
+	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
 )
 

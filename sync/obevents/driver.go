@@ -3,7 +3,6 @@ package obevents
 import (
 	"context"
 	"crypto/sha256"
-	"custody/sync/obevents/secevent"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
 )
 

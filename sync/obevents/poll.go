@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"custody/sync/obevents/secevent"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"custody/store"
 	"custody/sync/crashpoint"
+	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
 )
 

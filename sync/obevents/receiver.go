@@ -2,7 +2,6 @@ package obevents
 
 import (
 	"context"
-	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"custody/store"
 	"custody/sync/auth"
+	"custody/sync/obevents/secevent"
 )
 
 // ReceiverPath is where a TPP's event-notifications endpoint lives, after an API version

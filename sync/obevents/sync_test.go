@@ -2,7 +2,6 @@ package obevents
 
 import (
 	"context"
-	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"custody/store"
 	"custody/sync/engine"
 	"custody/sync/obevents/obtest"
+	"custody/sync/obevents/secevent"
 	"custody/sync/simtls"
 	"custody/sync/syncerr"
 )
