@@ -6,10 +6,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -324,22 +327,37 @@ func TestFaultsAreClassified(t *testing.T) {
 	}
 }
 
-// TestTokenOnlyToConfiguredOrigin: the client refuses to send its token elsewhere.
+// TestTokenOnlyToConfiguredOrigin: the client refuses to send its token to another origin,
+// whether asked directly or through an rlk link; nothing reaches the other server.
 func TestTokenOnlyToConfiguredOrigin(t *testing.T) {
 	r := newRig(t, obtest.Options{Events: 1, InvalidEvery: -1})
+	var hits atomic.Int32
+	evil := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		hits.Add(1)
+	}))
+	var err error
+	if evil.TLS, err = r.sim.PKI().ServerTLS(false); err != nil {
+		t.Fatal(err)
+	}
+	evil.StartTLS()
+	defer evil.Close()
 	s, err := NewDriver().session(r.job)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.client.FetchLink(context.Background(), "https://evil.example/open-banking/v3.1/pisp/domestic-payments/x")
-	if err == nil || !strings.Contains(err.Error(), "not on the configured origin") {
-		t.Fatalf("got %v", err)
+	if _, err := s.client.FetchLink(context.Background(), evil.URL+"/open-banking/v3.1/pisp/domestic-payments/x"); err == nil ||
+		!strings.Contains(err.Error(), "not on the configured origin") {
+		t.Fatalf("rlk elsewhere: %v", err)
 	}
-	before := r.sim.Requests("/token")
-	_, err = s.client.do(context.Background(), "GET", "/../../x", nil, nil, 200)
-	_ = err // same origin: allowed (a 404), the token is the bank's own
-	if r.sim.Requests("/token") < before {
-		t.Fatal("unexpected")
+	if _, err := s.client.authed.Get(evil.URL + "/x"); err == nil {
+		t.Fatal("the authorised client sent a request to another origin")
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("%d requests reached the other server", hits.Load())
+	}
+	// The same origin with another path is the bank's own: allowed.
+	if _, err := s.client.FetchLink(context.Background(), r.sim.URL()+"/open-banking/v3.1/pisp/domestic-payments/none"); syncerr.KindOf(err) != syncerr.Config {
+		t.Fatalf("same origin, unknown resource: %v", err)
 	}
 }
 
