@@ -201,6 +201,7 @@ type limitedBody struct {
 	left, max int64
 }
 
+// Read reads up to the limit and fails past it.
 func (l *limitedBody) Read(b []byte) (int, error) {
 	if l.left <= 0 {
 		// Probe one byte: exactly max bytes is fine, more is not.
@@ -218,4 +219,5 @@ func (l *limitedBody) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the response body.
 func (l *limitedBody) Close() error { return l.rc.Close() }

@@ -198,6 +198,8 @@ func withExpiry(err error, expiry string) error {
 	return err
 }
 
+// Test fetches a token and peeks the first queue (a peek changes nothing on the server) and
+// says what it found, with a warning when the client secret expires within 30 days.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	c, cfg, err := d.Client(job)
 	if err != nil {
