@@ -224,12 +224,13 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 }
 
 // Sync sends the dequeues a crash left pending, then drains every queue.
-func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
-	var res engine.Result
+func (d *Driver) Sync(ctx context.Context, job *engine.Job) (res engine.Result, err error) {
 	c, cfg, err := d.Client(job)
 	if err != nil {
 		return res, err
 	}
+	// A refused token or peek also says when the secret expires, if that is soon.
+	defer func() { err = withExpiry(err, cfg.ExpiryWarning(d.now())) }()
 	log := job.Logger
 	if log == nil {
 		log = noLogger
