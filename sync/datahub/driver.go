@@ -116,6 +116,8 @@ type Driver struct {
 	Now func() time.Time
 	// MaxPerRun limits the documents taken from one queue in one run; 0 means 1000.
 	MaxPerRun int
+	// MaxBody limits one document; 0 means DefaultMaxBody.
+	MaxBody int64
 	// afterCommit, when set, runs between the commit of a document and its dequeue. Tests use
 	// it to crash there.
 	afterCommit func(messageID string) error
@@ -179,6 +181,7 @@ func (d *Driver) Client(job *engine.Job) (*Client, Config, error) {
 		BaseURL: cfg.BaseURL,
 		HTTP:    authed,
 		Format:  cfg.Format,
+		MaxBody: d.MaxBody,
 		Token: func(ctx context.Context) error {
 			_, err := ts.Token(ctx)
 			return withExpiry(err, warn)

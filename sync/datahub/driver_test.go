@@ -472,3 +472,24 @@ func BenchmarkSyncFromSimulator(b *testing.B) {
 	b.ReportMetric(float64(res.Items)/b.Elapsed().Seconds(), "docs/s")
 	b.ReportMetric(float64(res.Readings)/b.Elapsed().Seconds(), "readings/s")
 }
+
+func TestOversizedDocumentIsRefusedAndKeptInTheQueue(t *testing.T) {
+	r := newRig(t, datahubtest.Options{Generate: 1}, "")
+	id := r.sim.Waiting("timeseries")[0]
+	r.drv.MaxBody = 1000 // a generated day is about 6 kB
+	_, err := r.drv.Sync(context.Background(), r.job)
+	if syncerr.KindOf(err) != syncerr.Data || !errors.Is(err, datahub.ErrTooLarge) {
+		t.Fatalf("sync = %v", err)
+	}
+	if r.sim.Dequeues(id) != 0 || len(r.messages(t)) != 0 {
+		t.Error("a document that could not be archived whole was dequeued or recorded")
+	}
+	ps, _ := r.st.Payloads(context.Background(), store.PayloadFilter{})
+	if len(ps) != 0 {
+		t.Errorf("a partial payload was archived: %+v", ps)
+	}
+	r.drv.MaxBody = 0
+	if res, err := r.drv.Sync(context.Background(), r.job); err != nil || res.Items != 1 {
+		t.Errorf("with the default limit: %+v %v", res, err)
+	}
+}
