@@ -258,3 +258,59 @@ func BenchmarkImport(b *testing.B) {
 	b.StopTimer()
 	report(b, h, n)
 }
+
+// BenchmarkStoreReadings measures the store alone: the same number of readings as the bulk
+// file, written with PutReadings in the batches the parser hands over. It is the ceiling of
+// BenchmarkParseStore, whose parser runs beside the writer on the other core.
+func BenchmarkStoreReadings(b *testing.B) {
+	meters, days := benchSize()
+	n := meters * days * 96
+	rs := make([]store.Reading, flushBatch)
+	h := watchHeap()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), fmt.Sprintf("s%d.db", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		tx, err := st.Begin(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		written := 0
+		for m := 0; m < meters; m++ {
+			meter := store.Meter{Key: fmt.Sprintf("m%d", m)}
+			if err := tx.UpsertMeter(&meter); err != nil {
+				b.Fatal(err)
+			}
+			sr := store.Series{MeterID: meter.ID, Key: "s", Unit: "Wh"}
+			if err := tx.UpsertSeries(&sr); err != nil {
+				b.Fatal(err)
+			}
+			per := days * 96
+			for k := 0; k < per; k += flushBatch {
+				batch := rs[:min(flushBatch, per-k)]
+				for j := range batch {
+					batch[j] = store.Reading{Start: int64(1546329600 + (k+j)*900), Seconds: 900, Value: float64(k + j), Quality: "17", TOU: 1, HasTOU: true}
+				}
+				if err := tx.PutReadings(sr.ID, batch); err != nil {
+					b.Fatal(err)
+				}
+				written += len(batch)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		st.Close()
+		b.StartTimer()
+		if written != n {
+			b.Fatalf("wrote %d", written)
+		}
+	}
+	b.StopTimer()
+	report(b, h, n)
+}

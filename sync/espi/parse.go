@@ -71,9 +71,13 @@ func Parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
 	d := newDecoder(ctx, p)
 	cr := &countingReader{r: r, progress: progress}
-	d.s = newScanner(cr)
+	body, err := decodeCharset(cr)
+	if err != nil {
+		return fileimport.Summary{Format: FormatName}, fmt.Errorf("espi: %w", err)
+	}
+	d.s = newScanner(body)
 	d.startWriter(tx)
-	err := d.run()
+	err = d.run()
 	if err == nil {
 		err = d.finish()
 	}
@@ -128,8 +132,6 @@ type decoder struct {
 	spare       []rawReading
 	pendingList []string
 	series      []*seriesState
-	readings    int64
-	summaries   int
 	tb          []byte
 	qualities   map[string]string
 	conv        []store.Reading // scratch for converting one entry's readings
@@ -569,9 +571,8 @@ func (d *decoder) finishEntry(e *entry) error {
 		}
 	}
 	if len(e.blocks) > 0 {
-		if err := d.handleBlocks(e); err != nil {
-			return err
-		}
+		return d.handleBlocks(e)
 	}
+	d.spare = e.readings[:0]
 	return nil
 }

@@ -470,7 +470,7 @@ const flushBatch = 4096
 func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 	sr := d.seriesFor(mr, rt)
 	var pow, il, last int64
-	ordered := true
+	ordered, overlaps := true, 0
 	if rt != nil {
 		pow, il = rt.pow10, rt.intervalLength
 	}
@@ -521,14 +521,22 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 					rd.Cost = scaleInt(r.cost, -5)
 				}
 			}
-			if len(out) > 0 && start <= last {
-				ordered = false
+			if len(out) > 0 {
+				if start <= last {
+					ordered = false
+				} else if prev := out[len(out)-1]; start < prev.Start+prev.Seconds {
+					overlaps++
+				}
 			}
 			last = start
 			out = append(out, rd)
 		}
 	}
 	d.conv = out[:0]
+	if overlaps > 0 {
+		d.warn.add("overlap"+sr.s.Key, fmt.Sprintf("%s: readings start before the previous one ends (for example %d s apart with a duration of %d s); stored as the file gives them",
+			pb.entry.name(), out[1].Start-out[0].Start, out[0].Seconds))
+	}
 	if !ordered {
 		if err := d.checkDuplicates(pb, out); err != nil {
 			return err

@@ -550,7 +550,6 @@ func (d *decoder) usageSummary(e *entry, n *node) {
 		}
 		u.Items = append(u.Items, it)
 	}
-	d.summaries++
 	d.do(func(tx *store.Tx) error {
 		u.MeterID = m.id
 		return tx.PutSummary(&u)

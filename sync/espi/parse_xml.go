@@ -34,6 +34,9 @@ const (
 	nsXML      = "http://www.w3.org/XML/1998/namespace"
 )
 
+// maxDepth is the deepest element nesting accepted; ESPI documents nest about ten deep.
+const maxDepth = 256
+
 // maxToken is the largest single token (a tag or a text node) the scanner accepts.
 const maxToken = 16 << 20
 
@@ -490,6 +493,9 @@ found:
 		if s.unboundName == "" {
 			s.unboundName = string(qname)
 		}
+	}
+	if len(s.stack) >= maxDepth {
+		return tokEOF, s.errAt(at, "elements nested more than %d deep", maxDepth)
 	}
 	f := frame{nameOff: len(s.names), nameLen: len(qname), localOff: len(s.names) + len(qname) - len(local), nbind: nbind, space: space}
 	s.names = append(s.names, qname...)
