@@ -16,14 +16,14 @@ import (
 	"custody/sync/simtls"
 )
 
-// cli runs commands against one database and one in-memory keyring, as a user's shell would.
-type cli struct {
+// dhCLI runs commands against one database and one in-memory keyring, as a user's shell would.
+type dhCLI struct {
 	t       *testing.T
 	db      string
 	secrets *secrets.Memory
 }
 
-func (c *cli) run(stdin string, args ...string) (int, string, string) {
+func (c *dhCLI) run(stdin string, args ...string) (int, string, string) {
 	c.t.Helper()
 	var stdout, stderr bytes.Buffer
 	env := &Env{
@@ -59,7 +59,7 @@ func TestDataHubEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	c := &dhCLI{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
 
 	code, out, errOut := c.run(sim.ClientSecret()+"\n", "sources", "add", "datahub", "dh", "--base-url", sim.URL(),
 		"--token-url", sim.TokenURL(), "--client-id", sim.ClientID(), "--scope", sim.Scope(), "--ca", files.CA,
@@ -192,7 +192,7 @@ func TestDataHubEndToEnd(t *testing.T) {
 // TestImportCIMAndEloverblikFiles imports DataHub and Eloverblik files through the CLI and
 // refuses a request document with its reason.
 func TestImportCIMAndEloverblikFiles(t *testing.T) {
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	c := &dhCLI{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
 	xml := datahubFixture("peek-responses/measuredata_NotifyValidatedMeasureData_PT15M_day.xml")
 	js := datahubFixture("peek-responses/measuredata_NotifyValidatedMeasureData_PT1H_DST_2series.json")
 	elo := filepath.Join("..", "sync", "datahub", "eloverblik", "testdata", "customer_gettimeseries_PT1H_DST_reconstructed.json")
