@@ -1,11 +1,7 @@
 package app
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,28 +11,6 @@ import (
 	"custody/sync/datahub/datahubtest"
 	"custody/sync/simtls"
 )
-
-// dhCLI runs commands against one database and one in-memory keyring, as a user's shell would.
-type dhCLI struct {
-	t       *testing.T
-	db      string
-	secrets *secrets.Memory
-}
-
-func (c *dhCLI) run(stdin string, args ...string) (int, string, string) {
-	c.t.Helper()
-	var stdout, stderr bytes.Buffer
-	env := &Env{
-		Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
-		Getenv:  func(string) string { return "" },
-		Secrets: c.secrets,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	env.Drivers = drivers(env)
-	env.Formats = fileFormats()
-	code := Run(context.Background(), env, append(args, "--db", c.db))
-	return code, stdout.String(), stderr.String()
-}
 
 func datahubFixture(name string) string {
 	return filepath.Join("..", "sync", "datahub", "testdata", name)
@@ -59,7 +33,7 @@ func TestDataHubEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &dhCLI{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
 
 	code, out, errOut := c.run(sim.ClientSecret()+"\n", "sources", "add", "datahub", "dh", "--base-url", sim.URL(),
 		"--token-url", sim.TokenURL(), "--client-id", sim.ClientID(), "--scope", sim.Scope(), "--ca", files.CA,
@@ -192,7 +166,7 @@ func TestDataHubEndToEnd(t *testing.T) {
 // TestImportCIMAndEloverblikFiles imports DataHub and Eloverblik files through the CLI and
 // refuses a request document with its reason.
 func TestImportCIMAndEloverblikFiles(t *testing.T) {
-	c := &dhCLI{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
 	xml := datahubFixture("peek-responses/measuredata_NotifyValidatedMeasureData_PT15M_day.xml")
 	js := datahubFixture("peek-responses/measuredata_NotifyValidatedMeasureData_PT1H_DST_2series.json")
 	elo := filepath.Join("..", "sync", "datahub", "eloverblik", "testdata", "customer_gettimeseries_PT1H_DST_reconstructed.json")
