@@ -58,7 +58,9 @@ func (c *Client) mediaType() string {
 // endpoint returns the URL of a path under /v1.0/cim/, refusing anything that would leave
 // the configured origin.
 func (c *Client) endpoint(path string) (*url.URL, error) {
-	base, err := url.Parse(strings.TrimSuffix(c.BaseURL, "/"))
+	// The base URL is the host root; forgive one that already ends in /v1.0/cim.
+	root := strings.TrimSuffix(strings.TrimSuffix(c.BaseURL, "/"), "/v1.0/cim")
+	base, err := url.Parse(root)
 	if err != nil || base.Host == "" {
 		return nil, syncerr.Errorf(syncerr.Config, "base url", "%q is not a URL", c.BaseURL)
 	}

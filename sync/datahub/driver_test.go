@@ -334,6 +334,14 @@ func TestPeekQuirksAndErrors(t *testing.T) {
 	}
 }
 
+func TestBaseURLWithTheCIMPathIsForgiven(t *testing.T) {
+	r := newRig(t, datahubtest.Options{Generate: 1}, "")
+	r.job.Source.Config["base_url"] += "/v1.0/cim/"
+	if res, err := r.drv.Sync(context.Background(), r.job); err != nil || res.Items != 1 {
+		t.Errorf("%+v %v", res, err)
+	}
+}
+
 func TestPeekWithoutContentTypeIs415(t *testing.T) {
 	r := newRig(t, datahubtest.Options{Generate: 1}, "")
 	c, _, err := r.drv.Client(r.job)
