@@ -3,12 +3,19 @@ package app
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"custody/app/secrets"
 	"custody/store"
+	"custody/sync/datahub"
+	"custody/sync/datahub/datahubtest"
+	"custody/sync/simtls"
+	"custody/ui"
 )
 
 // TestGUIImportAndExport drives the importer and exporter the GUI is wired with: a file the
@@ -55,5 +62,69 @@ func TestGUIImportAndExport(t *testing.T) {
 	}, func(string) []string { return nil })
 	if err == nil || !strings.Contains(err.Error(), "only https is allowed") {
 		t.Fatalf("validation: %v", err)
+	}
+}
+
+// TestGUIDataHubRequest sends the Messages view's request to the DataHub simulator over TLS and
+// finds the answer by the correlation id the view waits for, after the next sync.
+func TestGUIDataHubRequest(t *testing.T) {
+	ctx := context.Background()
+	pki, err := simtls.New("custody-gui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := datahubtest.Start(pki, "", datahubtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	files, err := pki.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gui.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	mem := secrets.NewMemory()
+	env := &Env{Secrets: mem, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	env.Drivers = drivers(env)
+	src := store.Source{Name: "dh", Kind: "datahub", Enabled: true, Config: map[string]string{
+		CfgBaseURL: sim.URL(), CfgTokenURL: sim.TokenURL(), CfgClientID: sim.ClientID(), CfgScope: sim.Scope(), CfgCA: files.CA}}
+	src.SetList(CfgQueues, []string{"timeseries"})
+	if err := st.AddSource(ctx, &src); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.SetSecret("dh", SecretField, sim.ClientSecret()); err != nil {
+		t.Fatal(err)
+	}
+	dk := datahub.Copenhagen
+	req := ui.DataHubRequest{MeteringPoint: "571313100000001239", BusinessReason: "E23", Sender: "5799999933318", Role: "DDQ",
+		From: time.Date(2025, 3, 1, 0, 0, 0, 0, dk), To: time.Date(2025, 3, 2, 0, 0, 0, 0, dk)}
+	g := guiDataHub{env: env, st: st}
+	corr, err := g.RequestMeasureData(ctx, "dh", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sim.Requests()
+	if len(got) != 1 || got[0].Root != "RequestValidatedMeasureData_MarketDocument" || corr == "" {
+		t.Fatalf("simulator received %+v, correlation %q", got, corr)
+	}
+	if _, err := env.Drivers["datahub"].Sync(ctx, env.job(st, src, nil)); err != nil {
+		t.Fatal(err)
+	}
+	answers, err := st.Messages(ctx, store.MessageFilter{Correlation: corr})
+	if err != nil || len(answers) == 0 {
+		t.Fatalf("no message with correlation %s after the sync (%v)", corr, err)
+	}
+
+	// Bad input is refused before anything is sent, in words the form can show.
+	req.MeteringPoint = "123"
+	if _, err := g.RequestMeasureData(ctx, "dh", req); err == nil || !strings.Contains(err.Error(), "18-digit GSRN") {
+		t.Fatalf("bad metering point: %v", err)
+	}
+	if len(sim.Requests()) != 1 {
+		t.Fatal("a bad request was sent")
 	}
 }

@@ -143,6 +143,9 @@ func (v *activityView) reload() {
 func (v *activityView) apply(st engine.Status) {
 	prev, had := v.statuses[st.Source]
 	v.statuses[st.Source] = st
+	if v.m.deps.Engine != nil && v.note.Visible() {
+		v.note.Hide() // "no sources yet" no longer holds
+	}
 	row := v.rows[st.Source]
 	if row == nil {
 		row = v.newRow(st.Source)
