@@ -44,7 +44,9 @@ func shortcut(k fyne.KeyName) fyne.Shortcut {
 
 func (m *MainWindow) addShortcuts() {
 	c := m.Window.Canvas()
+	m.shortcuts = map[fyne.KeyName]func(){}
 	add := func(k fyne.KeyName, fn func()) {
+		m.shortcuts[k] = fn
 		c.AddShortcut(shortcut(k).(*desktop.CustomShortcut), func(fyne.Shortcut) { fn() })
 	}
 	for i, name := range Views {

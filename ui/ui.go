@@ -143,6 +143,8 @@ type MainWindow struct {
 	progLbl  *widget.Label
 	progBox  *fyne.Container
 	notifier *notifier
+	// shortcuts are the Ctrl+key actions registered on the canvas, by key.
+	shortcuts map[fyne.KeyName]func()
 
 	pending  sync.WaitGroup
 	inflight atomic.Int64

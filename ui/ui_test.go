@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -369,4 +370,25 @@ func TestSettingsDialog(t *testing.T) {
 	}
 	h.show(ViewUsage)
 	h.capture(t, "usage_light_wh_utc.png")
+}
+
+// TestShortcuts checks the keyboard shortcuts the Xvfb smoke test uses: Ctrl+1…5 switch views,
+// Ctrl+R syncs every enabled source.
+func TestShortcuts(t *testing.T) {
+	h := newHarness(t, 0)
+	// The test canvas does not dispatch shortcuts, so call what was registered for each key.
+	for i, name := range Views {
+		h.m.shortcuts[fyne.KeyName(fmt.Sprint(i+1))]()
+		h.m.Wait()
+		if h.m.Current() != name {
+			t.Fatalf("Ctrl+%d shows %s, want %s", i+1, h.m.Current(), name)
+		}
+	}
+	h.m.shortcuts[fyne.KeyR]()
+	if len(h.eng.synced) != 3 {
+		t.Fatalf("Ctrl+R synced %v", h.eng.synced)
+	}
+	if menu := h.m.Window.MainMenu(); menu == nil || len(menu.Items) != 4 || menu.Items[0].Items[0].Label != "Import files…" {
+		t.Fatalf("main menu: %+v", menu)
+	}
 }
