@@ -124,6 +124,8 @@ type decoder struct {
 	meterList   []*meterState
 	related     map[string]*meterState // the hrefs UsagePoints list as related, to their UsagePoint
 	mrs         map[string]*mrState
+	mrRelated   map[string]*mrState // the hrefs MeterReadings list as related (their blocks), to them
+	finishing   bool                // the whole document has been read: linking may now guess
 	mrList      []*mrState
 	rts         map[string]*readingType
 	rtsByLast   map[string][]*readingType
@@ -148,7 +150,7 @@ func newDecoder(ctx context.Context, p store.Payload) *decoder {
 	return &decoder{
 		ctx: ctx, p: p,
 		meters: map[string]*meterState{}, related: map[string]*meterState{},
-		mrs: map[string]*mrState{}, rts: map[string]*readingType{}, rtsByLast: map[string][]*readingType{},
+		mrs: map[string]*mrState{}, mrRelated: map[string]*mrState{}, rts: map[string]*readingType{}, rtsByLast: map[string][]*readingType{},
 		ltps: map[string]*timeZone{}, pending: map[string][]*pendingBlocks{}, qualities: map[string]string{},
 	}
 }

@@ -336,19 +336,35 @@ func scaleDecimal(s string, p int64) (float64, bool) {
 // handleBlocks places an entry's IntervalBlocks: at once when their MeterReading and
 // ReadingType are known, else they wait.
 func (d *decoder) handleBlocks(e *entry) error {
-	mrHref := ""
-	if h, ok := stripSegment(keyOf(e.up), "IntervalBlock"); e.up != "" && ok && h != "" {
-		mrHref = h
-	} else if h, ok := stripSegment(keyOf(e.self), "IntervalBlock"); e.self != "" && ok && h != "" {
-		mrHref = h
-	}
+	pb := &pendingBlocks{entry: &entry{index: e.index, self: e.self, up: e.up, id: e.id}, blocks: e.blocks, readings: e.readings}
 	match := ""
-	if mrHref != "" {
-		match = matchOf(mrHref)
+	// The MeterReading that lists this very block as related; else the block's up or self href
+	// with /IntervalBlock… cut off, when that names a MeterReading; else the MeterReading that
+	// lists the block's collection.
+	if mr := d.mrRelated[matchOf(e.self)]; e.self != "" && mr != nil {
+		match, pb.mrHref = mr.match, mr.key
 	}
-	pb := &pendingBlocks{entry: &entry{index: e.index, self: e.self, id: e.id}, blocks: e.blocks, readings: e.readings, mrHref: mrHref}
-	if mr := d.mrs[match]; match != "" && mr != nil && len(d.pending[match]) == 0 {
-		if rt := d.readingTypeOf(mr); rt != nil {
+	if match == "" {
+		for _, h := range []string{e.up, e.self} {
+			if derived, ok := stripSegment(keyOf(h), "IntervalBlock"); h != "" && ok && hasSegment(derived, "MeterReading") {
+				match, pb.mrHref = matchOf(derived), derived
+				break
+			}
+		}
+	}
+	if mr := d.mrRelated[matchOf(e.up)]; match == "" && e.up != "" && mr != nil {
+		match, pb.mrHref = mr.match, mr.key
+	}
+	if match == "" && (e.up != "" || e.self != "") {
+		// Flat hrefs: wait for a MeterReading that lists this block or its collection.
+		h := e.up
+		if h == "" {
+			h = e.self
+		}
+		match = "?" + matchOf(h)
+	}
+	if mr := d.mrs[match]; mr != nil && len(d.pending[match]) == 0 {
+		if rt := d.readingTypeOf(mr); rt != nil && d.meterOf(mr) != nil {
 			err := d.flush(mr, rt, pb)
 			d.spare = e.readings[:0]
 			return err
@@ -361,7 +377,8 @@ func (d *decoder) handleBlocks(e *entry) error {
 	return nil
 }
 
-// tryFlush writes the blocks waiting for a MeterReading once it and its ReadingType are known.
+// tryFlush writes the blocks waiting for a MeterReading once it, its ReadingType and its
+// UsagePoint are known.
 func (d *decoder) tryFlush(match string) error {
 	list := d.pending[match]
 	if len(list) == 0 {
@@ -372,7 +389,7 @@ func (d *decoder) tryFlush(match string) error {
 		return nil
 	}
 	rt := d.readingTypeOf(mr)
-	if rt == nil {
+	if rt == nil || d.meterOf(mr) == nil {
 		return nil
 	}
 	delete(d.pending, match)
@@ -618,6 +635,7 @@ func (d *decoder) checkDuplicates(pb *pendingBlocks, out []store.Reading) error 
 
 // finish places whatever is still waiting once the whole document has been read.
 func (d *decoder) finish() error {
+	d.finishing = true
 	for _, match := range d.pendingList {
 		list := d.pending[match]
 		if len(list) == 0 {
@@ -626,7 +644,7 @@ func (d *decoder) finish() error {
 		delete(d.pending, match)
 		var mr *mrState
 		switch {
-		case match != "":
+		case match != "" && match[0] != '?':
 			mr = d.mrs[match]
 			if mr == nil {
 				mr = d.mrFor(list[0].mrHref)
@@ -635,8 +653,8 @@ func (d *decoder) finish() error {
 			mr = d.mrList[0]
 			d.warn.add("nomr", fmt.Sprintf("%s: IntervalBlock names no MeterReading; assigned to the only MeterReading of the document", list[0].entry.name()))
 		default:
-			mr = d.mrFor("")
-			d.warn.add("nomr", fmt.Sprintf("%s: IntervalBlock names no MeterReading; its readings are kept as series %s", list[0].entry.name(), mr.key))
+			mr = d.mrFor(strings.TrimPrefix(match, "?"))
+			d.warn.add("nomr"+match, fmt.Sprintf("%s: IntervalBlock names no MeterReading of this document; its readings are kept as series %s", list[0].entry.name(), mr.key))
 		}
 		rt := d.readingTypeOf(mr)
 		if rt == nil {

@@ -787,3 +787,26 @@ func TestCharsets(t *testing.T) {
 		t.Errorf("UTF-16: %v", err)
 	}
 }
+
+// TestFlatLinks links resources whose hrefs do not nest (…/MeterReading/9 rather than
+// …/UsagePoint/5/MeterReading/9), through the related links, in any order.
+func TestFlatLinks(t *testing.T) {
+	up := entryOf("https://h/r/UsagePoint/5", "https://h/r/UsagePoint", []string{"https://h/r/MeterReading/9"},
+		`<UsagePoint xmlns="http://naesb.org/espi"><ServiceCategory><kind>2</kind></ServiceCategory></UsagePoint>`)
+	mr := entryOf("https://h/r/MeterReading/9", "https://h/r/MeterReading", []string{"https://h/r/IntervalBlock/77", "https://h/r/ReadingType/1"},
+		`<MeterReading xmlns="http://naesb.org/espi"/>`)
+	rt := entryOf("https://h/r/ReadingType/1", "", nil, `<ReadingType xmlns="http://naesb.org/espi"><uom>128</uom><powerOfTenMultiplier>3</powerOfTenMultiplier><flowDirection>1</flowDirection></ReadingType>`)
+	ib := entryOf("https://h/r/IntervalBlock/77", "https://h/r/IntervalBlock", nil,
+		`<IntervalBlock xmlns="http://naesb.org/espi"><IntervalReading><timePeriod><duration>86400</duration><start>1600000000</start></timePeriod><value>4</value></IntervalReading></IntervalBlock>`)
+	for name, order := range map[string][]string{"natural": {up, mr, rt, ib}, "reversed": {ib, rt, mr, up}, "blocks first": {ib, up, mr, rt}} {
+		st := openStore(t)
+		sum, err := parseInto(t, st, feedOf(order...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "https://h/r/UsagePoint/5,https://h/r/MeterReading/9,water,forward,gal,1600000000,86400,4000,,,,0/false\n"
+		if got := exportText(t, st); got != want || sum.Meters != 1 || len(sum.Warnings) != 0 {
+			t.Errorf("%s: export %q, summary %+v; want %q", name, got, sum, want)
+		}
+	}
+}
