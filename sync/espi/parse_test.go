@@ -557,11 +557,13 @@ func TestLocalTimeParameters(t *testing.T) {
 		warn                bool
 	}{
 		{"-28800", "3600", "360E2000", "B40E2000", "America/Los_Angeles", false},
-		{"18000", "3600", "360E2000", "B40E2000", "America/New_York", true}, // wrong sign (NGMA)
-		{"-28800", "3600", "B60E", "B40E", "America/Los_Angeles", true},     // truncated (SCE)
-		{"-18000", "3600", "30", "30", "America/New_York", true},            // ENWIN
-		{"-25200", "0", "FFFFFFFF", "FFFFFFFF", "-07:00", false},            // no DST (Arizona)
-		{"3600", "3600", "3E0E1000", "AE0E1000", "Europe/Paris", false},     // EU rules, last Sundays
+		{"18000", "3600", "360E2000", "B40E2000", "America/New_York", true},  // wrong sign (NGMA)
+		{"-28800", "3600", "B60E", "B40E", "America/Los_Angeles", true},      // truncated (SCE)
+		{"-18000", "3600", "30", "30", "America/New_York", true},             // ENWIN
+		{"-25200", "0", "FFFFFFFF", "FFFFFFFF", "-07:00", false},             // no DST (Arizona)
+		{"3600", "3600", "3E0E1000", "AE0E1000", "Europe/Paris", false},      // EU rules, last Sundays
+		{"-18000", "3600", "65ED5A70", "6727F8F0", "America/New_York", true}, // epoch seconds in hex (Enbridge)
+		{"34200", "3600", "3E0E2000", "AE0E2000", "+09:30", true},            // rules of no known zone
 		{"19800", "0", "", "", "+05:30", false},
 		{"999999", "0", "", "", "", true},
 	}
