@@ -18,6 +18,7 @@ import (
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/notify"
 )
 
 // Source settings keys, shared by the CLI, the UI and the drivers.
@@ -74,6 +75,11 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
 			c.defString("interval", "", "sync interval such as 15m or 6h (default by kind)")
 			c.defString("secret-expires", "", "when the client secret expires (YYYY-MM-DD), to be reminded in time")
 			c.defBool("secret-stdin", false, "read the client secret from standard input (one line)")
+			c.defString("notify-listen", "", "listen on this address for pushed notifications (BatchList, Open Banking events); off when empty")
+			c.defString("notify-cert", "", "server certificate (PEM) of the notification listener")
+			c.defString("notify-key", "", "server key (PEM) of the notification listener")
+			c.defString("notify-client-ca", "", "require notification senders to present a client certificate issued by this CA (PEM)")
+			c.defString("notify-path", "", "path of this source's notification endpoint (default /espi/notify/NAME, /NAME/event-notifications)")
 		},
 		run: runSources,
 	})
@@ -162,11 +168,11 @@ type sourceSpec struct {
 var sourceSpecs = map[string]sourceSpec{
 	"greenbutton": {
 		required: []string{"base-url", "token-url", "client-id"},
-		allowed:  []string{"bulk-id", "subscription-id", "cert", "key", "ca", "scope"},
+		allowed:  []string{"bulk-id", "subscription-id", "cert", "key", "ca", "scope", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path"},
 	},
 	"obevents": {
 		required: []string{"base-url", "token-url", "client-id", "jwks-url", "issuer", "audience"},
-		allowed:  []string{"scope", "cert", "key", "ca"},
+		allowed:  []string{"scope", "cert", "key", "ca", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path"},
 	},
 	"datahub": {
 		required: []string{"base-url", "token-url", "client-id", "scope"},
@@ -198,7 +204,8 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 	for _, f := range append(spec.required, spec.allowed...) {
 		allowed[f] = true
 	}
-	for _, f := range []string{"base-url", "token-url", "client-id", "cert", "key", "ca", "jwks-url", "issuer", "audience", "scope", "format", "interval", "secret-expires"} {
+	for _, f := range []string{"base-url", "token-url", "client-id", "cert", "key", "ca", "jwks-url", "issuer", "audience", "scope", "format", "interval", "secret-expires",
+		"notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path"} {
 		v := strings.TrimSpace(get(f))
 		if v == "" {
 			continue
@@ -231,7 +238,10 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 	if (src.Config[CfgCert] == "") != (src.Config[CfgKey] == "") {
 		return src, errors.New("--cert and --key go together")
 	}
-	for _, f := range []string{CfgCert, CfgKey, CfgCA} {
+	if _, _, _, err := notify.ConfigOf(src); err != nil {
+		return src, err
+	}
+	for _, f := range []string{CfgCert, CfgKey, CfgCA, notify.CfgCert, notify.CfgKey, notify.CfgClientCA} {
 		if p := src.Config[f]; p != "" {
 			if _, err := os.Stat(p); err != nil {
 				return src, fmt.Errorf("--%s: %w", f, err)

@@ -201,6 +201,14 @@ func syncForever(ctx context.Context, env *Env, st *store.Store, only []string) 
 		<-followed
 		return err
 	}
+	listeners, err := startNotifications(ctx, env, st)
+	if err != nil {
+		eng.Stop()
+		unsubscribe()
+		<-followed
+		return fmt.Errorf("notification listener: %w", err)
+	}
+	defer listeners.Close()
 	p.printf(env.Stdout, "syncing in the background until interrupted (Ctrl-C)\n")
 	<-ctx.Done()
 	eng.Stop()

@@ -11,6 +11,7 @@ import (
 
 	"custody/app/secrets"
 	"custody/store"
+	"custody/sync/datahub/datahubtest"
 	"custody/sync/espi/espitest"
 	"custody/sync/obevents/obtest"
 	"custody/sync/simtls"
@@ -49,6 +50,14 @@ var demoSims = []demoSim{
 	{kind: "obevents", name: "demo-bank", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
 		// A new event every 20 seconds, so that the demo shows events arriving.
 		srv, err := obtest.Start(pki, addr, obtest.Options{Every: 20 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		return &simServer{url: srv.URL(), close: func() { srv.Close() }, demoSource: srv.DemoSource}, nil
+	}},
+	{kind: "datahub", name: "demo-datahub", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
+		// The fixtures and three days at once, then a new day's document every 30 seconds.
+		srv, err := datahubtest.Start(pki, addr, datahubtest.Options{Fixtures: true, Generate: 3, Every: 30 * time.Second, AnswerDelay: 10 * time.Second})
 		if err != nil {
 			return nil, err
 		}

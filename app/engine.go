@@ -3,7 +3,11 @@ package app
 import (
 	"custody/store"
 	"custody/sync/engine"
+	"custody/ui"
 )
+
+// The UI talks to the engine through ui.Engine; the type checker holds the engine to it.
+var _ ui.Engine = (*engine.Engine)(nil)
 
 // envSecrets reads secrets from whatever store env.Secrets holds at the time of the call, so
 // that an engine made before the demo swaps in its in-memory store still finds the demo's

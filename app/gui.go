@@ -38,11 +38,27 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 		return err
 	}
 	defer st.Close()
+	if opts.Demo {
+		// The simulators of every custodian, one source of each, and an in-memory keyring.
+		stop, err := startDemo(ctx, env, st)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	eng := newEngine(env, st)
+	engCtx, stopEngine := context.WithCancel(ctx)
+	defer func() {
+		stopEngine()
+		eng.Stop()
+	}()
 
 	a := fyneapp.NewWithID(AppID)
 	icon := fyne.NewStaticResource("icon.png", assets.IconPNG)
 	a.SetIcon(icon)
-	m := ui.NewMainWindow(a, guiDeps(env, st, opts))
+	deps := guiDeps(env, st, opts)
+	deps.Engine = eng
+	m := ui.NewMainWindow(a, deps)
 	w := m.Window
 	w.SetMaster()
 
@@ -66,10 +82,20 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 		a.Quit()
 	})
 	a.Lifecycle().SetOnStarted(func() {
+		// Subscribe first so that no status of the first syncs is missed; the engine reads
+		// the store as it starts, so that happens off the UI goroutine.
 		m.StartEngineUpdates()
+		go func() {
+			if err := eng.Start(engCtx); err != nil {
+				env.Logger.Error("start the sync engine", "op", "engine.start", "err", err)
+			}
+		}()
 		m.CheckCredentials()
 	})
-	a.Lifecycle().SetOnStopped(m.Close)
+	a.Lifecycle().SetOnStopped(func() {
+		m.Close()
+		stopEngine()
+	})
 	go func() {
 		// An interrupt (Ctrl-C, SIGTERM) closes the app as cleanly as its Quit menu.
 		<-ctx.Done()
@@ -83,8 +109,9 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 	return nil
 }
 
-// guiDeps wires the store, the keyring, the importer and the exporter into the UI. The engine
-// and the DataHub requester are added here once their packages land.
+// guiDeps wires the store, the keyring (in demo mode the demo's in-memory store), the importer
+// and the exporter into the UI. runGUI adds the engine; the DataHub requester is still to be
+// wired (DataHubRequester in package ui).
 func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
 	return ui.Deps{
 		Data:        st,

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"custody/sync/datahub"
+	"custody/sync/datahub/eloverblik"
 	"custody/sync/engine"
 	"custody/sync/espi"
 	"custody/sync/fileimport"
@@ -13,6 +15,7 @@ func drivers(env *Env) map[string]engine.Driver {
 	for _, d := range []engine.Driver{
 		espi.NewDriver(),
 		obevents.NewDriver(),
+		datahub.NewDriver(),
 	} {
 		m[d.Kind()] = d
 	}
@@ -21,5 +24,5 @@ func drivers(env *Env) map[string]engine.Driver {
 
 // fileFormats returns every file format `custody import` recognises, in detection order.
 func fileFormats() []fileimport.Format {
-	return []fileimport.Format{espi.Format()}
+	return []fileimport.Format{espi.Format(), datahub.XMLFormat(), datahub.JSONFormat(), eloverblik.Format()}
 }

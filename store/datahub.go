@@ -137,3 +137,13 @@ func (s *Store) DeletePendingAck(ctx context.Context, sourceID int64, kind, item
 	}
 	return nil
 }
+
+// ForgetFileMessage deletes the record of a message imported from a file (no source), so that
+// importing the same MessageId again replaces it: the (source, MessageId) key does not
+// deduplicate when the source is NULL.
+func (t *Tx) ForgetFileMessage(messageID string) error {
+	if _, err := t.exec(`DELETE FROM messages WHERE source_id IS NULL AND message_id = ?`, messageID); err != nil {
+		return fmt.Errorf("replace message %s: %w", messageID, err)
+	}
+	return nil
+}

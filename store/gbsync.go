@@ -49,24 +49,44 @@ type NotifiedURI struct {
 	Received  time.Time
 }
 
-// AddNotified records a URI a BatchList named. A URI already recorded for the source keeps
-// its record; isNew reports whether it was new, status is its status now.
-func (s *Store) AddNotified(ctx context.Context, n NotifiedURI) (isNew bool, status string, err error) {
-	now := s.Now().Unix()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO gbsync_notified (source_id, payload_id, uri, status, error, received, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, uri) DO NOTHING`,
-		n.SourceID, nullSource(n.PayloadID), n.URI, n.Status, n.Error, now, now)
+// NoteNotified records a URI a BatchList named and says whether to fetch it: a new URI
+// with status pending, a URI still pending, and a URI fetched (or failed) longer than
+// refetchAfter ago, since a custodian may name the same URI again when it has new data. A URI
+// fetched more recently is a repeated delivery and is not fetched again. A refused URI is
+// recorded as refused and never fetched.
+func (s *Store) NoteNotified(ctx context.Context, n NotifiedURI, refetchAfter time.Duration) (fetch bool, err error) {
+	tx, err := s.Begin(ctx)
 	if err != nil {
-		return false, "", fmt.Errorf("record notified URI: %w", err)
+		return false, fmt.Errorf("record notified URI: %w", err)
 	}
-	if k, _ := res.RowsAffected(); k > 0 {
-		return true, n.Status, nil
+	defer tx.Rollback()
+	now := s.Now()
+	var prev string
+	var updated int64
+	err = tx.queryRow(`SELECT status, updated FROM gbsync_notified WHERE source_id = ? AND uri = ?`, n.SourceID, n.URI).Scan(&prev, &updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.exec(`INSERT INTO gbsync_notified (source_id, payload_id, uri, status, error, received, updated)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, n.SourceID, nullSource(n.PayloadID), n.URI, n.Status, n.Error, now.Unix(), now.Unix())
+		fetch = n.Status == NotifiedPending
+	case err != nil:
+	case n.Status != NotifiedPending:
+		_, err = tx.exec(`UPDATE gbsync_notified SET status = ?, error = ?, payload_id = ?, updated = ? WHERE source_id = ? AND uri = ?`,
+			n.Status, n.Error, nullSource(n.PayloadID), now.Unix(), n.SourceID, n.URI)
+	case prev == NotifiedPending:
+		fetch = true
+	case prev == NotifiedRefused || now.Sub(unixTime(updated)) >= refetchAfter:
+		_, err = tx.exec(`UPDATE gbsync_notified SET status = ?, error = '', payload_id = ?, received = ?, updated = ? WHERE source_id = ? AND uri = ?`,
+			NotifiedPending, nullSource(n.PayloadID), now.Unix(), now.Unix(), n.SourceID, n.URI)
+		fetch = true
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT status FROM gbsync_notified WHERE source_id = ? AND uri = ?`, n.SourceID, n.URI).Scan(&status)
 	if err != nil {
-		return false, "", fmt.Errorf("record notified URI: %w", err)
+		return false, fmt.Errorf("record notified URI: %w", err)
 	}
-	return false, status, nil
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("record notified URI: %w", err)
+	}
+	return fetch, nil
 }
 
 // SetNotifiedStatus records the outcome of fetching a notified URI.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // chunkSize is the size of one stored piece of a compressed payload: small enough to keep
@@ -58,6 +59,13 @@ func (s *Store) Archive(ctx context.Context, p Payload, r io.Reader) (Payload, b
 	return out, existed, nil
 }
 
+// gzipWriters reuses compressors: a new one allocates and clears about a megabyte, which
+// dominated archiving small payloads such as single event tokens.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
+
 // Archive stores a payload inside this transaction; see [Store.Archive].
 func (t *Tx) Archive(p Payload, r io.Reader) (Payload, bool, error) {
 	if p.Received.IsZero() {
@@ -75,12 +83,15 @@ func (t *Tx) Archive(p Payload, r io.Reader) (Payload, bool, error) {
 		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
 	}
 	cw := &chunkWriter{t: t, payloadID: p.ID}
-	zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(cw)
 	h := sha256.New()
 	n, err := io.Copy(zw, io.TeeReader(r, h))
 	if err == nil {
 		err = zw.Close()
 	}
+	zw.Reset(io.Discard)
+	gzipWriters.Put(zw)
 	if err == nil {
 		err = cw.flush()
 	}

@@ -24,13 +24,13 @@ type activityView struct {
 	history  *widget.Table
 	runs     []store.SyncRun
 	note     *widget.Label
+	top      *fyne.Container
 }
 
 // statusRow is the live display of one source.
 type statusRow struct {
 	box      *fyne.Container
 	title    *widget.Label
-	state    *widget.Label
 	bar      *widget.ProgressBar
 	times    *widget.Label
 	problem  *widget.Label
@@ -65,7 +65,8 @@ func newActivityView(m *MainWindow) *activityView {
 	for i, w := range []float32{130, 150, 70, 80, 70, 90, 420} {
 		v.history.SetColumnWidth(i, w)
 	}
-	top := container.NewVScroll(container.NewVBox(v.note, v.cards))
+	v.top = container.NewVBox(v.note, v.cards)
+	top := container.NewVScroll(v.top)
 	split := container.NewVSplit(top, container.NewBorder(widget.NewLabelWithStyle("Sync history", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), nil, nil, nil, v.history))
 	split.Offset = 0.55
 	v.root = split
@@ -122,17 +123,19 @@ func (v *activityView) reload() {
 		}
 		v.runs = d.runs
 		v.history.Refresh()
+		v.note.Show()
 		switch {
 		case eng == nil:
 			v.note.SetText("Background sync is not running in this session; the history below is from the database.")
 		case len(d.statuses) == 0:
 			v.note.SetText("No sources to sync. Add one under Sources.")
 		default:
-			v.note.SetText("")
+			v.note.Hide()
 		}
 		for _, st := range d.statuses {
 			v.apply(st)
 		}
+		v.top.Refresh()
 	})
 }
 
@@ -144,10 +147,9 @@ func (v *activityView) apply(st engine.Status) {
 	if row == nil {
 		row = v.newRow(st.Source)
 		v.rows[st.Source] = row
-		v.sortCards()
 	}
-	row.title.SetText(st.Source + " · " + kindNames[st.Kind])
-	row.state.SetText(stateWords(st))
+	v.sortCards()
+	row.title.SetText(st.Source + " · " + kindNames[st.Kind] + " — " + stateWords(st))
 	if st.State == engine.StateSyncing {
 		row.bar.Show()
 		if st.Progress.Total > 0 {
@@ -158,9 +160,10 @@ func (v *activityView) apply(st engine.Status) {
 			row.bar.SetValue(0)
 		}
 		row.progress.SetText(st.Progress.Message)
+		row.progress.Show()
 	} else {
 		row.bar.Hide()
-		row.progress.SetText("")
+		row.progress.Hide()
 	}
 	row.times.SetText(timesWords(st, v.m.deps.Now()))
 	if st.LastError != "" {
@@ -176,6 +179,8 @@ func (v *activityView) apply(st engine.Status) {
 	} else {
 		row.problem.Hide()
 	}
+	row.box.Refresh()
+	v.cards.Refresh()
 	if had && prev.State == engine.StateSyncing && st.State != engine.StateSyncing {
 		v.reloadRuns()
 	}
@@ -194,7 +199,7 @@ func (v *activityView) reloadRuns() {
 
 func (v *activityView) newRow(source string) *statusRow {
 	r := &statusRow{title: widget.NewLabelWithStyle(source, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
-		state: widget.NewLabel(""), bar: widget.NewProgressBar(), times: widget.NewLabel(""),
+		bar: widget.NewProgressBar(), times: widget.NewLabel(""),
 		problem: widget.NewLabel(""), progress: widget.NewLabel("")}
 	r.problem.Wrapping = fyne.TextWrapWord
 	r.problem.Importance = widget.DangerImportance
@@ -204,7 +209,8 @@ func (v *activityView) newRow(source string) *statusRow {
 			v.m.deps.Engine.SyncNow(source)
 		}
 	})
-	head := container.NewBorder(nil, nil, nil, r.syncNow, container.NewHBox(r.title, r.state))
+	r.title.Truncation = fyne.TextTruncateEllipsis
+	head := container.NewBorder(nil, nil, nil, r.syncNow, r.title)
 	r.box = container.NewVBox(head, r.bar, r.progress, r.times, r.problem, widget.NewSeparator())
 	return r
 }
@@ -214,7 +220,22 @@ func (v *activityView) sortCards() {
 	for n := range v.rows {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	// Sources that need the user come first, then failing ones, then by name.
+	rank := func(n string) int {
+		switch v.statuses[n].State {
+		case engine.StateAttention:
+			return 0
+		case engine.StateBackoff:
+			return 1
+		}
+		return 2
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if ri, rj := rank(names[i]), rank(names[j]); ri != rj {
+			return ri < rj
+		}
+		return names[i] < names[j]
+	})
 	v.cards.Objects = nil
 	for _, n := range names {
 		v.cards.Add(v.rows[n].box)

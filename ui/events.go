@@ -89,9 +89,9 @@ func shortType(urn string) string {
 }
 
 func eventLine(e store.Event) string {
-	mark := "✓"
+	mark := "verified"
 	if !e.Verified {
-		mark = "✗"
+		mark = "REJECTED"
 	}
 	when := e.TOE
 	if when.IsZero() {
@@ -142,8 +142,8 @@ func eventDetail(e store.Event) string {
 	field("Resource id (rid)", e.RID)
 	var subject map[string]any
 	if json.Unmarshal([]byte(e.Subject), &subject) == nil {
-		for _, k := range []string{"rlk", "links"} {
-			if links, ok := subject[k]; ok {
+		for k, links := range subject {
+			if k == "rlk" || strings.HasSuffix(k, "/rlk") {
 				fmt.Fprintf(&b, "Resource links:\n")
 				for _, l := range flattenLinks(links) {
 					fmt.Fprintf(&b, "    %s\n", l)

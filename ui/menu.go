@@ -113,12 +113,12 @@ func (m *MainWindow) ImportFiles(paths []string) {
 	m.progress.SetValue(0)
 	m.progLbl.SetText("Importing…")
 	m.progBox.Show()
-	background(m, func(ctx context.Context) (importOutcome, error) {
+	backgroundFor(m, 0, func(ctx context.Context) (importOutcome, error) {
 		var out importOutcome
 		for i, p := range paths {
 			name := baseName(p)
 			label := fmt.Sprintf("Importing %s (%d of %d)", name, i+1, len(paths))
-			fyne.Do(func() { m.progLbl.SetText(label); m.progress.SetValue(0) })
+			m.do(func() { m.progLbl.SetText(label); m.progress.SetValue(0) })
 			var last time.Time
 			sum, err := m.deps.Import.Import(ctx, p, func(read, size int64) {
 				if size <= 0 || time.Since(last) < 50*time.Millisecond {
@@ -126,14 +126,14 @@ func (m *MainWindow) ImportFiles(paths []string) {
 				}
 				last = time.Now()
 				f := float64(read) / float64(size)
-				fyne.Do(func() { m.progress.SetValue(f) })
+				m.do(func() { m.progress.SetValue(f) })
 			})
 			if err != nil {
 				out.failed++
-				out.lines = append(out.lines, fmt.Sprintf("✗ %s: %v (the file is kept in the archive; nothing of it was imported)", name, err))
+				out.lines = append(out.lines, fmt.Sprintf("FAILED %s: %v (the file is kept in the archive; nothing of it was imported)", name, err))
 				continue
 			}
-			out.lines = append(out.lines, "✓ "+summaryWords(name, sum))
+			out.lines = append(out.lines, "Imported "+summaryWords(name, sum))
 		}
 		return out, nil
 	}, func(out importOutcome, _ error) {
@@ -201,7 +201,7 @@ func (m *MainWindow) ExportTo(w io.WriteCloser) {
 	m.progress.SetValue(0)
 	m.progLbl.SetText("Exporting…")
 	m.progBox.Show()
-	background(m, func(ctx context.Context) (int64, error) {
+	backgroundFor(m, 0, func(ctx context.Context) (int64, error) {
 		cw := &countingWriter{w: w}
 		err := m.deps.Export.ExportCSV(ctx, cw)
 		if cerr := w.Close(); err == nil {
@@ -229,8 +229,21 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// settingsForm is the settings dialog's widgets.
+type settingsForm struct {
+	m                      *MainWindow
+	th, unit               *widget.RadioGroup
+	zone                   *widget.Select
+	startMin, tray, notify *widget.Check
+	intervals              map[string]*widget.SelectEntry
+	srcs                   []store.Source
+	dlg                    dialog.Dialog
+}
+
 // SettingsDialog shows the display, startup, notification and sync settings.
-func (m *MainWindow) SettingsDialog() {
+func (m *MainWindow) SettingsDialog() { m.settingsForm().dlg.Show() }
+
+func (m *MainWindow) settingsForm() *settingsForm {
 	s := m.settings
 	th := widget.NewRadioGroup([]string{ThemeSystem, ThemeLight, ThemeDark}, nil)
 	th.Horizontal = true
@@ -269,24 +282,31 @@ func (m *MainWindow) SettingsDialog() {
 		intervals[src.Name] = e
 		items = append(items, widget.NewFormItem("Sync "+src.Name+" every", e))
 	}
-	d := dialog.NewForm("Settings", "Save", "Cancel", items, func(ok bool) {
-		if !ok {
-			return
-		}
-		s.SetTheme(th.Selected)
-		s.SetEnergyUnit(unit.Selected)
-		s.SetTimeZone(zone.Selected)
-		s.SetStartMinimised(startMin.Checked)
-		s.SetCloseToTray(tray.Checked)
-		s.SetNotifications(notify.Checked)
-		s.Apply(m.App)
-		m.saveIntervals(srcs, intervals)
-		if uv, ok := m.views[ViewUsage].(*usageView); ok {
-			uv.selectMeter(uv.meter)
+	f := &settingsForm{m: m, th: th, unit: unit, zone: zone, startMin: startMin, tray: tray, notify: notify,
+		intervals: intervals, srcs: srcs}
+	f.dlg = dialog.NewForm("Settings", "Save", "Cancel", items, func(ok bool) {
+		if ok {
+			f.save()
 		}
 	}, m.Window)
-	d.Resize(fyne.NewSize(560, 480))
-	d.Show()
+	f.dlg.Resize(fyne.NewSize(600, 520))
+	return f
+}
+
+// save keeps the choices in Preferences, applies them, and stores changed sync intervals.
+func (f *settingsForm) save() {
+	s, m := f.m.settings, f.m
+	s.SetTheme(f.th.Selected)
+	s.SetEnergyUnit(f.unit.Selected)
+	s.SetTimeZone(f.zone.Selected)
+	s.SetStartMinimised(f.startMin.Checked)
+	s.SetCloseToTray(f.tray.Checked)
+	s.SetNotifications(f.notify.Checked)
+	s.Apply(m.App)
+	m.saveIntervals(f.srcs, f.intervals)
+	if uv, ok := m.views[ViewUsage].(*usageView); ok && uv.meter.ID != 0 {
+		uv.selectMeter(uv.meter)
+	}
 }
 
 // saveIntervals stores changed sync intervals in the sources and reloads the engine.

@@ -99,7 +99,7 @@ func messageLine(m store.Message) string {
 		s += fmt.Sprintf("  %d readings", m.Readings)
 	}
 	if m.Error != "" {
-		s = "✗ " + s + "  (could not be read)"
+		s += "  (could not be read)"
 	}
 	return s
 }
@@ -207,8 +207,13 @@ func (v *messagesView) reload() {
 // send validates the form and sends the request off the UI goroutine.
 func (v *messagesView) send() {
 	src, point := v.reqSource.Selected, strings.TrimSpace(v.reqPoint.Text)
-	from, err1 := time.Parse(time.DateOnly, strings.TrimSpace(v.reqFrom.Text))
-	to, err2 := time.Parse(time.DateOnly, strings.TrimSpace(v.reqTo.Text))
+	// DataHub's days are Danish days: a period runs from Danish midnight to Danish midnight.
+	dk, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		dk = time.FixedZone("CET", 3600)
+	}
+	from, err1 := time.ParseInLocation(time.DateOnly, strings.TrimSpace(v.reqFrom.Text), dk)
+	to, err2 := time.ParseInLocation(time.DateOnly, strings.TrimSpace(v.reqTo.Text), dk)
 	switch {
 	case src == "":
 		v.reqStatus.SetText("Choose the DataHub source to ask.")

@@ -80,10 +80,10 @@ func (n *notifier) credentials(srcs []store.Source) {
 		switch left := exp.Sub(now); {
 		case left < 0:
 			n.send("expiry/"+s.Name, "The client secret of "+s.Name+" has expired",
-				"Ask the custodian for a new secret and enter it under Sources ▸ Edit.")
+				"Ask the custodian for a new secret and enter it under Sources > Edit.")
 		case left < expiryWarning:
 			n.send("expiry/"+s.Name, "The client secret of "+s.Name+" expires soon",
-				fmt.Sprintf("It expires on %s. Ask the custodian for a new one and enter it under Sources ▸ Edit.", exp.Format("2 Jan 2006")))
+				fmt.Sprintf("It expires on %s. Ask the custodian for a new one and enter it under Sources > Edit.", exp.Format("2 Jan 2006")))
 		}
 	}
 }

@@ -187,7 +187,7 @@ func (v *sourcesView) showSelected() {
 	}
 	if !ok {
 		if len(v.sources) == 0 {
-			v.detail.SetText("No sources yet. Add one to sync your data from a utility, a bank or DataHub, or import files you already have (File ▸ Import, or drop them on the window).")
+			v.detail.SetText("No sources yet. Add one to sync your data from a utility, a bank or DataHub, or import files you already have (File > Import, or drop them on the window).")
 		} else {
 			v.detail.SetText("Select a source.")
 		}
@@ -507,10 +507,10 @@ func (v *sourcesView) test() {
 		return v.m.deps.Engine.Test(ctx, s.Name)
 	}, func(msg string, err error) {
 		if err != nil {
-			v.result.SetText("✗ " + s.Name + " could not connect: " + err.Error())
+			v.result.SetText("Test failed: " + s.Name + " could not connect: " + err.Error())
 			return
 		}
-		v.result.SetText("✓ " + s.Name + ": " + msg)
+		v.result.SetText("Test passed: " + s.Name + ": " + msg)
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -71,7 +72,8 @@ type Exporter interface {
 // DataHubRequest asks DataHub for the measure data of one metering point over a period.
 type DataHubRequest struct {
 	MeteringPoint string
-	From, To      time.Time
+	// From and To are Danish midnights (Europe/Copenhagen), as DataHub requires.
+	From, To time.Time
 	// BusinessReason is the CIM business reason, such as E23 (periodic metering).
 	BusinessReason string
 }
@@ -116,6 +118,11 @@ type Deps struct {
 	Demo bool
 	// Now is the clock; tests fix it.
 	Now func() time.Time
+
+	// applyQueue, in tests, receives the UI work of background loads instead of fyne.Do, so
+	// that the test's goroutine applies it in Wait (the test driver runs fyne.Do at once on
+	// the calling goroutine, which would race with the test).
+	applyQueue chan queued
 }
 
 // MainWindow is Custody's main window.
@@ -134,9 +141,11 @@ type MainWindow struct {
 	progBox  *fyne.Container
 	notifier *notifier
 
-	pending sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
+	pending  sync.WaitGroup
+	inflight atomic.Int64
+	queue    chan queued
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 // view is one screen of the main window.
@@ -158,7 +167,7 @@ func NewMainWindow(a fyne.App, d Deps) *MainWindow {
 	if d.Demo {
 		title = "Custody — demo"
 	}
-	m := &MainWindow{Window: a.NewWindow(title), App: a, deps: d, views: map[string]view{}}
+	m := &MainWindow{Window: a.NewWindow(title), App: a, deps: d, views: map[string]view{}, queue: d.applyQueue}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.settings = NewSettings(a.Preferences())
 	m.settings.Apply(a)
@@ -249,8 +258,37 @@ func (m *MainWindow) Refresh() {
 	})
 }
 
-// Wait blocks until the background loads started so far have been applied. Tests use it.
-func (m *MainWindow) Wait() { m.pending.Wait() }
+// Wait blocks until the background loads started so far (and those their results start)
+// have been applied. Tests use it.
+func (m *MainWindow) Wait() {
+	if m.queue == nil {
+		m.pending.Wait()
+		return
+	}
+	// Each background load posts exactly one final item; progress updates come before it.
+	for m.inflight.Load() > 0 {
+		q := <-m.queue
+		q.f()
+		if q.final {
+			m.inflight.Add(-1)
+		}
+	}
+}
+
+// queued is UI work posted to the test queue; final marks a load's last item.
+type queued struct {
+	f     func()
+	final bool
+}
+
+// do runs f on the Fyne goroutine (in tests: on the goroutine that calls Wait).
+func (m *MainWindow) do(f func()) {
+	if m.queue != nil {
+		m.queue <- queued{f: f}
+		return
+	}
+	fyne.Do(f)
+}
 
 // Close stops the window's background work and remembers its size.
 func (m *MainWindow) Close() {
@@ -262,12 +300,35 @@ func (m *MainWindow) Close() {
 // background runs work off the UI goroutine and hands its result to apply on the Fyne
 // goroutine.
 func background[T any](m *MainWindow, work func(ctx context.Context) (T, error), apply func(T, error)) {
+	backgroundFor(m, 30*time.Second, work, apply)
+}
+
+// backgroundFor is background with a time limit for the work; 0 means none (imports and
+// exports of large files take as long as they take, and the window stays responsive).
+func backgroundFor[T any](m *MainWindow, limit time.Duration, work func(ctx context.Context) (T, error), apply func(T, error)) {
 	m.pending.Add(1)
+	if m.queue != nil {
+		m.inflight.Add(1)
+	}
 	go func() {
 		defer m.pending.Done()
-		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+		ctx, cancel := context.WithCancel(m.ctx)
+		if limit > 0 {
+			ctx, cancel = context.WithTimeout(m.ctx, limit)
+		}
 		defer cancel()
 		v, err := work(ctx)
+		if m.queue != nil {
+			if m.ctx.Err() != nil {
+				select {
+				case m.queue <- queued{f: func() {}, final: true}:
+				default:
+				}
+				return
+			}
+			m.queue <- queued{f: func() { apply(v, err) }, final: true}
+			return
+		}
 		if m.ctx.Err() != nil {
 			return
 		}
@@ -292,7 +353,7 @@ func (m *MainWindow) StartEngineUpdates() {
 				if !ok {
 					return
 				}
-				fyne.Do(func() { m.applyStatus(st) })
+				m.do(func() { m.applyStatus(st) })
 			}
 		}
 	}()

@@ -19,25 +19,25 @@ import (
 
 // usageView shows a meter's series on the chart, with ranges, aggregation and bills.
 type usageView struct {
-	m        *MainWindow
-	root     fyne.CanvasObject
-	search   *widget.Entry
-	list     *widget.List
-	meters   []store.Meter
-	meter    store.Meter
-	series   []store.Series
-	stats    map[int64]store.SeriesStats
-	checks   *widget.CheckGroup
-	rng      *widget.Select
-	res      *widget.Select
-	period   *widget.Label
-	chart    *chart.TimeSeries
-	totals   *widget.Label
-	bills    *fyne.Container
-	offset   int
-	loadSeq  int
-	labels   map[string]int64 // check label → series id
-	selected bool
+	m       *MainWindow
+	root    fyne.CanvasObject
+	search  *widget.Entry
+	list    *widget.List
+	meters  []store.Meter
+	meter   store.Meter
+	series  []store.Series
+	stats   map[int64]store.SeriesStats
+	checks  *widget.CheckGroup
+	rng     *widget.Select
+	res     *widget.Select
+	period  *widget.Label
+	chart   *chart.TimeSeries
+	totals  *widget.Label
+	bills   *fyne.Container
+	offset  int
+	loadSeq int
+	labels  map[string]int64 // check label → series id
+	right   *fyne.Container
 }
 
 func newUsageView(m *MainWindow) *usageView {
@@ -91,9 +91,11 @@ func newUsageView(m *MainWindow) *usageView {
 	controls := container.NewHBox(widget.NewLabel("Range"), v.rng, widget.NewLabel("Show"), v.res, prev, next, v.period)
 	top := container.NewVBox(controls, v.checks)
 	billScroll := container.NewVScroll(v.bills)
-	billScroll.SetMinSize(fyne.NewSize(0, 140))
-	bottom := container.NewVBox(v.totals, widget.NewLabelWithStyle("Bills and costs", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), billScroll)
-	right := container.NewBorder(top, bottom, nil, nil, v.chart)
+	bottom := container.NewBorder(container.NewVBox(v.totals, widget.NewLabelWithStyle("Bills and costs", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})), nil, nil, nil, billScroll)
+	body := container.NewVSplit(v.chart, bottom)
+	body.Offset = 0.68
+	right := container.NewBorder(top, nil, nil, nil, body)
+	v.right = right
 	left := container.NewBorder(v.search, nil, nil, nil, v.list)
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.24
@@ -199,6 +201,7 @@ func (v *usageView) selectMeter(m store.Meter) {
 		v.checks.Options = opts
 		v.checks.Selected = on
 		v.checks.Refresh()
+		v.right.Refresh() // the series row may have grown
 		v.checks.OnChanged = func([]string) { v.loadChart() }
 		v.showBills(d.bills)
 		v.loadChart()

@@ -71,6 +71,7 @@ type StatusError struct {
 	Code, Description string
 }
 
+// Error says the status and, when the answer gave them, the OAuth error code and description.
 func (e *StatusError) Error() string {
 	s := "HTTP " + strconv.Itoa(e.Status)
 	if t := http.StatusText(e.Status); t != "" {

@@ -60,7 +60,9 @@ func NewHTTPClient(cfg TLSConfig) (*http.Client, error) {
 		IdleConnTimeout:       IdleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 		MaxIdleConnsPerHost:   4,
-		ForceAttemptHTTP2:     true,
+		// HTTP/1.1 only: custodian gateways speak it, and a refused client certificate then
+		// surfaces as the TLS alert it is (HTTP/2's connection setup hides it).
+		ForceAttemptHTTP2: false,
 	}
 	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}, nil
 }

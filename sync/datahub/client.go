@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"custody/sync/auth"
 	"custody/sync/syncerr"
 )
 
@@ -27,10 +28,12 @@ var ErrUnknownMessage = errors.New("message id unknown to DataHub")
 type Client struct {
 	// BaseURL is the host root, such as https://preprod.b2b.datahub3.dk; /v1.0/cim is appended.
 	BaseURL string
-	// HTTP is the client to use; it carries the source's TLS trust.
+	// HTTP is the authorised client (sync/auth): it carries the source's TLS trust and adds
+	// the bearer token for BaseURL's origin only.
 	HTTP *http.Client
-	// Token returns a valid bearer token. It is sent only to BaseURL's origin.
-	Token func(ctx context.Context) (string, error)
+	// Token, when set, fetches (or finds cached) the token without a request to DataHub;
+	// Test uses it to tell a credentials problem from a DataHub one.
+	Token func(ctx context.Context) error
 	// Format is "xml" or "json": the Content-Type and Accept of every call.
 	Format string
 	// MaxBody limits a peeked document; 0 means DefaultMaxBody.
@@ -75,10 +78,6 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.Token(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -87,7 +86,6 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, op, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
 	// The backend chooses the format from Content-Type only and answers 415 without it, even
 	// on a bodiless GET; the interface note says Accept. Send both, identical.
 	req.Header.Set("Content-Type", c.mediaType())
@@ -97,7 +95,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, syncerr.E(syncerr.Network, op, err)
+		return nil, auth.Classify(op, err)
 	}
 	return resp, nil
 }
@@ -117,6 +115,10 @@ func statusError(op string, resp *http.Response) error {
 		hint = "DataHub does not serve this path: check the queue names (timeseries, aggregations) and the base URL."
 	case code == 400 || code == 413 || code == 415:
 		kind = syncerr.Data
+		if strings.HasPrefix(op, "POST") {
+			hint = "DataHub refused the request document; the error code and message above say why (00101 id already used, " +
+				"00002 sender is not you, 00302 schema, 413 too large, 415 format). Fix the request and send it again with a new id."
+		}
 	}
 	e := syncerr.E(kind, op, apiErr)
 	e.Hint = hint

@@ -255,10 +255,10 @@ func pointFrom(n *node) (Point, error) {
 		Price:    n.val("price.amount"),
 		Amount:   n.val("energySum_Quantity.quantity"),
 	}
-	for name, v := range map[string]string{"quantity": p.Quantity, "price.amount": p.Price, "energySum_Quantity.quantity": p.Amount} {
-		if v != "" {
-			if _, err := ParseDecimal(v); err != nil {
-				return p, fmt.Errorf("position %d %s: %w", i, name, err)
+	for _, f := range [...]struct{ name, v string }{{"quantity", p.Quantity}, {"price.amount", p.Price}, {"energySum_Quantity.quantity", p.Amount}} {
+		if f.v != "" {
+			if _, err := ParseDecimal(f.v); err != nil {
+				return p, fmt.Errorf("position %d %s: %w", i, f.name, err)
 			}
 		}
 	}

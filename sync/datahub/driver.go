@@ -5,22 +5,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"custody/store"
+	"custody/sync/auth"
+	"custody/sync/crashpoint"
 	"custody/sync/engine"
 	"custody/sync/syncerr"
 )
@@ -101,32 +99,14 @@ func (c Config) ExpiryWarning(now time.Time) string {
 	return ""
 }
 
-// HTTPClient returns a client that trusts the system roots plus the CA file, if given, and
-// never follows redirects (a redirect could carry the bearer token elsewhere).
+// HTTPClient returns the source's TLS client (sync/auth): the system roots plus the CA file,
+// if given, verification always on.
 func HTTPClient(caFile string) (*http.Client, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
+	hc, err := auth.NewHTTPClient(auth.TLSConfig{CAFile: caFile})
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "TLS settings", err)
 	}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, syncerr.E(syncerr.Config, "read CA", err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, syncerr.Errorf(syncerr.Config, "read CA", "%s holds no PEM certificate", caFile)
-		}
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	tr.ResponseHeaderTimeout = 2 * time.Minute
-	return &http.Client{
-		Transport: tr,
-		Timeout:   15 * time.Minute, // tens of MB over a slow line
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return errors.New("DataHub answered with a redirect; refusing to follow it")
-		},
-	}, nil
+	return hc, nil
 }
 
 // Driver syncs datahub sources: pending dequeues first, then peek → archive → parse → commit
@@ -141,7 +121,7 @@ type Driver struct {
 	afterCommit func(messageID string) error
 
 	mu     sync.Mutex
-	tokens map[string]oauth2.TokenSource
+	tokens map[string]*auth.Source
 }
 
 // NewDriver returns a datahub driver.
@@ -180,74 +160,50 @@ func (d *Driver) Client(job *engine.Job) (*Client, Config, error) {
 	key := hex.EncodeToString(h[:])
 	d.mu.Lock()
 	if d.tokens == nil {
-		d.tokens = map[string]oauth2.TokenSource{}
+		d.tokens = map[string]*auth.Source{}
 	}
 	ts, ok := d.tokens[key]
 	if !ok {
-		cc := clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: secret, TokenURL: cfg.TokenURL,
-			Scopes: []string{cfg.Scope}, AuthStyle: oauth2.AuthStyleInParams}
-		ts = cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, hc))
+		ts = auth.NewClientCredentials(auth.Credentials{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, ClientSecret: secret,
+			Scopes: []string{cfg.Scope}, AuthStyle: oauth2.AuthStyleInParams, HTTPClient: hc, Logger: job.Logger})
 		d.tokens[key] = ts
 	}
 	d.mu.Unlock()
+	// The token goes only to the base URL's origin; a redirect elsewhere is refused unsent.
+	authed, err := auth.NewClient(hc, ts, cfg.BaseURL)
+	if err != nil {
+		return nil, cfg, syncerr.E(syncerr.Config, "base url", err)
+	}
 	warn := cfg.ExpiryWarning(d.now())
 	return &Client{
 		BaseURL: cfg.BaseURL,
-		HTTP:    hc,
+		HTTP:    authed,
 		Format:  cfg.Format,
-		Token: func(ctx context.Context) (string, error) {
-			if err := ctx.Err(); err != nil {
-				return "", err
-			}
-			t, err := ts.Token()
-			if err != nil {
-				return "", classifyToken(err, warn)
-			}
-			return t.AccessToken, nil
+		Token: func(ctx context.Context) error {
+			_, err := ts.Token(ctx)
+			return withExpiry(err, warn)
 		},
 	}, cfg, nil
 }
 
-func classifyToken(err error, expiry string) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		kind := syncerr.Auth
-		if re.Response != nil && (re.Response.StatusCode >= 500 || re.Response.StatusCode == 429) {
-			kind = syncerr.Server
+// withExpiry adds the secret's expiry to the advice of an authorisation failure.
+func withExpiry(err error, expiry string) error {
+	var se *syncerr.Error
+	if expiry != "" && errors.As(err, &se) && se.Kind == syncerr.Auth {
+		if se.Hint == "" {
+			se.Hint = syncerr.Advice(err)
 		}
-		msg := fmt.Sprintf("token endpoint answered HTTP %d", statusOf(re))
-		if re.ErrorCode != "" {
-			msg += ": " + re.ErrorCode
-		}
-		if re.ErrorDescription != "" {
-			msg += ": " + cut(re.ErrorDescription)
-		}
-		e := syncerr.E(kind, "token", errors.New(msg))
-		if kind == syncerr.Auth {
-			e.Hint = "Entra ID refused the client credentials: check the client id, the secret and the scope ({app-id}/.default)."
-			if expiry != "" {
-				e.Hint += " Note: " + expiry + "."
-			}
-		}
-		return e
+		se.Hint += " Note: " + expiry + "."
 	}
-	return syncerr.E(syncerr.Network, "token", err)
+	return err
 }
 
-func statusOf(re *oauth2.RetrieveError) int {
-	if re.Response == nil {
-		return 0
-	}
-	return re.Response.StatusCode
-}
-
-// Test fetches a token and peeks the first queue, which changes nothing on the server.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	c, cfg, err := d.Client(job)
 	if err != nil {
 		return "", err
 	}
-	if _, err := c.Token(ctx); err != nil {
+	if err := c.Token(ctx); err != nil {
 		return "", err
 	}
 	p, err := c.Peek(ctx, cfg.Queues[0])
@@ -396,6 +352,7 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 		}
 		return taken{}, syncerr.E(syncerr.Network, "read document from "+queue, err)
 	}
+	crashpoint.Hit(crashpoint.AfterArchive)
 	// 2. Parse from the archive.
 	body, err := job.Store.OpenPayload(ctx, payload.ID)
 	if err != nil {
@@ -433,6 +390,7 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 			defer tx.Rollback()
 			perr = putErr
 		} else {
+			crashpoint.Hit(crashpoint.MidTx)
 			out.readings = res.Readings
 			for _, w := range res.Warnings {
 				log.Warn("document warning", "op", "parse", "count", res.Readings, "err", w)
@@ -464,6 +422,7 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 	if err := tx.Commit(); err != nil {
 		return taken{}, syncerr.E(syncerr.Local, "store document", err)
 	}
+	crashpoint.Hit(crashpoint.AfterCommit)
 	if d.afterCommit != nil {
 		if err := d.afterCommit(id); err != nil {
 			return taken{}, err
@@ -476,6 +435,7 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 		}
 		log.Warn("dequeue refused as unknown; skipped", "op", "dequeue", "err", err)
 	}
+	crashpoint.Hit(crashpoint.AfterDequeue)
 	if err := job.Store.DeletePendingAck(ctx, src.ID, "dequeue", id); err != nil {
 		return taken{}, syncerr.E(syncerr.Local, "forget pending dequeue", err)
 	}

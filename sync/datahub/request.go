@@ -98,6 +98,9 @@ func (r *Request) Validate() error {
 			return fmt.Errorf("period boundary %s is not Danish midnight (DataHub answers D66)", t.UTC().Format(time.RFC3339))
 		}
 	}
+	if r.Kind != RequestValidated && r.Start.Before(time.Now().AddDate(-3, -6, 0)) {
+		return errors.New("period: DataHub refuses settlement data older than 3 years 6 months (E17)")
+	}
 	switch r.Kind {
 	case RequestValidated:
 		if !gsrnRE.MatchString(r.MeteringPoint) {

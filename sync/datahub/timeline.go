@@ -109,3 +109,21 @@ func (s Step) Nominal() int64 {
 	}
 	return int64(s.Years) * 365 * 86400
 }
+
+// ParseResolution parses a resolution such as PT15M, PT1H, P1D (or PT1D), P1M, P1Y (or PT1Y).
+func ParseResolution(res string) (Step, error) { return stepper(res) }
+
+// Canonical is the resolution's standard spelling: PT1D becomes P1D, PT1Y becomes P1Y.
+func (s Step) Canonical() string {
+	switch {
+	case s.Fixed > 0 && s.Fixed%time.Hour == 0:
+		return fmt.Sprintf("PT%dH", s.Fixed/time.Hour)
+	case s.Fixed > 0:
+		return fmt.Sprintf("PT%dM", s.Fixed/time.Minute)
+	case s.Days > 0:
+		return fmt.Sprintf("P%dD", s.Days)
+	case s.Months > 0:
+		return fmt.Sprintf("P%dM", s.Months)
+	}
+	return fmt.Sprintf("P%dY", s.Years)
+}

@@ -152,6 +152,11 @@ func Put(tx *store.Tx, d *Document, o PutOptions) (PutResult, error) {
 			}
 		}
 	}
+	if o.SourceID == 0 {
+		if err := tx.ForgetFileMessage(msg.MessageID); err != nil {
+			return res, err
+		}
+	}
 	if err := tx.PutMessage(&msg); err != nil {
 		return res, err
 	}

@@ -47,7 +47,7 @@ type Config struct {
 	ErrorLogInterval time.Duration
 	// SyncTimeout bounds one sync (default 1 h).
 	SyncTimeout time.Duration
-	// StartDelay spreads the first syncs after Start over this long (default 5 s).
+	// StartDelay spreads the first syncs after Start over this long (default 5 s; negative: none).
 	StartDelay time.Duration
 	// SubscriberBuffer is the size of each subscriber's channel (default 16).
 	SubscriberBuffer int
@@ -326,10 +326,14 @@ func (e *Engine) runScheduled(ctx context.Context, w *worker) time.Duration {
 	default:
 	}
 	var wait time.Duration
+	var logIt func()
 	e.run(ctx, w.src, w.driver, func(res Result, err error, failures int) (State, time.Duration) {
-		wait = e.schedule(w, res, err, failures)
+		wait, logIt = e.schedule(w, res, err, failures)
 		return stateAfter(err), wait
 	})
+	if logIt != nil {
+		logIt() // outside the engine's lock: a slow log never holds up Statuses
+	}
 	return wait
 }
 
@@ -344,41 +348,44 @@ func stateAfter(err error) State {
 	return StateBackoff
 }
 
-// schedule returns the wait before the next sync after one that returned res and err, and
-// logs the failure if it is time to.
-func (e *Engine) schedule(w *worker, res Result, err error, failures int) time.Duration {
-	name, interval := w.src.Name, Interval(w.src)
-	var wait time.Duration
+// schedule returns the wait before the next sync after one that returned res and err, and,
+// when the outcome is worth logging now, a function that logs it.
+func (e *Engine) schedule(w *worker, res Result, err error, failures int) (time.Duration, func()) {
+	name, kind, interval := w.src.Name, w.src.Kind, Interval(w.src)
 	switch stateAfter(err) {
 	case StateIdle:
-		wait = interval + e.cfg.Jitter(interval/10)
+		wait := interval + e.cfg.Jitter(interval/10)
 		if res.NextIn > 0 && res.NextIn < interval {
 			wait = res.NextIn
 		}
-		if !w.lastLog.IsZero() {
-			e.log.Info("sync recovered", "source", name, "kind", w.src.Kind, "op", "sync")
-			w.lastLog = time.Time{}
+		if w.lastLog.IsZero() {
+			return wait, nil
 		}
+		w.lastLog = time.Time{}
+		return wait, func() { e.log.Info("sync recovered", "source", name, "kind", kind, "op", "sync") }
 	case StateAttention:
 		// Retrying will not help until the user acts (an edit reloads the source and retries at
 		// once); try again now and then in case the custodian's side was at fault.
-		wait = max(interval, e.cfg.BackoffMax)
-		if failures == 1 {
-			e.log.Error("sync needs attention", "source", name, "kind", w.src.Kind, "op", "sync", "err", err)
+		wait := max(interval, e.cfg.BackoffMax)
+		if failures != 1 {
+			return wait, nil
 		}
-	default:
-		wait = e.backoff(failures)
-		if ra := min(syncerr.RetryAfterOf(err), MaxRetryAfter); ra > wait {
-			wait = ra
-		}
-		wait += e.cfg.Jitter(wait / 10)
-		// Offline or failing: log quietly, at most once per ErrorLogInterval.
-		if now := time.Now(); w.lastLog.IsZero() || now.Sub(w.lastLog) >= e.cfg.ErrorLogInterval {
-			w.lastLog = now
-			e.log.Warn("sync failed, retrying", "source", name, "kind", w.src.Kind, "op", "sync", "count", failures, "err", err)
-		}
+		return wait, func() { e.log.Error("sync needs attention", "source", name, "kind", kind, "op", "sync", "err", err) }
 	}
-	return wait
+	wait := e.backoff(failures)
+	if ra := min(syncerr.RetryAfterOf(err), MaxRetryAfter); ra > wait {
+		wait = ra
+	}
+	wait += e.cfg.Jitter(wait / 10)
+	// Offline or failing: log quietly, at most once per ErrorLogInterval.
+	now := time.Now()
+	if !w.lastLog.IsZero() && now.Sub(w.lastLog) < e.cfg.ErrorLogInterval {
+		return wait, nil
+	}
+	w.lastLog = now
+	return wait, func() {
+		e.log.Warn("sync failed, retrying", "source", name, "kind", kind, "op", "sync", "count", failures, "err", err)
+	}
 }
 
 // backoff is the wait after the given number of consecutive failures: BackoffMin doubled per

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"custody/store"
 	"custody/sync/engine"
@@ -18,6 +19,11 @@ import (
 
 // BatchListFormat is the archive format name of BatchList notifications.
 const BatchListFormat = "espi-batchlist"
+
+// RefetchAfter is how long after fetching a notified URI a BatchList naming it again is taken
+// as news (a custodian may notify the same subscription URI every day) rather than as a
+// repeated delivery of the same notification.
+const RefetchAfter = 10 * time.Minute
 
 // MaxBatchList is the largest BatchList notification accepted.
 const MaxBatchList = 1 << 20
@@ -179,13 +185,13 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			log.Warn("BatchList names a URI outside the source's base URL; refused, the token is not sent there",
 				"op", "notify", "url-path", hostAndPath(u))
 		}
-		isNew, now, err := n.Store.AddNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text})
+		fetchIt, err := n.Store.NoteNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text}, RefetchAfter)
 		if err != nil {
 			log.Error("record notified URI", "op", "notify", "err", err)
 			http.Error(w, "could not store the notification", http.StatusInternalServerError)
 			return
 		}
-		if (isNew && status == store.NotifiedPending) || (!isNew && now == store.NotifiedPending) {
+		if fetchIt {
 			fetch = append(fetch, u)
 		}
 	}
@@ -197,6 +203,10 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	log.Info("BatchList received", "op", "notify", "count", len(fetch))
 	if len(fetch) == 0 {
+		return
+	}
+	if !src.Enabled {
+		log.Info("source disabled: the notified URIs wait for its next sync", "op", "notify", "count", len(fetch))
 		return
 	}
 	base := n.Ctx

@@ -135,8 +135,15 @@ func statusError(op string, resp *http.Response, snippet string) error {
 	case s == http.StatusTooManyRequests || s >= 500:
 		e = syncerr.E(syncerr.Server, op, se)
 		e.RetryAfter = auth.RetryAfter(resp.Header, time.Now())
-		if s == http.StatusTooManyRequests {
-			e.Hint = "The custodian asked Custody to slow down; it will retry by itself after the wait it named."
+		wait := "later"
+		if e.RetryAfter > 0 {
+			wait = "after the " + e.RetryAfter.String() + " it asked for"
+		}
+		switch s {
+		case http.StatusTooManyRequests:
+			e.Hint = "The custodian asked Custody to slow down (too many requests); Custody will retry by itself " + wait + "."
+		case http.StatusServiceUnavailable:
+			e.Hint = "The custodian is unavailable for now; Custody will retry by itself " + wait + "."
 		}
 	case s == http.StatusBadRequest:
 		e = syncerr.E(syncerr.Config, op, fmt.Errorf("the custodian did not accept the request: %w", se))

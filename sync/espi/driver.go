@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"custody/store"
 	"custody/sync/auth"
+	"custody/sync/crashpoint"
 	"custody/sync/engine"
 	"custody/sync/syncerr"
 )
@@ -198,6 +200,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 		}
 		return out, e
 	}
+	crashpoint.Hit(crashpoint.AfterArchive)
 	out.payload = p
 	if existed && p.Status == store.PayloadParsed {
 		job.Logger.Debug("unchanged answer", "op", op, "url-path", urlPath(uri))
@@ -230,22 +233,24 @@ func (d *Driver) parse(ctx context.Context, job *engine.Job, p store.Payload) (i
 	})
 	if perr != nil {
 		tx.Rollback()
-		if err := job.Store.SetPayloadStatus(context.WithoutCancel(ctx), p.ID, store.PayloadFailed, perr.Error()); err != nil {
-			return 0, syncerr.E(syncerr.Local, op, err)
-		}
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, ctx.Err() // the payload stays pending and is parsed on the next sync
+		}
+		if err := job.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, perr.Error()); err != nil {
+			return 0, syncerr.E(syncerr.Local, op, err)
 		}
 		e := syncerr.E(syncerr.Data, op, perr)
 		e.Hint = fmt.Sprintf("The custodian sent data Custody could not read; it is archived as payload %d with the reason, and can be re-read after a fix with `custody reprocess`.", p.ID)
 		return 0, e
 	}
+	crashpoint.Hit(crashpoint.MidTx)
 	if err := tx.SetPayloadStatus(p.ID, store.PayloadParsed, ""); err != nil {
 		return 0, syncerr.E(syncerr.Local, op, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, syncerr.E(syncerr.Local, op, err)
 	}
+	crashpoint.Hit(crashpoint.AfterCommit)
 	return int64(sum.Readings), nil
 }
 
@@ -262,13 +267,16 @@ type resource struct {
 	rel      string // path under the base URL
 	windowed bool   // uses published-min from the cursor
 	every    time.Duration
+	// optional resources may be missing (404) or outside the granted scope (403) without
+	// that being an error: not every custodian offers retail-customer data.
+	optional bool
 }
 
 func resources(src store.Source) []resource {
 	var out []resource
 	for _, id := range src.List(CfgBulkIDs) {
 		out = append(out, resource{rel: "Batch/Bulk/" + url.PathEscape(id), windowed: true},
-			resource{rel: "Batch/BulkRetailCustomerInfo/" + url.PathEscape(id), every: customerEvery})
+			resource{rel: "Batch/BulkRetailCustomerInfo/" + url.PathEscape(id), every: customerEvery, optional: true})
 	}
 	for _, id := range src.List(CfgSubscriptionIDs) {
 		out = append(out, resource{rel: "Batch/Subscription/" + url.PathEscape(id), windowed: true})
@@ -280,6 +288,7 @@ func resources(src store.Source) []resource {
 // last complete fetch, to pick up corrections) and, once a day, its customer information,
 // each subscription's usage, and any notified URI not fetched yet.
 func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
+	job = withDefaults(job)
 	var res engine.Result
 	s, err := d.session(job)
 	if err != nil {
@@ -316,6 +325,10 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		}
 		f, err := d.fetch(ctx, job, s.client, s.client.Resolve(r.rel), w)
 		d.count(&res, f)
+		if err != nil && r.optional && (isStatus(err, 404) || isStatus(err, 403)) {
+			job.Logger.Info("optional resource not offered", "op", "GET "+r.rel, "err", err)
+			err = nil
+		}
 		if err != nil {
 			if note(err) {
 				break
@@ -343,6 +356,27 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		res.Note = fmt.Sprintf("%d payloads, %d readings; %d not ready yet (the custodian is preparing them)", res.Items, res.Readings, notReady)
 	}
 	return res, firstErr
+}
+
+// withDefaults returns job with a logger and a progress function, when it lacks them.
+func withDefaults(job *engine.Job) *engine.Job {
+	if job.Logger != nil && job.Progress != nil {
+		return job
+	}
+	j := *job
+	if j.Logger == nil {
+		j.Logger = slog.New(slog.DiscardHandler)
+	}
+	if j.Progress == nil {
+		j.Progress = func(engine.Progress) {}
+	}
+	return &j
+}
+
+// isStatus says whether err is an HTTP answer with the given status.
+func isStatus(err error, status int) bool {
+	var se *auth.StatusError
+	return errors.As(err, &se) && se.Status == status
 }
 
 // stops says whether err ends a sync: only a resource the custodian does not know (Config)
@@ -394,9 +428,57 @@ func (d *Driver) fetchNotified(ctx context.Context, job *engine.Job, c *Client, 
 	return err
 }
 
+// BackfillStep is the longest window one backfill request asks for.
+const BackfillStep = 31 * 24 * time.Hour
+
+// Backfill fetches the usage of the source's bulk ids and subscriptions published between
+// from and to (to is clamped to now: some custodians reject a future published-max), in
+// windows of at most BackfillStep, oldest first. It leaves the sync cursors alone.
+func (d *Driver) Backfill(ctx context.Context, job *engine.Job, from, to time.Time) (engine.Result, error) {
+	job = withDefaults(job)
+	var res engine.Result
+	if now := d.now(); to.IsZero() || to.After(now) {
+		to = now
+	}
+	if !from.Before(to) {
+		return res, syncerr.Errorf(syncerr.Config, "backfill", "the window from %s to %s is empty", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	s, err := d.session(job)
+	if err != nil {
+		return res, err
+	}
+	var firstErr error
+	for _, r := range resources(job.Source) {
+		if !r.windowed {
+			continue
+		}
+		for lo := from; lo.Before(to); lo = lo.Add(BackfillStep) {
+			hi := lo.Add(BackfillStep)
+			if hi.After(to) {
+				hi = to
+			}
+			f, err := d.fetch(ctx, job, s.client, s.client.Resolve(r.rel), Window{Min: lo, Max: hi})
+			d.count(&res, f)
+			if f.status == 202 {
+				res.NextIn = NotReadyRetry
+			}
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				if stops(err) {
+					return res, firstErr
+				}
+			}
+		}
+	}
+	return res, firstErr
+}
+
 // Test implements engine.Driver: it requests a token and makes one small GET, and says what
 // it found in plain words.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
+	job = withDefaults(job)
 	s, err := d.session(job)
 	if err != nil {
 		return "", err
@@ -409,7 +491,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	var msg strings.Builder
 	msg.WriteString("the custodian accepted the client certificate and the client id and secret")
 	if !tok.Expiry.IsZero() {
-		fmt.Fprintf(&msg, " (token valid for %s)", time.Until(tok.Expiry).Round(time.Minute))
+		fmt.Fprintf(&msg, " (token valid for %d min)", int(time.Until(tok.Expiry).Round(time.Minute)/time.Minute))
 	}
 	rel, what := "ReadServiceStatus", "the service status"
 	if ids := job.Source.List(CfgBulkIDs); len(ids) > 0 {
@@ -417,7 +499,9 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	} else if ids := job.Source.List(CfgSubscriptionIDs); len(ids) > 0 {
 		rel, what = "Batch/Subscription/"+url.PathEscape(ids[0]), "subscription "+ids[0]
 	}
-	now := d.now()
+	// A small window (the last hour, ending a minute ago so that a custodian whose clock is
+	// a little behind does not see a future published-max) keeps the answer short.
+	now := d.now().Add(-time.Minute)
 	resp, err := s.client.Get(ctx, s.client.Resolve(rel), Window{Min: now.Add(-time.Hour), Max: now})
 	if err != nil {
 		var se *syncerr.Error

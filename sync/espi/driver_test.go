@@ -74,7 +74,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newRig(t *testing.T, opts espitest.Options) *rig {
+func newRig(t *testing.T, opts espitest.Options) *rig { return newRigTB(t, opts) }
+
+func newRigTB(t testing.TB, opts espitest.Options) *rig {
 	t.Helper()
 	pki, err := simtls.New("custody-gbsync-test")
 	if err != nil {
@@ -242,6 +244,118 @@ func TestCorrectionReplacesEarlierValues(t *testing.T) {
 	}
 }
 
+func TestSyncSubscriptionAndSizeLimit(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 2})
+	r.src.SetList("bulk_ids", nil)
+	r.src.SetList("subscription_ids", []string{r.sim.SubscriptionID()})
+	res, err := r.sync(t)
+	if err != nil || res.Items != 1 || res.Readings == 0 {
+		t.Fatalf("subscription sync: %+v %v", res, err)
+	}
+	// An answer over the size limit is refused whole.
+	r2 := newRig(t, espitest.Options{Days: 2})
+	r2.drv.MaxBody = 10 << 10
+	_, err = r2.sync(t)
+	if syncerr.KindOf(err) != syncerr.Data || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("oversized answer: %v", err)
+	}
+	ps, _ := r2.st.Payloads(context.Background(), store.PayloadFilter{})
+	for _, p := range ps {
+		if strings.Contains(p.URL, "Batch/Bulk/") {
+			t.Fatalf("part of an oversized answer was kept: %+v", p)
+		}
+	}
+	if len(ps) != 1 {
+		t.Fatalf("%d payloads, want the customer feed that fits", len(ps))
+	}
+	// No bulk or subscription id: a configuration error.
+	r2.src.SetList("bulk_ids", nil)
+	if _, err := r2.sync(t); syncerr.KindOf(err) != syncerr.Config {
+		t.Fatalf("no ids: %v", err)
+	}
+}
+
+func TestNotifiedURIPendingUntilNextSync(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 1})
+	// A disabled source keeps what it is told for later, fetching nothing.
+	r.src.Enabled = false
+	if err := r.st.UpdateSource(context.Background(), &r.src); err != nil {
+		t.Fatal(err)
+	}
+	{
+		n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge"}
+		srv, c := listener(t, r, n)
+		resp, err := c.Post(srv.URL+"/notify", "application/xml", bytes.NewReader(espitest.BatchList(r.sim.BaseURL()+"/ReadingType/rt-gas-86400")))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("POST: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		n.Wait()
+		if len(r.sim.Requests()) != 0 {
+			t.Fatal("a disabled source fetched")
+		}
+	}
+	r.src.Enabled = true
+	if err := r.st.UpdateSource(context.Background(), &r.src); err != nil {
+		t.Fatal(err)
+	}
+	n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge"}
+	srv, c := listener(t, r, n)
+	uri := r.sim.BaseURL() + "/Subscription/" + r.sim.SubscriptionID() + "/UsagePoint/1"
+	r.sim.Inject(espitest.FaultUnavailable)
+	resp, err := c.Post(srv.URL+"/notify", "application/xml", bytes.NewReader(espitest.BatchList(uri)))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	n.Wait()
+	if p, _ := r.st.Notified(context.Background(), r.src.ID, store.NotifiedPending); len(p) != 2 || p[1].URI != uri || !strings.Contains(p[1].Error, "503") {
+		t.Fatalf("pending after a 503: %+v", p)
+	}
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := r.st.Notified(context.Background(), r.src.ID, store.NotifiedFetched); len(f) != 2 {
+		t.Fatalf("the next sync did not fetch the pending URI: %+v", f)
+	}
+}
+
+func TestSyncWithoutCustomerInfo(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 1, NoCustomerInfo: true})
+	res, err := r.sync(t)
+	if err != nil || res.Items != 1 || res.Readings == 0 {
+		t.Fatalf("sync: %+v %v", res, err)
+	}
+}
+
+func TestBackfill(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 40})
+	now := r.clock.Now()
+	res, err := r.drv.Backfill(context.Background(), r.job(), now.Add(-40*24*time.Hour), now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var windows []string
+	for _, q := range r.sim.Requests() {
+		if q.Method == "GET" {
+			windows = append(windows, q.RawQuery)
+		}
+	}
+	if len(windows) != 2 || !strings.Contains(windows[1], "published-max="+strings.ReplaceAll(now.Format(time.RFC3339), ":", "%3A")) {
+		t.Fatalf("requests %q, want two windows ending now", windows)
+	}
+	c, _ := r.st.Counts(context.Background())
+	if res.Items != 2 || c.Readings == 0 || int64(c.Readings) != res.Readings {
+		t.Fatalf("result %+v, %d readings stored", res, c.Readings)
+	}
+	if cur, _ := r.st.Cursor(context.Background(), r.src.ID, "Batch/Bulk/"+r.sim.BulkID()); !cur.IsZero() {
+		t.Fatal("backfill moved the sync cursor")
+	}
+	if _, err := r.drv.Backfill(context.Background(), r.job(), now, now.Add(-time.Hour)); syncerr.KindOf(err) != syncerr.Config {
+		t.Fatalf("empty window: %v", err)
+	}
+}
+
 func TestSyncFaults(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -256,8 +370,8 @@ func TestSyncFaults(t *testing.T) {
 		{name: "expired-token", fault: espitest.FaultExpiredToken, payloads: 2},
 		{name: "slow-body", fault: espitest.FaultSlowBody, payloads: 2},
 		{name: "revoked", fault: espitest.FaultRevoked, kind: syncerr.Auth, words: "authorisation expired or revoked", advice: espi.HintReauthorise},
-		{name: "too-many-requests", fault: espitest.FaultTooManyRequests, kind: syncerr.Server, words: "429", retry: 7 * time.Second},
-		{name: "unavailable", fault: espitest.FaultUnavailable, kind: syncerr.Server, words: "503", retry: 7 * time.Second},
+		{name: "too-many-requests", fault: espitest.FaultTooManyRequests, kind: syncerr.Server, words: "429", advice: "slow down (too many requests); Custody will retry by itself after the 7s it asked for", retry: 7 * time.Second},
+		{name: "unavailable", fault: espitest.FaultUnavailable, kind: syncerr.Server, words: "503", advice: "unavailable for now; Custody will retry by itself after the 7s", retry: 7 * time.Second},
 		{name: "truncated", fault: espitest.FaultTruncatedBody, kind: syncerr.Network, words: "cut off", advice: "cut off before its end"},
 		{name: "not-ready", fault: espitest.FaultNotReady, nextIn: espi.NotReadyRetry, payloads: 1},
 		{name: "malformed", fault: espitest.FaultMalformed, kind: syncerr.Data, words: "parse", advice: "archived as payload", payloads: 2},
@@ -357,6 +471,21 @@ func TestCredentialFailures(t *testing.T) {
 	if err != nil || !strings.Contains(msg, "accepted") || !strings.Contains(msg, "bulk id 50916") {
 		t.Fatalf("Test: %q, %v", msg, err)
 	}
+	// The client key may live in the keyring instead of a file.
+	job := r.job()
+	job.Source.Config = map[string]string{}
+	for k, v := range r.src.Config {
+		job.Source.Config[k] = v
+	}
+	delete(job.Source.Config, "key")
+	if _, err := r.drv.Test(context.Background(), job); syncerr.KindOf(err) != syncerr.Config || !strings.Contains(err.Error(), "no key") {
+		t.Fatalf("certificate without key: %v", err)
+	}
+	sec := memSecrets{"pge/client_secret": r.secrets["pge/client_secret"], "pge/client_key": string(r.pki.ClientKeyPEM)}
+	job.Secrets = sec
+	if msg, err := r.drv.Test(context.Background(), job); err != nil || !strings.Contains(msg, "accepted") {
+		t.Fatalf("key from the keyring: %q, %v", msg, err)
+	}
 }
 
 // listener is a TLS server in front of a BatchList handler.
@@ -439,13 +568,21 @@ func TestBatchListFetchesOnlyAllowedURIs(t *testing.T) {
 	if c, _ := r.st.Counts(context.Background()); c.Readings == 0 {
 		t.Error("no readings from the notified URIs")
 	}
-	// The same BatchList again fetches nothing more.
+	// The same BatchList again soon is a repeated delivery: nothing is fetched again.
 	before := len(r.sim.Requests())
 	resp, _ = c.Post(srv.URL+"/espi/notify/pge", "application/xml", bytes.NewReader(body))
 	resp.Body.Close()
 	n.Wait()
 	if len(r.sim.Requests()) != before {
 		t.Fatal("a repeated BatchList fetched again")
+	}
+	// Named again the next day, the URIs are news: fetched again, still only the allowed ones.
+	r.st.Now = func() time.Time { return time.Now().Add(24 * time.Hour) }
+	resp, _ = c.Post(srv.URL+"/espi/notify/pge", "application/xml", bytes.NewReader(body))
+	resp.Body.Close()
+	n.Wait()
+	if got := len(r.sim.Requests()) - before; got != 2 || foreignHits.Load() != 0 {
+		t.Fatalf("the next day's BatchList made %d requests, want 2", got)
 	}
 }
 
@@ -598,5 +735,36 @@ func TestParseBatchListFixtures(t *testing.T) {
 		if err != nil || strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 			t.Errorf("%s: %q %v", tc.file, got, err)
 		}
+	}
+}
+
+// TestCancelledSyncLosesNothing cancels a sync while it reads an archived answer; the next
+// sync finishes the job from the archive.
+func TestCancelledSyncLosesNothing(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	job := r.job()
+	job.Progress = func(p engine.Progress) {
+		if strings.HasPrefix(p.Message, "reading") {
+			cancel()
+		}
+	}
+	if _, err := r.drv.Sync(ctx, job); err == nil {
+		t.Fatal("a cancelled sync reported success")
+	}
+	if failed, _ := r.st.Payloads(context.Background(), store.PayloadFilter{Status: store.PayloadFailed}); len(failed) != 0 {
+		t.Fatalf("cancellation marked payloads failed: %+v", failed)
+	}
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := r.st.Payloads(context.Background(), store.PayloadFilter{})
+	for _, p := range ps {
+		if p.Status != store.PayloadParsed {
+			t.Fatalf("payload %d is %s after the next sync", p.ID, p.Status)
+		}
+	}
+	if c, _ := r.st.Counts(context.Background()); c.Readings == 0 {
+		t.Fatal("no readings after the next sync")
 	}
 }

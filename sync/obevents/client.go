@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,8 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
+	"custody/sync/auth"
 	"custody/sync/syncerr"
 )
 
@@ -34,6 +34,12 @@ type ClientConfig struct {
 	TLS      TLSFiles
 }
 
+// TLSFiles names the PEM files of a source's TLS settings.
+type TLSFiles struct {
+	CertFile, KeyFile string // client certificate and key for mutual TLS; both or neither
+	CAFile            string // an extra CA to trust, beside the system roots
+}
+
 // Client talks to one bank's event APIs with a client-credentials token over (mutual) TLS.
 type Client struct {
 	base   string // BaseURL without a trailing slash
@@ -41,7 +47,7 @@ type Client struct {
 	// Plain is the TLS client without a token, for the JWKS.
 	Plain  *http.Client
 	authed *http.Client
-	tokens *tokenSource
+	tokens auth.Tokens
 }
 
 // NewClient builds a client. The token is only ever sent to the origin of BaseURL.
@@ -49,21 +55,21 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Scope == "" {
 		cfg.Scope = "eventpolling"
 	}
-	origin, err := Origin(cfg.BaseURL)
+	origin, err := auth.Origin(cfg.BaseURL)
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "base URL", err)
 	}
-	plain, err := NewTLSClient(cfg.TLS)
+	plain, err := auth.NewHTTPClient(auth.TLSConfig{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, CAFile: cfg.TLS.CAFile})
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "TLS settings", err)
 	}
-	ts := newTokenSource(cfg.TokenURL, cfg.ClientID, cfg.Secret, cfg.Scope, plain)
-	authed := &http.Client{
-		Transport:     &bearerTransport{base: plain.Transport, tokens: ts, origin: origin},
-		Timeout:       plain.Timeout,
-		CheckRedirect: plain.CheckRedirect,
+	tokens := auth.NewClientCredentials(auth.Credentials{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID,
+		ClientSecret: cfg.Secret, Scopes: strings.Fields(cfg.Scope), HTTPClient: plain})
+	authed, err := auth.NewClient(plain, tokens, cfg.BaseURL)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "base URL", err)
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: ts}, nil
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: tokens}, nil
 }
 
 // Token fetches (or reuses) the access token; Test uses it to check the credentials.
@@ -89,6 +95,7 @@ type StatusError struct {
 	Body   string // the start of the body (OBErrorResponse1 is parsed leniently for Message)
 }
 
+// Error says which status the bank answered, with the start of its explanation.
 func (e *StatusError) Error() string {
 	if e.Body == "" {
 		return fmt.Sprintf("the bank answered %d %s", e.Status, http.StatusText(e.Status))
@@ -199,22 +206,6 @@ func errorSummary(data []byte) string {
 		return truncate(strings.Join(parts, "; "), 300)
 	}
 	return truncate(strings.TrimSpace(string(data)), 200)
-}
-
-// classifyTokenErr classifies a failure to get a token.
-func classifyTokenErr(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
-		switch s := re.Response.StatusCode; {
-		case s == 400 || s == 401 || s == 403:
-			e := syncerr.E(syncerr.Auth, "token", fmt.Errorf("the token endpoint answered %d %s", s, re.ErrorCode))
-			e.Hint = "The bank rejected the client id or secret (or the scope): check them, and store the secret again with `custody sources remove` and `add`."
-			return e
-		default:
-			return syncerr.E(syncerr.Server, "token", fmt.Errorf("the token endpoint answered %d", s))
-		}
-	}
-	return syncerr.E(syncerr.Network, "token", err)
 }
 
 // Subscription is an event subscription (OBEventSubscriptionResponse1 Data).
@@ -378,25 +369,14 @@ func (c *Client) DeleteCallbackURL(ctx context.Context, id string) error {
 // Poll sends one POST /events and returns the answer and its raw body. 200 and 201 are both
 // success; a missing moreAvailable is false; a value of sets that is not a string is kept as
 // its JSON text, so that it is rejected (and reported) like any other bad token.
-func (c *Client) Poll(ctx context.Context, req PollRequest) (PollResponse, []byte, error) {
-	var wire struct {
-		Sets          map[string]json.RawMessage `json:"sets"`
-		MoreAvailable *bool                      `json:"moreAvailable"`
-	}
-	raw, err := c.do(ctx, http.MethodPost, "/events", req, &wire, http.StatusOK, http.StatusCreated)
+func (c *Client) Poll(ctx context.Context, req secevent.PollRequest) (secevent.PollResponse, []byte, error) {
+	raw, err := c.do(ctx, http.MethodPost, "/events", req, nil, http.StatusOK, http.StatusCreated)
 	if err != nil {
-		return PollResponse{}, raw, err
+		return secevent.PollResponse{}, raw, err
 	}
-	out := PollResponse{Sets: map[string]string{}}
-	if wire.MoreAvailable != nil {
-		out.MoreAvailable = *wire.MoreAvailable
-	}
-	for k, v := range wire.Sets {
-		var s string
-		if json.Unmarshal(v, &s) != nil {
-			s = string(v)
-		}
-		out.Sets[k] = s
+	out, err := secevent.DecodePollResponse(raw)
+	if err != nil {
+		return out, raw, syncerr.E(syncerr.Server, "POST /events", err)
 	}
 	return out, raw, nil
 }
@@ -404,7 +384,7 @@ func (c *Client) Poll(ctx context.Context, req PollRequest) (PollResponse, []byt
 // FetchLink GETs a resource named by an event's rlk link, with the token, only when the link
 // is on the configured origin; any other link is refused.
 func (c *Client) FetchLink(ctx context.Context, link string) ([]byte, error) {
-	o, err := Origin(link)
+	o, err := auth.Origin(link)
 	if err != nil || o != c.origin {
 		return nil, syncerr.Errorf(syncerr.Data, "GET rlk", "link %q is not on the configured origin %s: not fetched", truncate(link, 120), c.origin)
 	}

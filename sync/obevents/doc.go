@@ -9,23 +9,10 @@
 // unreachable, the disk full) never produces a negative acknowledgement: the token comes again.
 package obevents
 
-// PollRequest is the body of POST /events (OBEventPolling1, RFC 8936 §2.4).
-type PollRequest struct {
-	MaxEvents         *int              `json:"maxEvents,omitempty"`
-	ReturnImmediately bool              `json:"returnImmediately"`
-	Ack               []string          `json:"ack,omitempty"`
-	SetErrs           map[string]SetErr `json:"setErrs,omitempty"`
-}
-
-// SetErr is one negative acknowledgement.
-type SetErr struct {
-	Err         string `json:"err"`
-	Description string `json:"description"`
-}
-
-// PollResponse is the answer of POST /events (OBEventPollingResponse1). A missing
-// moreAvailable means false.
-type PollResponse struct {
-	Sets          map[string]string `json:"sets"`
-	MoreAvailable bool              `json:"moreAvailable"`
+// truncate shortens s to at most n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -2,12 +2,14 @@ package obevents
 
 import (
 	"context"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"custody/store"
 	"custody/sync/engine"
@@ -25,16 +27,17 @@ const (
 	CfgSubscription = "subscription" // "none" to skip the event subscription (polling-only banks)
 	CfgCallbackURL  = "callback_url" // a public .../event-notifications URL for real-time push
 	CfgEventTypes   = "event_types"  // subscription EventTypes (JSON list); default all
+	CfgJTIWindow    = "jti_window"   // how close two uses of a jti must be to be one event; default 720h
 )
 
 // Driver is the engine driver of "obevents" sources.
 type Driver struct {
 	mu   sync.Mutex
-	keys map[string]*JWKS // by jwks URL: the cache and its refresh limit outlive one sync
+	keys map[string]*secevent.JWKS // by jwks URL: the cache and its refresh limit outlive one sync
 }
 
 // NewDriver returns the obevents driver.
-func NewDriver() *Driver { return &Driver{keys: map[string]*JWKS{}} }
+func NewDriver() *Driver { return &Driver{keys: map[string]*secevent.JWKS{}} }
 
 // Kind is "obevents".
 func (d *Driver) Kind() string { return "obevents" }
@@ -42,10 +45,11 @@ func (d *Driver) Kind() string { return "obevents" }
 // session is a source's client and verifier.
 type session struct {
 	client   *Client
-	verifier *Verifier
-	jwks     *JWKS
+	verifier *secevent.Verifier
+	jwks     *secevent.JWKS
 	draft    bool
 	max      int
+	window   time.Duration
 }
 
 func (d *Driver) session(job *engine.Job) (*session, error) {
@@ -68,11 +72,16 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 		return nil, err
 	}
 	s := &session{client: client, draft: c[CfgErrorCodes] == "draft", max: 10}
+	if w := c[CfgJTIWindow]; w != "" {
+		if s.window, err = time.ParseDuration(w); err != nil {
+			return nil, syncerr.Errorf(syncerr.Config, "settings", "%s %q is not a duration such as 720h", CfgJTIWindow, w)
+		}
+	}
 	if v, err := strconv.Atoi(c[CfgMaxEvents]); err == nil && v > 0 {
 		s.max = v
 	}
 	s.jwks = d.keySet(c["jwks_url"], client)
-	s.verifier = &Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID], Keys: s.jwks}
+	s.verifier = &secevent.Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID], Keys: s.jwks}
 	if a := strings.TrimSpace(c[CfgAlgs]); a != "" {
 		for _, x := range strings.Split(a, ",") {
 			s.verifier.Algs = append(s.verifier.Algs, strings.TrimSpace(x))
@@ -83,20 +92,18 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 
 // keySet returns the cached key set of a JWKS URL, fetched with the source's plain TLS client
 // (its CA, no token).
-func (d *Driver) keySet(url string, c *Client) *JWKS {
+func (d *Driver) keySet(url string, c *Client) *secevent.JWKS {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.keys == nil {
-		d.keys = map[string]*JWKS{}
+		d.keys = map[string]*secevent.JWKS{}
 	}
 	k, ok := d.keys[url]
 	if !ok {
-		k = &JWKS{URL: url}
+		k = &secevent.JWKS{URL: url}
 		d.keys[url] = k
 	}
-	k.mu.Lock()
-	k.Client = c.Plain
-	k.mu.Unlock()
+	k.SetClient(c.Plain)
 	return k
 }
 
@@ -127,7 +134,7 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		}
 	}
 	p := &Poller{Client: s.client, Verifier: s.verifier, Store: job.Store, Source: job.Source,
-		MaxEvents: s.max, DraftCodes: s.draft, Logger: log,
+		MaxEvents: s.max, DraftCodes: s.draft, JTIWindow: s.window, Logger: log,
 		Progress: func(done int, msg string) { job.Progress(engine.Progress{Done: int64(done), Message: msg}) }}
 	st, err := p.Run(ctx)
 	res := engine.Result{Items: int64(st.New + st.Rejected), Note: st.Note()}
@@ -186,7 +193,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	if err := s.client.Token(ctx); err != nil {
 		return "", err
 	}
-	keys, err := fetchJWKS(ctx, s.client.Plain, job.Source.Config["jwks_url"])
+	keys, err := secevent.FetchJWKS(ctx, s.client.Plain, job.Source.Config["jwks_url"])
 	if err != nil {
 		return "", syncerr.E(syncerr.Network, "JWKS", err)
 	}
@@ -207,7 +214,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 // else the first link.
 func pickLink(subject, version string) string {
 	var subj struct {
-		RLK []Link `json:"http://openbanking.org.uk/rlk"`
+		RLK []secevent.Link `json:"http://openbanking.org.uk/rlk"`
 	}
 	if json.Unmarshal([]byte(subject), &subj) != nil || len(subj.RLK) == 0 {
 		return ""

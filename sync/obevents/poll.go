@@ -1,16 +1,20 @@
 package obevents
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"custody/sync/obevents/secevent"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"custody/store"
+	"custody/sync/crashpoint"
 	"custody/sync/syncerr"
 )
 
@@ -44,7 +48,7 @@ func (s Stats) Note() string {
 // Poller drains a bank's aggregated polling queue into the store.
 type Poller struct {
 	Client   *Client
-	Verifier *Verifier
+	Verifier *secevent.Verifier
 	Store    *store.Store
 	Source   store.Source
 	// MaxEvents is the maxEvents sent with each poll; default 10.
@@ -53,8 +57,11 @@ type Poller struct {
 	MaxPolls int
 	// DraftCodes sends the draft-ietf-secevent-http-push-03 error codes in setErrs.
 	DraftCodes bool
-	Logger     *slog.Logger
-	Progress   func(done int, msg string)
+	// JTIWindow: tokens with the same jti whose iat are this close are one event; default
+	// DefaultJTIWindow; negative means a jti is never reused.
+	JTIWindow time.Duration
+	Logger    *slog.Logger
+	Progress  func(done int, msg string)
 	// afterStore, when set, is called after a batch is committed and before its
 	// acknowledgements are sent (tests use it to simulate a crash there).
 	afterStore func() error
@@ -64,8 +71,8 @@ type Poller struct {
 type verdict struct {
 	key   string
 	token string
-	set   SET
-	rej   *Rejection
+	set   secevent.SET
+	rej   *secevent.Rejection
 	err   error // temporary failure: neither ack nor setErr
 }
 
@@ -96,24 +103,25 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return st, syncerr.E(syncerr.Local, "pending acks", err)
 		}
-		// Once the poll budget is spent, only what is owed is sent.
+		// Once the poll budget is spent, only what is owed is sent; a bank that keeps sending
+		// events all the same is left for the next run (what is owed stays recorded).
 		n := maxEvents
 		if st.Polls >= maxPolls || st.Deferred > 0 {
-			if len(acks)+len(errs) == 0 {
+			if len(acks)+len(errs) == 0 || st.Polls >= maxPolls+5 {
 				break
 			}
 			n = 0
 		}
-		req := PollRequest{MaxEvents: &n, ReturnImmediately: true}
+		req := secevent.PollRequest{MaxEvents: &n, ReturnImmediately: true}
 		var sent []int64
 		for _, a := range acks {
 			req.Ack = append(req.Ack, a.Item)
 			sent = append(sent, a.ID)
 		}
 		if len(errs) > 0 {
-			req.SetErrs = map[string]SetErr{}
+			req.SetErrs = map[string]secevent.SetErr{}
 			for _, e := range errs {
-				req.SetErrs[e.Item] = SetErr{Err: e.Detail["err"], Description: e.Detail["description"]}
+				req.SetErrs[e.Item] = secevent.SetErr{Err: e.Detail["err"], Description: e.Detail["description"]}
 				sent = append(sent, e.ID)
 			}
 		}
@@ -129,15 +137,17 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		st.Acked += len(req.Ack)
 		st.SetErrs += len(req.SetErrs)
 		if len(sent) > 0 {
+			crashpoint.Hit(crashpoint.AfterAck)
 			if err := p.Store.DeletePendingAcks(ctx, sent); err != nil {
 				// They stay owed and are sent again: harmless, a repeated ack is allowed.
 				log.Warn("forget sent acknowledgements", "source", p.Source.Name, "op", "ack", "err", err)
 			}
 		}
 		if len(resp.Sets) > 0 {
-			if err := p.handle(ctx, resp.Sets, &st); err != nil {
+			if err := p.handle(ctx, raw, resp.Sets, &st); err != nil {
 				return st, err
 			}
+			crashpoint.Hit(crashpoint.AfterCommit)
 			if p.afterStore != nil {
 				if err := p.afterStore(); err != nil {
 					return st, err
@@ -192,7 +202,7 @@ func (p *Poller) archiveBad(ctx context.Context, raw []byte, cause error) {
 
 // handle verifies one poll answer's tokens and stores them with their acknowledgements in one
 // transaction.
-func (p *Poller) handle(ctx context.Context, sets map[string]string, st *Stats) error {
+func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string, st *Stats) error {
 	keys := make([]string, 0, len(sets))
 	for k := range sets {
 		keys = append(keys, k)
@@ -203,15 +213,21 @@ func (p *Poller) handle(ctx context.Context, sets map[string]string, st *Stats) 
 		v := verdict{key: k, token: sets[k]}
 		v.set, v.err = p.Verifier.Verify(ctx, v.token)
 		if v.err == nil && v.set.JTI != k {
-			v.err = reject(ErrInvalidRequest, "setData", "sets key %q differs from the token's jti %q", k, v.set.JTI)
+			v.err = &secevent.Rejection{Code: secevent.ErrInvalidRequest, Draft: "setData",
+				Description: fmt.Sprintf("sets key %q differs from the token's jti %q", k, v.set.JTI)}
 		}
-		if r, ok := IsRejection(v.err); ok {
+		if r, ok := secevent.IsRejection(v.err); ok {
 			v.rej, v.err = r, nil
 		}
 		verdicts = append(verdicts, v)
 	}
 	st.Received += len(verdicts)
-	res, err := StoreVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", verdicts, p.DraftCodes, true)
+	window := p.JTIWindow
+	if window == 0 {
+		window = DefaultJTIWindow
+	}
+	res, err := StoreVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts,
+		storeOptions{draft: p.DraftCodes, owe: true, window: window})
 	if err != nil {
 		return err
 	}
@@ -221,43 +237,75 @@ func (p *Poller) handle(ctx context.Context, sets map[string]string, st *Stats) 
 	return nil
 }
 
+// storeOptions say how StoreVerdicts stores.
+type storeOptions struct {
+	draft bool // setErrs carry the draft error codes
+	owe   bool // record the ack or setErr each token needs
+	// window is how far apart the iat of two tokens with the same jti may be for the second
+	// to be a repeat of the first; see store.Tx.PutEventWindow.
+	window time.Duration
+}
+
+// DefaultJTIWindow is the default of the jti_window setting.
+const DefaultJTIWindow = 30 * 24 * time.Hour
+
 // storeResult counts what StoreVerdicts did.
 type storeResult struct{ New, Rejected, Deferred int }
 
-// StoreVerdicts archives every token (format "set") and stores its event, verified or
-// rejected, and, when owe is set, the acknowledgement it needs, all in one transaction.
-// Tokens with a temporary failure are archived only.
-func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, vs []verdict, draft, owe bool) (storeResult, error) {
+// StoreVerdicts archives what was received and stores every token's event, verified or
+// rejected, and, when owe is set, the acknowledgement it needs, all in one transaction. raw is
+// the body the tokens came in (a poll answer), archived once with format "set"; when raw is
+// nil each token is archived by itself. Tokens with a temporary failure are archived only.
+func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, raw []byte, vs []verdict, o storeOptions) (storeResult, error) {
 	var res storeResult
 	tx, err := s.Begin(ctx)
 	if err != nil {
 		return res, syncerr.E(syncerr.Local, "store events", err)
 	}
 	defer tx.Rollback()
+	var whole store.Payload
+	if raw != nil {
+		if whole, _, err = tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, bytes.NewReader(raw)); err != nil {
+			return res, syncerr.E(syncerr.Local, "archive poll answer", err)
+		}
+	}
+	var deferred []string
 	for _, v := range vs {
-		pl, _, err := tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, strings.NewReader(v.token))
-		if err != nil {
-			return res, syncerr.E(syncerr.Local, "archive token", err)
+		pl := whole
+		if raw == nil {
+			if pl, _, err = tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, strings.NewReader(v.token)); err != nil {
+				return res, syncerr.E(syncerr.Local, "archive token", err)
+			}
 		}
 		if v.err != nil {
 			res.Deferred++
-			if err := tx.SetPayloadStatus(pl.ID, store.PayloadPending, "not verified yet: "+v.err.Error()); err != nil {
-				return res, syncerr.E(syncerr.Local, "archive token", err)
+			deferred = append(deferred, v.key+": "+v.err.Error())
+			if raw == nil {
+				if err := tx.SetPayloadStatus(pl.ID, store.PayloadPending, "not verified yet: "+v.err.Error()); err != nil {
+					return res, syncerr.E(syncerr.Local, "archive token", err)
+				}
 			}
 			continue
 		}
 		ev := eventOf(sourceID, v.key, v.token, v.set, v.rej)
 		ev.PayloadID = pl.ID
-		isNew, err := tx.PutEvent(&ev)
+		var isNew bool
+		if v.rej == nil {
+			isNew, err = tx.PutEventWindow(&ev, o.window)
+		} else {
+			isNew, err = tx.PutEvent(&ev)
+		}
 		if err != nil {
 			return res, syncerr.E(syncerr.Local, "store event", err)
 		}
-		status, perr := store.PayloadParsed, ""
-		if v.rej != nil {
-			status, perr = store.PayloadFailed, v.rej.Error()
-		}
-		if err := tx.SetPayloadStatus(pl.ID, status, perr); err != nil {
-			return res, syncerr.E(syncerr.Local, "archive token", err)
+		if raw == nil {
+			status, perr := store.PayloadParsed, ""
+			if v.rej != nil {
+				status, perr = store.PayloadFailed, v.rej.Error()
+			}
+			if err := tx.SetPayloadStatus(pl.ID, status, perr); err != nil {
+				return res, syncerr.E(syncerr.Local, "archive token", err)
+			}
 		}
 		if isNew {
 			if v.rej != nil {
@@ -266,21 +314,33 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 				res.New++
 			}
 		}
-		if !owe {
+		if !o.owe {
 			continue
 		}
 		a := store.PendingAck{SourceID: sourceID, Kind: pendingAck, Item: v.key}
 		if v.rej != nil {
 			a.Kind = pendingSetErr
-			a.Detail = map[string]string{"err": v.rej.CodeFor(draft), "description": truncate(v.rej.Description, 250)}
+			a.Detail = map[string]string{"err": v.rej.CodeFor(o.draft), "description": truncate(v.rej.Description, 250)}
 		}
 		if err := tx.AddPendingAck(a); err != nil {
 			return res, syncerr.E(syncerr.Local, "store acknowledgement", err)
 		}
 	}
+	if raw != nil {
+		// Rejected tokens carry their reason in their events; the answer itself was read.
+		status, perr := store.PayloadParsed, ""
+		if len(deferred) > 0 {
+			status, perr = store.PayloadPending, "not verified yet: "+truncate(strings.Join(deferred, "; "), 500)
+		}
+		if err := tx.SetPayloadStatus(whole.ID, status, perr); err != nil {
+			return res, syncerr.E(syncerr.Local, "archive poll answer", err)
+		}
+	}
+	crashpoint.Hit(crashpoint.MidTx)
 	if err := tx.Commit(); err != nil {
 		return res, syncerr.E(syncerr.Local, "store events", err)
 	}
+	crashpoint.Hit(crashpoint.AfterCommit)
 	return res, nil
 }
 
@@ -288,7 +348,7 @@ func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 // key for it (the polling key, or a hash of the token when there is none) and with no issuer
 // (its claims are not trusted), so that it can never take the place of a valid token of the
 // same jti; its error says what was wrong.
-func eventOf(sourceID int64, key, token string, set SET, rej *Rejection) store.Event {
+func eventOf(sourceID int64, key, token string, set secevent.SET, rej *secevent.Rejection) store.Event {
 	ev := store.Event{
 		SourceID: sourceID, ISS: set.ISS, JTI: set.JTI, AUD: strings.Join(set.AUD, " "),
 		Types: set.Types, RID: set.RID, RTY: set.RTY, TXN: set.TXN, TOE: set.TOE, IAT: set.IAT,

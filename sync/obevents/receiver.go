@@ -2,6 +2,7 @@ package obevents
 
 import (
 	"context"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"custody/store"
+	"custody/sync/auth"
 )
 
 // ReceiverPath is where a TPP's event-notifications endpoint lives, after an API version
@@ -25,7 +27,7 @@ const ReceiverPath = "/event-notifications"
 type Receiver struct {
 	store    *store.Store
 	sourceID int64
-	verifier *Verifier
+	verifier *secevent.Verifier
 	draft    bool
 	log      *slog.Logger
 }
@@ -33,7 +35,7 @@ type Receiver struct {
 // NewReceiver returns the push endpoint of a source. Mount it at the path of the CallbackUrl
 // registered with the bank (ending in /event-notifications). draft selects the draft error
 // codes for banks that expect them.
-func NewReceiver(st *store.Store, src store.Source, v *Verifier, draft bool, log *slog.Logger) http.Handler {
+func NewReceiver(st *store.Store, src store.Source, v *secevent.Verifier, draft bool, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -44,12 +46,12 @@ func NewReceiver(st *store.Store, src store.Source, v *Verifier, draft bool, log
 // fetched with the source's TLS trust, never with a token) and returns its push endpoint.
 func NewReceiverFor(st *store.Store, src store.Source, log *slog.Logger) (http.Handler, error) {
 	c := src.Config
-	plain, err := NewTLSClient(TLSFiles{CAFile: c["ca"]})
+	plain, err := auth.NewHTTPClient(auth.TLSConfig{CAFile: c["ca"]})
 	if err != nil {
 		return nil, err
 	}
-	v := &Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID],
-		Keys: &JWKS{URL: c["jwks_url"], Client: plain}}
+	v := &secevent.Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID],
+		Keys: &secevent.JWKS{URL: c["jwks_url"], Client: plain}}
 	if a := strings.TrimSpace(c[CfgAlgs]); a != "" {
 		for _, x := range strings.Split(a, ",") {
 			v.Algs = append(v.Algs, strings.TrimSpace(x))
@@ -76,15 +78,15 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch mt {
 		case "application/jwt", "application/secevent+jwt", "application/jose", "text/plain":
 		default:
-			rc.refuse(w, &Rejection{Code: ErrInvalidRequest, Draft: "jwtParse", Description: "content type " + mt + " is not a JWT"})
+			rc.refuse(w, &secevent.Rejection{Code: secevent.ErrInvalidRequest, Draft: "jwtParse", Description: "content type " + mt + " is not a JWT"})
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTokenSize))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, secevent.MaxTokenSize))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			rc.refuse(w, &Rejection{Code: ErrInvalidRequest, Draft: "jwtParse", Description: "the body is larger than the 64 KiB accepted"})
+			rc.refuse(w, &secevent.Rejection{Code: secevent.ErrInvalidRequest, Draft: "jwtParse", Description: "the body is larger than the 64 KiB accepted"})
 			return
 		}
 		w.WriteHeader(http.StatusBadRequest)
@@ -92,7 +94,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	token := strings.TrimSpace(string(body))
 	set, err := rc.verifier.Verify(r.Context(), token)
-	rej, rejected := IsRejection(err)
+	rej, rejected := secevent.IsRejection(err)
 	if err != nil && !rejected {
 		// Our own problem (the key set unreachable): the bank retries later.
 		rc.log.Warn("push: cannot verify now", "op", "push", "err", err)
@@ -101,7 +103,8 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := verdict{key: set.JTI, token: token, set: set, rej: rej}
-	if _, err := StoreVerdicts(context.WithoutCancel(r.Context()), rc.store, rc.sourceID, r.URL.Path, []verdict{v}, rc.draft, false); err != nil {
+	if _, err := StoreVerdicts(context.WithoutCancel(r.Context()), rc.store, rc.sourceID, r.URL.Path, nil, []verdict{v},
+		storeOptions{draft: rc.draft, window: DefaultJTIWindow}); err != nil {
 		rc.log.Error("push: store", "op", "push", "err", err)
 		http.Error(w, "could not store the event", http.StatusInternalServerError)
 		return
@@ -116,9 +119,31 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuse answers 400 with the RFC 8935 §2.3 error body.
-func (rc *Receiver) refuse(w http.ResponseWriter, rej *Rejection) {
+func (rc *Receiver) refuse(w http.ResponseWriter, rej *secevent.Rejection) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Language", "en")
 	w.WriteHeader(http.StatusBadRequest)
 	json.NewEncoder(w).Encode(map[string]string{"err": rej.CodeFor(rc.draft), "description": truncate(rej.Description, 250)})
+}
+
+// ReceiverFor returns, for sync/notify's HandlerFor, the push endpoint of each obevents source
+// (nil for sources of other kinds). A source whose settings cannot make a verifier gets a
+// handler that answers 503 and logs why, so the bank retries once the settings are fixed.
+func ReceiverFor(st *store.Store, log *slog.Logger) func(src store.Source) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return func(src store.Source) http.Handler {
+		if src.Kind != "obevents" {
+			return nil
+		}
+		h, err := NewReceiverFor(st, src, log)
+		if err != nil {
+			log.Error("push receiver", "source", src.Name, "kind", src.Kind, "op", "push", "err", err)
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "the receiver is not configured", http.StatusServiceUnavailable)
+			})
+		}
+		return h
+	}
 }

@@ -3,6 +3,7 @@ package obevents
 import (
 	"bufio"
 	"context"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"custody/store"
+	"custody/sync/notify"
 	"custody/sync/obevents/obtest"
 )
 
@@ -93,7 +96,7 @@ func TestReceiverRefusesBadRequests(t *testing.T) {
 		status           int
 	}{
 		{"GET", "", "", 405},
-		{"POST", "application/jwt", strings.Repeat("a", MaxTokenSize+10), 400},
+		{"POST", "application/jwt", strings.Repeat("a", secevent.MaxTokenSize+10), 400},
 		{"POST", "application/json", `{"a":1}`, 400},
 		{"POST", "application/jwt", "not.a.jwt", 400},
 		{"POST", "application/jwt", "", 400},
@@ -155,5 +158,62 @@ func TestPushEndToEnd(t *testing.T) {
 	}
 	if len(evs) != 6 || ok != 4 {
 		t.Errorf("%d events, %d verified", len(evs), ok)
+	}
+}
+
+// vectorVerifier is the verifier of the synthetic vectors (their key set, issuer, audience),
+// at a fixed time after they were issued.
+func vectorVerifier(t testing.TB) (*secevent.Verifier, struct{}) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "synthetic", "aspsp-jwks.public.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secevent.ParseJWKS(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &secevent.Verifier{Issuer: "https://aspsp.example.com/", Audience: "tpp-client-6f1c2b",
+		OrgID: "0015800001ZEZ1AAN", Keys: secevent.StaticKeys(keys),
+		Now: func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }}, struct{}{}
+}
+
+// TestPushThroughNotifyListener: the receiver mounted by sync/notify (the way the app does),
+// pushed to by the simulated bank over real TLS.
+func TestPushThroughNotifyListener(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 4, InvalidEvery: 4})
+	pki := r.sim.PKI()
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "srv.pem"), filepath.Join(dir, "srv-key.pem")
+	if err := os.WriteFile(cert, pki.ServerCertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pki.ServerKeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := r.src
+	src.Config[notify.CfgListen] = "127.0.0.1:0"
+	src.Config[notify.CfgCert] = cert
+	src.Config[notify.CfgKey] = key
+	set, err := notify.StartAll([]store.Source{src}, ReceiverFor(r.st, nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	ls := set.Listeners()
+	if len(ls) != 1 {
+		t.Fatalf("%d listeners", len(ls))
+	}
+	s, _ := NewDriver().session(r.job)
+	if _, err := s.client.EnsureSubscription(context.Background(), Subscription{Version: "3.1",
+		CallbackURL: ls[0].URL() + notify.DefaultPath(src)}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.sim.PushQueued(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("accepted %d: %v", n, err)
+	}
+	if evs := r.events(t); len(evs) != 4 {
+		t.Fatalf("%d events stored", len(evs))
 	}
 }

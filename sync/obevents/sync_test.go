@@ -2,8 +2,10 @@ package obevents
 
 import (
 	"context"
+	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -239,10 +241,20 @@ func TestJWKSUnavailableIsNotASetErr(t *testing.T) {
 	if n := len(r.events(t)); n != 0 {
 		t.Fatalf("%d events stored from unverifiable tokens", n)
 	}
-	// The tokens are archived all the same.
+	// The tokens are archived all the same, in the poll answer they came in.
 	pls, _ := r.st.Payloads(context.Background(), store.PayloadFilter{Format: "set"})
-	if len(pls) != 5 {
-		t.Fatalf("%d tokens archived, want 5", len(pls))
+	if len(pls) != 1 || pls[0].Status != store.PayloadPending || !strings.Contains(pls[0].Error, "not verified yet") {
+		t.Fatalf("archived %+v", pls)
+	}
+	body, err := r.st.OpenPayload(context.Background(), pls[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(body)
+	body.Close()
+	var answer secevent.PollResponse
+	if err := json.Unmarshal(raw, &answer); err != nil || len(answer.Sets) != 5 {
+		t.Fatalf("archived answer: %v %d", err, len(answer.Sets))
 	}
 	if _, err := d.Sync(context.Background(), r.job); err != nil {
 		t.Fatal(err)
@@ -286,8 +298,8 @@ func TestFaultsAreClassified(t *testing.T) {
 		t.Errorf("500: %v", err)
 	}
 	bad := *r.job
-	bad.Secrets = memSecrets{"bank/client_secret": "wrong"}
-	if _, err := d.Sync(context.Background(), &bad); syncerr.KindOf(err) != syncerr.Auth || strings.Contains(err.Error(), "wrong") {
+	bad.Secrets = memSecrets{"bank/client_secret": "Xy9-not-the-secret"}
+	if _, err := d.Sync(context.Background(), &bad); syncerr.KindOf(err) != syncerr.Auth || strings.Contains(err.Error(), "Xy9-not-the-secret") {
 		t.Errorf("wrong secret: %v", err)
 	}
 	if msg, err := d.Test(context.Background(), r.job); err != nil || !strings.Contains(msg, "2 signing keys") {
@@ -387,7 +399,7 @@ func TestSubscriptionAndCallbackCRUD(t *testing.T) {
 // of poll-request-expected-after-mixed.json.
 func TestMixedPollFixture(t *testing.T) {
 	r := newRig(t, obtest.Options{Events: -1})
-	var mixed PollResponse
+	var mixed secevent.PollResponse
 	b, _ := os.ReadFile(filepath.Join("testdata", "synthetic", "poll-response-mixed.json"))
 	if err := json.Unmarshal(b, &mixed); err != nil {
 		t.Fatal(err)
@@ -395,7 +407,7 @@ func TestMixedPollFixture(t *testing.T) {
 	for k, tok := range mixed.Sets {
 		r.sim.Enqueue(k, tok, false)
 	}
-	var want PollRequest
+	var want secevent.PollRequest
 	b, _ = os.ReadFile(filepath.Join("testdata", "synthetic", "poll-request-expected-after-mixed.json"))
 	if err := json.Unmarshal(b, &want); err != nil {
 		t.Fatal(err)
@@ -420,5 +432,40 @@ func TestMixedPollFixture(t *testing.T) {
 	}
 	if len(r.sim.Queue()) != 0 {
 		t.Error("queue not empty")
+	}
+}
+
+// TestDraftErrorCodes: a bank configured for the draft codes gets them in setErrs.
+func TestDraftErrorCodes(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 8, InvalidEvery: 2})
+	r.job.Source.Config[CfgErrorCodes] = "draft"
+	if _, err := NewDriver().Sync(context.Background(), r.job); err != nil {
+		t.Fatal(err)
+	}
+	r.checkDrained(t)
+	want := map[string]bool{"jws": true, "jwtAud": true, "setParse": true}
+	errs := r.sim.SetErrs()
+	if len(errs) != 4 {
+		t.Fatalf("setErrs %v", errs)
+	}
+	for j, e := range errs {
+		if !want[e.Err] {
+			t.Errorf("%s: code %q is not a draft code", j, e.Err)
+		}
+	}
+}
+
+// TestBoundedPolls: a bank that always has more is polled at most MaxPolls times (plus the
+// final acknowledgement), and what was stored is acknowledged.
+func TestBoundedPolls(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 30, InvalidEvery: -1, MaxEventsCap: 2})
+	s, _ := NewDriver().session(r.job)
+	p := &Poller{Client: s.client, Verifier: s.verifier, Store: r.st, Source: r.src, MaxEvents: 2, MaxPolls: 5}
+	st, err := p.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Polls != 6 || st.New != 10 || len(r.sim.Queue()) != 20 || len(r.sim.Acked()) != 10 {
+		t.Fatalf("polls %d new %d queue %d acked %d", st.Polls, st.New, len(r.sim.Queue()), len(r.sim.Acked()))
 	}
 }

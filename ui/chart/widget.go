@@ -92,8 +92,7 @@ func extent(ss []Series) (int64, int64) {
 		t1 = max(t1, s.Times[len(s.Times)-1]+estimateStep(s))
 	}
 	if t0 >= t1 {
-		now := time.Now().Unix()
-		return now - 86400, now
+		return 0, 86400 // no data: a day; the axes are left out
 	}
 	return t0, t1
 }
@@ -374,6 +373,9 @@ func (r *tsRenderer) update() {
 	r.raster.Move(r.plotRect.Min)
 	r.raster.Resize(r.plotRect.Size())
 
+	if len(c.series) == 0 {
+		yticks = nil
+	}
 	// Value labels and grid.
 	p.gridY = yticks
 	r.yLabels = r.yLabels[:0]
@@ -389,7 +391,12 @@ func (r *tsRenderer) update() {
 
 	// Time labels and grid.
 	n := max(2, int(pw/(ts*7)))
-	ticks := timeTicks(c.view0, c.view1, n, c.loc())
+	var ticks []timeTick
+	if len(c.series) > 0 {
+		ticks = timeTicks(c.view0, c.view1, n, c.loc())
+	} else {
+		yticks = nil
+	}
 	p.gridX = p.gridX[:0]
 	r.xLabels = r.xLabels[:0]
 	span := float32(c.view1 - c.view0)

@@ -66,6 +66,12 @@ type Faults struct {
 	TokenErrors   int // the next token requests answer 500
 	Malformed     int // the next generated documents are cut short (unparsable)
 	NoMessageID   int // the next peeks omit the MessageId header
+	// RefuseRequests: the next request documents answer 400 with two errors (00002, 00403),
+	// in the backend's PascalCase shape with Details.Errors.
+	RefuseRequests int
+	// LoseAccepted: the next request documents are accepted and then answered 500, as if the
+	// 202 were lost on the way back.
+	LoseAccepted int
 }
 
 // Received is a request document the simulator accepted.
@@ -191,6 +197,8 @@ func (s *Server) Inject(f Faults) {
 	s.faults.TokenErrors += f.TokenErrors
 	s.faults.Malformed += f.Malformed
 	s.faults.NoMessageID += f.NoMessageID
+	s.faults.RefuseRequests += f.RefuseRequests
+	s.faults.LoseAccepted += f.LoseAccepted
 }
 
 // Enqueue adds a document to a queue ("timeseries" or "aggregations"); its MessageId is the
@@ -268,9 +276,13 @@ func category(queue string) string {
 }
 
 func (s *Server) loadFixtures() error {
-	names, err := fs.Glob(fixtureFS, "fixtures/*")
-	if err != nil {
-		return err
+	var names []string
+	for _, pattern := range []string{"fixtures/*.xml", "fixtures/*.json"} {
+		m, err := fs.Glob(fixtureFS, pattern)
+		if err != nil {
+			return err
+		}
+		names = append(names, m...)
 	}
 	sort.Strings(names)
 	for _, name := range names {

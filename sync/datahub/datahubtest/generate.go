@@ -150,6 +150,11 @@ func (s *Server) incoming(w http.ResponseWriter, r *http.Request, route, format 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.faults.RefuseRequests > 0 {
+		s.faults.RefuseRequests--
+		refuseMultiple(w, format)
+		return
+	}
 	if s.used[doc.MRID] {
 		writeError(w, http.StatusBadRequest, format, "00101", fmt.Sprintf("Message id '%s' is not unique", doc.MRID), "MessageId")
 		return
@@ -158,6 +163,13 @@ func (s *Server) incoming(w http.ResponseWriter, r *http.Request, route, format 
 	corr := newUUID()
 	s.reqs = append(s.reqs, Received{MessageID: doc.MRID, SeriesID: doc.Series[0].MRID, Root: doc.Root, Correlation: corr, Format: format})
 	s.answer(doc, requestSeries(doc.Series[0]))
+	if s.faults.LoseAccepted > 0 {
+		s.faults.LoseAccepted--
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{"Message":"An unexpected error occurred! Please try later."}`)
+		return
+	}
 	w.Header().Set("CorrelationId", corr)
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -257,4 +269,35 @@ func (s *Server) aggregatedDoc(id string, doc *datahub.Document, req datahub.Ser
 func newUUID() string {
 	h := randomHex(16)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// refuseMultiple writes the backend's answer with several validation errors.
+func refuseMultiple(w http.ResponseWriter, format string) {
+	if format == "xml" {
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `<Error>
+  <Code>BadRequest</Code>
+  <Message>Multiple errors in message</Message>
+  <Target></Target>
+  <Details>
+    <Error>
+      <Code>00002</Code>
+      <Message>Sender id does not match id of current authenticated user</Message>
+      <Target>SenderId</Target>
+    </Error>
+    <Error>
+      <Code>00403</Code>
+      <Message>The business type 23X is not supported</Message>
+      <Target>BusinessType</Target>
+    </Error>
+  </Details>
+</Error>`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusBadRequest)
+	io.WriteString(w, `{"Error":{"Code":"BadRequest","Message":"Multiple errors in message","Target":"","Details":{"Errors":[`+
+		`{"Code":"00002","Message":"Sender id does not match id of current authenticated user","Target":"SenderId"},`+
+		`{"Code":"00403","Message":"The business type 23X is not supported","Target":"BusinessType"}]}}}`)
 }

@@ -67,6 +67,9 @@ type Options struct {
 	RetryAfter time.Duration
 	// SlowDelay is the pause in the middle of a slow body; default 300 ms.
 	SlowDelay time.Duration
+	// NoCustomerInfo makes Batch/BulkRetailCustomerInfo answer 404, as custodians without
+	// retail-customer data do.
+	NoCustomerInfo bool
 }
 
 // Fault is a failure the simulator can be told to produce.
@@ -520,7 +523,7 @@ func (s *Server) resource(r *http.Request) ([]byte, int) {
 		}
 		fw.open(self, "Subscription "+s.opts.SubscriptionID)
 		fw.usage(blocks(now, s.opts.Days), w, prefix)
-	case rel == "Batch/BulkRetailCustomerInfo/"+s.opts.BulkID:
+	case rel == "Batch/BulkRetailCustomerInfo/"+s.opts.BulkID && !s.opts.NoCustomerInfo:
 		fw.open(self, "Retail customer information")
 		fw.customer(s.BaseURL())
 	case strings.HasPrefix(rel, "Subscription/"+s.opts.SubscriptionID+"/") || strings.HasPrefix(rel, "ReadingType/") || strings.HasPrefix(rel, "LocalTimeParameters/"):

@@ -1,4 +1,4 @@
-package obevents
+package secevent
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func readExpected(t testing.TB, dir string) expectedFile {
 
 func vectorVerifier(t testing.TB) (*Verifier, expectedFile) {
 	t.Helper()
-	dir := filepath.Join("testdata", "synthetic")
+	dir := filepath.Join("..", "testdata", "synthetic")
 	ex := readExpected(t, dir)
 	b, err := os.ReadFile(filepath.Join(dir, ex.JWKS))
 	if err != nil {
@@ -66,7 +66,7 @@ func TestSyntheticVectors(t *testing.T) {
 	}
 	for _, fx := range ex.Fixtures {
 		t.Run(fx.File, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", "synthetic", fx.File))
+			b, err := os.ReadFile(filepath.Join("..", "testdata", "synthetic", fx.File))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func TestVectorDetails(t *testing.T) {
 		{"18-edge-aud-array.jwt", "pmt-0001", "domestic-payment", []string{TypeResourceUpdate}, 2},
 	}
 	for _, c := range cases {
-		b, _ := os.ReadFile(filepath.Join("testdata", "synthetic", c.file))
+		b, _ := os.ReadFile(filepath.Join("..", "testdata", "synthetic", c.file))
 		set, err := v.Verify(context.Background(), string(b))
 		if err != nil {
 			t.Fatalf("%s: %v", c.file, err)
@@ -138,14 +138,14 @@ func TestOBDocsAndRFCTokensRejected(t *testing.T) {
 		"rfc/rfc8417-fig6-unsecured-scim-set.jwt",
 		"rfc/rfc7515-a3-es256.jws",
 	} {
-		b, err := os.ReadFile(filepath.Join("testdata", f))
+		b, err := os.ReadFile(filepath.Join("..", "testdata", f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		tokens = append(tokens, string(b))
 	}
 	for _, f := range []string{"ob-docs/poll-only.response.json", "ob-docs/poll-ack-with-errors.response.json", "rfc/rfc8936-fig6-two-sets.response.json"} {
-		b, _ := os.ReadFile(filepath.Join("testdata", f))
+		b, _ := os.ReadFile(filepath.Join("..", "testdata", f))
 		var pr PollResponse
 		if err := json.Unmarshal(b, &pr); err != nil {
 			t.Fatalf("%s: %v", f, err)
@@ -179,7 +179,7 @@ func TestDraftCodes(t *testing.T) {
 		"05-invalid-bad-signature.jwt": "jws", "10-invalid-alg-none.jwt": "jwtCrypto",
 	}
 	for f, code := range want {
-		b, _ := os.ReadFile(filepath.Join("testdata", "synthetic", f))
+		b, _ := os.ReadFile(filepath.Join("..", "testdata", "synthetic", f))
 		_, err := v.Verify(context.Background(), string(b))
 		rej, _ := IsRejection(err)
 		if rej == nil || rej.CodeFor(true) != code {
@@ -192,7 +192,7 @@ func TestDraftCodes(t *testing.T) {
 func TestAlgAllowListPS256Only(t *testing.T) {
 	v, _ := vectorVerifier(t)
 	v.Algs = []string{"PS256"}
-	b, _ := os.ReadFile(filepath.Join("testdata", "synthetic", "03-valid-es256-secevent-typ-linked-account-update.jwt"))
+	b, _ := os.ReadFile(filepath.Join("..", "testdata", "synthetic", "03-valid-es256-secevent-typ-linked-account-update.jwt"))
 	_, err := v.Verify(context.Background(), string(b))
 	if rej, ok := IsRejection(err); !ok || rej.Code != ErrInvalidKey {
 		t.Fatalf("got %v", err)
@@ -201,7 +201,7 @@ func TestAlgAllowListPS256Only(t *testing.T) {
 
 // TestOrgIDAndTrustAnchor: the OB iss and tan headers are checked against the configuration.
 func TestOrgIDAndTrustAnchor(t *testing.T) {
-	b, _ := os.ReadFile(filepath.Join("testdata", "synthetic", "01-valid-ps256-ob-crit-resource-update.jwt"))
+	b, _ := os.ReadFile(filepath.Join("..", "testdata", "synthetic", "01-valid-ps256-ob-crit-resource-update.jwt"))
 	v, _ := vectorVerifier(t)
 	v.OrgID = "0015800001OTHER"
 	if _, err := v.Verify(context.Background(), string(b)); err == nil || !strings.Contains(err.Error(), "organisation") {
@@ -216,7 +216,7 @@ func TestOrgIDAndTrustAnchor(t *testing.T) {
 
 // TestIatWindow: a token issued in the future (beyond the skew) or older than MaxAge is refused.
 func TestIatWindow(t *testing.T) {
-	b, _ := os.ReadFile(filepath.Join("testdata", "synthetic", "02-valid-ps256-minimal-consent-authorization-revoked.jwt"))
+	b, _ := os.ReadFile(filepath.Join("..", "testdata", "synthetic", "02-valid-ps256-minimal-consent-authorization-revoked.jwt"))
 	v, _ := vectorVerifier(t)
 	v.Now = func() time.Time { return time.Unix(1767225605-3600, 0) }
 	if rej, _ := IsRejection(func() error { _, err := v.Verify(context.Background(), string(b)); return err }()); rej == nil || !strings.Contains(rej.Description, "future") {
@@ -226,5 +226,25 @@ func TestIatWindow(t *testing.T) {
 	v.MaxAge = 24 * time.Hour
 	if rej, _ := IsRejection(func() error { _, err := v.Verify(context.Background(), string(b)); return err }()); rej == nil || !strings.Contains(rej.Description, "older") {
 		t.Errorf("old iat: %v", rej)
+	}
+}
+
+// TestSubjectOfFirstEvent: without a resource-update, rid and rty come from the first event
+// (in the token's order) that has a subject.
+func TestSubjectOfFirstEvent(t *testing.T) {
+	var set SET
+	payload := `{"iss":"i","iat":1,"jti":"j","aud":"a","toe":1,"events":{
+		"urn:x:zz":{"subject":{"http://openbanking.org.uk/rid":"first","http://openbanking.org.uk/rty":"t1"}},
+		"urn:x:aa":{"subject":{"http://openbanking.org.uk/rid":"second","http://openbanking.org.uk/rty":"t2"}}}}`
+	if rej := decodeClaims([]byte(payload), &set); rej != nil {
+		t.Fatal(rej)
+	}
+	if set.RID != "first" || set.RTY != "t1" {
+		t.Fatalf("rid %q rty %q", set.RID, set.RTY)
+	}
+	payload = strings.Replace(payload, `"urn:x:aa"`, `"`+TypeResourceUpdate+`"`, 1)
+	set = SET{}
+	if rej := decodeClaims([]byte(payload), &set); rej != nil || set.RID != "second" {
+		t.Fatalf("resource-update first: %q %v", set.RID, rej)
 	}
 }

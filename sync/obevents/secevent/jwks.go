@@ -1,4 +1,4 @@
-package obevents
+package secevent
 
 import (
 	"context"
@@ -38,6 +38,14 @@ type JWKS struct {
 	fetches     int
 }
 
+// SetClient replaces the HTTP client the set is fetched with (a source's TLS settings may
+// change between syncs while the cache and its refresh limit stay).
+func (j *JWKS) SetClient(c *http.Client) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.Client = c
+}
+
 // Fetches is how many times the set has been fetched (successfully or not).
 func (j *JWKS) Fetches() int {
 	j.mu.Lock()
@@ -65,13 +73,18 @@ func (j *JWKS) Key(ctx context.Context, kid string) (PublicKey, error) {
 		minRefresh = 5 * time.Minute
 	}
 	now := j.now()
+	var staleErr error
 	if j.keys == nil || now.Sub(j.fetched) >= ttl {
-		if err := j.fetchLocked(ctx); err != nil && j.keys == nil {
-			return PublicKey{}, err
+		if staleErr = j.fetchLocked(ctx); staleErr != nil && j.keys == nil {
+			return PublicKey{}, staleErr
 		}
 	}
 	if k, ok := j.keys[kid]; ok {
 		return k, nil
+	}
+	if staleErr != nil {
+		// The set in hand is old and could not be renewed: the kid may be new.
+		return PublicKey{}, staleErr
 	}
 	if now.Sub(j.lastAttempt) >= minRefresh {
 		if err := j.fetchLocked(ctx); err != nil {
@@ -89,7 +102,7 @@ func (j *JWKS) Key(ctx context.Context, kid string) (PublicKey, error) {
 func (j *JWKS) fetchLocked(ctx context.Context) error {
 	j.lastAttempt = j.now()
 	j.fetches++
-	keys, err := fetchJWKS(ctx, j.Client, j.URL)
+	keys, err := FetchJWKS(ctx, j.Client, j.URL)
 	if err != nil {
 		return err
 	}
@@ -97,7 +110,8 @@ func (j *JWKS) fetchLocked(ctx context.Context) error {
 	return nil
 }
 
-func fetchJWKS(ctx context.Context, client *http.Client, url string) (map[string]PublicKey, error) {
+// FetchJWKS GETs a key set (without any token) and parses it; see ParseJWKS.
+func FetchJWKS(ctx context.Context, client *http.Client, url string) (map[string]PublicKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch JWKS: %w", err)

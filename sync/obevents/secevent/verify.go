@@ -1,4 +1,4 @@
-package obevents
+package secevent
 
 import (
 	"bytes"
@@ -61,6 +61,7 @@ type Rejection struct {
 	Description string
 }
 
+// Error is the code and the description.
 func (r *Rejection) Error() string { return r.Code + ": " + r.Description }
 
 // CodeFor returns the error code to send: the draft code when draft is set, else the RFC one.
@@ -445,8 +446,8 @@ func decodeClaims(payload []byte, set *SET) *Rejection {
 		}
 	}
 	// The subject: of the resource-update event when there is one, else of the first event
-	// (in type order) that has one.
-	order := set.Types
+	// (in the token's order) that has one.
+	order := objectKeys(rc.Events)
 	if slices.Contains(order, TypeResourceUpdate) {
 		order = append([]string{TypeResourceUpdate}, order...)
 	}
@@ -476,6 +477,28 @@ func decodeClaims(payload []byte, set *SET) *Rejection {
 		fail(reject(ErrInvalidRequest, "setData", "resource-update event has no subject rid"))
 	}
 	return first
+}
+
+// objectKeys returns the member names of a JSON object in the order they appear.
+func objectKeys(raw json.RawMessage) []string {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var keys []string
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return keys
+		}
+		k, _ := t.(string)
+		keys = append(keys, k)
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			return keys
+		}
+	}
+	return keys
 }
 
 func truncate(s string, n int) string {

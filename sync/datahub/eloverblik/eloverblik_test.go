@@ -1,0 +1,211 @@
+package eloverblik
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"custody/store"
+	"custody/sync/datahub"
+	"custody/sync/fileimport"
+)
+
+func newImporter(t *testing.T) (*fileimport.Importer, *store.Store) {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &fileimport.Importer{Store: st, Formats: []fileimport.Format{datahub.XMLFormat(), datahub.JSONFormat(), Format()}}, st
+}
+
+type reading struct{ start, value, quality string }
+
+func TestEveryFixture(t *testing.T) {
+	cases := map[string]struct {
+		meters, readings int
+		meter, series    string
+		flow             string
+		points           []reading
+		sum              string // sum of all values, when checked
+		refused          string
+		check            func(t *testing.T, st *store.Store)
+	}{
+		"customer_gettimeseries_PT1H_DST_reconstructed.json": {
+			meters: 1, readings: 47, meter: "571313100000001239", series: "eloverblik/A04/PT1H/kWh", flow: "forward",
+			points: []reading{
+				{"2025-03-28T23:00:00Z", "0.669", "A04"},
+				{"2025-03-30T03:00:00Z", "0.409", "A03"}, // day 2 position 5
+				{"2025-03-30T21:00:00Z", "1.036", "A04"}, // day 2 position 23: a 23-hour day
+			},
+		},
+		"thirdparty_gettimeseries_PT1H_2019-01_gsrn1.json": {
+			meters: 1, readings: 31 * 24, meter: "269841726498172468", series: "eloverblik/A04/PT1H/kWh", flow: "forward",
+			points: []reading{{"2018-12-31T23:00:00Z", "1", "A04"}, {"2019-01-31T22:00:00Z", "1", "A04"}},
+			sum:    "744",
+		},
+		"customer_getdetails_shape_realistic.json": {
+			meters: 2,
+			check: func(t *testing.T, st *store.Store) {
+				ms, _ := st.Meters(context.Background(), store.MeterFilter{})
+				byKey := map[string]store.Meter{}
+				for _, m := range ms {
+					byKey[m.Key] = m
+				}
+				p := byKey["571313113162842251"]
+				if p.Name != "Main meter" || p.Attrs["typeOfMP"] != "E17" || p.Attrs["meteringGridAreaIdentification"] != "131" {
+					t.Errorf("parent meter %+v", p)
+				}
+				for k := range p.Attrs {
+					if k == "firstConsumerPartyName" || k == "contactAddresses" || k == "streetName" {
+						t.Errorf("personal field %s stored on the meter", k)
+					}
+				}
+				if c := byKey["571313113162842268"]; c.Attrs["typeOfMP"] != "D01" {
+					t.Errorf("child meter %+v", c)
+				}
+			},
+		},
+		"thirdparty_meteringpoints_customerKey.json":    {meters: 5},
+		"customer_getmeterreadings_2024_issue94.json":   {meters: 1},
+		"shape_MyEnergyDataMarketDocumentResponse.json": {refused: `metering point id "string" is not an 18-digit GSRN`},
+		"shape_metering-point-details-response.json":    {refused: `meteringPointId "string" is not an 18-digit GSRN`},
+		"shape_metering-point-price-data.json":          {refused: `meteringPointId "string" is not an 18-digit GSRN`},
+		"customer_error_400_30002_body.json":            {refused: fileimport.ErrUnknownFormat.Error()},
+		"swagger-eloverblik-customerapi.json":           {refused: fileimport.ErrUnknownFormat.Error()},
+		"swagger-eloverblik-thirdpartyapi.json":         {refused: fileimport.ErrUnknownFormat.Error()},
+	}
+	all, _ := filepath.Glob("testdata/*.json")
+	for _, f := range all {
+		if _, ok := cases[filepath.Base(f)]; !ok {
+			t.Errorf("fixture %s has no test case", f)
+		}
+	}
+	for file, w := range cases {
+		t.Run(file, func(t *testing.T) {
+			im, st := newImporter(t)
+			sum, err := im.Import(context.Background(), filepath.Join("testdata", file))
+			if w.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), w.refused) {
+					t.Fatalf("import = %v, want refusal with %q", err, w.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Format != FormatName || sum.Meters != w.meters || sum.Readings != w.readings {
+				t.Errorf("summary %+v", sum)
+			}
+			got := map[string]store.ExportRow{}
+			total := 0.0
+			st.ExportReadings(context.Background(), store.ExportFilter{Meter: w.meter}, func(r store.ExportRow) error {
+				got[time.Unix(r.Reading.Start, 0).UTC().Format(time.RFC3339)] = r
+				total += r.Reading.Value
+				if r.Series != w.series || r.Unit != "kWh" || r.Flow != w.flow || r.Reading.Seconds != 3600 {
+					t.Errorf("row %+v", r)
+				}
+				return nil
+			})
+			if len(got) != w.readings {
+				t.Errorf("%d rows, want %d", len(got), w.readings)
+			}
+			for _, p := range w.points {
+				r, ok := got[p.start]
+				if !ok || strconv.FormatFloat(r.Reading.Value, 'f', -1, 64) != p.value || r.Reading.Quality != p.quality {
+					t.Errorf("at %s: %+v, want %s %s", p.start, r.Reading, p.value, p.quality)
+				}
+			}
+			if w.sum != "" && strconv.FormatFloat(total, 'f', -1, 64) != w.sum {
+				t.Errorf("sum %v, want %s", total, w.sum)
+			}
+			if w.check != nil {
+				w.check(t, st)
+			}
+		})
+	}
+}
+
+func TestLenientShapes(t *testing.T) {
+	im, st := newImporter(t)
+	body := `{"result":[
+	  {"MyEnergyData_MarketDocument":{"mRID":"x","TimeSeries":[{"mRID":"571313100000001239","businessType":"A01","measurement_Unit.name":"KWH",
+	    "MarketEvaluationPoint":{"mRID":{"codingScheme":"A10","name":"571313100000001239"}},
+	    "Period":[{"resolution":"PT1D","timeInterval":{"start":"2025-03-29T23:00:00Z","end":"2025-03-31T22:00:00Z"},
+	      "Point":[{"position":"1","out_Quantity.quantity":"12.5","out_Quantity.quality":"A04"},{"position":"2","out_Quantity.quality":"A02"}]},
+	             {"resolution":"PT1Y","timeInterval":{"start":"2024-12-31T23:00:00Z","end":"2025-03-31T22:00:00Z"},
+	      "Point":[{"position":"1","out_Quantity.quantity":"300","out_Quantity.quality":"A04"}]}]}]},
+	   "success":true,"errorCode":"10000","errorText":"NoError","id":"571313100000001239","stackTrace":null},
+	  {"MyEnergyData_MarketDocument":null,"success":true,"errorCode":10000,"id":"571313100000009999"},
+	  {"success":false,"errorCode":20008,"errorText":"Not found","id":"571313100000008888"}]}`
+	path := filepath.Join(t.TempDir(), "e.json")
+	os.WriteFile(path, []byte(body), 0o600)
+	sum, err := im.Import(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Readings != 3 || len(sum.Warnings) != 2 {
+		t.Errorf("summary %+v", sum)
+	}
+	rows := map[string]store.ExportRow{}
+	st.ExportReadings(context.Background(), store.ExportFilter{}, func(r store.ExportRow) error {
+		rows[r.Series+"@"+time.Unix(r.Reading.Start, 0).UTC().Format(time.RFC3339)] = r
+		return nil
+	})
+	day := rows["eloverblik/A01/P1D/kWh@2025-03-29T23:00:00Z"]
+	if day.Reading.Value != 12.5 || day.Reading.Seconds != 23*3600 || day.Flow != "reverse" {
+		t.Errorf("spring day %+v", day)
+	}
+	if gap := rows["eloverblik/A01/P1D/kWh@2025-03-30T22:00:00Z"]; !gap.Reading.Missing || gap.Reading.Quality != "A02" {
+		t.Errorf("missing day %+v", gap)
+	}
+	// A partial year covers its stated interval verbatim.
+	if y := rows["eloverblik/A01/P1Y/kWh@2024-12-31T23:00:00Z"]; y.Reading.Seconds != int64(time.Date(2025, 3, 31, 22, 0, 0, 0, time.UTC).Sub(time.Date(2024, 12, 31, 23, 0, 0, 0, time.UTC))/time.Second) {
+		t.Errorf("partial year %+v", y)
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	for name, body := range map[string]string{
+		"truncated":    `{"result":[{"MyEnergyData_MarketDocument":{"TimeSeries":[`,
+		"bad position": `{"result":[{"MyEnergyData_MarketDocument":{"TimeSeries":[{"mRID":"571313100000001239","measurement_Unit.name":"KWH","Period":[{"resolution":"PT1H","timeInterval":{"start":"2025-01-01T23:00:00Z","end":"2025-01-02T23:00:00Z"},"Point":[{"position":"1x","out_Quantity.quantity":"1"}]}]}]}}]}`,
+		"bad unit":     `{"result":[{"MyEnergyData_MarketDocument":{"TimeSeries":[{"mRID":"571313100000001239","measurement_Unit.name":"GJ","Period":[]}]}}]}`,
+	} {
+		im, _ := newImporter(t)
+		path := filepath.Join(t.TempDir(), "e.json")
+		os.WriteFile(path, []byte(body), 0o600)
+		if _, err := im.Import(context.Background(), path); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if !strings.Contains(err.Error(), map[string]string{"truncated": "malformed JSON", "bad position": `position "1x"`, "bad unit": `unit code "GJ"`}[name]) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func FuzzEloverblik(f *testing.F) {
+	paths, _ := filepath.Glob("testdata/*.json")
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && len(b) < 64<<10 {
+			f.Add(b)
+		}
+	}
+	st, err := store.Open(context.Background(), filepath.Join(f.TempDir(), "f.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tx, err := st.Begin(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		parse(context.Background(), tx, store.Payload{}, bytes.NewReader(b), func(int64) {})
+	})
+}

@@ -1,0 +1,78 @@
+package espi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestIdleBodyEndsStalledDownload checks that a body that stops delivering bytes for the idle
+// time ends with a deadline error, while a body that keeps trickling does not.
+func TestIdleBodyEndsStalledDownload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-ctx.Done() // what the HTTP transport does: a cancelled request closes its body
+			pr.CloseWithError(ctx.Err())
+		}()
+		b := newIdleBody(pr, time.Minute, cancel)
+		go func() {
+			for range 5 {
+				time.Sleep(50 * time.Second) // a trickle: each gap shorter than the idle time
+				pw.Write([]byte("x"))
+			}
+			// then the custodian stalls
+		}()
+		got, err := io.ReadAll(b)
+		if len(got) != 5 || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("read %q, err %v; want 5 bytes then a deadline error", got, err)
+		}
+		b.Close()
+	})
+}
+
+func TestLimitedReaderFailsPastLimit(t *testing.T) {
+	l := &limitedReader{r: strings.NewReader("0123456789"), n: 4}
+	got, err := io.ReadAll(l)
+	if !errors.Is(err, errTooLarge) || len(got) > 5 || !errors.Is(l.err, errTooLarge) {
+		t.Fatalf("read %q, err %v", got, err)
+	}
+	l = &limitedReader{r: strings.NewReader("0123"), n: 4}
+	if got, err := io.ReadAll(l); err != nil || string(got) != "0123" {
+		t.Fatalf("at the limit: %q %v", got, err)
+	}
+}
+
+func TestUnder(t *testing.T) {
+	c := &Client{}
+	c.Base, _ = url.Parse("https://api.pge.com/GreenButtonConnect/espi/1_1/resource")
+	tests := []struct {
+		uri string
+		ok  bool
+	}{
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/50952?correlationID=1", true},
+		{"https://API.PGE.COM:443/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1", true},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resourceX/Batch/Bulk/1", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/../../../admin", false},
+		{"https://api.pge.com/other/Batch/Bulk/1", false},
+		{"http://api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1", false},
+		{"https://api.pge.com:8443/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1", false},
+		{"https://evil.example/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1", false},
+		{"https://api.pge.com@evil.example/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1", false},
+		{"https://u@api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1", false},
+		{"/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1", false},
+		{"not a url at all\x7f", false},
+	}
+	for _, tc := range tests {
+		if got := c.Under(tc.uri); got != tc.ok {
+			t.Errorf("Under(%q) = %v, want %v", tc.uri, got, tc.ok)
+		}
+	}
+}

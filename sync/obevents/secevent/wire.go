@@ -1,0 +1,56 @@
+package secevent
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// PollRequest is the body of POST /events (OBEventPolling1, RFC 8936 §2.4).
+type PollRequest struct {
+	MaxEvents         *int              `json:"maxEvents,omitempty"`
+	ReturnImmediately bool              `json:"returnImmediately"`
+	Ack               []string          `json:"ack,omitempty"`
+	SetErrs           map[string]SetErr `json:"setErrs,omitempty"`
+}
+
+// SetErr is one negative acknowledgement.
+type SetErr struct {
+	Err         string `json:"err"`
+	Description string `json:"description"`
+}
+
+// PollResponse is the answer of POST /events (OBEventPollingResponse1). A missing
+// moreAvailable means false.
+type PollResponse struct {
+	Sets          map[string]string `json:"sets"`
+	MoreAvailable bool              `json:"moreAvailable"`
+}
+
+// DecodePollResponse decodes an OBEventPollingResponse1 leniently: a missing moreAvailable is
+// false, an empty body or missing sets is no events, and a value of sets that is not a string
+// is kept as its JSON text so that it is rejected (and reported) like any other bad token.
+func DecodePollResponse(raw []byte) (PollResponse, error) {
+	var wire struct {
+		Sets          map[string]json.RawMessage `json:"sets"`
+		MoreAvailable *bool                      `json:"moreAvailable"`
+	}
+	out := PollResponse{Sets: map[string]string{}}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return out, nil
+	}
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return out, fmt.Errorf("unreadable poll answer: %w", err)
+	}
+	if wire.MoreAvailable != nil {
+		out.MoreAvailable = *wire.MoreAvailable
+	}
+	for k, v := range wire.Sets {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		out.Sets[k] = s
+	}
+	return out, nil
+}
