@@ -1,11 +1,7 @@
 package app
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,28 +11,6 @@ import (
 	"custody/sync/datahub/datahubtest"
 	"custody/sync/simtls"
 )
-
-// cli runs commands against one database and one in-memory keyring, as a user's shell would.
-type cli struct {
-	t       *testing.T
-	db      string
-	secrets *secrets.Memory
-}
-
-func (c *cli) run(stdin string, args ...string) (int, string, string) {
-	c.t.Helper()
-	var stdout, stderr bytes.Buffer
-	env := &Env{
-		Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
-		Getenv:  func(string) string { return "" },
-		Secrets: c.secrets,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	env.Drivers = drivers(env)
-	env.Formats = fileFormats()
-	code := Run(context.Background(), env, append(args, "--db", c.db))
-	return code, stdout.String(), stderr.String()
-}
 
 func datahubFixture(name string) string {
 	return filepath.Join("..", "sync", "datahub", "testdata", name)

@@ -19,29 +19,6 @@ import (
 	"custody/sync/simtls"
 )
 
-// cli runs commands against one database and one in-memory keyring, collecting the log.
-type cli struct {
-	t       *testing.T
-	db      string
-	secrets *secrets.Memory
-	log     bytes.Buffer
-}
-
-func (c *cli) run(stdin string, args ...string) (int, string, string) {
-	c.t.Helper()
-	var stdout, stderr bytes.Buffer
-	env := &Env{
-		Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
-		Getenv:  func(string) string { return "" },
-		Secrets: c.secrets,
-		Logger:  slog.New(slog.NewTextHandler(&c.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	env.Drivers = drivers(env)
-	env.Formats = fileFormats()
-	code := Run(context.Background(), env, append(args, "--db", c.db))
-	return code, stdout.String(), stderr.String()
-}
-
 // TestGreenButtonSyncEndToEnd adds a greenbutton source for the simulator through the CLI,
 // tests it, syncs it once and exports what came in; then checks failures read as advice and
 // that neither the secret nor any token is in the database, the log or the output.

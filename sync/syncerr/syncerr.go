@@ -57,15 +57,22 @@ func Errorf(kind Kind, op, format string, args ...any) *Error {
 	return &Error{Kind: kind, Op: op, Err: fmt.Errorf(format, args...)}
 }
 
-// KindOf returns the kind of err: the innermost classified kind, else a guess from the error's
-// type (network errors are recognised), else Unknown.
+// KindOf returns the kind of err: that of the outermost classified [Error] in its chain (an
+// [Error] without a kind passes the question on to what it wraps), else a guess from the
+// error's type (network errors are recognised), else Unknown.
 func KindOf(err error) Kind {
 	if err == nil {
 		return Unknown
 	}
-	var e *Error
-	if errors.As(err, &e) && e.Kind != Unknown {
-		return e.Kind
+	for rest := err; rest != nil; {
+		var e *Error
+		if !errors.As(rest, &e) {
+			break
+		}
+		if e.Kind != Unknown {
+			return e.Kind
+		}
+		rest = e.Err
 	}
 	var nerr net.Error
 	var uerr *url.Error

@@ -1,0 +1,139 @@
+package fileimport_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"custody/store"
+	"custody/sync/fileimport"
+)
+
+// lineFormat is a tiny format for these tests: "LINES" then one "meter value" per line.
+// A line "fail" makes the parse fail after it has written readings, to prove they are rolled back.
+var lineFormat = fileimport.Format{
+	Name:   "lines",
+	Detect: func(head []byte) bool { return bytes.HasPrefix(head, []byte("LINES\n")) },
+	Parse: func(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(int64)) (fileimport.Summary, error) {
+		body, err := io.ReadAll(r)
+		if err != nil {
+			return fileimport.Summary{}, err
+		}
+		var sum fileimport.Summary
+		for i, line := range strings.Split(strings.TrimSpace(string(body)), "\n")[1:] {
+			if line == "fail" {
+				return sum, fmt.Errorf("line %d: told to fail", i+2)
+			}
+			var meter string
+			var v float64
+			fmt.Sscan(line, &meter, &v)
+			m := store.Meter{Key: meter}
+			if err := tx.UpsertMeter(&m); err != nil {
+				return sum, err
+			}
+			sr := store.Series{MeterID: m.ID, Key: "s"}
+			if err := tx.UpsertSeries(&sr); err != nil {
+				return sum, err
+			}
+			if err := tx.PutReadings(sr.ID, []store.Reading{{Start: int64(i) * 3600, Seconds: 3600, Value: v}}); err != nil {
+				return sum, err
+			}
+			sum.Readings++
+		}
+		progress(int64(len(body)))
+		return sum, nil
+	},
+}
+
+func setup(t *testing.T) (*store.Store, *fileimport.Importer, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), filepath.Join(dir, "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, &fileimport.Importer{Store: st, Formats: []fileimport.Format{lineFormat}}, dir
+}
+
+func write(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestImportIsIdempotent(t *testing.T) {
+	st, im, dir := setup(t)
+	ctx := context.Background()
+	p := write(t, dir, "a.txt", "LINES\nm1 1.5\nm1 2\n")
+	sum, err := im.Import(ctx, p)
+	if err != nil || sum.Readings != 2 || sum.Format != "lines" || sum.Unchanged {
+		t.Fatalf("first import %+v, %v", sum, err)
+	}
+	sum, err = im.Import(ctx, p)
+	if err != nil || !sum.Unchanged {
+		t.Fatalf("second import %+v, %v", sum, err)
+	}
+	c, _ := st.Counts(ctx)
+	if c.Readings != 2 || c.Payloads != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+func TestFailedParseKeepsPayloadAndImportsNothing(t *testing.T) {
+	st, im, dir := setup(t)
+	ctx := context.Background()
+	p := write(t, dir, "bad.txt", "LINES\nm1 1\nfail\n")
+	_, err := im.Import(ctx, p)
+	if err == nil || !strings.Contains(err.Error(), "line 3: told to fail") || !strings.Contains(err.Error(), p) {
+		t.Fatalf("error %v does not name the file and the place", err)
+	}
+	c, _ := st.Counts(ctx)
+	if c.Readings != 0 || c.Meters != 0 || c.Payloads != 1 {
+		t.Fatalf("half-imported: %+v", c)
+	}
+	ps, _ := st.Payloads(ctx, store.PayloadFilter{Status: store.PayloadFailed})
+	if len(ps) != 1 || !strings.Contains(ps[0].Error, "told to fail") {
+		t.Fatalf("failed payload not kept with its error: %+v", ps)
+	}
+	// After a fix (here: a format that accepts the line) the archived payload reparses.
+	fixed := lineFormat
+	inner := lineFormat.Parse
+	fixed.Parse = func(ctx context.Context, tx *store.Tx, pl store.Payload, r io.Reader, progress func(int64)) (fileimport.Summary, error) {
+		b, _ := io.ReadAll(r)
+		return inner(ctx, tx, pl, strings.NewReader(strings.ReplaceAll(string(b), "fail\n", "")), progress)
+	}
+	im.Formats = []fileimport.Format{fixed}
+	if _, err := im.Reparse(ctx, ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = st.Counts(ctx)
+	if c.Readings != 1 {
+		t.Fatalf("after reparse %+v", c)
+	}
+}
+
+func TestUnknownFormatIsArchivedAndRefused(t *testing.T) {
+	st, im, dir := setup(t)
+	ctx := context.Background()
+	_, err := im.Import(ctx, write(t, dir, "x.bin", "\x00\x01 not a known file"))
+	if !errors.Is(err, fileimport.ErrUnknownFormat) {
+		t.Fatalf("got %v", err)
+	}
+	ps, _ := st.Payloads(ctx, store.PayloadFilter{Status: store.PayloadFailed})
+	if len(ps) != 1 {
+		t.Fatalf("unknown file not archived: %+v", ps)
+	}
+	if _, err := im.Import(ctx, filepath.Join(dir, "absent.xml")); err == nil || !strings.Contains(err.Error(), "absent.xml") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
