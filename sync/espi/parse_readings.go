@@ -561,7 +561,9 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 	}
 	for i := range out {
 		r := &out[i]
-		sr.starts.add(r.Start)
+		if !sr.starts.add(r.Start) {
+			sr.repeats++
+		}
 		if sr.starts.n == 1 || r.Start < sr.from {
 			sr.from = r.Start
 		}
@@ -671,6 +673,9 @@ func (d *decoder) finish() error {
 		}
 	}
 	for _, sr := range d.series {
+		if sr.repeats > 0 {
+			d.warn.add("repeat"+sr.s.Key, fmt.Sprintf("series %s: %d readings come more than once in this file (overlapping or repeated blocks); the later copy of each is kept", sr.s.Key, sr.repeats))
+		}
 		if sr.provisional && sr.meter.hasService {
 			sr.s.Commodity, sr.provisional = commodityOfService(sr.meter.service), false
 			d.writeSeries(sr)

@@ -812,3 +812,15 @@ func TestFlatLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlappingBlocksAreReported keeps 2,280 distinct readings of PG&E's 2,556 and says so.
+func TestOverlappingBlocksAreReported(t *testing.T) {
+	st := openStore(t)
+	sum, err := importFixture(t, st, "pge-intervalblocks-overlapping-duplicates.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Readings != 2280 || !strings.Contains(strings.Join(sum.Warnings, "\n"), ": 276 readings come more than once in this file") {
+		t.Errorf("summary %d readings, warnings %q", sum.Readings, sum.Warnings)
+	}
+}

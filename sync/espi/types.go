@@ -91,5 +91,6 @@ type seriesState struct {
 	provisional bool  // commodity taken before the UsagePoint was known
 	id          int64 // set by the writer goroutine only
 	starts      runSet
+	repeats     int64 // readings whose start this document had already given
 	from, to    int64
 }
