@@ -135,7 +135,10 @@ type decoder struct {
 	pendingList []string
 	series      []*seriesState
 	tb          []byte
-	qualities   map[string]string
+	qualities   map[string]uint16 // quality code strings, to 1 + their index in qualityList
+	qualityList []string
+	extras      []rawExtra
+	pendingN    int             // blocks waiting in pending
 	conv        []store.Reading // scratch for converting one entry's readings
 	batch       []store.Reading // readings gathered for batchSeries
 	batchSeries *seriesState
@@ -151,7 +154,7 @@ func newDecoder(ctx context.Context, p store.Payload) *decoder {
 		ctx: ctx, p: p,
 		meters: map[string]*meterState{}, related: map[string]*meterState{},
 		mrs: map[string]*mrState{}, mrRelated: map[string]*mrState{}, rts: map[string]*readingType{}, rtsByLast: map[string][]*readingType{},
-		ltps: map[string]*timeZone{}, pending: map[string][]*pendingBlocks{}, qualities: map[string]string{},
+		ltps: map[string]*timeZone{}, pending: map[string][]*pendingBlocks{}, qualities: map[string]uint16{},
 	}
 }
 

@@ -142,7 +142,7 @@ func (d *decoder) intervalReading(e *entry) error {
 			} else if len(t) == 0 {
 				d.warn.add("novalue", fmt.Sprintf("%s: a reading has an empty value; it is stored as missing (exported empty)", e.name()))
 			} else if _, err := strconv.ParseFloat(string(t), 64); err == nil {
-				r.valueStr, r.flags = string(t), r.flags|hasValue
+				d.extra(&r).valueStr, r.flags = string(t), r.flags|hasValue
 			} else {
 				d.warn.add("badvalue", fmt.Sprintf("%s: value %q is not a number; stored as missing (exported empty)", e.name(), t))
 			}
@@ -154,7 +154,7 @@ func (d *decoder) intervalReading(e *entry) error {
 			if v, ok := parseIntBytes(t); ok {
 				r.cost, r.flags = v, r.flags|hasCost
 			} else if _, err := strconv.ParseFloat(string(t), 64); err == nil && len(t) > 0 {
-				r.costStr, r.flags = string(t), r.flags|hasCost
+				d.extra(&r).costStr, r.flags = string(t), r.flags|hasCost
 			} else if len(t) > 0 {
 				d.warn.add("badcost", fmt.Sprintf("%s: cost %q is not a number; ignored", e.name(), t))
 			}
@@ -212,19 +212,51 @@ func (d *decoder) readingQuality(r *rawReading) error {
 		if len(t) == 0 {
 			continue
 		}
-		q, ok := d.qualities[string(t)]
-		if !ok {
-			q = string(t)
-			if len(d.qualities) < 1000 {
-				d.qualities[q] = q
+		cur := d.qualityOf(r)
+		if cur == "" {
+			if i, ok := d.qualities[string(t)]; ok { // no allocation for a known code
+				r.quality = i
+				continue
 			}
-		}
-		if r.quality == "" {
-			r.quality = q
+			d.setQuality(r, string(t))
 		} else {
-			r.quality += ";" + q
+			d.setQuality(r, cur+";"+string(t))
 		}
 	}
+}
+
+// extra returns the reading's rawExtra, creating it.
+func (d *decoder) extra(r *rawReading) *rawExtra {
+	if r.extra == 0 {
+		d.extras = append(d.extras, rawExtra{})
+		r.extra = int32(len(d.extras))
+	}
+	return &d.extras[r.extra-1]
+}
+
+func (d *decoder) qualityOf(r *rawReading) string {
+	switch {
+	case r.quality > 0:
+		return d.qualityList[r.quality-1]
+	case r.extra > 0:
+		return d.extras[r.extra-1].quality
+	}
+	return ""
+}
+
+func (d *decoder) setQuality(r *rawReading, q string) {
+	if i, ok := d.qualities[q]; ok {
+		r.quality = i
+		return
+	}
+	if len(d.qualityList) < 65535 {
+		d.qualityList = append(d.qualityList, q)
+		d.qualities[q] = uint16(len(d.qualityList))
+		r.quality = uint16(len(d.qualityList))
+		return
+	}
+	r.quality = 0
+	d.extra(r).quality = q
 }
 
 // parseIntBytes parses a plain decimal integer of up to 18 digits.
@@ -367,6 +399,9 @@ func (d *decoder) handleBlocks(e *entry) error {
 		if rt := d.readingTypeOf(mr); rt != nil && d.meterOf(mr) != nil {
 			err := d.flush(mr, rt, pb)
 			d.spare = e.readings[:0]
+			if d.pendingN == 0 {
+				d.extras = d.extras[:0] // no waiting reading refers to them any more
+			}
 			return err
 		}
 	}
@@ -374,6 +409,7 @@ func (d *decoder) handleBlocks(e *entry) error {
 		d.pendingList = append(d.pendingList, match)
 	}
 	d.pending[match] = append(d.pending[match], pb)
+	d.pendingN++
 	return nil
 }
 
@@ -393,6 +429,7 @@ func (d *decoder) tryFlush(match string) error {
 		return nil
 	}
 	delete(d.pending, match)
+	d.pendingN -= len(list)
 	for _, pb := range list {
 		if err := d.flush(mr, rt, pb); err != nil {
 			return err
@@ -521,19 +558,23 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 				d.warn.add("nostart", fmt.Sprintf("%s: readings with no start in a block with no start; skipped", pb.entry.name()))
 				continue
 			}
-			rd := store.Reading{Start: start, Seconds: secs, Quality: r.quality, TOU: r.tou, HasTOU: r.flags&hasTOU != 0}
+			rd := store.Reading{Start: start, Seconds: secs, Quality: d.qualityOf(r), TOU: r.tou, HasTOU: r.flags&hasTOU != 0}
+			var ex rawExtra
+			if r.extra > 0 {
+				ex = d.extras[r.extra-1]
+			}
 			switch {
 			case r.flags&hasValue == 0:
 				rd.Missing = true
-			case r.valueStr != "":
-				rd.Value, _ = scaleDecimal(r.valueStr, pow)
+			case ex.valueStr != "":
+				rd.Value, _ = scaleDecimal(ex.valueStr, pow)
 			default:
 				rd.Value = scaleInt(r.value, pow)
 			}
 			if r.flags&hasCost != 0 {
 				rd.HasCost = true
-				if r.costStr != "" {
-					rd.Cost, _ = scaleDecimal(r.costStr, -5)
+				if ex.costStr != "" {
+					rd.Cost, _ = scaleDecimal(ex.costStr, -5)
 				} else {
 					rd.Cost = scaleInt(r.cost, -5)
 				}
