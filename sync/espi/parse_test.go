@@ -824,3 +824,49 @@ func TestOverlappingBlocksAreReported(t *testing.T) {
 		t.Errorf("summary %d readings, warnings %q", sum.Readings, sum.Warnings)
 	}
 }
+
+// TestSourceOfConnectedSync gives meters, customer information and documents the payload's
+// source, as connected sync calls Parse.
+func TestSourceOfConnectedSync(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	src := store.Source{Name: "pge", Kind: "greenbutton", Enabled: true}
+	if err := st.AddSource(ctx, &src); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"pge-smd-bulk-1day-hourly-tou.xml", "pge-retailcustomer-feed.xml", "pge-authorization-entry-ms-epoch.xml"} {
+		body, err := os.ReadFile(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := st.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(ctx, tx, store.Payload{SourceID: src.ID}, bytes.NewReader(body), nil); err != nil {
+			t.Fatal(f, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meters, _ := st.Meters(ctx, store.MeterFilter{})
+	infos, _ := st.CustomerInfos(ctx)
+	docs, _ := st.DocumentsOf(ctx, "")
+	if len(meters) != 1 || meters[0].SourceID != src.ID || meters[0].TimeZone != "America/Los_Angeles" {
+		t.Errorf("meters %+v", meters)
+	}
+	for _, c := range infos {
+		if c.SourceID != src.ID {
+			t.Errorf("customer info %s has source %d", c.Key, c.SourceID)
+		}
+	}
+	for _, d := range docs {
+		if d.SourceID != src.ID {
+			t.Errorf("document %s has source %d", d.Key, d.SourceID)
+		}
+	}
+	if len(infos) == 0 || len(docs) == 0 {
+		t.Errorf("%d customer infos, %d documents", len(infos), len(docs))
+	}
+}
