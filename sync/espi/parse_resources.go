@@ -176,7 +176,11 @@ func (d *decoder) usagePoint(e *entry, n *node) error {
 			d.warn.add("upkind", fmt.Sprintf("%s: UsagePoint has an empty ServiceCategory kind; its commodity comes from its ReadingTypes", e.name()))
 		}
 	}
-	flattenInto(m.m.Attrs, "", n, map[string]bool{"ServiceCategory": true})
+	fields := map[string]string{}
+	flattenInto(fields, "", n, map[string]bool{"ServiceCategory": true})
+	for k, v := range fields { // a repeated UsagePoint entry updates, never appends
+		m.m.Attrs[k] = v
+	}
 	for _, r := range e.related {
 		switch {
 		case hasSegment(r, "LocalTimeParameters"):
