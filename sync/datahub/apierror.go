@@ -22,6 +22,7 @@ type APIError struct {
 	Details []APIError
 }
 
+// Error gives the status, the error object's code and message, and every detail.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HTTP %d", e.Status)

@@ -156,7 +156,7 @@ func LooksLikeXML(head []byte) bool {
 			return false
 		}
 		if t, ok := tok.(xml.StartElement); ok {
-			return strings.HasSuffix(t.Name.Local, "_MarketDocument") && strings.Contains(t.Name.Space, "urn:")
+			return strings.HasSuffix(t.Name.Local, "_MarketDocument")
 		}
 	}
 	return false

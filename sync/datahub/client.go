@@ -58,7 +58,9 @@ func (c *Client) mediaType() string {
 // endpoint returns the URL of a path under /v1.0/cim/, refusing anything that would leave
 // the configured origin.
 func (c *Client) endpoint(path string) (*url.URL, error) {
-	base, err := url.Parse(strings.TrimSuffix(c.BaseURL, "/"))
+	// The base URL is the host root; forgive one that already ends in /v1.0/cim.
+	root := strings.TrimSuffix(strings.TrimSuffix(c.BaseURL, "/"), "/v1.0/cim")
+	base, err := url.Parse(root)
 	if err != nil || base.Host == "" {
 		return nil, syncerr.Errorf(syncerr.Config, "base url", "%q is not a URL", c.BaseURL)
 	}
@@ -201,6 +203,7 @@ type limitedBody struct {
 	left, max int64
 }
 
+// Read reads up to the limit and fails past it.
 func (l *limitedBody) Read(b []byte) (int, error) {
 	if l.left <= 0 {
 		// Probe one byte: exactly max bytes is fine, more is not.
@@ -218,4 +221,5 @@ func (l *limitedBody) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the response body.
 func (l *limitedBody) Close() error { return l.rc.Close() }

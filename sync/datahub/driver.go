@@ -116,6 +116,8 @@ type Driver struct {
 	Now func() time.Time
 	// MaxPerRun limits the documents taken from one queue in one run; 0 means 1000.
 	MaxPerRun int
+	// MaxBody limits one document; 0 means DefaultMaxBody.
+	MaxBody int64
 	// afterCommit, when set, runs between the commit of a document and its dequeue. Tests use
 	// it to crash there.
 	afterCommit func(messageID string) error
@@ -179,6 +181,7 @@ func (d *Driver) Client(job *engine.Job) (*Client, Config, error) {
 		BaseURL: cfg.BaseURL,
 		HTTP:    authed,
 		Format:  cfg.Format,
+		MaxBody: d.MaxBody,
 		Token: func(ctx context.Context) error {
 			_, err := ts.Token(ctx)
 			return withExpiry(err, warn)
@@ -198,6 +201,8 @@ func withExpiry(err error, expiry string) error {
 	return err
 }
 
+// Test fetches a token and peeks the first queue (a peek changes nothing on the server) and
+// says what it found, with a warning when the client secret expires within 30 days.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	c, cfg, err := d.Client(job)
 	if err != nil {
@@ -222,12 +227,13 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 }
 
 // Sync sends the dequeues a crash left pending, then drains every queue.
-func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
-	var res engine.Result
+func (d *Driver) Sync(ctx context.Context, job *engine.Job) (res engine.Result, err error) {
 	c, cfg, err := d.Client(job)
 	if err != nil {
 		return res, err
 	}
+	// A refused token or peek also says when the secret expires, if that is soon.
+	defer func() { err = withExpiry(err, cfg.ExpiryWarning(d.now())) }()
 	log := job.Logger
 	if log == nil {
 		log = noLogger

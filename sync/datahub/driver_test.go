@@ -334,6 +334,14 @@ func TestPeekQuirksAndErrors(t *testing.T) {
 	}
 }
 
+func TestBaseURLWithTheCIMPathIsForgiven(t *testing.T) {
+	r := newRig(t, datahubtest.Options{Generate: 1}, "")
+	r.job.Source.Config["base_url"] += "/v1.0/cim/"
+	if res, err := r.drv.Sync(context.Background(), r.job); err != nil || res.Items != 1 {
+		t.Errorf("%+v %v", res, err)
+	}
+}
+
 func TestPeekWithoutContentTypeIs415(t *testing.T) {
 	r := newRig(t, datahubtest.Options{Generate: 1}, "")
 	c, _, err := r.drv.Client(r.job)
@@ -471,4 +479,25 @@ func BenchmarkSyncFromSimulator(b *testing.B) {
 	}
 	b.ReportMetric(float64(res.Items)/b.Elapsed().Seconds(), "docs/s")
 	b.ReportMetric(float64(res.Readings)/b.Elapsed().Seconds(), "readings/s")
+}
+
+func TestOversizedDocumentIsRefusedAndKeptInTheQueue(t *testing.T) {
+	r := newRig(t, datahubtest.Options{Generate: 1}, "")
+	id := r.sim.Waiting("timeseries")[0]
+	r.drv.MaxBody = 1000 // a generated day is about 6 kB
+	_, err := r.drv.Sync(context.Background(), r.job)
+	if syncerr.KindOf(err) != syncerr.Data || !errors.Is(err, datahub.ErrTooLarge) {
+		t.Fatalf("sync = %v", err)
+	}
+	if r.sim.Dequeues(id) != 0 || len(r.messages(t)) != 0 {
+		t.Error("a document that could not be archived whole was dequeued or recorded")
+	}
+	ps, _ := r.st.Payloads(context.Background(), store.PayloadFilter{})
+	if len(ps) != 0 {
+		t.Errorf("a partial payload was archived: %+v", ps)
+	}
+	r.drv.MaxBody = 0
+	if res, err := r.drv.Sync(context.Background(), r.job); err != nil || res.Items != 1 {
+		t.Errorf("with the default limit: %+v %v", res, err)
+	}
 }

@@ -61,6 +61,7 @@ type countingReader struct {
 	progress func(int64)
 }
 
+// Read reads and reports progress.
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.n += int64(n)

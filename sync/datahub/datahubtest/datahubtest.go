@@ -232,6 +232,19 @@ func (s *Server) Dequeues(id string) int {
 	return 0
 }
 
+// Dequeued lists the ids dequeued at least once, in queue order.
+func (s *Server) Dequeued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, b := range s.queue {
+		if b.dequeued > 0 {
+			out = append(out, b.id)
+		}
+	}
+	return out
+}
+
 // Peeks is the number of peeks answered 200 or 204.
 func (s *Server) Peeks() int {
 	s.mu.Lock()

@@ -50,6 +50,7 @@ func Detect(head []byte) bool {
 // flex is a string that may arrive as a JSON string, number, bool or null.
 type flex string
 
+// UnmarshalJSON accepts a string, a number, a bool or null.
 func (f *flex) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
