@@ -870,3 +870,31 @@ func TestSourceOfConnectedSync(t *testing.T) {
 		t.Errorf("%d customer infos, %d documents", len(infos), len(docs))
 	}
 }
+
+// TestGasSummary reads an ElectricPowerUsageSummary (the deprecated name, here for gas) with
+// money in hundred-thousandths and SummaryMeasurements scaled into their unit. Figures from
+// the XML by hand: 28684000 → 286.84 USD, 10419000 → 104.19, 804000 → 8.04;
+// overallConsumptionLastPeriod 85263 × 10^-3 therm = 85.263.
+func TestGasSummary(t *testing.T) {
+	st := openStore(t)
+	if _, err := importFixture(t, st, "sdk-gas-monthly-therm.xml"); err != nil {
+		t.Fatal(err)
+	}
+	bills, err := st.SummariesOf(context.Background(), 0)
+	if err != nil || len(bills) != 1 {
+		t.Fatalf("summaries %+v, %v", bills, err)
+	}
+	b := bills[0]
+	if *b.BillLastPeriod != 286.84 || *b.BillToDate != 104.19 || *b.CostAdditionalLastPeriod != 8.04 || b.Currency != "USD" ||
+		b.PeriodStart != 1330578000 || b.PeriodSeconds != 2674800 || *b.StatusTime != 1334462400 {
+		t.Errorf("bill %+v", b)
+	}
+	if b.Attrs["overallConsumptionLastPeriod"] != "85.263" || b.Attrs["overallConsumptionLastPeriod.unit"] != "therm" ||
+		b.Attrs["currentBillingPeriodOverAllConsumption"] != "49.402" || b.Attrs["qualityOfReading"] != "14" {
+		t.Errorf("attrs %v", b.Attrs)
+	}
+	m, _ := st.Meters(context.Background(), store.MeterFilter{})
+	if len(m) != 1 || b.MeterID != m[0].ID || m[0].Commodity != "gas" {
+		t.Errorf("meters %+v, summary meter %d", m, b.MeterID)
+	}
+}
