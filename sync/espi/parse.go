@@ -81,8 +81,8 @@ func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 	if err == nil {
 		err = d.finish()
 	}
-	if werr := d.stopWriter(); err == nil {
-		err = werr
+	if werr := d.stopWriter(); werr != nil {
+		err = werr // the database failed: that is the cause, whatever the parser said after
 	}
 	if progress != nil {
 		progress(cr.n)
