@@ -181,6 +181,9 @@ func plural(n int) string {
 	return "s"
 }
 
+// reloadEvery is how often continuous `custody sync` re-reads the sources.
+const reloadEvery = time.Minute
+
 // syncForever runs the engine until ctx ends (SIGINT or SIGTERM), printing what each source
 // does, then stops it cleanly: running syncs are cancelled and recorded as such.
 func syncForever(ctx context.Context, env *Env, st *store.Store, only []string) error {
@@ -210,7 +213,19 @@ func syncForever(ctx context.Context, env *Env, st *store.Store, only []string) 
 	}
 	defer listeners.Close()
 	p.printf(env.Stdout, "syncing in the background until interrupted (Ctrl-C)\n")
-	<-ctx.Done()
+	// Sources added, edited, enabled or disabled meanwhile (by `custody sources` in another
+	// shell, say) are picked up within a minute.
+	reload := time.NewTicker(reloadEvery)
+	defer reload.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-reload.C:
+			if err := eng.Reload(ctx); err != nil && ctx.Err() == nil {
+				env.Logger.Warn("reload sources", "op", "reload", "err", err)
+			}
+		}
+	}
 	eng.Stop()
 	unsubscribe()
 	<-followed

@@ -168,6 +168,10 @@ func TestSyncRunsUntilInterruptedAndStopsCleanly(t *testing.T) {
 		go func() { code <- Run(ctx, env, []string{"sync", "--db", db}) }()
 		time.Sleep(35 * time.Minute) // runs at <5s, then every 10m plus up to 1m of jitter: 4 runs
 		synctest.Wait()
+		// A source added meanwhile, as by `custody sources add` in another shell, is picked up.
+		mustAddSources(t, db, store.Source{Name: "later", Kind: "datahub", Enabled: true})
+		time.Sleep(reloadEvery + 6*time.Second)
+		synctest.Wait()
 		interrupt() // as SIGINT does through signal.NotifyContext
 		if c := <-code; c != exitOK {
 			t.Fatalf("exit %d; stderr:\n%s", c, errOut)
@@ -178,6 +182,9 @@ func TestSyncRunsUntilInterruptedAndStopsCleanly(t *testing.T) {
 		if !strings.Contains(errOut.String(), "flaky: FAILED (server error, 1 in a row)") ||
 			!strings.Contains(errOut.String(), "flaky: FAILED (server error, 2 in a row)") {
 			t.Errorf("stderr:\n%s", errOut)
+		}
+		if !strings.Contains(out.String(), "later: ok: 2 items") {
+			t.Errorf("a source added while running was not synced:\n%s", out)
 		}
 		if !strings.HasSuffix(out.String(), "stopped\n") {
 			t.Errorf("stdout does not end with stopped:\n%s", out)

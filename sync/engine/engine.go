@@ -151,9 +151,16 @@ func Interval(src store.Source) time.Duration {
 	return DefaultInterval(src.Kind)
 }
 
-// Start starts one worker per enabled source. Starting a running engine restarts it.
+// Start starts one worker per enabled source. Starting a running engine restarts it. Runs
+// left marked running by a process that died (older than SyncTimeout, so no live process can
+// still be running them) are recorded as cancelled first.
 func (e *Engine) Start(ctx context.Context) error {
 	e.Stop()
+	if n, err := e.cfg.Store.CloseStaleRuns(ctx, e.cfg.Now().Add(-e.cfg.SyncTimeout-time.Minute)); err != nil {
+		e.log.Warn("close stale sync runs", "op", "start", "err", err)
+	} else if n > 0 {
+		e.log.Info("closed sync runs an earlier session left unfinished", "op", "start", "count", n)
+	}
 	e.mu.Lock()
 	e.ctx, e.cancel = context.WithCancel(ctx)
 	e.mu.Unlock()

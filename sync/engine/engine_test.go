@@ -809,3 +809,44 @@ func TestSyncOnceAndTest(t *testing.T) {
 		}
 	})
 }
+
+func TestStartClosesRunsADeadProcessLeftRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := mustStore(t)
+		src := addSource(t, st, "gb", "greenbutton", nil)
+		t0 := time.Now()
+		st.Now = func() time.Time { return t0.Add(-3 * time.Hour) }
+		stale, err := st.StartRun(t.Context(), src.ID) // a crashed process's run
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Now = func() time.Time { return t0.Add(-time.Minute) }
+		live, err := st.StartRun(t.Context(), src.ID) // another process's, still running
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Now = time.Now
+		e := newTestEngine(st, nil, newFake("greenbutton", func(ctx context.Context, job *Job, n int) (Result, error) {
+			<-ctx.Done()
+			return Result{}, ctx.Err()
+		}))
+		if err := e.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		runs, err := st.Runs(t.Context(), src.ID, 10)
+		e.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID := map[int64]store.SyncRun{}
+		for _, r := range runs {
+			byID[r.ID] = r
+		}
+		if r := byID[stale]; r.Status != "cancelled" || r.Error == "" || r.Finished.IsZero() {
+			t.Errorf("stale run %+v, want cancelled with a reason", r)
+		}
+		if r := byID[live]; r.Status != "running" {
+			t.Errorf("a recent run was closed: %+v", r)
+		}
+	})
+}

@@ -96,7 +96,7 @@ func BenchmarkVerifyStore(b *testing.B) {
 					}
 					vs = append(vs, verdict{key: set.JTI, token: tok, set: set})
 				}
-				res, err := StoreVerdicts(ctx, st, src.ID, "https://aspsp.example.com/open-banking/v3.1/events", pollAnswer(vs), vs, storeOptions{owe: true, window: DefaultJTIWindow})
+				res, err := storeVerdicts(ctx, st, src.ID, "https://aspsp.example.com/open-banking/v3.1/events", pollAnswer(vs), vs, storeOptions{owe: true, window: DefaultJTIWindow})
 				if err != nil || res.New != len(batch) {
 					b.Fatalf("%v %+v", err, res)
 				}

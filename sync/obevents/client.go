@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"custody/sync/auth"
+	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
 )
 
@@ -277,6 +277,9 @@ func (c *Client) DeleteSubscription(ctx context.Context, id string) error {
 // create is harmless. A bank that answers 409 to the create had one after all; it is read
 // again.
 func (c *Client) EnsureSubscription(ctx context.Context, want Subscription) (Subscription, error) {
+	for i, t := range want.EventTypes {
+		want.EventTypes[i] = SubscriptionCode(t)
+	}
 	subs, err := c.Subscriptions(ctx)
 	if err != nil {
 		return Subscription{}, err
@@ -301,6 +304,23 @@ func (c *Client) EnsureSubscription(ctx context.Context, want Subscription) (Sub
 		}
 	}
 	return created, err
+}
+
+// eventCodes maps the event type URNs of SETs to the codes a subscription's EventTypes use.
+var eventCodes = map[string]string{
+	"urn:uk:org:openbanking:events:resource-update":                              "UK.OBIE.Resource-Update",
+	"urn:uk:org:openbanking:events:consent-authorization-revoked":                "UK.OBIE.Consent-Authorization-Revoked",
+	"urn:uk:org:openbanking:events:account-access-consent-linked-account-update": "UK.OBIE.Account-Access-Consent-Linked-Account-Update",
+	"urn:uk:org:openbanking:events:consent-access-revoked":                       "UK.OBIE.Consent-Access-Revoked",
+}
+
+// SubscriptionCode returns the EventTypes code of an event type given as a URN (as in SETs)
+// or as a code; an unknown value is returned as it is, for banks with custom types.
+func SubscriptionCode(t string) string {
+	if c, ok := eventCodes[t]; ok {
+		return c
+	}
+	return t
 }
 
 func equalTypes(a, b []string) bool {
@@ -366,13 +386,14 @@ func (c *Client) DeleteCallbackURL(ctx context.Context, id string) error {
 	return err
 }
 
-// Poll sends one POST /events and returns the answer and its raw body. 200 and 201 are both
+// Poll sends one POST /events and returns the answer and its raw body (also when the body
+// cannot be read, so that it can be archived with its error). 200 and 201 are both
 // success; a missing moreAvailable is false; a value of sets that is not a string is kept as
 // its JSON text, so that it is rejected (and reported) like any other bad token.
 func (c *Client) Poll(ctx context.Context, req secevent.PollRequest) (secevent.PollResponse, []byte, error) {
 	raw, err := c.do(ctx, http.MethodPost, "/events", req, nil, http.StatusOK, http.StatusCreated)
 	if err != nil {
-		return secevent.PollResponse{}, raw, err
+		return secevent.PollResponse{}, nil, err // an error answer holds no events
 	}
 	out, err := secevent.DecodePollResponse(raw)
 	if err != nil {

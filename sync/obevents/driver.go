@@ -2,7 +2,8 @@ package obevents
 
 import (
 	"context"
-	"custody/sync/obevents/secevent"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
 )
 
@@ -32,8 +34,9 @@ const (
 
 // Driver is the engine driver of "obevents" sources.
 type Driver struct {
-	mu   sync.Mutex
-	keys map[string]*secevent.JWKS // by jwks URL: the cache and its refresh limit outlive one sync
+	mu      sync.Mutex
+	keys    map[string]*secevent.JWKS // by jwks URL: the cache and its refresh limit outlive one sync
+	clients map[string]cachedClient   // by source name: the token outlives one sync
 }
 
 // NewDriver returns the obevents driver.
@@ -64,7 +67,7 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 	if err != nil {
 		return nil, syncerr.E(syncerr.Local, "read client secret", err)
 	}
-	client, err := NewClient(ClientConfig{
+	client, err := d.client(src.Name, ClientConfig{
 		BaseURL: c["base_url"], TokenURL: c["token_url"], ClientID: c["client_id"], Secret: secret,
 		Scope: c["scope"], TLS: TLSFiles{CertFile: c["cert"], KeyFile: c["key"], CAFile: c["ca"]},
 	})
@@ -88,6 +91,38 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 		}
 	}
 	return s, nil
+}
+
+// client returns the source's client, reused from the previous sync while its settings and
+// secret are unchanged, so that its access token is reused until it is about to expire
+// instead of being requested on every sync.
+func (d *Driver) client(name string, cfg ClientConfig) (*Client, error) {
+	h := sha256.New()
+	for _, v := range []string{cfg.BaseURL, cfg.TokenURL, cfg.ClientID, cfg.Secret, cfg.Scope, cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile} {
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	key := hex.EncodeToString(h.Sum(nil))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.clients[name]; ok && c.key == key {
+		return c.client, nil
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if d.clients == nil {
+		d.clients = map[string]cachedClient{}
+	}
+	d.clients[name] = cachedClient{key: key, client: c}
+	return c, nil
+}
+
+// cachedClient is a source's client with a digest of the settings it was made from.
+type cachedClient struct {
+	key    string
+	client *Client
 }
 
 // keySet returns the cached key set of a JWKS URL, fetched with the source's plain TLS client

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"custody/sync/obevents/secevent"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -15,6 +13,7 @@ import (
 
 	"custody/store"
 	"custody/sync/crashpoint"
+	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
 )
 
@@ -78,8 +77,9 @@ type verdict struct {
 
 // Run sends what is owed from earlier runs, then polls until the bank has no more
 // (moreAvailable false) or MaxPolls is reached, storing every token and acknowledging it
-// after the commit. It ends with an acknowledge-only request, so the queue is left empty of
-// what was stored.
+// after the commit in the next request. It returns only once what it stored has been
+// acknowledged (by a last poll that finds nothing more, or an acknowledge-only request with
+// maxEvents 0), so a drained queue is left empty.
 func (p *Poller) Run(ctx context.Context) (Stats, error) {
 	var st Stats
 	maxEvents := p.MaxEvents
@@ -194,7 +194,7 @@ func (p *Poller) progress(done int, msg string) {
 
 // archiveBad keeps an answer that could not be read, with its error.
 func (p *Poller) archiveBad(ctx context.Context, raw []byte, cause error) {
-	pl, _, err := p.Store.Archive(ctx, store.Payload{SourceID: p.Source.ID, Format: "set-poll", URL: p.Client.base + "/events"}, strings.NewReader(string(raw)))
+	pl, _, err := p.Store.Archive(ctx, store.Payload{SourceID: p.Source.ID, Format: "set", URL: p.Client.base + "/events"}, strings.NewReader(string(raw)))
 	if err == nil {
 		_ = p.Store.SetPayloadStatus(ctx, pl.ID, store.PayloadFailed, cause.Error())
 	}
@@ -226,7 +226,7 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 	if window == 0 {
 		window = DefaultJTIWindow
 	}
-	res, err := StoreVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts,
+	res, err := storeVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts,
 		storeOptions{draft: p.DraftCodes, owe: true, window: window})
 	if err != nil {
 		return err
@@ -237,7 +237,7 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 	return nil
 }
 
-// storeOptions say how StoreVerdicts stores.
+// storeOptions say how storeVerdicts stores.
 type storeOptions struct {
 	draft bool // setErrs carry the draft error codes
 	owe   bool // record the ack or setErr each token needs
@@ -249,14 +249,14 @@ type storeOptions struct {
 // DefaultJTIWindow is the default of the jti_window setting.
 const DefaultJTIWindow = 30 * 24 * time.Hour
 
-// storeResult counts what StoreVerdicts did.
+// storeResult counts what storeVerdicts did.
 type storeResult struct{ New, Rejected, Deferred int }
 
-// StoreVerdicts archives what was received and stores every token's event, verified or
+// storeVerdicts archives what was received and stores every token's event, verified or
 // rejected, and, when owe is set, the acknowledgement it needs, all in one transaction. raw is
 // the body the tokens came in (a poll answer), archived once with format "set"; when raw is
 // nil each token is archived by itself. Tokens with a temporary failure are archived only.
-func StoreVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, raw []byte, vs []verdict, o storeOptions) (storeResult, error) {
+func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url string, raw []byte, vs []verdict, o storeOptions) (storeResult, error) {
 	var res storeResult
 	tx, err := s.Begin(ctx)
 	if err != nil {
@@ -368,6 +368,3 @@ func eventOf(sourceID int64, key, token string, set secevent.SET, rej *secevent.
 	}
 	return ev
 }
-
-// errCrash is what the afterStore hook of tests returns.
-var errCrash = errors.New("simulated crash")

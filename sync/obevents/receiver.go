@@ -2,7 +2,6 @@ package obevents
 
 import (
 	"context"
-	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"custody/store"
 	"custody/sync/auth"
+	"custody/sync/obevents/secevent"
 )
 
 // ReceiverPath is where a TPP's event-notifications endpoint lives, after an API version
@@ -103,7 +103,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := verdict{key: set.JTI, token: token, set: set, rej: rej}
-	if _, err := StoreVerdicts(context.WithoutCancel(r.Context()), rc.store, rc.sourceID, r.URL.Path, nil, []verdict{v},
+	if _, err := storeVerdicts(context.WithoutCancel(r.Context()), rc.store, rc.sourceID, r.URL.Path, nil, []verdict{v},
 		storeOptions{draft: rc.draft, window: DefaultJTIWindow}); err != nil {
 		rc.log.Error("push: store", "op", "push", "err", err)
 		http.Error(w, "could not store the event", http.StatusInternalServerError)

@@ -3,7 +3,6 @@ package obevents
 import (
 	"bufio"
 	"context"
-	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	"custody/store"
 	"custody/sync/notify"
 	"custody/sync/obevents/obtest"
+	"custody/sync/obevents/secevent"
 )
 
 // readHTTPRequest reads a raw HTTP request fixture.

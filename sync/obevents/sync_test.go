@@ -2,24 +2,30 @@ package obevents
 
 import (
 	"context"
-	"custody/sync/obevents/secevent"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"custody/store"
 	"custody/sync/engine"
 	"custody/sync/obevents/obtest"
+	"custody/sync/obevents/secevent"
 	"custody/sync/simtls"
 	"custody/sync/syncerr"
 )
+
+// errCrash is what the afterStore hook returns to stand for a crash.
+var errCrash = errors.New("simulated crash")
 
 type memSecrets map[string]string
 
@@ -167,6 +173,9 @@ func TestSyncFullCycle(t *testing.T) {
 	}
 	if len(r.sim.Subscriptions()) != 1 {
 		t.Fatal("subscription duplicated")
+	}
+	if n := r.sim.Requests("/token"); n != 1 {
+		t.Errorf("%d token requests for two syncs; the token should be reused", n)
 	}
 	if res.Items != 1 {
 		t.Errorf("second sync items %d (%s)", res.Items, res.Note)
@@ -318,22 +327,37 @@ func TestFaultsAreClassified(t *testing.T) {
 	}
 }
 
-// TestTokenOnlyToConfiguredOrigin: the client refuses to send its token elsewhere.
+// TestTokenOnlyToConfiguredOrigin: the client refuses to send its token to another origin,
+// whether asked directly or through an rlk link; nothing reaches the other server.
 func TestTokenOnlyToConfiguredOrigin(t *testing.T) {
 	r := newRig(t, obtest.Options{Events: 1, InvalidEvery: -1})
+	var hits atomic.Int32
+	evil := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		hits.Add(1)
+	}))
+	var err error
+	if evil.TLS, err = r.sim.PKI().ServerTLS(false); err != nil {
+		t.Fatal(err)
+	}
+	evil.StartTLS()
+	defer evil.Close()
 	s, err := NewDriver().session(r.job)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.client.FetchLink(context.Background(), "https://evil.example/open-banking/v3.1/pisp/domestic-payments/x")
-	if err == nil || !strings.Contains(err.Error(), "not on the configured origin") {
-		t.Fatalf("got %v", err)
+	if _, err := s.client.FetchLink(context.Background(), evil.URL+"/open-banking/v3.1/pisp/domestic-payments/x"); err == nil ||
+		!strings.Contains(err.Error(), "not on the configured origin") {
+		t.Fatalf("rlk elsewhere: %v", err)
 	}
-	before := r.sim.Requests("/token")
-	_, err = s.client.do(context.Background(), "GET", "/../../x", nil, nil, 200)
-	_ = err // same origin: allowed (a 404), the token is the bank's own
-	if r.sim.Requests("/token") < before {
-		t.Fatal("unexpected")
+	if _, err := s.client.authed.Get(evil.URL + "/x"); err == nil {
+		t.Fatal("the authorised client sent a request to another origin")
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("%d requests reached the other server", hits.Load())
+	}
+	// The same origin with another path is the bank's own: allowed.
+	if _, err := s.client.FetchLink(context.Background(), r.sim.URL()+"/open-banking/v3.1/pisp/domestic-payments/none"); syncerr.KindOf(err) != syncerr.Config {
+		t.Fatalf("same origin, unknown resource: %v", err)
 	}
 }
 
@@ -366,8 +390,10 @@ func TestSubscriptionAndCallbackCRUD(t *testing.T) {
 	if _, err := c.CreateSubscription(ctx, Subscription{Version: "3.1"}); err == nil {
 		t.Fatal("second create accepted")
 	}
-	got, err := c.EnsureSubscription(ctx, Subscription{Version: "3.1", CallbackURL: "https://tpp.example/open-banking/v3.1/event-notifications"})
-	if err != nil || got.EventSubscriptionID != sub.EventSubscriptionID || got.CallbackURL == "" {
+	got, err := c.EnsureSubscription(ctx, Subscription{Version: "3.1", CallbackURL: "https://tpp.example/open-banking/v3.1/event-notifications",
+		EventTypes: []string{"urn:uk:org:openbanking:events:consent-authorization-revoked"}})
+	if err != nil || got.EventSubscriptionID != sub.EventSubscriptionID || got.CallbackURL == "" ||
+		len(got.EventTypes) != 1 || got.EventTypes[0] != "UK.OBIE.Consent-Authorization-Revoked" {
 		t.Fatalf("ensure: %+v %v", got, err)
 	}
 	if _, err := c.CreateSubscription(ctx, Subscription{Version: "3.1", EventTypes: []string{"urn:bad"}}); err == nil {
@@ -467,5 +493,52 @@ func TestBoundedPolls(t *testing.T) {
 	}
 	if st.Polls != 6 || st.New != 10 || len(r.sim.Queue()) != 20 || len(r.sim.Acked()) != 10 {
 		t.Fatalf("polls %d new %d queue %d acked %d", st.Polls, st.New, len(r.sim.Queue()), len(r.sim.Acked()))
+	}
+}
+
+// TestUnreadablePollAnswerIsArchived: a 200 answer that is not JSON fails the sync as a
+// server problem, is kept in the archive with its error, and acknowledges nothing.
+func TestUnreadablePollAnswerIsArchived(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 3, InvalidEvery: -1})
+	r.sim.InjectFault("/events", obtest.Fault{Status: 200, Body: `{"sets":{"truncated`})
+	d := NewDriver()
+	if _, err := d.Sync(context.Background(), r.job); syncerr.KindOf(err) != syncerr.Server {
+		t.Fatalf("got %v", err)
+	}
+	pls, _ := r.st.Payloads(context.Background(), store.PayloadFilter{Status: store.PayloadFailed})
+	if len(pls) != 1 || pls[0].Format != "set" || !strings.Contains(pls[0].Error, "unreadable") {
+		t.Fatalf("archived %+v", pls)
+	}
+	if len(r.sim.Acked()) != 0 || len(r.events(t)) != 0 {
+		t.Fatal("something was stored or acknowledged")
+	}
+	if _, err := d.Sync(context.Background(), r.job); err != nil {
+		t.Fatal(err)
+	}
+	r.checkDrained(t)
+}
+
+// TestPollingOnlyBank: a bank without the subscription API (404) is still polled.
+func TestPollingOnlyBank(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 4, InvalidEvery: -1})
+	r.sim.InjectFault("/event-subscriptions", obtest.Fault{Status: 404, Body: " "}, obtest.Fault{Status: 405, Body: " "})
+	d := NewDriver()
+	res, err := d.Sync(context.Background(), r.job)
+	if err != nil || res.Items != 4 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	r.checkDrained(t)
+	msg, err := d.Test(context.Background(), r.job)
+	if err != nil || !strings.Contains(msg, "polling only") {
+		t.Fatalf("test: %q %v", msg, err)
+	}
+	// With subscription "none" the API is not called at all.
+	before := r.sim.Requests("/event-subscriptions")
+	r.job.Source.Config[CfgSubscription] = "none"
+	if _, err := d.Sync(context.Background(), r.job); err != nil {
+		t.Fatal(err)
+	}
+	if r.sim.Requests("/event-subscriptions") != before {
+		t.Error("subscription API called although disabled")
 	}
 }

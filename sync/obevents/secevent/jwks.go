@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,7 @@ type JWKS struct {
 	keys        map[string]PublicKey
 	fetched     time.Time // when keys were last fetched successfully
 	lastAttempt time.Time // when a fetch was last tried
+	maxAge      time.Duration
 	fetches     int
 }
 
@@ -73,6 +76,11 @@ func (j *JWKS) Key(ctx context.Context, kid string) (PublicKey, error) {
 		minRefresh = 5 * time.Minute
 	}
 	now := j.now()
+	if j.maxAge > 0 {
+		// The key store said how long its answer stays fresh (Cache-Control max-age);
+		// within sane bounds that wins over the configured TTL.
+		ttl = min(max(j.maxAge, minRefresh), 24*time.Hour)
+	}
 	var staleErr error
 	if j.keys == nil || now.Sub(j.fetched) >= ttl {
 		if staleErr = j.fetchLocked(ctx); staleErr != nil && j.keys == nil {
@@ -102,37 +110,57 @@ func (j *JWKS) Key(ctx context.Context, kid string) (PublicKey, error) {
 func (j *JWKS) fetchLocked(ctx context.Context) error {
 	j.lastAttempt = j.now()
 	j.fetches++
-	keys, err := FetchJWKS(ctx, j.Client, j.URL)
+	keys, maxAge, err := fetchJWKS(ctx, j.Client, j.URL)
 	if err != nil {
 		return err
 	}
-	j.keys, j.fetched = keys, j.now()
+	j.keys, j.fetched, j.maxAge = keys, j.now(), maxAge
 	return nil
 }
 
 // FetchJWKS GETs a key set (without any token) and parses it; see ParseJWKS.
 func FetchJWKS(ctx context.Context, client *http.Client, url string) (map[string]PublicKey, error) {
+	keys, _, err := fetchJWKS(ctx, client, url)
+	return keys, err
+}
+
+// fetchJWKS is FetchJWKS that also returns the answer's Cache-Control max-age (0 when none).
+func fetchJWKS(ctx context.Context, client *http.Client, url string) (map[string]PublicKey, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS: %w", err)
+		return nil, 0, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS: %w", err)
+		return nil, 0, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS: read: %w", err)
+		return nil, 0, fmt.Errorf("fetch JWKS: read: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch JWKS: %s answered %s", url, resp.Status)
+		return nil, 0, fmt.Errorf("fetch JWKS: %s answered %s", url, resp.Status)
 	}
 	if len(body) > maxJWKSSize {
-		return nil, fmt.Errorf("fetch JWKS: answer is larger than %d bytes", maxJWKSSize)
+		return nil, 0, fmt.Errorf("fetch JWKS: answer is larger than %d bytes", maxJWKSSize)
 	}
-	return ParseJWKS(body)
+	keys, err := ParseJWKS(body)
+	return keys, maxAge(resp.Header.Get("Cache-Control")), err
+}
+
+// maxAge reads max-age from a Cache-Control header; no-store and no-cache count as none.
+func maxAge(cc string) time.Duration {
+	for _, d := range strings.Split(cc, ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(strings.ToLower(d)), "=")
+		if name == "max-age" {
+			if n, err := strconv.Atoi(strings.Trim(val, `"`)); err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	return 0
 }
 
 // ParseJWKS parses a JWK set into verification keys by kid. Entries without a kid, private

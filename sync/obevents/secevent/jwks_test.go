@@ -19,6 +19,7 @@ type fakeKeyStore struct {
 	mu      sync.Mutex
 	body    string
 	status  int
+	cc      string // Cache-Control of the answers
 	fetches int
 	authz   []string
 }
@@ -32,7 +33,11 @@ func (f *fakeKeyStore) RoundTrip(r *http.Request) (*http.Response, error) {
 	if st == 0 {
 		st = 200
 	}
-	return &http.Response{StatusCode: st, Status: http.StatusText(st), Header: http.Header{},
+	h := http.Header{}
+	if f.cc != "" {
+		h.Set("Cache-Control", f.cc)
+	}
+	return &http.Response{StatusCode: st, Status: http.StatusText(st), Header: h,
 		Body: io.NopCloser(strings.NewReader(f.body)), Request: r}, nil
 }
 
@@ -131,5 +136,48 @@ func TestParseJWKSRefusesBadSets(t *testing.T) {
 	keys, err := ParseJWKS(full)
 	if err != nil || len(keys) != 2 || keys[rsaKID].Alg != "PS256" || keys[ecKID].Use != "sig" {
 		t.Fatalf("%v %v", keys, err)
+	}
+}
+
+// TestJWKSHonoursMaxAge: a key store's Cache-Control max-age shortens (or lengthens) the TTL,
+// within bounds.
+func TestJWKSHonoursMaxAge(t *testing.T) {
+	full, err := os.ReadFile(filepath.Join("..", "testdata", "synthetic", "aspsp-jwks.public.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		ks := &fakeKeyStore{body: string(full), cc: "public, max-age=600"}
+		j := &JWKS{URL: "https://keystore.example/org.jwks", Client: &http.Client{Transport: ks}, TTL: 6 * time.Hour}
+		ctx := context.Background()
+		if _, err := j.Key(ctx, rsaKID); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(9 * time.Minute)
+		j.Key(ctx, rsaKID)
+		if ks.count() != 1 {
+			t.Fatalf("fetched %d times within max-age", ks.count())
+		}
+		time.Sleep(2 * time.Minute)
+		j.Key(ctx, rsaKID)
+		if ks.count() != 2 {
+			t.Fatalf("fetched %d times after max-age, want 2", ks.count())
+		}
+		// max-age=1 is raised to the refresh limit (5 minutes), never a fetch per token.
+		ks.mu.Lock()
+		ks.cc = "max-age=1"
+		ks.mu.Unlock()
+		time.Sleep(11 * time.Minute)
+		j.Key(ctx, rsaKID) // fetch 3, max-age 1 s from now on
+		time.Sleep(time.Minute)
+		j.Key(ctx, rsaKID)
+		if ks.count() != 3 {
+			t.Fatalf("fetched %d times, want 3", ks.count())
+		}
+	})
+	for cc, want := range map[string]time.Duration{"max-age=60": time.Minute, "no-store": 0, "": 0, "public,MAX-AGE=\"30\"": 30 * time.Second, "max-age=x": 0} {
+		if got := maxAge(cc); got != want {
+			t.Errorf("maxAge(%q) = %v, want %v", cc, got, want)
+		}
 	}
 }

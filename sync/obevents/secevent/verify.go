@@ -25,6 +25,10 @@ const (
 	HeaderOBTan = "http://openbanking.org.uk/tan"
 )
 
+// allowedTyp are the accepted values of the typ header (lower case, without "application/"):
+// Open Banking's JOSE, RFC 8417's secevent+jwt, and plain JWT.
+var allowedTyp = []string{"jose", "jwt", "secevent+jwt"}
+
 // obCrit are the crit names understood; anything else in crit is refused (RFC 7515 §4.1.11).
 var obCrit = []string{HeaderOBIat, HeaderOBIss, HeaderOBTan}
 
@@ -212,6 +216,18 @@ func (v *Verifier) Verify(ctx context.Context, token string) (SET, error) {
 	if kid == "" {
 		return set, reject(ErrInvalidKey, "jwtHdr", "header has no kid")
 	}
+	if typ, ok := hdr["typ"]; ok {
+		t, _ := typ.(string)
+		if !slices.Contains(allowedTyp, strings.ToLower(strings.TrimPrefix(strings.ToLower(t), "application/"))) {
+			// Explicit typing keeps other JWTs (access tokens, ID tokens) from passing as events.
+			return set, reject(ErrInvalidRequest, "jwtHdr", "typ %q is not a security event token type", t)
+		}
+	}
+	if cty, ok := hdr["cty"]; ok {
+		if c, _ := cty.(string); c != "json" && c != "application/json" {
+			return set, reject(ErrInvalidRequest, "jwtHdr", "cty %q: a nested or non-JSON payload is not accepted", c)
+		}
+	}
 	if b, ok := hdr["b64"]; ok && b != true {
 		return set, reject(ErrInvalidRequest, "jwtHdr", "b64 header is not allowed in an event token")
 	}
@@ -345,6 +361,10 @@ func decodeObject(b []byte) (map[string]any, error) {
 	}
 	if d.More() {
 		return nil, errors.New("trailing data after the JSON object")
+	}
+	if keys := objectKeys(b); len(keys) != len(m) {
+		// Parsers differ on which of two equal names wins; refuse the ambiguity.
+		return nil, errors.New("a member name appears twice")
 	}
 	return m, nil
 }

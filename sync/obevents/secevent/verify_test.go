@@ -2,12 +2,18 @@ package secevent
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
 )
 
 // vectorNow is a fixed "now" after the synthetic tokens were issued (2026-01-01).
@@ -246,5 +252,65 @@ func TestSubjectOfFirstEvent(t *testing.T) {
 	set = SET{}
 	if rej := decodeClaims([]byte(payload), &set); rej != nil || set.RID != "second" {
 		t.Fatalf("resource-update first: %q %v", set.RID, rej)
+	}
+}
+
+// TestTypAndCty: explicit typing is honoured; an access token or a nested JWT is refused.
+func TestTypAndCty(t *testing.T) {
+	v, _ := vectorVerifier(t)
+	v.Keys = StaticKeys{"k": {KID: "k", Key: testRSA.Public()}}
+	for _, c := range []struct {
+		hdr  map[string]any
+		want string // "" for valid
+	}{
+		{map[string]any{"typ": "JOSE"}, ""},
+		{map[string]any{"typ": "secevent+jwt"}, ""},
+		{map[string]any{"typ": "application/secevent+jwt"}, ""},
+		{map[string]any{"typ": "JWT"}, ""},
+		{map[string]any{"typ": "at+jwt"}, ErrInvalidRequest},
+		{map[string]any{"cty": "JWT"}, ErrInvalidRequest},
+		{map[string]any{"cty": "json"}, ""},
+	} {
+		tok := signTest(t, c.hdr)
+		_, err := v.Verify(context.Background(), tok)
+		rej, _ := IsRejection(err)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v", c.hdr, err)
+		case c.want != "" && (rej == nil || rej.Code != c.want):
+			t.Errorf("%v: got %v, want %s", c.hdr, err, c.want)
+		}
+	}
+}
+
+var testRSA, _ = rsa.GenerateKey(rand.Reader, 2048)
+
+// signTest signs a valid event for the vector verifier with extra header fields.
+func signTest(t *testing.T, extra map[string]any) string {
+	t.Helper()
+	claims := `{"iss":"https://aspsp.example.com/","iat":1767225605,"jti":"j-1","aud":"tpp-client-6f1c2b","toe":1767225600,` +
+		`"events":{"urn:uk:org:openbanking:events:resource-update":{"subject":{"http://openbanking.org.uk/rid":"r","http://openbanking.org.uk/rty":"t"}}}}`
+	hdr := jws.NewHeaders()
+	_ = hdr.Set("kid", "k")
+	for k, v := range extra {
+		_ = hdr.Set(k, v)
+	}
+	tok, err := jws.Sign([]byte(claims), jws.WithKey(jwa.PS256(), testRSA, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(tok)
+}
+
+// TestDuplicateHeaderNames: a header naming alg (or anything) twice is refused.
+func TestDuplicateHeaderNames(t *testing.T) {
+	v, _ := vectorVerifier(t)
+	b, _ := os.ReadFile(filepath.Join("..", "testdata", "synthetic", "02-valid-ps256-minimal-consent-authorization-revoked.jwt"))
+	parts := strings.Split(strings.TrimSpace(string(b)), ".")
+	hdr := `{"alg":"none","alg":"PS256","kid":"` + rsaKID + `"}`
+	tok := base64.RawURLEncoding.EncodeToString([]byte(hdr)) + "." + parts[1] + "." + parts[2]
+	_, err := v.Verify(context.Background(), tok)
+	if rej, ok := IsRejection(err); !ok || rej.Code != ErrInvalidRequest || !strings.Contains(rej.Description, "twice") {
+		t.Fatalf("got %v", err)
 	}
 }
