@@ -70,7 +70,7 @@ func Parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 // parse is Parse; a nil tx parses without storing anything (for benchmarks).
 func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
 	d := newDecoder(ctx, p)
-	cr := &countingReader{r: r, progress: progress}
+	cr := &fileimport.ProgressReader{R: r, Progress: progress}
 	body, err := decodeCharset(cr)
 	if err != nil {
 		return fileimport.Summary{Format: FormatName}, fmt.Errorf("espi: %w", err)
@@ -85,30 +85,13 @@ func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 		err = werr // the database failed: that is the cause, whatever the parser said after
 	}
 	if progress != nil {
-		progress(cr.n)
+		progress(cr.N)
 	}
 	sum := d.summary()
 	if err != nil {
 		return sum, fmt.Errorf("espi: %w", err)
 	}
 	return sum, nil
-}
-
-// countingReader counts bytes read and reports progress about every megabyte.
-type countingReader struct {
-	r        io.Reader
-	n, last  int64
-	progress func(int64)
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	if c.progress != nil && c.n-c.last >= 1<<20 {
-		c.last = c.n
-		c.progress(c.n)
-	}
-	return n, err
 }
 
 // decoder is the state of one Parse.
