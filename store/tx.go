@@ -157,53 +157,74 @@ const upsertReadingTail = `
 // the cost of a reading.
 const readingRows = 64
 
-// upsertReadings returns the upsert statement for n rows.
-func upsertReadings(n int) string {
+// upsertReadings returns the upsert statement for n rows. The series id is parameter ?1,
+// shared by every row; with sharedQuality the quality is ?2, shared too (a batch usually has
+// one quality code throughout), which saves binding — and for text, copying — it per row.
+func upsertReadings(n int, sharedQuality bool) string {
+	row := "(?1, ?, ?, ?, ?, ?, ?)"
+	if sharedQuality {
+		row = "(?1, ?, ?, ?, ?2, ?, ?)"
+	}
 	var b strings.Builder
 	b.WriteString(upsertReadingHead)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		if sharedQuality && i == 0 {
+			// ?2 must be numbered before the first bare "?", which takes the next free number.
+			b.WriteString("(?1, ?3, ?4, ?5, ?2, ?6, ?7)")
+			continue
+		}
+		b.WriteString(row)
 	}
 	b.WriteString(upsertReadingTail)
 	return b.String()
 }
 
-var (
-	upsertReadingOne  = upsertReadings(1)
-	upsertReadingFew  = upsertReadings(8)
-	upsertReadingMany = upsertReadings(readingRows)
-)
+// readingStatements are the upsert statements by row count and shared quality.
+var readingStatements = map[[2]int]string{}
+
+func init() {
+	for _, n := range []int{1, 8, readingRows} {
+		readingStatements[[2]int{n, 0}] = upsertReadings(n, false)
+		readingStatements[[2]int{n, 1}] = upsertReadings(n, true)
+	}
+}
 
 // PutReadings upserts readings of one series: a reading with the same start replaces the
 // stored one (corrections win; within rs, the later one wins).
 func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
-	args := make([]any, 0, 7*min(len(rs), readingRows))
+	args := make([]any, 0, 2+6*min(len(rs), readingRows))
 	for len(rs) > 0 {
-		n, query := 1, upsertReadingOne
+		n := 1
 		switch {
 		case len(rs) >= readingRows:
-			n, query = readingRows, upsertReadingMany
+			n = readingRows
 		case len(rs) >= 8:
-			n, query = 8, upsertReadingFew
+			n = 8
 		}
-		st, err := t.stmt(query)
+		shared := rs[0].Quality != ""
+		for i := 1; i < n && shared; i++ {
+			shared = rs[i].Quality == rs[0].Quality
+		}
+		key := [2]int{n, 0}
+		args = append(args[:0], seriesID)
+		if shared {
+			key[1] = 1
+			args = append(args, rs[0].Quality)
+		}
+		st, err := t.stmt(readingStatements[key])
 		if err != nil {
 			return fmt.Errorf("put readings: %w", err)
 		}
-		args = args[:0]
 		for i := range rs[:n] {
 			r := &rs[i]
 			// Plain values and nil rather than sql.Null*: database/sql converts those without
 			// calling a Valuer, which is measurably cheaper at hundreds of thousands of rows.
-			var value, quality, cost, tou any
+			var value, cost, tou any
 			if !r.Missing {
 				value = r.Value
-			}
-			if r.Quality != "" {
-				quality = r.Quality
 			}
 			if r.HasCost {
 				cost = r.Cost
@@ -211,7 +232,15 @@ func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 			if r.HasTOU {
 				tou = r.TOU
 			}
-			args = append(args, seriesID, r.Start, r.Seconds, value, quality, cost, tou)
+			if shared {
+				args = append(args, r.Start, r.Seconds, value, cost, tou)
+				continue
+			}
+			var quality any
+			if r.Quality != "" {
+				quality = r.Quality
+			}
+			args = append(args, r.Start, r.Seconds, value, quality, cost, tou)
 		}
 		if _, err := st.ExecContext(t.ctx, args...); err != nil {
 			return fmt.Errorf("put readings of series %d from %d: %w", seriesID, rs[0].Start, err)

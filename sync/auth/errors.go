@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"custody/sync/syncerr"
@@ -58,6 +59,11 @@ func Classify(op string, err error) error {
 		e.Hint = HintClientCert
 	case errors.As(err, &rec):
 		e.Hint = HintNotTLS
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		// With TLS 1.3 the server checks the client certificate after the client has finished
+		// its side of the handshake; a server that refuses it may close the connection before
+		// its alert is read, and the client then sees only a reset or a broken pipe.
+		e.Hint = HintClientCert + " (The connection was closed abruptly, which is how many servers refuse a client certificate.)"
 	case errors.Is(err, context.DeadlineExceeded):
 		e.Hint = "The custodian did not answer in time. Custody will retry by itself."
 	}

@@ -36,7 +36,7 @@ func JSONFormat() fileimport.Format {
 func importer(format string) func(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(int64)) (fileimport.Summary, error) {
 	return func(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(int64)) (fileimport.Summary, error) {
 		var sum fileimport.Summary
-		cr := &countingReader{r: r, progress: progress}
+		cr := &fileimport.ProgressReader{R: r, Progress: progress}
 		d, err := Parse(format, cr)
 		if err != nil {
 			return sum, err
@@ -52,22 +52,4 @@ func importer(format string) func(ctx context.Context, tx *store.Tx, p store.Pay
 		}
 		return sum, nil
 	}
-}
-
-// countingReader reports progress every 256 KiB.
-type countingReader struct {
-	r        io.Reader
-	n, last  int64
-	progress func(int64)
-}
-
-// Read reads and reports progress.
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	if c.progress != nil && c.n-c.last >= 256<<10 {
-		c.last = c.n
-		c.progress(c.n)
-	}
-	return n, err
 }

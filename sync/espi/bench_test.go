@@ -23,7 +23,7 @@ import (
 // IntervalBlock entry per meter and local day, quality and tou on every reading. Its size is
 // ESPI_BENCH_METERS × ESPI_BENCH_DAYS (default 20 × 30 = 57,600 readings, about 17 MB); the
 // full size of the issue is ESPI_BENCH_METERS=200 ESPI_BENCH_DAYS=365 (7 million readings,
-// about 2 GB).
+// about 2 GB). ESPI_BENCH_RT_LAST=1 moves the ReadingType to the end of the file.
 
 func benchSize() (meters, days int) {
 	meters, days = 20, 30
@@ -92,8 +92,16 @@ func writeBulk(path string) (int, error) {
 	fmt.Fprintf(w, `<ns1:feed xmlns:ns0="http://naesb.org/espi" %s><ns1:id>619ef109</ns1:id><ns1:link href="%sBatch/Bulk/50916" rel="self"/>`+"\n", atomNS, base)
 	entryHead(base+"LocalTimeParameters/1", base+"LocalTimeParameters")
 	w.WriteString(`<ns0:LocalTimeParameters xmlns:ns0="http://naesb.org/espi"><ns0:dstEndRule>B40E2000</ns0:dstEndRule><ns0:dstOffset>3600</ns0:dstOffset><ns0:dstStartRule>360E2000</ns0:dstStartRule><ns0:tzOffset>-28800</ns0:tzOffset></ns0:LocalTimeParameters>` + entryTail)
-	entryHead(base+"ReadingType/NzI6bnVsbDo5MDA6MQ==", base+"ReadingType")
-	w.WriteString(`<ns0:ReadingType xmlns:ns0="http://naesb.org/espi"><ns0:accumulationBehaviour>4</ns0:accumulationBehaviour><ns0:commodity>1</ns0:commodity><ns0:dataQualifier>12</ns0:dataQualifier><ns0:defaultQuality>17</ns0:defaultQuality><ns0:flowDirection>1</ns0:flowDirection><ns0:intervalLength>900</ns0:intervalLength><ns0:kind>12</ns0:kind><ns0:powerOfTenMultiplier>-3</ns0:powerOfTenMultiplier><ns0:timeAttribute>0</ns0:timeAttribute><ns0:uom>72</ns0:uom><ns0:measuringPeriod>2</ns0:measuringPeriod></ns0:ReadingType>` + entryTail)
+	readingType := func() {
+		entryHead(base+"ReadingType/NzI6bnVsbDo5MDA6MQ==", base+"ReadingType")
+		w.WriteString(`<ns0:ReadingType xmlns:ns0="http://naesb.org/espi"><ns0:accumulationBehaviour>4</ns0:accumulationBehaviour><ns0:commodity>1</ns0:commodity><ns0:dataQualifier>12</ns0:dataQualifier><ns0:defaultQuality>17</ns0:defaultQuality><ns0:flowDirection>1</ns0:flowDirection><ns0:intervalLength>900</ns0:intervalLength><ns0:kind>12</ns0:kind><ns0:powerOfTenMultiplier>-3</ns0:powerOfTenMultiplier><ns0:timeAttribute>0</ns0:timeAttribute><ns0:uom>72</ns0:uom><ns0:measuringPeriod>2</ns0:measuringPeriod></ns0:ReadingType>` + entryTail)
+	}
+	// ESPI_BENCH_RT_LAST=1 puts the ReadingType at the end: the worst case, where every
+	// reading waits for it in memory.
+	rtLast := os.Getenv("ESPI_BENCH_RT_LAST") != ""
+	if !rtLast {
+		readingType()
+	}
 	n := 0
 	for m := 0; m < meters; m++ {
 		up := fmt.Sprintf("%sSubscription/%d/UsagePoint/%d", base, 4095251+m, 5391320451+m)
@@ -113,6 +121,9 @@ func writeBulk(path string) (int, error) {
 			}
 			w.WriteString(`</ns0:IntervalBlock>` + entryTail)
 		}
+	}
+	if rtLast {
+		readingType()
 	}
 	w.WriteString("</ns1:feed>\n")
 	if err := w.Flush(); err != nil {

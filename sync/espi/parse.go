@@ -70,7 +70,7 @@ func Parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 // parse is Parse; a nil tx parses without storing anything (for benchmarks).
 func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
 	d := newDecoder(ctx, p)
-	cr := &countingReader{r: r, progress: progress}
+	cr := &fileimport.ProgressReader{R: r, Progress: progress}
 	body, err := decodeCharset(cr)
 	if err != nil {
 		return fileimport.Summary{Format: FormatName}, fmt.Errorf("espi: %w", err)
@@ -81,34 +81,17 @@ func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 	if err == nil {
 		err = d.finish()
 	}
-	if werr := d.stopWriter(); err == nil {
-		err = werr
+	if werr := d.stopWriter(); werr != nil {
+		err = werr // the database failed: that is the cause, whatever the parser said after
 	}
 	if progress != nil {
-		progress(cr.n)
+		progress(cr.N)
 	}
 	sum := d.summary()
 	if err != nil {
 		return sum, fmt.Errorf("espi: %w", err)
 	}
 	return sum, nil
-}
-
-// countingReader counts bytes read and reports progress about every megabyte.
-type countingReader struct {
-	r        io.Reader
-	n, last  int64
-	progress func(int64)
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	if c.progress != nil && c.n-c.last >= 1<<20 {
-		c.last = c.n
-		c.progress(c.n)
-	}
-	return n, err
 }
 
 // decoder is the state of one Parse.
@@ -124,6 +107,8 @@ type decoder struct {
 	meterList   []*meterState
 	related     map[string]*meterState // the hrefs UsagePoints list as related, to their UsagePoint
 	mrs         map[string]*mrState
+	mrRelated   map[string]*mrState // the hrefs MeterReadings list as related (their blocks), to them
+	finishing   bool                // the whole document has been read: linking may now guess
 	mrList      []*mrState
 	rts         map[string]*readingType
 	rtsByLast   map[string][]*readingType
@@ -133,7 +118,10 @@ type decoder struct {
 	pendingList []string
 	series      []*seriesState
 	tb          []byte
-	qualities   map[string]string
+	qualities   map[string]uint16 // quality code strings, to 1 + their index in qualityList
+	qualityList []string
+	extras      []rawExtra
+	pendingN    int             // blocks waiting in pending
 	conv        []store.Reading // scratch for converting one entry's readings
 	batch       []store.Reading // readings gathered for batchSeries
 	batchSeries *seriesState
@@ -148,8 +136,8 @@ func newDecoder(ctx context.Context, p store.Payload) *decoder {
 	return &decoder{
 		ctx: ctx, p: p,
 		meters: map[string]*meterState{}, related: map[string]*meterState{},
-		mrs: map[string]*mrState{}, rts: map[string]*readingType{}, rtsByLast: map[string][]*readingType{},
-		ltps: map[string]*timeZone{}, pending: map[string][]*pendingBlocks{}, qualities: map[string]string{},
+		mrs: map[string]*mrState{}, mrRelated: map[string]*mrState{}, rts: map[string]*readingType{}, rtsByLast: map[string][]*readingType{},
+		ltps: map[string]*timeZone{}, pending: map[string][]*pendingBlocks{}, qualities: map[string]uint16{},
 	}
 }
 

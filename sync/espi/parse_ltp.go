@@ -99,16 +99,20 @@ func (d *decoder) decodeLocalTime(e *entry, n *node) *timeZone {
 		tz.zone = usZones[off]
 	case eu && euZones[off] != "":
 		tz.zone = euZones[off]
-	case !startOK || !endOK:
+	default:
+		// Malformed rules (B40E, 30) or well-formed ones no zone uses (the hex of an epoch
+		// second decodes to "first Saturday of June, 21:44").
+		what := "malformed"
+		if startOK && endOK {
+			what = "unrecognised"
+		}
 		if name := usZones[off]; name != "" {
-			d.warn.add("ltprule"+e.self, fmt.Sprintf("%s: malformed DST rules %q/%q; the offset is North American, so %s (its rules) is assumed", e.name(), startText, endText, name))
+			d.warn.add("ltprule"+e.self, fmt.Sprintf("%s: %s DST rules %q/%q; the offset is North American, so %s (its rules) is assumed", e.name(), what, startText, endText, name))
 			tz.zone = name
 		} else {
-			d.warn.add("ltprule"+e.self, fmt.Sprintf("%s: malformed DST rules %q/%q; the zone is the fixed standard offset %s", e.name(), startText, endText, fixedOffset(off)))
+			d.warn.add("ltprule"+e.self, fmt.Sprintf("%s: %s DST rules %q/%q; the zone is the fixed standard offset %s", e.name(), what, startText, endText, fixedOffset(off)))
 			tz.zone = fixedOffset(off)
 		}
-	default:
-		tz.zone = fixedOffset(off)
 	}
 	return tz
 }

@@ -142,7 +142,7 @@ func (d *decoder) intervalReading(e *entry) error {
 			} else if len(t) == 0 {
 				d.warn.add("novalue", fmt.Sprintf("%s: a reading has an empty value; it is stored as missing (exported empty)", e.name()))
 			} else if _, err := strconv.ParseFloat(string(t), 64); err == nil {
-				r.valueStr, r.flags = string(t), r.flags|hasValue
+				d.extra(&r).valueStr, r.flags = string(t), r.flags|hasValue
 			} else {
 				d.warn.add("badvalue", fmt.Sprintf("%s: value %q is not a number; stored as missing (exported empty)", e.name(), t))
 			}
@@ -154,7 +154,7 @@ func (d *decoder) intervalReading(e *entry) error {
 			if v, ok := parseIntBytes(t); ok {
 				r.cost, r.flags = v, r.flags|hasCost
 			} else if _, err := strconv.ParseFloat(string(t), 64); err == nil && len(t) > 0 {
-				r.costStr, r.flags = string(t), r.flags|hasCost
+				d.extra(&r).costStr, r.flags = string(t), r.flags|hasCost
 			} else if len(t) > 0 {
 				d.warn.add("badcost", fmt.Sprintf("%s: cost %q is not a number; ignored", e.name(), t))
 			}
@@ -212,19 +212,51 @@ func (d *decoder) readingQuality(r *rawReading) error {
 		if len(t) == 0 {
 			continue
 		}
-		q, ok := d.qualities[string(t)]
-		if !ok {
-			q = string(t)
-			if len(d.qualities) < 1000 {
-				d.qualities[q] = q
+		cur := d.qualityOf(r)
+		if cur == "" {
+			if i, ok := d.qualities[string(t)]; ok { // no allocation for a known code
+				r.quality = i
+				continue
 			}
-		}
-		if r.quality == "" {
-			r.quality = q
+			d.setQuality(r, string(t))
 		} else {
-			r.quality += ";" + q
+			d.setQuality(r, cur+";"+string(t))
 		}
 	}
+}
+
+// extra returns the reading's rawExtra, creating it.
+func (d *decoder) extra(r *rawReading) *rawExtra {
+	if r.extra == 0 {
+		d.extras = append(d.extras, rawExtra{})
+		r.extra = int32(len(d.extras))
+	}
+	return &d.extras[r.extra-1]
+}
+
+func (d *decoder) qualityOf(r *rawReading) string {
+	switch {
+	case r.quality > 0:
+		return d.qualityList[r.quality-1]
+	case r.extra > 0:
+		return d.extras[r.extra-1].quality
+	}
+	return ""
+}
+
+func (d *decoder) setQuality(r *rawReading, q string) {
+	if i, ok := d.qualities[q]; ok {
+		r.quality = i
+		return
+	}
+	if len(d.qualityList) < 65535 {
+		d.qualityList = append(d.qualityList, q)
+		d.qualities[q] = uint16(len(d.qualityList))
+		r.quality = uint16(len(d.qualityList))
+		return
+	}
+	r.quality = 0
+	d.extra(r).quality = q
 }
 
 // parseIntBytes parses a plain decimal integer of up to 18 digits.
@@ -336,21 +368,40 @@ func scaleDecimal(s string, p int64) (float64, bool) {
 // handleBlocks places an entry's IntervalBlocks: at once when their MeterReading and
 // ReadingType are known, else they wait.
 func (d *decoder) handleBlocks(e *entry) error {
-	mrHref := ""
-	if h, ok := stripSegment(keyOf(e.up), "IntervalBlock"); e.up != "" && ok && h != "" {
-		mrHref = h
-	} else if h, ok := stripSegment(keyOf(e.self), "IntervalBlock"); e.self != "" && ok && h != "" {
-		mrHref = h
-	}
+	pb := &pendingBlocks{entry: &entry{index: e.index, self: e.self, up: e.up, id: e.id}, blocks: e.blocks, readings: e.readings}
 	match := ""
-	if mrHref != "" {
-		match = matchOf(mrHref)
+	// The MeterReading that lists this very block as related; else the block's up or self href
+	// with /IntervalBlock… cut off, when that names a MeterReading; else the MeterReading that
+	// lists the block's collection.
+	if mr := d.mrRelated[matchOf(e.self)]; e.self != "" && mr != nil {
+		match, pb.mrHref = mr.match, mr.key
 	}
-	pb := &pendingBlocks{entry: &entry{index: e.index, self: e.self, id: e.id}, blocks: e.blocks, readings: e.readings, mrHref: mrHref}
-	if mr := d.mrs[match]; match != "" && mr != nil && len(d.pending[match]) == 0 {
-		if rt := d.readingTypeOf(mr); rt != nil {
+	if match == "" {
+		for _, h := range []string{e.up, e.self} {
+			if derived, ok := stripSegment(keyOf(h), "IntervalBlock"); h != "" && ok && hasSegment(derived, "MeterReading") {
+				match, pb.mrHref = matchOf(derived), derived
+				break
+			}
+		}
+	}
+	if mr := d.mrRelated[matchOf(e.up)]; match == "" && e.up != "" && mr != nil {
+		match, pb.mrHref = mr.match, mr.key
+	}
+	if match == "" && (e.up != "" || e.self != "") {
+		// Flat hrefs: wait for a MeterReading that lists this block or its collection.
+		h := e.up
+		if h == "" {
+			h = e.self
+		}
+		match = "?" + matchOf(h)
+	}
+	if mr := d.mrs[match]; mr != nil && len(d.pending[match]) == 0 {
+		if rt := d.readingTypeOf(mr); rt != nil && d.meterOf(mr) != nil {
 			err := d.flush(mr, rt, pb)
 			d.spare = e.readings[:0]
+			if d.pendingN == 0 {
+				d.extras = d.extras[:0] // no waiting reading refers to them any more
+			}
 			return err
 		}
 	}
@@ -358,10 +409,12 @@ func (d *decoder) handleBlocks(e *entry) error {
 		d.pendingList = append(d.pendingList, match)
 	}
 	d.pending[match] = append(d.pending[match], pb)
+	d.pendingN++
 	return nil
 }
 
-// tryFlush writes the blocks waiting for a MeterReading once it and its ReadingType are known.
+// tryFlush writes the blocks waiting for a MeterReading once it, its ReadingType and its
+// UsagePoint are known.
 func (d *decoder) tryFlush(match string) error {
 	list := d.pending[match]
 	if len(list) == 0 {
@@ -372,10 +425,11 @@ func (d *decoder) tryFlush(match string) error {
 		return nil
 	}
 	rt := d.readingTypeOf(mr)
-	if rt == nil {
+	if rt == nil || d.meterOf(mr) == nil {
 		return nil
 	}
 	delete(d.pending, match)
+	d.pendingN -= len(list)
 	for _, pb := range list {
 		if err := d.flush(mr, rt, pb); err != nil {
 			return err
@@ -504,19 +558,23 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 				d.warn.add("nostart", fmt.Sprintf("%s: readings with no start in a block with no start; skipped", pb.entry.name()))
 				continue
 			}
-			rd := store.Reading{Start: start, Seconds: secs, Quality: r.quality, TOU: r.tou, HasTOU: r.flags&hasTOU != 0}
+			rd := store.Reading{Start: start, Seconds: secs, Quality: d.qualityOf(r), TOU: r.tou, HasTOU: r.flags&hasTOU != 0}
+			var ex rawExtra
+			if r.extra > 0 {
+				ex = d.extras[r.extra-1]
+			}
 			switch {
 			case r.flags&hasValue == 0:
 				rd.Missing = true
-			case r.valueStr != "":
-				rd.Value, _ = scaleDecimal(r.valueStr, pow)
+			case ex.valueStr != "":
+				rd.Value, _ = scaleDecimal(ex.valueStr, pow)
 			default:
 				rd.Value = scaleInt(r.value, pow)
 			}
 			if r.flags&hasCost != 0 {
 				rd.HasCost = true
-				if r.costStr != "" {
-					rd.Cost, _ = scaleDecimal(r.costStr, -5)
+				if ex.costStr != "" {
+					rd.Cost, _ = scaleDecimal(ex.costStr, -5)
 				} else {
 					rd.Cost = scaleInt(r.cost, -5)
 				}
@@ -544,7 +602,9 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 	}
 	for i := range out {
 		r := &out[i]
-		sr.starts.add(r.Start)
+		if !sr.starts.add(r.Start) {
+			sr.repeats++
+		}
 		if sr.starts.n == 1 || r.Start < sr.from {
 			sr.from = r.Start
 		}
@@ -618,6 +678,7 @@ func (d *decoder) checkDuplicates(pb *pendingBlocks, out []store.Reading) error 
 
 // finish places whatever is still waiting once the whole document has been read.
 func (d *decoder) finish() error {
+	d.finishing = true
 	for _, match := range d.pendingList {
 		list := d.pending[match]
 		if len(list) == 0 {
@@ -626,7 +687,7 @@ func (d *decoder) finish() error {
 		delete(d.pending, match)
 		var mr *mrState
 		switch {
-		case match != "":
+		case match != "" && match[0] != '?':
 			mr = d.mrs[match]
 			if mr == nil {
 				mr = d.mrFor(list[0].mrHref)
@@ -635,8 +696,8 @@ func (d *decoder) finish() error {
 			mr = d.mrList[0]
 			d.warn.add("nomr", fmt.Sprintf("%s: IntervalBlock names no MeterReading; assigned to the only MeterReading of the document", list[0].entry.name()))
 		default:
-			mr = d.mrFor("")
-			d.warn.add("nomr", fmt.Sprintf("%s: IntervalBlock names no MeterReading; its readings are kept as series %s", list[0].entry.name(), mr.key))
+			mr = d.mrFor(strings.TrimPrefix(match, "?"))
+			d.warn.add("nomr"+match, fmt.Sprintf("%s: IntervalBlock names no MeterReading of this document; its readings are kept as series %s", list[0].entry.name(), mr.key))
 		}
 		rt := d.readingTypeOf(mr)
 		if rt == nil {
@@ -653,6 +714,9 @@ func (d *decoder) finish() error {
 		}
 	}
 	for _, sr := range d.series {
+		if sr.repeats > 0 {
+			d.warn.add("repeat"+sr.s.Key, fmt.Sprintf("series %s: %d readings come more than once in this file (overlapping or repeated blocks); the later copy of each is kept", sr.s.Key, sr.repeats))
+		}
 		if sr.provisional && sr.meter.hasService {
 			sr.s.Commodity, sr.provisional = commodityOfService(sr.meter.service), false
 			d.writeSeries(sr)

@@ -26,7 +26,7 @@ func (d *decoder) handleResource(e *entry, n *node) error {
 	}
 	switch n.local {
 	case "UsagePoint":
-		d.usagePoint(e, n)
+		return d.usagePoint(e, n)
 	case "MeterReading":
 		return d.meterReading(e, n)
 	case "ReadingType":
@@ -158,7 +158,7 @@ func (d *decoder) syntheticKey(what string) string {
 	return "urn:custody:payload:" + id + ":" + what
 }
 
-func (d *decoder) usagePoint(e *entry, n *node) {
+func (d *decoder) usagePoint(e *entry, n *node) error {
 	href := e.self
 	if href == "" {
 		href = e.id
@@ -176,7 +176,11 @@ func (d *decoder) usagePoint(e *entry, n *node) {
 			d.warn.add("upkind", fmt.Sprintf("%s: UsagePoint has an empty ServiceCategory kind; its commodity comes from its ReadingTypes", e.name()))
 		}
 	}
-	flattenInto(m.m.Attrs, "", n, map[string]bool{"ServiceCategory": true})
+	fields := map[string]string{}
+	flattenInto(fields, "", n, map[string]bool{"ServiceCategory": true})
+	for k, v := range fields { // a repeated UsagePoint entry updates, never appends
+		m.m.Attrs[k] = v
+	}
 	for _, r := range e.related {
 		switch {
 		case hasSegment(r, "LocalTimeParameters"):
@@ -187,6 +191,13 @@ func (d *decoder) usagePoint(e *entry, n *node) {
 	}
 	m.dirty = true
 	d.writeMeter(m)
+	// Readings waiting for their UsagePoint can go now.
+	for _, k := range d.pendingList {
+		if err := d.tryFlush(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeMeter queues an upsert of the meter if it changed.
@@ -240,6 +251,32 @@ func (d *decoder) meterReading(e *entry, n *node) error {
 	if nested := n.child("ReadingType"); nested != nil {
 		mr.nested = d.readingType(e, nested, "")
 	}
+	// Blocks whose hrefs did not name a MeterReading belong to the one that lists them.
+	d.mrRelated[mr.match+"/IntervalBlock"] = mr
+	lists := map[string]bool{}
+	for _, r := range e.related {
+		if r != "" && !hasSegment(r, "ReadingType") {
+			d.mrRelated[matchOf(r)] = mr
+			lists[matchOf(r)] = true
+		}
+	}
+	for _, k := range d.pendingList {
+		if !strings.HasPrefix(k, "?") || len(d.pending[k]) == 0 {
+			continue
+		}
+		var keep []*pendingBlocks
+		for _, pb := range d.pending[k] {
+			if lists[matchOf(pb.entry.self)] || lists[matchOf(pb.entry.up)] {
+				if _, ok := d.pending[mr.match]; !ok {
+					d.pendingList = append(d.pendingList, mr.match)
+				}
+				d.pending[mr.match] = append(d.pending[mr.match], pb)
+			} else {
+				keep = append(keep, pb)
+			}
+		}
+		d.pending[k] = keep
+	}
 	return d.tryFlush(mr.match)
 }
 
@@ -279,39 +316,18 @@ func (d *decoder) readingTypeOf(mr *mrState) *readingType {
 	return nil
 }
 
-// meterOf finds the UsagePoint of a MeterReading.
+// meterOf finds the UsagePoint of a MeterReading. Until the whole document has been read
+// (d.finishing) it returns nil rather than guess, so that the UsagePoint may still come.
 func (d *decoder) meterOf(mr *mrState) *meterState {
 	if mr.meter != nil {
 		return mr.meter
 	}
-	// 1. A related link to a known UsagePoint.
-	for _, r := range mr.related {
-		if hasSegment(r, "UsagePoint") && !hasSegment(r, "MeterReading") {
-			if m := d.meterByHref(r); m != nil {
-				mr.meter = m
-				return m
-			}
-		}
+	if m := d.findMeter(mr); m != nil {
+		mr.meter = m
+		return m
 	}
-	// 2. Its own href with /MeterReading/{id} cut off.
-	derived, ok := stripSegment(mr.key, "MeterReading")
-	if ok && derived != "" {
-		if m := d.meterByHref(derived); m != nil {
-			mr.meter = m
-			return m
-		}
-	}
-	// 3. A UsagePoint whose related MeterReading collection is this MeterReading's up href.
-	if mr.up != "" {
-		if m := d.related[matchOf(mr.up)]; m != nil {
-			mr.meter = m
-			return m
-		}
-	}
-	// 4. The UsagePoint is not in this document: its href, derived from the MeterReading's.
-	if ok && derived != "" {
-		mr.meter = d.meterFor(derived)
-		return mr.meter
+	if !d.finishing {
+		return nil
 	}
 	if len(d.meterList) == 1 {
 		d.warn.add("mrup"+mr.match, fmt.Sprintf("MeterReading %s names no UsagePoint; assigned to the only UsagePoint of the document", mr.key))
@@ -321,6 +337,34 @@ func (d *decoder) meterOf(mr *mrState) *meterState {
 	mr.meter = d.meterFor("")
 	d.warn.add("mrup"+mr.match, fmt.Sprintf("MeterReading %s names no UsagePoint; its readings are kept under meter %s", mr.key, mr.meter.m.Key))
 	return mr.meter
+}
+
+// findMeter links a MeterReading to its UsagePoint by hrefs alone.
+func (d *decoder) findMeter(mr *mrState) *meterState {
+	// 1. A related link to a known UsagePoint.
+	for _, r := range mr.related {
+		if hasSegment(r, "UsagePoint") && !hasSegment(r, "MeterReading") {
+			if m := d.meterByHref(r); m != nil {
+				return m
+			}
+		}
+	}
+	// 2. A UsagePoint that lists this MeterReading, or its collection (the up href), as related
+	// (flat links, and UsagePoints whose own href is written differently).
+	if m := d.related[mr.match]; m != nil {
+		return m
+	}
+	if mr.up != "" {
+		if m := d.related[matchOf(mr.up)]; m != nil {
+			return m
+		}
+	}
+	// 3. Its own href with /MeterReading/{id} cut off, when that names a UsagePoint; the
+	// UsagePoint need not be in this document.
+	if derived, ok := stripSegment(mr.key, "MeterReading"); ok && hasSegment(derived, "UsagePoint") {
+		return d.meterFor(derived)
+	}
+	return nil
 }
 
 // --- ReadingType ---

@@ -557,11 +557,13 @@ func TestLocalTimeParameters(t *testing.T) {
 		warn                bool
 	}{
 		{"-28800", "3600", "360E2000", "B40E2000", "America/Los_Angeles", false},
-		{"18000", "3600", "360E2000", "B40E2000", "America/New_York", true}, // wrong sign (NGMA)
-		{"-28800", "3600", "B60E", "B40E", "America/Los_Angeles", true},     // truncated (SCE)
-		{"-18000", "3600", "30", "30", "America/New_York", true},            // ENWIN
-		{"-25200", "0", "FFFFFFFF", "FFFFFFFF", "-07:00", false},            // no DST (Arizona)
-		{"3600", "3600", "3E0E1000", "AE0E1000", "Europe/Paris", false},     // EU rules, last Sundays
+		{"18000", "3600", "360E2000", "B40E2000", "America/New_York", true},  // wrong sign (NGMA)
+		{"-28800", "3600", "B60E", "B40E", "America/Los_Angeles", true},      // truncated (SCE)
+		{"-18000", "3600", "30", "30", "America/New_York", true},             // ENWIN
+		{"-25200", "0", "FFFFFFFF", "FFFFFFFF", "-07:00", false},             // no DST (Arizona)
+		{"3600", "3600", "3E0E1000", "AE0E1000", "Europe/Paris", false},      // EU rules, last Sundays
+		{"-18000", "3600", "65ED5A70", "6727F8F0", "America/New_York", true}, // epoch seconds in hex (Enbridge)
+		{"34200", "3600", "3E0E2000", "AE0E2000", "+09:30", true},            // rules of no known zone
 		{"19800", "0", "", "", "+05:30", false},
 		{"999999", "0", "", "", "", true},
 	}
@@ -785,5 +787,114 @@ func TestCharsets(t *testing.T) {
 	}
 	if _, err := parseInto(t, st, []byte("\xff\xfe<\x00f\x00")); err == nil || !strings.Contains(err.Error(), "UTF-16") {
 		t.Errorf("UTF-16: %v", err)
+	}
+}
+
+// TestFlatLinks links resources whose hrefs do not nest (…/MeterReading/9 rather than
+// …/UsagePoint/5/MeterReading/9), through the related links, in any order.
+func TestFlatLinks(t *testing.T) {
+	up := entryOf("https://h/r/UsagePoint/5", "https://h/r/UsagePoint", []string{"https://h/r/MeterReading/9"},
+		`<UsagePoint xmlns="http://naesb.org/espi"><ServiceCategory><kind>2</kind></ServiceCategory></UsagePoint>`)
+	mr := entryOf("https://h/r/MeterReading/9", "https://h/r/MeterReading", []string{"https://h/r/IntervalBlock/77", "https://h/r/ReadingType/1"},
+		`<MeterReading xmlns="http://naesb.org/espi"/>`)
+	rt := entryOf("https://h/r/ReadingType/1", "", nil, `<ReadingType xmlns="http://naesb.org/espi"><uom>128</uom><powerOfTenMultiplier>3</powerOfTenMultiplier><flowDirection>1</flowDirection></ReadingType>`)
+	ib := entryOf("https://h/r/IntervalBlock/77", "https://h/r/IntervalBlock", nil,
+		`<IntervalBlock xmlns="http://naesb.org/espi"><IntervalReading><timePeriod><duration>86400</duration><start>1600000000</start></timePeriod><value>4</value></IntervalReading></IntervalBlock>`)
+	for name, order := range map[string][]string{"natural": {up, mr, rt, ib}, "reversed": {ib, rt, mr, up}, "blocks first": {ib, up, mr, rt}} {
+		st := openStore(t)
+		sum, err := parseInto(t, st, feedOf(order...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "https://h/r/UsagePoint/5,https://h/r/MeterReading/9,water,forward,gal,1600000000,86400,4000,,,,0/false\n"
+		if got := exportText(t, st); got != want || sum.Meters != 1 || len(sum.Warnings) != 0 {
+			t.Errorf("%s: export %q, summary %+v; want %q", name, got, sum, want)
+		}
+	}
+}
+
+// TestOverlappingBlocksAreReported keeps 2,280 distinct readings of PG&E's 2,556 and says so.
+func TestOverlappingBlocksAreReported(t *testing.T) {
+	st := openStore(t)
+	sum, err := importFixture(t, st, "pge-intervalblocks-overlapping-duplicates.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Readings != 2280 || !strings.Contains(strings.Join(sum.Warnings, "\n"), ": 276 readings come more than once in this file") {
+		t.Errorf("summary %d readings, warnings %q", sum.Readings, sum.Warnings)
+	}
+}
+
+// TestSourceOfConnectedSync gives meters, customer information and documents the payload's
+// source, as connected sync calls Parse.
+func TestSourceOfConnectedSync(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	src := store.Source{Name: "pge", Kind: "greenbutton", Enabled: true}
+	if err := st.AddSource(ctx, &src); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"pge-smd-bulk-1day-hourly-tou.xml", "pge-retailcustomer-feed.xml", "pge-authorization-entry-ms-epoch.xml"} {
+		body, err := os.ReadFile(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := st.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(ctx, tx, store.Payload{SourceID: src.ID}, bytes.NewReader(body), nil); err != nil {
+			t.Fatal(f, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meters, _ := st.Meters(ctx, store.MeterFilter{})
+	infos, _ := st.CustomerInfos(ctx)
+	docs, _ := st.DocumentsOf(ctx, "")
+	if len(meters) != 1 || meters[0].SourceID != src.ID || meters[0].TimeZone != "America/Los_Angeles" {
+		t.Errorf("meters %+v", meters)
+	}
+	for _, c := range infos {
+		if c.SourceID != src.ID {
+			t.Errorf("customer info %s has source %d", c.Key, c.SourceID)
+		}
+	}
+	for _, d := range docs {
+		if d.SourceID != src.ID {
+			t.Errorf("document %s has source %d", d.Key, d.SourceID)
+		}
+	}
+	if len(infos) == 0 || len(docs) == 0 {
+		t.Errorf("%d customer infos, %d documents", len(infos), len(docs))
+	}
+}
+
+// TestGasSummary reads an ElectricPowerUsageSummary (the deprecated name, here for gas) with
+// money in hundred-thousandths and SummaryMeasurements scaled into their unit. Figures from
+// the XML by hand: 28684000 → 286.84 USD, 10419000 → 104.19, 804000 → 8.04;
+// overallConsumptionLastPeriod 85263 × 10^-3 therm = 85.263.
+func TestGasSummary(t *testing.T) {
+	st := openStore(t)
+	if _, err := importFixture(t, st, "sdk-gas-monthly-therm.xml"); err != nil {
+		t.Fatal(err)
+	}
+	bills, err := st.SummariesOf(context.Background(), 0)
+	if err != nil || len(bills) != 1 {
+		t.Fatalf("summaries %+v, %v", bills, err)
+	}
+	b := bills[0]
+	if *b.BillLastPeriod != 286.84 || *b.BillToDate != 104.19 || *b.CostAdditionalLastPeriod != 8.04 || b.Currency != "USD" ||
+		b.PeriodStart != 1330578000 || b.PeriodSeconds != 2674800 || *b.StatusTime != 1334462400 {
+		t.Errorf("bill %+v", b)
+	}
+	if b.Attrs["overallConsumptionLastPeriod"] != "85.263" || b.Attrs["overallConsumptionLastPeriod.unit"] != "therm" ||
+		b.Attrs["currentBillingPeriodOverAllConsumption"] != "49.402" || b.Attrs["qualityOfReading"] != "14" {
+		t.Errorf("attrs %v", b.Attrs)
+	}
+	m, _ := st.Meters(context.Background(), store.MeterFilter{})
+	if len(m) != 1 || b.MeterID != m[0].ID || m[0].Commodity != "gas" {
+		t.Errorf("meters %+v, summary meter %d", m, b.MeterID)
 	}
 }

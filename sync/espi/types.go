@@ -21,16 +21,25 @@ type readingType struct {
 	fingerprint string // what makes two ReadingTypes different series
 }
 
-// rawReading is an IntervalReading as written, before its ReadingType is known.
+// rawReading is an IntervalReading as written, before its ReadingType is known. It is kept
+// small (48 bytes) because a document whose ReadingTypes come last has all its readings
+// waiting in this form: the rare non-integer value or cost lives in decoder.extras, the
+// quality codes in decoder.qualityList.
 type rawReading struct {
 	start, dur int64
 	value      int64
-	valueStr   string // set when value is not a plain integer
 	cost       int64
-	costStr    string
-	quality    string
 	tou        int64
+	extra      int32  // 1 + index into decoder.extras, 0 for none
+	quality    uint16 // 1 + index into decoder.qualityList, 0 for none
 	flags      uint8
+}
+
+// rawExtra holds what a rawReading has no room for.
+type rawExtra struct {
+	valueStr string // a value that is not a plain integer
+	costStr  string // a cost that is not a plain integer
+	quality  string // quality codes when qualityList is full
 }
 
 const (
@@ -91,5 +100,6 @@ type seriesState struct {
 	provisional bool  // commodity taken before the UsagePoint was known
 	id          int64 // set by the writer goroutine only
 	starts      runSet
+	repeats     int64 // readings whose start this document had already given
 	from, to    int64
 }

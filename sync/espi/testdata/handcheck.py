@@ -8,7 +8,7 @@ def strip_ib(h):
     return h[:i] if i>=0 else h
 for f in sys.argv[1:]:
     root=ET.parse(f).getroot()
-    entries=root.iter(A+'entry')
+    entries=root.iter(A+'entry')  # Atom entries, matched by namespace URI
     rts={}; mrs={}; blocks=[]
     for e in entries:
         links={}
@@ -30,7 +30,7 @@ for f in sys.argv[1:]:
             elif tag==E+'IntervalBlock':
                 mr=strip_ib(links.get('up') or links.get('self'))
                 for ir in res.findall(E+'IntervalReading'):
-                    st=int(ir.find(E+'timePeriod/'+E[0:0]+E+'start').text.strip()) if False else int(ir.find(E+'timePeriod').find(E+'start').text.strip().split('.')[0])
+                    st=int(ir.find(E+'timePeriod').find(E+'start').text.strip().split('.')[0])
                     v=ir.find(E+'value'); co=ir.find(E+'cost')
                     blocks.append((mr,st,Decimal(v.text.strip()),Decimal(co.text.strip()) if co is not None else None))
     per={}
