@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
-# The part of scripts/smoke.sh that runs inside Xvfb and the private D-Bus session.
-# Expects $bin and $out in the environment.
+# The part of scripts/smoke.sh that runs inside Xvfb and the private D-Bus session: start
+# `custody --demo`, wait for its window and the demo's first sync, then visit every view with
+# the keyboard (Ctrl+1…5), zoom the usage chart with the wheel, and keep a screenshot of each
+# in $out. Expects $bin and $out in the environment.
 set -euo pipefail
 "$bin" --demo >"$out/app.log" 2>&1 &
 app=$!
+alive() {
+  kill -0 $app 2>/dev/null || { echo "smoke: the app exited ($1)"; cat "$out/app.log"; exit 1; }
+}
 # Wait for the window to be mapped (up to 60 s on a loaded machine).
 for _ in $(seq 1 120); do
   if xwininfo -root -tree 2>/dev/null | grep -q '"Custody'; then break; fi
-  if ! kill -0 $app 2>/dev/null; then echo "smoke: the app exited early"; cat "$out/app.log"; exit 1; fi
+  alive "before its window appeared"
   sleep 0.5
 done
 xwininfo -root -tree | grep '"Custody' || { echo "smoke: no Custody window"; cat "$out/app.log"; kill $app; exit 1; }
-sleep 4 # let the first frames and the demo's first sync land
+sleep 6 # the first frames, and the demo's first sync of every source
 import -window root "$out/window.png"
-if [ -n "${SMOKE_CLICKS:-}" ]; then "$SMOKE_CLICKS" "$out"; fi
+
+# No window manager: move the pointer into the window so it has the keyboard focus.
+xdotool mousemove 550 400
+sleep 0.5
+shot() { sleep 2.5; alive "while showing $1"; import -window root "$out/$1.png"; }
+xdotool key ctrl+1; shot usage
+xdotool mousemove 750 300; xdotool click 4 click 4 click 4; shot usage-zoomed
+xdotool key ctrl+2; shot events
+xdotool key ctrl+3; shot messages
+xdotool key ctrl+4; shot sources
+xdotool key ctrl+5; shot activity
+
 kill -TERM $app
 for _ in $(seq 1 40); do kill -0 $app 2>/dev/null || break; sleep 0.25; done
 if kill -0 $app 2>/dev/null; then echo "smoke: the app did not stop on SIGTERM"; kill -9 $app; exit 1; fi
 if grep -q "Error in Fyne call thread" "$out/app.log"; then
   echo "smoke: widgets touched off the Fyne goroutine:"; grep -A3 "Error in Fyne call thread" "$out/app.log"; exit 1
 fi
+if grep -q "^panic:" "$out/app.log"; then echo "smoke: the app panicked"; cat "$out/app.log"; exit 1; fi

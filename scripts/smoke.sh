@@ -14,11 +14,26 @@ mkdir -p "$XDG_RUNTIME_DIR" "$HOME"; chmod 700 "$XDG_RUNTIME_DIR"
 export bin out
 dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" "$(dirname "$0")/smoke-inner.sh"
 
-# Not blank: the screenshot must have many distinct colours and a real spread of brightness.
-colours=$(/usr/bin/convert "$out/window.png" -format '%k' info:)
-stddev=$(/usr/bin/convert "$out/window.png" -colorspace Gray -format '%[fx:standard_deviation*1000]' info:)
-echo "smoke: screenshot $out/window.png has $colours colours, brightness spread $stddev/1000"
-if [ "$colours" -lt 16 ] || [ "${stddev%.*}" -lt 20 ]; then
-  echo "smoke: the window looks blank"; exit 1
-fi
-echo "smoke: ok"
+# Not blank: every screenshot must have many distinct colours and a real spread of brightness.
+blank=0
+for f in "$out"/*.png; do
+  colours=$(/usr/bin/convert "$f" -format '%k' info:)
+  stddev=$(/usr/bin/convert "$f" -colorspace Gray -format '%[fx:round(standard_deviation*1000)]' info:)
+  echo "smoke: $(basename "$f"): $colours colours, brightness spread $stddev/1000"
+  if [ "$colours" -lt 16 ] || [ "$stddev" -lt 20 ]; then echo "smoke: $(basename "$f") looks blank"; blank=1; fi
+done
+[ $blank -eq 0 ] || exit 1
+
+# Every view must look different from the one before it: the keys really switched views, and the
+# wheel really zoomed the chart.
+prev=""
+for v in usage usage-zoomed events messages sources activity; do
+  if [ -n "$prev" ]; then
+    diff=$(/usr/bin/compare -metric AE "$out/$prev.png" "$out/$v.png" /dev/null 2>&1 || true)
+    diff=${diff%% *}
+    echo "smoke: $prev -> $v: $diff pixels differ"
+    if [ "${diff%.*}" -lt 500 ]; then echo "smoke: $v looks the same as $prev"; exit 1; fi
+  fi
+  prev=$v
+done
+echo "smoke: ok (screenshots in $out)"
