@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/custody
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: run demo build test unit vet fmt-check keyring-test smoke bench package deps
+.PHONY: run demo build test unit vet fmt-check keyring-test smoke bench package deps checks binary smoke-run
 
 run: build
 	./$(BIN)
@@ -21,12 +21,15 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+VET  = $(GO) vet -tags ci ./...
+UNIT = $(GO) test -tags ci -race -count=1 -timeout 20m ./...
+
 vet:
-	$(GO) vet -tags ci ./...
+	$(VET)
 
 # Unit tests run headless with Fyne's test driver (-tags ci) and the race detector.
 unit:
-	$(GO) test -tags ci -race -count=1 ./...
+	$(UNIT)
 
 # The real Secret Service test runs in a private D-Bus session with its own gnome-keyring; the
 # second run checks the message a user sees when no keyring is reachable at all.
@@ -34,10 +37,23 @@ keyring-test: deps
 	KEYRING_INTEGRATION=1 ./scripts/with-keyring.sh $(GO) test -count=1 -run 'TestRealSecretService' -v ./app/secrets/integration/
 	DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus KEYRING_INTEGRATION=nobus $(GO) test -count=1 -run 'TestNoSessionBus' -v ./app/secrets/integration/
 
-smoke: build
+smoke: build smoke-run
+
+smoke-run:
 	./scripts/smoke.sh $(BIN) test-artifacts/smoke
 
-test: deps fmt-check vet unit keyring-test build smoke
+# The real build's cgo step (go-gl) is single-threaded and takes minutes on a cold cache, so it
+# runs beside vet and the unit tests; output is kept whole per line.
+checks:
+	$(VET)
+	$(UNIT)
+
+binary:
+	$(GO) build -o $(BIN) .
+
+test: deps fmt-check
+	@$(MAKE) --no-print-directory -j2 --output-sync=line checks binary
+	@$(MAKE) --no-print-directory keyring-test smoke-run
 	@echo "make test: all checks passed"
 
 bench:
