@@ -61,6 +61,7 @@ bench:
 
 # An installable Linux package (Custody.tar.xz with a Makefile for install/user-install) from
 # FyneApp.toml; the fyne tool is pinned in go.mod (go get -tool fyne.io/tools/cmd/fyne@v1.7.0).
-# It builds with cgo (about 4 minutes cold) and removes the executable it built.
+# It builds with cgo (about 4 minutes cold) and removes the executable it built. The fyne tool
+# also raises Build in FyneApp.toml by one on every run; commit that only for a release.
 package: deps
 	$(GO) tool fyne package -os linux -release -src . -icon assets/icon.png

@@ -212,6 +212,18 @@ func commandUsage(w io.Writer, c *invocation) {
 	c.fs.PrintDefaults()
 }
 
+// brief is the first clause of a command's summary, on one line, for the list of commands.
+func brief(summary string) string {
+	para, _, _ := strings.Cut(summary, "\n\n")
+	para = strings.Join(strings.Fields(para), " ")
+	for _, sep := range []string{". ", "; ", ": "} {
+		if i := strings.Index(para, sep); i > 0 {
+			para = para[:i]
+		}
+	}
+	return strings.TrimSuffix(para, ".")
+}
+
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, `Custody keeps your own energy and banking data on your own machine.
 
@@ -227,7 +239,7 @@ Commands:
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, brief(commands[n].summary))
 	}
 	fmt.Fprintf(w, "\nEvery command takes --db PATH (default $CUSTODY_DB, else %s) and --help.\n", defaultDBPath())
 }

@@ -56,12 +56,16 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	fs.SetOutput(env.Stderr)
 	db := fs.String("db", "", "database file (default: $CUSTODY_DB, else the app's data folder)")
 	demo := fs.Bool("demo", false, "use a throwaway database and the built-in simulators of every custodian")
-	fs.Usage = func() { printUsage(env.Stderr) }
+	// Parse quietly and print the usage once, ourselves.
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			printUsage(env.Stdout)
 			return exitOK
 		}
+		fmt.Fprintf(env.Stderr, "custody: %v\n\n", err)
+		printUsage(env.Stderr)
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
