@@ -57,6 +57,15 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 		eng.Stop()
 	}()
 
+	// Pushed notifications (a BatchList, an Open Banking event) arrive while the app is open,
+	// as they do under `custody sync`, for the sources that ask for a listener. A listener that
+	// cannot start (its port taken, say) is logged; the app and polling go on without it.
+	if listeners, err := startNotifications(engCtx, env, st); err != nil {
+		env.Logger.Error("start the notification listener", "op", "notify.start", "err", err)
+	} else {
+		defer listeners.Close()
+	}
+
 	a := fyneapp.NewWithID(AppID)
 	icon := fyne.NewStaticResource("icon.png", assets.IconPNG)
 	a.SetIcon(icon)
