@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"custody/app/secrets"
+	"custody/store"
 	"custody/sync/obevents"
 	"custody/sync/obevents/obtest"
 	"custody/sync/simtls"
@@ -251,5 +252,53 @@ func TestSourcesAddRefusesOpenBankingFlagsElsewhere(t *testing.T) {
 	}
 	if code, out, _ := c.run("", "sources", "list"); code != 0 || !strings.Contains(out, "no sources configured") {
 		t.Errorf("a refused source was stored: %d %s", code, out)
+	}
+}
+
+// TestSourcesAddCommandOpenBankingRoundTrips: the command `custody simulate` prints for a source
+// with every Open Banking setting gives back the same settings, the flags without a value too.
+func TestSourcesAddCommandOpenBankingRoundTrips(t *testing.T) {
+	src, err := SourceFromFlags("obevents", "bank", func(f string) string {
+		return map[string]string{"org-id": "ORG1", "algs": "PS256,ES256", "error-codes": "draft", "max-events": "3",
+			"follow": "true", "no-subscription": "true", "jti-window": "48h"}[f] + obFlags()[f]
+	}, func(f string) []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := map[string]string{"callback-url": "https://me.example/event-notifications"}
+	src2, err := SourceFromFlags("obevents", "bank", func(f string) string { return with[f] + obFlags()[f] },
+		func(f string) []string {
+			if f == "event-types" {
+				return []string{"UK.OBIE.Resource-Update"}
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		src  string
+		conf map[string]string
+	}{{"all but the subscription's", src.Config}, {"the subscription's", src2.Config}} {
+		cmd := sourcesAddCommand(store.Source{Name: "bank", Kind: "obevents", Config: s.conf}, "x")
+		fields := strings.Fields(cmd[strings.Index(cmd, "--base-url"):])
+		get, lists := map[string]string{}, map[string][]string{}
+		for i := 0; i < len(fields); i++ {
+			f := strings.TrimPrefix(fields[i], "--")
+			if i+1 == len(fields) || strings.HasPrefix(fields[i+1], "--") {
+				get[f] = "true"
+				continue
+			}
+			get[f] = fields[i+1]
+			lists[f] = append(lists[f], fields[i+1])
+			i++
+		}
+		back, err := SourceFromFlags("obevents", "bank", func(f string) string { return get[f] }, func(f string) []string { return lists[f] })
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", s.src, err, cmd)
+		}
+		if !maps.Equal(back.Config, s.conf) {
+			t.Errorf("%s: %v after the round trip, want %v\n%s", s.src, back.Config, s.conf, cmd)
+		}
 	}
 }
