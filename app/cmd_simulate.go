@@ -90,10 +90,17 @@ var sourceFlags = []struct{ key, flag string }{
 	{CfgQueues, "queue"}, {CfgFormat, "format"},
 	{CfgCert, "cert"}, {CfgKey, "key"}, {CfgCA, "ca"},
 	{CfgInterval, "interval"}, {CfgSecretExpires, "secret-expires"},
+	{CfgOrgID, "org-id"}, {CfgAlgs, "algs"}, {CfgErrorCodes, "error-codes"}, {CfgMaxEvents, "max-events"},
+	{CfgEventTypes, "event-types"}, {CfgCallbackURL, "callback-url"}, {CfgJTIWindow, "jti-window"},
+}
+
+// boolSettings are the settings given as flags without a value, with the value they set.
+var boolSettings = []struct{ key, value, flag string }{
+	{CfgSubscription, "none", "no-subscription"}, {CfgFollow, "true", "follow"},
 }
 
 // listSettings are the settings stored as lists, given as repeated flags.
-var listSettings = []string{CfgBulkIDs, CfgSubscriptionIDs, CfgQueues}
+var listSettings = []string{CfgBulkIDs, CfgSubscriptionIDs, CfgQueues, CfgEventTypes}
 
 // sourcesAddCommand is the shell command that adds src with the given secret.
 func sourcesAddCommand(src store.Source, secret string) string {
@@ -108,6 +115,11 @@ func sourcesAddCommand(src store.Source, secret string) string {
 		}
 		if v := src.Config[f.key]; v != "" {
 			fmt.Fprintf(&b, " --%s %s", f.flag, shellQuote(v))
+		}
+	}
+	for _, f := range boolSettings {
+		if src.Config[f.key] == f.value {
+			fmt.Fprintf(&b, " --%s", f.flag)
 		}
 	}
 	b.WriteString(" --secret-stdin")

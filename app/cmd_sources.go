@@ -9,9 +9,12 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"golang.org/x/term"
 
@@ -41,6 +44,22 @@ const (
 	CfgSecretExpires   = "secret_expires"
 )
 
+// Open Banking settings (the keys package sync/obevents reads), all optional.
+const (
+	CfgOrgID        = "org_id"       // the bank's OB organisation id, checked against the SET header
+	CfgAlgs         = "algs"         // allowed signing algorithms, comma separated
+	CfgErrorCodes   = "error_codes"  // "draft" for the draft-ietf-secevent-http-push-03 setErr codes
+	CfgMaxEvents    = "max_events"   // maxEvents asked for in each poll
+	CfgEventTypes   = "event_types"  // the subscription's EventTypes (a list)
+	CfgCallbackURL  = "callback_url" // a public https .../event-notifications URL for push
+	CfgSubscription = "subscription" // "none": never create or update an event subscription
+	CfgFollow       = "follow"       // "true": fetch each new event's resource
+	CfgJTIWindow    = "jti_window"   // how close two uses of a jti must be to count as one event
+)
+
+// obAlgs are the signing algorithms --algs accepts; RS256 only for banks that still use it.
+var obAlgs = []string{"PS256", "ES256", "RS256"}
+
 // SecretField is the keyring field of a source's client secret.
 const SecretField = "client_secret"
 
@@ -55,6 +74,8 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
           [--bulk-id ID]... [--subscription-id ID]... [--cert FILE --key FILE] [--ca FILE] [--secret-stdin]
   custody sources add obevents NAME --base-url URL --token-url URL --client-id ID
           --jwks-url URL --issuer ISS --audience AUD [--scope S] [--cert FILE --key FILE] [--ca FILE] [--secret-stdin]
+          [--org-id ID] [--algs PS256,ES256] [--error-codes rfc|draft] [--max-events N]
+          [--event-types TYPE]... [--callback-url URL | --no-subscription] [--follow] [--jti-window 720h]
   custody sources add datahub NAME --base-url URL --token-url URL --client-id ID --scope S
           [--queue NAME]... [--format xml|json] [--ca FILE] [--secret-stdin]`,
 		flags: func(fs *flag.FlagSet, c *invocation) {
@@ -75,6 +96,15 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
 			c.defString("interval", "", "sync interval such as 15m or 6h (default by kind)")
 			c.defString("secret-expires", "", "when the client secret expires (YYYY-MM-DD), to be reminded in time")
 			c.defBool("secret-stdin", false, "read the client secret from standard input (one line)")
+			c.defString("org-id", "", "the bank's Open Banking organisation id, checked in each event token (Open Banking)")
+			c.defString("algs", "", "signing algorithms to accept, comma separated: PS256, ES256, RS256 (Open Banking; default PS256,ES256)")
+			c.defString("error-codes", "", "error codes reported for rejected events: rfc (RFC 8935) or draft (draft push-03) (Open Banking; default rfc)")
+			c.defString("max-events", "", "most events to ask for in each poll (Open Banking; default 10)")
+			c.defList("event-types", "event type of the subscription, such as UK.OBIE.Resource-Update (Open Banking; default all)")
+			c.defString("callback-url", "", "public https URL ending in /event-notifications for real-time pushes (Open Banking)")
+			c.defBool("no-subscription", false, "never create or update an event subscription, for polling-only banks (Open Banking)")
+			c.defBool("follow", false, "fetch the resource each new event points to (Open Banking)")
+			c.defString("jti-window", "", "how close two uses of an event id must be to count as one event, such as 720h (Open Banking; default 720h)")
 			c.defString("notify-listen", "", "listen on this address for pushed notifications (BatchList, Open Banking events); off when empty")
 			c.defString("notify-cert", "", "server certificate (PEM) of the notification listener")
 			c.defString("notify-key", "", "server key (PEM) of the notification listener")
@@ -172,7 +202,8 @@ var sourceSpecs = map[string]sourceSpec{
 	},
 	"obevents": {
 		required: []string{"base-url", "token-url", "client-id", "jwks-url", "issuer", "audience"},
-		allowed:  []string{"scope", "cert", "key", "ca", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path"},
+		allowed: []string{"scope", "cert", "key", "ca", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
+			"org-id", "algs", "error-codes", "max-events", "event-types", "callback-url", "no-subscription", "follow", "jti-window"},
 	},
 	"datahub": {
 		required: []string{"base-url", "token-url", "client-id", "scope"},
@@ -205,7 +236,8 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 		allowed[f] = true
 	}
 	for _, f := range []string{"base-url", "token-url", "client-id", "cert", "key", "ca", "jwks-url", "issuer", "audience", "scope", "format", "interval", "secret-expires",
-		"notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path"} {
+		"notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
+		"org-id", "algs", "max-events", "callback-url", "jti-window"} {
 		v := strings.TrimSpace(get(f))
 		if v == "" {
 			continue
@@ -215,16 +247,58 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 		}
 		src.Config[strings.ReplaceAll(f, "-", "_")] = v
 	}
-	for _, f := range []string{"bulk-id", "subscription-id", "queue"} {
-		if vs := list(f); len(vs) > 0 {
+	// The defaults are not stored, so that a source says only what differs.
+	if v := strings.TrimSpace(get("error-codes")); v != "" {
+		if !allowed["error-codes"] {
+			return src, fmt.Errorf("--error-codes does not apply to a %s source", kind)
+		}
+		switch v {
+		case "draft":
+			src.Config[CfgErrorCodes] = v
+		case "rfc":
+		default:
+			return src, fmt.Errorf("--error-codes must be rfc or draft, not %q", v)
+		}
+	}
+	for _, f := range []struct{ flag, key, value string }{{"no-subscription", CfgSubscription, "none"}, {"follow", CfgFollow, "true"}} {
+		v := strings.TrimSpace(get(f.flag))
+		if v == "" {
+			continue
+		}
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return src, fmt.Errorf("--%s is true or false, not %q", f.flag, v)
+		}
+		if !on {
+			continue
+		}
+		if !allowed[f.flag] {
+			return src, fmt.Errorf("--%s does not apply to a %s source", f.flag, kind)
+		}
+		src.Config[f.key] = f.value
+	}
+	for _, f := range []string{"bulk-id", "subscription-id", "queue", "event-types"} {
+		vs := list(f)
+		if f == "event-types" { // also comma separated, as the UI's lists are
+			var split []string
+			for _, v := range vs {
+				for p := range strings.SplitSeq(v, ",") {
+					if p = strings.TrimSpace(p); p != "" {
+						split = append(split, p)
+					}
+				}
+			}
+			vs = split
+		}
+		if len(vs) > 0 {
 			if !allowed[f] {
 				return src, fmt.Errorf("--%s does not apply to a %s source", f, kind)
 			}
-			key := map[string]string{"bulk-id": CfgBulkIDs, "subscription-id": CfgSubscriptionIDs, "queue": CfgQueues}[f]
+			key := map[string]string{"bulk-id": CfgBulkIDs, "subscription-id": CfgSubscriptionIDs, "queue": CfgQueues, "event-types": CfgEventTypes}[f]
 			src.SetList(key, vs)
 		}
 	}
-	for _, f := range []string{CfgBaseURL, CfgTokenURL, CfgJWKSURL} {
+	for _, f := range []string{CfgBaseURL, CfgTokenURL, CfgJWKSURL, CfgCallbackURL} {
 		if v := src.Config[f]; v != "" {
 			u, err := url.Parse(v)
 			if err != nil || u.Host == "" {
@@ -237,6 +311,9 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 	}
 	if (src.Config[CfgCert] == "") != (src.Config[CfgKey] == "") {
 		return src, errors.New("--cert and --key go together")
+	}
+	if err := checkOBSettings(src); err != nil {
+		return src, err
 	}
 	if _, _, _, err := notify.ConfigOf(src); err != nil {
 		return src, err
@@ -264,8 +341,70 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 	return src, nil
 }
 
+// checkOBSettings checks the Open Banking settings of src (none are set on other kinds).
+func checkOBSettings(src store.Source) error {
+	c := src.Config
+	if v := c[CfgOrgID]; v != "" && (len(v) > 64 || strings.ContainsFunc(v, unicode.IsSpace)) {
+		return fmt.Errorf("--org-id %q: give the bank's Open Banking organisation id, such as 0015800001041RHAAY", v)
+	}
+	if v := c[CfgAlgs]; v != "" {
+		var algs []string
+		for _, a := range strings.Split(v, ",") {
+			a = strings.TrimSpace(a)
+			if a == "" {
+				continue
+			}
+			if !slices.Contains(obAlgs, a) {
+				return fmt.Errorf("--algs: unknown or unsafe algorithm %q: say one or more of %s, comma separated", a, strings.Join(obAlgs, ", "))
+			}
+			if !slices.Contains(algs, a) {
+				algs = append(algs, a)
+			}
+		}
+		if len(algs) == 0 {
+			return fmt.Errorf("--algs %q names no algorithm: say one or more of %s, comma separated", v, strings.Join(obAlgs, ", "))
+		}
+		c[CfgAlgs] = strings.Join(algs, ",")
+	}
+	if v := c[CfgMaxEvents]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--max-events %q: give a whole number of at least 1, such as 10", v)
+		}
+		c[CfgMaxEvents] = strconv.Itoa(n)
+	}
+	for _, t := range src.List(CfgEventTypes) {
+		if t == "" || len(t) > 200 || strings.ContainsFunc(t, unicode.IsSpace) {
+			return fmt.Errorf("--event-types %q: give event types such as UK.OBIE.Resource-Update", t)
+		}
+	}
+	if v := c[CfgCallbackURL]; v != "" {
+		if c[CfgSubscription] == "none" {
+			return errors.New("--callback-url goes in the event subscription, which --no-subscription turns off: give one or the other")
+		}
+		if u, _ := url.Parse(v); !strings.HasSuffix(u.Path, "/event-notifications") {
+			return fmt.Errorf("--callback-url %q: Open Banking callback URLs end in /event-notifications", v)
+		}
+	}
+	if len(src.List(CfgEventTypes)) > 0 && c[CfgSubscription] == "none" {
+		return errors.New("--event-types go in the event subscription, which --no-subscription turns off: give one or the other")
+	}
+	if v := c[CfgJTIWindow]; v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d == 0 {
+			return fmt.Errorf("--jti-window %q: give a duration such as 720h (negative: an event id is never reused)", v)
+		}
+	}
+	return nil
+}
+
 func addSource(ctx context.Context, env *Env, st *store.Store, c *invocation, kind, name string) error {
-	src, err := SourceFromFlags(kind, name, c.str, c.list)
+	get := func(f string) string {
+		if b, ok := c.vals[f].(*bool); ok {
+			return strconv.FormatBool(*b)
+		}
+		return c.str(f)
+	}
+	src, err := SourceFromFlags(kind, name, get, c.list)
 	if err != nil {
 		return usageErr("%v", err)
 	}

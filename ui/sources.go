@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ type sourceField struct {
 	list              bool // several values, comma separated
 	file              bool // a file picked with a dialog
 	choices           []string
+	check             string // a check box, ticked when the setting has this value
 }
 
 // sourceFields lists the settings of each kind, in form order.
@@ -59,6 +61,15 @@ var sourceFields = map[string][]sourceField{
 		{flag: "cert", label: "Client certificate", file: true},
 		{flag: "key", label: "Client key", file: true},
 		{flag: "ca", label: "Directory CA", file: true},
+		{flag: "org-id", label: "Bank organisation id", hint: "optional, checked in each event"},
+		{flag: "algs", label: "Signing algorithms", hint: "PS256, ES256 (RS256 if the bank needs it)"},
+		{flag: "error-codes", label: "Error codes", choices: []string{"rfc", "draft"}},
+		{flag: "max-events", label: "Events per poll", hint: "10"},
+		{flag: "event-types", label: "Event types", hint: "all; or UK.OBIE.Resource-Update, …", list: true},
+		{flag: "callback-url", label: "Callback URL", hint: "optional: https://…/event-notifications"},
+		{flag: "no-subscription", label: "Polling only", check: "none"},
+		{flag: "follow", label: "Fetch event resources", check: "true"},
+		{flag: "jti-window", label: "Event id window", hint: "720h"},
 	},
 	"datahub": {
 		{flag: "base-url", label: "DataHub host", hint: "https://api.datahub.example"},
@@ -86,6 +97,8 @@ func configKey(flag string) string {
 		return "subscription_ids"
 	case "queue":
 		return "queues"
+	case "no-subscription":
+		return "subscription"
 	}
 	return strings.ReplaceAll(flag, "-", "_")
 }
@@ -264,6 +277,7 @@ type sourceForm struct {
 	secret  *widget.Entry
 	entries map[string]*widget.Entry
 	selects map[string]*widget.Select
+	checks  map[string]*widget.Check
 	errLbl  *widget.Label
 	dlg     dialog.Dialog
 }
@@ -275,7 +289,7 @@ func (v *sourcesView) openForm(s store.Source, isNew bool) {
 }
 
 func (v *sourcesView) newForm(s store.Source, isNew bool) *sourceForm {
-	f := &sourceForm{v: v, isNew: isNew, orig: s, entries: map[string]*widget.Entry{}, selects: map[string]*widget.Select{}}
+	f := &sourceForm{v: v, isNew: isNew, orig: s, entries: map[string]*widget.Entry{}, selects: map[string]*widget.Select{}, checks: map[string]*widget.Check{}}
 	f.name = widget.NewEntry()
 	f.name.SetText(s.Name)
 	f.name.SetPlaceHolder("a short name, such as my-utility")
@@ -293,6 +307,13 @@ func (v *sourcesView) newForm(s store.Source, isNew bool) *sourceForm {
 		value := s.Config[configKey(fd.flag)]
 		if fd.list {
 			value = strings.Join(s.List(configKey(fd.flag)), ", ")
+		}
+		if fd.check != "" {
+			c := widget.NewCheck("", nil)
+			c.SetChecked(value == fd.check)
+			f.checks[fd.flag] = c
+			items = append(items, widget.NewFormItem(fd.label, c))
+			continue
 		}
 		if fd.choices != nil {
 			sel := widget.NewSelect(fd.choices, nil)
@@ -355,6 +376,9 @@ func (f *sourceForm) build() (store.Source, error) {
 	get := func(flag string) string {
 		if s, ok := f.selects[flag]; ok {
 			return s.Selected
+		}
+		if c, ok := f.checks[flag]; ok {
+			return strconv.FormatBool(c.Checked)
 		}
 		if e, ok := f.entries[flag]; ok {
 			return strings.TrimSpace(e.Text)
