@@ -65,7 +65,7 @@ func TestUsageView(t *testing.T) {
 	// The period moves back with the back button.
 	before := u.period.Text
 	u.offset++
-	u.loadChart()
+	u.loadChart(false)
 	h.m.Wait()
 	if u.period.Text == before {
 		t.Fatal("going back a period did not change the period")

@@ -19,25 +19,38 @@ import (
 
 // usageView shows a meter's series on the chart, with ranges, aggregation and bills.
 type usageView struct {
-	m       *MainWindow
-	root    fyne.CanvasObject
-	search  *widget.Entry
-	list    *widget.List
-	meters  []store.Meter
-	meter   store.Meter
-	series  []store.Series
-	stats   map[int64]store.SeriesStats
-	checks  *widget.CheckGroup
-	rng     *widget.Select
-	res     *widget.Select
-	period  *widget.Label
-	chart   *chart.TimeSeries
-	totals  *widget.Label
-	bills   *fyne.Container
+	m      *MainWindow
+	root   fyne.CanvasObject
+	search *widget.Entry
+	list   *widget.List
+	meters []store.Meter
+	meter  store.Meter
+	series []store.Series
+	stats  map[int64]store.SeriesStats
+	checks *widget.CheckGroup
+	rng    *widget.Select
+	res    *widget.Select
+	period *widget.Label
+	chart  *chart.TimeSeries
+	totals *widget.Label
+	bills  *fyne.Container
+	// billBox scrolls the bills.
+	billBox *container.Scroll
 	offset  int
+	// anchor is the last reading time the periods are counted back from. It follows new data
+	// while the latest period is shown (offset 0) and stays put while the user looks back, so
+	// that a sync never moves the period on the screen.
+	anchor  int64
 	loadSeq int
-	labels  map[string]int64 // check label → series id
-	right   *fyne.Container
+	// resetView says a load asked to show its whole period; a later load that would keep the
+	// view (new data) must not undo that before it is applied.
+	resetView bool
+	listSeq   int
+	meterSeq  int
+	// shown is the meter whose series the checks list, 0 before the first one arrives.
+	shown  int64
+	labels map[string]int64 // check label → series id
+	right  *fyne.Container
 }
 
 func newUsageView(m *MainWindow) *usageView {
@@ -55,31 +68,38 @@ func newUsageView(m *MainWindow) *usageView {
 		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(meterTitle(v.meters[i])) },
 	)
 	v.list.OnSelected = func(i widget.ListItemID) {
-		if i < len(v.meters) {
+		if i < len(v.meters) && v.meters[i].ID != v.meter.ID {
 			v.selectMeter(v.meters[i])
 		}
 	}
-	v.checks = widget.NewCheckGroup(nil, func([]string) { v.loadChart() })
+	v.checks = widget.NewCheckGroup(nil, nil)
 	v.checks.Horizontal = true
 	prefs := m.App.Preferences()
 	v.rng = widget.NewSelect([]string{RangeDay, RangeWeek, RangeMonth, RangeYear, RangeAll}, nil)
 	v.res = widget.NewSelect([]string{ResRaw, ResHour, ResDay, ResWeek, ResMonth}, nil)
 	v.rng.SetSelected(prefs.StringWithFallback(prefUsageRange, RangeWeek))
+	if v.rng.Selected == "" {
+		v.rng.SetSelected(RangeWeek) // an unknown choice in the preferences
+	}
 	v.res.SetSelected(prefs.StringWithFallback(prefUsageRes, defaultResolution(v.rng.Selected)))
+	if v.res.Selected == "" {
+		v.res.SetSelected(defaultResolution(v.rng.Selected))
+	}
 	v.rng.OnChanged = func(s string) {
 		prefs.SetString(prefUsageRange, s)
 		v.offset = 0
-		v.res.SetSelected(defaultResolution(s)) // loads the chart
+		v.res.OnChanged = nil
+		v.res.SetSelected(defaultResolution(s))
+		prefs.SetString(prefUsageRes, v.res.Selected)
+		v.res.OnChanged = v.resolutionChanged
+		v.loadChart(false) // another period: show all of it
 	}
-	v.res.OnChanged = func(s string) {
-		prefs.SetString(prefUsageRes, s)
-		v.loadChart()
-	}
-	prev := widget.NewButtonWithIcon("", theme.NavigateBackIcon(), func() { v.offset++; v.loadChart() })
+	v.res.OnChanged = v.resolutionChanged
+	prev := widget.NewButtonWithIcon("", theme.NavigateBackIcon(), func() { v.offset++; v.loadChart(false) })
 	next := widget.NewButtonWithIcon("", theme.NavigateNextIcon(), func() {
 		if v.offset > 0 {
 			v.offset--
-			v.loadChart()
+			v.loadChart(false)
 		}
 	})
 	v.period = widget.NewLabel("")
@@ -91,6 +111,7 @@ func newUsageView(m *MainWindow) *usageView {
 	controls := container.NewHBox(widget.NewLabel("Range"), v.rng, widget.NewLabel("Show"), v.res, prev, next, v.period)
 	top := container.NewVBox(controls, v.checks)
 	billScroll := container.NewVScroll(v.bills)
+	v.billBox = billScroll
 	bottom := container.NewBorder(container.NewVBox(v.totals, widget.NewLabelWithStyle("Bills and costs", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})), nil, nil, nil, billScroll)
 	body := container.NewVSplit(v.chart, bottom)
 	body.Offset = 0.68
@@ -106,6 +127,49 @@ func newUsageView(m *MainWindow) *usageView {
 
 func (v *usageView) object() fyne.CanvasObject { return v.root }
 
+// resolutionChanged remembers the resolution and redraws the same period, keeping the
+// user's zoom.
+func (v *usageView) resolutionChanged(s string) {
+	v.m.App.Preferences().SetString(prefUsageRes, s)
+	v.loadChart(true)
+}
+
+// checksChanged remembers the checked series of the meter and redraws, keeping the zoom.
+func (v *usageView) checksChanged([]string) {
+	v.saveChecks()
+	v.loadChart(true)
+}
+
+// seriesPref is the preference key of a meter's checked series.
+func seriesPref(meterKey string) string { return prefUsageSeries + "." + meterKey }
+
+// saveChecks remembers the keys of the meter's checked series.
+func (v *usageView) saveChecks() {
+	if v.shown == 0 || v.shown != v.meter.ID {
+		return
+	}
+	keys := []string{}
+	for _, id := range v.checkedIDs() {
+		for _, s := range v.series {
+			if s.ID == id {
+				keys = append(keys, s.Key)
+			}
+		}
+	}
+	v.m.App.Preferences().SetStringList(seriesPref(v.meter.Key), keys)
+}
+
+// checkedIDs are the ids of the checked series.
+func (v *usageView) checkedIDs() []int64 {
+	var ids []int64
+	for _, l := range v.checks.Selected {
+		if id, ok := v.labels[l]; ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 func meterTitle(m store.Meter) string {
 	name := m.Name
 	if name == "" {
@@ -120,30 +184,45 @@ func meterTitle(m store.Meter) string {
 // reload lists the meters matching the search.
 func (v *usageView) reload() {
 	search := v.search.Text
+	v.listSeq++
+	seq := v.listSeq
 	background(v.m, func(ctx context.Context) ([]store.Meter, error) {
 		return v.m.deps.Data.Meters(ctx, store.MeterFilter{Search: search, Limit: 5000})
 	}, func(ms []store.Meter, err error) {
+		if seq != v.listSeq {
+			return // the search changed since; its own list is on its way
+		}
 		if err != nil {
 			v.totals.SetText("Could not list meters: " + err.Error())
 			return
 		}
 		v.meters = ms
-		v.list.UnselectAll()
-		v.list.Refresh()
 		if len(ms) == 0 {
+			v.list.UnselectAll()
+			v.list.Refresh()
 			return
 		}
 		want := v.meter.Key
 		if want == "" {
 			want = v.m.App.Preferences().String(prefUsageMeter)
 		}
-		idx := 0
+		idx := -1
 		for i, m := range ms {
 			if m.Key == want {
 				idx = i
 			}
 		}
-		v.list.Select(idx)
+		if idx >= 0 && ms[idx].ID == v.meter.ID {
+			// The meter shown is still listed (new data, or a search that matches it): keep
+			// it, its checked series, the period and the zoom, and only read its data again.
+			v.list.Select(idx) // OnSelected ignores the meter already shown
+			v.list.Refresh()
+			v.loadMeter(ms[idx])
+			return
+		}
+		v.list.UnselectAll()
+		v.list.Refresh()
+		v.list.Select(max(idx, 0))
 	})
 }
 
@@ -153,10 +232,20 @@ type meterData struct {
 	bills  []store.UsageSummary
 }
 
-// selectMeter loads a meter's series, their spans and its bills.
+// selectMeter shows a meter: its series, their spans and its bills.
 func (v *usageView) selectMeter(m store.Meter) {
 	v.meter = m
 	v.m.App.Preferences().SetString(prefUsageMeter, m.Key)
+	v.loadMeter(m)
+}
+
+// loadMeter reads meter m's series, their spans and its bills off the UI goroutine. When
+// the checks already list m's series (a refresh after new data), the checked series, the
+// period and the chart's zoom are kept; otherwise the series checked last time for m are
+// checked (or the first few with readings) and the latest period is shown whole.
+func (v *usageView) loadMeter(m store.Meter) {
+	v.meterSeq++
+	seq := v.meterSeq
 	background(v.m, func(ctx context.Context) (meterData, error) {
 		var d meterData
 		var err error
@@ -179,10 +268,35 @@ func (v *usageView) selectMeter(m store.Meter) {
 			v.totals.SetText("Could not read the meter: " + err.Error())
 			return
 		}
-		if v.meter.ID != m.ID {
-			return
+		if v.meter.ID != m.ID || seq != v.meterSeq {
+			return // another meter was chosen, or a newer read is on its way
 		}
-		v.series, v.stats = d.series, d.stats
+		keep := v.shown == m.ID
+		checked := map[int64]bool{}
+		if keep {
+			for _, id := range v.checkedIDs() {
+				checked[id] = true
+			}
+		} else {
+			saved := map[string]bool{}
+			for _, k := range v.m.App.Preferences().StringList(seriesPref(m.Key)) {
+				saved[k] = true
+			}
+			for _, s := range d.series {
+				if saved[s.Key] {
+					checked[s.ID] = true
+				}
+			}
+			if len(checked) == 0 {
+				for _, s := range d.series {
+					if d.stats[s.ID].Count > 0 && len(checked) < 4 {
+						checked[s.ID] = true
+					}
+				}
+			}
+			v.offset = 0
+		}
+		v.series, v.stats, v.shown = d.series, d.stats, m.ID
 		v.labels = map[string]int64{}
 		var opts, on []string
 		for _, s := range d.series {
@@ -192,19 +306,18 @@ func (v *usageView) selectMeter(m store.Meter) {
 			}
 			v.labels[l] = s.ID
 			opts = append(opts, l)
-			if d.stats[s.ID].Count > 0 && len(on) < 4 {
+			if checked[s.ID] {
 				on = append(on, l)
 			}
 		}
-		v.offset = 0
 		v.checks.OnChanged = nil
 		v.checks.Options = opts
 		v.checks.Selected = on
 		v.checks.Refresh()
 		v.right.Refresh() // the series row may have grown
-		v.checks.OnChanged = func([]string) { v.loadChart() }
+		v.checks.OnChanged = v.checksChanged
 		v.showBills(d.bills)
-		v.loadChart()
+		v.loadChart(keep)
 	})
 }
 
@@ -239,8 +352,9 @@ type chartData struct {
 }
 
 // loadChart reads and aggregates the checked series over the chosen period, off the UI
-// goroutine.
-func (v *usageView) loadChart() {
+// goroutine. keepView keeps the chart's zoom and pan if the user set one (new data, another
+// resolution or series); otherwise the whole period is shown (another period or meter).
+func (v *usageView) loadChart(keepView bool) {
 	var chosen []store.Series
 	for _, l := range v.checks.Selected {
 		for _, s := range v.series {
@@ -259,7 +373,11 @@ func (v *usageView) loadChart() {
 	}
 	v.loadSeq++
 	seq := v.loadSeq
+	if !keepView {
+		v.resetView = true
+	}
 	if len(chosen) == 0 || first > last {
+		v.resetView = false
 		v.chart.Empty = "No readings for this meter yet"
 		v.chart.SetSeries(nil)
 		v.period.SetText("")
@@ -267,8 +385,11 @@ func (v *usageView) loadChart() {
 		return
 	}
 	loc := v.m.settings.Location(v.meter.TimeZone)
+	if v.offset == 0 || v.anchor == 0 {
+		v.anchor = last
+	}
 	rng, res, offset := v.rng.Selected, v.res.Selected, v.offset
-	t0, t1 := rangeSpan(rng, first, last, offset, loc)
+	t0, t1 := rangeSpan(rng, first, v.anchor, offset, loc)
 	energyUnit := v.m.settings.EnergyUnit()
 	v.period.SetText(periodText(t0, t1, loc))
 	background(v.m, func(ctx context.Context) (chartData, error) {
@@ -325,8 +446,13 @@ func (v *usageView) loadChart() {
 		}
 		v.chart.Location = loc
 		v.chart.Empty = "No readings in this period"
-		v.chart.SetSeries(d.series)
-		v.chart.SetExtent(d.t0, d.t1)
+		if v.resetView {
+			v.chart.SetSeries(d.series)
+			v.chart.SetExtent(d.t0, d.t1)
+			v.resetView = false
+		} else {
+			v.chart.Update(d.series, d.t0, d.t1)
+		}
 		v.totals.SetText(strings.Join(d.totals, " · "))
 	})
 }
@@ -389,4 +515,5 @@ func (v *usageView) showBills(bills []store.UsageSummary) {
 		}
 	}
 	v.bills.Refresh()
+	v.billBox.Refresh() // the scroll bar follows the new length
 }

@@ -274,3 +274,65 @@ func TestHoverText(t *testing.T) {
 		t.Errorf("at 2000: %q", got)
 	}
 }
+
+// TestUpdateKeepsTheUsersView checks that new data never moves a zoomed or panned view, and
+// that a chart showing everything grows to show the new data.
+func TestUpdateKeepsTheUsersView(t *testing.T) {
+	test.NewTempApp(t)
+	week := demoSeries(96 * 7)
+	more := demoSeries(96 * 8) // the same week and one more day, as after a sync
+	end7, end8 := week[0].Times[len(week[0].Times)-1]+900, more[0].Times[len(more[0].Times)-1]+900
+
+	for _, tc := range []struct {
+		name string
+		act  func(c *TimeSeries)
+		// follows says the view is expected to become the new extent.
+		follows bool
+	}{
+		{"whole extent shown", func(*TimeSeries) {}, true},
+		{"zoomed with the wheel", func(c *TimeSeries) {
+			c.Scrolled(&fyne.ScrollEvent{PointEvent: fyne.PointEvent{Position: fyne.NewPos(200, 100)}, Scrolled: fyne.Delta{DY: 10}})
+			c.Scrolled(&fyne.ScrollEvent{PointEvent: fyne.PointEvent{Position: fyne.NewPos(200, 100)}, Scrolled: fyne.Delta{DY: 10}})
+		}, false},
+		{"zoomed at the end", func(c *TimeSeries) { c.ZoomAt(end7, 0.25) }, false},
+		{"panned", func(c *TimeSeries) {
+			c.Dragged(&fyne.DragEvent{PointEvent: fyne.PointEvent{Position: fyne.NewPos(200, 100)}, Dragged: fyne.Delta{DX: 80}})
+		}, false},
+		{"zoomed, then double clicked", func(c *TimeSeries) { c.ZoomAt(end7, 0.5); test.DoubleTap(c) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New()
+			c.SetSeries(week)
+			c.SetExtent(week[0].Times[0], end7)
+			w := test.NewTempWindow(t, c)
+			w.Resize(fyne.NewSize(640, 320))
+			tc.act(c)
+			v0, v1 := c.View()
+			c.Update(more, more[0].Times[0], end8)
+			g0, g1 := c.View()
+			if tc.follows {
+				if g0 != more[0].Times[0] || g1 != end8 {
+					t.Fatalf("view %d..%d after new data, want the new extent %d..%d", g0, g1, more[0].Times[0], end8)
+				}
+				if c.Zoomed() {
+					t.Fatal("the chart says it is zoomed while it shows everything")
+				}
+				return
+			}
+			if g0 != v0 || g1 != v1 {
+				t.Fatalf("new data moved the view from %d..%d to %d..%d", v0, v1, g0, g1)
+			}
+			if !c.Zoomed() {
+				t.Fatal("the chart forgot it was zoomed")
+			}
+			if len(c.Series()[0].Times) != len(more[0].Times) {
+				t.Fatal("the new data was not taken")
+			}
+			// Show everything now means the new extent.
+			c.Reset()
+			if r0, r1 := c.View(); r0 != more[0].Times[0] || r1 != end8 {
+				t.Fatalf("reset after new data: %d..%d", r0, r1)
+			}
+		})
+	}
+}

@@ -67,6 +67,28 @@ func (c *TimeSeries) SetExtent(t0, t1 int64) {
 	c.Refresh()
 }
 
+// Update replaces the series and the span that "show everything" returns to, keeping the
+// view the user chose: when the whole extent was shown, the new extent is shown (so data that
+// arrives at the end comes into view); when the user had zoomed or panned, the view stays
+// exactly where it was. A t1 not after t0 takes the extent from the series. The series'
+// slices must not be changed afterwards.
+func (c *TimeSeries) Update(ss []Series, t0, t1 int64) {
+	whole := !c.Zoomed()
+	c.series = ss
+	c.plot.setSeries(ss)
+	if t1 <= t0 {
+		t0, t1 = extent(ss)
+	}
+	c.full0, c.full1 = t0, t1
+	if whole {
+		c.view0, c.view1 = t0, t1
+	}
+	c.Refresh()
+}
+
+// Zoomed says whether the user has zoomed or panned away from the whole extent.
+func (c *TimeSeries) Zoomed() bool { return c.view0 != c.full0 || c.view1 != c.full1 }
+
 // SetView shows the span [t0, t1) in unix seconds.
 func (c *TimeSeries) SetView(t0, t1 int64) {
 	if t1 <= t0 {
