@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,33 +19,16 @@ import (
 	"custody/sync/datahub"
 	"custody/sync/datahub/datahubtest"
 	"custody/sync/engine"
+	"custody/sync/internal/testkit"
 	"custody/sync/simtls"
 	"custody/sync/syncerr"
 )
 
-// secrets is a hand-written keyring for tests.
-type secrets map[string]string
+// secrets is the shared in-memory keyring.
+type secrets = testkit.Secrets
 
-func (s secrets) Secret(source, field string) (string, error) {
-	v, ok := s[source+"/"+field]
-	if !ok {
-		return "", errors.New("not found")
-	}
-	return v, nil
-}
-
-// clock is a settable clock shared by the simulator and the driver.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared hand-moved test clock.
+type clock = testkit.Clock
 
 type rig struct {
 	sim *datahubtest.Server

@@ -3,7 +3,6 @@ package espi_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -22,32 +21,16 @@ import (
 	"custody/sync/engine"
 	"custody/sync/espi"
 	"custody/sync/espi/espitest"
+	"custody/sync/internal/testkit"
 	"custody/sync/simtls"
 	"custody/sync/syncerr"
 )
 
-// memSecrets is an in-memory engine.Secrets.
-type memSecrets map[string]string
+// memSecrets is the shared in-memory keyring.
+type memSecrets = testkit.Secrets
 
-func (m memSecrets) Secret(source, field string) (string, error) {
-	v, ok := m[source+"/"+field]
-	if !ok {
-		return "", errors.New("no such secret")
-	}
-	return v, nil
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared hand-moved test clock.
+type clock = testkit.Clock
 
 // rig is a simulator, a store with its source, and the driver.
 type rig struct {
@@ -86,7 +69,7 @@ func newRigTB(t testing.TB, opts espitest.Options) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Date(2026, 6, 10, 18, 30, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 6, 10, 18, 30, 0, 0, time.UTC))
 	if opts.Now == nil {
 		opts.Now = clk.Now
 	}

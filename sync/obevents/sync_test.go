@@ -18,6 +18,7 @@ import (
 
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/internal/testkit"
 	"custody/sync/obevents/obtest"
 	"custody/sync/obevents/secevent"
 	"custody/sync/simtls"
@@ -27,15 +28,8 @@ import (
 // errCrash is what the afterStore hook returns to stand for a crash.
 var errCrash = errors.New("simulated crash")
 
-type memSecrets map[string]string
-
-func (m memSecrets) Secret(source, field string) (string, error) {
-	v, ok := m[source+"/"+field]
-	if !ok {
-		return "", errors.New("no such secret")
-	}
-	return v, nil
-}
+// memSecrets is the shared in-memory keyring.
+type memSecrets = testkit.Secrets
 
 type rig struct {
 	sim   *obtest.Server

@@ -3,11 +3,9 @@ package datahubtest_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,30 +14,12 @@ import (
 	"custody/sync/datahub/datahubtest"
 	"custody/sync/datahub/internal/schemacheck"
 	"custody/sync/engine"
+	"custody/sync/internal/testkit"
 	"custody/sync/simtls"
 )
 
-type keyring map[string]string
-
-func (k keyring) Secret(source, field string) (string, error) {
-	if v, ok := k[source+"/"+field]; ok {
-		return v, nil
-	}
-	return "", errors.New("not found")
-}
-
-// clock is a hand-set clock shared by the simulator and the driver: no test waits for time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// keyring is the shared in-memory keyring.
+type keyring = testkit.Secrets
 
 func setup(t *testing.T, opts datahubtest.Options, format string) (*datahubtest.Server, *store.Store, *engine.Job) {
 	t.Helper()
@@ -68,7 +48,7 @@ func setup(t *testing.T, opts datahubtest.Options, format string) (*datahubtest.
 }
 
 func TestDocumentsOverTimeAndDelayedAnswers(t *testing.T) {
-	clk := &clock{t: time.Date(2025, 4, 2, 6, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2025, 4, 2, 6, 0, 0, 0, time.UTC))
 	_, st, job := setup(t, datahubtest.Options{Every: time.Hour, AnswerDelay: 10 * time.Minute, Now: clk.Now,
 		TokenLifetime: 1000 * time.Hour}, "xml")
 	drv := datahub.NewDriver()

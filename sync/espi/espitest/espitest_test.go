@@ -3,12 +3,12 @@ package espitest
 import (
 	"bytes"
 	"context"
+	"custody/sync/internal/testkit"
 	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,18 +16,8 @@ import (
 	"custody/sync/simtls"
 )
 
-// clock is a settable clock for the simulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared hand-moved test clock.
+type clock = testkit.Clock
 
 func start(t *testing.T, opts Options) (*Server, *http.Client) {
 	t.Helper()
@@ -122,7 +112,7 @@ func hourly(t *testing.T, body []byte) map[int64]reading {
 func TestSimulatorServesAdvancingAndCorrectedData(t *testing.T) {
 	for _, format := range []string{"json", "xml"} {
 		t.Run(format, func(t *testing.T) {
-			clk := &clock{t: time.Date(2026, 3, 10, 20, 30, 0, 0, time.UTC)}
+			clk := testkit.NewClock(time.Date(2026, 3, 10, 20, 30, 0, 0, time.UTC))
 			s, hc := start(t, Options{TokenFormat: format, Now: clk.Now, Days: 3})
 			src := auth.NewESPI(auth.Credentials{TokenURL: s.TokenURL(), ClientID: s.ClientID(), ClientSecret: s.Secret(), HTTPClient: hc})
 			c, err := auth.NewClient(hc, src, s.BaseURL())
