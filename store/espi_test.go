@@ -1,8 +1,8 @@
-package store
+package store_test
 
 import (
 	"context"
-	"path/filepath"
+	"custody/store"
 	"testing"
 )
 
@@ -11,26 +11,22 @@ import (
 // back unchanged, a later duplicate winning.
 func TestPutReadingsBatches(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(t.TempDir(), "c.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := mustOpen(t)
 	tx, err := st.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := Meter{Key: "m"}
+	m := store.Meter{Key: "m"}
 	if err := tx.UpsertMeter(&m); err != nil {
 		t.Fatal(err)
 	}
-	sr := Series{MeterID: m.ID, Key: "s"}
+	sr := store.Series{MeterID: m.ID, Key: "s"}
 	if err := tx.UpsertSeries(&sr); err != nil {
 		t.Fatal(err)
 	}
-	var want []Reading
+	var want []store.Reading
 	for i := 0; i < 150; i++ {
-		r := Reading{Start: int64(i * 900), Seconds: 900, Value: float64(i) / 10, Quality: "17"}
+		r := store.Reading{Start: int64(i * 900), Seconds: 900, Value: float64(i) / 10, Quality: "17"}
 		switch {
 		case i >= 128 && i%3 == 0:
 			r.Quality = "8"
@@ -52,7 +48,7 @@ func TestPutReadingsBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same start again, in one batch: the later one wins.
-	fix := []Reading{{Start: 0, Seconds: 900, Value: 1, Quality: "7"}, {Start: 0, Seconds: 900, Value: 2, Quality: "9"}}
+	fix := []store.Reading{{Start: 0, Seconds: 900, Value: 1, Quality: "7"}, {Start: 0, Seconds: 900, Value: 2, Quality: "9"}}
 	if err := tx.PutReadings(sr.ID, fix); err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +56,8 @@ func TestPutReadingsBatches(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	var got []Reading
-	if err := st.ExportReadings(ctx, ExportFilter{}, func(r ExportRow) error {
+	var got []store.Reading
+	if err := st.ExportReadings(ctx, store.ExportFilter{}, func(r store.ExportRow) error {
 		got = append(got, r.Reading)
 		return nil
 	}); err != nil {

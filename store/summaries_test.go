@@ -1,31 +1,27 @@
-package store
+package store_test
 
 import (
 	"context"
-	"path/filepath"
+	"custody/store"
 	"testing"
 )
 
 func TestSummariesWithLineItems(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(t.TempDir(), "ui.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := mustOpen(t)
 	tx, err := st.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := Meter{Key: "up/1", Commodity: "electricity"}
+	m := store.Meter{Key: "up/1", Commodity: "electricity"}
 	if err := tx.UpsertMeter(&m); err != nil {
 		t.Fatal(err)
 	}
 	f := func(v float64) *float64 { return &v }
 	for i, start := range []int64{1700000000, 1702600000} {
-		u := UsageSummary{MeterID: m.ID, Key: "bill", PeriodStart: start, PeriodSeconds: 2592000,
+		u := store.UsageSummary{MeterID: m.ID, Key: "bill", PeriodStart: start, PeriodSeconds: 2592000,
 			BillLastPeriod: f(float64(100 + i)), Currency: "USD",
-			Items: []LineItem{{Note: "Energy charge", Amount: f(80), Measurement: f(500), Unit: "kWh"}, {Note: "Tax"}}}
+			Items: []store.LineItem{{Note: "Energy charge", Amount: f(80), Measurement: f(500), Unit: "kWh"}, {Note: "Tax"}}}
 		if err := tx.PutSummary(&u); err != nil {
 			t.Fatal(err)
 		}

@@ -1,35 +1,31 @@
-package store
+package store_test
 
 import (
 	"context"
+	"custody/store"
 	"math"
-	"path/filepath"
 	"testing"
 )
 
 func TestCostOf(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(t.TempDir(), "cost.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := mustOpen(t)
 	tx, err := st.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := Meter{Key: "m"}
+	m := store.Meter{Key: "m"}
 	if err := tx.UpsertMeter(&m); err != nil {
 		t.Fatal(err)
 	}
-	withCost := Series{MeterID: m.ID, Key: "a", Unit: "Wh"}
-	without := Series{MeterID: m.ID, Key: "b", Unit: "Wh"}
-	for _, s := range []*Series{&withCost, &without} {
+	withCost := store.Series{MeterID: m.ID, Key: "a", Unit: "Wh"}
+	without := store.Series{MeterID: m.ID, Key: "b", Unit: "Wh"}
+	for _, s := range []*store.Series{&withCost, &without} {
 		if err := tx.UpsertSeries(s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := tx.PutReadings(withCost.ID, []Reading{
+	if err := tx.PutReadings(withCost.ID, []store.Reading{
 		{Start: 0, Seconds: 900, Value: 1, Cost: 0.25, HasCost: true},
 		{Start: 900, Seconds: 900, Value: 1, Cost: 0.5, HasCost: true},
 		{Start: 1800, Seconds: 900, Value: 1}, // no cost given
@@ -37,7 +33,7 @@ func TestCostOf(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.PutReadings(without.ID, []Reading{{Start: 0, Seconds: 900, Value: 3}}); err != nil {
+	if err := tx.PutReadings(without.ID, []store.Reading{{Start: 0, Seconds: 900, Value: 3}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
