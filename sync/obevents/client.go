@@ -11,9 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"custody/sync/auth"
 	"custody/sync/obevents/secevent"
@@ -32,6 +35,12 @@ type ClientConfig struct {
 	Secret   string
 	Scope    string // default eventpolling
 	TLS      TLSFiles
+	// TokenAuth is how the client authenticates at the token endpoint (one of TokenAuths;
+	// empty is client_secret_basic, falling back to the form as x/oauth2 does).
+	TokenAuth string
+	// Signer, when set, makes the private_key_jwt client assertions and signs the bodies of
+	// event-subscription and callback-url POST and PUT (x-jws-signature).
+	Signer *Signer
 }
 
 // TLSFiles names the PEM files of a source's TLS settings.
@@ -48,6 +57,7 @@ type Client struct {
 	Plain  *http.Client
 	authed *http.Client
 	tokens auth.Tokens
+	signer *Signer
 }
 
 // NewClient builds a client. The token is only ever sent to the origin of BaseURL.
@@ -63,13 +73,51 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "TLS settings", err)
 	}
-	tokens := auth.NewClientCredentials(auth.Credentials{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID,
-		ClientSecret: cfg.Secret, Scopes: strings.Fields(cfg.Scope), HTTPClient: plain})
+	creds, err := credentials(cfg)
+	if err != nil {
+		return nil, err
+	}
+	creds.HTTPClient = plain
+	tokens := auth.NewClientCredentials(creds)
 	authed, err := auth.NewClient(plain, tokens, cfg.BaseURL)
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "base URL", err)
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: tokens}, nil
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: tokens, signer: cfg.Signer}, nil
+}
+
+// credentials are the token request's settings for the configured client authentication.
+func credentials(cfg ClientConfig) (auth.Credentials, error) {
+	c := auth.Credentials{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, Scopes: strings.Fields(cfg.Scope)}
+	switch cfg.TokenAuth {
+	case "":
+		c.ClientSecret = cfg.Secret // x/oauth2 tries HTTP Basic, then the form
+	case TokenAuthBasic:
+		c.ClientSecret, c.AuthStyle = cfg.Secret, oauth2.AuthStyleInHeader
+	case TokenAuthPost:
+		c.ClientSecret, c.AuthStyle = cfg.Secret, oauth2.AuthStyleInParams
+	case TokenAuthJWT:
+		if cfg.Signer == nil || cfg.Signer.Key == nil {
+			return c, syncerr.Errorf(syncerr.Config, "settings", "token auth %s needs a signing key (--signing-key FILE --signing-kid KID)", TokenAuthJWT)
+		}
+		signer, clientID, aud := cfg.Signer, cfg.ClientID, cfg.TokenURL
+		c.AuthStyle = oauth2.AuthStyleInParams // client_id and the assertion in the form, no secret
+		c.FreshParams = func() (url.Values, error) {
+			a, err := signer.ClientAssertion(clientID, aud)
+			if err != nil {
+				return nil, err
+			}
+			return url.Values{"client_assertion_type": {ClientAssertionType}, "client_assertion": {a}}, nil
+		}
+	case TokenAuthTLS:
+		if cfg.TLS.CertFile == "" {
+			return c, syncerr.Errorf(syncerr.Config, "settings", "token auth %s needs the client certificate (--cert FILE --key FILE)", TokenAuthTLS)
+		}
+		c.AuthStyle = oauth2.AuthStyleInParams // only client_id; the certificate authenticates
+	default:
+		return c, syncerr.Errorf(syncerr.Config, "settings", "token auth %q: say one of %s", cfg.TokenAuth, strings.Join(TokenAuths, ", "))
+	}
+	return c, nil
 }
 
 // Token fetches (or reuses) the access token; Test uses it to check the credentials.
@@ -132,6 +180,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, ok ..
 	if raw != nil {
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		if c.signer != nil && signedRequest(method, path) {
+			sig, err := c.signer.DetachedSignature(raw)
+			if err != nil {
+				return nil, syncerr.E(syncerr.Config, op, err)
+			}
+			req.Header.Set("x-jws-signature", sig)
+		}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
@@ -162,6 +217,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, ok ..
 		}
 	}
 	return data, statusErr(op, resp, data)
+}
+
+// signedRequest reports whether a request's body is signed (x-jws-signature): the Open
+// Banking specs mark event-subscription and callback-url POST and PUT as signed requests.
+func signedRequest(method, path string) bool {
+	return (method == http.MethodPost || method == http.MethodPut) &&
+		(strings.HasPrefix(path, "/event-subscriptions") || strings.HasPrefix(path, "/callback-urls"))
 }
 
 // statusErr classifies an unexpected status.
@@ -223,6 +285,13 @@ type subscriptionBody struct {
 	Meta  map[string]any `json:"Meta,omitempty"`
 }
 
+// updateBody is the PUT body, an OBEventSubscriptionResponse1 (Links and Meta required).
+type updateBody struct {
+	Data  Subscription      `json:"Data"`
+	Links map[string]string `json:"Links"`
+	Meta  struct{}          `json:"Meta"`
+}
+
 // Subscriptions lists the client's event subscriptions (at most one, by the rules).
 func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
 	var out struct {
@@ -255,12 +324,15 @@ func (c *Client) CreateSubscription(ctx context.Context, s Subscription) (Subscr
 	return out.Data, nil
 }
 
-// UpdateSubscription replaces the subscription with the same id.
+// UpdateSubscription replaces the subscription with the same id. The body is an
+// OBEventSubscriptionResponse1, as the spec says: the Data with its EventSubscriptionId, and
+// the required Links.Self and Meta.
 func (c *Client) UpdateSubscription(ctx context.Context, s Subscription) (Subscription, error) {
 	var out subscriptionBody
 	s.URL = ""
-	if _, err := c.do(ctx, http.MethodPut, "/event-subscriptions/"+url.PathEscape(s.EventSubscriptionID),
-		subscriptionBody{Data: s}, &out, http.StatusOK); err != nil {
+	path := "/event-subscriptions/" + url.PathEscape(s.EventSubscriptionID)
+	in := updateBody{Data: s, Links: map[string]string{"Self": c.base + path}}
+	if _, err := c.do(ctx, http.MethodPut, path, in, &out, http.StatusOK); err != nil {
 		return Subscription{}, err
 	}
 	return out.Data, nil
@@ -323,16 +395,18 @@ func SubscriptionCode(t string) string {
 	return t
 }
 
+// equalTypes compares two EventTypes lists as sets: a bank that lists them in another order
+// (or twice) has the same subscription, which needs no PUT.
 func equalTypes(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+	set := func(l []string) []string {
+		out := make([]string, 0, len(l))
+		for _, t := range l {
+			out = append(out, SubscriptionCode(t))
 		}
+		slices.Sort(out)
+		return slices.Compact(out)
 	}
-	return true
+	return slices.Equal(set(a), set(b))
 }
 
 // CallbackURL is the older callback-url resource (OBCallbackUrlResponse1 Data).

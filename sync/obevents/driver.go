@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,13 +65,22 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 			return nil, syncerr.Errorf(syncerr.Config, "settings", "the source has no %s", k)
 		}
 	}
-	secret, err := job.Secrets.Secret(src.Name, "client_secret")
+	tokenAuth := c[CfgTokenAuth]
+	var secret string
+	if NeedsSecret(tokenAuth) {
+		var err error
+		if secret, err = job.Secrets.Secret(src.Name, SecretClientSecret); err != nil {
+			return nil, syncerr.E(syncerr.Local, "read client secret", err)
+		}
+	}
+	signer, err := loadSigner(job)
 	if err != nil {
-		return nil, syncerr.E(syncerr.Local, "read client secret", err)
+		return nil, err
 	}
 	client, err := d.client(src.Name, ClientConfig{
 		BaseURL: c["base_url"], TokenURL: c["token_url"], ClientID: c["client_id"], Secret: secret,
 		Scope: c["scope"], TLS: TLSFiles{CertFile: c["cert"], KeyFile: c["key"], CAFile: c["ca"]},
+		TokenAuth: tokenAuth, Signer: signer,
 	})
 	if err != nil {
 		return nil, err
@@ -98,7 +109,8 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 // instead of being requested on every sync.
 func (d *Driver) client(name string, cfg ClientConfig) (*Client, error) {
 	h := sha256.New()
-	for _, v := range []string{cfg.BaseURL, cfg.TokenURL, cfg.ClientID, cfg.Secret, cfg.Scope, cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile} {
+	for _, v := range []string{cfg.BaseURL, cfg.TokenURL, cfg.ClientID, cfg.Secret, cfg.Scope, cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile,
+		cfg.TokenAuth, cfg.Signer.fingerprint()} {
 		h.Write([]byte(v))
 		h.Write([]byte{0})
 	}
@@ -117,6 +129,58 @@ func (d *Driver) client(name string, cfg ClientConfig) (*Client, error) {
 	}
 	d.clients[name] = cachedClient{key: key, client: c}
 	return c, nil
+}
+
+// loadSigner reads the source's signing key, from the file it names or from the keyring,
+// with its passphrase from the keyring when the key is encrypted; nil when it has none.
+func loadSigner(job *engine.Job) (*Signer, error) {
+	src := job.Source
+	c := src.Config
+	var pemBytes []byte
+	switch {
+	case c[CfgSigningKey] != "" && c[CfgSigningKeyKeyring] == "true":
+		return nil, syncerr.Errorf(syncerr.Config, "settings", "the signing key is both a file and in the keyring: give one")
+	case c[CfgSigningKey] != "":
+		f, err := os.Open(c[CfgSigningKey])
+		if err != nil {
+			return nil, syncerr.E(syncerr.Config, "signing key", err)
+		}
+		defer f.Close()
+		if pemBytes, err = io.ReadAll(io.LimitReader(f, maxSigningKeyPEM+1)); err != nil {
+			return nil, syncerr.E(syncerr.Config, "signing key", err)
+		}
+	case c[CfgSigningKeyKeyring] == "true":
+		v, err := job.Secrets.Secret(src.Name, SecretSigningKey)
+		if err != nil {
+			return nil, syncerr.E(syncerr.Local, "read signing key from the keyring", err)
+		}
+		pemBytes = []byte(v)
+	default:
+		return nil, nil
+	}
+	if c[CfgSigningKID] == "" {
+		return nil, syncerr.Errorf(syncerr.Config, "settings", "the signing key has no kid (--signing-kid KID, its id in the key store)")
+	}
+	var pass string
+	if KeyEncrypted(pemBytes) {
+		var err error
+		if pass, err = job.Secrets.Secret(src.Name, SecretSigningKeyPassphrase); err != nil {
+			return nil, syncerr.E(syncerr.Local, "read the signing key's passphrase", err)
+		}
+	}
+	key, err := ParseSigningKey(pemBytes, pass)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "signing key", err)
+	}
+	iss := c[CfgSigningISS]
+	if iss == "" {
+		iss = c["client_id"]
+	}
+	tan := c[CfgSigningTAN]
+	if tan == "" {
+		tan = DefaultTAN
+	}
+	return &Signer{Key: key, KID: c[CfgSigningKID], ISS: iss, TAN: tan}, nil
 }
 
 // cachedClient is a source's client with a digest of the settings it was made from.
@@ -156,7 +220,11 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 	}
 	if job.Source.Config[CfgSubscription] != "none" {
 		job.Progress(engine.Progress{Message: "checking the event subscription"})
-		want := Subscription{Version: s.client.Version(), CallbackURL: job.Source.Config[CfgCallbackURL], EventTypes: job.Source.List(CfgEventTypes)}
+		version := job.Source.Config[CfgSubscriptionVersion]
+		if version == "" {
+			version = s.client.Version()
+		}
+		want := Subscription{Version: version, CallbackURL: job.Source.Config[CfgCallbackURL], EventTypes: job.Source.List(CfgEventTypes)}
 		sub, err := s.client.EnsureSubscription(ctx, want)
 		switch {
 		case err == nil:
