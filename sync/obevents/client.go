@@ -445,13 +445,45 @@ func (c *Client) CreateCallbackURL(ctx context.Context, cb CallbackURL) (Callbac
 	return out.Data, nil
 }
 
-// UpdateCallbackURL replaces the callback URL with the same id.
+// UpdateCallbackURL replaces the callback URL with the same id. The body is an
+// OBCallbackUrlResponse1, whose Links and Meta are required.
 func (c *Client) UpdateCallbackURL(ctx context.Context, cb CallbackURL) (CallbackURL, error) {
 	var out callbackBody
-	if _, err := c.do(ctx, http.MethodPut, "/callback-urls/"+url.PathEscape(cb.CallbackURLID), callbackBody{Data: cb}, &out, http.StatusOK); err != nil {
+	path := "/callback-urls/" + url.PathEscape(cb.CallbackURLID)
+	in := struct {
+		Data  CallbackURL       `json:"Data"`
+		Links map[string]string `json:"Links"`
+		Meta  struct{}          `json:"Meta"`
+	}{Data: cb, Links: map[string]string{"Self": c.base + path}}
+	if _, err := c.do(ctx, http.MethodPut, path, in, &out, http.StatusOK); err != nil {
 		return CallbackURL{}, err
 	}
 	return out.Data, nil
+}
+
+// EnsureCallbackURL makes sure the bank's one callback URL for this client is want and
+// returns it: an existing one is reused, or updated when it differs, never duplicated; a 409
+// to the create means one exists after all, and it is read again.
+func (c *Client) EnsureCallbackURL(ctx context.Context, want CallbackURL) (CallbackURL, error) {
+	have, err := c.CallbackURLs(ctx)
+	if err != nil {
+		return CallbackURL{}, err
+	}
+	if len(have) > 0 {
+		if have[0].URL == want.URL && have[0].Version == want.Version {
+			return have[0], nil
+		}
+		want.CallbackURLID = have[0].CallbackURLID
+		return c.UpdateCallbackURL(ctx, want)
+	}
+	created, err := c.CreateCallbackURL(ctx, want)
+	var se *StatusError
+	if errors.As(err, &se) && se.Status == http.StatusConflict {
+		if have, err := c.CallbackURLs(ctx); err == nil && len(have) > 0 {
+			return have[0], nil
+		}
+	}
+	return created, err
 }
 
 // DeleteCallbackURL deletes a callback URL.

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -229,8 +231,14 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		switch {
 		case err == nil:
 			log.Debug("event subscription", "op", "subscribe", "url-path", "/event-subscriptions/"+sub.EventSubscriptionID)
-		case syncerr.KindOf(err) == syncerr.Config:
-			// 404/405: a polling-only bank without the subscription API.
+		case notOffered(err) && want.CallbackURL != "":
+			// Only the older Callback URL API: register the push target there.
+			cb, err := s.client.EnsureCallbackURL(ctx, CallbackURL{URL: want.CallbackURL, Version: version})
+			if err != nil {
+				return engine.Result{}, err
+			}
+			log.Info("the bank offers callback URLs only; registered there", "op", "subscribe", "url-path", "/callback-urls/"+cb.CallbackURLID)
+		case notOffered(err):
 			log.Info("the bank offers no event subscriptions; polling only", "op", "subscribe", "err", err)
 		default:
 			return engine.Result{}, err
@@ -249,6 +257,72 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		d.follow(ctx, job, s.client, log)
 	}
 	return res, nil
+}
+
+// notOffered reports whether the bank answered 404 or 405: it does not offer that API.
+func notOffered(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusMethodNotAllowed)
+}
+
+// Remove deletes what the source registered at the bank before the source is removed: its
+// event subscription (DELETE /event-subscriptions/{id}) or, at a bank that offers only
+// callback URLs, the callback URL it registered. It says what it did, or returns why it
+// could not; the caller removes the source either way.
+func (d *Driver) Remove(ctx context.Context, job *engine.Job) (string, error) {
+	if job.Source.Config[CfgSubscription] == "none" {
+		return "the source made no event subscription at the bank (--no-subscription)", nil
+	}
+	s, err := d.session(job)
+	if err != nil {
+		return "", err
+	}
+	defer d.forget(job.Source.Name)
+	subs, err := s.client.Subscriptions(ctx)
+	switch {
+	case err == nil && len(subs) == 0:
+		return "the bank has no event subscription for this client", nil
+	case err == nil:
+		var ids []string
+		for _, sub := range subs {
+			if err := s.client.DeleteSubscription(ctx, sub.EventSubscriptionID); err != nil {
+				return "", fmt.Errorf("delete event subscription %s: %w", sub.EventSubscriptionID, err)
+			}
+			ids = append(ids, sub.EventSubscriptionID)
+		}
+		return "deleted the event subscription " + strings.Join(ids, ", ") + " at the bank", nil
+	case !notOffered(err):
+		return "", fmt.Errorf("list event subscriptions: %w", err)
+	}
+	want := job.Source.Config[CfgCallbackURL]
+	if want == "" {
+		return "the bank offers no event subscriptions and the source registered no callback URL", nil
+	}
+	cbs, err := s.client.CallbackURLs(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list callback URLs: %w", err)
+	}
+	var ids []string
+	for _, cb := range cbs {
+		if cb.URL != want {
+			continue
+		}
+		if err := s.client.DeleteCallbackURL(ctx, cb.CallbackURLID); err != nil {
+			return "", fmt.Errorf("delete callback URL %s: %w", cb.CallbackURLID, err)
+		}
+		ids = append(ids, cb.CallbackURLID)
+	}
+	if len(ids) == 0 {
+		return "the bank has no callback URL registered for this source", nil
+	}
+	return "deleted the callback URL " + strings.Join(ids, ", ") + " at the bank", nil
+}
+
+// forget drops a source's cached client (its token too).
+func (d *Driver) forget(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.clients, name)
 }
 
 // maxFollow bounds the follow-up fetches of one sync.

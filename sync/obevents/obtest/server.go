@@ -798,12 +798,18 @@ func (s *Server) handleCBCreate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCBUpdate(w http.ResponseWriter, r *http.Request) {
 	var cb callbackURL
-	if !decodeData(w, r, &cb) {
+	links, ok := decodeBody(w, r, &cb)
+	if !ok {
+		return
+	}
+	// The PUT body is an OBCallbackUrlResponse1, whose Links.Self is required.
+	if self, _ := links["Self"].(string); self == "" {
+		obError(w, 400, "UK.OBIE.Field.Missing", "Links.Self is required in the PUT body")
 		return
 	}
 	id := r.PathValue("id")
 	s.mu.Lock()
-	_, ok := s.callbacks[id]
+	_, ok = s.callbacks[id]
 	if ok {
 		cb.CallbackURLID = id
 		s.callbacks[id] = cb
