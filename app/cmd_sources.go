@@ -22,6 +22,7 @@ import (
 	"custody/store"
 	"custody/sync/engine"
 	"custody/sync/notify"
+	"custody/sync/obevents"
 )
 
 // Source settings keys, shared by the CLI, the UI and the drivers.
@@ -105,6 +106,13 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
 			c.defBool("no-subscription", false, "never create or update an event subscription, for polling-only banks (Open Banking)")
 			c.defBool("follow", false, "fetch the resource each new event points to (Open Banking)")
 			c.defString("jti-window", "", "how close two uses of an event id must be to count as one event, such as 720h (Open Banking; default 720h)")
+			c.defString("token-auth", "", "client authentication at the token endpoint: client_secret_basic, client_secret_post, private_key_jwt or tls_client_auth (Open Banking; default client_secret_basic)")
+			c.defString("signing-key", "", "the TPP's RSA signing key (PEM, PKCS#1 or PKCS#8), a file you keep, for private_key_jwt and signed requests (Open Banking)")
+			c.defString("signing-key-keyring", "", "import this signing key file into the OS keyring instead (Open Banking)")
+			c.defString("signing-kid", "", "the signing key's kid in the trust anchor's key store (Open Banking)")
+			c.defString("signing-iss", "", "http://openbanking.org.uk/iss of signed requests, ORG-ID/SOFTWARE-STATEMENT-ID (Open Banking; default the client id)")
+			c.defString("signing-tan", "", "trust anchor of the signing key (Open Banking; default openbanking.org.uk)")
+			c.defString("subscription-version", "", "Version of the event subscription, such as 3.1.10 (Open Banking; default the base URL's)")
 			c.defString("notify-listen", "", "listen on this address for pushed notifications (BatchList, Open Banking events); off when empty")
 			c.defString("notify-cert", "", "server certificate (PEM) of the notification listener")
 			c.defString("notify-key", "", "server key (PEM) of the notification listener")
@@ -137,6 +145,11 @@ func runSources(ctx context.Context, env *Env, c *invocation) error {
 		if len(args) != 1 {
 			return usageErr("remove needs NAME")
 		}
+		src, err := st.SourceByName(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		unregisterAtBank(ctx, env, st, src)
 		if err := st.RemoveSource(ctx, args[0]); err != nil {
 			return err
 		}
@@ -166,6 +179,29 @@ func runSources(ctx context.Context, env *Env, c *invocation) error {
 		return testSource(ctx, env, st, args[0])
 	}
 	return usageErr("unknown sources subcommand %q", sub)
+}
+
+// remover is a driver that registered something at the custodian (an Open Banking event
+// subscription) which removing the source should delete there.
+type remover interface {
+	Remove(ctx context.Context, job *engine.Job) (string, error)
+}
+
+// unregisterAtBank deletes what the source registered at its custodian, and says what it
+// did or why it could not; the source is removed locally either way.
+func unregisterAtBank(ctx context.Context, env *Env, st *store.Store, src store.Source) {
+	r, ok := env.Drivers[src.Kind].(remover)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	msg, err := r.Remove(ctx, env.job(st, src, nil))
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "could not delete the source's registration at the bank: %v\n  what to do: %s\n", err, adviceFor(err))
+		return
+	}
+	fmt.Fprintln(env.Stdout, msg)
 }
 
 func listSources(ctx context.Context, env *Env, st *store.Store) error {
@@ -203,7 +239,8 @@ var sourceSpecs = map[string]sourceSpec{
 	"obevents": {
 		required: []string{"base-url", "token-url", "client-id", "jwks-url", "issuer", "audience"},
 		allowed: []string{"scope", "cert", "key", "ca", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
-			"org-id", "algs", "error-codes", "max-events", "event-types", "callback-url", "no-subscription", "follow", "jti-window"},
+			"org-id", "algs", "error-codes", "max-events", "event-types", "callback-url", "no-subscription", "follow", "jti-window",
+			"token-auth", "signing-key", "signing-key-keyring", "signing-kid", "signing-iss", "signing-tan", "subscription-version"},
 	},
 	"datahub": {
 		required: []string{"base-url", "token-url", "client-id", "scope"},
@@ -237,7 +274,8 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 	}
 	for _, f := range []string{"base-url", "token-url", "client-id", "cert", "key", "ca", "jwks-url", "issuer", "audience", "scope", "format", "interval", "secret-expires",
 		"notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
-		"org-id", "algs", "max-events", "callback-url", "jti-window"} {
+		"org-id", "algs", "max-events", "callback-url", "jti-window",
+		"token-auth", "signing-key", "signing-kid", "signing-iss", "signing-tan", "subscription-version"} {
 		v := strings.TrimSpace(get(f))
 		if v == "" {
 			continue
@@ -309,6 +347,18 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 			}
 		}
 	}
+	if v := strings.TrimSpace(get("signing-key-keyring")); v != "" {
+		if !allowed["signing-key-keyring"] {
+			return src, fmt.Errorf("--signing-key-keyring does not apply to a %s source", kind)
+		}
+		if src.Config[obevents.CfgSigningKey] != "" {
+			return src, errors.New("--signing-key keeps the key in your file, --signing-key-keyring imports it into the keyring: give one of them")
+		}
+		if _, err := os.Stat(v); err != nil {
+			return src, fmt.Errorf("--signing-key-keyring: %w", err)
+		}
+		src.Config[obevents.CfgSigningKeyKeyring] = "true"
+	}
 	if (src.Config[CfgCert] == "") != (src.Config[CfgKey] == "") {
 		return src, errors.New("--cert and --key go together")
 	}
@@ -318,7 +368,7 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 	if _, _, _, err := notify.ConfigOf(src); err != nil {
 		return src, err
 	}
-	for _, f := range []string{CfgCert, CfgKey, CfgCA, notify.CfgCert, notify.CfgKey, notify.CfgClientCA} {
+	for _, f := range []string{CfgCert, CfgKey, CfgCA, notify.CfgCert, notify.CfgKey, notify.CfgClientCA, obevents.CfgSigningKey} {
 		if p := src.Config[f]; p != "" {
 			if _, err := os.Stat(p); err != nil {
 				return src, fmt.Errorf("--%s: %w", f, err)
@@ -389,10 +439,41 @@ func checkOBSettings(src store.Source) error {
 	if len(src.List(CfgEventTypes)) > 0 && c[CfgSubscription] == "none" {
 		return errors.New("--event-types go in the event subscription, which --no-subscription turns off: give one or the other")
 	}
+	if err := checkFAPISettings(c); err != nil {
+		return err
+	}
 	if v := c[CfgJTIWindow]; v != "" {
 		if d, err := time.ParseDuration(v); err != nil || d == 0 {
 			return fmt.Errorf("--jti-window %q: give a duration such as 720h (negative: an event id is never reused)", v)
 		}
+	}
+	return nil
+}
+
+// checkFAPISettings checks the client authentication and signing settings of an Open
+// Banking source.
+func checkFAPISettings(c map[string]string) error {
+	auth := c[obevents.CfgTokenAuth]
+	if auth != "" && !slices.Contains(obevents.TokenAuths, auth) {
+		return fmt.Errorf("--token-auth %q: say one of %s", auth, strings.Join(obevents.TokenAuths, ", "))
+	}
+	hasKey := c[obevents.CfgSigningKey] != "" || c[obevents.CfgSigningKeyKeyring] == "true"
+	if hasKey != (c[obevents.CfgSigningKID] != "") {
+		return errors.New("a signing key and --signing-kid go together: the kid names the key in the bank's key store")
+	}
+	if auth == obevents.TokenAuthJWT && !hasKey {
+		return errors.New("--token-auth private_key_jwt signs with your key: give --signing-key FILE (or --signing-key-keyring FILE) and --signing-kid KID")
+	}
+	if auth == obevents.TokenAuthTLS && c[CfgCert] == "" {
+		return errors.New("--token-auth tls_client_auth authenticates with your client certificate: give --cert FILE --key FILE")
+	}
+	for _, k := range []string{obevents.CfgSigningKID, obevents.CfgSigningISS, obevents.CfgSigningTAN} {
+		if v := c[k]; len(v) > 200 || strings.ContainsFunc(v, unicode.IsSpace) {
+			return fmt.Errorf("--%s %q: give a value without spaces", strings.ReplaceAll(k, "_", "-"), v)
+		}
+	}
+	if v := c[obevents.CfgSubscriptionVersion]; v != "" && (len(v) > 10 || strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' })) {
+		return fmt.Errorf("--subscription-version %q: give a version such as 3.1.10 or 4.0 (at most 10 characters, no v)", v)
 	}
 	return nil
 }
@@ -411,19 +492,79 @@ func addSource(ctx context.Context, env *Env, st *store.Store, c *invocation, ki
 	if _, err := st.SourceByName(ctx, name); err == nil {
 		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
 	}
-	secret, err := readSecret(env, c.boolean("secret-stdin"), fmt.Sprintf("Client secret for %s: ", name))
-	if err != nil {
-		return err
+	// What goes to the keyring: the client secret when the token auth uses one, an imported
+	// signing key, and the passphrase of an encrypted signing key.
+	keep := map[string]string{}
+	if kind != "obevents" || obevents.NeedsSecret(src.Config[obevents.CfgTokenAuth]) {
+		secret, err := readSecret(env, c.boolean("secret-stdin"), fmt.Sprintf("Client secret for %s: ", name))
+		if err != nil {
+			return err
+		}
+		keep[SecretField] = secret
+	}
+	if kind == "obevents" {
+		if err := signingKeySecrets(env, c, src, keep); err != nil {
+			return err
+		}
 	}
 	// The keyring first: if it is unavailable the source is not half-configured.
-	if err := env.Secrets.SetSecret(name, SecretField, secret); err != nil {
-		return err
+	for field, v := range keep {
+		if err := env.Secrets.SetSecret(name, field, v); err != nil {
+			for f := range keep {
+				_ = env.Secrets.DeleteSecret(name, f)
+			}
+			return err
+		}
 	}
 	if err := st.AddSource(ctx, &src); err != nil {
-		_ = env.Secrets.DeleteSecret(name, SecretField)
+		for f := range keep {
+			_ = env.Secrets.DeleteSecret(name, f)
+		}
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
+	switch {
+	case len(keep) == 0:
+		fmt.Fprintf(env.Stdout, "added %s source %s; it needs no secret (%s)\n", kind, name, src.Config[obevents.CfgTokenAuth])
+	case keep[SecretField] == "":
+		fmt.Fprintf(env.Stdout, "added %s source %s; its signing key secrets are in the OS keyring\n", kind, name)
+	default:
+		fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
+	}
+	return nil
+}
+
+// signingKeySecrets reads the signing key (the file to import, or the user's file), checks
+// that it is a usable key, and adds what the keyring must keep: the imported key, and the
+// passphrase of an encrypted key (read like the secret, with --secret-stdin or a prompt).
+func signingKeySecrets(env *Env, c *invocation, src store.Source, keep map[string]string) error {
+	path := c.str("signing-key-keyring")
+	if path == "" {
+		path = src.Config[obevents.CfgSigningKey]
+	}
+	if path == "" {
+		return nil
+	}
+	pemBytes, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	var pass string
+	if obevents.KeyEncrypted(pemBytes) {
+		if _, ok := keep[SecretField]; ok {
+			return errors.New("the signing key is encrypted and the client secret is read too: " +
+				"use --token-auth private_key_jwt or tls_client_auth, or decrypt the key")
+		}
+		if pass, err = readSecret(env, c.boolean("secret-stdin"), fmt.Sprintf("Passphrase of the signing key for %s: ", src.Name)); err != nil {
+			return err
+		}
+		keep[obevents.SecretSigningKeyPassphrase] = pass
+	}
+	if _, err := obevents.ParseSigningKey(pemBytes, pass); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if c.str("signing-key-keyring") != "" {
+		keep[obevents.SecretSigningKey] = string(pemBytes)
+	}
 	return nil
 }
 
