@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -58,6 +59,12 @@ type Client struct {
 	authed *http.Client
 	tokens auth.Tokens
 	signer *Signer
+	// creds and scope make the further tokens of other scopes that follow-up reads need
+	// (payments for payment orders, accounts for account-access consents).
+	creds  auth.Credentials
+	scope  string
+	mu     sync.Mutex
+	scoped map[string]*http.Client
 }
 
 // NewClient builds a client. The token is only ever sent to the origin of BaseURL.
@@ -83,7 +90,33 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "base URL", err)
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: tokens, signer: cfg.Signer}, nil
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: tokens,
+		signer: cfg.Signer, creds: creds, scope: cfg.Scope}, nil
+}
+
+// scopedClient returns the authorised client whose token has the given scope: the source's
+// own when its scope includes it, else one made (and kept) for that scope, with the same
+// client authentication and for the same origin only.
+func (c *Client) scopedClient(scope string) (*http.Client, error) {
+	if scope == "" || slices.Contains(strings.Fields(c.scope), scope) {
+		return c.authed, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hc, ok := c.scoped[scope]; ok {
+		return hc, nil
+	}
+	creds := c.creds
+	creds.Scopes = []string{scope}
+	hc, err := auth.NewClient(c.Plain, auth.NewClientCredentials(creds), c.base)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "base URL", err)
+	}
+	if c.scoped == nil {
+		c.scoped = map[string]*http.Client{}
+	}
+	c.scoped[scope] = hc
+	return hc, nil
 }
 
 // credentials are the token request's settings for the configured client authentication.
@@ -511,6 +544,15 @@ func (c *Client) Poll(ctx context.Context, req secevent.PollRequest) (secevent.P
 // FetchLink GETs a resource named by an event's rlk link, with the token, only when the link
 // is on the configured origin; any other link is refused.
 func (c *Client) FetchLink(ctx context.Context, link string) ([]byte, error) {
+	return c.FetchResource(ctx, link, "")
+}
+
+// FetchResource is FetchLink with a token of the given scope (empty: the source's).
+func (c *Client) FetchResource(ctx context.Context, link, scope string) ([]byte, error) {
+	hc, err := c.scopedClient(scope)
+	if err != nil {
+		return nil, err
+	}
 	o, err := auth.Origin(link)
 	if err != nil || o != c.origin {
 		return nil, syncerr.Errorf(syncerr.Data, "GET rlk", "link %q is not on the configured origin %s: not fetched", truncate(link, 120), c.origin)
@@ -521,8 +563,12 @@ func (c *Client) FetchLink(ctx context.Context, link string) ([]byte, error) {
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
-	resp, err := c.authed.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
+		var se *syncerr.Error
+		if errors.As(err, &se) {
+			return nil, err // a token or origin failure, already classified
+		}
 		return nil, syncerr.E(syncerr.Network, "GET rlk", err)
 	}
 	defer resp.Body.Close()

@@ -1,6 +1,7 @@
 package obevents
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -328,36 +329,96 @@ func (d *Driver) forget(name string) {
 // maxFollow bounds the follow-up fetches of one sync.
 const maxFollow = 50
 
-// follow GETs the resource of each recent verified event not fetched yet and archives it
-// (format "ob-resource"). Failures are logged, never fatal: the events are already stored.
+// follow finds out what each new verified event means: it GETs the resource its link names
+// with a client-credentials token of the scope that resource needs (payments, consents),
+// archives it (format "ob-resource"), parses its status, amount, creditor and dates, and
+// stores that for the event; the states of one resource across events make its timeline.
+// An account-information resource needs the customer's consent and is recorded as such. A
+// failure that may pass (network, server) is logged and tried again next sync; a refusal is
+// recorded. The events are stored already: nothing here fails the sync.
 func (d *Driver) follow(ctx context.Context, job *engine.Job, c *Client, log *slog.Logger) {
 	yes := true
-	evs, err := job.Store.Events(ctx, store.EventFilter{Source: job.Source.Name, Verified: &yes, Limit: maxFollow})
+	evs, err := job.Store.Events(ctx, store.EventFilter{Source: job.Source.Name, Verified: &yes, Unfollowed: true, Limit: maxFollow})
 	if err != nil {
 		log.Warn("follow-up", "op", "rlk", "err", err)
 		return
 	}
-	have, _ := job.Store.Payloads(ctx, store.PayloadFilter{SourceID: job.Source.ID, Format: "ob-resource"})
-	seen := map[string]bool{}
-	for _, p := range have {
-		seen[p.URL] = true
-	}
 	version := "v" + c.Version()
-	for _, ev := range evs {
+	type fetched struct {
+		st  store.ResourceState
+		err error
+	}
+	done := map[string]fetched{}         // by link: two events about one resource in one sync read it once
+	for i := len(evs) - 1; i >= 0; i-- { // oldest first
+		ev := evs[i]
+		st := store.ResourceState{EventID: ev.ID, SourceID: job.Source.ID, RID: ev.RID}
 		link := pickLink(ev.Subject, version)
-		if link == "" || seen[link] {
-			continue
+		acc := classifyLink(link)
+		st.Kind = acc.Kind
+		switch {
+		case link == "":
+			st.Note = NoteNoLink
+		case acc.Consent:
+			st.Note = NoteNeedsConsent
+		case !acc.Readable:
+			st.Note = NoteUnknown
+		default:
+			f, ok := done[link]
+			if !ok {
+				f.st, f.err = d.readResource(ctx, job, c, link, acc, ev.RID)
+				done[link] = f
+			}
+			if f.err != nil {
+				if k := syncerr.KindOf(f.err); k == syncerr.Network || k == syncerr.Server || k == syncerr.Local {
+					log.Warn("follow-up", "op", "rlk", "err", f.err)
+					continue // comes again next sync
+				}
+				st.Note = truncate("could not be read: "+f.err.Error(), 300)
+			} else {
+				f.st.EventID, f.st.SourceID = ev.ID, job.Source.ID
+				st = f.st
+			}
 		}
-		seen[link] = true
-		body, err := c.FetchLink(ctx, link)
+		tx, err := job.Store.Begin(ctx)
 		if err != nil {
 			log.Warn("follow-up", "op", "rlk", "err", err)
-			continue
+			return
 		}
-		if _, _, err := job.Store.Archive(ctx, store.Payload{SourceID: job.Source.ID, Format: "ob-resource", URL: link}, strings.NewReader(string(body))); err != nil {
+		err = tx.PutResourceState(&st)
+		if err == nil {
+			err = tx.Commit()
+		}
+		tx.Rollback()
+		if err != nil {
 			log.Warn("follow-up", "op", "rlk", "err", err)
+			return
 		}
 	}
+}
+
+// readResource GETs, archives and parses one resource.
+func (d *Driver) readResource(ctx context.Context, job *engine.Job, c *Client, link string, acc linkAccess, rid string) (store.ResourceState, error) {
+	body, err := c.FetchResource(ctx, link, acc.Scope)
+	if err != nil {
+		return store.ResourceState{}, err
+	}
+	pl, _, err := job.Store.Archive(ctx, store.Payload{SourceID: job.Source.ID, Format: "ob-resource", URL: link}, bytes.NewReader(body))
+	if err != nil {
+		return store.ResourceState{}, syncerr.E(syncerr.Local, "archive resource", err)
+	}
+	st, perr := ParseResource(acc.Kind, rid, body)
+	status, msg := store.PayloadParsed, ""
+	if perr != nil {
+		status, msg = store.PayloadFailed, perr.Error()
+	}
+	if err := job.Store.SetPayloadStatus(ctx, pl.ID, status, msg); err != nil {
+		return store.ResourceState{}, syncerr.E(syncerr.Local, "archive resource", err)
+	}
+	if perr != nil {
+		return st, syncerr.E(syncerr.Data, "read resource", perr)
+	}
+	st.PayloadID = pl.ID
+	return st, nil
 }
 
 // Test gets a token, reads the key set and lists the event subscriptions: harmless calls

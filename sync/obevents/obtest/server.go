@@ -112,6 +112,8 @@ type Server struct {
 	ecKID  string
 	rogue  *rsa.PrivateKey
 	tokens map[string]time.Time // access token -> expiry
+	// tokenScopes are the scopes each access token was granted.
+	tokenScopes map[string][]string
 	queue  []queued
 	// allGenerated are the events made by Generate, for Expected.
 	allGenerated []queued
@@ -207,7 +209,7 @@ func Start(pki *simtls.PKI, addr string, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, pki: pki, stop: make(chan struct{}),
-		tokens: map[string]time.Time{}, setErrs: map[string]SetErrRecord{}, acked: map[string]int{},
+		tokens: map[string]time.Time{}, tokenScopes: map[string][]string{}, setErrs: map[string]SetErrRecord{}, acked: map[string]int{},
 		subs: map[string]Subscription{}, callbacks: map[string]callbackURL{}, faults: map[string][]Fault{},
 		requests: map[string]int{}, resources: map[string]string{}, assertionJTIs: map[string]time.Time{},
 	}
@@ -557,6 +559,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
 	s.mu.Lock()
 	s.tokens[tok] = s.opts.Now().Add(time.Hour)
+	s.tokenScopes[tok] = strings.Fields(r.PostForm.Get("scope"))
 	s.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 3600})
@@ -836,9 +839,26 @@ func (s *Server) handleCBDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleResource(w http.ResponseWriter, r *http.Request) {
+	// As at a bank: payment orders and consents are read with a client-credentials token of
+	// their API's scope; account information only with the customer's own token.
+	area, kind := r.PathValue("area"), r.PathValue("kind")
+	need := map[string]string{"pisp": "payments", "cbpii": "fundsconfirmations"}[area]
+	if area == "aisp" {
+		if kind != "account-access-consents" {
+			obError(w, http.StatusForbidden, "UK.OBIE.Resource.ConsentMismatch", "account information needs the customer's authorisation")
+			return
+		}
+		need = "accounts"
+	}
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
 	body, ok := s.resources[r.URL.Path]
+	scopes := s.tokenScopes[tok]
 	s.mu.Unlock()
+	if need != "" && !slices.Contains(scopes, need) {
+		obError(w, http.StatusForbidden, "UK.OBIE.Reauthenticate", "this resource needs a token of scope "+need)
+		return
+	}
 	if !ok {
 		obError(w, 404, "UK.OBIE.Resource.NotFound", "no such resource")
 		return
