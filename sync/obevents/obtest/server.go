@@ -114,7 +114,7 @@ type Server struct {
 	tokens map[string]time.Time // access token -> expiry
 	// tokenScopes are the scopes each access token was granted.
 	tokenScopes map[string][]string
-	queue  []queued
+	queue       []queued
 	// allGenerated are the events made by Generate, for Expected.
 	allGenerated []queued
 	setErrs      map[string]SetErrRecord
