@@ -245,3 +245,71 @@ func TestSourceFromFlagsFAPI(t *testing.T) {
 		t.Fatalf("greenbutton: %v", err)
 	}
 }
+
+// TestEventsJSONResourceStatus: after a sync with --follow, `custody events --json` gives
+// each event its resource's status (empty for rejected events and account information) and
+// the sentence saying what happened.
+func TestEventsJSONResourceStatus(t *testing.T) {
+	pki, err := simtls.New("custody-follow-tpp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := pki.WriteFiles(filepath.Join(t.TempDir(), "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := obtest.Start(pki, "127.0.0.1:0", obtest.Options{Events: 6, InvalidEvery: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	if _, err := sim.SetResource(obtest.Resource{Kind: "domestic-payments", ID: "dsp-0015", Status: "AcceptedSettlementCompleted", Amount: "120.00", Creditor: "ACME"}); err != nil {
+		t.Fatal(err)
+	}
+	src, secret := sim.DemoSource("bank", files)
+	cfg := src.Config
+	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	if code, out, errs := c.run(secret+"\n", "sources", "add", "obevents", "bank",
+		"--base-url", cfg["base_url"], "--token-url", cfg["token_url"], "--client-id", cfg["client_id"],
+		"--jwks-url", cfg["jwks_url"], "--issuer", cfg["issuer"], "--audience", cfg["audience"],
+		"--cert", cfg["cert"], "--key", cfg["key"], "--ca", cfg["ca"], "--follow", "--secret-stdin"); code != 0 {
+		t.Fatalf("sources add: %d %s %s", code, out, errs)
+	}
+	if code, out, errs := c.run("", "sync", "--once", "bank"); code != 0 {
+		t.Fatalf("sync: %d %s %s", code, out, errs)
+	}
+	code, out, errs := c.run("", "events", "--json")
+	if code != 0 {
+		t.Fatalf("events: %d %s", code, errs)
+	}
+	byRID := map[string]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if _, ok := ev["resource_status"]; !ok {
+			t.Fatalf("no resource_status in %s", line)
+		}
+		if ev["verified"] == false && ev["resource_status"] != "" {
+			t.Errorf("a rejected event has a resource status: %s", line)
+		}
+		byRID[ev["rid"].(string)] = ev
+	}
+	for rid, want := range map[string]string{"dsp-0015": "AcceptedSettlementCompleted", "pmt-0001": "AcceptedSettlementCompleted",
+		"aac-0002": "Revoked", "acc-0004": ""} {
+		if got := byRID[rid]["resource_status"]; got != want {
+			t.Errorf("%s: resource_status %q, want %q", rid, got, want)
+		}
+	}
+	if s, _ := byRID["dsp-0015"]["resource"].(string); !strings.HasPrefix(s, "Domestic payment dsp-0015 of 120.00 GBP to ACME: AcceptedSettlementCompleted at ") {
+		t.Errorf("sentence %q", s)
+	}
+	if s, _ := byRID["acc-0004"]["resource"].(string); s != "Account acc-0004: needs the customer's consent" {
+		t.Errorf("account sentence %q", s)
+	}
+	code, out, _ = c.run("", "events")
+	if code != 0 || !strings.Contains(out, "Domestic payment dsp-0015 of 120.00 GBP to ACME: AcceptedSettlementCompleted") {
+		t.Errorf("events table: %s", out)
+	}
+}
