@@ -160,7 +160,7 @@ func runExport(ctx context.Context, env *Env, c *invocation) error {
 	if err != nil {
 		return err
 	}
-	st, err := env.openStore(ctx, c)
+	st, err := env.openStoreForReading(ctx, c)
 	if err != nil {
 		return err
 	}
