@@ -51,6 +51,8 @@ type Options struct {
 	// the commands that only read (export, events, messages, sources list). Without it such a
 	// database is refused with a *NewerSchemaError. Databases this build knows open as usual.
 	ReadNewer bool
+	// BusyTimeout is how long a writer waits for another; zero means [BusyTimeout].
+	BusyTimeout time.Duration
 }
 
 // Store is an open Custody database.
@@ -95,7 +97,11 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	// The engine, an import and the UI write from different goroutines (and `custody sync`
 	// may run beside the GUI): wait for the lock instead of failing at once.
-	q.Add("_pragma", "busy_timeout(10000)")
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = BusyTimeout
+	}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	// NORMAL is durable in WAL mode except for the last transactions on power loss, which
 	// at-least-once delivery makes harmless: unacknowledged data comes again.
 	q.Add("_pragma", "synchronous(1)")

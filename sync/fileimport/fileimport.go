@@ -127,6 +127,9 @@ func (im *Importer) parse(ctx context.Context, format Format, p store.Payload, s
 		return Summary{File: name}, err
 	}
 	defer tx.Rollback()
+	// A big file takes a while: commit in batches so that a sync or another import beside
+	// this one waits seconds, not minutes.
+	tx.Batched(store.ImportBatch)
 	progress := func(read int64) {
 		if im.Progress != nil {
 			im.Progress(name, read, size)
