@@ -55,6 +55,9 @@ func (t *Tx) PutEvent(e *Event) (isNew bool, err error) {
 		return false, fmt.Errorf("put event %s: %w", e.JTI, err)
 	}
 	n, _ := res.RowsAffected()
+	if n > 0 {
+		e.ID, _ = res.LastInsertId()
+	}
 	return n > 0, nil
 }
 

@@ -35,6 +35,7 @@ type Data interface {
 	Sources(ctx context.Context) ([]store.Source, error)
 	Runs(ctx context.Context, sourceID int64, limit int) ([]store.SyncRun, error)
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	ResourceTimeline(ctx context.Context, sourceID int64, rid string) ([]store.ResourceState, error)
 	Messages(ctx context.Context, f store.MessageFilter) ([]store.Message, error)
 }
 
