@@ -467,33 +467,49 @@ func (v *sourcesView) remove() {
 		return
 	}
 	dialog.ShowConfirm("Remove "+s.Name+"?",
-		"The source and its secrets in the keyring are removed. The data it brought in stays.",
+		"The source and its secrets in the keyring are removed, and what it registered at the bank is deleted there. The data it brought in stays.",
 		func(yes bool) {
-			if !yes {
-				return
+			if yes {
+				v.removeConfirmed(s)
 			}
-			background(v.m, func(ctx context.Context) (struct{}, error) {
-				if err := v.m.deps.Editor.RemoveSource(ctx, s.Name); err != nil {
-					return struct{}{}, err
-				}
-				if v.m.deps.Secrets != nil {
-					if err := v.m.deps.Secrets.DeleteSecret(s.Name, v.m.deps.SecretField); err != nil {
-						return struct{}{}, fmt.Errorf("the source is removed but its secret could not be deleted from the keyring: %w", err)
-					}
-				}
-				if v.m.deps.Engine != nil {
-					return struct{}{}, v.m.deps.Engine.Reload(ctx)
-				}
-				return struct{}{}, nil
-			}, func(_ struct{}, err error) {
-				if err != nil {
-					v.result.SetText("Could not remove " + s.Name + ": " + err.Error())
-					return
-				}
-				v.result.SetText("Removed " + s.Name + ".")
-				v.m.Refresh()
-			})
 		}, v.m.Window)
+}
+
+// removeConfirmed removes a source the user confirmed: what it registered at the bank first,
+// then the source and its secret, saying what happened at the bank.
+func (v *sourcesView) removeConfirmed(s store.Source) {
+	background(v.m, func(ctx context.Context) (string, error) {
+		// At the bank first; the source is removed here whatever the bank says.
+		said := ""
+		if v.m.deps.Engine != nil {
+			msg, err := v.m.deps.Engine.Unregister(ctx, s.Name)
+			switch {
+			case err != nil:
+				said = " Its registration at the bank could not be deleted: " + err.Error()
+			case msg != "":
+				said = " " + strings.ToUpper(msg[:1]) + msg[1:] + "."
+			}
+		}
+		if err := v.m.deps.Editor.RemoveSource(ctx, s.Name); err != nil {
+			return said, err
+		}
+		if v.m.deps.Secrets != nil {
+			if err := v.m.deps.Secrets.DeleteSecret(s.Name, v.m.deps.SecretField); err != nil {
+				return said, fmt.Errorf("the source is removed but its secret could not be deleted from the keyring: %w", err)
+			}
+		}
+		if v.m.deps.Engine != nil {
+			return said, v.m.deps.Engine.Reload(ctx)
+		}
+		return said, nil
+	}, func(said string, err error) {
+		if err != nil {
+			v.result.SetText("Could not remove " + s.Name + ": " + err.Error() + said)
+			return
+		}
+		v.result.SetText("Removed " + s.Name + "." + said)
+		v.m.Refresh()
+	})
 }
 
 func (v *sourcesView) toggleEnabled() {

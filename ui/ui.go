@@ -53,6 +53,9 @@ type Engine interface {
 	SyncNow(source string)
 	Reload(ctx context.Context) error
 	Test(ctx context.Context, source string) (string, error)
+	// Unregister deletes what the source registered at its custodian (an Open Banking event
+	// subscription) and says what it did.
+	Unregister(ctx context.Context, source string) (string, error)
 }
 
 // Secrets stores and forgets secrets of a source in the OS keyring. The UI never reads one.

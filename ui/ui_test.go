@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,8 +232,18 @@ func TestSourcesViewAddEditRemove(t *testing.T) {
 		t.Fatal("disable did not stick")
 	}
 	h.secrets.SetSecret("my-bank", "client_secret", "x")
-	if err := h.m.deps.Editor.RemoveSource(context.Background(), "my-bank"); err != nil {
+	bank, err := h.st.SourceByName(context.Background(), "my-bank")
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The bank's subscription is deleted first, and the user is told.
+	v.removeConfirmed(bank)
+	h.m.Wait()
+	if _, err := h.st.SourceByName(context.Background(), "my-bank"); err == nil {
+		t.Fatal("not removed")
+	}
+	if !slices.Equal(h.eng.unregistered, []string{"my-bank"}) || v.result.Text != "Removed my-bank. Deleted the event subscription ES-001 at the bank." {
+		t.Fatalf("unregistered %v, result %q", h.eng.unregistered, v.result.Text)
 	}
 }
 
