@@ -471,3 +471,17 @@ func TestSigningKeyFromKeyring(t *testing.T) {
 	}
 	r.checkDrained(t)
 }
+
+// FuzzParseSigningKey: any bytes give a usable key or an error, never a panic.
+func FuzzParseSigningKey(f *testing.F) {
+	f.Add(pkcs1PEM(tppKey), "")
+	f.Add(pkcs8PEM(f, tppKey), "")
+	f.Add([]byte("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00112233445566778899AABBCCDDEEFF\n\nAAAA\n-----END RSA PRIVATE KEY-----\n"), "pw")
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), "")
+	f.Fuzz(func(t *testing.T, data []byte, pass string) {
+		k, err := ParseSigningKey(data, pass)
+		if err == nil && (k == nil || k.N.BitLen() < 2048) {
+			t.Fatalf("accepted %v", k)
+		}
+	})
+}
