@@ -91,6 +91,9 @@ func TestFAPIBankEndToEnd(t *testing.T) {
 			if got := c.secrets.Fields(); !slices.Equal(got, tt.keyring) {
 				t.Fatalf("keyring holds %v, want %v", got, tt.keyring)
 			}
+			if code, out, errs := c.run("", "sources", "test", "custody-bank"); code != 0 || !strings.Contains(out, "custody-bank: OK: token OK") {
+				t.Fatalf("sources test: %d %s %s", code, out, errs)
+			}
 			if code, out, errs := c.run("", "sync", "--once", "custody-bank"); code != 0 {
 				t.Fatalf("sync: %d\n%s\n%s\nbank refusals %v", code, out, errs, sim.Refusals())
 			}
