@@ -123,3 +123,18 @@ func TestSubscriptionVersionSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestCallbackURLFallbackOn405: a bank that answers 405 to the event-subscriptions API gets
+// the push target registered as a callback URL too.
+func TestCallbackURLFallbackOn405(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 2, InvalidEvery: -1})
+	r.job.Source.Config[CfgCallbackURL] = "https://tpp.example/open-banking/v3.1/event-notifications"
+	r.sim.InjectFault("/event-subscriptions", obtest.Fault{Status: 405, Body: " "})
+	if _, err := NewDriver().Sync(context.Background(), r.job); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.sim.CallbackURLs(); len(got) != 1 || len(r.sim.Subscriptions()) != 0 {
+		t.Fatalf("callback URLs %v, subscriptions %v", got, r.sim.Subscriptions())
+	}
+	r.checkDrained(t)
+}
