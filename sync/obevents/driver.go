@@ -18,20 +18,6 @@ import (
 	"custody/sync/syncerr"
 )
 
-// Source settings this package reads beside the common ones (base_url, token_url, client_id,
-// jwks_url, issuer, audience, scope, cert, key, ca). All are optional.
-const (
-	CfgMaxEvents    = "max_events"   // maxEvents per poll, default 10
-	CfgAlgs         = "algs"         // allowed algorithms, comma separated; default PS256,ES256
-	CfgErrorCodes   = "error_codes"  // "draft" to send draft-ietf-secevent-http-push-03 codes
-	CfgOrgID        = "org_id"       // the bank's OB organisation id (http://openbanking.org.uk/iss)
-	CfgFollow       = "follow"       // "true" to GET each new event's resource (rlk)
-	CfgSubscription = "subscription" // "none" to skip the event subscription (polling-only banks)
-	CfgCallbackURL  = "callback_url" // a public .../event-notifications URL for real-time push
-	CfgEventTypes   = "event_types"  // subscription EventTypes (JSON list); default all
-	CfgJTIWindow    = "jti_window"   // how close two uses of a jti must be to be one event; default 720h
-)
-
 // Driver is the engine driver of "obevents" sources.
 type Driver struct {
 	mu      sync.Mutex
