@@ -21,7 +21,7 @@ func TestSourceFormOpenBankingSettings(t *testing.T) {
 		"jwks_url": "https://keys.example/bank.jwks", "issuer": "https://bank.example", "audience": "tpp",
 		"org_id": "ORG1", "algs": "PS256,RS256",
 		"error_codes": "draft", "max_events": "2", "event_types": `["UK.OBIE.Resource-Update","UK.OBIE.Consent-Access-Revoked"]`,
-		"subscription": "none", "follow": "true", "jti_window": "48h"}}
+		"callback_url": "https://me.example/event-notifications", "follow": "true", "jti_window": "48h"}}
 	f := v.newForm(src, false)
 	got, err := f.build()
 	if err != nil {
