@@ -266,6 +266,10 @@ func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, 
 		}
 		return err
 	}
+	if field == "" {
+		fmt.Fprintf(env.Stdout, "added %s source %s\n", kind, name)
+		return nil
+	}
 	fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
 	return nil
 }
