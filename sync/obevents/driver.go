@@ -15,6 +15,7 @@ import (
 	"custody/store"
 	"custody/sync/engine"
 	"custody/sync/obevents/secevent"
+	"custody/sync/settings"
 	"custody/sync/syncerr"
 )
 
@@ -49,13 +50,13 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 			return nil, syncerr.Errorf(syncerr.Config, "settings", "the source has no %s", k)
 		}
 	}
-	secret, err := job.Secrets.Secret(src.Name, "client_secret")
+	secret, err := job.Secrets.Secret(src.Name, settings.KeyClientSecret)
 	if err != nil {
 		return nil, syncerr.E(syncerr.Local, "read client secret", err)
 	}
 	client, err := d.client(src.Name, ClientConfig{
-		BaseURL: c["base_url"], TokenURL: c["token_url"], ClientID: c["client_id"], Secret: secret,
-		Scope: c["scope"], TLS: TLSFiles{CertFile: c["cert"], KeyFile: c["key"], CAFile: c["ca"]},
+		BaseURL: c[CfgBaseURL], TokenURL: c[CfgTokenURL], ClientID: c[CfgClientID], Secret: secret,
+		Scope: c[CfgScope], TLS: TLSFiles{CertFile: c[CfgCert], KeyFile: c[CfgKey], CAFile: c[CfgCA]},
 	})
 	if err != nil {
 		return nil, err
@@ -69,8 +70,8 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 	if v, err := strconv.Atoi(c[CfgMaxEvents]); err == nil && v > 0 {
 		s.max = v
 	}
-	s.jwks = d.keySet(c["jwks_url"], client)
-	s.verifier = &secevent.Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID], Keys: s.jwks}
+	s.jwks = d.keySet(c[CfgJWKSURL], client)
+	s.verifier = &secevent.Verifier{Issuer: c[CfgIssuer], Audience: c[CfgAudience], OrgID: c[CfgOrgID], Keys: s.jwks}
 	if a := strings.TrimSpace(c[CfgAlgs]); a != "" {
 		for _, x := range strings.Split(a, ",") {
 			s.verifier.Algs = append(s.verifier.Algs, strings.TrimSpace(x))
