@@ -59,7 +59,7 @@ func runEvents(ctx context.Context, env *Env, c *invocation, o *eventsFlags) err
 	if len(c.args) > 0 {
 		return usageErr("events takes no arguments")
 	}
-	st, err := env.openStore(ctx, c)
+	st, err := env.openStoreForReading(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func runMessages(ctx context.Context, env *Env, c *invocation, o *messagesFlags)
 	if len(c.args) > 0 {
 		return usageErr("messages takes no arguments")
 	}
-	st, err := env.openStore(ctx, c)
+	st, err := env.openStoreForReading(ctx, c)
 	if err != nil {
 		return err
 	}

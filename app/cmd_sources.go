@@ -149,7 +149,11 @@ func runSources(ctx context.Context, env *Env, c *invocation, o *sourcesFlags) e
 		return usageErr("say list, add, edit, remove, test, enable or disable")
 	}
 	sub, args := c.args[0], c.args[1:]
-	st, err := env.openStore(ctx, c)
+	open := env.openStore
+	if sub == "list" {
+		open = env.openStoreForReading
+	}
+	st, err := open(ctx, c)
 	if err != nil {
 		return err
 	}
