@@ -130,7 +130,7 @@ func checkEventType(t string) (string, error) {
 
 func checkCallbackURL(v string) (string, error) {
 	if u, err := url.Parse(v); err != nil || !strings.HasSuffix(u.Path, "/event-notifications") {
-		return v, errors.New("Open Banking callback URLs end in /event-notifications")
+		return v, errors.New("callback URLs of Open Banking end in /event-notifications")
 	}
 	return v, nil
 }
