@@ -96,26 +96,23 @@ func (t *Transport) send(req *http.Request, authz string, again bool) (*http.Res
 	r.Header.Set("Authorization", authz)
 	base := t.Base
 	if base == nil {
-		base = http.DefaultTransport
+		base = defaultClient().Transport
 	}
 	return base.RoundTrip(r)
 }
 
 // NewClient returns a client that sends requests through base's transport with the bearer
 // token of tokens added, for baseURL's origin only; requests to any other origin fail with
-// [ErrForeignOrigin] and are not sent. base keeps its redirect policy; a redirect to another
-// origin is refused the same way.
+// [ErrForeignOrigin] and are not sent. Whatever base's redirect policy, the client follows no
+// redirect (a [RedirectError] names it), and its requests have the timeouts of [Harden].
 func NewClient(base *http.Client, tokens Tokens, baseURL string) (*http.Client, error) {
 	origin, err := Origin(baseURL)
 	if err != nil {
 		return nil, err
 	}
-	if base == nil {
-		base = http.DefaultClient
-	}
-	c := *base
-	c.Transport = &Transport{Base: base.Transport, Tokens: tokens, Origin: origin}
-	return &c, nil
+	c := Harden(base)
+	c.Transport = &Transport{Base: c.Transport, Tokens: tokens, Origin: origin}
+	return c, nil
 }
 
 // closeBody closes a request body the transport will not send, as a RoundTripper must.

@@ -25,7 +25,7 @@ const (
 	DefaultStartDelay       = 5 * time.Second
 	DefaultSubscriberBuffer = 16
 	// MaxRetryAfter bounds how long a custodian's Retry-After can postpone a source.
-	MaxRetryAfter = 24 * time.Hour
+	MaxRetryAfter = syncerr.MaxRetryAfter
 )
 
 // Config is what an Engine works with. Only Store and Drivers are required.
