@@ -26,8 +26,9 @@ import (
 const Mark = "[redacted]"
 
 // minSecret is the shortest value treated as a secret: shorter ones would redact ordinary
-// words (and are not secrets worth the name).
-const minSecret = 4
+// words from Custody's own messages (and are not client secrets worth the name: custodians
+// issue secrets of 20 characters and more).
+const minSecret = 8
 
 // forms returns the encodings of secret that text may hold, longest first.
 func forms(secret string) []string {
@@ -60,7 +61,7 @@ func forms(secret string) []string {
 
 // String returns s with every secret, in every encoding it may have been sent in, replaced by
 // [Mark]. Base64 runs in s that decode to text holding a secret (such as the HTTP Basic
-// credentials "id:secret", whatever the id) are replaced whole. Secrets shorter than four
+// credentials "id:secret", whatever the id) are replaced whole. Secrets shorter than eight
 // bytes are left alone.
 func String(s string, secrets ...string) string {
 	var live []string
