@@ -73,12 +73,15 @@ func String(s string, secrets ...string) string {
 	if len(live) == 0 || s == "" {
 		return s
 	}
+	// Whole base64 runs first: replacing the secret's own base64 inside "id:secret" would
+	// leave the id's part of the run behind.
+	s = redactBase64(s, live)
 	for _, sec := range live {
 		for _, f := range forms(sec) {
 			s = strings.ReplaceAll(s, f, Mark)
 		}
 	}
-	return redactBase64(s, live)
+	return s
 }
 
 // redactBase64 replaces the base64 runs of s whose decoding holds a secret in any of its forms.
