@@ -54,10 +54,10 @@ type Receiver struct {
 // reach the listener can push forged tokens (300 forged 60 KB tokens grew a database by 22 MB
 // in 9 s); a client CA on the listener (notify_client_ca) is the real guard.
 const (
-	MaxRejectedKept                = 4 << 10
-	DefaultRejectRate   rate.Limit = 1
-	DefaultRejectBurst             = 20
-	maxPeers                       = 4096
+	MaxRejectedKept               = 4 << 10
+	DefaultRejectRate  rate.Limit = 1
+	DefaultRejectBurst            = 20
+	maxPeers                      = 4096
 )
 
 // boundRejected is what is kept of a rejected token: all of it up to MaxRejectedKept bytes,
