@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"custody/sync/auth"
+	"custody/sync/redact"
 	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
 )
@@ -179,13 +179,7 @@ func statusErr(op string, resp *http.Response, data []byte) error {
 		kind = syncerr.Data
 	}
 	e := syncerr.E(kind, op, se)
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n >= 0 {
-			e.RetryAfter = time.Duration(n) * time.Second
-		} else if t, err := http.ParseTime(s); err == nil {
-			e.RetryAfter = time.Until(t)
-		}
-	}
+	e.RetryAfter = auth.RetryAfter(resp.Header, time.Now()) // capped at the engine's 24 h
 	return e
 }
 
@@ -203,9 +197,9 @@ func errorSummary(data []byte) string {
 		for _, e := range ob.Errors {
 			parts = append(parts, strings.TrimSpace(e.ErrorCode+" "+e.Message))
 		}
-		return truncate(strings.Join(parts, "; "), 300)
+		return redact.Snippet([]byte(strings.Join(parts, "; ")), 300)
 	}
-	return truncate(strings.TrimSpace(string(data)), 200)
+	return redact.Snippet(data, 200) // one line, no control bytes
 }
 
 // Subscription is an event subscription (OBEventSubscriptionResponse1 Data).
