@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,8 +103,9 @@ func WithBodyLimit(ctx context.Context, limit int64) context.Context {
 
 // StallError is an exchange ended because the server stopped sending.
 type StallError struct {
-	// Phase is "answer" (no response headers in time), "body" (too little of the body in a
-	// Stall period) or "deadline" (the whole exchange took too long).
+	// Phase is "handshake" (no TLS handshake in time), "answer" (no response headers in time),
+	// "body" (too little of the body in a Stall period) or "deadline" (the whole exchange took
+	// too long).
 	Phase string
 	// After is the time allowed; Read is how many body bytes had arrived.
 	After time.Duration
@@ -117,6 +119,8 @@ func (e *StallError) Error() string {
 	switch e.Phase {
 	case "answer":
 		return fmt.Sprintf("the server stopped sending: no answer within %s", e.After)
+	case "handshake":
+		return fmt.Sprintf("the server stopped sending: no TLS handshake within %s", e.After)
 	case "body":
 		what := "no data"
 		if e.MinProgress > 1 {
@@ -209,6 +213,10 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("%w (%w)", se, err)
 		}
 		cancel(nil)
+		if strings.Contains(err.Error(), "TLS handshake timeout") {
+			// net/http's own error type for it is unexported.
+			return nil, fmt.Errorf("%w (%w)", &StallError{Phase: "handshake", After: g.t.TLSHandshake}, err)
+		}
 		return nil, err
 	}
 	if se := stallOf(ctx); se != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -271,6 +272,42 @@ func TestStalledServersEnd(t *testing.T) {
 			t.Fatalf("read %d bytes: %v", len(b), err)
 		}
 	})
+}
+
+// A server that accepts the connection and never speaks TLS ends the same way, after the
+// (injected) handshake timeout.
+func TestSilentTCPServerEnds(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 4)
+	go func() {
+		for range 4 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // accepted, never answered
+		}
+	}()
+	defer func() {
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	}()
+	hc, err := NewHTTPClient(TLSConfig{Timeouts: Timeouts{TLSHandshake: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = hc.Get("https://" + ln.Addr().String() + "/token")
+	if err == nil || !strings.Contains(err.Error(), "the server stopped sending: no TLS handshake within 100ms") {
+		t.Fatalf("err = %v", err)
+	}
+	if e := Classify("token", err); syncerr.KindOf(e) != syncerr.Network || !strings.Contains(syncerr.Advice(e), "stopped sending") {
+		t.Errorf("classified %q: %q", syncerr.KindOf(e), syncerr.Advice(e))
+	}
 }
 
 // The default timeouts, in a bubble with virtual time: a server that drips a byte every 20 s
