@@ -391,3 +391,40 @@ func TestWaitText(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16 item 5: the authorised client refuses, unsent, a path that percent-decodes to a
+// dot segment or holds an encoded separator, even on its own origin.
+func TestAuthorisedClientRefusesEncodedTraversal(t *testing.T) {
+	rs := &resourceServer{}
+	f := newFixture(t, rs)
+	hc := f.client(t)
+	src := NewESPI(Credentials{TokenURL: f.srv.URL + "/token", ClientID: "client-1", ClientSecret: testSecret, HTTPClient: hc})
+	c, err := NewClient(hc, src, f.srv.URL+"/espi/1_1/resource")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/espi/%2e%2e/X", "/espi/..%2fX", "/espi/%252e%252e/X", "/espi/1_1/resource/%2E/x", "/a/..%5cb"} {
+		_, err := c.Get(f.srv.URL + p)
+		if !errors.Is(err, ErrPathEscapes) {
+			t.Errorf("%s: err = %v", p, err)
+		}
+	}
+	rs.mu.Lock()
+	hits := rs.hits
+	rs.mu.Unlock()
+	if hits != 0 {
+		t.Fatalf("%d requests reached the server with the token", hits)
+	}
+	for _, tc := range []struct {
+		uri string
+		ok  bool
+	}{
+		{f.srv.URL + "/espi/1_1/resource/Batch/Bulk/1", true},
+		{f.srv.URL + "/espi/1_1/resource/%2e%2e/%2e%2e/admin", false},
+		{f.srv.URL + "/espi/1_1/resourceX/a", false},
+	} {
+		if err := Under(f.srv.URL+"/espi/1_1/resource", tc.uri); (err == nil) != tc.ok {
+			t.Errorf("Under(%s) = %v", tc.uri, err)
+		}
+	}
+}
