@@ -22,7 +22,9 @@ type Timeouts struct {
 	Answer time.Duration
 	// Stall and MinProgress: while the client waits on an answer's body, at least MinProgress
 	// bytes must arrive in every Stall period (like curl's low-speed limit); fewer, and the
-	// server is taken to have stopped sending. MinProgress 1 is a plain idle-read timeout.
+	// server is taken to have stopped sending. A period in which the client spent less than
+	// half the time waiting in Read (busy writing what it read) does not count against the
+	// server. MinProgress 1 is a plain idle-read timeout.
 	Stall       time.Duration
 	MinProgress int64
 	// Base and MinRate make the overall deadline of one exchange: Base plus the time the
@@ -228,6 +230,7 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	w.ctx = ctx
 	w.rc = resp.Body
 	w.mu.Lock()
+	w.lastCheck.Store(time.Now().UnixNano())
 	w.progress = time.AfterFunc(t.Stall, w.check)
 	w.mu.Unlock()
 	resp.Body = w
@@ -251,8 +254,11 @@ type watch struct {
 	ctx    context.Context
 	rc     io.ReadCloser
 
-	read     atomic.Int64 // body bytes so far
-	inRead   atomic.Int32 // Reads in progress: a slow reader is not a slow server
+	read atomic.Int64 // body bytes so far
+	// A slow reader is not a slow server: only the time spent waiting in Read counts.
+	readStart atomic.Int64 // UnixNano when the Read in progress began; 0 when none
+	waited    atomic.Int64 // nanoseconds spent waiting in Read since the last check
+	lastCheck atomic.Int64 // UnixNano of the last check
 	mu       sync.Mutex
 	closed   bool
 	mark     int64 // read at the last check
@@ -271,20 +277,33 @@ func (w *watch) check() {
 	if w.closed {
 		return
 	}
-	now := w.read.Load()
-	if w.inRead.Load() > 0 && now-w.mark < w.t.MinProgress {
-		w.stop(&StallError{Phase: "body", After: w.t.Stall, Read: now, MinProgress: w.t.MinProgress})
+	now := time.Now().UnixNano()
+	waited := w.waited.Swap(0)
+	if start := w.readStart.Load(); start != 0 {
+		waited += now - max(start, w.lastCheck.Load())
+	}
+	w.lastCheck.Store(now)
+	read := w.read.Load()
+	// Stalled: the client spent at least half the period waiting for the server, and too
+	// little came.
+	if waited >= int64(w.t.Stall/2) && read-w.mark < w.t.MinProgress {
+		w.stop(&StallError{Phase: "body", After: w.t.Stall, Read: read, MinProgress: w.t.MinProgress})
 		return
 	}
-	w.mark = now
+	w.mark = read
 	w.progress.Reset(w.t.Stall)
 }
 
 // Read reads the body; after a stall it returns the [StallError].
 func (w *watch) Read(p []byte) (int, error) {
-	w.inRead.Add(1)
+	start := time.Now().UnixNano()
+	w.readStart.Store(start)
 	n, err := w.rc.Read(p)
-	w.inRead.Add(-1)
+	end := time.Now().UnixNano()
+	w.readStart.Store(0)
+	if from := max(start, w.lastCheck.Load()); end > from {
+		w.waited.Add(end - from)
+	}
 	w.read.Add(int64(n))
 	if w.ended {
 		return n, err
