@@ -259,12 +259,12 @@ type watch struct {
 	readStart atomic.Int64 // UnixNano when the Read in progress began; 0 when none
 	waited    atomic.Int64 // nanoseconds spent waiting in Read since the last check
 	lastCheck atomic.Int64 // UnixNano of the last check
-	mu       sync.Mutex
-	closed   bool
-	mark     int64 // read at the last check
-	ended    bool  // the body was read to its end (Read is not called concurrently)
-	overall  *time.Timer
-	progress *time.Timer
+	mu        sync.Mutex
+	closed    bool
+	mark      int64 // read at the last check
+	ended     bool  // the body was read to its end (Read is not called concurrently)
+	overall   *time.Timer
+	progress  *time.Timer
 }
 
 // stop ends the exchange with cause.

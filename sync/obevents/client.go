@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"custody/sync/auth"
-	"custody/sync/redact"
 	"custody/sync/obevents/secevent"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
