@@ -119,8 +119,7 @@ func TestTokenRedirectNotFollowed(t *testing.T) {
 func TestResourceRedirectNotFollowed(t *testing.T) {
 	caught := &catcher{}
 	rs := &resourceServer{}
-	var f *fixture
-	f = newFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f := newFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/moved":
 			http.Redirect(w, r, "/elsewhere", http.StatusMovedPermanently)

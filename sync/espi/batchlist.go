@@ -41,7 +41,7 @@ const MaxNotifiedURIs = 100
 // DefaultNotifiedRate a second, whether they follow a notification or a sync.
 const (
 	DefaultNotifiedRate  rate.Limit = 1
-	DefaultNotifiedBurst            = 10
+	DefaultNotifiedBurst int        = 10
 )
 
 // notifiedLimiter is the source's limiter of notified fetches.
