@@ -137,16 +137,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, ok ..
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
 	resp, err := c.authed.Do(req)
 	if err != nil {
-		var se *syncerr.Error
-		if errors.As(err, &se) {
-			return nil, err // a token or origin failure, already classified
-		}
-		return nil, syncerr.E(syncerr.Network, op, err)
+		// A token or origin failure is already classified; a refused redirect is a setting
+		// to check, a stalled or unreachable server a network problem (auth.Classify).
+		return nil, auth.Classify(op, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
 	if err != nil {
-		return nil, syncerr.E(syncerr.Network, op, fmt.Errorf("read answer: %w", err))
+		return nil, auth.Classify(op, fmt.Errorf("read answer: %w", err))
 	}
 	if len(data) > maxAnswerSize {
 		return nil, syncerr.Errorf(syncerr.Server, op, "answer larger than %d bytes", maxAnswerSize)
@@ -411,12 +409,12 @@ func (c *Client) FetchLink(ctx context.Context, link string) ([]byte, error) {
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
 	resp, err := c.authed.Do(req)
 	if err != nil {
-		return nil, syncerr.E(syncerr.Network, "GET rlk", err)
+		return nil, auth.Classify("GET rlk", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
 	if err != nil {
-		return nil, syncerr.E(syncerr.Network, "GET rlk", err)
+		return nil, auth.Classify("GET rlk", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusErr("GET rlk", resp, data)
