@@ -542,13 +542,16 @@ func (e *Engine) Test(ctx context.Context, source string) (string, error) {
 	if d == nil {
 		return "", syncerr.Errorf(syncerr.Config, "test", "this build of Custody has no driver for %s sources", src.Kind)
 	}
-	return d.Test(ctx, &Job{
+	seen := &seenSecrets{Secrets: e.cfg.Secrets}
+	msg, err := d.Test(ctx, &Job{
 		Source:   src,
 		Store:    e.cfg.Store,
-		Secrets:  e.cfg.Secrets,
-		Logger:   e.log.With("source", src.Name, "kind", src.Kind),
+		Secrets:  seen,
+		Logger:   slog.New(redact.NewHandler(e.log.Handler(), seen.values)).With("source", src.Name, "kind", src.Kind),
 		Progress: func(Progress) {},
 	})
+	secs := seen.values()
+	return redact.String(msg, secs...), redact.Err(err, secs...)
 }
 
 // Statuses returns the current status of every source, sorted by name.

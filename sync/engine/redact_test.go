@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -24,6 +25,14 @@ func (m mapSecrets) Secret(source, field string) (string, error) {
 	return v, nil
 }
 
+// echoTest is a driver whose Test echoes the secret, as a careless driver might.
+type echoTest struct{ *fakeDriver }
+
+func (d echoTest) Test(ctx context.Context, job *Job) (string, error) {
+	sec, _ := job.Secrets.Secret(job.Source.Name, "client_secret")
+	return "answered for " + sec, errors.New("echo: " + url.QueryEscape(sec))
+}
+
 // Issue 16 item 9: a driver whose error (or log line) echoes the client secret URL-encoded or
 // as base64 Basic credentials does not get it into sync_runs.error, the status, the returned
 // error or the log.
@@ -42,7 +51,7 @@ func TestSecretsRedactedFromRunsAndLogs(t *testing.T) {
 			return Result{}, syncerr.Errorf(syncerr.Auth, "token", "the server said: client_secret=%s; Authorization: Basic %s", url.QueryEscape(sec), basic)
 		})
 		rec := &logRecorder{}
-		e := New(Config{Store: st, Drivers: map[string]Driver{"datahub": d}, Logger: slog.New(rec), Jitter: noJitter, StartDelay: -1,
+		e := New(Config{Store: st, Drivers: map[string]Driver{"datahub": echoTest{d}}, Logger: slog.New(rec), Jitter: noJitter, StartDelay: -1,
 			Secrets: mapSecrets{"dh/client_secret": secret}})
 		_, err := e.SyncOnce(t.Context(), "dh")
 		if err == nil || syncerr.KindOf(err) != syncerr.Auth {
@@ -75,6 +84,11 @@ func TestSecretsRedactedFromRunsAndLogs(t *testing.T) {
 		}
 		if !strings.Contains(places["log"], "echoed Basic [redacted]") {
 			t.Errorf("log = %q", places["log"])
+		}
+		// The source test ("Test connection") reports through the same redaction.
+		msg, err := e.Test(t.Context(), "dh")
+		if strings.Contains(msg+fmt.Sprint(err), "Qx7") || !strings.Contains(msg, "[redacted]") {
+			t.Errorf("Test = %q, %v", msg, err)
 		}
 	})
 }
