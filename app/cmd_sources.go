@@ -275,6 +275,7 @@ func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, 
 		return nil
 	}
 	fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
+	warnOpenListener(env, src)
 	return nil
 }
 
