@@ -7,125 +7,147 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"golang.org/x/term"
 
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/engine"
-	"custody/sync/notify"
-	"custody/sync/obevents"
+	"custody/sync/settings"
 )
-
-// Source settings keys, shared by the CLI, the UI and the drivers.
-const (
-	CfgBaseURL         = "base_url"
-	CfgTokenURL        = "token_url"
-	CfgClientID        = "client_id"
-	CfgBulkIDs         = "bulk_ids"
-	CfgSubscriptionIDs = "subscription_ids"
-	CfgCert            = "cert"
-	CfgKey             = "key"
-	CfgCA              = "ca"
-	CfgJWKSURL         = "jwks_url"
-	CfgIssuer          = "issuer"
-	CfgAudience        = "audience"
-	CfgScope           = "scope"
-	CfgQueues          = "queues"
-	CfgFormat          = "format"
-	CfgInterval        = "interval"
-	CfgSecretExpires   = "secret_expires"
-)
-
-// Open Banking settings (the keys package sync/obevents reads), all optional.
-const (
-	CfgOrgID        = "org_id"       // the bank's OB organisation id, checked against the SET header
-	CfgAlgs         = "algs"         // allowed signing algorithms, comma separated
-	CfgErrorCodes   = "error_codes"  // "draft" for the draft-ietf-secevent-http-push-03 setErr codes
-	CfgMaxEvents    = "max_events"   // maxEvents asked for in each poll
-	CfgEventTypes   = "event_types"  // the subscription's EventTypes (a list)
-	CfgCallbackURL  = "callback_url" // a public https .../event-notifications URL for push
-	CfgSubscription = "subscription" // "none": never create or update an event subscription
-	CfgFollow       = "follow"       // "true": fetch each new event's resource
-	CfgJTIWindow    = "jti_window"   // how close two uses of a jti must be to count as one event
-)
-
-// obAlgs are the signing algorithms --algs accepts; RS256 only for banks that still use it.
-var obAlgs = []string{"PS256", "ES256", "RS256"}
 
 // SecretField is the keyring field of a source's client secret.
-const SecretField = "client_secret"
+const SecretField = settings.KeyClientSecret
 
 func init() {
 	register(&command{
 		name: "sources",
-		args: "list | add KIND NAME [flags] | remove NAME | test NAME | enable NAME | disable NAME",
-		summary: `Manage sources. KIND is greenbutton, obevents or datahub. The client secret is read from
-standard input with --secret-stdin (one line) or prompted for, and goes to the OS keyring only.
-
-  custody sources add greenbutton NAME --base-url URL --token-url URL --client-id ID
-          [--bulk-id ID]... [--subscription-id ID]... [--cert FILE --key FILE] [--ca FILE] [--secret-stdin]
-  custody sources add obevents NAME --base-url URL --token-url URL --client-id ID
-          --jwks-url URL --issuer ISS --audience AUD [--scope S] [--cert FILE --key FILE] [--ca FILE] [--secret-stdin]
-          [--org-id ID] [--algs PS256,ES256] [--error-codes rfc|draft] [--max-events N]
-          [--event-types TYPE]... [--callback-url URL | --no-subscription] [--follow] [--jti-window 720h]
-  custody sources add datahub NAME --base-url URL --token-url URL --client-id ID --scope S
-          [--queue NAME]... [--format xml|json] [--ca FILE] [--secret-stdin]`,
-		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defString("base-url", "", "API root (ESPI .../espi/1_1/resource; OB event API root; DataHub host)")
-			c.defString("token-url", "", "OAuth2 token endpoint")
-			c.defString("client-id", "", "OAuth2 client id")
-			c.defList("bulk-id", "ESPI bulk id")
-			c.defList("subscription-id", "ESPI subscription id")
-			c.defString("cert", "", "client certificate (PEM) for mutual TLS")
-			c.defString("key", "", "client key (PEM) for mutual TLS; keep it readable by you only")
-			c.defString("ca", "", "extra CA certificate (PEM) to trust for this source")
-			c.defString("jwks-url", "", "the bank's JWKS URL (Open Banking)")
-			c.defString("issuer", "", "expected token issuer (Open Banking)")
-			c.defString("audience", "", "expected token audience (Open Banking)")
-			c.defString("scope", "", "OAuth2 scope (DataHub: {app-id}/.default; Open Banking default eventpolling)")
-			c.defList("queue", "DataHub queue (default timeseries and aggregations)")
-			c.defString("format", "", "DataHub document format: xml or json (default xml)")
-			c.defString("interval", "", "sync interval such as 15m or 6h (default by kind)")
-			c.defString("secret-expires", "", "when the client secret expires (YYYY-MM-DD), to be reminded in time")
-			c.defBool("secret-stdin", false, "read the client secret from standard input (one line)")
-			c.defString("org-id", "", "the bank's Open Banking organisation id, checked in each event token (Open Banking)")
-			c.defString("algs", "", "signing algorithms to accept, comma separated: PS256, ES256, RS256 (Open Banking; default PS256,ES256)")
-			c.defString("error-codes", "", "error codes reported for rejected events: rfc (RFC 8935) or draft (draft push-03) (Open Banking; default rfc)")
-			c.defString("max-events", "", "most events to ask for in each poll (Open Banking; default 10)")
-			c.defList("event-types", "event type of the subscription, such as UK.OBIE.Resource-Update (Open Banking; default all)")
-			c.defString("callback-url", "", "public https URL ending in /event-notifications for real-time pushes (Open Banking)")
-			c.defBool("no-subscription", false, "never create or update an event subscription, for polling-only banks (Open Banking)")
-			c.defBool("follow", false, "fetch the resource each new event points to (Open Banking)")
-			c.defString("jti-window", "", "how close two uses of an event id must be to count as one event, such as 720h (Open Banking; default 720h)")
-			c.defString("token-auth", "", "client authentication at the token endpoint: client_secret_basic, client_secret_post, private_key_jwt or tls_client_auth (Open Banking; default client_secret_basic)")
-			c.defString("signing-key", "", "the TPP's RSA signing key (PEM, PKCS#1 or PKCS#8), a file you keep, for private_key_jwt and signed requests (Open Banking)")
-			c.defString("signing-key-keyring", "", "import this signing key file into the OS keyring instead (Open Banking)")
-			c.defString("signing-kid", "", "the signing key's kid in the trust anchor's key store (Open Banking)")
-			c.defString("signing-iss", "", "http://openbanking.org.uk/iss of signed requests, ORG-ID/SOFTWARE-STATEMENT-ID (Open Banking; default the client id)")
-			c.defString("signing-tan", "", "trust anchor of the signing key (Open Banking; default openbanking.org.uk)")
-			c.defString("subscription-version", "", "Version of the event subscription, such as 3.1.10 (Open Banking; default the base URL's)")
-			c.defString("notify-listen", "", "listen on this address for pushed notifications (BatchList, Open Banking events); off when empty")
-			c.defString("notify-cert", "", "server certificate (PEM) of the notification listener")
-			c.defString("notify-key", "", "server key (PEM) of the notification listener")
-			c.defString("notify-client-ca", "", "require notification senders to present a client certificate issued by this CA (PEM)")
-			c.defString("notify-path", "", "path of this source's notification endpoint (default /espi/notify/NAME, /NAME/event-notifications)")
-		},
-		run: runSources,
+		args: "list | add KIND NAME [flags] | edit NAME [flags] | remove NAME | test NAME | enable NAME | disable NAME",
+		summary: `Manage sources. KIND is one of the kinds below, each with its own flags. The client secret is
+read from standard input with --secret-stdin (one line) or prompted for, and goes to the OS keyring
+only. edit changes only the settings given: an empty value (--scope "") or false (--follow=false)
+removes one, and --secret-stdin replaces the secret.`,
+		setup: withFlags(bindSourcesFlags, runSources),
+		help:  sourcesHelp,
 	})
 }
 
-func runSources(ctx context.Context, env *Env, c *invocation) error {
+// sourcesFlags are the flags of `custody sources`: --secret-stdin, and one flag for each
+// setting of the registered kinds, made from their descriptions.
+type sourcesFlags struct {
+	secretStdin bool
+	settings    *settingFlags
+}
+
+func bindSourcesFlags(fs *flag.FlagSet, env *Env, o *sourcesFlags) {
+	fs.BoolVar(&o.secretStdin, "secret-stdin", false, "read the client secret from standard input (one line)")
+	o.settings = bindSettingFlags(fs, kinds(env))
+}
+
+// sourcesHelp lists each kind's flags, from the kinds' descriptions.
+func sourcesHelp(env *Env, w io.Writer) {
+	fmt.Fprintln(w, "Flags of add and edit, by kind:")
+	for _, k := range kinds(env) {
+		fmt.Fprintln(w)
+		_ = settings.WriteUsage(w, k)
+	}
+}
+
+// kinds describes the registered kinds, by name.
+func kinds(env *Env) []settings.Kind {
+	var out []settings.Kind
+	for _, d := range env.Drivers {
+		out = append(out, d.Describe())
+	}
+	slices.SortFunc(out, func(a, b settings.Kind) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// kindNamed returns the description of the named kind.
+func kindNamed(env *Env, name string) (settings.Kind, error) {
+	var names []string
+	for _, k := range kinds(env) {
+		if k.Name == name {
+			return k, nil
+		}
+		names = append(names, k.Name)
+	}
+	return settings.Kind{}, fmt.Errorf("unknown source kind %q: say %s", name, strings.Join(names, ", "))
+}
+
+// settingFlag is a command-line flag made from a setting (of one kind or several): it keeps
+// every value given, for settings.Build to check.
+type settingFlag struct {
+	vals   []string
+	isBool bool
+	isList bool
+}
+
+func (f *settingFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return strings.Join(f.vals, ",")
+}
+
+func (f *settingFlag) Set(v string) error {
+	f.vals = append(f.vals, v)
+	return nil
+}
+
+// IsBoolFlag lets a Bool setting's flag stand without a value (--follow).
+func (f *settingFlag) IsBoolFlag() bool { return f.isBool }
+
+// settingFlags are the flags made from the settings of every kind, by flag name.
+type settingFlags struct {
+	fs    *flag.FlagSet
+	flags map[string]*settingFlag
+}
+
+// bindSettingFlags declares one flag on fs for each flag name any kind's settings use (the
+// first kind's hint is its usage; `custody sources --help` explains them kind by kind).
+func bindSettingFlags(fs *flag.FlagSet, kinds []settings.Kind) *settingFlags {
+	sf := &settingFlags{fs: fs, flags: map[string]*settingFlag{}}
+	for _, k := range kinds {
+		for _, s := range k.Settings {
+			if s.Type == settings.Secret || fs.Lookup(s.Flag) != nil {
+				continue
+			}
+			f := &settingFlag{isBool: s.Type == settings.Bool, isList: s.Type == settings.List}
+			sf.flags[s.Flag] = f
+			fs.Var(f, s.Flag, s.Hint)
+		}
+	}
+	return sf
+}
+
+// given returns the settings given on the command line, for a source of kind k. A boolean
+// flag of another kind given as false is left out: it asks for nothing.
+func (sf *settingFlags) given(k settings.Kind) settings.Values {
+	v := settings.Values{}
+	sf.fs.Visit(func(f *flag.Flag) {
+		s, ok := sf.flags[f.Name]
+		if !ok {
+			return
+		}
+		if _, mine := k.ByFlag(f.Name); !mine && s.isBool && !slices.ContainsFunc(s.vals, func(v string) bool { on, _ := strconv.ParseBool(v); return on }) {
+			return
+		}
+		v[f.Name] = s.vals
+	})
+	return v
+}
+
+func runSources(ctx context.Context, env *Env, c *invocation, o *sourcesFlags) error {
 	if len(c.args) == 0 {
-		return usageErr("say list, add, remove, test, enable or disable")
+		return usageErr("say list, add, edit, remove, test, enable or disable")
 	}
 	sub, args := c.args[0], c.args[1:]
 	open := env.openStore
@@ -144,7 +166,12 @@ func runSources(ctx context.Context, env *Env, c *invocation) error {
 		if len(args) != 2 {
 			return usageErr("add needs KIND and NAME")
 		}
-		return addSource(ctx, env, st, c, args[0], args[1])
+		return addSource(ctx, env, st, o, args[0], args[1])
+	case "edit":
+		if len(args) != 1 {
+			return usageErr("edit needs NAME")
+		}
+		return editSource(ctx, env, st, o, args[0])
 	case "remove", "rm":
 		if len(args) != 1 {
 			return usageErr("remove needs NAME")
@@ -185,6 +212,84 @@ func runSources(ctx context.Context, env *Env, c *invocation) error {
 	return usageErr("unknown sources subcommand %q", sub)
 }
 
+// listSources prints each source with the settings a person needs to see, as its kind
+// describes them; a secret shows only where it is kept.
+func listSources(ctx context.Context, env *Env, st *store.Store) error {
+	srcs, err := st.Sources(ctx)
+	if err != nil {
+		return err
+	}
+	if len(srcs) == 0 {
+		fmt.Fprintln(env.Stdout, "no sources configured; add one with `custody sources add`")
+		return nil
+	}
+	for i, s := range srcs {
+		last := "never"
+		if runs, err := st.Runs(ctx, s.ID, 1); err == nil && len(runs) > 0 {
+			last = runs[0].Started.Local().Format("2006-01-02 15:04") + " " + runs[0].Status
+		}
+		state := "enabled"
+		if !s.Enabled {
+			state = "disabled"
+		}
+		if i > 0 {
+			fmt.Fprintln(env.Stdout)
+		}
+		fmt.Fprintf(env.Stdout, "%s: %s, %s, last sync %s\n", s.Name, s.Kind, state, last)
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		if k, err := kindNamed(env, s.Kind); err == nil {
+			for _, sh := range settings.Show(k, s) {
+				flag := "--" + sh.Setting.Flag
+				if sh.Setting.Type == settings.Secret {
+					flag = "--secret-stdin"
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\n", sh.Setting.Label, flag, sh.Value)
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, kind, name string) error {
+	k, err := kindNamed(env, kind)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	src, err := settings.Build(k, name, o.settings.given(k))
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if _, err := st.SourceByName(ctx, name); err == nil {
+		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
+	}
+	// The keyring first: if it is unavailable the source is not half-configured.
+	fields, err := storeSecrets(env, k, src, o.settings.given(k), o.secretStdin, true)
+	if err != nil {
+		return err
+	}
+	if err := st.AddSource(ctx, &src); err != nil {
+		for _, f := range fields {
+			_ = env.Secrets.DeleteSecret(name, f)
+		}
+		return err
+	}
+	switch {
+	case len(fields) == 0 && len(k.Secrets()) == 0:
+		fmt.Fprintf(env.Stdout, "added %s source %s\n", kind, name)
+	case len(fields) == 0:
+		fmt.Fprintf(env.Stdout, "added %s source %s; it needs no secret\n", kind, name)
+	case slices.Contains(fields, SecretField):
+		fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
+	default:
+		fmt.Fprintf(env.Stdout, "added %s source %s; its keys are in the OS keyring (%s)\n", kind, name, strings.Join(fields, ", "))
+	}
+	warnOpenListener(env, src)
+	return nil
+}
+
 // remover is a driver that registered something at the custodian (an Open Banking event
 // subscription) which removing the source should delete there.
 type remover interface {
@@ -208,373 +313,91 @@ func unregisterAtBank(ctx context.Context, env *Env, st *store.Store, src store.
 	fmt.Fprintln(env.Stdout, msg)
 }
 
-func listSources(ctx context.Context, env *Env, st *store.Store) error {
-	srcs, err := st.Sources(ctx)
+// editSource changes the settings given on the command line and leaves the others.
+func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, name string) error {
+	src, err := st.SourceByName(ctx, name)
 	if err != nil {
 		return err
 	}
-	if len(srcs) == 0 {
-		fmt.Fprintln(env.Stdout, "no sources configured; add one with `custody sources add`")
-		return nil
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKIND\tENABLED\tBASE URL\tLAST SYNC")
-	for _, s := range srcs {
-		last := "never"
-		if runs, err := st.Runs(ctx, s.ID, 1); err == nil && len(runs) > 0 {
-			last = runs[0].Started.Local().Format("2006-01-02 15:04") + " " + runs[0].Status
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", s.Name, s.Kind, s.Enabled, s.Config[CfgBaseURL], last)
-	}
-	return tw.Flush()
-}
-
-// sourceSpec says which settings a kind requires and allows.
-type sourceSpec struct {
-	required []string
-	allowed  []string
-}
-
-var sourceSpecs = map[string]sourceSpec{
-	"greenbutton": {
-		required: []string{"base-url", "token-url", "client-id"},
-		allowed:  []string{"bulk-id", "subscription-id", "cert", "key", "ca", "scope", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path"},
-	},
-	"obevents": {
-		required: []string{"base-url", "token-url", "client-id", "jwks-url", "issuer", "audience"},
-		allowed: []string{"scope", "cert", "key", "ca", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
-			"org-id", "algs", "error-codes", "max-events", "event-types", "callback-url", "no-subscription", "follow", "jti-window",
-			"token-auth", "signing-key", "signing-key-keyring", "signing-kid", "signing-iss", "signing-tan", "subscription-version"},
-	},
-	"datahub": {
-		required: []string{"base-url", "token-url", "client-id", "scope"},
-		allowed:  []string{"queue", "format", "ca"},
-	},
-}
-
-// SourceFromFlags builds and validates a source of the given kind from flag-named settings
-// (the names of `custody sources add`). The UI's forms use it too, so both say the same.
-func SourceFromFlags(kind, name string, get func(flag string) string, list func(flag string) []string) (store.Source, error) {
-	spec, ok := sourceSpecs[kind]
-	if !ok {
-		return store.Source{}, fmt.Errorf("unknown source kind %q: say greenbutton, obevents or datahub", kind)
-	}
-	if strings.TrimSpace(name) == "" || strings.ContainsAny(name, "/\n") {
-		return store.Source{}, fmt.Errorf("source name %q: give a short name without slashes", name)
-	}
-	src := store.Source{Name: name, Kind: kind, Enabled: true, Config: map[string]string{}}
-	var missing []string
-	for _, f := range spec.required {
-		if strings.TrimSpace(get(f)) == "" {
-			missing = append(missing, "--"+f)
-		}
-	}
-	if len(missing) > 0 {
-		return src, fmt.Errorf("a %s source needs %s", kind, strings.Join(missing, ", "))
-	}
-	allowed := map[string]bool{"interval": true, "secret-expires": true}
-	for _, f := range append(spec.required, spec.allowed...) {
-		allowed[f] = true
-	}
-	for _, f := range []string{"base-url", "token-url", "client-id", "cert", "key", "ca", "jwks-url", "issuer", "audience", "scope", "format", "interval", "secret-expires",
-		"notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
-		"org-id", "algs", "max-events", "callback-url", "jti-window",
-		"token-auth", "signing-key", "signing-kid", "signing-iss", "signing-tan", "subscription-version"} {
-		v := strings.TrimSpace(get(f))
-		if v == "" {
-			continue
-		}
-		if !allowed[f] {
-			return src, fmt.Errorf("--%s does not apply to a %s source", f, kind)
-		}
-		src.Config[strings.ReplaceAll(f, "-", "_")] = v
-	}
-	// The defaults are not stored, so that a source says only what differs.
-	if v := strings.TrimSpace(get("error-codes")); v != "" {
-		if !allowed["error-codes"] {
-			return src, fmt.Errorf("--error-codes does not apply to a %s source", kind)
-		}
-		switch v {
-		case "draft":
-			src.Config[CfgErrorCodes] = v
-		case "rfc":
-		default:
-			return src, fmt.Errorf("--error-codes must be rfc or draft, not %q", v)
-		}
-	}
-	for _, f := range []struct{ flag, key, value string }{{"no-subscription", CfgSubscription, "none"}, {"follow", CfgFollow, "true"}} {
-		v := strings.TrimSpace(get(f.flag))
-		if v == "" {
-			continue
-		}
-		on, err := strconv.ParseBool(v)
-		if err != nil {
-			return src, fmt.Errorf("--%s is true or false, not %q", f.flag, v)
-		}
-		if !on {
-			continue
-		}
-		if !allowed[f.flag] {
-			return src, fmt.Errorf("--%s does not apply to a %s source", f.flag, kind)
-		}
-		src.Config[f.key] = f.value
-	}
-	for _, f := range []string{"bulk-id", "subscription-id", "queue", "event-types"} {
-		vs := list(f)
-		if f == "event-types" { // also comma separated, as the UI's lists are
-			var split []string
-			for _, v := range vs {
-				for p := range strings.SplitSeq(v, ",") {
-					if p = strings.TrimSpace(p); p != "" {
-						split = append(split, p)
-					}
-				}
-			}
-			vs = split
-		}
-		if len(vs) > 0 {
-			if !allowed[f] {
-				return src, fmt.Errorf("--%s does not apply to a %s source", f, kind)
-			}
-			key := map[string]string{"bulk-id": CfgBulkIDs, "subscription-id": CfgSubscriptionIDs, "queue": CfgQueues, "event-types": CfgEventTypes}[f]
-			src.SetList(key, vs)
-		}
-	}
-	for _, f := range []string{CfgBaseURL, CfgTokenURL, CfgJWKSURL, CfgCallbackURL} {
-		if v := src.Config[f]; v != "" {
-			u, err := url.Parse(v)
-			if err != nil || u.Host == "" {
-				return src, fmt.Errorf("--%s %q is not a URL", strings.ReplaceAll(f, "_", "-"), v)
-			}
-			if u.Scheme != "https" {
-				return src, fmt.Errorf("--%s %q: only https is allowed, so that credentials never travel in the clear", strings.ReplaceAll(f, "_", "-"), v)
-			}
-		}
-	}
-	if v := strings.TrimSpace(get("signing-key-keyring")); v != "" {
-		if !allowed["signing-key-keyring"] {
-			return src, fmt.Errorf("--signing-key-keyring does not apply to a %s source", kind)
-		}
-		if src.Config[obevents.CfgSigningKey] != "" {
-			return src, errors.New("--signing-key keeps the key in your file, --signing-key-keyring imports it into the keyring: give one of them")
-		}
-		if _, err := os.Stat(v); err != nil {
-			return src, fmt.Errorf("--signing-key-keyring: %w", err)
-		}
-		src.Config[obevents.CfgSigningKeyKeyring] = "true"
-	}
-	if (src.Config[CfgCert] == "") != (src.Config[CfgKey] == "") {
-		return src, errors.New("--cert and --key go together")
-	}
-	if err := checkOBSettings(src); err != nil {
-		return src, err
-	}
-	if _, _, _, err := notify.ConfigOf(src); err != nil {
-		return src, err
-	}
-	for _, f := range []string{CfgCert, CfgKey, CfgCA, notify.CfgCert, notify.CfgKey, notify.CfgClientCA, obevents.CfgSigningKey} {
-		if p := src.Config[f]; p != "" {
-			if _, err := os.Stat(p); err != nil {
-				return src, fmt.Errorf("--%s: %w", f, err)
-			}
-		}
-	}
-	if f := src.Config[CfgFormat]; f != "" && f != "xml" && f != "json" {
-		return src, fmt.Errorf("--format must be xml or json, not %q", f)
-	}
-	if v := src.Config[CfgInterval]; v != "" {
-		if d, err := time.ParseDuration(v); err != nil || d < time.Minute {
-			return src, fmt.Errorf("--interval %q: give a duration of at least 1m, such as 15m or 6h", v)
-		}
-	}
-	if v := src.Config[CfgSecretExpires]; v != "" {
-		if _, err := time.Parse("2006-01-02", v); err != nil {
-			return src, fmt.Errorf("--secret-expires %q: give a date such as 2027-06-30", v)
-		}
-	}
-	return src, nil
-}
-
-// checkOBSettings checks the Open Banking settings of src (none are set on other kinds).
-func checkOBSettings(src store.Source) error {
-	c := src.Config
-	if v := c[CfgOrgID]; v != "" && (len(v) > 64 || strings.ContainsFunc(v, unicode.IsSpace)) {
-		return fmt.Errorf("--org-id %q: give the bank's Open Banking organisation id, such as 0015800001041RHAAY", v)
-	}
-	if v := c[CfgAlgs]; v != "" {
-		var algs []string
-		for _, a := range strings.Split(v, ",") {
-			a = strings.TrimSpace(a)
-			if a == "" {
-				continue
-			}
-			if !slices.Contains(obAlgs, a) {
-				return fmt.Errorf("--algs: unknown or unsafe algorithm %q: say one or more of %s, comma separated", a, strings.Join(obAlgs, ", "))
-			}
-			if !slices.Contains(algs, a) {
-				algs = append(algs, a)
-			}
-		}
-		if len(algs) == 0 {
-			return fmt.Errorf("--algs %q names no algorithm: say one or more of %s, comma separated", v, strings.Join(obAlgs, ", "))
-		}
-		c[CfgAlgs] = strings.Join(algs, ",")
-	}
-	if v := c[CfgMaxEvents]; v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("--max-events %q: give a whole number of at least 1, such as 10", v)
-		}
-		c[CfgMaxEvents] = strconv.Itoa(n)
-	}
-	for _, t := range src.List(CfgEventTypes) {
-		if t == "" || len(t) > 200 || strings.ContainsFunc(t, unicode.IsSpace) {
-			return fmt.Errorf("--event-types %q: give event types such as UK.OBIE.Resource-Update", t)
-		}
-	}
-	if v := c[CfgCallbackURL]; v != "" {
-		if c[CfgSubscription] == "none" {
-			return errors.New("--callback-url goes in the event subscription, which --no-subscription turns off: give one or the other")
-		}
-		if u, _ := url.Parse(v); !strings.HasSuffix(u.Path, "/event-notifications") {
-			return fmt.Errorf("--callback-url %q: Open Banking callback URLs end in /event-notifications", v)
-		}
-	}
-	if len(src.List(CfgEventTypes)) > 0 && c[CfgSubscription] == "none" {
-		return errors.New("--event-types go in the event subscription, which --no-subscription turns off: give one or the other")
-	}
-	if err := checkFAPISettings(c); err != nil {
+	k, err := kindNamed(env, src.Kind)
+	if err != nil {
 		return err
 	}
-	if v := c[CfgJTIWindow]; v != "" {
-		if d, err := time.ParseDuration(v); err != nil || d == 0 {
-			return fmt.Errorf("--jti-window %q: give a duration such as 720h (negative: an event id is never reused)", v)
-		}
+	given := o.settings.given(k)
+	if len(given) == 0 && !o.secretStdin {
+		return usageErr("say which settings of %s to change, such as --interval 1h, or --secret-stdin", name)
 	}
-	return nil
-}
-
-// checkFAPISettings checks the client authentication and signing settings of an Open
-// Banking source.
-func checkFAPISettings(c map[string]string) error {
-	auth := c[obevents.CfgTokenAuth]
-	if auth != "" && !slices.Contains(obevents.TokenAuths, auth) {
-		return fmt.Errorf("--token-auth %q: say one of %s", auth, strings.Join(obevents.TokenAuths, ", "))
-	}
-	hasKey := c[obevents.CfgSigningKey] != "" || c[obevents.CfgSigningKeyKeyring] == "true"
-	if hasKey != (c[obevents.CfgSigningKID] != "") {
-		return errors.New("a signing key and --signing-kid go together: the kid names the key in the bank's key store")
-	}
-	if auth == obevents.TokenAuthJWT && !hasKey {
-		return errors.New("--token-auth private_key_jwt signs with your key: give --signing-key FILE (or --signing-key-keyring FILE) and --signing-kid KID")
-	}
-	if auth == obevents.TokenAuthTLS && c[CfgCert] == "" {
-		return errors.New("--token-auth tls_client_auth authenticates with your client certificate: give --cert FILE --key FILE")
-	}
-	for _, k := range []string{obevents.CfgSigningKID, obevents.CfgSigningISS, obevents.CfgSigningTAN} {
-		if v := c[k]; len(v) > 200 || strings.ContainsFunc(v, unicode.IsSpace) {
-			return fmt.Errorf("--%s %q: give a value without spaces", strings.ReplaceAll(k, "_", "-"), v)
-		}
-	}
-	if v := c[obevents.CfgSubscriptionVersion]; v != "" && (len(v) > 10 || strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' })) {
-		return fmt.Errorf("--subscription-version %q: give a version such as 3.1.10 or 4.0 (at most 10 characters, no v)", v)
-	}
-	return nil
-}
-
-func addSource(ctx context.Context, env *Env, st *store.Store, c *invocation, kind, name string) error {
-	get := func(f string) string {
-		if b, ok := c.vals[f].(*bool); ok {
-			return strconv.FormatBool(*b)
-		}
-		return c.str(f)
-	}
-	src, err := SourceFromFlags(kind, name, get, c.list)
+	changed, err := settings.Apply(k, src, given)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if _, err := st.SourceByName(ctx, name); err == nil {
-		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
-	}
-	// What goes to the keyring: the client secret when the token auth uses one, an imported
-	// signing key, and the passphrase of an encrypted signing key.
-	keep := map[string]string{}
-	if kind != "obevents" || obevents.NeedsSecret(src.Config[obevents.CfgTokenAuth]) {
-		secret, err := readSecret(env, c.boolean("secret-stdin"), fmt.Sprintf("Client secret for %s: ", name))
-		if err != nil {
-			return err
-		}
-		keep[SecretField] = secret
-	}
-	if kind == "obevents" {
-		if err := signingKeySecrets(env, c, src, keep); err != nil {
-			return err
-		}
-	}
-	// The keyring first: if it is unavailable the source is not half-configured.
-	for field, v := range keep {
-		if err := env.Secrets.SetSecret(name, field, v); err != nil {
-			for f := range keep {
-				_ = env.Secrets.DeleteSecret(name, f)
-			}
-			return err
-		}
-	}
-	if err := st.AddSource(ctx, &src); err != nil {
-		for f := range keep {
-			_ = env.Secrets.DeleteSecret(name, f)
-		}
+	if _, err := storeSecrets(env, k, changed, given, o.secretStdin, false); err != nil {
 		return err
 	}
-	switch {
-	case len(keep) == 0:
-		fmt.Fprintf(env.Stdout, "added %s source %s; it needs no secret (%s)\n", kind, name, src.Config[obevents.CfgTokenAuth])
-	case keep[SecretField] == "":
-		fmt.Fprintf(env.Stdout, "added %s source %s; its signing key secrets are in the OS keyring\n", kind, name)
-	default:
-		fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
+	if err := st.UpdateSource(ctx, &changed); err != nil {
+		return err
 	}
+	fmt.Fprintf(env.Stdout, "changed source %s\n", name)
 	return nil
 }
 
-// signingKeySecrets reads the signing key (the file to import, or the user's file), checks
-// that it is a usable key, and adds what the keyring must keep: the imported key, and the
-// passphrase of an encrypted key (read like the secret, with --secret-stdin or a prompt).
-func signingKeySecrets(env *Env, c *invocation, src store.Source, keep map[string]string) error {
-	path := c.str("signing-key-keyring")
-	if path == "" {
-		path = src.Config[obevents.CfgSigningKey]
+// storeSecrets puts in the keyring what a source keeps there: the files its Import settings
+// name, and its secrets — for a new source each one it needs (an Open Banking source with
+// private_key_jwt has no client secret; only an encrypted signing key has a passphrase), for
+// an edit with --secret-stdin those it needs, replaced. With --secret-stdin each secret is one
+// line of standard input, in the kind's order. It returns the fields stored.
+func storeSecrets(env *Env, k settings.Kind, src store.Source, given settings.Values, fromStdin, isNew bool) ([]string, error) {
+	imported, err := settings.Imports(k, given)
+	if err != nil {
+		return nil, err
 	}
-	if path == "" {
+	keep := map[string]string{}
+	var order []string
+	for _, f := range slices.Sorted(maps.Keys(imported)) {
+		keep[f] = imported[f]
+		order = append(order, f)
+	}
+	var stdin *bufio.Reader
+	for _, s := range k.Secrets() {
+		if !s.Needed(src, imported) || (!isNew && !fromStdin) {
+			continue
+		}
+		if stdin == nil {
+			stdin = bufio.NewReader(io.LimitReader(env.Stdin, 4*(secrets.MaxSize+2)))
+		}
+		v, err := readSecretFrom(env, stdin, fromStdin, fmt.Sprintf("%s for %s: ", s.Label, src.Name))
+		if err != nil {
+			return nil, err
+		}
+		keep[s.Key] = v
+		order = append(order, s.Key)
+	}
+	if err := checkKeep(k, src, keep); err != nil {
+		return nil, err
+	}
+	for i, f := range order {
+		if err := env.Secrets.SetSecret(src.Name, f, keep[f]); err != nil {
+			for _, done := range order[:i] {
+				_ = env.Secrets.DeleteSecret(src.Name, done)
+			}
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+// checkKeep lets a kind check what goes to its keyring before it is stored (an Open Banking
+// signing key must be a usable key, opened by its passphrase).
+func checkKeep(k settings.Kind, src store.Source, keep map[string]string) error {
+	if k.CheckSecrets == nil {
 		return nil
 	}
-	pemBytes, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("signing key: %w", err)
-	}
-	var pass string
-	if obevents.KeyEncrypted(pemBytes) {
-		if _, ok := keep[SecretField]; ok {
-			return errors.New("the signing key is encrypted and the client secret is read too: " +
-				"use --token-auth private_key_jwt or tls_client_auth, or decrypt the key")
-		}
-		if pass, err = readSecret(env, c.boolean("secret-stdin"), fmt.Sprintf("Passphrase of the signing key for %s: ", src.Name)); err != nil {
-			return err
-		}
-		keep[obevents.SecretSigningKeyPassphrase] = pass
-	}
-	if _, err := obevents.ParseSigningKey(pemBytes, pass); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if c.str("signing-key-keyring") != "" {
-		keep[obevents.SecretSigningKey] = string(pemBytes)
-	}
-	return nil
+	return k.CheckSecrets(src, keep)
 }
 
-// readSecret reads one secret line: from stdin when asked, else with a prompt that does not
-// echo when stdin is a terminal.
-func readSecret(env *Env, fromStdin bool, prompt string) (string, error) {
+// readSecretFrom reads one secret line from in (standard input, shared by the secrets of one
+// command), or with a prompt that does not echo when standard input is a terminal.
+func readSecretFrom(env *Env, in *bufio.Reader, fromStdin bool, prompt string) (string, error) {
 	if f, ok := env.Stdin.(*os.File); ok && !fromStdin && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(env.Stderr, prompt)
 		b, err := term.ReadPassword(int(f.Fd()))
@@ -590,9 +413,12 @@ func readSecret(env *Env, fromStdin bool, prompt string) (string, error) {
 	if !fromStdin {
 		fmt.Fprint(env.Stderr, prompt)
 	}
-	line, err := bufio.NewReader(io.LimitReader(env.Stdin, secrets.MaxSize+2)).ReadString('\n')
+	line, err := in.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read secret: %w", err)
+	}
+	if len(line) > secrets.MaxSize+1 {
+		return "", fmt.Errorf("read secret: %w", secrets.ErrTooBig)
 	}
 	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 	if line == "" {

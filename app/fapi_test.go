@@ -210,7 +210,7 @@ func TestSourceFromFlagsFAPI(t *testing.T) {
 			"signing-key": keyFile, "signing-kid": "k1", "signing-iss": "0015800001041RHAAY/HQuZPIt3ipkh33Uxytox1E", "subscription-version": "3.1.10"},
 			want: map[string]string{"token_auth": "tls_client_auth", "cert": certFile, "key": keyFile, "signing_key": keyFile, "signing_kid": "k1",
 				"signing_iss": "0015800001041RHAAY/HQuZPIt3ipkh33Uxytox1E", "subscription_version": "3.1.10"}},
-		{name: "unknown auth", flags: map[string]string{"token-auth": "client_secret_jwt"}, err: `--token-auth "client_secret_jwt": say one of client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth`},
+		{name: "unknown auth", flags: map[string]string{"token-auth": "client_secret_jwt"}, err: `--token-auth must be client_secret_basic, client_secret_post, private_key_jwt or tls_client_auth, not "client_secret_jwt"`},
 		{name: "jwt without a key", flags: map[string]string{"token-auth": "private_key_jwt"}, err: "give --signing-key FILE"},
 		{name: "key without a kid", flags: map[string]string{"signing-key": keyFile}, err: "--signing-kid go together"},
 		{name: "kid without a key", flags: map[string]string{"signing-kid": "k"}, err: "--signing-kid go together"},
@@ -224,7 +224,7 @@ func TestSourceFromFlagsFAPI(t *testing.T) {
 			for k, v := range tt.flags {
 				flags[k] = v
 			}
-			src, err := SourceFromFlags("obevents", "bank", func(f string) string { return flags[f] }, func(string) []string { return nil })
+			src, err := sourceFromFlags("obevents", "bank", func(f string) string { return flags[f] }, func(string) []string { return nil })
 			if tt.want == nil {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)
@@ -241,7 +241,7 @@ func TestSourceFromFlagsFAPI(t *testing.T) {
 			}
 		})
 	}
-	_, err := SourceFromFlags("greenbutton", "gb", func(f string) string {
+	_, err := sourceFromFlags("greenbutton", "gb", func(f string) string {
 		return map[string]string{"base-url": "https://u.example/espi", "token-url": "https://u.example/t", "client-id": "c", "token-auth": "private_key_jwt"}[f]
 	}, func(string) []string { return nil })
 	if err == nil || !strings.Contains(err.Error(), "--token-auth does not apply to a greenbutton source") {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"custody/store"
+	"custody/sync/settings"
 )
 
 // removerDriver is a driver that registered something at its custodian.
@@ -17,6 +18,7 @@ func (d *removerDriver) Sync(context.Context, *Job) (Result, error) {
 	return Result{}, nil
 }
 func (d *removerDriver) Test(context.Context, *Job) (string, error) { return "", nil }
+func (d *removerDriver) Describe() settings.Kind                    { return settings.Kind{Name: "obevents"} }
 func (d *removerDriver) Remove(_ context.Context, job *Job) (string, error) {
 	d.removed = append(d.removed, job.Source.Name)
 	return "deleted the event subscription at the bank", nil

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +20,7 @@ import (
 
 	"custody/sync/auth"
 	"custody/sync/obevents/secevent"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -123,10 +123,9 @@ func (c *Client) scopedClient(scope string) (*http.Client, error) {
 func credentials(cfg ClientConfig) (auth.Credentials, error) {
 	c := auth.Credentials{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, Scopes: strings.Fields(cfg.Scope)}
 	switch cfg.TokenAuth {
-	case "":
-		c.ClientSecret = cfg.Secret // x/oauth2 tries HTTP Basic, then the form
-	case TokenAuthBasic:
-		c.ClientSecret, c.AuthStyle = cfg.Secret, oauth2.AuthStyleInHeader
+	case "", TokenAuthBasic:
+		// HTTP Basic; x/oauth2 falls back to the form for a bank that refuses it, as before.
+		c.ClientSecret = cfg.Secret
 	case TokenAuthPost:
 		c.ClientSecret, c.AuthStyle = cfg.Secret, oauth2.AuthStyleInParams
 	case TokenAuthJWT:
@@ -225,16 +224,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, ok ..
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
 	resp, err := c.authed.Do(req)
 	if err != nil {
-		var se *syncerr.Error
-		if errors.As(err, &se) {
-			return nil, err // a token or origin failure, already classified
-		}
-		return nil, syncerr.E(syncerr.Network, op, err)
+		// A token or origin failure is already classified; a refused redirect is a setting
+		// to check, a stalled or unreachable server a network problem (auth.Classify).
+		return nil, auth.Classify(op, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
 	if err != nil {
-		return nil, syncerr.E(syncerr.Network, op, fmt.Errorf("read answer: %w", err))
+		return nil, auth.Classify(op, fmt.Errorf("read answer: %w", err))
 	}
 	if len(data) > maxAnswerSize {
 		return nil, syncerr.Errorf(syncerr.Server, op, "answer larger than %d bytes", maxAnswerSize)
@@ -274,13 +271,7 @@ func statusErr(op string, resp *http.Response, data []byte) error {
 		kind = syncerr.Data
 	}
 	e := syncerr.E(kind, op, se)
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n >= 0 {
-			e.RetryAfter = time.Duration(n) * time.Second
-		} else if t, err := http.ParseTime(s); err == nil {
-			e.RetryAfter = time.Until(t)
-		}
-	}
+	e.RetryAfter = auth.RetryAfter(resp.Header, time.Now()) // capped at the engine's 24 h
 	return e
 }
 
@@ -298,9 +289,9 @@ func errorSummary(data []byte) string {
 		for _, e := range ob.Errors {
 			parts = append(parts, strings.TrimSpace(e.ErrorCode+" "+e.Message))
 		}
-		return truncate(strings.Join(parts, "; "), 300)
+		return redact.Snippet([]byte(strings.Join(parts, "; ")), 300)
 	}
-	return truncate(strings.TrimSpace(string(data)), 200)
+	return redact.Snippet(data, 200) // one line, no control bytes
 }
 
 // Subscription is an event subscription (OBEventSubscriptionResponse1 Data).
@@ -565,16 +556,12 @@ func (c *Client) FetchResource(ctx context.Context, link, scope string) ([]byte,
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
 	resp, err := hc.Do(req)
 	if err != nil {
-		var se *syncerr.Error
-		if errors.As(err, &se) {
-			return nil, err // a token or origin failure, already classified
-		}
-		return nil, syncerr.E(syncerr.Network, "GET rlk", err)
+		return nil, auth.Classify("GET rlk", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
 	if err != nil {
-		return nil, syncerr.E(syncerr.Network, "GET rlk", err)
+		return nil, auth.Classify("GET rlk", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusErr("GET rlk", resp, data)

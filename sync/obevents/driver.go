@@ -18,23 +18,10 @@ import (
 	"time"
 
 	"custody/store"
+	"custody/sync/auth"
 	"custody/sync/engine"
 	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
-)
-
-// Source settings this package reads beside the common ones (base_url, token_url, client_id,
-// jwks_url, issuer, audience, scope, cert, key, ca). All are optional.
-const (
-	CfgMaxEvents    = "max_events"   // maxEvents per poll, default 10
-	CfgAlgs         = "algs"         // allowed algorithms, comma separated; default PS256,ES256
-	CfgErrorCodes   = "error_codes"  // "draft" to send draft-ietf-secevent-http-push-03 codes
-	CfgOrgID        = "org_id"       // the bank's OB organisation id (http://openbanking.org.uk/iss)
-	CfgFollow       = "follow"       // "true" to GET each new event's resource (rlk)
-	CfgSubscription = "subscription" // "none" to skip the event subscription (polling-only banks)
-	CfgCallbackURL  = "callback_url" // a public .../event-notifications URL for real-time push
-	CfgEventTypes   = "event_types"  // subscription EventTypes (JSON list); default all
-	CfgJTIWindow    = "jti_window"   // how close two uses of a jti must be to be one event; default 720h
 )
 
 // Driver is the engine driver of "obevents" sources.
@@ -81,8 +68,8 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 		return nil, err
 	}
 	client, err := d.client(src.Name, ClientConfig{
-		BaseURL: c["base_url"], TokenURL: c["token_url"], ClientID: c["client_id"], Secret: secret,
-		Scope: c["scope"], TLS: TLSFiles{CertFile: c["cert"], KeyFile: c["key"], CAFile: c["ca"]},
+		BaseURL: c[CfgBaseURL], TokenURL: c[CfgTokenURL], ClientID: c[CfgClientID], Secret: secret,
+		Scope: c[CfgScope], TLS: TLSFiles{CertFile: c[CfgCert], KeyFile: c[CfgKey], CAFile: c[CfgCA]},
 		TokenAuth: tokenAuth, Signer: signer,
 	})
 	if err != nil {
@@ -97,8 +84,8 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 	if v, err := strconv.Atoi(c[CfgMaxEvents]); err == nil && v > 0 {
 		s.max = v
 	}
-	s.jwks = d.keySet(c["jwks_url"], client)
-	s.verifier = &secevent.Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID], Keys: s.jwks}
+	s.jwks = d.keySet(c[CfgJWKSURL], client)
+	s.verifier = &secevent.Verifier{Issuer: c[CfgIssuer], Audience: c[CfgAudience], OrgID: c[CfgOrgID], Keys: s.jwks}
 	if a := strings.TrimSpace(c[CfgAlgs]); a != "" {
 		for _, x := range strings.Split(a, ",") {
 			s.verifier.Algs = append(s.verifier.Algs, strings.TrimSpace(x))
@@ -141,7 +128,7 @@ func loadSigner(job *engine.Job) (*Signer, error) {
 	c := src.Config
 	var pemBytes []byte
 	switch {
-	case c[CfgSigningKey] != "" && c[CfgSigningKeyKeyring] == "true":
+	case c[CfgSigningKey] != "" && c[CfgSigningKeyKeyring] != "":
 		return nil, syncerr.Errorf(syncerr.Config, "settings", "the signing key is both a file and in the keyring: give one")
 	case c[CfgSigningKey] != "":
 		f, err := os.Open(c[CfgSigningKey])
@@ -152,7 +139,7 @@ func loadSigner(job *engine.Job) (*Signer, error) {
 		if pemBytes, err = io.ReadAll(io.LimitReader(f, maxSigningKeyPEM+1)); err != nil {
 			return nil, syncerr.E(syncerr.Config, "signing key", err)
 		}
-	case c[CfgSigningKeyKeyring] == "true":
+	case c[CfgSigningKeyKeyring] != "":
 		v, err := job.Secrets.Secret(src.Name, SecretSigningKey)
 		if err != nil {
 			return nil, syncerr.E(syncerr.Local, "read signing key from the keyring", err)
@@ -433,7 +420,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	}
 	keys, err := secevent.FetchJWKS(ctx, s.client.Plain, job.Source.Config["jwks_url"])
 	if err != nil {
-		return "", syncerr.E(syncerr.Network, "JWKS", err)
+		return "", auth.Classify("JWKS", err) // already classified: network, or the bank's set
 	}
 	msg := fmt.Sprintf("token OK; the bank's key set has %d signing keys", len(keys))
 	subs, err := s.client.Subscriptions(ctx)

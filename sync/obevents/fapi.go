@@ -10,12 +10,18 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"custody/store"
+	"custody/sync/settings"
 )
 
 // Settings of the FAPI security profile UK banks follow (see DESIGN.md, "Open Banking at a
@@ -47,7 +53,7 @@ const (
 // Keyring fields of an obevents source beside the client secret.
 const (
 	// SecretClientSecret is the client secret, for the client_secret_* token auths.
-	SecretClientSecret = "client_secret"
+	SecretClientSecret = settings.KeyClientSecret
 	// SecretSigningKey is the signing key's PEM when it was imported into the keyring.
 	SecretSigningKey = "signing_key"
 	// SecretSigningKeyPassphrase is the passphrase of an encrypted signing key.
@@ -250,4 +256,125 @@ func (s *Signer) DetachedSignature(body []byte) (string, error) {
 		return "", fmt.Errorf("sign request: %w", err)
 	}
 	return string(out), nil
+}
+
+// tokenAuthSetting is --token-auth, the client authentication at the token endpoint.
+func tokenAuthSetting() settings.Setting {
+	return settings.Setting{Key: CfgTokenAuth, Flag: "token-auth", Label: "Client authentication", Type: settings.Choice,
+		Choices: TokenAuths, Default: TokenAuthBasic,
+		Hint: "how the client authenticates at the token endpoint (FAPI banks take private_key_jwt or tls_client_auth, with no secret)"}
+}
+
+// clientSecretSetting is the client secret, needed only by the client_secret_* token auths.
+func clientSecretSetting() settings.Setting {
+	s := settings.ClientSecret()
+	s.NeededBy = func(src store.Source, _ map[string]string) bool { return NeedsSecret(src.Config[CfgTokenAuth]) }
+	return s
+}
+
+// fapiSettings are the signing key and the other settings of a bank that follows the FAPI
+// profile, after the kind's common ones.
+func fapiSettings() []settings.Setting {
+	return []settings.Setting{
+		{Key: CfgSigningKey, Flag: "signing-key", Label: "Signing key", Type: settings.File,
+			Hint: "your RSA signing key (PEM, PKCS#1 or PKCS#8), a file you keep, for private_key_jwt and signed requests"},
+		{Key: CfgSigningKeyKeyring, Flag: "signing-key-keyring", Label: "Signing key (into the keyring)", Type: settings.File,
+			Import: SecretSigningKey, Advanced: true,
+			Hint: "import this signing key file into the OS keyring instead of keeping it in a file"},
+		{Key: CfgSigningKID, Flag: "signing-kid", Label: "Signing key id", Type: settings.Text, Check: checkToken,
+			Hint: "the signing key's kid in the trust anchor's key store (the Open Banking Directory)"},
+		{Key: CfgSigningISS, Flag: "signing-iss", Label: "Signer (iss)", Type: settings.Text, Advanced: true, Check: checkToken,
+			Hint: "http://openbanking.org.uk/iss of signed requests: ORG-ID/SOFTWARE-STATEMENT-ID (default the client id)"},
+		{Key: CfgSigningTAN, Flag: "signing-tan", Label: "Trust anchor", Type: settings.Text, Advanced: true, Check: checkToken,
+			Default: DefaultTAN, Hint: "trust anchor of the signing key (http://openbanking.org.uk/tan)"},
+		{Key: CfgSubscriptionVersion, Flag: "subscription-version", Label: "Subscription version", Type: settings.Text, Advanced: true,
+			Check: checkVersion, Hint: "Version of the event subscription, such as 3.1.10 (default the base URL's)"},
+		{Key: SecretSigningKeyPassphrase, Label: "Signing key passphrase", Type: settings.Secret, Required: true,
+			NeededBy: signingKeyEncrypted, Hint: "the passphrase of your encrypted signing key; goes straight to the OS keyring"},
+	}
+}
+
+// signingKeyEncrypted reports whether the source's signing key (its file, or the one being
+// imported into the keyring) is encrypted, so that its passphrase is needed.
+func signingKeyEncrypted(src store.Source, imported map[string]string) bool {
+	if k, ok := imported[SecretSigningKey]; ok {
+		return KeyEncrypted([]byte(k))
+	}
+	if p := src.Config[CfgSigningKey]; p != "" {
+		b, err := readKeyFile(p)
+		return err == nil && KeyEncrypted(b)
+	}
+	return false
+}
+
+// readKeyFile reads a signing key file, bounded.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxSigningKeyPEM+1))
+}
+
+// checkToken accepts a value without spaces, such as a kid.
+func checkToken(v string) (string, error) {
+	if len(v) > 200 || strings.ContainsFunc(v, unicode.IsSpace) {
+		return v, errors.New("give a value without spaces")
+	}
+	return v, nil
+}
+
+// checkVersion accepts an Event Notification API version as a subscription writes it.
+func checkVersion(v string) (string, error) {
+	if len(v) > 10 || strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' }) {
+		return v, errors.New("give a version such as 3.1.10 or 4.0 (at most 10 characters, no v)")
+	}
+	return v, nil
+}
+
+// checkFAPI checks the rules between the client authentication and signing settings.
+func checkFAPI(src store.Source) error {
+	c := src.Config
+	auth := c[CfgTokenAuth]
+	if c[CfgSigningKey] != "" && c[CfgSigningKeyKeyring] != "" {
+		return errors.New("--signing-key keeps the key in your file, --signing-key-keyring imports it into the keyring: give one of them")
+	}
+	hasKey := c[CfgSigningKey] != "" || c[CfgSigningKeyKeyring] != ""
+	if hasKey != (c[CfgSigningKID] != "") {
+		return errors.New("a signing key and --signing-kid go together: the kid names the key in the bank's key store")
+	}
+	if auth == TokenAuthJWT && !hasKey {
+		return errors.New("--token-auth private_key_jwt signs with your key: give --signing-key FILE (or --signing-key-keyring FILE) and --signing-kid KID")
+	}
+	if auth == TokenAuthTLS && c[CfgCert] == "" {
+		return errors.New("--token-auth tls_client_auth authenticates with your client certificate: give --cert FILE --key FILE")
+	}
+	return nil
+}
+
+// checkSigningKey checks, before anything goes to the keyring, that the source's signing key
+// (imported, or its file) is a usable key and that the passphrase given opens it.
+func checkSigningKey(src store.Source, keep map[string]string) error {
+	var pemBytes []byte
+	switch {
+	case keep[SecretSigningKey] != "":
+		pemBytes = []byte(keep[SecretSigningKey])
+	case src.Config[CfgSigningKey] != "":
+		b, err := readKeyFile(src.Config[CfgSigningKey])
+		if err != nil {
+			return fmt.Errorf("--signing-key: %w", err)
+		}
+		pemBytes = b
+	default:
+		return nil
+	}
+	pass, given := keep[SecretSigningKeyPassphrase]
+	if KeyEncrypted(pemBytes) && !given {
+		return nil // an existing source's passphrase stays as it is
+	}
+	if _, err := ParseSigningKey(pemBytes, pass); err != nil {
+		return err
+	}
+	return nil
 }
