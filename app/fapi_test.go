@@ -91,6 +91,13 @@ func TestFAPIBankEndToEnd(t *testing.T) {
 			if got := c.secrets.Fields(); !slices.Equal(got, tt.keyring) {
 				t.Fatalf("keyring holds %v, want %v", got, tt.keyring)
 			}
+			// The list shows no client secret for a source that has none.
+			if code, out, _ := c.run("", "sources", "list"); code != 0 || strings.Contains(out, "Client secret") ||
+				!strings.Contains(out, "kid-1") || !strings.Contains(out, tt.auth) {
+				t.Fatalf("sources list: %d\n%s", code, out)
+			} else if tt.keyFlag == "--signing-key-keyring" && !strings.Contains(out, "imported into the OS keyring") {
+				t.Fatalf("sources list does not say the key is in the keyring:\n%s", out)
+			}
 			if code, out, errs := c.run("", "sources", "test", "custody-bank"); code != 0 || !strings.Contains(out, "custody-bank: OK: token OK") {
 				t.Fatalf("sources test: %d %s %s", code, out, errs)
 			}
