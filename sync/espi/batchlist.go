@@ -185,7 +185,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			log.Warn("BatchList names a URI outside the source's base URL; refused, the token is not sent there",
 				"op", "notify", "url-path", hostAndPath(u))
 		}
-		fetchIt, err := n.Store.NoteNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text}, RefetchAfter)
+		fetchIt, err := n.Store.NoteNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text, Correlation: CorrelationID(u)}, RefetchAfter)
 		if err != nil {
 			log.Error("record notified URI", "op", "notify", "err", err)
 			http.Error(w, "could not store the notification", http.StatusInternalServerError)
