@@ -255,13 +255,14 @@ func (s *Server) RefreshTokens() []string {
 
 // RevokeCustomer is the customer revoking Custody's access at the utility: the refresh and
 // access tokens stop working, the customer's Authorization turns status 0 (revoked), and,
-// when a notification URL is configured, a BatchList naming that Authorization is POSTed.
-func (s *Server) RevokeCustomer(ctx context.Context) error {
+// with notify and a notification URL configured, a BatchList naming that Authorization is
+// POSTed.
+func (s *Server) RevokeCustomer(ctx context.Context, notify bool) error {
 	s.mu.Lock()
 	s.customerRevoked = true
 	clear(s.refresh)
 	clear(s.customer)
-	notify := s.opts.NotifyURL != "" && s.opts.NotifyClient != nil
+	notify = notify && s.opts.NotifyURL != "" && s.opts.NotifyClient != nil
 	s.mu.Unlock()
 	if !notify {
 		return nil
