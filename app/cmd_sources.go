@@ -21,6 +21,7 @@ import (
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/espi"
 	"custody/sync/notify"
 )
 
@@ -66,12 +67,14 @@ const SecretField = "client_secret"
 func init() {
 	register(&command{
 		name: "sources",
-		args: "list | add KIND NAME [flags] | remove NAME | test NAME | enable NAME | disable NAME",
+		args: "list | add KIND NAME [flags] | remove NAME | test NAME | connect NAME [--no-browser] [--timeout D] | enable NAME | disable NAME",
 		summary: `Manage sources. KIND is greenbutton, obevents or datahub. The client secret is read from
 standard input with --secret-stdin (one line) or prompted for, and goes to the OS keyring only.
 
   custody sources add greenbutton NAME --base-url URL --token-url URL --client-id ID
           [--bulk-id ID]... [--subscription-id ID]... [--cert FILE --key FILE] [--ca FILE] [--secret-stdin]
+          [--authorize-url URL [--scope S] [--redirect-port N]] [--async-timeout 26h]
+  custody sources connect NAME [--no-browser] [--timeout 5m]   (a customer's own authorisation, Connect My Data)
   custody sources add obevents NAME --base-url URL --token-url URL --client-id ID
           --jwks-url URL --issuer ISS --audience AUD [--scope S] [--cert FILE --key FILE] [--ca FILE] [--secret-stdin]
           [--org-id ID] [--algs PS256,ES256] [--error-codes rfc|draft] [--max-events N]
@@ -109,6 +112,11 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
 			c.defString("notify-cert", "", "server certificate (PEM) of the notification listener")
 			c.defString("notify-key", "", "server key (PEM) of the notification listener")
 			c.defString("notify-client-ca", "", "require notification senders to present a client certificate issued by this CA (PEM)")
+			c.defString("authorize-url", "", "the custodian's OAuth authorize endpoint: the customer authorises with `sources connect` (Green Button Connect My Data)")
+			c.defString("redirect-port", "", "loopback port of the redirect URI http://127.0.0.1:PORT/callback, when the custodian registered one (Green Button; default a free port)")
+			c.defString("async-timeout", "", "how long to wait for the notification of a request the custodian answered 202 before asking again (Green Button; default 26h)")
+			c.defBool("no-browser", false, "connect: print the address only, do not open the browser")
+			c.defString("timeout", "", "connect: how long to wait for the browser (default 5m)")
 			c.defString("notify-path", "", "path of this source's notification endpoint (default /espi/notify/NAME, /NAME/event-notifications)")
 		},
 		run: runSources,
@@ -117,7 +125,7 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
 
 func runSources(ctx context.Context, env *Env, c *invocation) error {
 	if len(c.args) == 0 {
-		return usageErr("say list, add, remove, test, enable or disable")
+		return usageErr("say list, add, remove, test, connect, enable or disable")
 	}
 	sub, args := c.args[0], c.args[1:]
 	open := env.openStore
@@ -168,6 +176,11 @@ func runSources(ctx context.Context, env *Env, c *invocation) error {
 			return usageErr("test needs NAME")
 		}
 		return testSource(ctx, env, st, args[0])
+	case "connect":
+		if len(args) != 1 {
+			return usageErr("connect needs NAME")
+		}
+		return connectSource(ctx, env, st, c, args[0])
 	}
 	return usageErr("unknown sources subcommand %q", sub)
 }
@@ -202,7 +215,8 @@ type sourceSpec struct {
 var sourceSpecs = map[string]sourceSpec{
 	"greenbutton": {
 		required: []string{"base-url", "token-url", "client-id"},
-		allowed:  []string{"bulk-id", "subscription-id", "cert", "key", "ca", "scope", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path"},
+		allowed: []string{"bulk-id", "subscription-id", "cert", "key", "ca", "scope", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
+			"authorize-url", "redirect-port", "async-timeout"},
 	},
 	"obevents": {
 		required: []string{"base-url", "token-url", "client-id", "jwks-url", "issuer", "audience"},
@@ -241,7 +255,7 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 	}
 	for _, f := range []string{"base-url", "token-url", "client-id", "cert", "key", "ca", "jwks-url", "issuer", "audience", "scope", "format", "interval", "secret-expires",
 		"notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
-		"org-id", "algs", "max-events", "callback-url", "jti-window"} {
+		"org-id", "algs", "max-events", "callback-url", "jti-window", "authorize-url", "redirect-port", "async-timeout"} {
 		v := strings.TrimSpace(get(f))
 		if v == "" {
 			continue
@@ -302,7 +316,10 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 			src.SetList(key, vs)
 		}
 	}
-	for _, f := range []string{CfgBaseURL, CfgTokenURL, CfgJWKSURL, CfgCallbackURL} {
+	if err := checkGreenButtonSettings(src); err != nil {
+		return src, err
+	}
+	for _, f := range []string{CfgBaseURL, CfgTokenURL, CfgJWKSURL, CfgCallbackURL, espi.CfgAuthorizeURL} {
 		if v := src.Config[f]; v != "" {
 			u, err := url.Parse(v)
 			if err != nil || u.Host == "" {

@@ -626,15 +626,18 @@ func BatchList(uris ...string) []byte {
 
 // Notify POSTs a BatchList naming uris to Options.NotifyURL and returns when it is answered.
 func (s *Server) Notify(ctx context.Context, uris ...string) error {
-	if s.opts.NotifyURL == "" || s.opts.NotifyClient == nil {
+	s.mu.Lock()
+	target, client := s.opts.NotifyURL, s.opts.NotifyClient
+	s.mu.Unlock()
+	if target == "" || client == nil {
 		return errors.New("espitest: no NotifyURL and NotifyClient configured")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opts.NotifyURL, bytes.NewReader(BatchList(uris...)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(BatchList(uris...)))
 	if err != nil {
 		return fmt.Errorf("espitest: notify: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/xml")
-	resp, err := s.opts.NotifyClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("espitest: notify: %w", err)
 	}
@@ -649,7 +652,10 @@ func (s *Server) Notify(ctx context.Context, uris ...string) error {
 // notifyLater POSTs a BatchList in the background, as PG&E does 10 to 40 seconds after a bulk
 // request (here at once).
 func (s *Server) notifyLater(uri string) {
-	if s.opts.NotifyURL == "" || s.opts.NotifyClient == nil {
+	s.mu.Lock()
+	off := s.opts.NotifyURL == "" || s.opts.NotifyClient == nil
+	s.mu.Unlock()
+	if off {
 		return
 	}
 	s.notes.Add(1)
@@ -680,4 +686,12 @@ func (s *Server) ReleaseNotifications(ctx context.Context) error {
 		return errors.New("espitest: no notification is held")
 	}
 	return s.Notify(ctx, uris...)
+}
+
+// SetNotify sets where BatchLists are POSTed (Options.NotifyURL and NotifyClient), for a
+// listener that starts after the simulator, as the app's does.
+func (s *Server) SetNotify(url string, client *http.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.NotifyURL, s.opts.NotifyClient = url, client
 }
