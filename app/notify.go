@@ -3,7 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"sort"
+	"strings"
+	"sync"
 
 	"custody/store"
 	"custody/sync/espi"
@@ -76,4 +80,109 @@ func startNotifications(ctx context.Context, env *Env, st *store.Store) (*notifi
 		fmt.Fprintf(env.Stdout, "listening for notifications on %s\n", l.URL())
 	}
 	return n, nil
+}
+
+// listenerManager keeps the notification listeners in step with the sources while the app
+// runs: a source added, edited, enabled, disabled or removed starts or stops its listener
+// without a restart of the app.
+type listenerManager struct {
+	env *Env
+	st  *store.Store
+	ctx context.Context // bounds the fetches notifications trigger
+
+	mu  sync.Mutex
+	cur *notifications
+	sig string
+	err error
+}
+
+func newListenerManager(ctx context.Context, env *Env, st *store.Store) *listenerManager {
+	return &listenerManager{env: env, st: st, ctx: ctx}
+}
+
+// listenerSignature is what decides the listeners: the enabled sources asking for one and
+// their listener settings.
+func listenerSignature(srcs []store.Source) string {
+	var b strings.Builder
+	for _, s := range srcs {
+		if !s.Enabled || strings.TrimSpace(s.Config[notify.CfgListen]) == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "%s\x00%s", s.Name, s.Kind)
+		for _, k := range []string{notify.CfgListen, notify.CfgCert, notify.CfgKey, notify.CfgClientCA, notify.CfgPath} {
+			fmt.Fprintf(&b, "\x00%s", s.Config[k])
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Sync starts, restarts or stops the listeners when the sources' listener settings changed
+// since the last call. A listener that cannot start is logged and returned; the others and
+// polling go on.
+func (m *listenerManager) Sync(ctx context.Context) error {
+	srcs, err := m.st.Sources(ctx)
+	if err != nil {
+		return err
+	}
+	sort.Slice(srcs, func(i, j int) bool { return srcs[i].Name < srcs[j].Name })
+	sig := listenerSignature(srcs)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cur != nil && sig == m.sig {
+		return m.err
+	}
+	if m.cur != nil {
+		m.cur.Close()
+		m.cur = nil
+	}
+	m.sig = sig
+	n, err := startNotifications(m.ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Secrets: m.env.Secrets,
+		Logger: m.env.Logger, Drivers: m.env.Drivers}, m.st)
+	if err != nil {
+		m.err = err
+		m.env.Logger.Error("start the notification listener", "op", "notify.start", "err", err)
+		return err
+	}
+	m.cur, m.err = n, nil
+	return nil
+}
+
+// Running returns the origin (https://host:port) of the listener serving the source, if
+// one is running.
+func (m *listenerManager) Running(src store.Source) (string, bool) {
+	cfg, _, on, err := notify.ConfigOf(src)
+	if err != nil || !on {
+		return "", false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cur == nil || m.cur.set == nil {
+		return "", false
+	}
+	for _, l := range m.cur.set.Listeners() {
+		if l.ConfigAddr() == cfg.Addr {
+			return l.URL(), true
+		}
+	}
+	return "", false
+}
+
+// Err is why the listeners could not start, if they could not.
+func (m *listenerManager) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.err
+}
+
+// Close stops the listeners.
+func (m *listenerManager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cur == nil {
+		return nil
+	}
+	err := m.cur.Close()
+	m.cur = nil
+	return err
 }
