@@ -1,0 +1,119 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"custody/app/secrets"
+	"custody/store"
+	"custody/sync/espi"
+	"custody/sync/espi/espitest"
+	"custody/sync/notify"
+	"custody/sync/simtls"
+)
+
+// Names of the demo's Green Button sources beyond the plain one: a PG&E-like custodian that
+// answers 202 and delivers by notification, and a household connected with its own
+// authorisation (Connect My Data).
+const (
+	demoAsyncSource     = "demo-pge-async"
+	demoConnectedSource = "demo-household"
+	// demoExtraSecrets is how many keyring items they add: two client secrets, and the
+	// household's access and refresh tokens.
+	demoExtraSecrets = 4
+)
+
+// startGreenButtonDemo starts a second Green Button simulator, asynchronous and with Connect
+// My Data, and configures the two sources that show it: demoAsyncSource, whose notification
+// listener the app starts (on a loopback port chosen now, mutual TLS with the demo CA), and
+// demoConnectedSource, authorised at once the way a customer would in the browser.
+func startGreenButtonDemo(ctx context.Context, env *Env, st *store.Store, pki *simtls.PKI, files simtls.Files, mem *secrets.Memory) (stop func(), err error) {
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	dir := filepath.Dir(files.CA)
+	cert, key := filepath.Join(dir, "listener.pem"), filepath.Join(dir, "listener-key.pem")
+	for p, b := range map[string][]byte{cert: pki.ServerCertPEM, key: pki.ServerKeyPEM} {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+	}
+	clientTLS, err := pki.ClientTLS()
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	listen := net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
+	async := store.Source{Name: demoAsyncSource, Kind: espi.Kind}
+	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Async: true, ConnectMyData: true, RotateRefresh: true,
+		NotifyURL: "https://" + listen + notify.DefaultPath(async), NotifyClient: &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: clientTLS}}})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	stop = func() { sim.Close() }
+	async, _ = sim.DemoSource(demoAsyncSource, files)
+	async.Config[notify.CfgListen], async.Config[notify.CfgCert], async.Config[notify.CfgKey] = listen, cert, key
+	async.Config[notify.CfgClientCA] = files.CA
+	household, _ := sim.DemoSource(demoConnectedSource, files)
+	household.SetList(espi.CfgBulkIDs, nil)
+	household.Config[espi.CfgAuthorizeURL] = sim.AuthorizeURL()
+	for _, src := range []store.Source{async, household} {
+		src.Config[CfgInterval] = "1m"
+		src.Enabled = true
+		if err := mem.SetSecret(src.Name, SecretField, sim.Secret()); err != nil {
+			stop()
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		if err := putSource(ctx, st, &src); err != nil {
+			stop()
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+	}
+	// The household's authorisation, with the simulator's consent page in the part of the
+	// browser.
+	drv, ok := env.Drivers[espi.Kind].(*espi.Driver)
+	if !ok {
+		return stop, nil
+	}
+	src, err := st.SourceByName(ctx, demoConnectedSource)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	job := env.job(st, src, nil)
+	job.Secrets = mem
+	conn, err := drv.StartConnect(ctx, job)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("demo: connect %s: %w", demoConnectedSource, err)
+	}
+	browser := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.CAPool(), MinVersion: tls.VersionTLS12}}}
+	if _, err := espitest.Authorize(ctx, browser, conn.URL()); err != nil {
+		conn.Close()
+		stop()
+		return nil, fmt.Errorf("demo: connect %s: %w", demoConnectedSource, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := conn.Wait(wctx); err != nil {
+		stop()
+		return nil, fmt.Errorf("demo: connect %s: %w", demoConnectedSource, err)
+	}
+	return stop, nil
+}
+
+// freeLoopbackPort returns a TCP port free on 127.0.0.1 now.
+func freeLoopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
