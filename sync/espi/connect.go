@@ -3,6 +3,7 @@ package espi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -345,7 +346,7 @@ func (c *Connecting) callback(w http.ResponseWriter, r *http.Request) {
 	default:
 	}
 	q := r.URL.Query()
-	if q.Get("state") != c.state {
+	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.state)) != 1 {
 		// Not our authorisation (or a forged request): ignore it and keep waiting.
 		c.job.Logger.Warn("the browser came back with a state that does not match; ignored", "op", "connect")
 		page(w, http.StatusBadRequest, "Not recognised", "This answer does not belong to the authorisation Custody started. Start again from Custody.")
