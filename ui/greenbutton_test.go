@@ -14,7 +14,6 @@ import (
 // fakeGreenButton records what the Sources view asks of a Green Button source.
 type fakeGreenButton struct {
 	mu        sync.Mutex
-	opened    []string
 	tests     int
 	connected string
 }
