@@ -204,7 +204,7 @@ func syncForever(ctx context.Context, env *Env, st *store.Store, only []string) 
 		<-followed
 		return err
 	}
-	listeners, err := startNotifications(ctx, env, st)
+	listeners, err := startNotificationsWith(ctx, env, st, eng.SyncNow)
 	if err != nil {
 		eng.Stop()
 		unsubscribe()

@@ -62,6 +62,7 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 	// sources starts or stops them. A listener that cannot start (its port taken, say) is
 	// logged and shown on the source; the app and polling go on without it.
 	listeners := newListenerManager(engCtx, env, st)
+	listeners.onAuthorization = eng.SyncNow
 	listeners.Sync(ctx)
 	defer listeners.Close()
 

@@ -43,6 +43,13 @@ func (n *notifications) Close() error {
 // nothing listens. The fetches a BatchList triggers end with ctx. Close the returned set when
 // done.
 func startNotifications(ctx context.Context, env *Env, st *store.Store) (*notifications, error) {
+	return startNotificationsWith(ctx, env, st, nil)
+}
+
+// startNotificationsWith is startNotifications with onAuthorization called when a BatchList
+// told a Green Button source about an authorization (the engine's SyncNow, so that a
+// revocation shows at once).
+func startNotificationsWith(ctx context.Context, env *Env, st *store.Store, onAuthorization func(source string)) (*notifications, error) {
 	srcs, err := st.Sources(ctx)
 	if err != nil {
 		return nil, err
@@ -55,7 +62,8 @@ func startNotifications(ctx context.Context, env *Env, st *store.Store) (*notifi
 			if !ok {
 				return nil
 			}
-			h := &espi.Notifications{Driver: drv, Store: st, Secrets: envSecrets{env}, Logger: env.Logger, Source: src.Name, Ctx: ctx}
+			h := &espi.Notifications{Driver: drv, Store: st, Secrets: envSecrets{env}, Logger: env.Logger, Source: src.Name, Ctx: ctx,
+				AuthorizationChanged: onAuthorization}
 			n.batch = append(n.batch, h)
 			return h
 		case "obevents":
@@ -89,6 +97,9 @@ type listenerManager struct {
 	env *Env
 	st  *store.Store
 	ctx context.Context // bounds the fetches notifications trigger
+
+	// onAuthorization is called when a notification told a source about an authorization.
+	onAuthorization func(source string)
 
 	mu  sync.Mutex
 	cur *notifications
@@ -137,8 +148,8 @@ func (m *listenerManager) Sync(ctx context.Context) error {
 		m.cur = nil
 	}
 	m.sig = sig
-	n, err := startNotifications(m.ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Secrets: m.env.Secrets,
-		Logger: m.env.Logger, Drivers: m.env.Drivers}, m.st)
+	n, err := startNotificationsWith(m.ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Secrets: m.env.Secrets,
+		Logger: m.env.Logger, Drivers: m.env.Drivers}, m.st, m.onAuthorization)
 	if err != nil {
 		m.err = err
 		m.env.Logger.Error("start the notification listener", "op", "notify.start", "err", err)

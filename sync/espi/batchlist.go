@@ -106,6 +106,10 @@ type Notifications struct {
 	Source string
 	// Ctx bounds the fetches that follow a notification; nil means context.Background().
 	Ctx context.Context
+	// AuthorizationChanged, when set, is called after a notified Authorization or
+	// ApplicationInformation was fetched, so that the app syncs the source at once and shows
+	// what changed (such as "the customer revoked access on DATE") in its status.
+	AuthorizationChanged func(source string)
 
 	wg sync.WaitGroup
 }
@@ -216,13 +220,18 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		authz := false
 		for _, u := range fetch {
+			authz = authz || isAuthorizationResource(s.client.rel(u))
 			if err := n.Driver.fetchNotified(base, job, s.client, u); err != nil {
 				log.Warn("fetch notified URI", "op", "notify", "url-path", urlPath(u), "err", err)
 				if stops(err) {
 					return // left pending: the next sync tries again
 				}
 			}
+		}
+		if authz && n.AuthorizationChanged != nil {
+			n.AuthorizationChanged(n.Source)
 		}
 	}()
 }

@@ -53,6 +53,8 @@ type cmdRig struct {
 	keys    *keyring
 	n       *espi.Notifications
 	browser *http.Client
+	mu      sync.Mutex
+	changes []string // sources AuthorizationChanged was called for
 }
 
 func newCMDRig(t *testing.T, opts espitest.Options) *cmdRig {
@@ -97,7 +99,19 @@ func newCMDRig(t *testing.T, opts espitest.Options) *cmdRig {
 		t.Fatal(err)
 	}
 	browser.CheckRedirect = nil // a browser follows redirects
-	return &cmdRig{rig: r, keys: keys, n: n, browser: browser}
+	cr := &cmdRig{rig: r, keys: keys, n: n, browser: browser}
+	n.AuthorizationChanged = func(source string) {
+		cr.mu.Lock()
+		defer cr.mu.Unlock()
+		cr.changes = append(cr.changes, source)
+	}
+	return cr
+}
+
+func (r *cmdRig) changed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.changes...)
 }
 
 func (r *cmdRig) job() *engine.Job {
@@ -295,6 +309,9 @@ func TestConnectRevoked(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.n.Wait()
+		if got := r.changed(); len(got) != 1 || got[0] != "pge" {
+			t.Fatalf("AuthorizationChanged calls %q, want one for pge", got)
+		}
 		day := r.clock.Now().Local().Format("2006-01-02")
 		if !strings.Contains(r.logs.String(), "the customer revoked access on "+day) {
 			t.Fatalf("log: %s", r.logs.String())
