@@ -285,3 +285,119 @@ func TestAsyncCustodianEndToEnd(t *testing.T) {
 	}
 	_ = store.NotifiedFetched
 }
+
+// TestAsyncCustodianContinuousSync: `custody sync` (continuous) against a PG&E-like custodian
+// starts the listener, asks once, receives the notification, stores every reading and moves
+// the cursor to the time of its request.
+func TestAsyncCustodianContinuousSync(t *testing.T) {
+	pki, err := simtls.New("custody-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, err := pki.WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCert, srvKey := filepath.Join(dir, "listener.pem"), filepath.Join(dir, "listener-key.pem")
+	os.WriteFile(srvCert, pki.ServerCertPEM, 0o600)
+	os.WriteFile(srvKey, pki.ServerKeyPEM, 0o600)
+	now := time.Now()
+	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 3, Async: true, HoldNotifications: true,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	// The same data served synchronously, to compare: every reading must arrive.
+	ref, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 3, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	if code, out, errOut := c.run(sim.Secret()+"\n", "sources", "add", "greenbutton", "pge", "--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(),
+		"--client-id", sim.ClientID(), "--bulk-id", sim.BulkID(), "--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA,
+		"--notify-listen", "127.0.0.1:0", "--notify-cert", srvCert, "--notify-key", srvKey, "--notify-client-ca", files.CA, "--secret-stdin"); code != 0 {
+		t.Fatalf("sources add: %d %s%s", code, out, errOut)
+	}
+	var stdout, logs lockedBuffer
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stdout, Getenv: func(string) string { return "" },
+		Secrets: c.secrets, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	env.Drivers = drivers(env)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, env, []string{"sync", "--db", c.db}) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	// Bounded waits for what the background process does (not a timing assertion).
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for i := 0; i < 600; i++ {
+			if ok() {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("%s never happened; output:\n%s\nlog:\n%s", what, stdout.String(), logs.String())
+	}
+	var listenURL string
+	waitFor("the listener", func() bool {
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			if u, ok := strings.CutPrefix(l, "listening for notifications on "); ok {
+				listenURL = u
+				return true
+			}
+		}
+		return false
+	})
+	waitFor("the request", func() bool { return len(sim.Held()) == 1 })
+	waitFor("the waiting note", func() bool {
+		return strings.Contains(stdout.String(), "requested; waiting for the custodian's notification since ")
+	})
+	clientTLS, _ := pki.ClientTLS()
+	sim.SetNotify(listenURL+"/espi/notify/pge", &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}})
+	if err := sim.ReleaseNotifications(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	src, _ := st.SourceByName(ctx, "pge")
+	var cursor time.Time
+	waitFor("the cursor move", func() bool {
+		cursor, _ = st.Cursor(ctx, src.ID, "Batch/Bulk/"+sim.BulkID())
+		return !cursor.IsZero()
+	})
+	cancel()
+	<-done
+	done <- 0
+
+	// Every reading the custodian has, as a synchronous fetch of the same data gives them.
+	refDB := filepath.Join(t.TempDir(), "ref.db")
+	rc := &cli{t: t, db: refDB, secrets: secrets.NewMemory()}
+	if code, out, errOut := rc.run(ref.Secret()+"\n", "sources", "add", "greenbutton", "pge", "--base-url", ref.BaseURL(), "--token-url", ref.TokenURL(),
+		"--client-id", ref.ClientID(), "--bulk-id", ref.BulkID(), "--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA, "--secret-stdin"); code != 0 {
+		t.Fatalf("reference add: %d %s%s", code, out, errOut)
+	}
+	rc.run("", "sync", "--once", "pge")
+	_, want, _ := rc.run("", "export")
+	_, got, _ := c.run("", "export")
+	wantRows, gotRows := strings.Count(want, "\n"), strings.Count(got, "\n")
+	if wantRows < 10 || gotRows != wantRows {
+		t.Fatalf("%d rows through the notification, %d fetched directly", gotRows, wantRows)
+	}
+	var asks int
+	for _, q := range sim.Requests() {
+		if strings.HasSuffix(q.Path, "/Batch/Bulk/"+sim.BulkID()) && !strings.Contains(q.RawQuery, "correlationID") && q.Status == 202 {
+			asks++
+		}
+	}
+	if asks != 1 {
+		t.Fatalf("%d bulk requests, want one for the window", asks)
+	}
+}

@@ -100,6 +100,8 @@ type listenerManager struct {
 
 	// onAuthorization is called when a notification told a source about an authorization.
 	onAuthorization func(source string)
+	// out, when set, gets a line per listener started ("listening for notifications on URL").
+	out io.Writer
 
 	mu  sync.Mutex
 	cur *notifications
@@ -148,7 +150,11 @@ func (m *listenerManager) Sync(ctx context.Context) error {
 		m.cur = nil
 	}
 	m.sig = sig
-	n, err := startNotificationsWith(m.ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Secrets: m.env.Secrets,
+	out := m.out
+	if out == nil {
+		out = io.Discard
+	}
+	n, err := startNotificationsWith(m.ctx, &Env{Stdout: out, Stderr: io.Discard, Secrets: m.env.Secrets,
 		Logger: m.env.Logger, Drivers: m.env.Drivers}, m.st, m.onAuthorization)
 	if err != nil {
 		m.err = err
