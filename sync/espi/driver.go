@@ -34,28 +34,12 @@ const (
 	CfgKey             = "key"
 	CfgCA              = "ca"
 	CfgScope           = "scope"
-	// Connect My Data: the custodian's OAuth authorize endpoint (its presence makes the
-	// source's subscriptions fetched with the customer's own token) and the loopback port of
-	// the redirect URI (empty: a free one).
-	CfgAuthorizeURL = "authorize_url"
-	CfgRedirectPort = "redirect_port"
-	// CfgAsyncTimeout is how long a request the custodian answered 202 to stays outstanding
-	// (a Go duration; default DefaultAsyncTimeout).
-	CfgAsyncTimeout = "async_timeout"
-	// Recorded by `custody sources connect` from the token answer, not set by the user.
-	CfgResourceURI      = "resource_uri"
-	CfgAuthorizationURI = "authorization_uri"
-	CfgGrantedScope     = "granted_scope"
 )
 
 // Keyring fields of a greenbutton source.
 const (
 	SecretField    = "client_secret"
 	ClientKeyField = "client_key" // the client key (PEM), when it is kept in the keyring rather than a file
-	// The customer's tokens of a Connect My Data source, written by `custody sources connect`
-	// and by a refresh (custodians may rotate the refresh token).
-	AccessTokenField  = "access_token"
-	RefreshTokenField = "refresh_token"
 )
 
 // Kind is the source kind the driver handles.
