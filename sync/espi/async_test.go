@@ -116,6 +116,10 @@ func TestAsyncRequestNotificationCursor(t *testing.T) {
 			t.Fatalf("sync while outstanding: %+v %v", res, err)
 		}
 	}
+	// Nor does a test of the source.
+	if msg, err := r.drv.Test(ctx, r.job()); err != nil || !strings.Contains(msg, "waiting for the custodian's notification since "+t0.Local().Format("15:04")) {
+		t.Fatalf("Test while outstanding: %q %v", msg, err)
+	}
 	if got := len(r.bulkRequests()); got != 1 {
 		t.Fatalf("%d bulk requests while one was outstanding, want 1", got)
 	}

@@ -831,6 +831,13 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	} else if s.customer != nil {
 		fmt.Fprintf(&msg, "; not connected to a customer's account yet: run `custody sources connect %s`", job.Source.Name)
 	}
+	if req, ok, err := job.Store.Outstanding(ctx, job.Source.ID, rel); err == nil && ok {
+		// Asking an asynchronous custodian again would have it prepare (and notify) another
+		// answer that could be taken for the outstanding one's.
+		fmt.Fprintf(&msg, "; %s: %s (not asked again by this test)", what, WaitingNote(req.Requested))
+		msg.WriteString(d.listAuthorizations(ctx, job, s.client))
+		return msg.String(), nil
+	}
 	// A small window (the last hour, ending a minute ago so that a custodian whose clock is
 	// a little behind does not see a future published-max) keeps the answer short.
 	now := d.now().Add(-time.Minute)
