@@ -77,6 +77,10 @@ func connectSource(ctx context.Context, env *Env, st *store.Store, c *invocation
 		fmt.Fprintf(env.Stderr, "%s: FAILED: %v\n  what to do: %s\n", name, err, adviceFor(err))
 		return errSilentFailure
 	}
+	if res.SubscriptionID == "" {
+		fmt.Fprintf(env.Stderr, "connected %s to the customer's account; the tokens are in the OS keyring, but the custodian's answer named no subscription (resourceURI): add one with --subscription-id\n", name)
+		return nil
+	}
 	fmt.Fprintf(env.Stderr, "connected %s to the customer's account: subscription %s; the tokens are in the OS keyring\n", name, res.SubscriptionID)
 	return nil
 }

@@ -392,6 +392,7 @@ func (c *Connecting) exchange(code string) (Connected, error) {
 	if err := w.SetSecret(c.job.Source.Name, AccessTokenField, tok.AccessToken); err != nil {
 		return res, syncerr.E(syncerr.Local, op, err)
 	}
+	// No refresh token in the answer leaves none: an old one belongs to an earlier authorisation.
 	if err := w.SetSecret(c.job.Source.Name, RefreshTokenField, tok.RefreshToken); err != nil {
 		return res, syncerr.E(syncerr.Local, op, err)
 	}

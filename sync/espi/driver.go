@@ -361,6 +361,9 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 	}
 	if len(rs) == 0 && len(pending) == 0 {
 		if s.customer != nil {
+			if tok, _ := job.Secrets.Secret(job.Source.Name, AccessTokenField); tok != "" {
+				return res, syncerr.Errorf(syncerr.Config, "sync", "the source is connected but names no subscription id (the custodian's answer gave no resourceURI): add one with --subscription-id")
+			}
 			return res, notConnected(job.Source.Name)
 		}
 		return res, syncerr.Errorf(syncerr.Config, "sync", "the source names no bulk id and no subscription id")
