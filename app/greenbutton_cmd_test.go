@@ -353,7 +353,7 @@ func TestAsyncCustodianContinuousSync(t *testing.T) {
 		}
 		return false
 	})
-	waitFor("the request", func() bool { return len(sim.Held()) == 1 })
+	waitFor("the requests", func() bool { return len(sim.Held()) == 2 }) // usage and customer information
 	waitFor("the waiting note", func() bool {
 		return strings.Contains(stdout.String(), "requested; waiting for the custodian's notification since ")
 	})

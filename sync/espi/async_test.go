@@ -125,9 +125,15 @@ func TestAsyncRequestNotificationCursor(t *testing.T) {
 	}
 
 	// The notification comes: the listener fetches the prepared answer with the client token.
+	// PG&E prepares the customers' information the same way: one notified URI each.
 	held := r.sim.Held()
-	if len(held) != 1 || espi.CorrelationID(held[0]) == "" {
+	if len(held) != 2 || !strings.Contains(held[0], "/Batch/Bulk/") || espi.CorrelationID(held[0]) == "" ||
+		!strings.Contains(held[1], "/Batch/BulkRetailCustomerInfo/") {
 		t.Fatalf("held notifications %q", held)
+	}
+	info := "Batch/BulkRetailCustomerInfo/" + r.sim.BulkID()
+	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, info); !ok {
+		t.Fatal("the customer information request is not outstanding")
 	}
 	if err := r.sim.ReleaseNotifications(ctx); err != nil {
 		t.Fatal(err)
@@ -139,8 +145,10 @@ func TestAsyncRequestNotificationCursor(t *testing.T) {
 	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel); ok {
 		t.Fatal("the request is still outstanding after its answer was fetched")
 	}
-	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.Equal(t0) {
-		t.Fatalf("cursor %v, want the time of the request %v", cur, t0)
+	for _, res := range []string{rel, info} {
+		if cur, _ := r.st.Cursor(ctx, r.src.ID, res); !cur.Equal(t0) {
+			t.Fatalf("%s: cursor %v, want the time of the request %v", res, cur, t0)
+		}
 	}
 	for _, q := range r.sim.Requests() {
 		if strings.Contains(q.RawQuery, "correlationID") && q.Status == http.StatusOK && (!q.Token || q.ClientCert == "") {
@@ -157,8 +165,8 @@ func TestAsyncRequestNotificationCursor(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.n.Wait()
-	if got := r.correlationFetches(); got != 1 {
-		t.Fatalf("%d fetches of one correlation id, want 1", got)
+	if got := r.correlationFetches(); got != 2 {
+		t.Fatalf("%d fetches of two correlation ids, want 2", got)
 	}
 	dup, _ := r.st.Notified(ctx, r.src.ID, store.NotifiedDuplicate)
 	if len(dup) != 1 || dup[0].URI != u.String() {

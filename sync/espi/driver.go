@@ -390,7 +390,7 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 			}
 			continue
 		}
-		if r.windowed {
+		{ // every resource: PG&E answers BulkRetailCustomerInfo asynchronously too
 			req, ok, err := job.Store.Outstanding(ctx, job.Source.ID, r.rel)
 			if err != nil {
 				return res, syncerr.E(syncerr.Local, "sync", err)

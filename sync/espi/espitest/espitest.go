@@ -560,29 +560,11 @@ func (s *Server) resource(r *http.Request) ([]byte, int) {
 		}
 	case rel == "Batch/Bulk/"+s.opts.BulkID:
 		if s.opts.Async {
-			if cid := q.Get("correlationID"); cid != "" {
-				s.mu.Lock()
-				pw, ok := s.prepared[cid]
-				s.mu.Unlock()
-				if !ok {
-					return []byte("unknown correlationID"), http.StatusNotFound
-				}
-				w = pw
-			} else {
-				cid := uuidOf(randHex(16))
-				s.mu.Lock()
-				s.prepared[cid] = w
-				s.mu.Unlock()
-				uri := s.BaseURL() + "/Batch/Bulk/" + s.opts.BulkID + "?correlationID=" + cid
-				if s.opts.HoldNotifications {
-					s.mu.Lock()
-					s.held = append(s.held, uri)
-					s.mu.Unlock()
-				} else {
-					s.notifyLater(uri)
-				}
-				return nil, http.StatusAccepted
+			pw, status, body := s.async(rel, q.Get("correlationID"), w)
+			if status != http.StatusOK {
+				return body, status
 			}
+			w = pw
 		}
 		fw.open(self, "Bulk "+s.opts.BulkID)
 		fw.usage(blocks(now, s.opts.Days), w, "")
@@ -594,6 +576,11 @@ func (s *Server) resource(r *http.Request) ([]byte, int) {
 		fw.open(self, "Subscription "+s.opts.SubscriptionID)
 		fw.usage(blocks(now, s.opts.Days), w, prefix)
 	case rel == "Batch/BulkRetailCustomerInfo/"+s.opts.BulkID && !s.opts.NoCustomerInfo:
+		if s.opts.Async { // PG&E prepares the customers' information the same way
+			if _, status, body := s.async(rel, q.Get("correlationID"), w); status != http.StatusOK {
+				return body, status
+			}
+		}
 		fw.open(self, "Retail customer information")
 		fw.customer(s.BaseURL())
 	case strings.HasPrefix(rel, "Subscription/"+s.opts.SubscriptionID+"/") || strings.HasPrefix(rel, "ReadingType/") || strings.HasPrefix(rel, "LocalTimeParameters/"):
@@ -694,4 +681,32 @@ func (s *Server) SetNotify(url string, client *http.Client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opts.NotifyURL, s.opts.NotifyClient = url, client
+}
+
+// async is PG&E's asynchronous answer to a request for rel: without a correlationID, 202 and
+// a BatchList (now, or held) naming rel?correlationID=…; with one, the window of the request
+// it names (200), or 404 for an unknown one.
+func (s *Server) async(rel, cid string, w window) (window, int, []byte) {
+	if cid != "" {
+		s.mu.Lock()
+		pw, ok := s.prepared[cid]
+		s.mu.Unlock()
+		if !ok {
+			return w, http.StatusNotFound, []byte("unknown correlationID")
+		}
+		return pw, http.StatusOK, nil
+	}
+	cid = uuidOf(randHex(16))
+	uri := s.BaseURL() + "/" + rel + "?correlationID=" + cid
+	s.mu.Lock()
+	s.prepared[cid] = w
+	hold := s.opts.HoldNotifications
+	if hold {
+		s.held = append(s.held, uri)
+	}
+	s.mu.Unlock()
+	if !hold {
+		s.notifyLater(uri)
+	}
+	return w, http.StatusAccepted, nil
 }
