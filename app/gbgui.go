@@ -232,11 +232,18 @@ func (g guiGreenButton) Authorizations(ctx context.Context, source string) (stri
 	for _, a := range as {
 		status := map[int]string{store.AuthorizationActive: "active", store.AuthorizationRevoked: "revoked",
 			store.AuthorizationDenied: "denied", store.AuthorizationExpired: "expired"}[a.Status]
-		fmt.Fprintf(&b, "Authorization %s: %s since %s", lastSegment(a.URI), status, a.Changed.Local().Format("2006-01-02"))
+		who := a.Title
+		if who == "" {
+			who = "Authorization " + lastSegment(a.URI)
+		}
+		fmt.Fprintf(&b, "%s: %s since %s", who, status, a.Changed.Local().Format("2006-01-02"))
 		if id := espi.SubscriptionIDOf(a.ResourceURI); id != "" {
 			fmt.Fprintf(&b, ", subscription id %s", id)
 		} else if i := strings.LastIndex(a.ResourceURI, "/Bulk/"); i >= 0 {
 			fmt.Fprintf(&b, ", bulk id %s", a.ResourceURI[i+len("/Bulk/"):])
+		}
+		if a.Scope != "" {
+			fmt.Fprintf(&b, ", scope %s", a.Scope)
 		}
 		b.WriteByte('\n')
 	}

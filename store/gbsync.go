@@ -259,6 +259,8 @@ type Authorization struct {
 	SourceID    int64
 	URI         string // its authorizationURI
 	ResourceURI string // what it lets the third party fetch
+	Title       string // the custodian's name for it, often the customer's
+	Scope       string // the scope granted
 	Status      int
 	// Changed is when the status was first seen as it is now.
 	Changed time.Time
@@ -281,16 +283,21 @@ func (s *Store) NoteAuthorization(ctx context.Context, a Authorization) (changed
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		changed = true
-		_, err = tx.exec(`INSERT INTO gbsync_authorizations (source_id, uri, resource_uri, status, changed) VALUES (?, ?, ?, ?, ?)`,
-			a.SourceID, a.URI, a.ResourceURI, a.Status, at.Unix())
+		_, err = tx.exec(`INSERT INTO gbsync_authorizations (source_id, uri, resource_uri, title, scope, status, changed) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			a.SourceID, a.URI, a.ResourceURI, a.Title, a.Scope, a.Status, at.Unix())
 	case err != nil:
 	case prev != a.Status:
 		changed = true
 		_, err = tx.exec(`UPDATE gbsync_authorizations SET status = ?, resource_uri = ?, changed = ? WHERE source_id = ? AND uri = ?`,
 			a.Status, a.ResourceURI, at.Unix(), a.SourceID, a.URI)
-	default:
-		_, err = tx.exec(`UPDATE gbsync_authorizations SET resource_uri = ? WHERE source_id = ? AND uri = ? AND ? <> ''`,
-			a.ResourceURI, a.SourceID, a.URI, a.ResourceURI)
+	}
+	if err == nil {
+		// What else it says is kept when said, whether or not the status changed.
+		_, err = tx.exec(`UPDATE gbsync_authorizations SET
+			resource_uri = CASE WHEN ? <> '' THEN ? ELSE resource_uri END,
+			title = CASE WHEN ? <> '' THEN ? ELSE title END,
+			scope = CASE WHEN ? <> '' THEN ? ELSE scope END
+			WHERE source_id = ? AND uri = ?`, a.ResourceURI, a.ResourceURI, a.Title, a.Title, a.Scope, a.Scope, a.SourceID, a.URI)
 	}
 	if err != nil {
 		return false, fmt.Errorf("record authorization: %w", err)
@@ -303,7 +310,7 @@ func (s *Store) NoteAuthorization(ctx context.Context, a Authorization) (changed
 
 // Authorizations lists what the custodian last said about the source's authorizations.
 func (s *Store) Authorizations(ctx context.Context, sourceID int64) ([]Authorization, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT uri, resource_uri, status, changed FROM gbsync_authorizations WHERE source_id = ? ORDER BY uri`, sourceID)
+	rows, err := s.db.QueryContext(ctx, `SELECT uri, resource_uri, title, scope, status, changed FROM gbsync_authorizations WHERE source_id = ? ORDER BY uri`, sourceID)
 	if err != nil {
 		return nil, fmt.Errorf("list authorizations: %w", err)
 	}
@@ -312,7 +319,7 @@ func (s *Store) Authorizations(ctx context.Context, sourceID int64) ([]Authoriza
 	for rows.Next() {
 		a := Authorization{SourceID: sourceID}
 		var changed int64
-		if err := rows.Scan(&a.URI, &a.ResourceURI, &a.Status, &changed); err != nil {
+		if err := rows.Scan(&a.URI, &a.ResourceURI, &a.Title, &a.Scope, &a.Status, &changed); err != nil {
 			return nil, fmt.Errorf("list authorizations: %w", err)
 		}
 		a.Changed = unixTime(changed)

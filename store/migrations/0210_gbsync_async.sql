@@ -19,6 +19,8 @@ CREATE TABLE gbsync_authorizations (
     source_id     INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
     uri           TEXT NOT NULL,             -- the Authorization's authorizationURI (or self link)
     resource_uri  TEXT NOT NULL DEFAULT '',  -- what it lets the third party GET
+    title         TEXT NOT NULL DEFAULT '',  -- the custodian's name for it (often the customer)
+    scope         TEXT NOT NULL DEFAULT '',  -- the scope granted
     status        INTEGER NOT NULL,          -- ESPI: 0 revoked, 1 active, 2 denied; 3 expired (by expires_at)
     changed       INTEGER NOT NULL,          -- unix seconds: when the status was first seen as it is
     PRIMARY KEY (source_id, uri)

@@ -740,7 +740,7 @@ func (d *Driver) noteAuthorizations(ctx context.Context, job *engine.Job, as []A
 			resourceURI = ""
 		}
 		changed, err := job.Store.NoteAuthorization(context.WithoutCancel(ctx), store.Authorization{SourceID: job.Source.ID, URI: a.URI(),
-			ResourceURI: resourceURI, Status: st, Changed: now})
+			ResourceURI: resourceURI, Title: a.Title, Scope: a.Scope, Status: st, Changed: now})
 		if err != nil {
 			return syncerr.E(syncerr.Local, "record authorization", err)
 		}
