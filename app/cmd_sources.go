@@ -445,6 +445,7 @@ func addSource(ctx context.Context, env *Env, st *store.Store, c *invocation, ki
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
+	warnOpenListener(env, src)
 	return nil
 }
 

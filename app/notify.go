@@ -203,3 +203,11 @@ func (m *listenerManager) Close() error {
 	m.cur = nil
 	return err
 }
+
+// warnOpenListener warns, on stderr, about a source whose notification listener takes pushes
+// from any client (no notify_client_ca).
+func warnOpenListener(env *Env, src store.Source) {
+	if src.Config[notify.CfgListen] != "" && src.Config[notify.CfgClientCA] == "" {
+		fmt.Fprintf(env.Stderr, "custody: warning: source %s: %s\n", src.Name, notify.OpenListenerWarning)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"custody/store"
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
@@ -73,8 +75,14 @@ type Driver struct {
 	// custodian's clock.
 	Now func() time.Time
 
+	// NotifiedRate and NotifiedBurst limit the fetches of notified URIs per source; zero
+	// means DefaultNotifiedRate and DefaultNotifiedBurst.
+	NotifiedRate  rate.Limit
+	NotifiedBurst int
+
 	mu       sync.Mutex
 	sessions map[string]*session // by source name; tokens are reused between syncs
+	limiters map[string]*rate.Limiter
 }
 
 // NewDriver returns a greenbutton driver.
@@ -202,7 +210,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 	rel := c.rel(uri)
 	op := "GET " + rel
 	job.Progress(engine.Progress{Message: op})
-	resp, err := c.Get(ctx, uri, w)
+	resp, err := c.Get(auth.WithBodyLimit(ctx, d.maxBody()), uri, w)
 	if err != nil {
 		return fetched{}, err
 	}
@@ -609,6 +617,9 @@ func (d *Driver) setCursor(ctx context.Context, job *engine.Job, rel string, t t
 func (d *Driver) fetchNotified(ctx context.Context, job *engine.Job, c *Client, uri string) error {
 	if !c.Under(uri) {
 		return job.Store.SetNotifiedStatus(ctx, job.Source.ID, uri, store.NotifiedRefused, "not under the source's base URL")
+	}
+	if err := d.notifiedLimiter(job.Source.Name).Wait(ctx); err != nil {
+		return err // left pending
 	}
 	rel := c.rel(uri)
 	if isAuthorizationResource(rel) {

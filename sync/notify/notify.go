@@ -57,6 +57,12 @@ func DefaultPath(src store.Source) string {
 	return "/notify/" + name
 }
 
+// OpenListenerWarning is logged for a listener without a client CA, and printed when such a
+// source is added: without one, anyone who can reach the address may push notifications, which
+// Custody then verifies, refuses and records (bounded and rate-limited, but recorded).
+const OpenListenerWarning = "the notification listener accepts any client: anyone who can reach it can push forged " +
+	"notifications; give it the custodian's client CA (notify_client_ca, --notify-client-ca)"
+
 // Config is one listener's settings.
 type Config struct {
 	Addr     string
@@ -121,6 +127,9 @@ func New(cfg Config, logger *slog.Logger) (*Listener, error) {
 			return nil, fmt.Errorf("notify: client CA %s holds no PEM certificate", cfg.ClientCAFile)
 		}
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	if cfg.ClientCAFile == "" {
+		logger.Warn(OpenListenerWarning, "op", "notify", "url-path", cfg.Addr)
 	}
 	l := &Listener{cfg: cfg, mux: http.NewServeMux(), logger: logger, done: make(chan struct{})}
 	l.srv = &http.Server{

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"custody/store"
+	"custody/sync/auth"
 	"custody/sync/engine"
 	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
@@ -230,7 +231,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	}
 	keys, err := secevent.FetchJWKS(ctx, s.client.Plain, job.Source.Config["jwks_url"])
 	if err != nil {
-		return "", syncerr.E(syncerr.Network, "JWKS", err)
+		return "", auth.Classify("JWKS", err) // already classified: network, or the bank's set
 	}
 	msg := fmt.Sprintf("token OK; the bank's key set has %d signing keys", len(keys))
 	subs, err := s.client.Subscriptions(ctx)

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"custody/sync/simtls"
 )
 
 // TestConsentAndTokenEndpointsCheckLikeACustodian: the simulator's authorization endpoint and
@@ -16,10 +18,23 @@ import (
 // challenge, a wrong verifier, a reused code, a spent (rotated) refresh token — so that a
 // client passing against it does the flow right.
 func TestConsentAndTokenEndpointsCheckLikeACustodian(t *testing.T) {
-	s, mtls := start(t, Options{ConnectMyData: true, RotateRefresh: true})
+	pki, err := simtls.New("espitest-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(pki, "127.0.0.1:0", Options{ConnectMyData: true, RotateRefresh: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	clientTLS, err := pki.ClientTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtls := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
 	ctx := context.Background()
 	browser := &http.Client{
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: mtls.Transport.(*http.Transport).TLSClientConfig.RootCAs}},
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.CAPool()}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	conf := &oauth2.Config{ClientID: s.ClientID(), ClientSecret: s.Secret(), RedirectURL: "http://127.0.0.1:5555/callback",
