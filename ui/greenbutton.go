@@ -47,6 +47,7 @@ const connectWait = 6 * time.Minute
 // state, what the custodian says, and the Connect… and Test notification buttons.
 type gbPanel struct {
 	v       *sourcesView
+	parent  *fyne.Container // the column it is in, laid out again when the panel changes
 	box     *fyne.Container
 	info    *widget.Label
 	connect *widget.Button
@@ -65,12 +66,20 @@ func newGBPanel(v *sourcesView) *gbPanel {
 	return p
 }
 
+// relayout lays the column out again after the panel changed size.
+func (p *gbPanel) relayout() {
+	if p.parent != nil {
+		p.parent.Refresh()
+	}
+}
+
 // show updates the panel for the selected source.
 func (p *gbPanel) show(s store.Source, ok bool) {
 	gb := p.v.m.deps.GreenButton
 	if !ok || s.Kind != "greenbutton" || gb == nil {
 		p.source = ""
 		p.box.Hide()
+		p.relayout()
 		return
 	}
 	p.source = s.Name
@@ -85,6 +94,8 @@ func (p *gbPanel) show(s store.Source, ok bool) {
 	} else {
 		p.testN.Hide()
 	}
+	p.info.SetText("")
+	p.relayout()
 	name := s.Name
 	background(p.v.m, func(ctx context.Context) (string, error) {
 		var b strings.Builder
@@ -111,6 +122,7 @@ func (p *gbPanel) show(s store.Source, ok bool) {
 	}, func(text string, _ error) {
 		if p.source == name {
 			p.info.SetText(text)
+			p.relayout()
 		}
 	})
 }

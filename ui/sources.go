@@ -148,7 +148,8 @@ func newSourcesView(m *MainWindow) *sourcesView {
 	}
 	bar := container.NewHBox(add, edit, remove, v.toggle, test, syncNow)
 	v.gb = newGBPanel(v)
-	right := container.NewVScroll(container.NewVBox(v.detail, v.gb.box, v.result))
+	v.gb.parent = container.NewVBox(v.detail, v.gb.box, v.result)
+	right := container.NewVScroll(v.gb.parent)
 	split := container.NewHSplit(v.list, right)
 	split.Offset = 0.35
 	v.root = container.NewBorder(bar, nil, nil, nil, split)
