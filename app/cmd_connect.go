@@ -2,44 +2,20 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os/exec"
 	"runtime"
-	"strconv"
-	"strings"
-	"time"
 
 	"custody/store"
 	"custody/sync/espi"
 )
 
-// checkGreenButtonSettings checks the Connect My Data and asynchronous-custodian settings of
-// a greenbutton source (none are set on other kinds).
-func checkGreenButtonSettings(src store.Source) error {
-	c := src.Config
-	if v := c[espi.CfgRedirectPort]; v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("--redirect-port %q: give a port number from 1 to 65535", v)
-		}
-		if c[espi.CfgAuthorizeURL] == "" {
-			return errors.New("--redirect-port is the port of the customer's authorisation: it goes with --authorize-url")
-		}
-	}
-	if v := c[espi.CfgAsyncTimeout]; v != "" {
-		if d, err := time.ParseDuration(v); err != nil || d < time.Minute {
-			return fmt.Errorf("--async-timeout %q: give a duration of at least 1m, such as 26h", v)
-		}
-	}
-	return nil
-}
-
 // connectSource runs a customer's authorisation of a Connect My Data source (`custody sources
 // connect NAME`): it prints the authorize URL as the one line of standard output, opens the
 // browser unless --no-browser, waits for the custodian to send the browser back to the
 // loopback redirect URI, and keeps the tokens in the keyring.
-func connectSource(ctx context.Context, env *Env, st *store.Store, c *invocation, name string) error {
+func connectSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, name string) error {
 	src, err := st.SourceByName(ctx, name)
 	if err != nil {
 		return err
@@ -51,11 +27,9 @@ func connectSource(ctx context.Context, env *Env, st *store.Store, c *invocation
 	if !ok {
 		return fmt.Errorf("greenbutton sources: %w", errNotImplemented)
 	}
-	timeout := espi.DefaultConnectTimeout
-	if v := strings.TrimSpace(c.str("timeout")); v != "" {
-		if timeout, err = time.ParseDuration(v); err != nil || timeout <= 0 {
-			return usageErr("--timeout %q: give a duration such as 5m", v)
-		}
+	timeout := o.timeout
+	if timeout <= 0 {
+		return usageErr("--timeout %s: give a duration such as 5m", timeout)
 	}
 	job := env.job(st, src, nil)
 	conn, err := drv.StartConnect(ctx, job)
@@ -64,7 +38,7 @@ func connectSource(ctx context.Context, env *Env, st *store.Store, c *invocation
 		return errSilentFailure
 	}
 	fmt.Fprintf(env.Stdout, "Open this address in your browser: %s\n", conn.URL())
-	if !c.boolean("no-browser") {
+	if !o.noBrowser {
 		if err := openBrowser(conn.URL()); err != nil {
 			fmt.Fprintf(env.Stderr, "could not open the browser (%v); open the address above yourself\n", err)
 		}

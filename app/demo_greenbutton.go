@@ -15,6 +15,7 @@ import (
 	"custody/sync/espi"
 	"custody/sync/espi/espitest"
 	"custody/sync/notify"
+	"custody/sync/settings"
 	"custody/sync/simtls"
 )
 
@@ -64,7 +65,7 @@ func startGreenButtonDemo(ctx context.Context, env *Env, st *store.Store, pki *s
 	household.SetList(espi.CfgBulkIDs, nil)
 	household.Config[espi.CfgAuthorizeURL] = sim.AuthorizeURL()
 	for _, src := range []store.Source{async, household} {
-		src.Config[CfgInterval] = "1m"
+		src.Config[settings.KeyInterval] = "1m"
 		src.Enabled = true
 		if err := mem.SetSecret(src.Name, SecretField, sim.Secret()); err != nil {
 			stop()

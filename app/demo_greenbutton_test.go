@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"custody/store"
+	"custody/sync/espi"
 )
 
 // TestDemoAsyncAndConnectedSources: in the demo, the PG&E-like source asks once, says it is
@@ -37,7 +38,7 @@ func TestDemoAsyncAndConnectedSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ids := household.List(CfgSubscriptionIDs); len(ids) != 1 || household.Config["resource_uri"] == "" {
+	if ids := household.List(espi.CfgSubscriptionIDs); len(ids) != 1 || household.Config["resource_uri"] == "" {
 		t.Fatalf("household not connected: %+v", household.Config)
 	}
 	res, err := env.Drivers["greenbutton"].Sync(ctx, env.job(st, household, nil))
@@ -53,7 +54,7 @@ func TestDemoAsyncAndConnectedSources(t *testing.T) {
 	if err != nil || !strings.Contains(res.Note, "waiting for the custodian's notification") {
 		t.Fatalf("async sync: %+v %v", res, err)
 	}
-	rel := "Batch/Bulk/" + async.List(CfgBulkIDs)[0]
+	rel := "Batch/Bulk/" + async.List(espi.CfgBulkIDs)[0]
 	// The simulator notifies the listener at once; wait (bounded) for the fetch it starts.
 	var cursor time.Time
 	for i := 0; i < 400 && cursor.IsZero(); i++ {

@@ -16,6 +16,7 @@ import (
 	"custody/store"
 	"custody/sync/espi"
 	"custody/sync/espi/espitest"
+	"custody/sync/settings"
 	"custody/sync/simtls"
 )
 
@@ -53,8 +54,8 @@ func TestGUIListenerAndConnect(t *testing.T) {
 	env := &Env{Secrets: mem, Stdout: io.Discard, Stderr: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	env.Drivers = drivers(env)
 	src := store.Source{Name: "home", Kind: espi.Kind, Enabled: true, Config: map[string]string{
-		CfgBaseURL: sim.BaseURL(), CfgTokenURL: sim.TokenURL(), CfgClientID: sim.ClientID(), espi.CfgAuthorizeURL: sim.AuthorizeURL(),
-		CfgCert: files.ClientCert, CfgKey: files.ClientKey, CfgCA: files.CA, CfgInterval: "6h"}}
+		espi.CfgBaseURL: sim.BaseURL(), espi.CfgTokenURL: sim.TokenURL(), espi.CfgClientID: sim.ClientID(), espi.CfgAuthorizeURL: sim.AuthorizeURL(),
+		espi.CfgCert: files.ClientCert, espi.CfgKey: files.ClientKey, espi.CfgCA: files.CA, settings.KeyInterval: "6h"}}
 	if err := st.AddSource(ctx, &src); err != nil {
 		t.Fatal(err)
 	}

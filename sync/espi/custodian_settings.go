@@ -37,25 +37,34 @@ const (
 func CustodianSettings() []settings.Setting {
 	return []settings.Setting{
 		{Key: CfgAuthorizeURL, Flag: "authorize-url", Label: "Authorize URL", Type: settings.URL,
-			Hint: "Connect My Data: the utility's OAuth authorize endpoint; then `custody sources connect NAME`"},
+			Hint: "Connect My Data: the utility's OAuth authorize endpoint"},
 		{Key: CfgRedirectPort, Flag: "redirect-port", Label: "Redirect port", Type: settings.Text, Advanced: true,
-			Hint: "loopback port of the redirect URI http://127.0.0.1:PORT/callback (default a free port)", Check: checkPort},
+			Hint: "port of the redirect URI http://127.0.0.1:PORT/callback", Check: checkPort},
 		{Key: CfgAsyncTimeout, Flag: "async-timeout", Label: "Async timeout", Type: settings.Duration, Advanced: true,
-			Default: DefaultAsyncTimeout.String(), Hint: "how long to wait for the notification of a request the custodian answered 202 before asking again",
+			Default: "26h", Hint: "ask again when no notification came for a 202 by then",
 			Check: checkAsyncTimeout},
 	}
 }
 
-func checkPort(v string) error {
-	if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q: give a port number from 1 to 65535", v)
+func checkPort(v string) (string, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		return v, fmt.Errorf("%q: give a port number from 1 to 65535", v)
 	}
-	return nil
+	return strconv.Itoa(n), nil
 }
 
-func checkAsyncTimeout(v string) error {
+func checkAsyncTimeout(v string) (string, error) {
 	if d, err := time.ParseDuration(v); err != nil || d < time.Minute {
-		return fmt.Errorf("%q: give a duration of at least 1m, such as 26h", v)
+		return v, fmt.Errorf("%q: give a duration of at least 1m, such as 26h", v)
+	}
+	return v, nil
+}
+
+// checkCustodianSettings checks the rules between the Connect My Data settings.
+func checkCustodianSettings(src map[string]string) error {
+	if src[CfgRedirectPort] != "" && src[CfgAuthorizeURL] == "" {
+		return fmt.Errorf("--redirect-port is the port of the customer's authorisation: it goes with --authorize-url")
 	}
 	return nil
 }

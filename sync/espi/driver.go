@@ -24,20 +24,6 @@ import (
 	"custody/sync/syncerr"
 )
 
-// Source settings a greenbutton source uses (store.Source.Config keys, as `custody sources
-// add greenbutton` writes them).
-const (
-	CfgBaseURL         = "base_url"
-	CfgTokenURL        = "token_url"
-	CfgClientID        = "client_id"
-	CfgBulkIDs         = "bulk_ids"         // list
-	CfgSubscriptionIDs = "subscription_ids" // list
-	CfgCert            = "cert"
-	CfgKey             = "key"
-	CfgCA              = "ca"
-	CfgScope           = "scope"
-)
-
 // Keyring fields of a greenbutton source.
 const (
 	SecretField    = "client_secret"
@@ -339,10 +325,10 @@ func hasListener(src store.Source) bool { return strings.TrimSpace(src.Config[no
 // source without a notification listener.
 func HintNotificationOnly(src store.Source) string {
 	return fmt.Sprintf("This custodian prepares the data and delivers it only by notification (a BatchList POSTed to your "+
-		"Notification URI), so Custody needs a notification listener for it: edit the source with --notify-listen ADDR "+
-		"--notify-cert FILE --notify-key FILE (an HTTPS address the utility can reach), register https://YOUR-HOST:PORT%s "+
+		"Notification URI), so Custody needs a notification listener for it: `custody sources edit %s --notify-listen ADDR "+
+		"--notify-cert FILE --notify-key FILE --notify-client-ca FILE` (an HTTPS address the utility can reach), register https://YOUR-HOST:PORT%s "+
 		"as the Notification URI at the utility (PG&E: Share My Data, your registration), then keep Custody running "+
-		"(the app or `custody sync`) so that it hears the notification.", notify.DefaultPath(src))
+		"(the app or `custody sync`) so that it hears the notification.", src.Name, notify.DefaultPath(src))
 }
 
 // WaitingNote is what a sync says about requests the custodian is still preparing.
