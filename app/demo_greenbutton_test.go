@@ -57,7 +57,7 @@ func TestDemoAsyncAndConnectedSources(t *testing.T) {
 	rel := "Batch/Bulk/" + async.List(espi.CfgBulkIDs)[0]
 	// The simulator notifies the listener at once; wait (bounded) for the fetch it starts.
 	var cursor time.Time
-	for i := 0; i < 400 && cursor.IsZero(); i++ {
+	for i := 0; i < 1200 && cursor.IsZero(); i++ { // up to 30 s, for a loaded machine
 		time.Sleep(25 * time.Millisecond)
 		cursor, _ = st.Cursor(ctx, async.ID, rel)
 	}

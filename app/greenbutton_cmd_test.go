@@ -335,7 +335,7 @@ func TestAsyncCustodianContinuousSync(t *testing.T) {
 	// Bounded waits for what the background process does (not a timing assertion).
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
-		for i := 0; i < 600; i++ {
+		for i := 0; i < 1500; i++ { // up to 30 s, for a loaded machine
 			if ok() {
 				return
 			}
