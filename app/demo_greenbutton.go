@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -30,40 +31,72 @@ const (
 	demoExtraSecrets = 4
 )
 
-// startGreenButtonDemo starts a second Green Button simulator, asynchronous and with Connect
-// My Data, and configures the two sources that show it: demoAsyncSource, whose notification
-// listener the app starts (on a loopback port chosen now, mutual TLS with the demo CA), and
-// demoConnectedSource, authorised at once the way a customer would in the browser.
-func startGreenButtonDemo(ctx context.Context, env *Env, st *store.Store, pki *simtls.PKI, files simtls.Files, mem *secrets.Memory) (stop func(), err error) {
+// gbCustodian is the Green Button simulator of real custodians' behaviour: asynchronous like
+// PG&E (202, then a BatchList POSTed to a listener on a loopback port chosen now, with the
+// demo's client certificate) and with Connect My Data; and the two sources that show it.
+type gbCustodian struct {
+	sim              *espitest.Server
+	async, household store.Source
+}
+
+// startGBCustodian starts the simulator on host (port 0: a free one) and writes the
+// listener's certificate and key beside files.
+func startGBCustodian(pki *simtls.PKI, files simtls.Files, addr string) (*gbCustodian, error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, err
 	}
 	dir := filepath.Dir(files.CA)
 	cert, key := filepath.Join(dir, "listener.pem"), filepath.Join(dir, "listener-key.pem")
 	for p, b := range map[string][]byte{cert: pki.ServerCertPEM, key: pki.ServerKeyPEM} {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
-			return nil, fmt.Errorf("demo: %w", err)
+			return nil, err
 		}
 	}
 	clientTLS, err := pki.ClientTLS()
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, err
 	}
 	listen := net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
 	async := store.Source{Name: demoAsyncSource, Kind: espi.Kind}
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Async: true, ConnectMyData: true, RotateRefresh: true,
+	sim, err := espitest.Start(pki, addr, espitest.Options{Async: true, ConnectMyData: true, RotateRefresh: true,
 		NotifyURL: "https://" + listen + notify.DefaultPath(async), NotifyClient: &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: clientTLS}}})
+	if err != nil {
+		return nil, err
+	}
+	g := &gbCustodian{sim: sim}
+	g.async, _ = sim.DemoSource(demoAsyncSource, files)
+	g.async.Config[notify.CfgListen], g.async.Config[notify.CfgCert], g.async.Config[notify.CfgKey] = listen, cert, key
+	g.async.Config[notify.CfgClientCA] = files.CA
+	g.household, _ = sim.DemoSource(demoConnectedSource, files)
+	g.household.SetList(espi.CfgBulkIDs, nil)
+	g.household.Config[espi.CfgAuthorizeURL] = sim.AuthorizeURL()
+	return g, nil
+}
+
+// usage writes how to use the simulator from the command line, for `custody simulate`.
+func (g *gbCustodian) usage(w io.Writer, k settings.Kind) {
+	fmt.Fprintf(w, "\ngreenbutton simulator of real custodians: %s\n", g.sim.URL())
+	fmt.Fprintf(w, "  PG&E-like: answers 202 and POSTs a BatchList to the listener `custody sync` starts:\n")
+	fmt.Fprintf(w, "    %s\n", sourcesAddCommand(k, g.async, g.sim.Secret()))
+	fmt.Fprintf(w, "    custody sync %s\n", shellQuote(g.async.Name))
+	fmt.Fprintf(w, "  Connect My Data: the simulated customer approves at once (trust the CA above in the browser):\n")
+	fmt.Fprintf(w, "    %s\n", sourcesAddCommand(k, g.household, g.sim.Secret()))
+	fmt.Fprintf(w, "    custody sources connect %s\n", shellQuote(g.household.Name))
+	fmt.Fprintf(w, "    custody sync --once %s\n", shellQuote(g.household.Name))
+}
+
+// startGreenButtonDemo starts the simulator of real custodians and configures its two sources
+// in the demo: demoAsyncSource, whose notification listener the app starts, and
+// demoConnectedSource, authorised at once the way a customer would in the browser.
+func startGreenButtonDemo(ctx context.Context, env *Env, st *store.Store, pki *simtls.PKI, files simtls.Files, mem *secrets.Memory) (stop func(), err error) {
+	g, err := startGBCustodian(pki, files, "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
+	sim := g.sim
 	stop = func() { sim.Close() }
-	async, _ = sim.DemoSource(demoAsyncSource, files)
-	async.Config[notify.CfgListen], async.Config[notify.CfgCert], async.Config[notify.CfgKey] = listen, cert, key
-	async.Config[notify.CfgClientCA] = files.CA
-	household, _ := sim.DemoSource(demoConnectedSource, files)
-	household.SetList(espi.CfgBulkIDs, nil)
-	household.Config[espi.CfgAuthorizeURL] = sim.AuthorizeURL()
+	async, household := g.async, g.household
 	for _, src := range []store.Source{async, household} {
 		src.Config[settings.KeyInterval] = "1m"
 		src.Enabled = true
