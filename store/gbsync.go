@@ -148,14 +148,17 @@ type Request struct {
 	Requested time.Time
 	// Min and Max are the request's published-min and published-max (zero: none).
 	Min, Max time.Time
+	// Correlation is the correlation id the custodian gave the request when it answered 202
+	// (PG&E's x-transaction header), or empty when it gave none.
+	Correlation string
 }
 
 // Outstanding returns the source's outstanding request for resource, if there is one.
 func (s *Store) Outstanding(ctx context.Context, sourceID int64, resource string) (Request, bool, error) {
 	r := Request{SourceID: sourceID, Resource: resource}
 	var at, lo, hi int64
-	err := s.db.QueryRowContext(ctx, `SELECT requested, window_min, window_max FROM gbsync_requests WHERE source_id = ? AND resource = ?`,
-		sourceID, resource).Scan(&at, &lo, &hi)
+	err := s.db.QueryRowContext(ctx, `SELECT requested, window_min, window_max, correlation FROM gbsync_requests WHERE source_id = ? AND resource = ?`,
+		sourceID, resource).Scan(&at, &lo, &hi, &r.Correlation)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -168,7 +171,7 @@ func (s *Store) Outstanding(ctx context.Context, sourceID int64, resource string
 
 // OutstandingRequests lists the source's outstanding requests, oldest first.
 func (s *Store) OutstandingRequests(ctx context.Context, sourceID int64) ([]Request, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT resource, requested, window_min, window_max FROM gbsync_requests
+	rows, err := s.db.QueryContext(ctx, `SELECT resource, requested, window_min, window_max, correlation FROM gbsync_requests
 		WHERE source_id = ? ORDER BY requested, resource`, sourceID)
 	if err != nil {
 		return nil, fmt.Errorf("list outstanding requests: %w", err)
@@ -178,7 +181,7 @@ func (s *Store) OutstandingRequests(ctx context.Context, sourceID int64) ([]Requ
 	for rows.Next() {
 		r := Request{SourceID: sourceID}
 		var at, lo, hi int64
-		if err := rows.Scan(&r.Resource, &at, &lo, &hi); err != nil {
+		if err := rows.Scan(&r.Resource, &at, &lo, &hi, &r.Correlation); err != nil {
 			return nil, fmt.Errorf("list outstanding requests: %w", err)
 		}
 		r.Requested, r.Min, r.Max = unixTime(at), unixTime(lo), unixTime(hi)
@@ -197,19 +200,22 @@ func unixOrZero(t time.Time) int64 {
 // SetOutstanding records a request the custodian answered 202 to, replacing an earlier one
 // for the same resource.
 func (s *Store) SetOutstanding(ctx context.Context, r Request) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO gbsync_requests (source_id, resource, requested, window_min, window_max) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (source_id, resource) DO UPDATE SET requested = excluded.requested, window_min = excluded.window_min, window_max = excluded.window_max`,
-		r.SourceID, r.Resource, r.Requested.Unix(), unixOrZero(r.Min), unixOrZero(r.Max))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO gbsync_requests (source_id, resource, requested, window_min, window_max, correlation) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (source_id, resource) DO UPDATE SET requested = excluded.requested, window_min = excluded.window_min,
+			window_max = excluded.window_max, correlation = excluded.correlation`,
+		r.SourceID, r.Resource, r.Requested.Unix(), unixOrZero(r.Min), unixOrZero(r.Max), r.Correlation)
 	if err != nil {
 		return fmt.Errorf("record outstanding request %s: %w", r.Resource, err)
 	}
 	return nil
 }
 
-// CompleteRequest ends the source's outstanding request for resource, whose answer has been
-// fetched, and moves the resource's cursor to the time of that request, in one transaction.
-// It reports the request it completed, if there was one.
-func (s *Store) CompleteRequest(ctx context.Context, sourceID int64, resource string) (Request, bool, error) {
+// CompleteRequest ends the source's outstanding request for resource, whose answer (named
+// with correlation id correlation) has been fetched, and moves the resource's cursor to the
+// time of that request, in one transaction. A request the custodian gave another correlation
+// id is not completed: the answer was to another request (a test's, a backfill's). It reports
+// the request it completed, if there was one.
+func (s *Store) CompleteRequest(ctx context.Context, sourceID int64, resource, correlation string) (Request, bool, error) {
 	tx, err := s.Begin(ctx)
 	if err != nil {
 		return Request{}, false, fmt.Errorf("complete request %s: %w", resource, err)
@@ -217,12 +223,16 @@ func (s *Store) CompleteRequest(ctx context.Context, sourceID int64, resource st
 	defer tx.Rollback()
 	r := Request{SourceID: sourceID, Resource: resource}
 	var at, lo, hi int64
-	err = tx.queryRow(`SELECT requested, window_min, window_max FROM gbsync_requests WHERE source_id = ? AND resource = ?`, sourceID, resource).Scan(&at, &lo, &hi)
+	err = tx.queryRow(`SELECT requested, window_min, window_max, correlation FROM gbsync_requests WHERE source_id = ? AND resource = ?`,
+		sourceID, resource).Scan(&at, &lo, &hi, &r.Correlation)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
 	if err != nil {
 		return r, false, fmt.Errorf("complete request %s: %w", resource, err)
+	}
+	if r.Correlation != "" && r.Correlation != correlation {
+		return r, false, nil
 	}
 	r.Requested, r.Min, r.Max = unixTime(at), unixTime(lo), unixTime(hi)
 	if _, err := tx.exec(`DELETE FROM gbsync_requests WHERE source_id = ? AND resource = ?`, sourceID, resource); err != nil {

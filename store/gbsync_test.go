@@ -30,10 +30,10 @@ func TestOutstandingRequestsAndCorrelations(t *testing.T) {
 	if all, _ := st.OutstandingRequests(ctx, src.ID); len(all) != 1 {
 		t.Fatalf("%d outstanding", len(all))
 	}
-	if _, ok, _ := st.CompleteRequest(ctx, src.ID, "Batch/Bulk/2"); ok {
+	if _, ok, _ := st.CompleteRequest(ctx, src.ID, "Batch/Bulk/2", ""); ok {
 		t.Fatal("completed a request never made")
 	}
-	if done, ok, err := st.CompleteRequest(ctx, src.ID, "Batch/Bulk/1"); err != nil || !ok || !done.Requested.Equal(at) {
+	if done, ok, err := st.CompleteRequest(ctx, src.ID, "Batch/Bulk/1", "any"); err != nil || !ok || !done.Requested.Equal(at) {
 		t.Fatalf("complete: %+v %v %v", done, ok, err)
 	}
 	if cur, _ := st.Cursor(ctx, src.ID, "Batch/Bulk/1"); !cur.Equal(at) {
@@ -41,6 +41,18 @@ func TestOutstandingRequestsAndCorrelations(t *testing.T) {
 	}
 	if _, ok, _ := st.Outstanding(ctx, src.ID, "Batch/Bulk/1"); ok {
 		t.Fatal("still outstanding")
+	}
+	// A request the custodian gave a correlation id is completed by that one only.
+	req.Correlation, req.Requested = "C1", at.Add(time.Hour)
+	st.SetOutstanding(ctx, req)
+	if got, _, _ := st.Outstanding(ctx, src.ID, "Batch/Bulk/1"); got.Correlation != "C1" {
+		t.Fatalf("correlation %q", got.Correlation)
+	}
+	if _, ok, _ := st.CompleteRequest(ctx, src.ID, "Batch/Bulk/1", "C2"); ok {
+		t.Fatal("completed by another request's answer")
+	}
+	if _, ok, _ := st.CompleteRequest(ctx, src.ID, "Batch/Bulk/1", "C1"); !ok {
+		t.Fatal("not completed by its own answer")
 	}
 
 	note := func(uri, corr string) bool {

@@ -9,6 +9,7 @@ CREATE TABLE gbsync_requests (
     requested   INTEGER NOT NULL,            -- unix seconds: when the request the custodian answered 202 to was made
     window_min  INTEGER NOT NULL DEFAULT 0,  -- its published-min (0: none)
     window_max  INTEGER NOT NULL DEFAULT 0,  -- its published-max (0: none)
+    correlation TEXT NOT NULL DEFAULT '',    -- the correlation id the custodian echoed (x-transaction), if it did
     PRIMARY KEY (source_id, resource)
 );
 

@@ -230,7 +230,7 @@ func TestAsyncTimeoutAsksAgain(t *testing.T) {
 			if !strings.Contains(r.logs.String(), "asking again") {
 				t.Fatal("the re-request is not logged")
 			}
-			// The late answer to the first request still completes the new one.
+			// The answers come (the late first one, and the new one that completes the request).
 			if err := r.sim.ReleaseNotifications(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -258,5 +258,50 @@ func TestAsyncNotifiedAtOnce(t *testing.T) {
 	}
 	if c, _ := r.st.Counts(context.Background()); c.Readings == 0 {
 		t.Fatal("the notified bulk data was not stored")
+	}
+}
+
+// TestAsyncAnswersToldApartByCorrelation: the custodian echoes each request's correlation id
+// (x-transaction); the notified answer to another request made meanwhile (a backfill's) does
+// not complete the sync's request or move its cursor; the sync's own answer does.
+func TestAsyncAnswersToldApartByCorrelation(t *testing.T) {
+	r := newAsyncRig(t, espitest.Options{HoldNotifications: true})
+	ctx := context.Background()
+	t0 := r.clock.Now()
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	rel := "Batch/Bulk/" + r.sim.BulkID()
+	req, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel)
+	held := r.sim.Held()
+	if !ok || req.Correlation == "" || len(held) != 2 || espi.CorrelationID(held[0]) != req.Correlation {
+		t.Fatalf("outstanding %+v, held %q", req, held)
+	}
+	// A backfill asks the same resource for an older window: 202, another correlation id.
+	r.clock.Add(time.Minute)
+	if _, err := r.drv.Backfill(ctx, r.job(), t0.Add(-10*24*time.Hour), t0.Add(-9*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	all := r.sim.Held()
+	if len(all) != 3 {
+		t.Fatalf("held %q", all)
+	}
+	backfill := all[2]
+	if err := r.sim.Notify(ctx, backfill); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel); !ok {
+		t.Fatal("the backfill's answer completed the sync's request")
+	}
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.IsZero() {
+		t.Fatalf("the backfill's answer moved the cursor to %v", cur)
+	}
+	if err := r.sim.Notify(ctx, held[0]); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.Equal(t0) {
+		t.Fatalf("cursor %v after the sync's own answer, want %v", cur, t0)
 	}
 }

@@ -181,9 +181,14 @@ func (d *Driver) maxBody() int64 {
 	return DefaultMaxBody
 }
 
+// TransactionHeader is the header in which PG&E echoes the correlation id of a request it
+// answers asynchronously; with it, the notification of each request is told apart.
+const TransactionHeader = "X-Transaction"
+
 // fetched is the outcome of one GET.
 type fetched struct {
 	status   int
+	header   http.Header
 	payload  store.Payload
 	readings int64
 	parsed   bool // a new or earlier failed payload was parsed
@@ -201,7 +206,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 		return fetched{}, err
 	}
 	defer resp.Body.Close()
-	out := fetched{status: resp.Status}
+	out := fetched{status: resp.Status, header: resp.Header}
 	if resp.Status != 200 {
 		return out, nil
 	}
@@ -440,7 +445,8 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 				notificationOnly++
 				continue
 			}
-			req := store.Request{SourceID: job.Source.ID, Resource: r.rel, Requested: started, Min: w.Min, Max: w.Max}
+			req := store.Request{SourceID: job.Source.ID, Resource: r.rel, Requested: started, Min: w.Min, Max: w.Max,
+				Correlation: strings.TrimSpace(f.header.Get(TransactionHeader))}
 			if err := job.Store.SetOutstanding(ctx, req); err != nil {
 				return res, syncerr.E(syncerr.Local, "sync", err)
 			}
@@ -627,7 +633,7 @@ func (d *Driver) fetchNotified(ctx context.Context, job *engine.Job, c *Client, 
 	if status == store.NotifiedFetched && CorrelationID(uri) != "" {
 		// The custodian delivered what it was asked for: the request is complete, and the
 		// resource's next window starts from the time of that request.
-		req, ok, cerr := job.Store.CompleteRequest(context.WithoutCancel(ctx), job.Source.ID, rel)
+		req, ok, cerr := job.Store.CompleteRequest(context.WithoutCancel(ctx), job.Source.ID, rel, CorrelationID(uri))
 		if cerr != nil && err == nil {
 			err = syncerr.E(syncerr.Local, "complete request", cerr)
 		}

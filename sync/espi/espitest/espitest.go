@@ -416,6 +416,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status = code
 	if code != http.StatusOK {
 		if code == http.StatusAccepted {
+			// An async answer's body is its correlation id, which PG&E echoes in x-transaction.
+			if len(body) > 0 {
+				w.Header().Set("X-Transaction", string(body))
+			}
 			w.WriteHeader(code)
 			return
 		}
@@ -708,5 +712,5 @@ func (s *Server) async(rel, cid string, w window) (window, int, []byte) {
 	if !hold {
 		s.notifyLater(uri)
 	}
-	return w, http.StatusAccepted, nil
+	return w, http.StatusAccepted, []byte(cid)
 }
