@@ -515,6 +515,21 @@ func (v *sourcesView) removeConfirmed(s store.Source) {
 			return said, err
 		}
 		if v.m.deps.Secrets != nil {
+			// Every field the kind keeps in the keyring: its secrets and imported files.
+			for _, k := range v.m.deps.Kinds {
+				if k.Name != s.Kind {
+					continue
+				}
+				for _, st := range k.Settings {
+					field := st.Import
+					if st.Type == settings.Secret {
+						field = st.Key
+					}
+					if field != "" && field != v.m.deps.SecretField {
+						_ = v.m.deps.Secrets.DeleteSecret(s.Name, field) // absent ones are no error
+					}
+				}
+			}
 			if err := v.m.deps.Secrets.DeleteSecret(s.Name, v.m.deps.SecretField); err != nil {
 				return said, fmt.Errorf("the source is removed but its secret could not be deleted from the keyring: %w", err)
 			}

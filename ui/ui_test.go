@@ -233,6 +233,8 @@ func TestSourcesViewAddEditRemove(t *testing.T) {
 		t.Fatal("disable did not stick")
 	}
 	h.secrets.SetSecret("my-bank", "client_secret", "x")
+	h.secrets.SetSecret("my-bank", "signing_key", "PEM")
+	h.secrets.SetSecret("my-bank", "signing_key_passphrase", "pw")
 	bank, err := h.st.SourceByName(context.Background(), "my-bank")
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +247,13 @@ func TestSourcesViewAddEditRemove(t *testing.T) {
 	}
 	if !slices.Equal(h.eng.unregistered, []string{"my-bank"}) || v.result.Text != "Removed my-bank. Deleted the event subscription ES-001 at the bank." {
 		t.Fatalf("unregistered %v, result %q", h.eng.unregistered, v.result.Text)
+	}
+	h.secrets.mu.Lock()
+	defer h.secrets.mu.Unlock()
+	for k := range h.secrets.m {
+		if strings.HasPrefix(k, "my-bank/") {
+			t.Fatalf("a secret of the removed source is left in the keyring: %s", k)
+		}
 	}
 }
 
