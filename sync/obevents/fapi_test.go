@@ -485,3 +485,23 @@ func FuzzParseSigningKey(f *testing.F) {
 		}
 	})
 }
+
+// TestSigningISS: signed requests carry the configured http://openbanking.org.uk/iss (for the
+// Directory ORG-ID/SOFTWARE-STATEMENT-ID); a bank expecting another refuses the subscription
+// request and the sync says why.
+func TestSigningISS(t *testing.T) {
+	const iss = "0015800001041RHAAY/HQuZPIt3ipkh33Uxytox1E"
+	r := newFAPIRig(t, obtest.Options{Events: 2, InvalidEvery: -1, SigningISS: iss}, obtest.TokenAuthJWT)
+	_, err := NewDriver().Sync(context.Background(), r.job)
+	if err == nil || !strings.Contains(err.Error(), "http://openbanking.org.uk/iss") {
+		t.Fatalf("with the client id as iss: %v", err)
+	}
+	r.job.Source.Config[CfgSigningISS] = iss
+	if _, err := NewDriver().Sync(context.Background(), r.job); err != nil {
+		t.Fatalf("with %s: %v (%v)", iss, err, r.sim.Refusals())
+	}
+	r.checkDrained(t)
+	if r.sim.SignedRequests() != 1 {
+		t.Fatalf("%d signed requests", r.sim.SignedRequests())
+	}
+}
