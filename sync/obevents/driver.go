@@ -8,10 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,12 +129,8 @@ func loadSigner(job *engine.Job) (*Signer, error) {
 	case c[CfgSigningKey] != "" && c[CfgSigningKeyKeyring] != "":
 		return nil, syncerr.Errorf(syncerr.Config, "settings", "the signing key is both a file and in the keyring: give one")
 	case c[CfgSigningKey] != "":
-		f, err := os.Open(c[CfgSigningKey])
-		if err != nil {
-			return nil, syncerr.E(syncerr.Config, "signing key", err)
-		}
-		defer f.Close()
-		if pemBytes, err = io.ReadAll(io.LimitReader(f, maxSigningKeyPEM+1)); err != nil {
+		var err error
+		if pemBytes, err = readKeyFile(c[CfgSigningKey]); err != nil {
 			return nil, syncerr.E(syncerr.Config, "signing key", err)
 		}
 	case c[CfgSigningKeyKeyring] != "":
