@@ -620,7 +620,9 @@ func (s *Server) timeSeries(a *answer, rest string, ids []string, now time.Time)
 	to, err2 := time.ParseInLocation("2006-01-02", parts[1], copenhagen)
 	today := dayOf(now)
 	earliest := time.Date(today.Year()-5, 1, 1, 0, 0, 0, 0, copenhagen)
-	bad := func(code int, text string) int { return a.json(http.StatusBadRequest, fmt.Sprintf("#%d: %s", code, text)) }
+	bad := func(code int, text string) int {
+		return a.json(http.StatusBadRequest, fmt.Sprintf("#%d: %s", code, text))
+	}
 	switch {
 	case err1 != nil || err2 != nil:
 		return bad(30004, "Invalid date format.")
