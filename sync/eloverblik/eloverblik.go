@@ -643,6 +643,9 @@ func (r *run) listPoints(ctx context.Context) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range es {
+		if e.failed() {
+			return nil, r.entryError("GET api/meteringpoints/meteringpoints", e)
+		}
 		if gsrnRE.MatchString(e.PointID) && !slices.Contains(ids, e.PointID) {
 			ids = append(ids, e.PointID)
 		}
