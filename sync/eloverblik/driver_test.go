@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"custody/store"
-	"custody/sync/engine"
 	"custody/sync/eloverblik"
 	"custody/sync/eloverblik/eloverbliktest"
+	"custody/sync/engine"
 	"custody/sync/internal/testkit"
 	"custody/sync/settings"
 	"custody/sync/simtls"
@@ -85,7 +85,7 @@ func newRig(t *testing.T, opts eloverbliktest.Options, cfg map[string]string) *r
 	if err := r.st.AddSource(context.Background(), &r.src); err != nil {
 		t.Fatal(err)
 	}
-	r.sec = testkit.Secrets{"home/refresh_token": r.sim.RefreshToken(r.clock.Now().AddDate(1, 0, 0))}
+	r.sec = testkit.Secrets{"home/client_secret": r.sim.RefreshToken(r.clock.Now().AddDate(1, 0, 0))}
 	return r
 }
 
@@ -356,7 +356,7 @@ func TestErrorCodes(t *testing.T) {
 	})
 	t.Run("expired refresh token is not sent", func(t *testing.T) {
 		r := newRig(t, eloverbliktest.Options{}, nil)
-		r.sec["home/refresh_token"] = r.sim.RefreshToken(r.clock.Now().Add(-time.Hour))
+		r.sec["home/client_secret"] = r.sim.RefreshToken(r.clock.Now().Add(-time.Hour))
 		_, err := r.sync(r.driver())
 		if syncerr.KindOf(err) != syncerr.Auth || len(r.sim.Requests()) != 0 {
 			t.Fatalf("err %v, %d requests", err, len(r.sim.Requests()))
@@ -465,7 +465,7 @@ func TestNoTokenOutsideTheKeyring(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.st.Close()
-	secrets := append(r.sim.DataTokens(), r.sec["home/refresh_token"])
+	secrets := append(r.sim.DataTokens(), r.sec["home/client_secret"])
 	if len(secrets) < 2 {
 		t.Fatalf("tokens %d", len(secrets))
 	}

@@ -56,8 +56,9 @@ const (
 	// CfgTokenExpires is when the refresh token expires (its exp claim, YYYY-MM-DD), recorded
 	// when it is stored so that the app can remind the user in time; not a secret.
 	CfgTokenExpires = "secret_expires"
-	// SecretField is the keyring field of the refresh token.
-	SecretField = "refresh_token"
+	// SecretField is the keyring field of the refresh token: the field every kind keeps its
+	// one secret in, so that adding, removing and the demo treat it like any source's secret.
+	SecretField = "client_secret"
 )
 
 // Protocol constants, from the OpenAPI description's limits and the reference.

@@ -94,7 +94,7 @@ func TestWaitsInRealTime(t *testing.T) {
 		if err := st.AddSource(context.Background(), &src); err != nil {
 			t.Fatal(err)
 		}
-		sec := testkit.Secrets{"home/refresh_token": sim.RefreshToken(time.Now().AddDate(1, 0, 0))}
+		sec := testkit.Secrets{"home/client_secret": sim.RefreshToken(time.Now().AddDate(1, 0, 0))}
 		var mu sync.Mutex
 		var notes []string
 		job := &engine.Job{Source: src, Store: st, Secrets: sec, Logger: slog.New(slog.DiscardHandler), Progress: func(p engine.Progress) {
