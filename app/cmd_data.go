@@ -1,12 +1,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,9 +39,9 @@ func init() {
 	register(&command{
 		name:    "reprocess",
 		args:    "[--all]",
-		summary: "Parse archived payloads again (after a parser fix): the failed ones, or with --all every file payload.",
+		summary: "Parse archived payloads again (after a parser fix): the failed ones and those a crash left unparsed, or with --all every payload.",
 		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defBool("all", false, "reparse every archived payload, not only the failed ones")
+			c.defBool("all", false, "reparse every archived payload, not only the failed and unparsed ones")
 		},
 		run: runReprocess,
 	})
@@ -63,10 +65,16 @@ func runImport(ctx context.Context, env *Env, c *invocation) error {
 		if err != nil {
 			failed++
 			fmt.Fprintf(env.Stderr, "%s: FAILED: %v\n", path, trimPrefix(err, "import "+path+": "))
-			fmt.Fprintf(env.Stderr, "  the file is archived in the database; nothing of it was imported\n")
+			if sum.Archived {
+				fmt.Fprintf(env.Stderr, "  the file is kept in the database's archive; `custody reprocess` parses it again after a fix\n")
+			} else {
+				fmt.Fprintf(env.Stderr, "  the file could not be archived, so nothing of it is in the database\n")
+			}
 			continue
 		}
-		printSummary(env.Stdout, sum)
+		if err := printSummary(env.Stdout, sum); err != nil {
+			return fmt.Errorf("import: write the summary of %s: %w", path, err)
+		}
 	}
 	if failed > 0 {
 		fmt.Fprintf(env.Stderr, "%d of %d files failed\n", failed, len(c.args))
@@ -79,22 +87,41 @@ func trimPrefix(err error, prefix string) string {
 	return strings.TrimPrefix(err.Error(), prefix)
 }
 
-func printSummary(w io.Writer, s fileimport.Summary) {
+// printSummary writes one file's summary and returns the first write error, so that an import
+// whose output cannot be written does not exit as if all was well.
+func printSummary(w io.Writer, s fileimport.Summary) error {
+	ew := &errWriter{w: w}
 	if s.Unchanged {
-		fmt.Fprintf(w, "%s: %s, already imported: nothing changed\n", s.File, s.Format)
-		return
+		fmt.Fprintf(ew, "%s: %s, already imported: nothing changed\n", s.File, s.Format)
+		return ew.err
 	}
-	fmt.Fprintf(w, "%s: %s, %d meters, %d series, %d readings", s.File, s.Format, s.Meters, s.Series, s.Readings)
+	fmt.Fprintf(ew, "%s: %s, %d meters, %d series, %d readings", s.File, s.Format, s.Meters, s.Series, s.Readings)
 	if s.Messages > 0 {
-		fmt.Fprintf(w, ", %d messages", s.Messages)
+		fmt.Fprintf(ew, ", %d messages", s.Messages)
 	}
 	if !s.From.IsZero() {
-		fmt.Fprintf(w, ", %s to %s", s.From.UTC().Format(time.RFC3339), s.To.UTC().Format(time.RFC3339))
+		fmt.Fprintf(ew, ", %s to %s", s.From.UTC().Format(time.RFC3339), s.To.UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, ", %d warnings\n", len(s.Warnings))
+	fmt.Fprintf(ew, ", %d warnings\n", len(s.Warnings))
 	for _, warn := range s.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", warn)
+		fmt.Fprintf(ew, "  warning: %s\n", warn)
 	}
+	return ew.err
+}
+
+// errWriter keeps the first write error and writes nothing after it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }
 
 // progressLine draws a one-line progress indicator for big files on a terminal-ish stream.
@@ -160,7 +187,7 @@ func runExport(ctx context.Context, env *Env, c *invocation) error {
 	if err != nil {
 		return err
 	}
-	st, err := env.openStore(ctx, c)
+	st, err := env.openStoreForReading(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -230,11 +257,7 @@ func runReprocess(ctx context.Context, env *Env, c *invocation) error {
 		return err
 	}
 	defer st.Close()
-	filter := store.PayloadFilter{Status: store.PayloadFailed}
-	if c.boolean("all") {
-		filter.Status = ""
-	}
-	ps, err := st.Payloads(ctx, filter)
+	ps, err := payloadsToReprocess(ctx, st, c.boolean("all"))
 	if err != nil {
 		return err
 	}
@@ -254,13 +277,34 @@ func runReprocess(ctx context.Context, env *Env, c *invocation) error {
 		}
 		ok++
 		fmt.Fprintf(env.Stdout, "payload %d: ", p.ID)
-		printSummary(env.Stdout, sum)
+		if err := printSummary(env.Stdout, sum); err != nil {
+			return fmt.Errorf("reprocess: write the summary of payload %d: %w", p.ID, err)
+		}
 	}
 	fmt.Fprintf(env.Stdout, "reprocessed %d payloads, %d failed, %d skipped\n", ok, failed, skipped)
 	if failed > 0 {
 		return errSilentFailure
 	}
 	return nil
+}
+
+// payloadsToReprocess returns, newest first, every archived payload with --all, else those
+// not parsed: the failed ones, and the ones left pending by a crash, a full disk or a busy
+// database between archiving and parsing.
+func payloadsToReprocess(ctx context.Context, st *store.Store, all bool) ([]store.Payload, error) {
+	if all {
+		return st.Payloads(ctx, store.PayloadFilter{})
+	}
+	var out []store.Payload
+	for _, status := range []string{store.PayloadFailed, store.PayloadPending} {
+		ps, err := st.Payloads(ctx, store.PayloadFilter{Status: status})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	slices.SortFunc(out, func(a, b store.Payload) int { return cmp.Compare(b.ID, a.ID) })
+	return out, nil
 }
 
 func hasFormat(fs []fileimport.Format, name string) bool {
