@@ -20,6 +20,7 @@ import (
 
 	"custody/app/secrets"
 	"custody/store"
+	elsync "custody/sync/eloverblik"
 	"custody/sync/engine"
 	"custody/sync/notify"
 )
@@ -67,7 +68,8 @@ func init() {
 	register(&command{
 		name: "sources",
 		args: "list | add KIND NAME [flags] | remove NAME | test NAME | enable NAME | disable NAME",
-		summary: `Manage sources. KIND is greenbutton, obevents or datahub. The client secret is read from
+		summary: `Manage sources. KIND is greenbutton, obevents, datahub or eloverblik. The client secret (for eloverblik
+the refresh token made on eloverblik.dk) is read from
 standard input with --secret-stdin (one line) or prompted for, and goes to the OS keyring only.
 
   custody sources add greenbutton NAME --base-url URL --token-url URL --client-id ID
@@ -77,7 +79,8 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
           [--org-id ID] [--algs PS256,ES256] [--error-codes rfc|draft] [--max-events N]
           [--event-types TYPE]... [--callback-url URL | --no-subscription] [--follow] [--jti-window 720h]
   custody sources add datahub NAME --base-url URL --token-url URL --client-id ID --scope S
-          [--queue NAME]... [--format xml|json] [--ca FILE] [--secret-stdin]`,
+          [--queue NAME]... [--format xml|json] [--ca FILE] [--secret-stdin]
+  custody sources add eloverblik NAME [--base-url URL] [--metering-point ID]... [--ca FILE] [--secret-stdin]`,
 		flags: func(fs *flag.FlagSet, c *invocation) {
 			c.defString("base-url", "", "API root (ESPI .../espi/1_1/resource; OB event API root; DataHub host)")
 			c.defString("token-url", "", "OAuth2 token endpoint")
@@ -92,6 +95,7 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
 			c.defString("audience", "", "expected token audience (Open Banking)")
 			c.defString("scope", "", "OAuth2 scope (DataHub: {app-id}/.default; Open Banking default eventpolling)")
 			c.defList("queue", "DataHub queue (default timeseries and aggregations)")
+			c.defList("metering-point", "Eloverblik metering point id, 18 digits (default every linked one)")
 			c.defString("format", "", "DataHub document format: xml or json (default xml)")
 			c.defString("interval", "", "sync interval such as 15m or 6h (default by kind)")
 			c.defString("secret-expires", "", "when the client secret expires (YYYY-MM-DD), to be reminded in time")
@@ -213,6 +217,7 @@ var sourceSpecs = map[string]sourceSpec{
 		required: []string{"base-url", "token-url", "client-id", "scope"},
 		allowed:  []string{"queue", "format", "ca"},
 	},
+	"eloverblik": {allowed: []string{"base-url", "metering-point", "ca"}},
 }
 
 // SourceFromFlags builds and validates a source of the given kind from flag-named settings
@@ -220,7 +225,7 @@ var sourceSpecs = map[string]sourceSpec{
 func SourceFromFlags(kind, name string, get func(flag string) string, list func(flag string) []string) (store.Source, error) {
 	spec, ok := sourceSpecs[kind]
 	if !ok {
-		return store.Source{}, fmt.Errorf("unknown source kind %q: say greenbutton, obevents or datahub", kind)
+		return store.Source{}, fmt.Errorf("unknown source kind %q: say greenbutton, obevents, datahub or eloverblik", kind)
 	}
 	if strings.TrimSpace(name) == "" || strings.ContainsAny(name, "/\n") {
 		return store.Source{}, fmt.Errorf("source name %q: give a short name without slashes", name)
@@ -281,7 +286,7 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 		}
 		src.Config[f.key] = f.value
 	}
-	for _, f := range []string{"bulk-id", "subscription-id", "queue", "event-types"} {
+	for _, f := range []string{"bulk-id", "subscription-id", "queue", "event-types", "metering-point"} {
 		vs := list(f)
 		if f == "event-types" { // also comma separated, as the UI's lists are
 			var split []string
@@ -298,7 +303,7 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 			if !allowed[f] {
 				return src, fmt.Errorf("--%s does not apply to a %s source", f, kind)
 			}
-			key := map[string]string{"bulk-id": CfgBulkIDs, "subscription-id": CfgSubscriptionIDs, "queue": CfgQueues, "event-types": CfgEventTypes}[f]
+			key := map[string]string{"bulk-id": CfgBulkIDs, "subscription-id": CfgSubscriptionIDs, "queue": CfgQueues, "event-types": CfgEventTypes, "metering-point": elsync.CfgMeteringPoints}[f]
 			src.SetList(key, vs)
 		}
 	}
@@ -327,6 +332,11 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 			if _, err := os.Stat(p); err != nil {
 				return src, fmt.Errorf("--%s: %w", f, err)
 			}
+		}
+	}
+	if kind == elsync.Kind {
+		if err := elsync.NewDriver().Describe().Check(src); err != nil {
+			return src, err
 		}
 	}
 	if f := src.Config[CfgFormat]; f != "" && f != "xml" && f != "json" {
@@ -415,9 +425,24 @@ func addSource(ctx context.Context, env *Env, st *store.Store, c *invocation, ki
 	if _, err := st.SourceByName(ctx, name); err == nil {
 		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
 	}
-	secret, err := readSecret(env, c.boolean("secret-stdin"), fmt.Sprintf("Client secret for %s: ", name))
+	prompt := fmt.Sprintf("Client secret for %s: ", name)
+	if kind == elsync.Kind {
+		prompt = fmt.Sprintf("Refresh token for %s (made on eloverblik.dk): ", name)
+	}
+	secret, err := readSecret(env, c.boolean("secret-stdin"), prompt)
 	if err != nil {
 		return err
+	}
+	if kind == elsync.Kind {
+		// The token's expiry is kept beside the source (not secret) so that the user is reminded in time.
+		exp, err := elsync.TokenExpiry(secret)
+		if err != nil {
+			return usageErr("refresh token: %v", err)
+		}
+		if w := elsync.ExpiryWarningAt(exp, time.Now()); strings.Contains(w, "expired") {
+			return usageErr("%s", w)
+		}
+		src.Config[CfgSecretExpires] = exp.In(time.Local).Format(time.DateOnly)
 	}
 	// The keyring first: if it is unavailable the source is not half-configured.
 	if err := env.Secrets.SetSecret(name, SecretField, secret); err != nil {
