@@ -41,7 +41,6 @@ import (
 	parser "custody/sync/datahub/eloverblik"
 	"custody/sync/engine"
 	"custody/sync/fileimport"
-	"custody/sync/settings"
 	"custody/sync/syncerr"
 )
 
@@ -131,28 +130,6 @@ func ConfigOf(src store.Source) (Config, error) {
 		}
 	}
 	return c, nil
-}
-
-// Describe describes an eloverblik source's settings.
-func (d *Driver) Describe() settings.Kind {
-	return settings.Kind{
-		Name:  Kind,
-		Title: "Eloverblik (Danish household)",
-		Settings: []settings.Setting{
-			{Key: SecretField, Label: "Refresh token", Type: settings.Secret, Required: true,
-				Hint: "made on " + TokenPortal + ": log in with MitID → Data sharing (Datadeling) → Create token; valid about a year"},
-			{Key: CfgMeteringPoints, Flag: "metering-point", Label: "Metering points", Type: settings.List,
-				Hint: "18-digit metering point ids; default every one linked to the account"},
-			{Key: CfgBaseURL, Flag: "base-url", Label: "Base URL", Type: settings.URL, Default: DefaultBaseURL, Advanced: true,
-				Hint: "the customer API root"},
-			{Key: CfgCA, Flag: "ca", Label: "Extra CA", Type: settings.File, Advanced: true,
-				Hint: "extra CA certificate (PEM) to trust for this source"},
-		},
-		Check: func(src store.Source) error {
-			_, err := ConfigOf(src)
-			return err
-		},
-	}
 }
 
 // TokenExpiry returns the exp claim of a refresh (or data) token, read without verifying the
