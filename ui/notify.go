@@ -62,8 +62,9 @@ func (n *notifier) status(st engine.Status) (newData bool) {
 	return newData
 }
 
-// expiryWarning is how long before a client secret expires the user is reminded.
-const expiryWarning = 14 * 24 * time.Hour
+// expiryWarning is how long before a client secret (or an Eloverblik refresh token, whose
+// expiry is read from it) expires the user is reminded: a month, time enough to make a new one.
+const expiryWarning = 30 * 24 * time.Hour
 
 // credentials reminds the user of client secrets that expire soon or have expired.
 func (n *notifier) credentials(srcs []store.Source) {
