@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -520,5 +521,37 @@ func TestSettings(t *testing.T) {
 	}
 	if _, err := eloverblik.TokenExpiry("not a token"); err == nil {
 		t.Error("a non-JWT token has an expiry")
+	}
+}
+
+// TestNoTokenFollowsARedirect: a token call answered with a redirect to another host fails
+// without the refresh token reaching that host.
+func TestNoTokenFollowsARedirect(t *testing.T) {
+	r := newRig(t, eloverbliktest.Options{}, nil)
+	var hits int
+	var mu sync.Mutex
+	other := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	}))
+	other.Start()
+	defer other.Close()
+	redirector := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
+		http.Redirect(w, q, other.URL+q.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	pki, _ := simtls.New("redirect")
+	tc, _ := pki.ServerTLS(false)
+	redirector.TLS = tc
+	redirector.StartTLS()
+	defer redirector.Close()
+	files, _ := pki.WriteFiles(t.TempDir())
+	r.src.Config = map[string]string{"base_url": redirector.URL + "/customerapi", "ca": files.CA}
+	_, err := r.sync(r.driver())
+	if err == nil || !strings.Contains(err.Error(), "redirect") {
+		t.Fatalf("err %v", err)
+	}
+	if hits != 0 {
+		t.Errorf("the other host was called %d times", hits)
 	}
 }

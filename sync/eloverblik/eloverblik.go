@@ -91,7 +91,7 @@ const (
 	DetailsEvery = 7 * 24 * time.Hour
 	ChargesEvery = 24 * time.Hour
 	// DefaultMaxBody bounds one answer (730 days of 10 hourly metering points is about 20 MB).
-	DefaultMaxBody = 256 << 20
+	DefaultMaxBody = 64 << 20
 	// tokenMargin renews the data token this long before it expires.
 	tokenMargin = 10 * time.Minute
 )
@@ -252,21 +252,20 @@ func (d *Driver) start(job *engine.Job) (*run, error) {
 		return nil, syncerr.E(syncerr.Config, "TLS settings", err)
 	}
 	origin, _ := auth.Origin(cfg.BaseURL)
-	plain := *hc
-	plain.CheckRedirect = func(*http.Request, []*http.Request) error {
-		return errors.New("refused to follow a redirect: the refresh token goes to the configured address only")
-	}
+	// Never a redirect with a token, every exchange bounded (sync/auth's protections), also for
+	// a client a test hands in.
+	plain := auth.Harden(hc)
 	h := sha256.Sum256([]byte(job.Source.Name + "\x00" + cfg.BaseURL + "\x00" + refresh))
 	if job.Logger == nil {
 		job.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &run{d: d, job: job, cfg: cfg, origin: origin, plain: &plain, exp: exp, batch: BatchPoints, maxBody: d.MaxBody}
+	r := &run{d: d, job: job, cfg: cfg, origin: origin, plain: plain, exp: exp, batch: BatchPoints, maxBody: d.MaxBody}
 	if r.maxBody <= 0 {
 		r.maxBody = DefaultMaxBody
 	}
 	r.tokens = &tokens{r: r, key: hex.EncodeToString(h[:]), refresh: refresh}
 	// Data calls: the data token only to the base URL's origin, and never across a redirect.
-	authed, err := auth.NewClient(&plain, r.tokens, cfg.BaseURL)
+	authed, err := auth.NewClient(plain, r.tokens, cfg.BaseURL)
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "base url", err)
 	}
@@ -453,7 +452,8 @@ func (r *run) callOnce(ctx context.Context, op, method, path string, ids []strin
 		body = bytes.NewReader(b)
 	}
 	r.progress(engine.Progress{Message: op})
-	req, err := http.NewRequestWithContext(ctx, method, r.cfg.BaseURL+path, body)
+	// The overall deadline of the exchange grows with the largest answer allowed.
+	req, err := http.NewRequestWithContext(auth.WithBodyLimit(ctx, r.maxBody), method, r.cfg.BaseURL+path, body)
 	if err != nil {
 		return store.Payload{}, false, syncerr.E(syncerr.Config, op, err)
 	}
