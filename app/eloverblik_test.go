@@ -200,4 +200,8 @@ func TestEloverblikSourcesTest(t *testing.T) {
 	if err != nil || src.Config["secret_expires"] != exp.Format(time.DateOnly) {
 		t.Errorf("source %+v, %v", src.Config, err)
 	}
+	// A test stores nothing.
+	if ps, err := st.Payloads(context.Background(), store.PayloadFilter{}); err != nil || len(ps) != 0 {
+		t.Errorf("sources test archived %d answers, %v", len(ps), err)
+	}
 }

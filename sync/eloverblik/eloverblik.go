@@ -594,7 +594,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	if _, err := r.tokens.Token(ctx); err != nil {
 		return "", err
 	}
-	ids, err := r.listPoints(ctx)
+	ids, err := r.peekPoints(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -604,6 +604,51 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 		msg += "; WARNING: " + w
 	}
 	return msg, nil
+}
+
+// peekPoints lists the linked metering points without storing anything, for Test.
+func (r *run) peekPoints(ctx context.Context) ([]string, error) {
+	const op = "GET api/meteringpoints/meteringpoints"
+	var ids []string
+	err := r.retry(ctx, op, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.BaseURL+"/api/meteringpoints/meteringpoints?includeAll=false", nil)
+		if err != nil {
+			return syncerr.E(syncerr.Config, op, err)
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := r.authed.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return auth.Classify(op, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		if err != nil {
+			return auth.Classify(op, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return classify(op, readError(resp.StatusCode, b), resp.Header, r.d.now())
+		}
+		var env struct {
+			Result []entry `json:"result"`
+		}
+		if err := json.Unmarshal(b, &env); err != nil {
+			return syncerr.Errorf(syncerr.Server, op, "the answer is not the JSON envelope expected: %v", err)
+		}
+		ids = ids[:0]
+		for _, e := range env.Result {
+			if e.failed() {
+				return r.entryError(op, e)
+			}
+			if gsrnRE.MatchString(e.PointID) {
+				ids = append(ids, e.PointID)
+			}
+		}
+		return nil
+	})
+	return ids, err
 }
 
 // listPoints fetches, archives and stores the linked metering points and returns their ids.

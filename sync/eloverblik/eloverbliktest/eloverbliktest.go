@@ -317,9 +317,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
+// answer writes one answer and returns its status, for the record of requests.
 type answer struct {
-	w      http.ResponseWriter
-	status int
+	w http.ResponseWriter
 }
 
 func (a *answer) json(status int, v any) int {
