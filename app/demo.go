@@ -65,7 +65,7 @@ var demoSims = []demoSim{
 		}
 		return &simServer{url: srv.URL(), close: func() { srv.Close() }, demoSource: srv.DemoSource}, nil
 	}},
-	{kind: "eloverblik", name: "demo-household", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
+	{kind: "eloverblik", name: "demo-dk-household", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
 		// A Danish household: a year of hourly consumption and solar production, a 503 now and then.
 		srv, err := eloverbliktest.Start(pki, addr, eloverbliktest.Options{})
 		if err != nil {
