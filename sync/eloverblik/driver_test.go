@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -553,5 +554,43 @@ func TestNoTokenFollowsARedirect(t *testing.T) {
 	}
 	if hits != 0 {
 		t.Errorf("the other host was called %d times", hits)
+	}
+}
+
+// TestDSTDays: the spring day has 23 hourly readings and the autumn day 25, each an hour long,
+// with no gap and no overlap.
+func TestDSTDays(t *testing.T) {
+	for _, tc := range []struct {
+		now      time.Time
+		from     string
+		day      string
+		hours    int
+		startUTC string
+	}{
+		{time.Date(2025, 4, 2, 10, 0, 0, 0, time.UTC), "2025-03-29", "2025-03-30", 23, "2025-03-29T23:00:00Z"},
+		{time.Date(2025, 10, 29, 10, 0, 0, 0, time.UTC), "2025-10-25", "2025-10-26", 25, "2025-10-25T22:00:00Z"},
+	} {
+		t.Run(tc.day, func(t *testing.T) {
+			r := newRig(t, eloverbliktest.Options{From: day(tc.from)}, map[string]string{"metering_points": `["571313174100000012"]`})
+			r.clock.Add(tc.now.Sub(r.clock.Now()))
+			if _, err := r.sync(r.driver()); err != nil {
+				t.Fatal(err)
+			}
+			var starts []int64
+			for _, row := range r.rows() {
+				if time.Unix(row.Reading.Start, 0).In(day(tc.day).Location()).Format(time.DateOnly) == tc.day {
+					starts = append(starts, row.Reading.Start)
+				}
+			}
+			slices.Sort(starts)
+			if len(starts) != tc.hours || time.Unix(starts[0], 0).UTC().Format(time.RFC3339) != tc.startUTC {
+				t.Fatalf("%d hours from %v", len(starts), starts)
+			}
+			for i := 1; i < len(starts); i++ {
+				if starts[i]-starts[i-1] != 3600 {
+					t.Errorf("hour %d starts %d s after the one before", i+1, starts[i]-starts[i-1])
+				}
+			}
+		})
 	}
 }
