@@ -19,7 +19,7 @@ import (
 const (
 	HintNewToken = "Eloverblik no longer accepts the refresh token: log in on " + TokenPortal +
 		" (MitID) → Data sharing (Datadeling) → Create token, and store the new token with " +
-		"`custody sources remove NAME` and `custody sources add eloverblik NAME --secret-stdin` (or Sources > Edit)."
+		"`custody sources edit NAME --secret-stdin` (or Sources > Edit)."
 	HintWrongTokenType = "This is not a refresh token for Eloverblik's customer API (perhaps a third-party token): " +
 		"create one on " + TokenPortal + " under Data sharing (Datadeling) → Create token."
 	HintUnlinked = "Eloverblik does not let this account read the metering point: link it on " + TokenPortal +
