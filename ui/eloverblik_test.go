@@ -55,6 +55,12 @@ func TestEloverblikSourceForm(t *testing.T) {
 	if d := h.m.sourceDetail(src); !strings.Contains(d, "Refresh token expires: "+exp.Format(time.DateOnly)) {
 		t.Errorf("detail:\n%s", d)
 	}
+	// A month ahead, the reminder names the refresh token and where a new one is made.
+	soon := testNow.AddDate(0, 0, 25)
+	srcs := []store.Source{{Name: "home", Kind: "eloverblik", Enabled: true, Config: map[string]string{"secret_expires": soon.Format(time.DateOnly)}}}
+	test.AssertNotificationSent(t, fyne.NewNotification("The refresh token of home expires soon",
+		"It expires on "+soon.Format("2 Jan 2006")+". Make a new one at https://eloverblik.dk and enter it under Sources > Edit."),
+		func() { h.m.notifier.credentials(srcs) })
 }
 
 // TestUsageEstimatedTariffCost: a meter with Eloverblik tariffs shows them beside its usage,
