@@ -277,7 +277,7 @@ func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, 
 		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
 	}
 	// The keyring first: if it is unavailable the source is not half-configured.
-	fields, err := storeSecrets(env, k, src, o.settings.given(k), o.secretStdin, true)
+	fields, err := storeSecrets(env, k, &src, o.settings.given(k), o.secretStdin, true)
 	if err != nil {
 		return err
 	}
@@ -342,7 +342,7 @@ func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags,
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if _, err := storeSecrets(env, k, changed, given, o.secretStdin, false); err != nil {
+	if _, err := storeSecrets(env, k, &changed, given, o.secretStdin, false); err != nil {
 		return err
 	}
 	if err := st.UpdateSource(ctx, &changed); err != nil {
@@ -356,8 +356,9 @@ func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags,
 // name, and its secrets — for a new source each one it needs (an Open Banking source with
 // private_key_jwt has no client secret; only an encrypted signing key has a passphrase), for
 // an edit with --secret-stdin those it needs, replaced. With --secret-stdin each secret is one
-// line of standard input, in the kind's order. It returns the fields stored.
-func storeSecrets(env *Env, k settings.Kind, src store.Source, given settings.Values, fromStdin, isNew bool) ([]string, error) {
+// line of standard input, in the kind's order. What the kind reads from a secret (such as its
+// expiry) goes into src's settings. It returns the fields stored.
+func storeSecrets(env *Env, k settings.Kind, src *store.Source, given settings.Values, fromStdin, isNew bool) ([]string, error) {
 	imported, err := settings.Imports(k, given)
 	if err != nil {
 		return nil, err
@@ -369,8 +370,10 @@ func storeSecrets(env *Env, k settings.Kind, src store.Source, given settings.Va
 		order = append(order, f)
 	}
 	var stdin *bufio.Reader
-	for _, s := range k.Secrets() {
-		if !s.Needed(src, imported) || (!isNew && !fromStdin) {
+	for i, s := range k.Secrets() {
+		// A needed secret; an optional first one only when it is given on standard input.
+		wanted := s.Needed(*src, imported) || (!s.Required && fromStdin && i == 0)
+		if !wanted || (!isNew && !fromStdin) {
 			continue
 		}
 		if stdin == nil {
@@ -380,10 +383,18 @@ func storeSecrets(env *Env, k settings.Kind, src store.Source, given settings.Va
 		if err != nil {
 			return nil, err
 		}
+		if k.CheckSecret != nil {
+			// The kind checks the secret and reads what is not secret in it, such as its expiry.
+			derived, err := k.CheckSecret(s.Key, v)
+			if err != nil {
+				return nil, usageErr("%s: %v", strings.ToLower(s.Label), err)
+			}
+			maps.Copy(src.Config, derived)
+		}
 		keep[s.Key] = v
 		order = append(order, s.Key)
 	}
-	if err := checkKeep(k, src, keep); err != nil {
+	if err := checkKeep(k, *src, keep); err != nil {
 		return nil, err
 	}
 	for i, f := range order {
