@@ -323,3 +323,56 @@ func TestEventsJSONResourceStatus(t *testing.T) {
 		t.Errorf("events table: %s", out)
 	}
 }
+
+// TestSourcesEditToPrivateKeyJWT: a source added with a client secret is moved to
+// private_key_jwt with `sources edit`, its key imported into the keyring, and syncs against a
+// bank that accepts only that.
+func TestSourcesEditToPrivateKeyJWT(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "k.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pki, err := simtls.New("custody-edit-tpp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := pki.WriteFiles(filepath.Join(t.TempDir(), "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := obtest.Start(pki, "127.0.0.1:0", obtest.Options{Events: 4, InvalidEvery: -1,
+		TokenAuth: obtest.TokenAuthJWT, ClientKey: &key.PublicKey, ClientKID: "k-2", RequireSignedRequests: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	src, _ := sim.DemoSource("bank", files)
+	cfg := src.Config
+	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	if code, out, errs := c.run("old-secret\n", "sources", "add", "obevents", "bank",
+		"--base-url", cfg["base_url"], "--token-url", cfg["token_url"], "--client-id", cfg["client_id"],
+		"--jwks-url", cfg["jwks_url"], "--issuer", cfg["issuer"], "--audience", cfg["audience"],
+		"--cert", cfg["cert"], "--key", cfg["key"], "--ca", cfg["ca"], "--secret-stdin"); code != 0 {
+		t.Fatalf("sources add: %d %s %s", code, out, errs)
+	}
+	if code, out, errs := c.run("", "sync", "--once", "bank"); code == 0 || !strings.Contains(out+errs, "a client secret is refused") {
+		t.Fatalf("with the secret: %d\n%s\n%s", code, out, errs)
+	}
+	if code, out, errs := c.run("", "sources", "edit", "bank", "--token-auth", "private_key_jwt",
+		"--signing-key-keyring", keyFile, "--signing-kid", "k-2"); code != 0 {
+		t.Fatalf("sources edit: %d %s %s", code, out, errs)
+	}
+	if got := c.secrets.Fields(); !slices.Contains(got, "bank/signing_key") {
+		t.Fatalf("keyring %v: the key was not imported", got)
+	}
+	if code, out, errs := c.run("", "sync", "--once", "bank"); code != 0 {
+		t.Fatalf("sync: %d\n%s\n%s\n%v", code, out, errs, sim.Refusals())
+	}
+	if q := sim.Queue(); len(q) != 0 || sim.SignedRequests() != 1 {
+		t.Fatalf("queue %v, %d signed requests", q, sim.SignedRequests())
+	}
+}
