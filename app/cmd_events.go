@@ -40,6 +40,10 @@ type eventLine struct {
 	TXN      string   `json:"txn"`
 	IAT      string   `json:"iat"`
 	Received string   `json:"received"`
+	// ResourceStatus is the status of the event's resource when it was read (--follow),
+	// empty when none; Resource says what happened in words.
+	ResourceStatus string `json:"resource_status"`
+	Resource       string `json:"resource,omitempty"`
 }
 
 func rfc3339(t time.Time) string {
@@ -79,11 +83,15 @@ func runEvents(ctx context.Context, env *Env, c *invocation, o *eventsFlags) err
 			if types == nil {
 				types = []string{}
 			}
-			if err := enc.Encode(eventLine{
+			line := eventLine{
 				Source: e.Source, JTI: e.JTI, ISS: e.ISS, Types: types, RID: e.RID, RTY: e.RTY,
 				TOE: rfc3339(e.TOE), Verified: e.Verified, Error: e.Error, AUD: e.AUD, TXN: e.TXN,
 				IAT: rfc3339(e.IAT), Received: rfc3339(e.Received),
-			}); err != nil {
+			}
+			if e.Resource != nil {
+				line.ResourceStatus, line.Resource = e.Resource.Status, e.Resource.Sentence(time.Local, time.Now())
+			}
+			if err := enc.Encode(line); err != nil {
 				return err
 			}
 		}
@@ -109,6 +117,9 @@ func runEvents(ctx context.Context, env *Env, c *invocation, o *eventsFlags) err
 		res := e.RTY
 		if e.RID != "" {
 			res += " " + e.RID
+		}
+		if e.Resource != nil {
+			res = e.Resource.Sentence(time.Local, time.Now())
 		}
 		toe := ""
 		if !e.TOE.IsZero() {

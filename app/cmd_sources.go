@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -181,6 +182,11 @@ func runSources(ctx context.Context, env *Env, c *invocation, o *sourcesFlags) e
 		if len(args) != 1 {
 			return usageErr("remove needs NAME")
 		}
+		src, err := st.SourceByName(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		unregisterAtBank(ctx, env, st, src)
 		if err := st.RemoveSource(ctx, args[0]); err != nil {
 			return err
 		}
@@ -271,23 +277,51 @@ func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, 
 		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
 	}
 	// The keyring first: if it is unavailable the source is not half-configured.
-	field, err := storeSecret(env, k, name, o.secretStdin, true, &src)
+	fields, err := storeSecrets(env, k, &src, o.settings.given(k), o.secretStdin, true)
 	if err != nil {
 		return err
 	}
 	if err := st.AddSource(ctx, &src); err != nil {
-		if field != "" {
-			_ = env.Secrets.DeleteSecret(name, field)
+		for _, f := range fields {
+			_ = env.Secrets.DeleteSecret(name, f)
 		}
 		return err
 	}
-	if field == "" {
+	switch {
+	case len(fields) == 0 && len(k.Secrets()) == 0:
 		fmt.Fprintf(env.Stdout, "added %s source %s\n", kind, name)
-		return nil
+	case len(fields) == 0:
+		fmt.Fprintf(env.Stdout, "added %s source %s; it needs no secret\n", kind, name)
+	case slices.Contains(fields, SecretField):
+		fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
+	default:
+		fmt.Fprintf(env.Stdout, "added %s source %s; its keys are in the OS keyring (%s)\n", kind, name, strings.Join(fields, ", "))
 	}
-	fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
 	warnOpenListener(env, src)
 	return nil
+}
+
+// remover is a driver that registered something at the custodian (an Open Banking event
+// subscription) which removing the source should delete there.
+type remover interface {
+	Remove(ctx context.Context, job *engine.Job) (string, error)
+}
+
+// unregisterAtBank deletes what the source registered at its custodian, and says what it
+// did or why it could not; the source is removed locally either way.
+func unregisterAtBank(ctx context.Context, env *Env, st *store.Store, src store.Source) {
+	r, ok := env.Drivers[src.Kind].(remover)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	msg, err := r.Remove(ctx, env.job(st, src, nil))
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "could not delete the source's registration at the bank: %v\n  what to do: %s\n", err, adviceFor(err))
+		return
+	}
+	fmt.Fprintln(env.Stdout, msg)
 }
 
 // editSource changes the settings given on the command line and leaves the others.
@@ -308,10 +342,8 @@ func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags,
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if o.secretStdin {
-		if _, err := storeSecret(env, k, name, true, false, &changed); err != nil {
-			return err
-		}
+	if _, err := storeSecrets(env, k, &changed, given, o.secretStdin, false); err != nil {
+		return err
 	}
 	if err := st.UpdateSource(ctx, &changed); err != nil {
 		return err
@@ -320,39 +352,74 @@ func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags,
 	return nil
 }
 
-// storeSecret reads the kind's secret (its first Secret setting) and puts it in the keyring,
-// and returns its keyring field ("" when the kind has no secret, or it is optional and was not
-// asked for on a new source). What the kind reads from the secret (such as its expiry) goes into
-// src's settings.
-func storeSecret(env *Env, k settings.Kind, name string, fromStdin, isNew bool, src *store.Source) (string, error) {
-	secs := k.Secrets()
-	if len(secs) == 0 || (isNew && !secs[0].Required && !fromStdin) {
-		return "", nil
-	}
-	s := secs[0]
-	secret, err := readSecret(env, fromStdin, fmt.Sprintf("%s for %s: ", s.Label, name))
+// storeSecrets puts in the keyring what a source keeps there: the files its Import settings
+// name, and its secrets — for a new source each one it needs (an Open Banking source with
+// private_key_jwt has no client secret; only an encrypted signing key has a passphrase), for
+// an edit with --secret-stdin those it needs, replaced. With --secret-stdin each secret is one
+// line of standard input, in the kind's order. What the kind reads from a secret (such as its
+// expiry) goes into src's settings. It returns the fields stored.
+func storeSecrets(env *Env, k settings.Kind, src *store.Source, given settings.Values, fromStdin, isNew bool) ([]string, error) {
+	imported, err := settings.Imports(k, given)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if k.CheckSecret != nil {
-		// The kind checks the secret and reads what is not secret in it, such as its expiry.
-		derived, err := k.CheckSecret(s.Key, secret)
+	keep := map[string]string{}
+	var order []string
+	for _, f := range slices.Sorted(maps.Keys(imported)) {
+		keep[f] = imported[f]
+		order = append(order, f)
+	}
+	var stdin *bufio.Reader
+	for i, s := range k.Secrets() {
+		// A needed secret; an optional first one only when it is given on standard input.
+		wanted := s.Needed(*src, imported) || (!s.Required && fromStdin && i == 0)
+		if !wanted || (!isNew && !fromStdin) {
+			continue
+		}
+		if stdin == nil {
+			stdin = bufio.NewReader(io.LimitReader(env.Stdin, 4*(secrets.MaxSize+2)))
+		}
+		v, err := readSecretFrom(env, stdin, fromStdin, fmt.Sprintf("%s for %s: ", s.Label, src.Name))
 		if err != nil {
-			return "", usageErr("%s: %v", strings.ToLower(s.Label), err)
+			return nil, err
 		}
-		for key, v := range derived {
-			src.Config[key] = v
+		if k.CheckSecret != nil {
+			// The kind checks the secret and reads what is not secret in it, such as its expiry.
+			derived, err := k.CheckSecret(s.Key, v)
+			if err != nil {
+				return nil, usageErr("%s: %v", strings.ToLower(s.Label), err)
+			}
+			maps.Copy(src.Config, derived)
+		}
+		keep[s.Key] = v
+		order = append(order, s.Key)
+	}
+	if err := checkKeep(k, *src, keep); err != nil {
+		return nil, err
+	}
+	for i, f := range order {
+		if err := env.Secrets.SetSecret(src.Name, f, keep[f]); err != nil {
+			for _, done := range order[:i] {
+				_ = env.Secrets.DeleteSecret(src.Name, done)
+			}
+			return nil, err
 		}
 	}
-	if err := env.Secrets.SetSecret(name, s.Key, secret); err != nil {
-		return "", err
-	}
-	return s.Key, nil
+	return order, nil
 }
 
-// readSecret reads one secret line: from stdin when asked, else with a prompt that does not
-// echo when stdin is a terminal.
-func readSecret(env *Env, fromStdin bool, prompt string) (string, error) {
+// checkKeep lets a kind check what goes to its keyring before it is stored (an Open Banking
+// signing key must be a usable key, opened by its passphrase).
+func checkKeep(k settings.Kind, src store.Source, keep map[string]string) error {
+	if k.CheckSecrets == nil {
+		return nil
+	}
+	return k.CheckSecrets(src, keep)
+}
+
+// readSecretFrom reads one secret line from in (standard input, shared by the secrets of one
+// command), or with a prompt that does not echo when standard input is a terminal.
+func readSecretFrom(env *Env, in *bufio.Reader, fromStdin bool, prompt string) (string, error) {
 	if f, ok := env.Stdin.(*os.File); ok && !fromStdin && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(env.Stderr, prompt)
 		b, err := term.ReadPassword(int(f.Fd()))
@@ -368,9 +435,12 @@ func readSecret(env *Env, fromStdin bool, prompt string) (string, error) {
 	if !fromStdin {
 		fmt.Fprint(env.Stderr, prompt)
 	}
-	line, err := bufio.NewReader(io.LimitReader(env.Stdin, secrets.MaxSize+2)).ReadString('\n')
+	line, err := in.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read secret: %w", err)
+	}
+	if len(line) > secrets.MaxSize+1 {
+		return "", fmt.Errorf("read secret: %w", secrets.ErrTooBig)
 	}
 	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 	if line == "" {

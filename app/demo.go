@@ -14,6 +14,7 @@ import (
 	"custody/sync/datahub/datahubtest"
 	"custody/sync/eloverblik/eloverbliktest"
 	"custody/sync/espi/espitest"
+	"custody/sync/obevents"
 	"custody/sync/obevents/obtest"
 	"custody/sync/settings"
 	"custody/sync/simtls"
@@ -55,7 +56,13 @@ var demoSims = []demoSim{
 		if err != nil {
 			return nil, err
 		}
-		return &simServer{url: srv.URL(), close: func() { srv.Close() }, demoSource: srv.DemoSource}, nil
+		// With --follow, so that the Events view says what happened to each payment.
+		follow := func(name string, files simtls.Files) (store.Source, string) {
+			src, secret := srv.DemoSource(name, files)
+			src.Config[obevents.CfgFollow] = "true"
+			return src, secret
+		}
+		return &simServer{url: srv.URL(), close: func() { srv.Close() }, demoSource: follow}, nil
 	}},
 	{kind: "datahub", name: "demo-datahub", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
 		// The fixtures and three days at once, then a new day's document every 30 seconds.

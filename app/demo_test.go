@@ -49,6 +49,22 @@ func checkDemoData(t *testing.T, st *store.Store) {
 	if slices.Contains(kinds, "obevents") && c.Events == 0 {
 		t.Errorf("no events after the demo sync: %+v", c)
 	}
+	if slices.Contains(kinds, "obevents") {
+		// The demo bank's source follows its events: its payments say what happened.
+		evs, err := st.Events(t.Context(), store.EventFilter{RTY: "domestic-payment"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		said := 0
+		for _, e := range evs {
+			if e.Resource != nil && e.Resource.Status != "" {
+				said++
+			}
+		}
+		if said == 0 {
+			t.Errorf("no demo payment event says what happened (%d payment events)", len(evs))
+		}
+	}
 	if slices.Contains(kinds, "datahub") && c.Messages == 0 {
 		t.Errorf("no DataHub messages after the demo sync: %+v", c)
 	}

@@ -27,6 +27,9 @@ type Event struct {
 	Token    string // the raw token
 	// PayloadID is the archived payload the token came in.
 	PayloadID int64
+	// Resource is what the event's resource said when it was fetched (--follow); nil when it
+	// was not. Filled by Events.
+	Resource *ResourceState
 }
 
 // PutEvent stores an event. A token already stored for the same source, issuer and jti is
@@ -52,6 +55,9 @@ func (t *Tx) PutEvent(e *Event) (isNew bool, err error) {
 		return false, fmt.Errorf("put event %s: %w", e.JTI, err)
 	}
 	n, _ := res.RowsAffected()
+	if n > 0 {
+		e.ID, _ = res.LastInsertId()
+	}
 	return n > 0, nil
 }
 
@@ -69,18 +75,31 @@ type EventFilter struct {
 	Verified *bool  // nil for both
 	Search   string // substring of jti, rid or subject; empty for any
 	Limit    int    // 0 for no limit
+	// RTY is the resource type (rty) the event must concern; empty for any.
+	RTY string
+	// ResourceStatus is the status the event's resource must have had; empty for any.
+	ResourceStatus string
+	// Unfollowed selects only events whose resource has not been fetched yet.
+	Unfollowed bool
 }
 
 // Events lists events, newest received first.
 func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	q := `SELECT e.id, COALESCE(e.source_id, 0), COALESCE(s.name, ''), e.iss, e.jti, e.aud, e.types, e.subject,
 			e.rid, e.rty, e.txn, COALESCE(e.toe, 0), COALESCE(e.iat, 0), e.received, e.verified, e.error, e.token,
-			COALESCE(e.payload_id, 0)
+			COALESCE(e.payload_id, 0), r.id IS NOT NULL,
+			COALESCE(r.id, 0), COALESCE(r.event_id, 0), COALESCE(r.source_id, 0), COALESCE(r.rid, ''), COALESCE(r.kind, ''),
+			COALESCE(r.status, ''), COALESCE(r.status_time, 0), COALESCE(r.amount, ''), COALESCE(r.currency, ''),
+			COALESCE(r.creditor, ''), COALESCE(r.dates, ''), COALESCE(r.note, ''), COALESCE(r.fetched, 0), COALESCE(r.payload_id, 0)
 		FROM events e LEFT JOIN sources s ON s.id = e.source_id
+			LEFT JOIN ob_resource_states r ON r.event_id = e.id
 		WHERE (? = '' OR EXISTS (SELECT 1 FROM json_each(e.types) WHERE value = ?))
 		  AND (? = '' OR s.name = ?)
 		  AND (? < 0 OR e.verified = ?)
 		  AND (? = '' OR instr(e.jti, ?) > 0 OR instr(e.rid, ?) > 0 OR instr(e.subject, ?) > 0)
+		  AND (? = '' OR e.rty = ?)
+		  AND (? = '' OR r.status = ?)
+		  AND (? = 0 OR r.id IS NULL)
 		ORDER BY e.received DESC, e.id DESC`
 	verified := -1
 	if f.Verified != nil {
@@ -89,7 +108,8 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 			verified = 1
 		}
 	}
-	args := []any{f.Type, f.Type, f.Source, f.Source, verified, verified, f.Search, f.Search, f.Search, f.Search}
+	args := []any{f.Type, f.Type, f.Source, f.Source, verified, verified, f.Search, f.Search, f.Search, f.Search,
+		f.RTY, f.RTY, f.ResourceStatus, f.ResourceStatus, f.Unfollowed}
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
@@ -103,10 +123,18 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	for rows.Next() {
 		var e Event
 		var types string
-		var toe, iat, received int64
+		var toe, iat, received, at, fetched int64
+		var has bool
+		var r ResourceState
 		if err := rows.Scan(&e.ID, &e.SourceID, &e.Source, &e.ISS, &e.JTI, &e.AUD, &types, &e.Subject, &e.RID, &e.RTY,
-			&e.TXN, &toe, &iat, &received, &e.Verified, &e.Error, &e.Token, &e.PayloadID); err != nil {
+			&e.TXN, &toe, &iat, &received, &e.Verified, &e.Error, &e.Token, &e.PayloadID, &has,
+			&r.ID, &r.EventID, &r.SourceID, &r.RID, &r.Kind, &r.Status, &at, &r.Amount, &r.Currency,
+			&r.Creditor, &r.Dates, &r.Note, &fetched, &r.PayloadID); err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
+		}
+		if has {
+			r.StatusAt, r.Fetched = unixTime(at), unixTime(fetched)
+			e.Resource = &r
 		}
 		_ = json.Unmarshal([]byte(types), &e.Types)
 		e.TOE, e.IAT, e.Received = unixTime(toe), unixTime(iat), unixTime(received)

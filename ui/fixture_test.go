@@ -246,7 +246,20 @@ type fakeEngine struct {
 	synced   []string
 	reloads  int
 	tested   []string
-	ch       chan engine.Status
+	// unregistered are the sources Unregister was asked for.
+	unregistered []string
+	ch           chan engine.Status
+}
+
+// Unregister answers as the obevents driver does for a source with a subscription.
+func (e *fakeEngine) Unregister(_ context.Context, source string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.unregistered = append(e.unregistered, source)
+	if source == "my-bank" {
+		return "deleted the event subscription ES-001 at the bank", nil
+	}
+	return "", nil
 }
 
 func newFakeEngine() *fakeEngine {

@@ -393,6 +393,13 @@ func (v *sourcesView) pickFile(e *widget.Entry) {
 // build checks the form with settings.Build (a new source) or settings.Apply (an edited one),
 // the functions `custody sources add` and `edit` use, so both say the same.
 func (f *sourceForm) build() (store.Source, error) {
+	src, _, err := f.buildKeep()
+	return src, err
+}
+
+// buildKeep is build that also returns what goes to the keyring: the secrets typed and the
+// files the kind imports (an Open Banking signing key), by field, checked by the kind.
+func (f *sourceForm) buildKeep() (store.Source, map[string]string, error) {
 	given := settings.Values{}
 	for _, fl := range f.fields {
 		given[fl.setting.Flag] = fl.value()
@@ -406,48 +413,56 @@ func (f *sourceForm) build() (store.Source, error) {
 		src, err = settings.Apply(f.kind, f.orig, given)
 	}
 	if err != nil {
-		return src, err
+		return src, nil, err
+	}
+	keep, err := settings.Imports(f.kind, given)
+	if err != nil {
+		return src, nil, err
+	}
+	imported := maps.Clone(keep)
+	for _, st := range f.kind.Secrets() {
+		if e := f.secrets[st.Key]; e != nil && e.Text != "" {
+			keep[st.Key] = e.Text
+		} else if f.isNew && st.Needed(src, imported) {
+			return src, nil, fmt.Errorf("give the %s; it goes to the OS keyring and is never shown again", strings.ToLower(st.Label))
+		}
+	}
+	if f.kind.CheckSecrets != nil {
+		if err := f.kind.CheckSecrets(src, keep); err != nil {
+			return src, nil, err
+		}
 	}
 	if f.kind.CheckSecret != nil {
 		// The kind checks a secret given and reads what is not secret in it (such as when a
 		// refresh token expires), stored with the source.
 		for _, st := range f.kind.Secrets() {
-			if text := f.secrets[st.Key].Text; text != "" {
-				derived, err := f.kind.CheckSecret(st.Key, text)
+			if e := f.secrets[st.Key]; e != nil && e.Text != "" {
+				derived, err := f.kind.CheckSecret(st.Key, e.Text)
 				if err != nil {
-					return src, fmt.Errorf("%s: %w", strings.ToLower(st.Label), err)
+					return src, nil, fmt.Errorf("%s: %w", strings.ToLower(st.Label), err)
 				}
 				maps.Copy(src.Config, derived)
 			}
 		}
 	}
 	if f.isNew {
-		for _, st := range f.kind.Secrets() {
-			if st.Required && f.secrets[st.Key].Text == "" {
-				return src, fmt.Errorf("give the %s; it goes to the OS keyring and is never shown again", strings.ToLower(st.Label))
-			}
-		}
 		for _, s := range f.v.sources {
 			if s.Name == name {
-				return src, fmt.Errorf("a source named %q already exists; choose another name", name)
+				return src, nil, fmt.Errorf("a source named %q already exists; choose another name", name)
 			}
 		}
 	}
-	return src, nil
+	return src, keep, nil
 }
 
 // save stores the secret in the keyring first, then the source; off the UI goroutine.
 func (f *sourceForm) save() {
-	src, err := f.build()
+	src, secrets, err := f.buildKeep()
 	if err != nil {
 		f.errLbl.SetText(err.Error())
 		return
 	}
-	secrets := map[string]string{}
-	for key, e := range f.secrets {
-		if e.Text != "" {
-			secrets[key] = e.Text
-		}
+	for _, e := range f.secrets {
 		e.SetText("") // a secret is never kept in the form
 	}
 	f.errLbl.SetText("Saving…")
@@ -491,33 +506,64 @@ func (v *sourcesView) remove() {
 		return
 	}
 	dialog.ShowConfirm("Remove "+s.Name+"?",
-		"The source and its secrets in the keyring are removed. The data it brought in stays.",
+		"The source and its secrets in the keyring are removed, and what it registered at the bank is deleted there. The data it brought in stays.",
 		func(yes bool) {
-			if !yes {
-				return
+			if yes {
+				v.removeConfirmed(s)
 			}
-			background(v.m, func(ctx context.Context) (struct{}, error) {
-				if err := v.m.deps.Editor.RemoveSource(ctx, s.Name); err != nil {
-					return struct{}{}, err
+		}, v.m.Window)
+}
+
+// removeConfirmed removes a source the user confirmed: what it registered at the bank first,
+// then the source and its secret, saying what happened at the bank.
+func (v *sourcesView) removeConfirmed(s store.Source) {
+	background(v.m, func(ctx context.Context) (string, error) {
+		// At the bank first; the source is removed here whatever the bank says.
+		said := ""
+		if v.m.deps.Engine != nil {
+			msg, err := v.m.deps.Engine.Unregister(ctx, s.Name)
+			switch {
+			case err != nil:
+				said = " Its registration at the bank could not be deleted: " + err.Error()
+			case msg != "":
+				said = " " + strings.ToUpper(msg[:1]) + msg[1:] + "."
+			}
+		}
+		if err := v.m.deps.Editor.RemoveSource(ctx, s.Name); err != nil {
+			return said, err
+		}
+		if v.m.deps.Secrets != nil {
+			// Every field the kind keeps in the keyring: its secrets and imported files.
+			for _, k := range v.m.deps.Kinds {
+				if k.Name != s.Kind {
+					continue
 				}
-				if v.m.deps.Secrets != nil {
-					if err := v.m.deps.Secrets.DeleteSecret(s.Name, v.m.deps.SecretField); err != nil {
-						return struct{}{}, fmt.Errorf("the source is removed but its secret could not be deleted from the keyring: %w", err)
+				for _, st := range k.Settings {
+					field := st.Import
+					if st.Type == settings.Secret {
+						field = st.Key
+					}
+					if field != "" && field != v.m.deps.SecretField {
+						_ = v.m.deps.Secrets.DeleteSecret(s.Name, field) // absent ones are no error
 					}
 				}
-				if v.m.deps.Engine != nil {
-					return struct{}{}, v.m.deps.Engine.Reload(ctx)
-				}
-				return struct{}{}, nil
-			}, func(_ struct{}, err error) {
-				if err != nil {
-					v.result.SetText("Could not remove " + s.Name + ": " + err.Error())
-					return
-				}
-				v.result.SetText("Removed " + s.Name + ".")
-				v.m.Refresh()
-			})
-		}, v.m.Window)
+			}
+			if err := v.m.deps.Secrets.DeleteSecret(s.Name, v.m.deps.SecretField); err != nil {
+				return said, fmt.Errorf("the source is removed but its secret could not be deleted from the keyring: %w", err)
+			}
+		}
+		if v.m.deps.Engine != nil {
+			return said, v.m.deps.Engine.Reload(ctx)
+		}
+		return said, nil
+	}, func(said string, err error) {
+		if err != nil {
+			v.result.SetText("Could not remove " + s.Name + ": " + err.Error() + said)
+			return
+		}
+		v.result.SetText("Removed " + s.Name + "." + said)
+		v.m.Refresh()
+	})
 }
 
 func (v *sourcesView) toggleEnabled() {

@@ -36,6 +36,7 @@ type Data interface {
 	Sources(ctx context.Context) ([]store.Source, error)
 	Runs(ctx context.Context, sourceID int64, limit int) ([]store.SyncRun, error)
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	ResourceTimeline(ctx context.Context, sourceID int64, rid string) ([]store.ResourceState, error)
 	Messages(ctx context.Context, f store.MessageFilter) ([]store.Message, error)
 }
 
@@ -53,6 +54,9 @@ type Engine interface {
 	SyncNow(source string)
 	Reload(ctx context.Context) error
 	Test(ctx context.Context, source string) (string, error)
+	// Unregister deletes what the source registered at its custodian (an Open Banking event
+	// subscription) and says what it did.
+	Unregister(ctx context.Context, source string) (string, error)
 }
 
 // Secrets stores and forgets secrets of a source in the OS keyring. The UI never reads one.

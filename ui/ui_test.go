@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,8 +233,27 @@ func TestSourcesViewAddEditRemove(t *testing.T) {
 		t.Fatal("disable did not stick")
 	}
 	h.secrets.SetSecret("my-bank", "client_secret", "x")
-	if err := h.m.deps.Editor.RemoveSource(context.Background(), "my-bank"); err != nil {
+	h.secrets.SetSecret("my-bank", "signing_key", "PEM")
+	h.secrets.SetSecret("my-bank", "signing_key_passphrase", "pw")
+	bank, err := h.st.SourceByName(context.Background(), "my-bank")
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The bank's subscription is deleted first, and the user is told.
+	v.removeConfirmed(bank)
+	h.m.Wait()
+	if _, err := h.st.SourceByName(context.Background(), "my-bank"); err == nil {
+		t.Fatal("not removed")
+	}
+	if !slices.Equal(h.eng.unregistered, []string{"my-bank"}) || v.result.Text != "Removed my-bank. Deleted the event subscription ES-001 at the bank." {
+		t.Fatalf("unregistered %v, result %q", h.eng.unregistered, v.result.Text)
+	}
+	h.secrets.mu.Lock()
+	defer h.secrets.mu.Unlock()
+	for k := range h.secrets.m {
+		if strings.HasPrefix(k, "my-bank/") {
+			t.Fatalf("a secret of the removed source is left in the keyring: %s", k)
+		}
 	}
 }
 

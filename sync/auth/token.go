@@ -44,6 +44,10 @@ type Credentials struct {
 	HTTPClient *http.Client
 	// Logger, when set, gets one debug line per token request (never the token or secret).
 	Logger *slog.Logger
+	// FreshParams, when set, gives form parameters that must be new for every token request,
+	// such as an RFC 7523 client assertion (its jti is single use); they are added to
+	// EndpointParams.
+	FreshParams func() (url.Values, error)
 }
 
 // Tokens is a cached token source an authorised client draws on.
@@ -83,7 +87,21 @@ func NewClientCredentials(c Credentials) *Source {
 	}
 	s := &Source{creds: c, lock: make(chan struct{}, 1)}
 	s.fetch = func(ctx context.Context) (*oauth2.Token, error) {
-		tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, s.httpClient()))
+		cfg := *cc
+		if c.FreshParams != nil {
+			fresh, err := c.FreshParams()
+			if err != nil {
+				return nil, syncerr.E(syncerr.Config, "token", err)
+			}
+			cfg.EndpointParams = url.Values{}
+			for k, v := range c.EndpointParams {
+				cfg.EndpointParams[k] = v
+			}
+			for k, v := range fresh {
+				cfg.EndpointParams[k] = v
+			}
+		}
+		tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, s.httpClient()))
 		if err != nil {
 			return nil, s.classifyStd(err)
 		}

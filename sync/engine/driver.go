@@ -57,6 +57,13 @@ type Driver interface {
 	settings.Describer
 }
 
+// Remover is a driver that registers something at the custodian (an Open Banking event
+// subscription) which removing the source should delete there.
+type Remover interface {
+	// Remove deletes the source's registration at the custodian and says what it did.
+	Remove(ctx context.Context, job *Job) (string, error)
+}
+
 // DefaultInterval is how often a source of the given kind is synced unless configured.
 func DefaultInterval(kind string) time.Duration {
 	switch kind {

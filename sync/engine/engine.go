@@ -554,6 +554,26 @@ func (e *Engine) Test(ctx context.Context, source string) (string, error) {
 	return redact.String(msg, secs...), redact.Err(err, secs...)
 }
 
+// Unregister deletes what the source registered at its custodian (see Remover) before the
+// source is removed, and says what it did; "" when its kind registers nothing.
+func (e *Engine) Unregister(ctx context.Context, source string) (string, error) {
+	src, err := e.cfg.Store.SourceByName(ctx, source)
+	if err != nil {
+		return "", err
+	}
+	r, ok := e.cfg.Drivers[src.Kind].(Remover)
+	if !ok {
+		return "", nil
+	}
+	return r.Remove(ctx, &Job{
+		Source:   src,
+		Store:    e.cfg.Store,
+		Secrets:  e.cfg.Secrets,
+		Logger:   e.log.With("source", src.Name, "kind", src.Kind),
+		Progress: func(Progress) {},
+	})
+}
+
 // Statuses returns the current status of every source, sorted by name.
 func (e *Engine) Statuses() []Status {
 	e.mu.Lock()

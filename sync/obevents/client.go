@@ -11,8 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"custody/sync/auth"
 	"custody/sync/obevents/secevent"
@@ -32,6 +36,12 @@ type ClientConfig struct {
 	Secret   string
 	Scope    string // default eventpolling
 	TLS      TLSFiles
+	// TokenAuth is how the client authenticates at the token endpoint (one of TokenAuths;
+	// empty is client_secret_basic, falling back to the form as x/oauth2 does).
+	TokenAuth string
+	// Signer, when set, makes the private_key_jwt client assertions and signs the bodies of
+	// event-subscription and callback-url POST and PUT (x-jws-signature).
+	Signer *Signer
 }
 
 // TLSFiles names the PEM files of a source's TLS settings.
@@ -48,6 +58,13 @@ type Client struct {
 	Plain  *http.Client
 	authed *http.Client
 	tokens auth.Tokens
+	signer *Signer
+	// creds and scope make the further tokens of other scopes that follow-up reads need
+	// (payments for payment orders, accounts for account-access consents).
+	creds  auth.Credentials
+	scope  string
+	mu     sync.Mutex
+	scoped map[string]*http.Client
 }
 
 // NewClient builds a client. The token is only ever sent to the origin of BaseURL.
@@ -63,13 +80,76 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "TLS settings", err)
 	}
-	tokens := auth.NewClientCredentials(auth.Credentials{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID,
-		ClientSecret: cfg.Secret, Scopes: strings.Fields(cfg.Scope), HTTPClient: plain})
+	creds, err := credentials(cfg)
+	if err != nil {
+		return nil, err
+	}
+	creds.HTTPClient = plain
+	tokens := auth.NewClientCredentials(creds)
 	authed, err := auth.NewClient(plain, tokens, cfg.BaseURL)
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, "base URL", err)
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: tokens}, nil
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), origin: origin, Plain: plain, authed: authed, tokens: tokens,
+		signer: cfg.Signer, creds: creds, scope: cfg.Scope}, nil
+}
+
+// scopedClient returns the authorised client whose token has the given scope: the source's
+// own when its scope includes it, else one made (and kept) for that scope, with the same
+// client authentication and for the same origin only.
+func (c *Client) scopedClient(scope string) (*http.Client, error) {
+	if scope == "" || slices.Contains(strings.Fields(c.scope), scope) {
+		return c.authed, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hc, ok := c.scoped[scope]; ok {
+		return hc, nil
+	}
+	creds := c.creds
+	creds.Scopes = []string{scope}
+	hc, err := auth.NewClient(c.Plain, auth.NewClientCredentials(creds), c.base)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "base URL", err)
+	}
+	if c.scoped == nil {
+		c.scoped = map[string]*http.Client{}
+	}
+	c.scoped[scope] = hc
+	return hc, nil
+}
+
+// credentials are the token request's settings for the configured client authentication.
+func credentials(cfg ClientConfig) (auth.Credentials, error) {
+	c := auth.Credentials{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, Scopes: strings.Fields(cfg.Scope)}
+	switch cfg.TokenAuth {
+	case "", TokenAuthBasic:
+		// HTTP Basic; x/oauth2 falls back to the form for a bank that refuses it, as before.
+		c.ClientSecret = cfg.Secret
+	case TokenAuthPost:
+		c.ClientSecret, c.AuthStyle = cfg.Secret, oauth2.AuthStyleInParams
+	case TokenAuthJWT:
+		if cfg.Signer == nil || cfg.Signer.Key == nil {
+			return c, syncerr.Errorf(syncerr.Config, "settings", "token auth %s needs a signing key (--signing-key FILE --signing-kid KID)", TokenAuthJWT)
+		}
+		signer, clientID, aud := cfg.Signer, cfg.ClientID, cfg.TokenURL
+		c.AuthStyle = oauth2.AuthStyleInParams // client_id and the assertion in the form, no secret
+		c.FreshParams = func() (url.Values, error) {
+			a, err := signer.ClientAssertion(clientID, aud)
+			if err != nil {
+				return nil, err
+			}
+			return url.Values{"client_assertion_type": {ClientAssertionType}, "client_assertion": {a}}, nil
+		}
+	case TokenAuthTLS:
+		if cfg.TLS.CertFile == "" {
+			return c, syncerr.Errorf(syncerr.Config, "settings", "token auth %s needs the client certificate (--cert FILE --key FILE)", TokenAuthTLS)
+		}
+		c.AuthStyle = oauth2.AuthStyleInParams // only client_id; the certificate authenticates
+	default:
+		return c, syncerr.Errorf(syncerr.Config, "settings", "token auth %q: say one of %s", cfg.TokenAuth, strings.Join(TokenAuths, ", "))
+	}
+	return c, nil
 }
 
 // Token fetches (or reuses) the access token; Test uses it to check the credentials.
@@ -132,6 +212,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, ok ..
 	if raw != nil {
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		if c.signer != nil && signedRequest(method, path) {
+			sig, err := c.signer.DetachedSignature(raw)
+			if err != nil {
+				return nil, syncerr.E(syncerr.Config, op, err)
+			}
+			req.Header.Set("x-jws-signature", sig)
+		}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
@@ -160,6 +247,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, ok ..
 		}
 	}
 	return data, statusErr(op, resp, data)
+}
+
+// signedRequest reports whether a request's body is signed (x-jws-signature): the Open
+// Banking specs mark event-subscription and callback-url POST and PUT as signed requests.
+func signedRequest(method, path string) bool {
+	return (method == http.MethodPost || method == http.MethodPut) &&
+		(strings.HasPrefix(path, "/event-subscriptions") || strings.HasPrefix(path, "/callback-urls"))
 }
 
 // statusErr classifies an unexpected status.
@@ -215,6 +309,13 @@ type subscriptionBody struct {
 	Meta  map[string]any `json:"Meta,omitempty"`
 }
 
+// updateBody is the PUT body, an OBEventSubscriptionResponse1 (Links and Meta required).
+type updateBody struct {
+	Data  Subscription      `json:"Data"`
+	Links map[string]string `json:"Links"`
+	Meta  struct{}          `json:"Meta"`
+}
+
 // Subscriptions lists the client's event subscriptions (at most one, by the rules).
 func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
 	var out struct {
@@ -247,12 +348,15 @@ func (c *Client) CreateSubscription(ctx context.Context, s Subscription) (Subscr
 	return out.Data, nil
 }
 
-// UpdateSubscription replaces the subscription with the same id.
+// UpdateSubscription replaces the subscription with the same id. The body is an
+// OBEventSubscriptionResponse1, as the spec says: the Data with its EventSubscriptionId, and
+// the required Links.Self and Meta.
 func (c *Client) UpdateSubscription(ctx context.Context, s Subscription) (Subscription, error) {
 	var out subscriptionBody
 	s.URL = ""
-	if _, err := c.do(ctx, http.MethodPut, "/event-subscriptions/"+url.PathEscape(s.EventSubscriptionID),
-		subscriptionBody{Data: s}, &out, http.StatusOK); err != nil {
+	path := "/event-subscriptions/" + url.PathEscape(s.EventSubscriptionID)
+	in := updateBody{Data: s, Links: map[string]string{"Self": c.base + path}}
+	if _, err := c.do(ctx, http.MethodPut, path, in, &out, http.StatusOK); err != nil {
 		return Subscription{}, err
 	}
 	return out.Data, nil
@@ -315,16 +419,18 @@ func SubscriptionCode(t string) string {
 	return t
 }
 
+// equalTypes compares two EventTypes lists as sets: a bank that lists them in another order
+// (or twice) has the same subscription, which needs no PUT.
 func equalTypes(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+	set := func(l []string) []string {
+		out := make([]string, 0, len(l))
+		for _, t := range l {
+			out = append(out, SubscriptionCode(t))
 		}
+		slices.Sort(out)
+		return slices.Compact(out)
 	}
-	return true
+	return slices.Equal(set(a), set(b))
 }
 
 // CallbackURL is the older callback-url resource (OBCallbackUrlResponse1 Data).
@@ -363,13 +469,45 @@ func (c *Client) CreateCallbackURL(ctx context.Context, cb CallbackURL) (Callbac
 	return out.Data, nil
 }
 
-// UpdateCallbackURL replaces the callback URL with the same id.
+// UpdateCallbackURL replaces the callback URL with the same id. The body is an
+// OBCallbackUrlResponse1, whose Links and Meta are required.
 func (c *Client) UpdateCallbackURL(ctx context.Context, cb CallbackURL) (CallbackURL, error) {
 	var out callbackBody
-	if _, err := c.do(ctx, http.MethodPut, "/callback-urls/"+url.PathEscape(cb.CallbackURLID), callbackBody{Data: cb}, &out, http.StatusOK); err != nil {
+	path := "/callback-urls/" + url.PathEscape(cb.CallbackURLID)
+	in := struct {
+		Data  CallbackURL       `json:"Data"`
+		Links map[string]string `json:"Links"`
+		Meta  struct{}          `json:"Meta"`
+	}{Data: cb, Links: map[string]string{"Self": c.base + path}}
+	if _, err := c.do(ctx, http.MethodPut, path, in, &out, http.StatusOK); err != nil {
 		return CallbackURL{}, err
 	}
 	return out.Data, nil
+}
+
+// EnsureCallbackURL makes sure the bank's one callback URL for this client is want and
+// returns it: an existing one is reused, or updated when it differs, never duplicated; a 409
+// to the create means one exists after all, and it is read again.
+func (c *Client) EnsureCallbackURL(ctx context.Context, want CallbackURL) (CallbackURL, error) {
+	have, err := c.CallbackURLs(ctx)
+	if err != nil {
+		return CallbackURL{}, err
+	}
+	if len(have) > 0 {
+		if have[0].URL == want.URL && have[0].Version == want.Version {
+			return have[0], nil
+		}
+		want.CallbackURLID = have[0].CallbackURLID
+		return c.UpdateCallbackURL(ctx, want)
+	}
+	created, err := c.CreateCallbackURL(ctx, want)
+	var se *StatusError
+	if errors.As(err, &se) && se.Status == http.StatusConflict {
+		if have, err := c.CallbackURLs(ctx); err == nil && len(have) > 0 {
+			return have[0], nil
+		}
+	}
+	return created, err
 }
 
 // DeleteCallbackURL deletes a callback URL.
@@ -397,6 +535,15 @@ func (c *Client) Poll(ctx context.Context, req secevent.PollRequest) (secevent.P
 // FetchLink GETs a resource named by an event's rlk link, with the token, only when the link
 // is on the configured origin; any other link is refused.
 func (c *Client) FetchLink(ctx context.Context, link string) ([]byte, error) {
+	return c.FetchResource(ctx, link, "")
+}
+
+// FetchResource is FetchLink with a token of the given scope (empty: the source's).
+func (c *Client) FetchResource(ctx context.Context, link, scope string) ([]byte, error) {
+	hc, err := c.scopedClient(scope)
+	if err != nil {
+		return nil, err
+	}
 	o, err := auth.Origin(link)
 	if err != nil || o != c.origin {
 		return nil, syncerr.Errorf(syncerr.Data, "GET rlk", "link %q is not on the configured origin %s: not fetched", truncate(link, 120), c.origin)
@@ -407,7 +554,7 @@ func (c *Client) FetchLink(ctx context.Context, link string) ([]byte, error) {
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
-	resp, err := c.authed.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, auth.Classify("GET rlk", err)
 	}

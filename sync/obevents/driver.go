@@ -1,12 +1,15 @@
 package obevents
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +19,6 @@ import (
 	"custody/sync/auth"
 	"custody/sync/engine"
 	"custody/sync/obevents/secevent"
-	"custody/sync/settings"
 	"custody/sync/syncerr"
 )
 
@@ -51,13 +53,22 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 			return nil, syncerr.Errorf(syncerr.Config, "settings", "the source has no %s", k)
 		}
 	}
-	secret, err := job.Secrets.Secret(src.Name, settings.KeyClientSecret)
+	tokenAuth := c[CfgTokenAuth]
+	var secret string
+	if NeedsSecret(tokenAuth) {
+		var err error
+		if secret, err = job.Secrets.Secret(src.Name, SecretClientSecret); err != nil {
+			return nil, syncerr.E(syncerr.Local, "read client secret", err)
+		}
+	}
+	signer, err := loadSigner(job)
 	if err != nil {
-		return nil, syncerr.E(syncerr.Local, "read client secret", err)
+		return nil, err
 	}
 	client, err := d.client(src.Name, ClientConfig{
 		BaseURL: c[CfgBaseURL], TokenURL: c[CfgTokenURL], ClientID: c[CfgClientID], Secret: secret,
 		Scope: c[CfgScope], TLS: TLSFiles{CertFile: c[CfgCert], KeyFile: c[CfgKey], CAFile: c[CfgCA]},
+		TokenAuth: tokenAuth, Signer: signer,
 	})
 	if err != nil {
 		return nil, err
@@ -86,7 +97,8 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 // instead of being requested on every sync.
 func (d *Driver) client(name string, cfg ClientConfig) (*Client, error) {
 	h := sha256.New()
-	for _, v := range []string{cfg.BaseURL, cfg.TokenURL, cfg.ClientID, cfg.Secret, cfg.Scope, cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile} {
+	for _, v := range []string{cfg.BaseURL, cfg.TokenURL, cfg.ClientID, cfg.Secret, cfg.Scope, cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile,
+		cfg.TokenAuth, cfg.Signer.fingerprint()} {
 		h.Write([]byte(v))
 		h.Write([]byte{0})
 	}
@@ -105,6 +117,54 @@ func (d *Driver) client(name string, cfg ClientConfig) (*Client, error) {
 	}
 	d.clients[name] = cachedClient{key: key, client: c}
 	return c, nil
+}
+
+// loadSigner reads the source's signing key, from the file it names or from the keyring,
+// with its passphrase from the keyring when the key is encrypted; nil when it has none.
+func loadSigner(job *engine.Job) (*Signer, error) {
+	src := job.Source
+	c := src.Config
+	var pemBytes []byte
+	switch {
+	case c[CfgSigningKey] != "" && c[CfgSigningKeyKeyring] != "":
+		return nil, syncerr.Errorf(syncerr.Config, "settings", "the signing key is both a file and in the keyring: give one")
+	case c[CfgSigningKey] != "":
+		var err error
+		if pemBytes, err = readKeyFile(c[CfgSigningKey]); err != nil {
+			return nil, syncerr.E(syncerr.Config, "signing key", err)
+		}
+	case c[CfgSigningKeyKeyring] != "":
+		v, err := job.Secrets.Secret(src.Name, SecretSigningKey)
+		if err != nil {
+			return nil, syncerr.E(syncerr.Local, "read signing key from the keyring", err)
+		}
+		pemBytes = []byte(v)
+	default:
+		return nil, nil
+	}
+	if c[CfgSigningKID] == "" {
+		return nil, syncerr.Errorf(syncerr.Config, "settings", "the signing key has no kid (--signing-kid KID, its id in the key store)")
+	}
+	var pass string
+	if KeyEncrypted(pemBytes) {
+		var err error
+		if pass, err = job.Secrets.Secret(src.Name, SecretSigningKeyPassphrase); err != nil {
+			return nil, syncerr.E(syncerr.Local, "read the signing key's passphrase", err)
+		}
+	}
+	key, err := ParseSigningKey(pemBytes, pass)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Config, "signing key", err)
+	}
+	iss := c[CfgSigningISS]
+	if iss == "" {
+		iss = c["client_id"]
+	}
+	tan := c[CfgSigningTAN]
+	if tan == "" {
+		tan = DefaultTAN
+	}
+	return &Signer{Key: key, KID: c[CfgSigningKID], ISS: iss, TAN: tan}, nil
 }
 
 // cachedClient is a source's client with a digest of the settings it was made from.
@@ -144,13 +204,23 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 	}
 	if job.Source.Config[CfgSubscription] != "none" {
 		job.Progress(engine.Progress{Message: "checking the event subscription"})
-		want := Subscription{Version: s.client.Version(), CallbackURL: job.Source.Config[CfgCallbackURL], EventTypes: job.Source.List(CfgEventTypes)}
+		version := job.Source.Config[CfgSubscriptionVersion]
+		if version == "" {
+			version = s.client.Version()
+		}
+		want := Subscription{Version: version, CallbackURL: job.Source.Config[CfgCallbackURL], EventTypes: job.Source.List(CfgEventTypes)}
 		sub, err := s.client.EnsureSubscription(ctx, want)
 		switch {
 		case err == nil:
 			log.Debug("event subscription", "op", "subscribe", "url-path", "/event-subscriptions/"+sub.EventSubscriptionID)
-		case syncerr.KindOf(err) == syncerr.Config:
-			// 404/405: a polling-only bank without the subscription API.
+		case notOffered(err) && want.CallbackURL != "":
+			// Only the older Callback URL API: register the push target there.
+			cb, err := s.client.EnsureCallbackURL(ctx, CallbackURL{URL: want.CallbackURL, Version: version})
+			if err != nil {
+				return engine.Result{}, err
+			}
+			log.Info("the bank offers callback URLs only; registered there", "op", "subscribe", "url-path", "/callback-urls/"+cb.CallbackURLID)
+		case notOffered(err):
 			log.Info("the bank offers no event subscriptions; polling only", "op", "subscribe", "err", err)
 		default:
 			return engine.Result{}, err
@@ -171,39 +241,165 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 	return res, nil
 }
 
+// notOffered reports whether the bank answered 404 or 405: it does not offer that API.
+func notOffered(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusMethodNotAllowed)
+}
+
+// Remove deletes what the source registered at the bank before the source is removed: its
+// event subscription (DELETE /event-subscriptions/{id}) or, at a bank that offers only
+// callback URLs, the callback URL it registered. It says what it did, or returns why it
+// could not; the caller removes the source either way.
+func (d *Driver) Remove(ctx context.Context, job *engine.Job) (string, error) {
+	if job.Source.Config[CfgSubscription] == "none" {
+		return "the source made no event subscription at the bank (--no-subscription)", nil
+	}
+	s, err := d.session(job)
+	if err != nil {
+		return "", err
+	}
+	defer d.forget(job.Source.Name)
+	subs, err := s.client.Subscriptions(ctx)
+	switch {
+	case err == nil && len(subs) == 0:
+		return "the bank has no event subscription for this client", nil
+	case err == nil:
+		var ids []string
+		for _, sub := range subs {
+			if err := s.client.DeleteSubscription(ctx, sub.EventSubscriptionID); err != nil {
+				return "", fmt.Errorf("delete event subscription %s: %w", sub.EventSubscriptionID, err)
+			}
+			ids = append(ids, sub.EventSubscriptionID)
+		}
+		return "deleted the event subscription " + strings.Join(ids, ", ") + " at the bank", nil
+	case !notOffered(err):
+		return "", fmt.Errorf("list event subscriptions: %w", err)
+	}
+	want := job.Source.Config[CfgCallbackURL]
+	if want == "" {
+		return "the bank offers no event subscriptions and the source registered no callback URL", nil
+	}
+	cbs, err := s.client.CallbackURLs(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list callback URLs: %w", err)
+	}
+	var ids []string
+	for _, cb := range cbs {
+		if cb.URL != want {
+			continue
+		}
+		if err := s.client.DeleteCallbackURL(ctx, cb.CallbackURLID); err != nil {
+			return "", fmt.Errorf("delete callback URL %s: %w", cb.CallbackURLID, err)
+		}
+		ids = append(ids, cb.CallbackURLID)
+	}
+	if len(ids) == 0 {
+		return "the bank has no callback URL registered for this source", nil
+	}
+	return "deleted the callback URL " + strings.Join(ids, ", ") + " at the bank", nil
+}
+
+// forget drops a source's cached client (its token too).
+func (d *Driver) forget(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.clients, name)
+}
+
 // maxFollow bounds the follow-up fetches of one sync.
 const maxFollow = 50
 
-// follow GETs the resource of each recent verified event not fetched yet and archives it
-// (format "ob-resource"). Failures are logged, never fatal: the events are already stored.
+// follow finds out what each new verified event means: it GETs the resource its link names
+// with a client-credentials token of the scope that resource needs (payments, consents),
+// archives it (format "ob-resource"), parses its status, amount, creditor and dates, and
+// stores that for the event; the states of one resource across events make its timeline.
+// An account-information resource needs the customer's consent and is recorded as such. A
+// failure that may pass (network, server) is logged and tried again next sync; a refusal is
+// recorded. The events are stored already: nothing here fails the sync.
 func (d *Driver) follow(ctx context.Context, job *engine.Job, c *Client, log *slog.Logger) {
 	yes := true
-	evs, err := job.Store.Events(ctx, store.EventFilter{Source: job.Source.Name, Verified: &yes, Limit: maxFollow})
+	evs, err := job.Store.Events(ctx, store.EventFilter{Source: job.Source.Name, Verified: &yes, Unfollowed: true, Limit: maxFollow})
 	if err != nil {
 		log.Warn("follow-up", "op", "rlk", "err", err)
 		return
 	}
-	have, _ := job.Store.Payloads(ctx, store.PayloadFilter{SourceID: job.Source.ID, Format: "ob-resource"})
-	seen := map[string]bool{}
-	for _, p := range have {
-		seen[p.URL] = true
-	}
 	version := "v" + c.Version()
-	for _, ev := range evs {
+	type fetched struct {
+		st  store.ResourceState
+		err error
+	}
+	done := map[string]fetched{}         // by link: two events about one resource in one sync read it once
+	for i := len(evs) - 1; i >= 0; i-- { // oldest first
+		ev := evs[i]
+		st := store.ResourceState{EventID: ev.ID, SourceID: job.Source.ID, RID: ev.RID}
 		link := pickLink(ev.Subject, version)
-		if link == "" || seen[link] {
-			continue
+		acc := classifyLink(link)
+		st.Kind = acc.Kind
+		switch {
+		case link == "":
+			st.Note = NoteNoLink
+		case acc.Consent:
+			st.Note = NoteNeedsConsent
+		case !acc.Readable:
+			st.Note = NoteUnknown
+		default:
+			f, ok := done[link]
+			if !ok {
+				f.st, f.err = d.readResource(ctx, job, c, link, acc, ev.RID)
+				done[link] = f
+			}
+			if f.err != nil {
+				if k := syncerr.KindOf(f.err); k == syncerr.Network || k == syncerr.Server || k == syncerr.Local {
+					log.Warn("follow-up", "op", "rlk", "err", f.err)
+					continue // comes again next sync
+				}
+				st.Note = truncate("could not be read: "+f.err.Error(), 300)
+			} else {
+				f.st.EventID, f.st.SourceID = ev.ID, job.Source.ID
+				st = f.st
+			}
 		}
-		seen[link] = true
-		body, err := c.FetchLink(ctx, link)
+		tx, err := job.Store.Begin(ctx)
 		if err != nil {
 			log.Warn("follow-up", "op", "rlk", "err", err)
-			continue
+			return
 		}
-		if _, _, err := job.Store.Archive(ctx, store.Payload{SourceID: job.Source.ID, Format: "ob-resource", URL: link}, strings.NewReader(string(body))); err != nil {
+		err = tx.PutResourceState(&st)
+		if err == nil {
+			err = tx.Commit()
+		}
+		tx.Rollback()
+		if err != nil {
 			log.Warn("follow-up", "op", "rlk", "err", err)
+			return
 		}
 	}
+}
+
+// readResource GETs, archives and parses one resource.
+func (d *Driver) readResource(ctx context.Context, job *engine.Job, c *Client, link string, acc linkAccess, rid string) (store.ResourceState, error) {
+	body, err := c.FetchResource(ctx, link, acc.Scope)
+	if err != nil {
+		return store.ResourceState{}, err
+	}
+	pl, _, err := job.Store.Archive(ctx, store.Payload{SourceID: job.Source.ID, Format: "ob-resource", URL: link}, bytes.NewReader(body))
+	if err != nil {
+		return store.ResourceState{}, syncerr.E(syncerr.Local, "archive resource", err)
+	}
+	st, perr := ParseResource(acc.Kind, rid, body)
+	status, msg := store.PayloadParsed, ""
+	if perr != nil {
+		status, msg = store.PayloadFailed, perr.Error()
+	}
+	if err := job.Store.SetPayloadStatus(ctx, pl.ID, status, msg); err != nil {
+		return store.ResourceState{}, syncerr.E(syncerr.Local, "archive resource", err)
+	}
+	if perr != nil {
+		return st, syncerr.E(syncerr.Data, "read resource", perr)
+	}
+	st.PayloadID = pl.ID
+	return st, nil
 }
 
 // Test gets a token, reads the key set and lists the event subscriptions: harmless calls

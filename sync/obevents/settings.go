@@ -52,7 +52,8 @@ func (d *Driver) Describe() settings.Kind {
 			Hint: "the bank's event API root, such as https://bank.example/open-banking/v3.1"},
 		{Key: CfgTokenURL, Flag: "token-url", Label: "Token URL", Type: settings.URL, Required: true, Hint: "OAuth2 token endpoint"},
 		{Key: CfgClientID, Flag: "client-id", Label: "Client id", Type: settings.Text, Required: true, Hint: "OAuth2 client id"},
-		settings.ClientSecret(),
+		tokenAuthSetting(),
+		clientSecretSetting(),
 		{Key: CfgJWKSURL, Flag: "jwks-url", Label: "Bank JWKS URL", Type: settings.URL, Required: true, Hint: "the bank's JWKS URL"},
 		{Key: CfgIssuer, Flag: "issuer", Label: "Token issuer", Type: settings.Text, Required: true, Hint: "expected event token issuer"},
 		{Key: CfgAudience, Flag: "audience", Label: "Audience", Type: settings.Text, Required: true, Hint: "expected event token audience"},
@@ -80,9 +81,10 @@ func (d *Driver) Describe() settings.Kind {
 		{Key: CfgJTIWindow, Flag: "jti-window", Label: "Event id window", Type: settings.Duration, Advanced: true,
 			Hint: "how close two uses of an event id must be to count as one event, such as 720h (default 720h)", Check: checkJTIWindow},
 	}
+	s = append(s, fapiSettings()...)
 	s = append(s, notify.Settings()...)
 	s = append(s, settings.Common(engine.DefaultInterval("obevents"))...)
-	return settings.Kind{Name: "obevents", Title: "Open Banking events (bank)", Settings: s, Check: checkSource}
+	return settings.Kind{Name: "obevents", Title: "Open Banking events (bank)", Settings: s, Check: checkSource, CheckSecrets: checkSigningKey}
 }
 
 func checkOrgID(v string) (string, error) {
@@ -153,6 +155,9 @@ func checkSource(src store.Source) error {
 	}
 	if len(src.List(CfgEventTypes)) > 0 && c[CfgSubscription] == "none" {
 		return errors.New("--event-types go in the event subscription, which --no-subscription turns off: give one or the other")
+	}
+	if err := checkFAPI(src); err != nil {
+		return err
 	}
 	return notify.Check(src)
 }

@@ -365,8 +365,9 @@ func TestTokenOnlyToConfiguredOrigin(t *testing.T) {
 	if hits.Load() != 0 {
 		t.Fatalf("%d requests reached the other server", hits.Load())
 	}
-	// The same origin with another path is the bank's own: allowed.
-	if _, err := s.client.FetchLink(context.Background(), r.sim.URL()+"/open-banking/v3.1/pisp/domestic-payments/none"); syncerr.KindOf(err) != syncerr.Config {
+	// The same origin with another path is the bank's own: allowed (with a payments token,
+	// the bank says it has no such payment).
+	if _, err := s.client.FetchResource(context.Background(), r.sim.URL()+"/open-banking/v3.1/pisp/domestic-payments/none", "payments"); syncerr.KindOf(err) != syncerr.Config {
 		t.Fatalf("same origin, unknown resource: %v", err)
 	}
 }

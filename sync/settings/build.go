@@ -3,6 +3,7 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/url"
 	"os"
@@ -108,9 +109,15 @@ func (s Setting) apply(src *store.Source, given []string) error {
 		delete(src.Config, s.Key)
 		return nil
 	}
+	if s.Import != "" && v == ImportedValue && src.Config[s.Key] == ImportedValue {
+		return nil // the file imported earlier stays in the keyring (an edit that keeps it)
+	}
 	v, err := s.check(v)
 	if err != nil {
 		return err
+	}
+	if s.Import != "" {
+		v = ImportedValue // the contents go to the keyring (Imports); the path is not kept
 	}
 	if v == s.Default {
 		delete(src.Config, s.Key)
@@ -152,6 +159,41 @@ func (s Setting) check(v string) (string, error) {
 		v = out
 	}
 	return v, nil
+}
+
+// ImportedValue is what Config keeps for an Import setting whose file went to the keyring.
+const ImportedValue = "true"
+
+// maxImport bounds a file imported into the keyring (no keyring item holds more than a few KB).
+const maxImport = 64 << 10
+
+// Imports reads the files given for the kind's Import settings and returns what goes to the
+// keyring, by field. `custody sources add/edit` and the form store them with the secrets.
+func Imports(k Kind, given Values) (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range k.Settings {
+		if s.Import == "" || len(given[s.Flag]) == 0 {
+			continue
+		}
+		path := strings.TrimSpace(given[s.Flag][len(given[s.Flag])-1])
+		if path == "" || path == ImportedValue {
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", s.Flag, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxImport+1))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", s.Flag, err)
+		}
+		if len(b) > maxImport {
+			return nil, fmt.Errorf("--%s %s: larger than %d bytes", s.Flag, path, maxImport)
+		}
+		out[s.Import] = string(b)
+	}
+	return out, nil
 }
 
 // orList joins words as "a, b or c".

@@ -56,6 +56,20 @@ type Setting struct {
 	// Check, when set, checks one given value (each value of a List) beyond what Type checks,
 	// and returns it in the form to store (such as "7" for "007").
 	Check func(value string) (string, error)
+	// NeededBy, when set on a Required Secret, says whether a source with these settings (and
+	// these files imported into the keyring, by field) needs it: an Open Banking source that
+	// authenticates with private_key_jwt has no client secret, and only an encrypted signing
+	// key has a passphrase. Nil: every source does.
+	NeededBy func(src store.Source, imported map[string]string) bool
+	// Import, set on a File setting, is the keyring field the file's contents go to: the
+	// file is read once, when it is given, and Config keeps only "true" (see Imports).
+	Import string
+}
+
+// Needed reports whether a source with src's settings and imported files needs this Secret
+// setting given.
+func (s Setting) Needed(src store.Source, imported map[string]string) bool {
+	return s.Required && (s.NeededBy == nil || s.NeededBy(src, imported))
 }
 
 // OnValue is the Config value of a Bool setting that is on.
@@ -77,6 +91,10 @@ type Kind struct {
 	// Check, when set, checks the whole source after every setting passed its own checks, for
 	// rules between settings (such as "--cert and --key go together").
 	Check func(src store.Source) error
+	// CheckSecrets, when set, checks what is about to go to the keyring (the secrets given and
+	// the files imported, by field) before anything is stored, such as that a passphrase opens
+	// the signing key.
+	CheckSecrets func(src store.Source, keep map[string]string) error
 	// CheckSecret, when set, checks a secret when it is entered (key is its keyring field) and
 	// returns non-secret settings read from it, stored with the source: such as the day a
 	// refresh token that is a JWT expires. It never returns the secret or part of it.

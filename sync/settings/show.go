@@ -28,8 +28,12 @@ func Show(k Kind, src store.Source) []Shown {
 	for _, s := range k.Settings {
 		v := Value(s, src)
 		switch {
+		case s.Type == Secret && s.NeededBy != nil && !s.NeededBy(src, nil):
+			continue // this source has none (an Open Banking source with private_key_jwt)
 		case s.Type == Secret:
 			v = SecretShown
+		case s.Import != "" && v == ImportedValue:
+			v = "imported into the OS keyring"
 		case s.Type == Bool && v == "true":
 			v = "yes"
 		case s.Type == Bool:

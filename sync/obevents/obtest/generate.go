@@ -79,12 +79,20 @@ func randHex(n int) string {
 }
 
 func (s *Server) mintLocked(n int, invalid string) (token, jti string, err error) {
-	now := s.opts.Now().UTC()
 	sh := shapes[(n-1)%len(shapes)]
 	rid := fmt.Sprintf("%s-%04d", sh.prefix, n)
+	return s.mintShapeLocked(n, sh, rid, invalid, true)
+}
+
+// mintShapeLocked signs an event of the given shape about resource rid; withResource makes
+// the bank hold the resource too, in the shape of the specification's examples.
+func (s *Server) mintShapeLocked(n int, sh eventShape, rid, invalid string, withResource bool) (token, jti string, err error) {
+	now := s.opts.Now().UTC()
 	path := resourcePath(sh.area, rid)
-	s.resources[path] = fmt.Sprintf(`{"Data":{"Id":%q,"Status":"Updated","StatusUpdateDateTime":%q},"Links":{"Self":%q},"Meta":{}}`,
-		rid, now.Format("2006-01-02T15:04:05Z"), s.url+path)
+	if withResource {
+		kind := sh.area[strings.LastIndexByte(sh.area, '/')+1:]
+		s.resources[path] = Resource{Kind: kind, ID: rid, Status: defaultStatus(kind), At: now}.body(s.url + path)
+	}
 	jti = fmt.Sprintf("%s-%04d-4%s-8%s-%s", randHex(4), n, randHex(2)[:3], randHex(2)[:3], randHex(6))
 	subject := map[string]any{
 		"subject_type":                  "http://openbanking.org.uk/rid_http://openbanking.org.uk/rty",

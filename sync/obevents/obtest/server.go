@@ -17,10 +17,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -63,7 +64,35 @@ type Options struct {
 	NoClientCert bool
 	// Now is the bank's clock; default time.Now.
 	Now func() time.Time
+
+	// TokenAuth, when set, is the only client authentication the token endpoint accepts, as
+	// at a bank that follows FAPI: TokenAuthJWT (an RFC 7523 assertion signed with
+	// ClientKey) or TokenAuthTLS (the client certificate, whose subject CN must be
+	// ClientCertCN). Empty accepts the client secret in the Authorization header or the form.
+	TokenAuth string
+	// ClientKey and ClientKID are the TPP's registered signing key, for client assertions and
+	// signed requests.
+	ClientKey *rsa.PublicKey
+	ClientKID string
+	// ClientCertCN is the subject CN of the certificate bound to ClientID for
+	// tls_client_auth; default the CN of the PKI's client certificate.
+	ClientCertCN string
+	// RequireSignedRequests refuses event-subscription and callback-url POST and PUT without
+	// a valid x-jws-signature (detached, PS256, ClientKID, the Open Banking crit headers).
+	RequireSignedRequests bool
+	// SigningISS is the http://openbanking.org.uk/iss signed requests must carry; default
+	// ClientID.
+	SigningISS string
+	// NoEventSubscriptionAPI makes the event-subscription endpoints answer 404, as at a bank
+	// that offers only the Callback URL API.
+	NoEventSubscriptionAPI bool
 }
+
+// Client authentication methods of Options.TokenAuth.
+const (
+	TokenAuthJWT = "private_key_jwt"
+	TokenAuthTLS = "tls_client_auth"
+)
 
 // Server is a running simulated bank.
 type Server struct {
@@ -83,7 +112,9 @@ type Server struct {
 	ecKID  string
 	rogue  *rsa.PrivateKey
 	tokens map[string]time.Time // access token -> expiry
-	queue  []queued
+	// tokenScopes are the scopes each access token was granted.
+	tokenScopes map[string][]string
+	queue       []queued
 	// allGenerated are the events made by Generate, for Expected.
 	allGenerated []queued
 	setErrs      map[string]SetErrRecord
@@ -97,6 +128,13 @@ type Server struct {
 	polls        []PollRecord
 	jwksHits     int
 	resources    map[string]string
+	// assertionJTIs are the client assertion jtis seen, with their expiry, refused when
+	// seen again (replay).
+	assertionJTIs map[string]time.Time
+	// signed counts requests whose x-jws-signature was verified; refusals lists why others
+	// were refused (token endpoint and signed requests).
+	signedOK int
+	refusals []string
 }
 
 type queued struct {
@@ -171,9 +209,31 @@ func Start(pki *simtls.PKI, addr string, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, pki: pki, stop: make(chan struct{}),
-		tokens: map[string]time.Time{}, setErrs: map[string]SetErrRecord{}, acked: map[string]int{},
+		tokens: map[string]time.Time{}, tokenScopes: map[string][]string{}, setErrs: map[string]SetErrRecord{}, acked: map[string]int{},
 		subs: map[string]Subscription{}, callbacks: map[string]callbackURL{}, faults: map[string][]Fault{},
-		requests: map[string]int{}, resources: map[string]string{},
+		requests: map[string]int{}, resources: map[string]string{}, assertionJTIs: map[string]time.Time{},
+	}
+	if opts.SigningISS == "" {
+		s.opts.SigningISS = opts.ClientID
+	}
+	if opts.ClientCertCN == "" {
+		if b, _ := pem.Decode(pki.ClientCertPEM); b != nil {
+			if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+				s.opts.ClientCertCN = c.Subject.CommonName
+			}
+		}
+	}
+	switch opts.TokenAuth {
+	case "", TokenAuthTLS:
+	case TokenAuthJWT:
+		if opts.ClientKey == nil || opts.ClientKID == "" {
+			return nil, fmt.Errorf("obtest: private_key_jwt needs ClientKey and ClientKID")
+		}
+	default:
+		return nil, fmt.Errorf("obtest: unknown TokenAuth %q", opts.TokenAuth)
+	}
+	if opts.RequireSignedRequests && (opts.ClientKey == nil || opts.ClientKID == "") {
+		return nil, fmt.Errorf("obtest: RequireSignedRequests needs ClientKey and ClientKID")
 	}
 	var err error
 	if s.rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
@@ -391,12 +451,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /jwks/", s.guard("/jwks", true, s.handleJWKS))
 	mux.HandleFunc("POST "+apiPrefix+"/events", s.guard("/events", false, s.api(s.handlePoll)))
 	mux.HandleFunc("GET "+apiPrefix+"/event-subscriptions", s.guard("/event-subscriptions", false, s.api(s.handleSubList)))
-	mux.HandleFunc("POST "+apiPrefix+"/event-subscriptions", s.guard("/event-subscriptions", false, s.api(s.handleSubCreate)))
-	mux.HandleFunc("PUT "+apiPrefix+"/event-subscriptions/{id}", s.guard("/event-subscriptions", false, s.api(s.handleSubUpdate)))
+	mux.HandleFunc("POST "+apiPrefix+"/event-subscriptions", s.guard("/event-subscriptions", false, s.api(s.signed(s.handleSubCreate))))
+	mux.HandleFunc("PUT "+apiPrefix+"/event-subscriptions/{id}", s.guard("/event-subscriptions", false, s.api(s.signed(s.handleSubUpdate))))
 	mux.HandleFunc("DELETE "+apiPrefix+"/event-subscriptions/{id}", s.guard("/event-subscriptions", false, s.api(s.handleSubDelete)))
 	mux.HandleFunc("GET "+apiPrefix+"/callback-urls", s.guard("/callback-urls", false, s.api(s.handleCBList)))
-	mux.HandleFunc("POST "+apiPrefix+"/callback-urls", s.guard("/callback-urls", false, s.api(s.handleCBCreate)))
-	mux.HandleFunc("PUT "+apiPrefix+"/callback-urls/{id}", s.guard("/callback-urls", false, s.api(s.handleCBUpdate)))
+	mux.HandleFunc("POST "+apiPrefix+"/callback-urls", s.guard("/callback-urls", false, s.api(s.signed(s.handleCBCreate))))
+	mux.HandleFunc("PUT "+apiPrefix+"/callback-urls/{id}", s.guard("/callback-urls", false, s.api(s.signed(s.handleCBUpdate))))
 	mux.HandleFunc("DELETE "+apiPrefix+"/callback-urls/{id}", s.guard("/callback-urls", false, s.api(s.handleCBDelete)))
 	mux.HandleFunc("GET "+apiPrefix+"/{area}/{kind}/{id}", s.guard("/resource", false, s.api(s.handleResource)))
 	return mux
@@ -427,6 +487,10 @@ func (s *Server) guard(name string, public bool, h http.HandlerFunc) http.Handle
 		}
 		if !public && !s.opts.NoClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
 			obError(w, http.StatusUnauthorized, "UK.OBIE.Header.Missing", "a client certificate is required")
+			return
+		}
+		if s.opts.NoEventSubscriptionAPI && name == "/event-subscriptions" {
+			w.WriteHeader(http.StatusNotFound) // 404 declares no body
 			return
 		}
 		h(w, r)
@@ -473,16 +537,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]string{"error": "invalid_request"})
 		return
 	}
-	id, secret, ok := r.BasicAuth()
-	if !ok {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
 	if r.PostForm.Get("grant_type") != "client_credentials" {
 		writeJSON(w, 400, map[string]string{"error": "unsupported_grant_type"})
 		return
 	}
-	if id != s.opts.ClientID || subtle.ConstantTimeCompare([]byte(secret), []byte(s.opts.ClientSecret)) != 1 {
-		writeJSON(w, 401, map[string]string{"error": "invalid_client"})
+	if why := s.authenticateClient(r); why != "" {
+		s.mu.Lock()
+		s.refusals = append(s.refusals, "token: "+why)
+		s.mu.Unlock()
+		writeJSON(w, 401, map[string]string{"error": "invalid_client", "error_description": why})
 		return
 	}
 	for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
@@ -496,6 +559,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
 	s.mu.Lock()
 	s.tokens[tok] = s.opts.Now().Add(time.Hour)
+	s.tokenScopes[tok] = strings.Fields(r.PostForm.Get("scope"))
 	s.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 3600})
@@ -603,6 +667,12 @@ func (s *Server) handleSubList(w http.ResponseWriter, r *http.Request) {
 }
 
 func decodeData(w http.ResponseWriter, r *http.Request, dst any) bool {
+	_, ok := decodeBody(w, r, dst)
+	return ok
+}
+
+// decodeBody decodes a request body of the shape {Data, Links, Meta} and returns its Links.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) (map[string]any, bool) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	body := struct {
@@ -612,9 +682,9 @@ func decodeData(w http.ResponseWriter, r *http.Request, dst any) bool {
 	}{Data: dst}
 	if err := dec.Decode(&body); err != nil {
 		obError(w, 400, "UK.OBIE.Field.Invalid", "invalid body: "+err.Error())
-		return false
+		return nil, false
 	}
-	return true
+	return body.Links, true
 }
 
 var knownTypes = []string{"UK.OBIE.Resource-Update", "UK.OBIE.Consent-Authorization-Revoked",
@@ -657,12 +727,18 @@ func (s *Server) handleSubCreate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleSubUpdate(w http.ResponseWriter, r *http.Request) {
 	var sub Subscription
-	if !decodeData(w, r, &sub) || !s.checkSub(w, sub) {
+	links, ok := decodeBody(w, r, &sub)
+	if !ok || !s.checkSub(w, sub) {
+		return
+	}
+	// The PUT body is an OBEventSubscriptionResponse1, whose Links.Self is required.
+	if self, _ := links["Self"].(string); self == "" {
+		obError(w, 400, "UK.OBIE.Field.Missing", "Links.Self is required in the PUT body")
 		return
 	}
 	id := r.PathValue("id")
 	s.mu.Lock()
-	_, ok := s.subs[id]
+	_, ok = s.subs[id]
 	if ok && sub.EventSubscriptionID == id {
 		s.subs[id] = sub
 	}
@@ -725,12 +801,18 @@ func (s *Server) handleCBCreate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCBUpdate(w http.ResponseWriter, r *http.Request) {
 	var cb callbackURL
-	if !decodeData(w, r, &cb) {
+	links, ok := decodeBody(w, r, &cb)
+	if !ok {
+		return
+	}
+	// The PUT body is an OBCallbackUrlResponse1, whose Links.Self is required.
+	if self, _ := links["Self"].(string); self == "" {
+		obError(w, 400, "UK.OBIE.Field.Missing", "Links.Self is required in the PUT body")
 		return
 	}
 	id := r.PathValue("id")
 	s.mu.Lock()
-	_, ok := s.callbacks[id]
+	_, ok = s.callbacks[id]
 	if ok {
 		cb.CallbackURLID = id
 		s.callbacks[id] = cb
@@ -757,9 +839,26 @@ func (s *Server) handleCBDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleResource(w http.ResponseWriter, r *http.Request) {
+	// As at a bank: payment orders and consents are read with a client-credentials token of
+	// their API's scope; account information only with the customer's own token.
+	area, kind := r.PathValue("area"), r.PathValue("kind")
+	need := map[string]string{"pisp": "payments", "cbpii": "fundsconfirmations"}[area]
+	if area == "aisp" {
+		if kind != "account-access-consents" {
+			obError(w, http.StatusForbidden, "UK.OBIE.Resource.ConsentMismatch", "account information needs the customer's authorisation")
+			return
+		}
+		need = "accounts"
+	}
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
 	body, ok := s.resources[r.URL.Path]
+	scopes := s.tokenScopes[tok]
 	s.mu.Unlock()
+	if need != "" && !slices.Contains(scopes, need) {
+		obError(w, http.StatusForbidden, "UK.OBIE.Reauthenticate", "this resource needs a token of scope "+need)
+		return
+	}
 	if !ok {
 		obError(w, 404, "UK.OBIE.Resource.NotFound", "no such resource")
 		return
