@@ -28,6 +28,7 @@ var testNow = time.Date(2024, 6, 3, 9, 30, 0, 0, time.UTC)
 
 func TestMain(m *testing.M) {
 	time.Local = time.UTC // "local" times in the views are stable across machines
+	setNumberLocale("en-US")
 	dir, err := os.MkdirTemp("", "custody-ui-test-")
 	if err != nil {
 		panic(err)

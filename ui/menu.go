@@ -378,6 +378,7 @@ func (m *MainWindow) CheckCredentials() {
 func (m *MainWindow) Settings() *Settings { return m.settings }
 
 func fmtCounts(c store.Counts) string {
-	return fmt.Sprintf("%d sources · %d meters · %d series · %d readings · %d bills · %d events · %d messages",
-		c.Sources, c.Meters, c.Series, c.Readings, c.Summaries, c.Events, c.Messages)
+	return strings.Join([]string{plural(c.Sources, "source", "sources"), plural(c.Meters, "meter", "meters"),
+		plural(c.Series, "series", "series"), plural(c.Readings, "reading", "readings"), plural(c.Summaries, "bill", "bills"),
+		plural(c.Events, "event", "events"), plural(c.Messages, "message", "messages")}, " · ")
 }

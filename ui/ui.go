@@ -31,6 +31,8 @@ type Data interface {
 	ReadingRange(ctx context.Context, seriesID, from, to int64) ([]int64, []float64, error)
 	StatsOf(ctx context.Context, seriesID int64) (store.SeriesStats, error)
 	CostOf(ctx context.Context, seriesID, from, to int64) (sum float64, n int64, err error)
+	PeriodTotals(ctx context.Context, seriesID, from, to int64) (store.Totals, error)
+	SetMeterDisplayName(ctx context.Context, meterID int64, name string) error
 	SummariesOf(ctx context.Context, meterID int64) ([]store.UsageSummary, error)
 	Sources(ctx context.Context) ([]store.Source, error)
 	Runs(ctx context.Context, sourceID int64, limit int) ([]store.SyncRun, error)
@@ -119,6 +121,9 @@ type Deps struct {
 	DBPath string
 	// Demo marks a throwaway demo session.
 	Demo bool
+	// OpenDemo starts the demo beside this session (another window on a throwaway database);
+	// nil where that is not possible.
+	OpenDemo func() error
 	// Now is the clock; tests fix it.
 	Now func() time.Time
 

@@ -225,8 +225,12 @@ func (p *plot) drawBars(img *image.NRGBA, i, w, h int) {
 	lo := sort.Search(len(s.Times), func(k int) bool { return s.Times[k]+step > p.t0 })
 	lanes := max(p.lanes, 1)
 	for k := lo; k < len(s.Times) && s.Times[k] < p.t1; k++ {
+		end := s.Times[k] + step
+		if k+1 < len(s.Times) && s.Times[k+1] < end {
+			end = s.Times[k+1] // a month or a DST day is shorter than the nominal step
+		}
 		x0 := float64(s.Times[k]-p.t0) / span * float64(w)
-		x1 := float64(s.Times[k]+step-p.t0) / span * float64(w)
+		x1 := float64(end-p.t0) / span * float64(w)
 		// A gap of a pixel or two between periods, then the lane's share of the width.
 		gap := math.Min(2, (x1-x0)/4)
 		x0, x1 = x0+gap/2, x1-gap/2
