@@ -187,7 +187,9 @@ func newUsageView(m *MainWindow) *usageView {
 			l.SetText(v.billRows[id.Row][id.Col])
 		})
 	v.bills.ShowHeaderRow = true
-	v.bills.CreateHeader = func() fyne.CanvasObject { return widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}) }
+	v.bills.CreateHeader = func() fyne.CanvasObject {
+		return widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	}
 	v.bills.UpdateHeader = func(id widget.TableCellID, o fyne.CanvasObject) {
 		if id.Col >= 0 && id.Col < len(billColumns) {
 			o.(*widget.Label).SetText(billColumns[id.Col])
