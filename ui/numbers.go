@@ -44,7 +44,9 @@ func fmtNum(v float64) string {
 	case a >= 1:
 		return printer().Sprintf("%.2f", v)
 	}
-	return printer().Sprintf("%.3g", v)
+	// Three significant digits below 1 (0.0123), in the locale's decimal notation.
+	decimals := min(2-int(math.Floor(math.Log10(a))), 12)
+	return printer().Sprintf("%.*f", decimals, v)
 }
 
 // fmtInt writes an integer with the locale's thousands separators.
