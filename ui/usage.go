@@ -211,7 +211,7 @@ func newUsageView(m *MainWindow) *usageView {
 		container.NewTabItem("Monthly cost", v.costs),
 	)
 	body := container.NewVSplit(v.chart, tabs)
-	body.Offset = 0.66
+	body.Offset = 0.74
 	v.right = container.NewBorder(top, nil, nil, nil, body)
 	// The meter list keeps its width: a transparent strut sets its minimum.
 	strut := canvas.NewRectangle(color.Transparent)
@@ -710,7 +710,9 @@ func (v *usageView) loadChart(keepView bool) {
 					times[j] += (bucketEnd(t, loc, res) - t) / 2
 				}
 			}
-			overlays = append(overlays, chart.Series{Name: names[i] + label, Unit: unit, Times: times, Values: vals, Step: step, Color: color, Faint: true})
+			// A colour of its own, so that the line stands out over the bars it compares with.
+			oc := chart.Palette[(i+4)%len(chart.Palette)]
+			overlays = append(overlays, chart.Series{Name: names[i] + label, Unit: unit, Times: times, Values: vals, Step: step, Color: oc, Faint: true})
 		}
 		d.series = append(d.series, overlays...)
 		return d, nil

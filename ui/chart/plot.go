@@ -86,7 +86,7 @@ func (p *plot) setSeries(ss []Series) {
 			c = color.NRGBAModel.Convert(s.Color).(color.NRGBA)
 		}
 		if s.Faint {
-			c.A = 0x90
+			c.A = 0xd0
 		}
 		p.colors = append(p.colors, c)
 		if s.Style == Bars {

@@ -1,0 +1,169 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"custody/store"
+)
+
+// TestUsageGoldenThemesAndSizes draws the Usage view with bars, cards and a comparison in the
+// light and dark themes at 800×600 and 1400×900. At 800×600 the meter list keeps its width.
+func TestUsageGoldenThemesAndSizes(t *testing.T) {
+	for _, th := range []string{ThemeLight, ThemeDark} {
+		for _, size := range []fyne.Size{{Width: 800, Height: 600}, {Width: 1400, Height: 900}} {
+			name := fmt.Sprintf("usage_%s_%.0fx%.0f.png", strings.ToLower(th), size.Width, size.Height)
+			t.Run(name, func(t *testing.T) {
+				h := newHarness(t, 40)
+				h.m.settings.SetTheme(th)
+				h.m.settings.Apply(h.app)
+				h.m.Window.Resize(size)
+				u := h.m.views[ViewUsage].(*usageView)
+				u.rng.SetSelected(RangeMonth)
+				h.m.Wait()
+				u.cmp.SetSelected(ComparePrevious)
+				h.m.Wait()
+				if w := u.left.Size().Width; w < meterListWidth {
+					t.Errorf("the meter list is %.0f wide, want at least %d", w, meterListWidth)
+				}
+				h.capture(t, name)
+			})
+		}
+	}
+}
+
+// TestUsageCompareOverlay: the previous period and a year earlier are overlaid as faint lines
+// named for what they are, one legend entry each.
+func TestUsageCompareOverlay(t *testing.T) {
+	h := newHarness(t, 0)
+	u := h.m.views[ViewUsage].(*usageView)
+	u.cmp.SetSelected(ComparePrevious)
+	h.m.Wait()
+	var faint []string
+	names := map[string]int{}
+	for _, s := range u.chart.Series() {
+		names[s.Name]++
+		if s.Faint {
+			faint = append(faint, s.Name)
+			if len(s.Times) == 0 {
+				t.Errorf("%s has no points", s.Name)
+			}
+		}
+	}
+	if len(faint) != 2 || faint[0] != "Import, previous period" || faint[1] != "Export, previous period" {
+		t.Fatalf("overlays %q", faint)
+	}
+	for n, c := range names {
+		if c > 1 {
+			t.Errorf("%d legend entries named %q", c, n)
+		}
+	}
+	// The previous week's bars land on this week's days: every overlay point is in view.
+	t0, t1 := u.chart.View()
+	for _, s := range u.chart.Series() {
+		if s.Faint && (s.Times[0] < t0 || s.Times[len(s.Times)-1] >= t1) {
+			t.Errorf("%s spans %d..%d, outside the view %d..%d", s.Name, s.Times[0], s.Times[len(s.Times)-1], t0, t1)
+		}
+	}
+	u.cmp.SetSelected(CompareYear) // the data holds no year before: nothing to overlay
+	h.m.Wait()
+	for _, s := range u.chart.Series() {
+		if s.Faint && len(s.Times) > 0 {
+			t.Errorf("a year earlier has %d points in a database that starts in March", len(s.Times))
+		}
+	}
+	if g := u.cardData[0].changes[1]; g != "no data a year earlier" {
+		t.Errorf("import card's year change: %q", g)
+	}
+}
+
+// TestUsageCardsFollowZoom: zooming into the chart sums only what is in view.
+func TestUsageCardsFollowZoom(t *testing.T) {
+	h := newHarness(t, 0)
+	u := h.m.views[ViewUsage].(*usageView)
+	before := u.cardData[0].value
+	t0, t1 := u.chart.View()
+	u.chart.SetView(t0, t0+(t1-t0)/7) // one day of the week
+	u.chart.OnViewChanged(u.chart.View())
+	h.m.Wait()
+	if u.cardData[0].value == before {
+		t.Fatalf("the import card still says %q for a day", before)
+	}
+	if !strings.HasSuffix(u.cardData[0].changes[0], "vs previous") {
+		t.Errorf("a zoomed day is compared with: %q", u.cardData[0].changes)
+	}
+}
+
+// TestRenameMeter gives a meter a name in the UI: the list and the title show it, the store
+// keeps it, and the meter stays on the chart.
+func TestRenameMeter(t *testing.T) {
+	h := newHarness(t, 3)
+	u := h.m.views[ViewUsage].(*usageView)
+	id := u.meter.ID
+	u.rename(id, "Our house")
+	h.m.Wait()
+	if u.meter.ID != id || u.title.Text != "Our house" {
+		t.Fatalf("after renaming: meter %d, title %q", u.meter.ID, u.title.Text)
+	}
+	found := false
+	for _, ti := range u.titles {
+		found = found || ti == "Our house"
+	}
+	if !found {
+		t.Errorf("the list lacks the new name: %q", u.titles)
+	}
+	ms, err := h.st.Meters(context.Background(), store.MeterFilter{Search: "Our house"})
+	if err != nil || len(ms) != 1 || ms[0].DisplayName != "Our house" {
+		t.Fatalf("store: %+v %v", ms, err)
+	}
+}
+
+// TestWelcomeOnEmptyDatabase: an empty database shows three ways to get data instead of an
+// empty chart, and "Add a source…" goes to the Sources view.
+func TestWelcomeOnEmptyDatabase(t *testing.T) {
+	a := test.NewTempApp(t)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "empty.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	opened := 0
+	m := NewMainWindow(a, Deps{Data: st, Editor: st, Now: func() time.Time { return testNow }, applyQueue: make(chan queued, 256),
+		OpenDemo: func() error { opened++; return nil }})
+	defer m.cancel()
+	m.Window.Resize(fyne.NewSize(800, 600))
+	m.Wait()
+	u := m.views[ViewUsage].(*usageView)
+	if u.root.Objects[0] != u.welcome {
+		t.Fatal("an empty database does not show the welcome")
+	}
+	test.AssertImageMatches(t, "usage_welcome.png", m.Window.Canvas().Capture())
+	buttons := map[string]*widget.Button{}
+	for _, o := range test.LaidOutObjects(u.welcome) {
+		if b, ok := o.(*widget.Button); ok {
+			buttons[b.Text] = b
+		}
+	}
+	for _, want := range []string{"Open the demo", "Import files…", "Add a source…"} {
+		if buttons[want] == nil {
+			t.Fatalf("the welcome lacks %q: %v", want, buttons)
+		}
+	}
+	test.Tap(buttons["Open the demo"])
+	if opened != 1 {
+		t.Errorf("Open the demo started %d demos", opened)
+	}
+	test.Tap(buttons["Add a source…"])
+	m.Wait()
+	if m.Current() != ViewSources {
+		t.Errorf("Add a source shows %s", m.Current())
+	}
+}
