@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -136,6 +137,29 @@ func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
 		DataHub:     guiDataHub{env: env, st: st},
 		DBPath:      opts.DBPath,
 		Demo:        opts.Demo,
+		OpenDemo:    openDemo(opts),
+	}
+}
+
+// openDemo starts `custody --demo` as a process of its own, beside this window: the demo's
+// throwaway database and simulators never touch the user's data. In the demo itself there is
+// nothing to open.
+func openDemo(opts guiOptions) func() error {
+	if opts.Demo {
+		return nil
+	}
+	return func() error {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find this program: %w", err)
+		}
+		cmd := exec.Command(exe, "--demo")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start the demo: %w", err)
+		}
+		go cmd.Wait() // reap it when the user closes it
+		return nil
 	}
 }
 

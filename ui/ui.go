@@ -148,6 +148,8 @@ type MainWindow struct {
 	progLbl  *widget.Label
 	progBox  *fyne.Container
 	notifier *notifier
+	// counted says the first counts of the database have arrived (they choose the first view).
+	counted bool
 	// shortcuts are the Ctrl+key actions registered on the canvas, by key.
 	shortcuts map[fyne.KeyName]func()
 
@@ -265,6 +267,14 @@ func (m *MainWindow) Refresh() {
 			text = "Could not read the database: " + err.Error()
 		}
 		m.status.SetText(text)
+		if err == nil && !m.counted {
+			m.counted = true
+			if c.Meters == 0 && c.Events == 0 && c.Messages == 0 {
+				// Nothing to look at yet: open on the Usage view's welcome, which offers the
+				// ways in, rather than on the empty view used last.
+				m.Show(ViewUsage)
+			}
+		}
 	})
 }
 

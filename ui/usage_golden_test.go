@@ -167,3 +167,30 @@ func TestWelcomeOnEmptyDatabase(t *testing.T) {
 		t.Errorf("Add a source shows %s", m.Current())
 	}
 }
+
+// TestEmptyDatabaseOpensOnWelcome: with nothing in the database, the app opens on the Usage
+// view's welcome whatever view was used last; with data, on the view used last.
+func TestEmptyDatabaseOpensOnWelcome(t *testing.T) {
+	a := test.NewTempApp(t)
+	a.Preferences().SetString(prefLastView, ViewActivity)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "empty.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := NewMainWindow(a, Deps{Data: st, Now: func() time.Time { return testNow }, applyQueue: make(chan queued, 256)})
+	defer m.cancel()
+	m.Wait()
+	if m.Current() != ViewUsage {
+		t.Errorf("an empty database opens on %s", m.Current())
+	}
+	h := newHarness(t, 0)
+	h.m.Show(ViewActivity)
+	h.m.Close()
+	again := NewMainWindow(h.app, Deps{Data: h.st, Now: func() time.Time { return testNow }, applyQueue: make(chan queued, 256)})
+	defer again.cancel()
+	again.Wait()
+	if again.Current() != ViewActivity {
+		t.Errorf("a database with data opens on %s, want the view used last", again.Current())
+	}
+}
