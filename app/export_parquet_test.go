@@ -18,6 +18,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"custody/store"
+	"custody/ui"
 )
 
 // parquetSchema is the schema the Parquet export promises: the CSV contract's columns by name
@@ -285,4 +286,52 @@ func TestExportParquetReadByDuckDB(t *testing.T) {
 		t.Fatalf("DuckDB: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
+}
+
+// TestGUIExportBySeries: the GUI's export of one meter's series over a period, as Parquet,
+// holds exactly that series' readings in the period.
+func TestGUIExportBySeries(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "custody.db")
+	if code, out, errOut := runCLI(t, "import", "--db", db, espiFixture("sdk-multi-readingtypes-net-reverse-pq.xml")); code != 0 {
+		t.Fatalf("import: %s%s", out, errOut)
+	}
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ss, err := st.SeriesOf(context.Background(), 0)
+	if err != nil || len(ss) < 2 {
+		t.Fatalf("series: %d, %v", len(ss), err)
+	}
+	ms, err := st.Meters(context.Background(), store.MeterFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meterKey string
+	for _, m := range ms {
+		if m.ID == ss[1].MeterID {
+			meterKey = m.Key
+		}
+	}
+	stats, _ := st.StatsOf(context.Background(), ss[1].ID)
+	from, to := stats.First, stats.First+2*86400
+	var buf bytes.Buffer
+	req := ui.ExportRequest{Format: "parquet", Meter: meterKey, Series: []string{ss[1].Key}, From: from, To: to}
+	if err := (guiExporter{st: st}).Export(context.Background(), &buf, req); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := readParquet(t, buf.Bytes())
+	if len(rows) == 0 {
+		t.Fatal("nothing exported")
+	}
+	for _, r := range rows {
+		start, _ := time.Parse(time.RFC3339, r[5])
+		if r[0] != meterKey || r[1] != ss[1].Key || start.Unix() < from || start.Unix() >= to {
+			t.Fatalf("row %v outside the request %+v", r, req)
+		}
+	}
+	if err := (guiExporter{st: st}).Export(context.Background(), &buf, ui.ExportRequest{Format: "xlsx"}); err == nil || !strings.Contains(err.Error(), "xlsx") {
+		t.Errorf("unknown format: %v", err)
+	}
 }

@@ -183,6 +183,17 @@ func (g guiExporter) ExportCSV(ctx context.Context, w io.Writer) error {
 	return exportCSV(ctx, w, g.st, store.ExportFilter{})
 }
 
+// Export writes the readings the request selects in its format, exactly as `custody export`
+// with the same flags would.
+func (g guiExporter) Export(ctx context.Context, w io.Writer, req ui.ExportRequest) error {
+	switch req.Format {
+	case "csv", "json", "parquet":
+	default:
+		return fmt.Errorf("export: unknown format %q", req.Format)
+	}
+	return exportTo(ctx, req.Format, w, g.st, store.ExportFilter{From: req.From, To: req.To, Meter: req.Meter, Series: req.Series})
+}
+
 // guiDataHub sends the UI's measure-data requests the way `custody request validated` does:
 // recorded before it is sent, sent again once with the same ids when the answer was lost.
 type guiDataHub struct {

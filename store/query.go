@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -146,6 +147,8 @@ func (s *Store) ReadingRange(ctx context.Context, seriesID, from, to int64) (sta
 type ExportFilter struct {
 	From, To int64  // unix seconds; 0 for unbounded. A reading is included when From <= start < To.
 	Meter    string // meter key; empty for all
+	// Series, when not empty, keeps only the series with these keys (of the meter chosen).
+	Series []string
 }
 
 // ExportRow is one reading with its meter and series, as the CSV contract lists it.
@@ -216,7 +219,9 @@ func (s *Store) ExportBySeries(ctx context.Context, f ExportFilter, onSeries fun
 			rows.Close()
 			return fmt.Errorf("export: list series: %w", err)
 		}
-		series = append(series, sr)
+		if len(f.Series) == 0 || slices.Contains(f.Series, sr.Series) {
+			series = append(series, sr)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

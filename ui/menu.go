@@ -23,6 +23,7 @@ import (
 func (m *MainWindow) mainMenu() *fyne.MainMenu {
 	file := fyne.NewMenu("File",
 		&fyne.MenuItem{Label: "Import files…", Action: m.ImportDialog, Shortcut: shortcut(fyne.KeyO)},
+		fyne.NewMenuItem("Import a folder…", m.ImportFolderDialog),
 		&fyne.MenuItem{Label: "Export CSV…", Action: m.ExportDialog, Shortcut: shortcut(fyne.KeyE)},
 		fyne.NewMenuItemSeparator(),
 		&fyne.MenuItem{Label: "Settings…", Action: m.SettingsDialog, Shortcut: shortcut(fyne.KeyComma)},

@@ -67,9 +67,23 @@ type Importer interface {
 	Import(ctx context.Context, path string, progress func(read, size int64)) (fileimport.Summary, error)
 }
 
-// Exporter writes every reading as CSV (the export contract) to w.
+// Exporter writes readings in the export contract to w: every reading as CSV, or what a
+// request selects in the format it names.
 type Exporter interface {
 	ExportCSV(ctx context.Context, w io.Writer) error
+	Export(ctx context.Context, w io.Writer, req ExportRequest) error
+}
+
+// ExportRequest selects readings to export from the GUI, as `custody export` would.
+type ExportRequest struct {
+	// Format is csv, json (JSON Lines) or parquet.
+	Format string
+	// Meter is a meter's key; empty for every meter.
+	Meter string
+	// Series are the keys of the meter's series to export; empty for all of them.
+	Series []string
+	// From and To bound the readings' starts (unix seconds, To excluded); 0 for unbounded.
+	From, To int64
 }
 
 // DataHubRequest asks DataHub for the measure data of one metering point over a period.

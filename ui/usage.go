@@ -165,6 +165,7 @@ func newUsageView(m *MainWindow) *usageView {
 	v.title.Truncation = fyne.TextTruncateEllipsis
 	rename := widget.NewButtonWithIcon("Rename…", theme.DocumentCreateIcon(), v.renameDialog)
 	toggle := widget.NewButtonWithIcon("", theme.MenuIcon(), v.toggleMeters)
+	exportBtn := widget.NewButtonWithIcon("Export…", theme.DownloadIcon(), v.exportDialog)
 
 	v.bills = widget.NewTable(
 		func() (int, int) { return len(v.billRows), len(billColumns) },
@@ -202,7 +203,7 @@ func newUsageView(m *MainWindow) *usageView {
 	v.costs.Empty = "No costs for this meter"
 
 	controls := container.NewHBox(toggle, widget.NewLabel("Range"), v.rng, widget.NewLabel("Show"), v.res, prev, next, v.period,
-		widget.NewLabel("Compare"), v.cmp, rename)
+		widget.NewLabel("Compare"), v.cmp, rename, exportBtn)
 	v.scrolls = []*container.Scroll{container.NewHScroll(controls), container.NewHScroll(v.checks), container.NewHScroll(v.cards)}
 	top := container.NewVBox(v.scrolls[0], v.title, v.scrolls[1], v.scrolls[2], v.totals)
 	v.top = top
@@ -253,13 +254,14 @@ func (v *usageView) welcomeScreen() fyne.CanvasObject {
 	})
 	demo.Importance = widget.HighImportance
 	imp := widget.NewButtonWithIcon("Import files…", theme.FolderOpenIcon(), v.m.ImportDialog)
+	folder := widget.NewButtonWithIcon("Import a folder…", theme.FolderIcon(), v.m.ImportFolderDialog)
 	add := widget.NewButtonWithIcon("Add a source…", theme.ContentAddIcon(), func() { v.m.Show(ViewSources) })
 	drop := widget.NewLabel("or drop Green Button XML, DataHub CIM or Eloverblik JSON files on this window")
 	drop.Alignment = fyne.TextAlignCenter
 	drop.Wrapping = fyne.TextWrapWord
 	drop.Importance = widget.LowImportance
-	box := container.NewVBox(head, text, container.NewCenter(container.NewHBox(demo, imp, add)), drop)
-	return container.NewCenter(container.NewGridWrap(fyne.NewSize(560, 220), box))
+	box := container.NewVBox(head, text, container.NewCenter(container.NewHBox(demo, imp, folder, add)), drop)
+	return container.NewCenter(container.NewGridWrap(fyne.NewSize(620, 220), box))
 }
 
 // showWelcome switches between the welcome (no meter at all) and the usage screen.

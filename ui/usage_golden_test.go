@@ -3,12 +3,15 @@ package ui
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -192,5 +195,65 @@ func TestEmptyDatabaseOpensOnWelcome(t *testing.T) {
 	again.Wait()
 	if again.Current() != ViewActivity {
 		t.Errorf("a database with data opens on %s, want the view used last", again.Current())
+	}
+}
+
+// TestExportFromUsage exports the meter's shown series over the period in view: only those
+// rows reach the file, in the format chosen.
+func TestExportFromUsage(t *testing.T) {
+	h := newHarness(t, 0)
+	u := h.m.views[ViewUsage].(*usageView)
+	u.checks.SetSelected(u.checks.Selected[:1]) // import only
+	h.m.Wait()
+	t0, _ := u.chart.View()
+	u.chart.SetView(t0, t0+86400)
+	req := u.exportRequest("Parquet", exportThisMeter, exportChecked, exportPeriodView)
+	if req.Format != "parquet" || req.Meter != homeKey || len(req.Series) != 1 || req.Series[0] != "MeterReading/1" || req.From != t0 || req.To != t0+86400 {
+		t.Fatalf("request %+v", req)
+	}
+	if name := u.exportFileName(req, ".parquet"); name != "custody-UsagePoint-1-"+time.Unix(t0, 0).UTC().Format("2006-01-02")+".parquet" {
+		t.Errorf("file name %q", name)
+	}
+	var buf closingBuffer
+	h.m.ExportRequestTo(&buf, req)
+	h.m.Wait()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if !buf.closed || lines[0] != "format=parquet" || len(lines) != 1+96 {
+		t.Fatalf("closed %v, %d lines: %q", buf.closed, len(lines), lines[:min(3, len(lines))])
+	}
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, homeKey+",MeterReading/1,") {
+			t.Fatalf("exported %q", l)
+		}
+	}
+	all := u.exportRequest("CSV", exportAllMeters, exportChecked, exportPeriodWhole)
+	if all.Meter != "" || all.Series != nil || all.From != 0 || all.To != 0 || all.Format != "csv" {
+		t.Errorf("every meter, all time: %+v", all)
+	}
+}
+
+// TestImportableFiles keeps the .xml and .json files of a folder, not its folders or others.
+func TestImportableFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a.xml", "b.JSON", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub.xml"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lister, err := storage.ListerForURI(storage.NewFileURI(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := lister.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := importable(items)
+	slices.Sort(got)
+	if want := []string{filepath.Join(dir, "a.xml"), filepath.Join(dir, "b.JSON")}; !slices.Equal(got, want) {
+		t.Errorf("importable %q, want %q", got, want)
 	}
 }
