@@ -165,15 +165,16 @@ func summaryWords(name string, s fileimport.Summary) string {
 	if s.Unchanged {
 		return fmt.Sprintf("%s: already imported, nothing changed", name)
 	}
-	out := fmt.Sprintf("%s (%s): %d meters, %d series, %d readings", name, s.Format, s.Meters, s.Series, s.Readings)
+	out := fmt.Sprintf("%s (%s): %s, %s, %s", name, s.Format, plural(int64(s.Meters), "meter", "meters"),
+		plural(int64(s.Series), "series", "series"), plural(int64(s.Readings), "reading", "readings"))
 	if s.Messages > 0 {
-		out += fmt.Sprintf(", %d messages", s.Messages)
+		out += ", " + plural(int64(s.Messages), "message", "messages")
 	}
 	if !s.From.IsZero() {
 		out += fmt.Sprintf(", %s to %s", s.From.Local().Format("2 Jan 2006"), s.To.Local().Format("2 Jan 2006"))
 	}
 	if len(s.Warnings) > 0 {
-		out += fmt.Sprintf("; %d warnings: %s", len(s.Warnings), strings.Join(s.Warnings, "; "))
+		out += fmt.Sprintf("; %s: %s", plural(int64(len(s.Warnings)), "warning", "warnings"), strings.Join(s.Warnings, "; "))
 	}
 	return out
 }
