@@ -41,13 +41,14 @@ type periodSums struct {
 }
 
 // primarySeries picks, for each flow and unit of amounts (energy, volume), the one series to
-// sum: the finest that has readings, so that the same energy recorded at two resolutions is
-// never counted twice.
-func primarySeries(ss []store.Series, stats map[int64]store.SeriesStats) []store.Series {
+// sum: the finest that has readings in [from, to), so that the same energy recorded at two
+// resolutions is never counted twice.
+func primarySeries(ss []store.Series, stats map[int64]store.SeriesStats, from, to int64) []store.Series {
 	best := map[string]int{}
 	var keys []string
 	for i, s := range ss {
-		if stats[s.ID].Count == 0 || quantityOf(s.Kind, s.Unit) != quantityEnergy {
+		st := stats[s.ID]
+		if st.Count == 0 || quantityOf(s.Kind, s.Unit) != quantityEnergy || st.LastEnd <= from || st.First >= to {
 			continue
 		}
 		k := s.Flow + "|" + s.Unit
@@ -80,7 +81,7 @@ func isProduction(s store.Series) bool {
 // under way counts up to the last reading), and the comparisons are cut the same way, so a
 // period is always compared like for like.
 func computeCards(ctx context.Context, totals totalsFunc, r cardRequest) (cards []card, caption string, err error) {
-	prim := primarySeries(r.series, r.stats)
+	prim := primarySeries(r.series, r.stats, r.from, r.to)
 	var power *store.Series
 	for i, s := range r.series {
 		if quantityOf(s.Kind, s.Unit) == quantityPower && r.stats[s.ID].Count > 0 && power == nil {

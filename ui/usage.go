@@ -212,7 +212,7 @@ func newUsageView(m *MainWindow) *usageView {
 		container.NewTabItem("Monthly cost", v.costs),
 	)
 	body := container.NewVSplit(v.chart, tabs)
-	body.Offset = 0.74
+	body.Offset = 0.78
 	v.right = container.NewBorder(top, nil, nil, nil, body)
 	// The meter list keeps its width: a transparent strut sets its minimum.
 	strut := canvas.NewRectangle(color.Transparent)
@@ -323,6 +323,35 @@ func (v *usageView) checkedIDs() []int64 {
 type meterList struct {
 	entries []meterEntry
 	any     bool // the database holds at least one meter
+	// fullest is the key of the meter with the most readings, for a first start with no
+	// meter chosen yet (a household's few meters only).
+	fullest string
+}
+
+// fullestMeter is the key of the meter with the most readings among a few; empty for many.
+func fullestMeter(ctx context.Context, d Data, ms []store.Meter) (string, error) {
+	if len(ms) > 50 {
+		return "", nil
+	}
+	best, most := "", int64(0)
+	for _, m := range ms {
+		ss, err := d.SeriesOf(ctx, m.ID)
+		if err != nil {
+			return "", err
+		}
+		var n int64
+		for _, s := range ss {
+			st, err := d.StatsOf(ctx, s.ID)
+			if err != nil {
+				return "", err
+			}
+			n += st.Count
+		}
+		if n > most {
+			best, most = m.Key, n
+		}
+	}
+	return best, nil
 }
 
 // reload lists the meters matching the search. The search only filters the list: the meter
@@ -331,6 +360,7 @@ func (v *usageView) reload() {
 	search := v.search.Text
 	v.listSeq++
 	seq := v.listSeq
+	chosen := v.meter.Key != "" || v.m.App.Preferences().String(prefUsageMeter) != ""
 	background(v.m, func(ctx context.Context) (meterList, error) {
 		var out meterList
 		ms, err := v.m.deps.Data.Meters(ctx, store.MeterFilter{Limit: 5000})
@@ -338,6 +368,11 @@ func (v *usageView) reload() {
 			return out, err
 		}
 		out.any = len(ms) > 0
+		if !chosen {
+			if out.fullest, err = fullestMeter(ctx, v.m.deps.Data, ms); err != nil {
+				return out, err
+			}
+		}
 		all := meterEntries(ms)
 		needle := strings.ToLower(strings.TrimSpace(search))
 		for _, e := range all {
@@ -364,6 +399,9 @@ func (v *usageView) reload() {
 		want := v.meter.Key
 		if want == "" {
 			want = v.m.App.Preferences().String(prefUsageMeter)
+		}
+		if want == "" {
+			want = ml.fullest
 		}
 		idx := -1
 		for i, m := range v.meters {
@@ -631,15 +669,19 @@ func (v *usageView) loadChart(keepView bool) {
 	for _, s := range chosen {
 		mirror = mirror || (s.Flow == "forward" && quantityOf(s.Kind, s.Unit) == quantityEnergy)
 	}
-	// Bars of one unit share a lane (import up, export down); another unit gets its own.
+	// Bars of one unit and interval share a lane (import up, export down); another unit or
+	// interval gets its own, so that bars never hide each other.
 	lanes := map[string]int{}
+	laneOf := func(s store.Series) string {
+		u, _ := displayUnit(s.Unit, energyUnit)
+		return fmt.Sprintf("%s/%d", u, s.Seconds)
+	}
 	for _, s := range chosen {
 		if quantityOf(s.Kind, s.Unit) != quantityEnergy {
 			continue
 		}
-		u, _ := displayUnit(s.Unit, energyUnit)
-		if _, ok := lanes[u]; !ok {
-			lanes[u] = len(lanes)
+		if _, ok := lanes[laneOf(s)]; !ok {
+			lanes[laneOf(s)] = len(lanes)
 		}
 	}
 	prevShift, _ := shiftFuncs(rng, true, t0, t1, loc)
@@ -684,7 +726,7 @@ func (v *usageView) loadChart(keepView bool) {
 				d.series = append(d.series, chart.Series{Name: names[i], Unit: unit, Times: a.times, Values: a.sum, Step: step, Color: color})
 			default:
 				d.series = append(d.series, chart.Series{Name: names[i], Unit: unit, Times: a.times, Values: a.sum, Step: step,
-					Color: color, Style: chart.Bars, Partial: a.partial, Lane: lanes[unit]})
+					Color: color, Style: chart.Bars, Partial: a.partial, Lane: lanes[laneOf(s)]})
 			}
 			if cmp == CompareNone || rng == RangeAll {
 				continue

@@ -257,3 +257,15 @@ func TestImportableFiles(t *testing.T) {
 		t.Errorf("importable %q, want %q", got, want)
 	}
 }
+
+// TestFirstStartShowsTheFullestMeter: with no meter chosen before, a household's meter with
+// the most readings is shown first, not the first by name.
+func TestFirstStartShowsTheFullestMeter(t *testing.T) {
+	a := test.NewTempApp(t)
+	m := NewMainWindow(a, Deps{Data: fillStore(t, 3), Now: func() time.Time { return testNow }, applyQueue: make(chan queued, 256)})
+	defer m.cancel()
+	m.Wait()
+	if u := m.views[ViewUsage].(*usageView); u.meter.Key != homeKey {
+		t.Errorf("first start shows %q, want the home meter", u.meter.Key)
+	}
+}
