@@ -113,7 +113,8 @@ func computeCards(ctx context.Context, totals totalsFunc, r cardRequest) (cards 
 		if ps.year, err = totals(ctx, s.ID, r.year(a), r.year(b)); err != nil {
 			return nil, "", err
 		}
-		ps.hasPrev, ps.hasYear = ps.prev.Count > 0, ps.year.Count > 0
+		// A comparison is only fair when the earlier stretch has (nearly) as much data.
+		ps.hasPrev, ps.hasYear = comparable(ps.cur, ps.prev), comparable(ps.cur, ps.year)
 		sums[i] = ps
 	}
 	find := func(flow string, unit string) *periodSums {
@@ -258,9 +259,15 @@ func amountTitle(s store.Series, production bool) string {
 	return "Total"
 }
 
+// comparable says whether an earlier stretch has data for at least 90 % of the time the
+// current one has, so that a year with a month of data is never "up 700 %".
+func comparable(cur, was store.Totals) bool {
+	return was.Count > 0 && float64(was.Covered) >= 0.9*float64(cur.Covered)
+}
+
 // changes says how cur compares with the previous period and a year earlier.
 func changes(cur, prev, year float64, hasPrev, hasYear bool) []string {
-	out := []string{"no data for the previous period", "no data a year earlier"}
+	out := []string{"too little data for the previous period", "too little data a year earlier"}
 	if hasPrev {
 		out[0] = change(cur, prev) + " vs previous"
 	}

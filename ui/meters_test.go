@@ -173,3 +173,23 @@ func TestCards(t *testing.T) {
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// TestComparableOnlyLikeForLike: an earlier stretch with much less data is not compared.
+func TestComparableOnlyLikeForLike(t *testing.T) {
+	cur := store.Totals{Count: 8760, Covered: 8760 * 3600, Sum: 4848}
+	for _, tc := range []struct {
+		was  store.Totals
+		want bool
+	}{
+		{store.Totals{Count: 840, Covered: 840 * 3600, Sum: 585}, false}, // a month of a year
+		{store.Totals{Count: 8000, Covered: 8000 * 3600, Sum: 4500}, true},
+		{store.Totals{}, false},
+	} {
+		if got := comparable(cur, tc.was); got != tc.want {
+			t.Errorf("comparable(%+v) = %v", tc.was, got)
+		}
+	}
+	if got := changes(4848, 585, 0, false, false); got[0] != "too little data for the previous period" {
+		t.Errorf("changes %q", got)
+	}
+}

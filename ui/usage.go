@@ -64,6 +64,7 @@ type usageView struct {
 	bills    *widget.Table
 	billRows [][]string
 	costs    *chart.TimeSeries
+	tabs     *container.AppTabs
 	left     *fyne.Container
 	offset   int
 	// anchor is the last reading time the periods are counted back from. It follows new data
@@ -207,13 +208,14 @@ func newUsageView(m *MainWindow) *usageView {
 	v.scrolls = []*container.Scroll{container.NewHScroll(controls), container.NewHScroll(v.checks), container.NewHScroll(v.cards)}
 	top := container.NewVBox(v.scrolls[0], v.title, v.scrolls[1], v.scrolls[2], v.totals)
 	v.top = top
-	tabs := container.NewAppTabs(
+	// The chart, the bills and the cost chart share the space below the cards as tabs, so the
+	// chart has all of it at 800×600.
+	v.tabs = container.NewAppTabs(
+		container.NewTabItem("Chart", v.chart),
 		container.NewTabItem("Bills", v.bills),
 		container.NewTabItem("Monthly cost", v.costs),
 	)
-	body := container.NewVSplit(v.chart, tabs)
-	body.Offset = 0.78
-	v.right = container.NewBorder(top, nil, nil, nil, body)
+	v.right = container.NewBorder(top, nil, nil, nil, v.tabs)
 	// The meter list keeps its width: a transparent strut sets its minimum.
 	strut := canvas.NewRectangle(color.Transparent)
 	strut.SetMinSize(fyne.NewSize(meterListWidth, 10))

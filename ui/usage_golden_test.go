@@ -38,6 +38,15 @@ func TestUsageGoldenThemesAndSizes(t *testing.T) {
 					t.Errorf("the meter list is %.0f wide, want at least %d", w, meterListWidth)
 				}
 				h.capture(t, name)
+				// The bills as a table and the monthly cost chart, in one theme and size each.
+				switch {
+				case th == ThemeLight && size.Width == 1400:
+					u.tabs.SelectIndex(1)
+					h.capture(t, "usage_bills_light_1400x900.png")
+				case th == ThemeDark && size.Width == 800:
+					u.tabs.SelectIndex(2)
+					h.capture(t, "usage_costs_dark_800x600.png")
+				}
 			})
 		}
 	}
@@ -83,7 +92,7 @@ func TestUsageCompareOverlay(t *testing.T) {
 			t.Errorf("a year earlier has %d points in a database that starts in March", len(s.Times))
 		}
 	}
-	if g := u.cardData[0].changes[1]; g != "no data a year earlier" {
+	if g := u.cardData[0].changes[1]; g != "too little data a year earlier" {
 		t.Errorf("import card's year change: %q", g)
 	}
 }
