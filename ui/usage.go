@@ -728,7 +728,7 @@ func (v *usageView) loadChart(keepView bool) {
 				d.series = append(d.series, chart.Series{Name: names[i], Unit: unit, Times: a.times, Values: a.sum, Step: step, Color: color})
 			default:
 				d.series = append(d.series, chart.Series{Name: names[i], Unit: unit, Times: a.times, Values: a.sum, Step: step,
-					Color: color, Style: chart.Bars, Partial: a.partial, Lane: lanes[laneOf(s)]})
+					Color: color, Style: chart.Bars, Partial: a.partial, Lane: lanes[laneOf(s)], Mirrored: sign < 0})
 			}
 			if cmp == CompareNone || rng == RangeAll {
 				continue
@@ -758,7 +758,7 @@ func (v *usageView) loadChart(keepView bool) {
 			}
 			// A colour of its own, so that the line stands out over the bars it compares with.
 			oc := chart.Palette[(i+4)%len(chart.Palette)]
-			overlays = append(overlays, chart.Series{Name: names[i] + label, Unit: unit, Times: times, Values: vals, Step: step, Color: oc, Faint: true})
+			overlays = append(overlays, chart.Series{Name: names[i] + label, Unit: unit, Times: times, Values: vals, Step: step, Color: oc, Faint: true, Mirrored: sign < 0})
 		}
 		d.series = append(d.series, overlays...)
 		return d, nil

@@ -386,6 +386,12 @@ func TestBarsGolden(t *testing.T) {
 	if got := c.HoverText(last + 3600); !strings.Contains(got[1], "(partial)") {
 		t.Errorf("hover over the partial day: %q", got)
 	}
+	// Export drawn below zero is still said as exported: a positive amount.
+	ss[1].Mirrored = true
+	c.SetSeries(ss)
+	if got := c.HoverText(ss[1].Times[0] + 3600); strings.Contains(got[2], "-") || !strings.HasPrefix(got[2], "Export: ") {
+		t.Errorf("hover over mirrored export: %q", got)
+	}
 }
 
 // TestPartialBarIsNotADip: a partial period is drawn as an outline at its height with a

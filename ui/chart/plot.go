@@ -31,6 +31,9 @@ type Series struct {
 	Lane int
 	// Faint draws the series lighter, for a comparison overlaid on the period in view.
 	Faint bool
+	// Mirrored says the values were negated to be drawn below zero (export under import);
+	// the hover label shows them as the source gave them.
+	Mirrored bool
 }
 
 // Style is how a series is drawn.

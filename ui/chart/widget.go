@@ -230,7 +230,11 @@ func (c *TimeSeries) HoverText(t int64) []string {
 			lines = append(lines, s.Name+": –")
 			continue
 		}
-		line := fmt.Sprintf("%s: %s %s", s.Name, trimFloat(s.Values[j]), s.Unit)
+		v := s.Values[j]
+		if s.Mirrored {
+			v = -v
+		}
+		line := fmt.Sprintf("%s: %s %s", s.Name, trimFloat(v), s.Unit)
 		if j < len(s.Partial) && s.Partial[j] {
 			line += " (partial)"
 		}
