@@ -90,6 +90,8 @@ type usageView struct {
 	cardWant    [2]int64
 	cardPending bool
 	cardSeq     int
+	// sum, when checked, charts the sum of the listed meters instead of one meter.
+	sum *widget.Check
 }
 
 func newUsageView(m *MainWindow) *usageView {
@@ -111,10 +113,32 @@ func newUsageView(m *MainWindow) *usageView {
 		},
 	)
 	v.list.OnSelected = func(i widget.ListItemID) {
-		if i < len(v.meters) && v.meters[i].ID != v.meter.ID {
+		if i >= len(v.meters) {
+			return
+		}
+		if v.summing() {
+			v.meter = v.meters[i] // picking a meter leaves the sum for that meter
+			v.sum.SetChecked(false)
+			return
+		}
+		if v.meters[i].ID != v.meter.ID {
 			v.selectMeter(v.meters[i])
 		}
 	}
+	v.sum = widget.NewCheck("Sum the listed meters", func(on bool) {
+		if on {
+			v.checks.Disable()
+			v.cmp.Disable()
+			v.loadChart(false)
+			return
+		}
+		v.checks.Enable()
+		v.cmp.Enable()
+		if v.meter.ID != 0 {
+			v.shown = 0 // read the meter again: its series, checks and bills
+			v.selectMeter(v.meter)
+		}
+	})
 	v.checks = widget.NewCheckGroup(nil, nil)
 	v.checks.Horizontal = true
 	prefs := m.App.Preferences()
@@ -219,7 +243,7 @@ func newUsageView(m *MainWindow) *usageView {
 	// The meter list keeps its width: a transparent strut sets its minimum.
 	strut := canvas.NewRectangle(color.Transparent)
 	strut.SetMinSize(fyne.NewSize(meterListWidth, 10))
-	v.left = container.NewStack(strut, container.NewBorder(v.search, nil, nil, nil, v.list))
+	v.left = container.NewStack(strut, container.NewBorder(container.NewVBox(v.search, v.sum), nil, nil, nil, v.list))
 	v.body = container.NewBorder(nil, nil, v.left, nil, v.right)
 	v.welcome = v.welcomeScreen()
 	v.root = container.NewStack(v.body)
@@ -427,6 +451,9 @@ func (v *usageView) reload() {
 		case len(v.meters) > 0:
 			v.list.Select(max(idx, 0))
 		}
+		if v.summing() {
+			v.loadSum(false) // another set of meters
+		}
 	})
 }
 
@@ -627,6 +654,10 @@ func chartNames(chosen []store.Series) []string {
 // Amounts (energy, volume) are drawn as bars per period, export mirrored below zero when
 // import is shown too; rates and levels (power, prices, temperature) as lines.
 func (v *usageView) loadChart(keepView bool) {
+	if v.summing() {
+		v.loadSum(keepView)
+		return
+	}
 	var chosen []store.Series
 	for _, l := range v.checks.Selected {
 		for _, s := range v.series {
@@ -787,6 +818,9 @@ func (v *usageView) loadChart(keepView bool) {
 // loadCards computes the cards for the period [t0, t1) in view. At most one computation runs;
 // views asked for meanwhile are coalesced into the latest.
 func (v *usageView) loadCards(t0, t1 int64) {
+	if v.summing() {
+		return // the sum's cards come with its chart
+	}
 	v.cardWant = [2]int64{t0, t1}
 	if v.cardBusy {
 		v.cardPending = true

@@ -278,3 +278,87 @@ func TestFirstStartShowsTheFullestMeter(t *testing.T) {
 		t.Errorf("first start shows %q, want the home meter", u.meter.Key)
 	}
 }
+
+// TestSumOfListedMeters: an analyst sums the meters the search lists; import adds up with
+// import of another meter (in a common unit), never with export or gas, and picking a meter
+// from the list goes back to that one meter.
+func TestSumOfListedMeters(t *testing.T) {
+	h := newHarness(t, 3)
+	ctx := context.Background()
+	tx, err := h.st.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := store.Meter{Key: "flat-2", Name: "Flat 2", Commodity: "electricity", TimeZone: "America/Los_Angeles"}
+	if err := tx.UpsertMeter(&flat); err != nil {
+		t.Fatal(err)
+	}
+	imp := store.Series{MeterID: flat.ID, Key: "imp", Commodity: "electricity", Flow: "forward", Unit: "kWh", Kind: "energy", Seconds: 3600}
+	if err := tx.UpsertSeries(&imp); err != nil {
+		t.Fatal(err)
+	}
+	var rs []store.Reading
+	for ts := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).Unix(); ts < time.Date(2024, 6, 3, 0, 0, 0, 0, time.UTC).Unix(); ts += 3600 {
+		rs = append(rs, store.Reading{Start: ts, Seconds: 3600, Value: 0.4})
+	}
+	if err := tx.PutReadings(imp.ID, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	u := h.m.views[ViewUsage].(*usageView)
+	u.reload()
+	h.m.Wait()
+	single := u.chart.Series()[0] // the home meter's import, hourly
+	u.sum.SetChecked(true)
+	h.m.Wait()
+	var names []string
+	for _, s := range u.chart.Series() {
+		names = append(names, s.Name)
+	}
+	if !slices.Equal(names, []string{"Import (2 meters)", "Gas (1 meter)", "Export (1 meter)"}) {
+		t.Fatalf("summed series %q", names)
+	}
+	sum := u.chart.Series()[0]
+	if sum.Unit != "kWh" || len(sum.Times) == 0 {
+		t.Fatalf("sum %+v", sum.Unit)
+	}
+	at := map[int64]float64{}
+	for i, ts := range sum.Times {
+		at[ts] = sum.Values[i]
+	}
+	checked := 0
+	for i, ts := range single.Times {
+		inFlat := ts >= time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).Unix() && ts+3600 <= time.Date(2024, 6, 3, 0, 0, 0, 0, time.UTC).Unix()
+		if v, ok := at[ts]; ok && !single.Partial[i] && inFlat {
+			checked++
+			if diff := v - single.Values[i] - 0.4; diff > 1e-9 || diff < -1e-9 {
+				t.Fatalf("at %d the sum is %v, the home meter %v and the flat 0.4", ts, v, single.Values[i])
+			}
+		}
+	}
+	if checked < 24 {
+		t.Fatalf("only %d hours compared", checked)
+	}
+	if u.title.Text != "Sum of 6 listed meters" || u.checks.Disabled() == false {
+		t.Errorf("title %q, checks disabled %v", u.title.Text, u.checks.Disabled())
+	}
+	var titles []string
+	for _, c := range u.cardData {
+		titles = append(titles, c.title+" "+c.note)
+	}
+	if len(u.cardData) == 0 || !slices.Contains(titles, "Imported 2 meters") {
+		t.Errorf("cards %q", titles)
+	}
+	// Picking the flat from the list shows the flat alone.
+	for i, m := range u.meters {
+		if m.Key == "flat-2" {
+			u.list.Select(i)
+		}
+	}
+	h.m.Wait()
+	if u.summing() || u.meter.Key != "flat-2" || len(u.chart.Series()) != 1 {
+		t.Fatalf("after picking the flat: summing %v, meter %q, %d series", u.summing(), u.meter.Key, len(u.chart.Series()))
+	}
+}
