@@ -116,18 +116,34 @@ type meterEntry struct {
 	title string
 }
 
-// meterEntries titles and sorts meters naturally; two meters that would show the same title
-// get the end of their id added, so that every line can be told apart.
-func meterEntries(ms []store.Meter) []meterEntry {
+// meterEntries titles and sorts meters naturally. Meters that would show the same title get
+// what tells them apart added: the name of their source when they come from different ones,
+// else the end of their id.
+func meterEntries(ms []store.Meter, sources map[int64]string) []meterEntry {
 	out := make([]meterEntry, len(ms))
-	seen := map[string]int{}
+	byTitle := map[string][]int{}
 	for i, m := range ms {
 		out[i] = meterEntry{m: m, title: meterTitle(m)}
-		seen[out[i].title]++
+		byTitle[out[i].title] = append(byTitle[out[i].title], i)
 	}
-	for i := range out {
-		if seen[out[i].title] > 1 {
-			out[i].title += " (" + shortKey(out[i].m.Key) + ")"
+	for _, idx := range byTitle {
+		if len(idx) < 2 {
+			continue
+		}
+		srcs := map[int64]bool{}
+		for _, i := range idx {
+			srcs[out[i].m.SourceID] = true
+		}
+		for _, i := range idx {
+			m := out[i].m
+			switch name := sources[m.SourceID]; {
+			case len(srcs) == len(idx) && name != "":
+				out[i].title += " (" + name + ")"
+			case len(srcs) == len(idx):
+				out[i].title += " (imported)"
+			default:
+				out[i].title += " (" + shortKey(m.Key) + ")"
+			}
 		}
 	}
 	sortEntries(out)

@@ -21,13 +21,17 @@ func TestNaturalSortAndTitles(t *testing.T) {
 		store.Meter{Key: "https://utility.example/espi/1_1/resource/RetailCustomer/9/UsagePoint/5", Commodity: "gas"},
 		store.Meter{Key: "x1", Name: "Same"}, store.Meter{Key: "x2", Name: "Same"},
 		store.Meter{Key: "571313100000009999", Name: "Metering point 571313100000009999", DisplayName: "Heat pump"},
+		store.Meter{Key: "https://a.example/UsagePoint/2", Name: "Demo heat pump", SourceID: 1},
+		store.Meter{Key: "https://b.example/UsagePoint/2", Name: "Demo heat pump", SourceID: 2},
 	)
 	var titles []string
-	for _, e := range meterEntries(ms) {
+	for _, e := range meterEntries(ms, map[int64]string{1: "demo-utility", 2: "demo-pge-async"}) {
 		titles = append(titles, e.title)
 	}
 	want := []string{
 		"Consumption · …001239 · grid area 791",
+		"Demo heat pump (demo-pge-async)",
+		"Demo heat pump (demo-utility)",
 		"Gas · UsagePoint 5",
 		"Heat pump",
 		"meter 2",

@@ -399,7 +399,13 @@ func (v *usageView) reload() {
 				return out, err
 			}
 		}
-		all := meterEntries(ms)
+		names := map[int64]string{}
+		if srcs, err := v.m.deps.Data.Sources(ctx); err == nil {
+			for _, src := range srcs {
+				names[src.ID] = src.Name
+			}
+		}
+		all := meterEntries(ms, names)
 		needle := strings.ToLower(strings.TrimSpace(search))
 		for _, e := range all {
 			if needle == "" || strings.Contains(strings.ToLower(e.title+" "+e.m.Key+" "+e.m.Name), needle) {
