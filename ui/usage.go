@@ -92,6 +92,10 @@ type usageView struct {
 	cardSeq     int
 	// sum, when checked, charts the sum of the listed meters instead of one meter.
 	sum *widget.Check
+	// autoPicked says the meter shown was picked by the view (the one with the most readings,
+	// on a first start), not by the user: while so, a fuller meter that a sync brings takes
+	// its place. picking marks the view's own selection in the list.
+	autoPicked, picking bool
 }
 
 func newUsageView(m *MainWindow) *usageView {
@@ -115,6 +119,9 @@ func newUsageView(m *MainWindow) *usageView {
 	v.list.OnSelected = func(i widget.ListItemID) {
 		if i >= len(v.meters) {
 			return
+		}
+		if !v.picking {
+			v.autoPicked = false // the user chose
 		}
 		if v.summing() {
 			v.meter = v.meters[i] // picking a meter leaves the sum for that meter
@@ -386,7 +393,7 @@ func (v *usageView) reload() {
 	search := v.search.Text
 	v.listSeq++
 	seq := v.listSeq
-	chosen := v.meter.Key != "" || v.m.App.Preferences().String(prefUsageMeter) != ""
+	chosen := (v.meter.Key != "" && !v.autoPicked) || (v.meter.Key == "" && v.m.App.Preferences().String(prefUsageMeter) != "")
 	background(v.m, func(ctx context.Context) (meterList, error) {
 		var out meterList
 		ms, err := v.m.deps.Data.Meters(ctx, store.MeterFilter{Limit: 5000})
@@ -429,11 +436,15 @@ func (v *usageView) reload() {
 			v.titles = append(v.titles, e.title)
 		}
 		want := v.meter.Key
+		if v.autoPicked && ml.fullest != "" {
+			want = ml.fullest
+		}
 		if want == "" {
 			want = v.m.App.Preferences().String(prefUsageMeter)
 		}
+		auto := v.autoPicked
 		if want == "" {
-			want = ml.fullest
+			want, auto = ml.fullest, true
 		}
 		idx := -1
 		for i, m := range v.meters {
@@ -452,15 +463,25 @@ func (v *usageView) reload() {
 			v.meter = v.meters[idx]
 			v.title.SetText(v.titles[idx])
 			v.loadMeter(v.meters[idx])
+		case auto && idx >= 0 && v.meters[idx].ID != v.meter.ID && !v.summing():
+			// A sync brought a fuller meter than the one the view picked: show it.
+			v.pick(idx, true)
 		case v.meter.ID != 0:
 			// The search hides the meter shown: it stays on the chart.
 		case len(v.meters) > 0:
-			v.list.Select(max(idx, 0))
+			v.pick(max(idx, 0), auto)
 		}
 		if v.summing() {
 			v.loadSum(false) // another set of meters
 		}
 	})
+}
+
+// pick selects the meter at idx of the list for the user; auto says the view chose it.
+func (v *usageView) pick(idx int, auto bool) {
+	v.picking, v.autoPicked = true, auto
+	v.list.Select(idx)
+	v.picking = false
 }
 
 type meterData struct {
@@ -478,7 +499,9 @@ func (v *usageView) selectMeter(m store.Meter) {
 			v.title.SetText(v.titles[i])
 		}
 	}
-	v.m.App.Preferences().SetString(prefUsageMeter, m.Key)
+	if !v.autoPicked {
+		v.m.App.Preferences().SetString(prefUsageMeter, m.Key)
+	}
 	v.loadMeter(m)
 }
 

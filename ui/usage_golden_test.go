@@ -362,3 +362,60 @@ func TestSumOfListedMeters(t *testing.T) {
 		t.Fatalf("after picking the flat: summing %v, meter %q, %d series", u.summing(), u.meter.Key, len(u.chart.Series()))
 	}
 }
+
+// TestAutoPickedMeterFollowsTheData: on a first start the view shows the meter with the most
+// readings; when a sync brings a fuller one, that one is shown, until the user picks a meter.
+func TestAutoPickedMeterFollowsTheData(t *testing.T) {
+	a := test.NewTempApp(t)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	add := func(key string, n int) {
+		tx, err := st.Begin(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := store.Meter{Key: key, Name: key, Commodity: "electricity"}
+		if err := tx.UpsertMeter(&m); err != nil {
+			t.Fatal(err)
+		}
+		s := store.Series{MeterID: m.ID, Key: "imp", Flow: "forward", Unit: "kWh", Kind: "energy", Seconds: 3600}
+		if err := tx.UpsertSeries(&s); err != nil {
+			t.Fatal(err)
+		}
+		var rs []store.Reading
+		for i := 0; i < n; i++ {
+			rs = append(rs, store.Reading{Start: testNow.Unix() - int64(i+1)*3600, Seconds: 3600, Value: 1})
+		}
+		if err := tx.PutReadings(s.ID, rs); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("a-small", 5)
+	m := NewMainWindow(a, Deps{Data: st, Now: func() time.Time { return testNow }, applyQueue: make(chan queued, 256)})
+	defer m.cancel()
+	m.Wait()
+	u := m.views[ViewUsage].(*usageView)
+	if u.meter.Key != "a-small" {
+		t.Fatalf("shown %q", u.meter.Key)
+	}
+	add("b-full", 50)
+	m.Refresh()
+	m.Wait()
+	if u.meter.Key != "b-full" {
+		t.Fatalf("after a sync brought a fuller meter: %q", u.meter.Key)
+	}
+	u.list.Select(0) // the user picks a-small
+	m.Wait()
+	add("c-fuller", 80)
+	m.Refresh()
+	m.Wait()
+	if u.meter.Key != "a-small" || a.Preferences().String(prefUsageMeter) != "a-small" {
+		t.Fatalf("the user's choice was replaced by %q", u.meter.Key)
+	}
+}
