@@ -459,7 +459,7 @@ func (v *usageView) reload() {
 			// The meter shown is still listed (new data, a rename, a search that matches
 			// it): keep it, its checked series, the period and the zoom, and only read its
 			// data again.
-			v.list.Select(idx) // OnSelected ignores the meter already shown
+			v.pick(idx, v.autoPicked) // OnSelected ignores the meter already shown
 			v.meter = v.meters[idx]
 			v.title.SetText(v.titles[idx])
 			v.loadMeter(v.meters[idx])
