@@ -361,7 +361,8 @@ type meterList struct {
 	fullest string
 }
 
-// fullestMeter is the key of the meter with the most readings among a few; empty for many.
+// fullestMeter is the key of the meter with the most data (time covered by its series) among
+// a few; empty for many.
 func fullestMeter(ctx context.Context, d Data, ms []store.Meter) (string, error) {
 	if len(ms) > 50 {
 		return "", nil
@@ -378,7 +379,9 @@ func fullestMeter(ctx context.Context, d Data, ms []store.Meter) (string, error)
 			if err != nil {
 				return "", err
 			}
-			n += st.Count
+			// Time covered, summed over the series: a meter with import and export by the
+			// hour beats a sub-meter by the quarter hour.
+			n += st.Count * max(s.Seconds, 1)
 		}
 		if n > most {
 			best, most = m.Key, n
