@@ -11,6 +11,9 @@ import (
 	"custody/ui/chart"
 )
 
+// noBills is what the bills table says of a meter without bills.
+const noBills = "No bills for this meter."
+
 // billColumns are the bills table's columns.
 var billColumns = []string{"Period", "Amount", "Line item", "Quantity", "Item amount"}
 
@@ -95,7 +98,7 @@ func (v *usageView) showBills(bills []store.UsageSummary) {
 	loc := v.m.settings.Location(v.meter.TimeZone)
 	v.billRows = billTable(bills, loc, v.m.settings.EnergyUnit())
 	if len(v.billRows) == 0 {
-		v.billRows = [][]string{{"No bills for this meter.", "", "", "", ""}}
+		v.billRows = [][]string{{noBills, "", "", "", ""}}
 	}
 	v.bills.Refresh()
 	v.costs.Location = loc

@@ -96,6 +96,8 @@ type usageView struct {
 	// on a first start), not by the user: while so, a fuller meter that a sync brings takes
 	// its place. picking marks the view's own selection in the list.
 	autoPicked, picking bool
+	// charges are the prices that apply to the meter (Eloverblik), for the estimated cost.
+	charges []store.Charge
 }
 
 func newUsageView(m *MainWindow) *usageView {
@@ -488,9 +490,10 @@ func (v *usageView) pick(idx int, auto bool) {
 }
 
 type meterData struct {
-	series []store.Series
-	stats  map[int64]store.SeriesStats
-	bills  []store.UsageSummary
+	series  []store.Series
+	stats   map[int64]store.SeriesStats
+	bills   []store.UsageSummary
+	charges []store.Charge
 }
 
 // selectMeter shows a meter: its series, their spans and its bills.
@@ -568,6 +571,9 @@ func (v *usageView) loadMeter(m store.Meter) {
 		}
 		d.bills, err = v.m.deps.Data.SummariesOf(ctx, m.ID)
 		slices.Reverse(d.bills) // newest bill first
+		if err == nil {
+			d.charges, err = v.chargesOf(ctx, m.ID)
+		}
 		return d, err
 	}, func(d meterData, err error) {
 		if err != nil {
@@ -622,7 +628,9 @@ func (v *usageView) loadMeter(m store.Meter) {
 		v.checks.Refresh()
 		v.relayout() // the series row may have grown
 		v.checks.OnChanged = v.checksChanged
+		v.charges = d.charges
 		v.showBills(d.bills)
+		v.showCharges(d.charges)
 		v.loadChart(keep)
 	})
 }
@@ -750,6 +758,7 @@ func (v *usageView) loadChart(keepView bool) {
 		}
 	}
 	prevShift, _ := shiftFuncs(rng, true, t0, t1, loc)
+	charges := v.charges
 	background(v.m, func(ctx context.Context) (chartData, error) {
 		d := chartData{t0: t0, t1: t1}
 		var overlays []chart.Series
@@ -779,6 +788,19 @@ func (v *usageView) loadChart(keepView bool) {
 			a, err := build(t0, t1)
 			if err != nil {
 				return d, err
+			}
+			// Bought energy with tariffs known: the estimated cost per period beside it, as a
+			// line (money, not energy), which the cards sum for the view.
+			if quantityOf(s.Kind, s.Unit) == quantityEnergy && s.Flow != "reverse" && len(charges) > 0 {
+				ts, vs, err := v.m.deps.Data.ReadingRange(ctx, s.ID, t0, t1)
+				if err != nil {
+					return d, err
+				}
+				if costs, cur, ok := tariffCosts(charges, s.Unit, ts, vs, loc); ok {
+					ca := aggregate(ts, costs, loc, res)
+					overlays = append(overlays, chart.Series{Name: names[i] + " " + tariffSuffix, Unit: cur, Times: ca.times, Values: ca.sum,
+						Step: bucketSeconds(res, s.Seconds), Color: chart.Palette[(i+3)%len(chart.Palette)]})
+				}
 			}
 			step := bucketSeconds(res, s.Seconds)
 			q := quantityOf(s.Kind, s.Unit)
@@ -885,8 +907,13 @@ func (v *usageView) loadCards(t0, t1 int64) {
 			v.setCaption("Could not sum the period: " + err.Error())
 			return
 		}
-		v.setCards(r.cards)
-		v.setCaption(r.caption)
+		cards, caption := r.cards, r.caption
+		if tc, ok := v.tariffCard(t0, t1); ok {
+			cards = append(cards, tc)
+			caption = strings.TrimSpace(caption + " Tariff estimate: " + noSpotPrice + ".")
+		}
+		v.setCards(cards)
+		v.setCaption(caption)
 	})
 }
 
