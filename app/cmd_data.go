@@ -9,12 +9,16 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"custody/store"
 	"custody/sync/fileimport"
@@ -29,10 +33,11 @@ func init() {
 	})
 	register(&command{
 		name:    "export",
-		args:    "[--format csv|json] [--from T] [--to T] [--meter ID]",
-		summary: "Write readings to standard output: CSV with the header meter,series,commodity,flow,unit,start,seconds,value,quality,cost,currency, or JSON Lines.",
+		args:    "[--format csv|json|parquet] [--from T] [--to T] [--meter ID] [--output FILE]",
+		summary: "Write readings to standard output (or --output FILE): CSV with the header meter,series,commodity,flow,unit,start,seconds,value,quality,cost,currency, JSON Lines, or Parquet with the same columns typed.",
 		setup: withFlags(func(fs *flag.FlagSet, _ *Env, o *exportFlags) {
-			fs.StringVar(&o.format, "format", "csv", "csv or json (JSON Lines)")
+			fs.StringVar(&o.format, "format", "csv", "csv, json (JSON Lines) or parquet")
+			fs.StringVar(&o.output, "output", "", "write to this file instead of standard output (created with mode 0600)")
 			fs.StringVar(&o.from, "from", "", "first reading start to include: RFC 3339 or YYYY-MM-DD (UTC)")
 			fs.StringVar(&o.to, "to", "", "readings starting before this time: RFC 3339 or YYYY-MM-DD (UTC)")
 			fs.StringVar(&o.meter, "meter", "", "only this meter's readings (its id as exported)")
@@ -175,6 +180,7 @@ func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) 
 // exportFlags are the flags of `custody export`.
 type exportFlags struct {
 	format string // --format
+	output string // --output
 	from   string // --from
 	to     string // --to
 	meter  string // --meter
@@ -185,8 +191,12 @@ func runExport(ctx context.Context, env *Env, c *invocation, o *exportFlags) err
 		return usageErr("unexpected argument %q", c.args[0])
 	}
 	format := o.format
-	if format != "csv" && format != "json" {
-		return usageErr("--format must be csv or json, not %q", format)
+	if format != "csv" && format != "json" && format != "parquet" {
+		return usageErr("--format must be csv, json or parquet, not %q", format)
+	}
+	output := o.output
+	if format == "parquet" && output == "" && isTerminal(env.Stdout) {
+		return usageErr("Parquet is a binary format: name a file with --output FILE or redirect standard output")
 	}
 	from, err := parseTimeFlag("from", o.from)
 	if err != nil {
@@ -202,10 +212,57 @@ func runExport(ctx context.Context, env *Env, c *invocation, o *exportFlags) err
 	}
 	defer st.Close()
 	f := store.ExportFilter{From: from, To: to, Meter: o.meter}
-	if format == "json" {
-		return exportJSON(ctx, env.Stdout, st, f)
+	if output == "" {
+		return exportTo(ctx, format, env.Stdout, st, f)
 	}
-	return exportCSV(ctx, env.Stdout, st, f)
+	return writeFileAtomic(output, func(w io.Writer) error { return exportTo(ctx, format, w, st, f) })
+}
+
+// exportTo writes the selected readings to w in format (csv, json or parquet).
+func exportTo(ctx context.Context, format string, w io.Writer, st *store.Store, f store.ExportFilter) error {
+	switch format {
+	case "json":
+		return exportJSON(ctx, w, st, f)
+	case "parquet":
+		return exportParquet(ctx, w, st, f)
+	}
+	return exportCSV(ctx, w, st, f)
+}
+
+// isTerminal says whether w is a terminal, where binary output would only garble the screen.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// writeFileAtomic writes path through write: into a temporary file beside it (mode 0600, the
+// data is personal), renamed over path only when everything was written, so a failed export
+// never leaves a truncated file that looks complete.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("export to %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	if err = write(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return fmt.Errorf("export to %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("export to %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("export to %s: %w", path, err)
+	}
+	return nil
 }
 
 // exportCSV writes the selected readings in the CSV contract to w.

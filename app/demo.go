@@ -40,11 +40,15 @@ type demoSim struct {
 	start func(pki *simtls.PKI, addr string) (*simServer, error)
 }
 
+// demoDays is how much history the demo's utility serves: a full year and a little more, so
+// that the Usage view's Year range, its seasons and its comparisons have something to show.
+const demoDays = 400
+
 // demoSims lists every simulator in this build, in the order `custody simulate` gives them
 // ports. A protocol package's simulator is added here when it lands.
 var demoSims = []demoSim{
 	{kind: "greenbutton", name: "demo-utility", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
-		srv, err := espitest.Start(pki, addr, espitest.Options{})
+		srv, err := espitest.Start(pki, addr, espitest.Options{Days: demoDays})
 		if err != nil {
 			return nil, err
 		}

@@ -71,6 +71,51 @@ func checkDemoData(t *testing.T, st *store.Store) {
 	if c.PendingAcks != 0 {
 		t.Errorf("%d acknowledgements still owed after sync --once", c.PendingAcks)
 	}
+	if slices.Contains(kinds, "greenbutton") {
+		// A year worth opening: hourly and 15-minute series over more than a year, with
+		// seasons (winter imports more than summer), and monthly bills with line items.
+		if c.Summaries < 12 {
+			t.Errorf("%d bills, want a year of monthly bills", c.Summaries)
+		}
+		ss, err := st.SeriesOf(t.Context(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans := map[int64]bool{}
+		for _, s := range ss {
+			stats, err := st.StatsOf(t.Context(), s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stats.Count > 0 && stats.LastEnd-stats.First >= 365*86400 {
+				spans[s.Seconds] = true
+			}
+			// The heat pump of the year-long utility (DataHub has kWh; other Green Button
+			// simulators of the demo serve a week).
+			if s.Seconds == 900 && s.Unit == "Wh" && stats.Count > 0 && stats.LastEnd-stats.First >= 365*86400 {
+				// The last whole January and July, both within the year served.
+				month := func(m time.Month) store.Totals {
+					now := time.Now().UTC()
+					y := now.Year()
+					if time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC).After(now) {
+						y--
+					}
+					tot, err := st.PeriodTotals(t.Context(), s.ID, time.Date(y, m, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC).Unix())
+					if err != nil || tot.Count == 0 {
+						t.Errorf("no heat pump readings in %s %d: %v", m, y, err)
+					}
+					return tot
+				}
+				jan, jul := month(time.January), month(time.July)
+				if jan.Sum <= 2*jul.Sum {
+					t.Errorf("the heat pump used %.0f Wh in January and %.0f in July: no winter", jan.Sum, jul.Sum)
+				}
+			}
+		}
+		if !spans[3600] || !spans[900] {
+			t.Errorf("series with a year of data, by interval: %v", spans)
+		}
+	}
 }
 
 func TestDemoSyncsEveryKindThroughTheCLI(t *testing.T) {

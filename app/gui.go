@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -137,6 +138,29 @@ func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
 		DataHub:     guiDataHub{env: env, st: st},
 		DBPath:      opts.DBPath,
 		Demo:        opts.Demo,
+		OpenDemo:    openDemo(opts),
+	}
+}
+
+// openDemo starts `custody --demo` as a process of its own, beside this window: the demo's
+// throwaway database and simulators never touch the user's data. In the demo itself there is
+// nothing to open.
+func openDemo(opts guiOptions) func() error {
+	if opts.Demo {
+		return nil
+	}
+	return func() error {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find this program: %w", err)
+		}
+		cmd := exec.Command(exe, "--demo")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start the demo: %w", err)
+		}
+		go cmd.Wait() // reap it when the user closes it
+		return nil
 	}
 }
 
@@ -158,6 +182,17 @@ type guiExporter struct{ st *store.Store }
 // ExportCSV writes every reading in the CSV contract to w.
 func (g guiExporter) ExportCSV(ctx context.Context, w io.Writer) error {
 	return exportCSV(ctx, w, g.st, store.ExportFilter{})
+}
+
+// Export writes the readings the request selects in its format, exactly as `custody export`
+// with the same flags would.
+func (g guiExporter) Export(ctx context.Context, w io.Writer, req ui.ExportRequest) error {
+	switch req.Format {
+	case "csv", "json", "parquet":
+	default:
+		return fmt.Errorf("export: unknown format %q", req.Format)
+	}
+	return exportTo(ctx, req.Format, w, g.st, store.ExportFilter{From: req.From, To: req.To, Meter: req.Meter, Series: req.Series})
 }
 
 // guiDataHub sends the UI's measure-data requests the way `custody request validated` does:

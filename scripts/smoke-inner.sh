@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The part of scripts/smoke.sh that runs inside Xvfb and the private D-Bus session: start
 # `custody --demo`, wait for its window and the demo's first sync, then visit every view with
-# the keyboard (Ctrl+1…5), zoom the usage chart with the wheel, and keep a screenshot of each
-# in $out. Expects $bin and $out in the environment.
+# the keyboard (Ctrl+1…5) at 1400×900 and at 800×600, zoom the usage chart with the wheel, and
+# keep a screenshot of each in $out. Expects $bin and $out in the environment.
 set -euo pipefail
 "$bin" --demo >"$out/app.log" 2>&1 &
 app=$!
@@ -19,16 +19,26 @@ xwininfo -root -tree | grep '"Custody' || { echo "smoke: no Custody window"; cat
 sleep 6 # the first frames, and the demo's first sync of every source
 import -window root "$out/window.png"
 
-# No window manager: move the pointer into the window so it has the keyboard focus.
-xdotool mousemove 550 400
-sleep 0.5
-shot() { sleep 2.5; alive "while showing $1"; import -window root "$out/$1.png"; }
-xdotool key ctrl+1; shot usage
-xdotool mousemove 750 300; xdotool click 4 click 4 click 4; shot usage-zoomed
-xdotool key ctrl+2; shot events
-xdotool key ctrl+3; shot messages
-xdotool key ctrl+4; shot sources
-xdotool key ctrl+5; shot activity
+# Every view at two window sizes: the smallest supported (800×600) and a large one. With no
+# window manager the window sits at +0+0, so the screenshot is the screen cropped to it.
+win=$(xdotool search --name '^Custody' | head -1)
+for size in 1400x900 800x600; do
+  w=${size%x*}; h=${size#*x}
+  xdotool windowsize "$win" "$w" "$h"
+  sleep 2
+  # No window manager: move the pointer into the window so it has the keyboard focus.
+  xdotool mousemove $((w / 2)) $((h / 2))
+  sleep 0.5
+  shot() { sleep 2.5; alive "while showing $1 at $size"; import -window root -crop "${size}+0+0" +repage "$out/$size-$1.png"; }
+  xdotool key ctrl+1; shot usage
+  # The wheel over the chart (right of the meter list, below the cards).
+  xdotool mousemove $((w * 2 / 3)) $((h / 2)); xdotool click 4 click 4 click 4; shot usage-zoomed
+  xdotool mousemove $((w / 2)) $((h / 2))
+  xdotool key ctrl+2; shot events
+  xdotool key ctrl+3; shot messages
+  xdotool key ctrl+4; shot sources
+  xdotool key ctrl+5; shot activity
+done
 
 kill -TERM $app
 for _ in $(seq 1 40); do kill -0 $app 2>/dev/null || break; sleep 0.25; done

@@ -12,7 +12,7 @@ export XDG_RUNTIME_DIR="$work/run" HOME="$work/home" CUSTODY_DB="$work/smoke.db"
 mkdir -p "$XDG_RUNTIME_DIR" "$HOME"; chmod 700 "$XDG_RUNTIME_DIR"
 
 export bin out
-dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" "$(dirname "$0")/smoke-inner.sh"
+dbus-run-session -- xvfb-run -a -s "-screen 0 1400x900x24 -nolisten tcp" "$(dirname "$0")/smoke-inner.sh"
 
 # Not blank: every screenshot must have many distinct colours and a real spread of brightness.
 blank=0
@@ -26,14 +26,19 @@ done
 
 # Every view must look different from the one before it: the keys really switched views, and the
 # wheel really zoomed the chart.
-prev=""
-for v in usage usage-zoomed events messages sources activity; do
-  if [ -n "$prev" ]; then
-    diff=$(/usr/bin/compare -metric AE "$out/$prev.png" "$out/$v.png" /dev/null 2>&1 || true)
-    diff=${diff%% *}
-    echo "smoke: $prev -> $v: $diff pixels differ"
-    if [ "${diff%.*}" -lt 500 ]; then echo "smoke: $v looks the same as $prev"; exit 1; fi
-  fi
-  prev=$v
+for size in 1400x900 800x600; do
+  prev=""
+  for v in usage usage-zoomed events messages sources activity; do
+    f="$out/$size-$v.png"
+    dims=$(/usr/bin/convert "$f" -format '%wx%h' info:)
+    if [ "$dims" != "$size" ]; then echo "smoke: $(basename "$f") is $dims, want $size"; exit 1; fi
+    if [ -n "$prev" ]; then
+      diff=$(/usr/bin/compare -metric AE "$out/$size-$prev.png" "$f" /dev/null 2>&1 || true)
+      diff=${diff%% *}
+      echo "smoke: $size $prev -> $v: $diff pixels differ"
+      if [ "${diff%.*}" -lt 500 ]; then echo "smoke: $v looks the same as $prev at $size"; exit 1; fi
+    fi
+    prev=$v
+  done
 done
 echo "smoke: ok (screenshots in $out)"

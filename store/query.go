@@ -4,30 +4,31 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 )
 
-const meterColumns = `id, key, COALESCE(source_id, 0), name, commodity, time_zone, attrs`
+const meterColumns = `id, key, COALESCE(source_id, 0), name, display_name, commodity, time_zone, attrs`
 
 func scanMeter(sc interface{ Scan(...any) error }) (Meter, error) {
 	var m Meter
 	var attrs string
-	err := sc.Scan(&m.ID, &m.Key, &m.SourceID, &m.Name, &m.Commodity, &m.TimeZone, &attrs)
+	err := sc.Scan(&m.ID, &m.Key, &m.SourceID, &m.Name, &m.DisplayName, &m.Commodity, &m.TimeZone, &attrs)
 	m.Attrs = unmarshalAttrs(attrs)
 	return m, err
 }
 
 // MeterFilter selects meters.
 type MeterFilter struct {
-	Search string // substring of the key or name, case-insensitive; empty for all
+	Search string // substring of the key, name or display name, case-insensitive; empty for all
 	Limit  int    // 0 for no limit
 }
 
 // Meters lists meters by key.
 func (s *Store) Meters(ctx context.Context, f MeterFilter) ([]Meter, error) {
-	q := `SELECT ` + meterColumns + ` FROM meters WHERE (? = '' OR key LIKE ? OR name LIKE ?) ORDER BY key`
+	q := `SELECT ` + meterColumns + ` FROM meters WHERE (? = '' OR key LIKE ? OR name LIKE ? OR display_name LIKE ?) ORDER BY key`
 	like := "%" + strings.ReplaceAll(f.Search, "%", "") + "%"
-	args := []any{f.Search, like, like}
+	args := []any{f.Search, like, like, like}
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
@@ -146,6 +147,8 @@ func (s *Store) ReadingRange(ctx context.Context, seriesID, from, to int64) (sta
 type ExportFilter struct {
 	From, To int64  // unix seconds; 0 for unbounded. A reading is included when From <= start < To.
 	Meter    string // meter key; empty for all
+	// Series, when not empty, keeps only the series with these keys (of the meter chosen).
+	Series []string
 }
 
 // ExportRow is one reading with its meter and series, as the CSV contract lists it.
@@ -216,7 +219,9 @@ func (s *Store) ExportBySeries(ctx context.Context, f ExportFilter, onSeries fun
 			rows.Close()
 			return fmt.Errorf("export: list series: %w", err)
 		}
-		series = append(series, sr)
+		if len(f.Series) == 0 || slices.Contains(f.Series, sr.Series) {
+			series = append(series, sr)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -19,13 +19,16 @@ type Source struct {
 
 // Meter is a metering point: an ESPI UsagePoint or a DataHub metering point.
 type Meter struct {
-	ID        int64
-	Key       string // stable identifier from the source: an href, a GSRN
-	SourceID  int64  // 0 when imported from a file
-	Name      string
-	Commodity string // electricity, gas, water, heat, other or empty
-	TimeZone  string // IANA name or a fixed offset such as "-08:00"; empty when unknown
-	Attrs     map[string]string
+	ID       int64
+	Key      string // stable identifier from the source: an href, a GSRN
+	SourceID int64  // 0 when imported from a file
+	Name     string // as the source names it (an ESPI title, a DataHub alias); may be empty
+	// DisplayName is the name the user gave the meter in the app, or empty. A sync never
+	// changes it.
+	DisplayName string
+	Commodity   string // electricity, gas, water, heat, other or empty
+	TimeZone    string // IANA name or a fixed offset such as "-08:00"; empty when unknown
+	Attrs       map[string]string
 }
 
 // Series is one stream of like readings of a meter: one flow direction, one unit, one

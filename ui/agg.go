@@ -13,6 +13,7 @@ const (
 	ResDay   = "Daily"
 	ResWeek  = "Weekly"
 	ResMonth = "Monthly"
+	ResYear  = "Yearly"
 )
 
 // Ranges the usage chart can show.
@@ -60,8 +61,41 @@ func bucketStart(t int64, loc *time.Location, res string) int64 {
 		return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7)).Unix()
 	case ResMonth:
 		return time.Date(lt.Year(), lt.Month(), 1, 0, 0, 0, 0, loc).Unix()
+	case ResYear:
+		return time.Date(lt.Year(), 1, 1, 0, 0, 0, 0, loc).Unix()
 	}
 	return t
+}
+
+// bucketEnd is the end of the bucket that starts at b, in loc (a local day may have 23 or
+// 25 hours, a month 28 to 31 days).
+func bucketEnd(b int64, loc *time.Location, res string) int64 {
+	lt := time.Unix(b, 0).In(loc)
+	switch res {
+	case ResHour:
+		return b + 3600
+	case ResDay:
+		return lt.AddDate(0, 0, 1).Unix()
+	case ResWeek:
+		return lt.AddDate(0, 0, 7).Unix()
+	case ResMonth:
+		return lt.AddDate(0, 1, 0).Unix()
+	case ResYear:
+		return lt.AddDate(1, 0, 0).Unix()
+	}
+	return b
+}
+
+// markPartial marks the buckets that readings of secs seconds cover only in part (the week
+// under way, a day with an outage), so that the chart does not show them as a drop in use.
+func (a *aggregated) markPartial(secs int64, loc *time.Location, res string) {
+	a.partial = make([]bool, len(a.times))
+	if res == ResRaw || secs <= 0 {
+		return
+	}
+	for j, b := range a.times {
+		a.partial[j] = int64(a.counts[j])*secs < bucketEnd(b, loc, res)-b
+	}
 }
 
 // bucketSeconds is the nominal length of a bucket, for the chart's gap detection.
@@ -75,6 +109,8 @@ func bucketSeconds(res string, raw int64) int64 {
 		return 7*86400 + 3600
 	case ResMonth:
 		return 31*86400 + 3600
+	case ResYear:
+		return 366*86400 + 3600
 	}
 	return raw
 }
@@ -85,6 +121,7 @@ type aggregated struct {
 	sum, mean  []float64
 	maxv       []float64
 	counts     []int
+	partial    []bool
 	total      float64
 	peak       float64
 	peakAt     int64
@@ -154,8 +191,10 @@ func rangeSpan(rng string, first, last int64, offset int, loc *time.Location) (i
 // defaultResolution is the resolution that suits a range.
 func defaultResolution(rng string) string {
 	switch rng {
-	case RangeDay, RangeWeek:
+	case RangeDay:
 		return ResRaw
+	case RangeWeek:
+		return ResHour
 	case RangeMonth:
 		return ResDay
 	case RangeYear:

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
-
-	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/widget"
 
 	"custody/store"
 )
@@ -48,35 +46,61 @@ func tariffCosts(cs []store.Charge, unit string, ts []int64, vs []float64, loc *
 	return costs, currency, ok
 }
 
-// showCharges lists the prices that apply to the meter below its bills.
+// showCharges lists the prices that apply to the meter below its bills in the bills table.
 func (v *usageView) showCharges(cs []store.Charge) {
 	if len(cs) == 0 {
 		return
 	}
-	v.bills.Add(widget.NewLabelWithStyle("Prices that apply (from the grid company and Energinet)", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+	if len(v.billRows) == 1 && v.billRows[0][0] == noBills {
+		v.billRows = nil
+	}
+	v.billRows = append(v.billRows, []string{"Prices that apply", "", "from the grid company and Energinet", "", ""})
 	for _, c := range cs {
-		line := "    " + c.Name
+		price := ""
 		switch {
 		case c.Kind == "tariff" && len(c.Prices) >= 24:
-			lo, hi := slices.Min(c.Prices), slices.Max(c.Prices)
-			line += fmt.Sprintf(": %.4f–%.4f %s/kWh by hour of the day", lo, hi, c.Currency)
+			price = fmt.Sprintf("%.4f–%.4f %s/kWh by hour of the day", slices.Min(c.Prices), slices.Max(c.Prices), c.Currency)
 		case c.Kind == "tariff" && len(c.Prices) > 0:
-			line += fmt.Sprintf(": %.4f %s/kWh", c.Prices[0], c.Currency)
+			price = fmt.Sprintf("%.4f %s/kWh", c.Prices[0], c.Currency)
 		case len(c.Prices) > 0:
-			line += fmt.Sprintf(" (%s): %.2f %s", c.Kind, c.Prices[0], c.Currency)
+			price = fmt.Sprintf("(%s) %.2f %s", c.Kind, c.Prices[0], c.Currency)
 			if c.Quantity > 1 {
-				line += fmt.Sprintf(" × %d", c.Quantity)
+				price += fmt.Sprintf(" × %d", c.Quantity)
 			}
 		}
+		when := ""
+		loc := v.m.settings.Location(v.meter.TimeZone)
 		if !c.From.IsZero() {
-			line += ", from " + c.From.In(v.m.settings.Location(v.meter.TimeZone)).Format("2 Jan 2006")
+			when = "from " + c.From.In(loc).Format("2 Jan 2006")
 		}
 		if !c.To.IsZero() {
-			line += " to " + c.To.In(v.m.settings.Location(v.meter.TimeZone)).Format("2 Jan 2006")
+			when += " to " + c.To.In(loc).Format("2 Jan 2006")
 		}
-		v.bills.Add(widget.NewLabel(line))
+		v.billRows = append(v.billRows, []string{"", "", c.Name, when, price})
 	}
-	note := widget.NewLabel("The estimated cost per hour on the chart uses these tariffs: " + noSpotPrice + ".")
-	note.Wrapping = fyne.TextWrapWord
-	v.bills.Add(note)
+	v.billRows = append(v.billRows, []string{"", "", "The estimated cost on the chart uses these tariffs: " + noSpotPrice + ".", "", ""})
+	v.bills.Refresh()
+}
+
+// tariffSuffix ends the name of a series of estimated tariff costs.
+const tariffSuffix = "≈ tariffs"
+
+// tariffCard sums the estimated tariff cost the chart shows for [t0, t1).
+func (v *usageView) tariffCard(t0, t1 int64) (card, bool) {
+	total, cur, any := 0.0, "", false
+	for _, s := range v.chart.Series() {
+		if !strings.HasSuffix(s.Name, tariffSuffix) {
+			continue
+		}
+		for i, t := range s.Times {
+			if t >= t0 && t < t1 {
+				total += s.Values[i]
+				cur, any = s.Unit, true
+			}
+		}
+	}
+	if !any {
+		return card{}, false
+	}
+	return card{title: "Tariffs (estimate)", value: "≈ " + fmtMoney(&total, cur), note: "grid tariffs and taxes only"}, true
 }

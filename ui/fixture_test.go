@@ -31,6 +31,7 @@ var testNow = time.Date(2024, 6, 3, 9, 30, 0, 0, time.UTC)
 
 func TestMain(m *testing.M) {
 	time.Local = time.UTC // "local" times in the views are stable across machines
+	setNumberLocale("en-US")
 	dir, err := os.MkdirTemp("", "custody-ui-test-")
 	if err != nil {
 		panic(err)
@@ -426,4 +427,14 @@ func (h *harness) show(name string) {
 func (h *harness) capture(t *testing.T, name string) {
 	t.Helper()
 	test.AssertImageMatches(t, name, h.m.Window.Canvas().Capture())
+}
+
+// Export writes the readings the request selects as CSV-like lines, so that tests see what
+// was selected.
+func (e storeExporter) Export(ctx context.Context, w io.Writer, req ExportRequest) error {
+	fmt.Fprintf(w, "format=%s\n", req.Format)
+	return e.st.ExportReadings(ctx, store.ExportFilter{From: req.From, To: req.To, Meter: req.Meter, Series: req.Series}, func(r store.ExportRow) error {
+		_, err := fmt.Fprintf(w, "%s,%s,%d\n", r.Meter, r.Series, r.Reading.Start)
+		return err
+	})
 }

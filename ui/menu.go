@@ -23,6 +23,7 @@ import (
 func (m *MainWindow) mainMenu() *fyne.MainMenu {
 	file := fyne.NewMenu("File",
 		&fyne.MenuItem{Label: "Import files…", Action: m.ImportDialog, Shortcut: shortcut(fyne.KeyO)},
+		fyne.NewMenuItem("Import a folder…", m.ImportFolderDialog),
 		&fyne.MenuItem{Label: "Export CSV…", Action: m.ExportDialog, Shortcut: shortcut(fyne.KeyE)},
 		fyne.NewMenuItemSeparator(),
 		&fyne.MenuItem{Label: "Settings…", Action: m.SettingsDialog, Shortcut: shortcut(fyne.KeyComma)},
@@ -164,15 +165,16 @@ func summaryWords(name string, s fileimport.Summary) string {
 	if s.Unchanged {
 		return fmt.Sprintf("%s: already imported, nothing changed", name)
 	}
-	out := fmt.Sprintf("%s (%s): %d meters, %d series, %d readings", name, s.Format, s.Meters, s.Series, s.Readings)
+	out := fmt.Sprintf("%s (%s): %s, %s, %s", name, s.Format, plural(int64(s.Meters), "meter", "meters"),
+		plural(int64(s.Series), "series", "series"), plural(int64(s.Readings), "reading", "readings"))
 	if s.Messages > 0 {
-		out += fmt.Sprintf(", %d messages", s.Messages)
+		out += ", " + plural(int64(s.Messages), "message", "messages")
 	}
 	if !s.From.IsZero() {
 		out += fmt.Sprintf(", %s to %s", s.From.Local().Format("2 Jan 2006"), s.To.Local().Format("2 Jan 2006"))
 	}
 	if len(s.Warnings) > 0 {
-		out += fmt.Sprintf("; %d warnings: %s", len(s.Warnings), strings.Join(s.Warnings, "; "))
+		out += fmt.Sprintf("; %s: %s", plural(int64(len(s.Warnings)), "warning", "warnings"), strings.Join(s.Warnings, "; "))
 	}
 	return out
 }
@@ -378,6 +380,7 @@ func (m *MainWindow) CheckCredentials() {
 func (m *MainWindow) Settings() *Settings { return m.settings }
 
 func fmtCounts(c store.Counts) string {
-	return fmt.Sprintf("%d sources · %d meters · %d series · %d readings · %d bills · %d events · %d messages",
-		c.Sources, c.Meters, c.Series, c.Readings, c.Summaries, c.Events, c.Messages)
+	return strings.Join([]string{plural(c.Sources, "source", "sources"), plural(c.Meters, "meter", "meters"),
+		plural(c.Series, "series", "series"), plural(c.Readings, "reading", "readings"), plural(c.Summaries, "bill", "bills"),
+		plural(c.Events, "event", "events"), plural(c.Messages, "message", "messages")}, " · ")
 }

@@ -22,6 +22,7 @@ const (
 	prefUsageRange    = "usage.range"
 	prefUsageRes      = "usage.resolution"
 	prefUsageMeter    = "usage.meter"
+	prefUsageCompare  = "usage.compare"
 	prefUsageSeries   = "usage.series"   // + "." + meter key: the keys of its checked series
 	prefDataHubSender = "datahub.sender" // the user's GLN: not a secret, asked for once
 	prefDataHubRole   = "datahub.role"

@@ -32,6 +32,8 @@ type Data interface {
 	ReadingRange(ctx context.Context, seriesID, from, to int64) ([]int64, []float64, error)
 	StatsOf(ctx context.Context, seriesID int64) (store.SeriesStats, error)
 	CostOf(ctx context.Context, seriesID, from, to int64) (sum float64, n int64, err error)
+	PeriodTotals(ctx context.Context, seriesID, from, to int64) (store.Totals, error)
+	SetMeterDisplayName(ctx context.Context, meterID int64, name string) error
 	SummariesOf(ctx context.Context, meterID int64) ([]store.UsageSummary, error)
 	Sources(ctx context.Context) ([]store.Source, error)
 	Runs(ctx context.Context, sourceID int64, limit int) ([]store.SyncRun, error)
@@ -70,9 +72,23 @@ type Importer interface {
 	Import(ctx context.Context, path string, progress func(read, size int64)) (fileimport.Summary, error)
 }
 
-// Exporter writes every reading as CSV (the export contract) to w.
+// Exporter writes readings in the export contract to w: every reading as CSV, or what a
+// request selects in the format it names.
 type Exporter interface {
 	ExportCSV(ctx context.Context, w io.Writer) error
+	Export(ctx context.Context, w io.Writer, req ExportRequest) error
+}
+
+// ExportRequest selects readings to export from the GUI, as `custody export` would.
+type ExportRequest struct {
+	// Format is csv, json (JSON Lines) or parquet.
+	Format string
+	// Meter is a meter's key; empty for every meter.
+	Meter string
+	// Series are the keys of the meter's series to export; empty for all of them.
+	Series []string
+	// From and To bound the readings' starts (unix seconds, To excluded); 0 for unbounded.
+	From, To int64
 }
 
 // DataHubRequest asks DataHub for the measure data of one metering point over a period.
@@ -125,6 +141,9 @@ type Deps struct {
 	DBPath string
 	// Demo marks a throwaway demo session.
 	Demo bool
+	// OpenDemo starts the demo beside this session (another window on a throwaway database);
+	// nil where that is not possible.
+	OpenDemo func() error
 	// Now is the clock; tests fix it.
 	Now func() time.Time
 
@@ -149,6 +168,8 @@ type MainWindow struct {
 	progLbl  *widget.Label
 	progBox  *fyne.Container
 	notifier *notifier
+	// counted says the first counts of the database have arrived (they choose the first view).
+	counted bool
 	// shortcuts are the Ctrl+key actions registered on the canvas, by key.
 	shortcuts map[fyne.KeyName]func()
 
@@ -272,6 +293,14 @@ func (m *MainWindow) Refresh() {
 			text = "Could not read the database: " + err.Error()
 		}
 		m.status.SetText(text)
+		if err == nil && !m.counted {
+			m.counted = true
+			if c.Meters == 0 && c.Events == 0 && c.Messages == 0 {
+				// Nothing to look at yet: open on the Usage view's welcome, which offers the
+				// ways in, rather than on the empty view used last.
+				m.Show(ViewUsage)
+			}
+		}
 	})
 }
 

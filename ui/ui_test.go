@@ -46,19 +46,25 @@ func TestUsageView(t *testing.T) {
 	if len(s.Times) < 28 || len(s.Times) > 31 {
 		t.Fatalf("a month of days has %d points", len(s.Times))
 	}
-	if !strings.Contains(u.totals.Text, "Import: ") || !strings.Contains(u.totals.Text, "kWh in this period") {
-		t.Fatalf("totals: %q", u.totals.Text)
+	if len(u.cardData) == 0 || u.cardData[0].title != "Imported" || !strings.HasSuffix(u.cardData[0].value, "kWh") {
+		t.Fatalf("cards: %+v", u.cardData)
 	}
-	if n := len(u.bills.Objects); n != 15 {
-		t.Fatalf("3 bills with 4 line items each make 15 lines, got %d", n)
+	if n := len(u.billRows); n != 15 {
+		t.Fatalf("3 bills with 4 line items each make 15 rows, got %d", n)
 	}
 	h.capture(t, "usage_month.png")
 
-	// Search narrows hundreds of meters down.
+	// Search narrows hundreds of meters down without switching the meter on the chart;
+	// picking one from the list does.
 	test.Type(u.search, "gas")
 	h.m.Wait()
-	if len(u.meters) != 1 || u.meter.Commodity != "gas" {
+	if len(u.meters) != 1 || u.meter.Key != homeKey {
 		t.Fatalf("search for gas: %d meters, showing %q", len(u.meters), u.meter.Name)
+	}
+	u.list.Select(0)
+	h.m.Wait()
+	if u.meter.Commodity != "gas" {
+		t.Fatalf("picked from the search: showing %q", u.meter.Name)
 	}
 	if got := u.checks.Selected; len(got) != 1 || !strings.HasPrefix(got[0], "Import · therm") {
 		t.Fatalf("gas series: %q", got)

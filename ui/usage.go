@@ -3,13 +3,17 @@ package ui
 import (
 	"context"
 	"fmt"
+	"image/color"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -17,26 +21,52 @@ import (
 	"custody/ui/chart"
 )
 
-// usageView shows a meter's series on the chart, with ranges, aggregation and bills.
+// Comparison choices: what the chart overlays on the period in view.
+const (
+	CompareNone     = "No comparison"
+	ComparePrevious = "Previous period"
+	CompareYear     = "A year earlier"
+)
+
+// meterListWidth is the width the meter list keeps however narrow the window (at 800×600 it
+// is still wide enough to tell meters apart); the list can be hidden instead.
+const meterListWidth = 230
+
+// usageView shows a meter's series on the chart, with summary cards for the period in view,
+// a comparison, ranges, aggregation and bills.
 type usageView struct {
 	m      *MainWindow
-	root   fyne.CanvasObject
+	root   *fyne.Container
+	body   fyne.CanvasObject
 	search *widget.Entry
 	list   *widget.List
+	// meters are the meters the search matches, in natural order of titles.
 	meters []store.Meter
-	meter  store.Meter
-	series []store.Series
-	stats  map[int64]store.SeriesStats
-	checks *widget.CheckGroup
-	rng    *widget.Select
-	res    *widget.Select
-	period *widget.Label
-	chart  *chart.TimeSeries
+	titles []string
+	// hasData says whether the database holds any meter at all (else the welcome shows).
+	hasData bool
+	welcome fyne.CanvasObject
+	meter   store.Meter
+	title   *widget.Label
+	series  []store.Series
+	stats   map[int64]store.SeriesStats
+	checks  *widget.CheckGroup
+	rng     *widget.Select
+	res     *widget.Select
+	cmp     *widget.Select
+	period  *widget.Label
+	chart   *chart.TimeSeries
+	// totals shows errors and what the cards' figures cover.
 	totals *widget.Label
-	bills  *fyne.Container
-	// billBox scrolls the bills.
-	billBox *container.Scroll
-	offset  int
+	cards  *fyne.Container
+	// cardData is the last computed cards, for tests.
+	cardData []card
+	bills    *widget.Table
+	billRows [][]string
+	costs    *chart.TimeSeries
+	tabs     *container.AppTabs
+	left     *fyne.Container
+	offset   int
 	// anchor is the last reading time the periods are counted back from. It follows new data
 	// while the latest period is shown (offset 0) and stays put while the user looks back, so
 	// that a sync never moves the period on the screen.
@@ -51,6 +81,21 @@ type usageView struct {
 	shown  int64
 	labels map[string]int64 // check label → series id
 	right  *fyne.Container
+	top    *fyne.Container
+	// scrolls hold the rows that may be wider than the window (toolbar, series, cards).
+	scrolls []*container.Scroll
+	// Cards follow the view; one computation runs at a time and the latest view asked for
+	// while it runs is computed next, so a drag never queues up work.
+	cardBusy    bool
+	cardWant    [2]int64
+	cardPending bool
+	cardSeq     int
+	// sum, when checked, charts the sum of the listed meters instead of one meter.
+	sum *widget.Check
+	// autoPicked says the meter shown was picked by the view (the one with the most readings,
+	// on a first start), not by the user: while so, a fuller meter that a sync brings takes
+	// its place. picking marks the view's own selection in the list.
+	autoPicked, picking bool
 	// charges are the prices that apply to the meter (Eloverblik), for the estimated cost.
 	charges []store.Charge
 }
@@ -67,18 +112,48 @@ func newUsageView(m *MainWindow) *usageView {
 			l.Truncation = fyne.TextTruncateEllipsis
 			return l
 		},
-		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(meterTitle(v.meters[i])) },
+		func(i widget.ListItemID, o fyne.CanvasObject) {
+			if i < len(v.titles) {
+				o.(*widget.Label).SetText(v.titles[i])
+			}
+		},
 	)
 	v.list.OnSelected = func(i widget.ListItemID) {
-		if i < len(v.meters) && v.meters[i].ID != v.meter.ID {
+		if i >= len(v.meters) {
+			return
+		}
+		if !v.picking {
+			v.autoPicked = false // the user chose
+		}
+		if v.summing() {
+			v.meter = v.meters[i] // picking a meter leaves the sum for that meter
+			v.sum.SetChecked(false)
+			return
+		}
+		if v.meters[i].ID != v.meter.ID {
 			v.selectMeter(v.meters[i])
 		}
 	}
+	v.sum = widget.NewCheck("Sum the listed meters", func(on bool) {
+		if on {
+			v.checks.Disable()
+			v.cmp.Disable()
+			v.loadChart(false)
+			return
+		}
+		v.checks.Enable()
+		v.cmp.Enable()
+		if v.meter.ID != 0 {
+			v.shown = 0 // read the meter again: its series, checks and bills
+			v.selectMeter(v.meter)
+		}
+	})
 	v.checks = widget.NewCheckGroup(nil, nil)
 	v.checks.Horizontal = true
 	prefs := m.App.Preferences()
 	v.rng = widget.NewSelect([]string{RangeDay, RangeWeek, RangeMonth, RangeYear, RangeAll}, nil)
-	v.res = widget.NewSelect([]string{ResRaw, ResHour, ResDay, ResWeek, ResMonth}, nil)
+	v.res = widget.NewSelect([]string{ResRaw, ResHour, ResDay, ResWeek, ResMonth, ResYear}, nil)
+	v.cmp = widget.NewSelect([]string{CompareNone, ComparePrevious, CompareYear}, nil)
 	v.rng.SetSelected(prefs.StringWithFallback(prefUsageRange, RangeWeek))
 	if v.rng.Selected == "" {
 		v.rng.SetSelected(RangeWeek) // an unknown choice in the preferences
@@ -86,6 +161,10 @@ func newUsageView(m *MainWindow) *usageView {
 	v.res.SetSelected(prefs.StringWithFallback(prefUsageRes, defaultResolution(v.rng.Selected)))
 	if v.res.Selected == "" {
 		v.res.SetSelected(defaultResolution(v.rng.Selected))
+	}
+	v.cmp.SetSelected(prefs.StringWithFallback(prefUsageCompare, CompareNone))
+	if v.cmp.Selected == "" {
+		v.cmp.SetSelected(CompareNone)
 	}
 	v.rng.OnChanged = func(s string) {
 		prefs.SetString(prefUsageRange, s)
@@ -97,6 +176,10 @@ func newUsageView(m *MainWindow) *usageView {
 		v.loadChart(false) // another period: show all of it
 	}
 	v.res.OnChanged = v.resolutionChanged
+	v.cmp.OnChanged = func(s string) {
+		prefs.SetString(prefUsageCompare, s)
+		v.loadChart(true)
+	}
 	prev := widget.NewButtonWithIcon("", theme.NavigateBackIcon(), func() { v.offset++; v.loadChart(false) })
 	next := widget.NewButtonWithIcon("", theme.NavigateNextIcon(), func() {
 		if v.offset > 0 {
@@ -106,28 +189,128 @@ func newUsageView(m *MainWindow) *usageView {
 	})
 	v.period = widget.NewLabel("")
 	v.chart = chart.New()
-	v.chart.Empty = "Choose a meter to see its readings"
+	v.chart.Empty = "No readings for this meter yet"
+	v.chart.OnViewChanged = func(t0, t1 int64) { v.loadCards(t0, t1) }
 	v.totals = widget.NewLabel("")
 	v.totals.Wrapping = fyne.TextWrapWord
-	v.bills = container.NewVBox()
-	controls := container.NewHBox(widget.NewLabel("Range"), v.rng, widget.NewLabel("Show"), v.res, prev, next, v.period)
-	top := container.NewVBox(controls, v.checks)
-	billScroll := container.NewVScroll(v.bills)
-	v.billBox = billScroll
-	bottom := container.NewBorder(container.NewVBox(v.totals, widget.NewLabelWithStyle("Bills and costs", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})), nil, nil, nil, billScroll)
-	body := container.NewVSplit(v.chart, bottom)
-	body.Offset = 0.68
-	right := container.NewBorder(top, nil, nil, nil, body)
-	v.right = right
-	left := container.NewBorder(v.search, nil, nil, nil, v.list)
-	split := container.NewHSplit(left, right)
-	split.Offset = 0.24
-	v.root = split
+	v.totals.Importance = widget.LowImportance
+	v.cards = container.NewHBox()
+	v.title = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	v.title.Truncation = fyne.TextTruncateEllipsis
+	rename := widget.NewButtonWithIcon("Rename…", theme.DocumentCreateIcon(), v.renameDialog)
+	toggle := widget.NewButtonWithIcon("", theme.MenuIcon(), v.toggleMeters)
+	exportBtn := widget.NewButtonWithIcon("Export…", theme.DownloadIcon(), v.exportDialog)
+
+	v.bills = widget.NewTable(
+		func() (int, int) { return len(v.billRows), len(billColumns) },
+		func() fyne.CanvasObject {
+			l := widget.NewLabel("")
+			l.Truncation = fyne.TextTruncateEllipsis
+			return l
+		},
+		func(id widget.TableCellID, o fyne.CanvasObject) {
+			l := o.(*widget.Label)
+			if id.Row >= len(v.billRows) {
+				l.SetText("")
+				return
+			}
+			l.TextStyle.Bold = v.billRows[id.Row][0] != ""
+			l.Alignment = fyne.TextAlignLeading
+			if id.Col == 1 || id.Col >= 3 {
+				l.Alignment = fyne.TextAlignTrailing
+			}
+			l.SetText(v.billRows[id.Row][id.Col])
+		})
+	v.bills.ShowHeaderRow = true
+	v.bills.CreateHeader = func() fyne.CanvasObject {
+		return widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	}
+	v.bills.UpdateHeader = func(id widget.TableCellID, o fyne.CanvasObject) {
+		if id.Col >= 0 && id.Col < len(billColumns) {
+			o.(*widget.Label).SetText(billColumns[id.Col])
+		}
+	}
+	for i, w := range []float32{200, 110, 190, 120, 110} {
+		v.bills.SetColumnWidth(i, w)
+	}
+	v.costs = chart.New()
+	v.costs.Empty = "No costs for this meter"
+
+	controls := container.NewHBox(toggle, widget.NewLabel("Range"), v.rng, widget.NewLabel("Show"), v.res, prev, next, v.period,
+		widget.NewLabel("Compare"), v.cmp, rename, exportBtn)
+	v.scrolls = []*container.Scroll{container.NewHScroll(controls), container.NewHScroll(v.checks), container.NewHScroll(v.cards)}
+	top := container.NewVBox(v.scrolls[0], v.title, v.scrolls[1], v.scrolls[2], v.totals)
+	v.top = top
+	// The chart, the bills and the cost chart share the space below the cards as tabs, so the
+	// chart has all of it at 800×600.
+	v.tabs = container.NewAppTabs(
+		container.NewTabItem("Chart", v.chart),
+		container.NewTabItem("Bills", v.bills),
+		container.NewTabItem("Monthly cost", v.costs),
+	)
+	v.right = container.NewBorder(top, nil, nil, nil, v.tabs)
+	// The meter list keeps its width: a transparent strut sets its minimum.
+	strut := canvas.NewRectangle(color.Transparent)
+	strut.SetMinSize(fyne.NewSize(meterListWidth, 10))
+	v.left = container.NewStack(strut, container.NewBorder(container.NewVBox(v.search, v.sum), nil, nil, nil, v.list))
+	v.body = container.NewBorder(nil, nil, v.left, nil, v.right)
+	v.welcome = v.welcomeScreen()
+	v.root = container.NewStack(v.body)
 	v.reload()
 	return v
 }
 
 func (v *usageView) object() fyne.CanvasObject { return v.root }
+
+// toggleMeters hides or shows the meter list, to give the chart the whole width.
+func (v *usageView) toggleMeters() {
+	if v.left.Visible() {
+		v.left.Hide()
+	} else {
+		v.left.Show()
+	}
+	v.body.Refresh()
+}
+
+// welcomeScreen is what an empty database shows: three ways to get data.
+func (v *usageView) welcomeScreen() fyne.CanvasObject {
+	head := widget.NewLabelWithStyle("Nothing here yet", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
+	text := widget.NewLabel("Custody keeps your energy data in a file on this computer. Bring some in:")
+	text.Alignment = fyne.TextAlignCenter
+	text.Wrapping = fyne.TextWrapWord
+	demo := widget.NewButtonWithIcon("Open the demo", theme.MediaPlayIcon(), func() {
+		if v.m.deps.OpenDemo == nil {
+			dialog.ShowInformation("Demo", "Start Custody with --demo to see a year of sample data.", v.m.Window)
+			return
+		}
+		if err := v.m.deps.OpenDemo(); err != nil {
+			dialog.ShowError(fmt.Errorf("open the demo: %w", err), v.m.Window)
+		}
+	})
+	demo.Importance = widget.HighImportance
+	imp := widget.NewButtonWithIcon("Import files…", theme.FolderOpenIcon(), v.m.ImportDialog)
+	folder := widget.NewButtonWithIcon("Import a folder…", theme.FolderIcon(), v.m.ImportFolderDialog)
+	add := widget.NewButtonWithIcon("Add a source…", theme.ContentAddIcon(), func() { v.m.Show(ViewSources) })
+	drop := widget.NewLabel("or drop Green Button XML, DataHub CIM or Eloverblik JSON files on this window")
+	drop.Alignment = fyne.TextAlignCenter
+	drop.Wrapping = fyne.TextWrapWord
+	drop.Importance = widget.LowImportance
+	box := container.NewVBox(head, text, container.NewCenter(container.NewHBox(demo, imp, folder, add)), drop)
+	return container.NewCenter(container.NewGridWrap(fyne.NewSize(620, 220), box))
+}
+
+// showWelcome switches between the welcome (no meter at all) and the usage screen.
+func (v *usageView) showWelcome(on bool) {
+	want := v.body
+	if on {
+		want = v.welcome
+	}
+	if len(v.root.Objects) == 1 && v.root.Objects[0] == want {
+		return
+	}
+	v.root.Objects = []fyne.CanvasObject{want}
+	v.root.Refresh()
+}
 
 // resolutionChanged remembers the resolution and redraws the same period, keeping the
 // user's zoom.
@@ -172,60 +355,138 @@ func (v *usageView) checkedIDs() []int64 {
 	return ids
 }
 
-func meterTitle(m store.Meter) string {
-	name := m.Name
-	if name == "" {
-		name = m.Key
-	}
-	if m.Commodity != "" {
-		name += " · " + m.Commodity
-	}
-	return name
+type meterList struct {
+	entries []meterEntry
+	any     bool // the database holds at least one meter
+	// fullest is the key of the meter with the most readings, for a first start with no
+	// meter chosen yet (a household's few meters only).
+	fullest string
 }
 
-// reload lists the meters matching the search.
+// fullestMeter is the key of the meter with the most data (time covered by its series) among
+// a few; empty for many.
+func fullestMeter(ctx context.Context, d Data, ms []store.Meter) (string, error) {
+	if len(ms) > 50 {
+		return "", nil
+	}
+	best, most := "", int64(0)
+	for _, m := range ms {
+		ss, err := d.SeriesOf(ctx, m.ID)
+		if err != nil {
+			return "", err
+		}
+		var n int64
+		for _, s := range ss {
+			st, err := d.StatsOf(ctx, s.ID)
+			if err != nil {
+				return "", err
+			}
+			// Time covered, summed over the series: a meter with import and export by the
+			// hour beats a sub-meter by the quarter hour.
+			n += st.Count * max(s.Seconds, 1)
+		}
+		if n > most {
+			best, most = m.Key, n
+		}
+	}
+	return best, nil
+}
+
+// reload lists the meters matching the search. The search only filters the list: the meter
+// on the chart stays until the user picks another.
 func (v *usageView) reload() {
 	search := v.search.Text
 	v.listSeq++
 	seq := v.listSeq
-	background(v.m, func(ctx context.Context) ([]store.Meter, error) {
-		return v.m.deps.Data.Meters(ctx, store.MeterFilter{Search: search, Limit: 5000})
-	}, func(ms []store.Meter, err error) {
+	chosen := (v.meter.Key != "" && !v.autoPicked) || (v.meter.Key == "" && v.m.App.Preferences().String(prefUsageMeter) != "")
+	background(v.m, func(ctx context.Context) (meterList, error) {
+		var out meterList
+		ms, err := v.m.deps.Data.Meters(ctx, store.MeterFilter{Limit: 5000})
+		if err != nil {
+			return out, err
+		}
+		out.any = len(ms) > 0
+		if !chosen {
+			if out.fullest, err = fullestMeter(ctx, v.m.deps.Data, ms); err != nil {
+				return out, err
+			}
+		}
+		names := map[int64]string{}
+		if srcs, err := v.m.deps.Data.Sources(ctx); err == nil {
+			for _, src := range srcs {
+				names[src.ID] = src.Name
+			}
+		}
+		all := meterEntries(ms, names)
+		needle := strings.ToLower(strings.TrimSpace(search))
+		for _, e := range all {
+			if needle == "" || strings.Contains(strings.ToLower(e.title+" "+e.m.Key+" "+e.m.Name), needle) {
+				out.entries = append(out.entries, e)
+			}
+		}
+		return out, nil
+	}, func(ml meterList, err error) {
 		if seq != v.listSeq {
 			return // the search changed since; its own list is on its way
 		}
 		if err != nil {
-			v.totals.SetText("Could not list meters: " + err.Error())
+			v.setCaption("Could not list meters: " + err.Error())
 			return
 		}
-		v.meters = ms
-		if len(ms) == 0 {
-			v.list.UnselectAll()
-			v.list.Refresh()
-			return
+		v.hasData = ml.any
+		v.showWelcome(!ml.any)
+		v.meters, v.titles = v.meters[:0], v.titles[:0]
+		for _, e := range ml.entries {
+			v.meters = append(v.meters, e.m)
+			v.titles = append(v.titles, e.title)
 		}
 		want := v.meter.Key
+		if v.autoPicked && ml.fullest != "" {
+			want = ml.fullest
+		}
 		if want == "" {
 			want = v.m.App.Preferences().String(prefUsageMeter)
 		}
+		auto := v.autoPicked
+		if want == "" {
+			want, auto = ml.fullest, true
+		}
 		idx := -1
-		for i, m := range ms {
+		for i, m := range v.meters {
 			if m.Key == want {
 				idx = i
 			}
 		}
-		if idx >= 0 && ms[idx].ID == v.meter.ID {
-			// The meter shown is still listed (new data, or a search that matches it): keep
-			// it, its checked series, the period and the zoom, and only read its data again.
-			v.list.Select(idx) // OnSelected ignores the meter already shown
-			v.list.Refresh()
-			v.loadMeter(ms[idx])
-			return
-		}
 		v.list.UnselectAll()
 		v.list.Refresh()
-		v.list.Select(max(idx, 0))
+		switch {
+		case idx >= 0 && v.meters[idx].ID == v.meter.ID:
+			// The meter shown is still listed (new data, a rename, a search that matches
+			// it): keep it, its checked series, the period and the zoom, and only read its
+			// data again.
+			v.pick(idx, v.autoPicked) // OnSelected ignores the meter already shown
+			v.meter = v.meters[idx]
+			v.title.SetText(v.titles[idx])
+			v.loadMeter(v.meters[idx])
+		case auto && idx >= 0 && v.meters[idx].ID != v.meter.ID && !v.summing():
+			// A sync brought a fuller meter than the one the view picked: show it.
+			v.pick(idx, true)
+		case v.meter.ID != 0:
+			// The search hides the meter shown: it stays on the chart.
+		case len(v.meters) > 0:
+			v.pick(max(idx, 0), auto)
+		}
+		if v.summing() {
+			v.loadSum(false) // another set of meters
+		}
 	})
+}
+
+// pick selects the meter at idx of the list for the user; auto says the view chose it.
+func (v *usageView) pick(idx int, auto bool) {
+	v.picking, v.autoPicked = true, auto
+	v.list.Select(idx)
+	v.picking = false
 }
 
 type meterData struct {
@@ -238,8 +499,53 @@ type meterData struct {
 // selectMeter shows a meter: its series, their spans and its bills.
 func (v *usageView) selectMeter(m store.Meter) {
 	v.meter = m
-	v.m.App.Preferences().SetString(prefUsageMeter, m.Key)
+	v.title.SetText(meterTitle(m))
+	for i, x := range v.meters {
+		if x.ID == m.ID && i < len(v.titles) {
+			v.title.SetText(v.titles[i])
+		}
+	}
+	if !v.autoPicked {
+		v.m.App.Preferences().SetString(prefUsageMeter, m.Key)
+	}
 	v.loadMeter(m)
+}
+
+// renameDialog asks for the meter's name; an empty one goes back to the source's.
+func (v *usageView) renameDialog() {
+	if v.meter.ID == 0 {
+		return
+	}
+	e := widget.NewEntry()
+	e.SetText(v.meter.DisplayName)
+	e.SetPlaceHolder(meterTitle(store.Meter{Key: v.meter.Key, Name: v.meter.Name, Commodity: v.meter.Commodity, Attrs: v.meter.Attrs}))
+	id := v.meter.ID
+	d := dialog.NewForm("Rename meter", "Save", "Cancel", []*widget.FormItem{
+		widget.NewFormItem("Name", e),
+		widget.NewFormItem("Id", widget.NewLabel(v.meter.Key)),
+	}, func(ok bool) {
+		if ok {
+			v.rename(id, e.Text)
+		}
+	}, v.m.Window)
+	d.Resize(fyne.NewSize(520, 200))
+	d.Show()
+}
+
+// rename stores the meter's new name off the UI goroutine and lists the meters again.
+func (v *usageView) rename(id int64, name string) {
+	background(v.m, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, v.m.deps.Data.SetMeterDisplayName(ctx, id, name)
+	}, func(_ struct{}, err error) {
+		if err != nil {
+			dialog.ShowError(err, v.m.Window)
+			return
+		}
+		if v.meter.ID == id {
+			v.meter.DisplayName = strings.TrimSpace(name)
+		}
+		v.reload()
+	})
 }
 
 // loadMeter reads meter m's series, their spans and its bills off the UI goroutine. When
@@ -271,7 +577,7 @@ func (v *usageView) loadMeter(m store.Meter) {
 		return d, err
 	}, func(d meterData, err error) {
 		if err != nil {
-			v.totals.SetText("Could not read the meter: " + err.Error())
+			v.setCaption("Could not read the meter: " + err.Error())
 			return
 		}
 		if v.meter.ID != m.ID || seq != v.meterSeq {
@@ -320,7 +626,7 @@ func (v *usageView) loadMeter(m store.Meter) {
 		v.checks.Options = opts
 		v.checks.Selected = on
 		v.checks.Refresh()
-		v.right.Refresh() // the series row may have grown
+		v.relayout() // the series row may have grown
 		v.checks.OnChanged = v.checksChanged
 		v.charges = d.charges
 		v.showBills(d.bills)
@@ -332,6 +638,9 @@ func (v *usageView) loadMeter(m store.Meter) {
 func (v *usageView) seriesLabel(s store.Series) string {
 	unit, _ := displayUnit(s.Unit, v.m.settings.EnergyUnit())
 	l := flowName(s.Flow, s.Key)
+	if isProduction(s) {
+		l = "Production"
+	}
 	if unit != "" {
 		l += " · " + unit
 	}
@@ -355,14 +664,40 @@ func durationWords(sec int64) string {
 
 type chartData struct {
 	series []chart.Series
-	totals []string
 	t0, t1 int64
+}
+
+// chartNames names the chosen series for the legend: the flow (or Production), and the
+// interval as well when two chosen series would otherwise share a name, so that every legend
+// entry is one series.
+func chartNames(chosen []store.Series) []string {
+	names := make([]string, len(chosen))
+	count := map[string]int{}
+	for i, s := range chosen {
+		names[i] = flowName(s.Flow, s.Key)
+		if isProduction(s) {
+			names[i] = "Production"
+		}
+		count[names[i]]++
+	}
+	for i, s := range chosen {
+		if count[names[i]] > 1 && s.Seconds > 0 {
+			names[i] += " · " + durationWords(s.Seconds)
+		}
+	}
+	return names
 }
 
 // loadChart reads and aggregates the checked series over the chosen period, off the UI
 // goroutine. keepView keeps the chart's zoom and pan if the user set one (new data, another
 // resolution or series); otherwise the whole period is shown (another period or meter).
+// Amounts (energy, volume) are drawn as bars per period, export mirrored below zero when
+// import is shown too; rates and levels (power, prices, temperature) as lines.
 func (v *usageView) loadChart(keepView bool) {
+	if v.summing() {
+		v.loadSum(keepView)
+		return
+	}
 	var chosen []store.Series
 	for _, l := range v.checks.Selected {
 		for _, s := range v.series {
@@ -389,76 +724,135 @@ func (v *usageView) loadChart(keepView bool) {
 		v.chart.Empty = "No readings for this meter yet"
 		v.chart.SetSeries(nil)
 		v.period.SetText("")
-		v.totals.SetText("")
+		v.setCaption("")
+		v.setCards(nil)
 		return
 	}
 	loc := v.m.settings.Location(v.meter.TimeZone)
 	if v.offset == 0 || v.anchor == 0 {
 		v.anchor = last
 	}
-	rng, res, offset := v.rng.Selected, v.res.Selected, v.offset
+	rng, res, offset, cmp := v.rng.Selected, v.res.Selected, v.offset, v.cmp.Selected
 	t0, t1 := rangeSpan(rng, first, v.anchor, offset, loc)
 	energyUnit := v.m.settings.EnergyUnit()
-	charges := v.charges
 	v.period.SetText(periodText(t0, t1, loc))
+	v.relayout()
+	names := chartNames(chosen)
+	mirror := false
+	for _, s := range chosen {
+		mirror = mirror || (s.Flow == "forward" && quantityOf(s.Kind, s.Unit) == quantityEnergy)
+	}
+	// Bars of one unit and interval share a lane (import up, export down); another unit or
+	// interval gets its own, so that bars never hide each other.
+	lanes := map[string]int{}
+	laneOf := func(s store.Series) string {
+		u, _ := displayUnit(s.Unit, energyUnit)
+		return fmt.Sprintf("%s/%d", u, s.Seconds)
+	}
+	for _, s := range chosen {
+		if quantityOf(s.Kind, s.Unit) != quantityEnergy {
+			continue
+		}
+		if _, ok := lanes[laneOf(s)]; !ok {
+			lanes[laneOf(s)] = len(lanes)
+		}
+	}
+	prevShift, _ := shiftFuncs(rng, true, t0, t1, loc)
+	charges := v.charges
 	background(v.m, func(ctx context.Context) (chartData, error) {
 		d := chartData{t0: t0, t1: t1}
+		var overlays []chart.Series
 		for i, s := range chosen {
-			ts, vs, err := v.m.deps.Data.ReadingRange(ctx, s.ID, t0, t1)
+			unit, factor := displayUnit(s.Unit, energyUnit)
+			sign := 1.0
+			if mirror && s.Flow == "reverse" && quantityOf(s.Kind, s.Unit) == quantityEnergy {
+				sign = -1
+			}
+			color := chart.Palette[i%len(chart.Palette)]
+			build := func(from, to int64) (aggregated, error) {
+				ts, vs, err := v.m.deps.Data.ReadingRange(ctx, s.ID, from, to)
+				if err != nil {
+					return aggregated{}, err
+				}
+				if factor*sign != 1 {
+					scaled := make([]float64, len(vs))
+					for j, x := range vs {
+						scaled[j] = x * factor * sign
+					}
+					vs = scaled
+				}
+				a := aggregate(ts, vs, loc, res)
+				a.markPartial(s.Seconds, loc, res)
+				return a, nil
+			}
+			a, err := build(t0, t1)
 			if err != nil {
 				return d, err
 			}
-			vs0 := vs // in the series' own unit, for the tariffs
-			unit, factor := displayUnit(s.Unit, energyUnit)
-			if factor != 1 {
-				scaled := make([]float64, len(vs))
-				for j, x := range vs {
-					scaled[j] = x * factor
+			// Bought energy with tariffs known: the estimated cost per period beside it, as a
+			// line (money, not energy), which the cards sum for the view.
+			if quantityOf(s.Kind, s.Unit) == quantityEnergy && s.Flow != "reverse" && len(charges) > 0 {
+				ts, vs, err := v.m.deps.Data.ReadingRange(ctx, s.ID, t0, t1)
+				if err != nil {
+					return d, err
 				}
-				vs = scaled
+				if costs, cur, ok := tariffCosts(charges, s.Unit, ts, vs, loc); ok {
+					ca := aggregate(ts, costs, loc, res)
+					overlays = append(overlays, chart.Series{Name: names[i] + " " + tariffSuffix, Unit: cur, Times: ca.times, Values: ca.sum,
+						Step: bucketSeconds(res, s.Seconds), Color: chart.Palette[(i+3)%len(chart.Palette)]})
+				}
 			}
-			name := flowName(s.Flow, s.Key)
-			color := chart.Palette[i%len(chart.Palette)]
-			a := aggregate(ts, vs, loc, res)
 			step := bucketSeconds(res, s.Seconds)
-			if quantityOf(s.Kind, s.Unit) == quantityPower && res != ResRaw {
+			q := quantityOf(s.Kind, s.Unit)
+			switch {
+			case q == quantityPower && res != ResRaw:
 				d.series = append(d.series,
-					chart.Series{Name: name + " mean", Unit: unit, Times: a.times, Values: a.mean, Step: step, Color: color},
-					chart.Series{Name: name + " max", Unit: unit, Times: a.times, Values: a.maxv, Step: step})
-				if a.hasReading {
-					d.totals = append(d.totals, fmt.Sprintf("%s: peak %s %s on %s", name, fmtNum(a.peak), unit,
-						time.Unix(a.peakAt, 0).In(loc).Format("Mon 2 Jan 15:04")))
-				}
+					chart.Series{Name: names[i] + " mean", Unit: unit, Times: a.times, Values: a.mean, Step: step, Color: color},
+					chart.Series{Name: names[i] + " max", Unit: unit, Times: a.times, Values: a.maxv, Step: step})
+			case q == quantityPower:
+				d.series = append(d.series, chart.Series{Name: names[i], Unit: unit, Times: a.times, Values: a.sum, Step: step, Color: color})
+			default:
+				d.series = append(d.series, chart.Series{Name: names[i], Unit: unit, Times: a.times, Values: a.sum, Step: step,
+					Color: color, Style: chart.Bars, Partial: a.partial, Lane: lanes[laneOf(s)], Mirrored: sign < 0})
+			}
+			if cmp == CompareNone || rng == RangeAll {
 				continue
 			}
-			vals := a.sum
-			if quantityOf(s.Kind, s.Unit) == quantityPower {
-				vals = a.mean
+			shift := prevShift
+			label := ", previous period"
+			if cmp == CompareYear {
+				shift = func(t int64) int64 { return time.Unix(t, 0).In(loc).AddDate(-1, 0, 0).Unix() }
+				label = ", a year earlier"
 			}
-			d.series = append(d.series, chart.Series{Name: name, Unit: unit, Times: a.times, Values: vals, Step: step, Color: color})
-			if a.hasReading && quantityOf(s.Kind, s.Unit) == quantityEnergy {
-				line := fmt.Sprintf("%s: %s %s", name, fmtNum(a.total), unit)
-				if cost, n, err := v.m.deps.Data.CostOf(ctx, s.ID, t0, t1); err == nil && n > 0 {
-					c := cost
-					line += ", " + fmtMoney(&c, s.Currency)
-				}
-				// Bought energy with tariffs known: the estimated cost per hour beside it.
-				if costs, cur, ok := tariffCosts(charges, s.Unit, ts, vs0, loc); ok && s.Flow != "reverse" {
-					ca := aggregate(ts, costs, loc, res)
-					d.series = append(d.series, chart.Series{Name: name + " ≈ tariffs", Unit: cur, Times: ca.times, Values: ca.sum, Step: step})
-					c := ca.total
-					line += ", ≈ " + fmtMoney(&c, cur) + " (" + noSpotPrice + ")"
-				}
-				d.totals = append(d.totals, line+" in this period")
+			o, err := build(shift(t0), shift(t1))
+			if err != nil {
+				return d, err
 			}
+			vals := o.sum
+			if q == quantityPower && res != ResRaw {
+				vals = o.mean
+			}
+			// Back onto the period in view: the same offset from the start of the period, and
+			// for bars in the middle of each bar.
+			times := make([]int64, len(o.times))
+			for j, t := range o.times {
+				times[j] = t0 + (t - shift(t0))
+				if q == quantityEnergy && res != ResRaw {
+					times[j] += (bucketEnd(t, loc, res) - t) / 2
+				}
+			}
+			// A colour of its own, so that the line stands out over the bars it compares with.
+			oc := chart.Palette[(i+4)%len(chart.Palette)]
+			overlays = append(overlays, chart.Series{Name: names[i] + label, Unit: unit, Times: times, Values: vals, Step: step, Color: oc, Faint: true, Mirrored: sign < 0})
 		}
+		d.series = append(d.series, overlays...)
 		return d, nil
 	}, func(d chartData, err error) {
 		if seq != v.loadSeq {
 			return // a newer load is on its way
 		}
 		if err != nil {
-			v.totals.SetText("Could not read readings: " + err.Error())
+			v.setCaption("Could not read readings: " + err.Error())
 			return
 		}
 		v.chart.Location = loc
@@ -470,8 +864,116 @@ func (v *usageView) loadChart(keepView bool) {
 		} else {
 			v.chart.Update(d.series, d.t0, d.t1)
 		}
-		v.totals.SetText(strings.Join(d.totals, " · "))
+		v0, v1 := v.chart.View()
+		v.loadCards(v0, v1)
 	})
+}
+
+// loadCards computes the cards for the period [t0, t1) in view. At most one computation runs;
+// views asked for meanwhile are coalesced into the latest.
+func (v *usageView) loadCards(t0, t1 int64) {
+	if v.summing() {
+		return // the sum's cards come with its chart
+	}
+	v.cardWant = [2]int64{t0, t1}
+	if v.cardBusy {
+		v.cardPending = true
+		return
+	}
+	v.cardBusy, v.cardPending = true, false
+	v.cardSeq++
+	seq := v.cardSeq
+	loc := v.m.settings.Location(v.meter.TimeZone)
+	whole := !v.chart.Zoomed()
+	prev, year := shiftFuncs(v.rng.Selected, whole, t0, t1, loc)
+	req := cardRequest{series: v.series, stats: v.stats, from: t0, to: t1, prev: prev, year: year,
+		energyUnit: v.m.settings.EnergyUnit(), loc: loc}
+	type result struct {
+		cards   []card
+		caption string
+	}
+	background(v.m, func(ctx context.Context) (result, error) {
+		cs, caption, err := computeCards(ctx, v.m.deps.Data.PeriodTotals, req)
+		return result{cs, caption}, err
+	}, func(r result, err error) {
+		v.cardBusy = false
+		if v.cardPending {
+			v.loadCards(v.cardWant[0], v.cardWant[1])
+		}
+		if seq != v.cardSeq {
+			return
+		}
+		if err != nil {
+			v.setCaption("Could not sum the period: " + err.Error())
+			return
+		}
+		cards, caption := r.cards, r.caption
+		if tc, ok := v.tariffCard(t0, t1); ok {
+			cards = append(cards, tc)
+			caption = strings.TrimSpace(caption + " Tariff estimate: " + noSpotPrice + ".")
+		}
+		v.setCards(cards)
+		v.setCaption(caption)
+	})
+}
+
+// setCards shows the cards.
+func (v *usageView) setCards(cs []card) {
+	v.cardData = cs
+	v.cards.Objects = v.cards.Objects[:0]
+	for _, c := range cs {
+		v.cards.Add(cardWidget(c))
+	}
+	v.cards.Refresh()
+	v.relayout()
+}
+
+// setCaption shows what the cards' figures cover when that is not the whole period, and
+// hides the line otherwise.
+func (v *usageView) setCaption(text string) {
+	v.totals.SetText(text)
+	if text == "" {
+		v.totals.Hide()
+	} else {
+		v.totals.Show()
+	}
+	v.relayout()
+}
+
+// relayout lays the rows above the chart out again after their content changed size (a
+// longer period text, more cards, more series).
+func (v *usageView) relayout() {
+	for _, sc := range v.scrolls {
+		sc.Refresh()
+	}
+	v.top.Refresh()
+	v.right.Refresh()
+}
+
+// cardWidget draws one card: its title, the figure, and how it compares. It is made of
+// plain text, without the padding of labels, so that a row of cards stays low at 800×600.
+func cardWidget(c card) fyne.CanvasObject {
+	fg := theme.Color(theme.ColorNameForeground)
+	small := theme.CaptionTextSize()
+	title := canvas.NewText(c.title, theme.Color(theme.ColorNamePlaceHolder))
+	title.TextSize = small
+	value := canvas.NewText(c.value, fg)
+	value.TextSize = theme.Size(theme.SizeNameSubHeadingText)
+	value.TextStyle.Bold = true
+	objs := []fyne.CanvasObject{title, value}
+	lines := slices.Clone(c.changes)
+	if c.note != "" {
+		lines = append([]string{c.note}, lines...)
+	}
+	for _, l := range lines {
+		t := canvas.NewText(l, fg)
+		t.TextSize = small
+		objs = append(objs, t)
+	}
+	box := container.New(layout.NewCustomPaddedVBoxLayout(0), objs...)
+	bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
+	bg.CornerRadius = theme.InputRadiusSize()
+	return container.NewStack(bg, container.New(layout.NewCustomPaddedLayout(4, 4, 8, 8), box))
 }
 
 func periodText(t0, t1 int64, loc *time.Location) string {
@@ -480,57 +982,4 @@ func periodText(t0, t1 int64, loc *time.Location) string {
 		return a.Format("Mon 2 Jan 2006") + " (" + a.Format("MST") + ")"
 	}
 	return a.Format("2 Jan 2006") + " – " + b.Format("2 Jan 2006") + " (" + a.Format("MST") + ")"
-}
-
-func fmtNum(v float64) string {
-	switch {
-	case math.Abs(v) >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case math.Abs(v) >= 10:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.3g", v)
-}
-
-func fmtMoney(v *float64, currency string) string {
-	if v == nil {
-		return "–"
-	}
-	return strings.TrimSpace(fmt.Sprintf("%.2f %s", *v, currency))
-}
-
-// showBills lists the meter's bills with their line items.
-func (v *usageView) showBills(bills []store.UsageSummary) {
-	v.bills.Objects = nil
-	if len(bills) == 0 {
-		v.bills.Add(widget.NewLabel("No bills for this meter."))
-	}
-	loc := v.m.settings.Location(v.meter.TimeZone)
-	for _, b := range bills {
-		start := time.Unix(b.PeriodStart, 0).In(loc)
-		end := time.Unix(b.PeriodStart+b.PeriodSeconds, 0).In(loc)
-		head := fmt.Sprintf("%s – %s: bill %s", start.Format("2 Jan 2006"), end.Format("2 Jan 2006"), fmtMoney(b.BillLastPeriod, b.Currency))
-		if b.CostAdditionalLastPeriod != nil {
-			head += ", additional " + fmtMoney(b.CostAdditionalLastPeriod, b.Currency)
-		}
-		if b.BillToDate != nil {
-			head += ", to date " + fmtMoney(b.BillToDate, b.Currency)
-		}
-		v.bills.Add(widget.NewLabelWithStyle(head, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
-		for _, it := range b.Items {
-			line := "    " + it.Note
-			if it.ItemKind != "" {
-				line += " (" + it.ItemKind + ")"
-			}
-			if it.Measurement != nil {
-				line += fmt.Sprintf(": %s %s", fmtNum(*it.Measurement), unitSymbol(it.Unit))
-			}
-			if it.Amount != nil {
-				line += " — " + fmtMoney(it.Amount, b.Currency)
-			}
-			v.bills.Add(widget.NewLabel(line))
-		}
-	}
-	v.bills.Refresh()
-	v.billBox.Refresh() // the scroll bar follows the new length
 }

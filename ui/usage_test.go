@@ -198,6 +198,8 @@ func TestUsageChoicesRemembered(t *testing.T) {
 	// Another meter has its own choice (none yet: the default), and going back restores ours.
 	test.Type(v.search, "gas")
 	again.Wait()
+	v.list.Select(0)
+	again.Wait()
 	if len(v.checks.Selected) != 1 || !strings.HasPrefix(v.checks.Selected[0], "Import · therm") {
 		t.Fatalf("gas meter series: %q", v.checks.Selected)
 	}
@@ -226,7 +228,7 @@ func TestUsageBadPreferences(t *testing.T) {
 	defer m.cancel()
 	m.Wait()
 	u := m.views[ViewUsage].(*usageView)
-	if u.rng.Selected != RangeWeek || u.res.Selected != ResRaw {
+	if u.rng.Selected != RangeWeek || u.res.Selected != ResHour {
 		t.Fatalf("range %q, resolution %q", u.rng.Selected, u.res.Selected)
 	}
 	if len(u.checks.Selected) != 2 {

@@ -41,3 +41,29 @@ func BenchmarkHoverText(b *testing.B) {
 		c.HoverText(t)
 	}
 }
+
+// benchBars measures one frame of bars: n periods of step seconds in a 1600×600 raster.
+func benchBars(b *testing.B, n int, step int64) {
+	s := Series{Name: "Import", Step: step, Style: Bars}
+	for i := 0; i < n; i++ {
+		s.Times = append(s.Times, int64(i)*step)
+		s.Values = append(s.Values, float64(i%24)+1)
+	}
+	var p plot
+	p.setSeries([]Series{s})
+	p.t0, p.t1 = 0, int64(n)*step
+	lo, hi, any := p.decimate(1600)
+	p.ylo, p.yhi = autoRange(lo, hi, any)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		p.width = -1
+		p.frame(1600, 600)
+	}
+}
+
+// BenchmarkFrameBarsDays is a year of daily bars (365 bars of 4 pixels).
+func BenchmarkFrameBarsDays(b *testing.B) { benchBars(b, 365, 86400) }
+
+// BenchmarkFrameBarsHours is a year of hourly bars (8,760 in 1,600 columns: decimated).
+func BenchmarkFrameBarsHours(b *testing.B) { benchBars(b, 8760, 3600) }

@@ -3,6 +3,7 @@ package chart
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -334,5 +335,124 @@ func TestUpdateKeepsTheUsersView(t *testing.T) {
 				t.Fatalf("reset after new data: %d..%d", r0, r1)
 			}
 		})
+	}
+}
+
+// dailyBars sums demoSeries per UTC day: import above zero, export mirrored below it in the
+// same lane, the last day covered only in part.
+func dailyBars(days int) []Series {
+	raw := demoSeries(96*days - 40) // the last day lacks its last 10 hours
+	out := make([]Series, 2)
+	for i, s := range raw {
+		b := Series{Name: s.Name, Unit: s.Unit, Step: 86400, Style: Bars}
+		for k, t := range s.Times {
+			d := t - t%86400
+			if n := len(b.Times); n == 0 || b.Times[n-1] != d {
+				b.Times = append(b.Times, d)
+				b.Values = append(b.Values, 0)
+				b.Partial = append(b.Partial, false)
+			}
+			v := s.Values[k]
+			if i == 1 {
+				v = -v
+			}
+			b.Values[len(b.Values)-1] += v
+		}
+		b.Partial[len(b.Partial)-1] = true
+		out[i] = b
+	}
+	return out
+}
+
+// TestBarsGolden draws energy per day as bars: import up, export mirrored down, the partial
+// last day hatched (and named in the legend), a comparison drawn as a faint line over them.
+func TestBarsGolden(t *testing.T) {
+	test.NewTempApp(t)
+	c := New()
+	ss := dailyBars(14)
+	prev := Series{Name: "Import, previous period", Unit: "kWh", Step: 86400, Faint: true, Color: Palette[4]}
+	for k, v := range ss[0].Values {
+		prev.Times = append(prev.Times, ss[0].Times[k])
+		prev.Values = append(prev.Values, v*0.8)
+	}
+	c.SetSeries(append(ss, prev))
+	w := test.NewTempWindow(t, c)
+	w.Resize(fyne.NewSize(640, 320))
+	test.AssertImageMatches(t, "chart_bars_days.png", w.Canvas().Capture())
+	if !c.anyPartial() {
+		t.Error("the partial day is not reported for the legend")
+	}
+	last := ss[0].Times[len(ss[0].Times)-1]
+	if got := c.HoverText(last + 3600); !strings.Contains(got[1], "(partial)") {
+		t.Errorf("hover over the partial day: %q", got)
+	}
+	// Export drawn below zero is still said as exported: a positive amount.
+	ss[1].Mirrored = true
+	c.SetSeries(ss)
+	if got := c.HoverText(ss[1].Times[0] + 3600); strings.Contains(got[2], "-") || !strings.HasPrefix(got[2], "Export: ") {
+		t.Errorf("hover over mirrored export: %q", got)
+	}
+}
+
+// TestPartialBarIsNotADip: a partial period is drawn as an outline at its height with a
+// hatch, never as a solid bar that reads as a drop in use, and a whole period as a solid bar.
+func TestPartialBarIsNotADip(t *testing.T) {
+	var p plot
+	p.setSeries([]Series{{Name: "Import", Step: 100, Style: Bars, Times: []int64{0, 100}, Values: []float64{10, 10}, Partial: []bool{false, true}}})
+	p.t0, p.t1 = 0, 200
+	lo, hi, any := p.decimate(200)
+	p.ylo, p.yhi = autoRange(lo, hi, any)
+	img := p.frame(200, 100)
+	count := func(x0, x1 int) (n int, top int) {
+		top = 100
+		for x := x0; x < x1; x++ {
+			for y := 0; y < 100; y++ {
+				if img.NRGBAAt(x, y).A != 0 {
+					n++
+					top = min(top, y)
+				}
+			}
+		}
+		return n, top
+	}
+	whole, wholeTop := count(0, 100)
+	part, partTop := count(100, 200)
+	if wholeTop != partTop {
+		t.Errorf("the partial bar's top is at row %d, the whole one's at %d: it reads as a dip", partTop, wholeTop)
+	}
+	if part*2 > whole || part == 0 {
+		t.Errorf("partial bar has %d coloured pixels, whole bar %d: it is not drawn differently", part, whole)
+	}
+}
+
+// TestNarrowBarsKeepEveryPeak: a year of hourly bars in a few hundred pixels still shows the
+// highest hour and the deepest export at their true heights.
+func TestNarrowBarsKeepEveryPeak(t *testing.T) {
+	s := Series{Name: "Import", Step: 3600, Style: Bars}
+	for i := 0; i < 8760; i++ {
+		s.Times = append(s.Times, int64(i)*3600)
+		v := 1.0
+		switch i {
+		case 5000:
+			v = 9
+		case 6000:
+			v = -4
+		}
+		s.Values = append(s.Values, v)
+	}
+	var p plot
+	p.setSeries([]Series{s})
+	p.t0, p.t1 = 0, 8760*3600
+	lo, hi, any := p.decimate(300)
+	p.ylo, p.yhi = autoRange(lo, hi, any)
+	img := p.frame(300, 100)
+	x := int(float64(5000*3600) / float64(p.t1) * 300)
+	y := p.valueY(9, 100)
+	if img.NRGBAAt(x, y).A == 0 {
+		t.Errorf("the peak hour at column %d row %d is not drawn", x, y)
+	}
+	x = int(float64(6000*3600) / float64(p.t1) * 300)
+	if img.NRGBAAt(x, p.valueY(-4, 100)).A == 0 {
+		t.Errorf("the deepest export at column %d is not drawn", x)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"sort"
 )
 
 // Series is one line of the chart: ascending unix-second times and their values.
@@ -17,7 +18,34 @@ type Series struct {
 	Step int64
 	// Color, when set, replaces the palette colour of the series.
 	Color color.Color
+	// Style says how the series is drawn: a line (levels and rates such as power and
+	// prices) or bars (amounts per period such as energy per hour, day or month).
+	Style Style
+	// Partial, for bars, marks the periods the data covers only in part (the current week, a
+	// month with an outage): they are drawn hatched, so a short period never looks like a dip
+	// in use. It is parallel to Values, or nil when every period is whole.
+	Partial []bool
+	// Lane places bars of series that share a period side by side: bars of the same lane
+	// overlap (import above zero and export mirrored below it share one), different lanes
+	// split the period's width.
+	Lane int
+	// Faint draws the series lighter, for a comparison overlaid on the period in view.
+	Faint bool
+	// Mirrored says the values were negated to be drawn below zero (export under import);
+	// the hover label shows them as the source gave them.
+	Mirrored bool
 }
+
+// Style is how a series is drawn.
+type Style int
+
+// Styles of a series.
+const (
+	// Line joins the points; each pixel column shows its minimum to maximum.
+	Line Style = iota
+	// Bars draws one bar from zero per period [Times[i], Times[i]+Step).
+	Bars
+)
 
 // Palette is the colour of each series in order (Okabe–Ito, readable by colour-blind users on
 // light and dark backgrounds).
@@ -46,19 +74,27 @@ type plot struct {
 	gridY    []float64 // values of horizontal grid lines
 	grid     color.NRGBA
 	img      *image.NRGBA
+	lanes    int
 }
 
 func (p *plot) setSeries(ss []Series) {
 	p.series = ss
 	p.steps = p.steps[:0]
 	p.colors = p.colors[:0]
+	p.lanes = 1
 	for i, s := range ss {
 		p.steps = append(p.steps, estimateStep(s))
 		c := Palette[i%len(Palette)]
 		if s.Color != nil {
 			c = color.NRGBAModel.Convert(s.Color).(color.NRGBA)
 		}
+		if s.Faint {
+			c.A = 0xd0
+		}
 		p.colors = append(p.colors, c)
+		if s.Style == Bars {
+			p.lanes = max(p.lanes, s.Lane+1)
+		}
 	}
 	p.width = -1
 }
@@ -151,10 +187,88 @@ func (p *plot) draw(w, h int) *image.NRGBA {
 	for _, v := range p.gridY {
 		hline(img, 0, w-1, p.valueY(v, h), p.grid)
 	}
-	for i := range p.series {
-		p.drawSeries(img, i, w, h)
+	// Bars first, so that lines (a comparison, a power series) stay visible over them.
+	for i, s := range p.series {
+		if s.Style == Bars {
+			p.drawBars(img, i, w, h)
+		}
+	}
+	for i, s := range p.series {
+		if s.Style != Bars {
+			p.drawSeries(img, i, w, h)
+		}
 	}
 	return img
+}
+
+// drawBars draws series i as bars from zero. When its periods are wider than a few pixels
+// each gets its own bar (a hatched one when partial); when they are narrower, the decimated
+// columns are filled from zero to their extremes, so no period's height is ever lost.
+func (p *plot) drawBars(img *image.NRGBA, i, w, h int) {
+	s := p.series[i]
+	c := p.colors[i]
+	step := p.steps[i]
+	span := float64(p.t1 - p.t0)
+	y0 := p.valueY(0, h)
+	pxPerPeriod := float64(step) / span * float64(w)
+	if pxPerPeriod < 3 {
+		for x, col := range p.cols[i] {
+			if col.N == 0 || x >= w {
+				continue
+			}
+			if col.Max > 0 {
+				vline(img, x, p.valueY(col.Max, h), y0, c)
+			}
+			if col.Min < 0 {
+				vline(img, x, y0, p.valueY(col.Min, h), c)
+			}
+		}
+		return
+	}
+	lo := sort.Search(len(s.Times), func(k int) bool { return s.Times[k]+step > p.t0 })
+	lanes := max(p.lanes, 1)
+	for k := lo; k < len(s.Times) && s.Times[k] < p.t1; k++ {
+		end := s.Times[k] + step
+		if k+1 < len(s.Times) && s.Times[k+1] < end {
+			end = s.Times[k+1] // a month or a DST day is shorter than the nominal step
+		}
+		x0 := float64(s.Times[k]-p.t0) / span * float64(w)
+		x1 := float64(end-p.t0) / span * float64(w)
+		// A gap of a pixel or two between periods, then the lane's share of the width.
+		gap := math.Min(2, (x1-x0)/4)
+		x0, x1 = x0+gap/2, x1-gap/2
+		lw := (x1 - x0) / float64(lanes)
+		a := int(math.Round(x0 + lw*float64(s.Lane)))
+		b := int(math.Round(x0+lw*float64(s.Lane+1))) - 1
+		b = max(a, b)
+		y := p.valueY(s.Values[k], h)
+		partial := k < len(s.Partial) && s.Partial[k]
+		fillBar(img, a, b, y, y0, c, partial)
+	}
+}
+
+// fillBar fills columns a..b between rows y and y0. A partial bar gets an outline and a
+// diagonal hatch instead of a solid fill.
+func fillBar(img *image.NRGBA, a, b, y, y0 int, c color.NRGBA, partial bool) {
+	top, bot := min(y, y0), max(y, y0)
+	a, b = max(a, 0), min(b, img.Rect.Dx()-1)
+	if !partial {
+		for x := a; x <= b; x++ {
+			vline(img, x, top, bot, c)
+		}
+		return
+	}
+	vline(img, a, top, bot, c)
+	vline(img, b, top, bot, c)
+	hline(img, a, b, top, c)
+	hline(img, a, b, bot, c)
+	for x := a + 1; x < b; x++ {
+		for yy := top + 1; yy < bot; yy++ {
+			if (x+yy)%6 == 0 {
+				set(img, x, yy, c)
+			}
+		}
+	}
 }
 
 func (p *plot) valueY(v float64, h int) int {

@@ -230,7 +230,15 @@ func (c *TimeSeries) HoverText(t int64) []string {
 			lines = append(lines, s.Name+": –")
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("%s: %s %s", s.Name, trimFloat(s.Values[j]), s.Unit))
+		v := s.Values[j]
+		if s.Mirrored {
+			v = -v
+		}
+		line := fmt.Sprintf("%s: %s %s", s.Name, trimFloat(v), s.Unit)
+		if j < len(s.Partial) && s.Partial[j] {
+			line += " (partial)"
+		}
+		lines = append(lines, line)
 	}
 	return lines
 }
@@ -364,6 +372,18 @@ func (r *tsRenderer) update() {
 		r.swatches = append(r.swatches, sw)
 		r.legend = append(r.legend, t)
 	}
+	if c.anyPartial() {
+		// A hatched swatch says what a hatched bar means.
+		sw := canvas.NewRectangle(color.Transparent)
+		sw.StrokeColor, sw.StrokeWidth = fg, 1
+		sw.Resize(fyne.NewSize(ts*0.8, ts*0.8))
+		sw.Move(fyne.NewPos(x, lineH/2-ts*0.4))
+		x += ts + pad/2
+		t := text(PartialLegend, fg, ts)
+		t.Move(fyne.NewPos(x, 0))
+		r.swatches = append(r.swatches, sw)
+		r.legend = append(r.legend, t)
+	}
 	top := lineH + pad
 	bottom := size.Height - lineH - pad
 	scale := r.scale()
@@ -443,6 +463,25 @@ func (r *tsRenderer) update() {
 	r.raster.Refresh()
 	r.updateHover()
 	r.collect()
+}
+
+// PartialLegend is the legend's entry for hatched bars.
+const PartialLegend = "hatched: partial period"
+
+// anyPartial says whether a bar in view covers its period only in part.
+func (c *TimeSeries) anyPartial() bool {
+	for _, s := range c.series {
+		if s.Style != Bars {
+			continue
+		}
+		step := estimateStep(s)
+		for k, p := range s.Partial {
+			if p && k < len(s.Times) && s.Times[k] < c.view1 && s.Times[k]+step > c.view0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (r *tsRenderer) anyInView() bool {

@@ -58,18 +58,27 @@ func localHour(start int64) float64 {
 	return float64(sec) / 3600
 }
 
-func sunshine(start int64) float64 {
-	h := localHour(start) + 0.5
-	if h < 6 || h > 19 {
-		return 0
-	}
-	return math.Sin((h - 6) / 13 * math.Pi)
+// summer is 1 at the June solstice and 0 at the December one, so that a year of demo data
+// has seasons: long sunny days and little heating in summer, the reverse in winter.
+func summer(start int64) float64 {
+	doy := float64(time.Unix(start+tzOffset, 0).UTC().YearDay())
+	return 0.5 + 0.5*math.Cos(2*math.Pi*(doy-172)/365)
 }
 
-// houseImport is Wh per hour bought from the grid.
+func sunshine(start int64) float64 {
+	// The day is 9 hours long at midwinter and 15 at midsummer, around noon.
+	half := 4.5 + 3*summer(start)
+	h := localHour(start) + 0.5
+	if h < 12.5-half || h > 12.5+half {
+		return 0
+	}
+	return math.Sin((h-(12.5-half))/(2*half)*math.Pi) * (0.45 + 0.55*summer(start))
+}
+
+// houseImport is Wh per hour bought from the grid: more in the long winter evenings.
 func houseImport(start int64) float64 {
 	h := localHour(start)
-	base := 350 + 250*noise("imp", start)
+	base := 350 + 250*noise("imp", start) + 250*(1-summer(start))
 	if h >= 17 && h < 22 {
 		base += 900
 	}
@@ -81,14 +90,58 @@ func houseExport(start int64) float64 {
 	return math.Max(0, 3200*sunshine(start)*(0.7+0.3*noise("exp", start))-500)
 }
 
-// heatPump is Wh per quarter hour.
+// heatPump is Wh per quarter hour: hard at work in winter, idling in summer.
 func heatPump(start int64) float64 {
-	return 120 + 180*noise("hp", start)
+	return (40 + 120*noise("hp", start)) * (0.25 + 2.5*(1-summer(start)))
 }
 
-// gas is therm per day.
+// gas is therm per day (cooking and hot water all year, heating in winter).
 func gas(start int64) float64 {
-	return 1.5 + 2*noise("gas", start)
+	return 0.6 + 0.6*noise("gas", start) + 3.5*(1-summer(start))
+}
+
+// bill is the utility's monthly bill for the house: its period and line items, in 1e-5 USD.
+type bill struct {
+	start, dur, published int64
+	imported, exported    float64 // kWh
+	energy, credit, fee   int64
+}
+
+// monthlyBills are the bills of the whole local months the blocks cover, each published three
+// days after its month ended and only once that moment is in the blocks' past.
+func monthlyBills(bs []block) []bill {
+	first, latest := int64(math.MaxInt64), int64(0)
+	for _, b := range bs {
+		if b.s.mr == "1" {
+			first = min(first, b.start)
+			latest = max(latest, b.published)
+		}
+	}
+	if latest == 0 {
+		return nil
+	}
+	zone := time.FixedZone("UTC-8", tzOffset)
+	t := time.Unix(first, 0).In(zone)
+	m := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, zone)
+	if m.Unix() < first {
+		m = m.AddDate(0, 1, 0)
+	}
+	var out []bill
+	for ; ; m = m.AddDate(0, 1, 0) {
+		end := m.AddDate(0, 1, 0).Unix()
+		b := bill{start: m.Unix(), dur: end - m.Unix(), published: end + 3*day}
+		if b.published > latest {
+			return out
+		}
+		for h := b.start; h < end; h += 3600 {
+			b.imported += houseImport(h) / 1000
+			b.exported += houseExport(h) / 1000
+		}
+		b.energy = int64(math.Round(b.imported * 0.32 * 1e5))
+		b.credit = -int64(math.Round(b.exported * 0.08 * 1e5))
+		b.fee = 12 * 1e5
+		out = append(out, b)
+	}
 }
 
 // reading is one generated interval reading in source units (before the multiplier).
@@ -261,6 +314,24 @@ func (f *feedWriter) usage(bs []block, w window, prefix string) {
 		}
 		sb.WriteString("</espi:IntervalBlock>")
 		f.entry(self, f.mrHref(b.s)+"/IntervalBlock", nil, "", b.published, sb.String())
+	}
+	house := f.upHref(&demoSeries[0])
+	item := func(amount int64, note string, kwh float64, kind int) string {
+		m := ""
+		if kwh != 0 {
+			m = fmt.Sprintf("<espi:measurement><espi:powerOfTenMultiplier>0</espi:powerOfTenMultiplier><espi:uom>72</espi:uom><espi:value>%d</espi:value></espi:measurement>", int64(math.Round(kwh*1000)))
+		}
+		return fmt.Sprintf("<espi:costAdditionalDetailLastPeriod><espi:amount>%d</espi:amount><espi:note>%s</espi:note>%s<espi:itemKind>%d</espi:itemKind></espi:costAdditionalDetailLastPeriod>", amount, note, m, kind)
+	}
+	for _, b := range monthlyBills(bs) {
+		self := fmt.Sprintf("%s/UsageSummary/%d", house, b.start)
+		if !w.has(b.published) || !want(self) {
+			continue
+		}
+		total := b.energy + b.credit + b.fee
+		content := fmt.Sprintf("<espi:UsageSummary><espi:billingPeriod><espi:duration>%d</espi:duration><espi:start>%d</espi:start></espi:billingPeriod><espi:billLastPeriod>%d</espi:billLastPeriod>%s%s%s<espi:currency>840</espi:currency><espi:statusTimeStamp>%d</espi:statusTimeStamp></espi:UsageSummary>",
+			b.dur, b.start, total, item(b.energy, "Energy charge", b.imported, 3), item(b.credit, "Solar export credit", b.exported, 3), item(b.fee, "Customer charge", 0, 4), b.published)
+		f.entry(self, house+"/UsageSummary", nil, "Monthly bill", b.published, content)
 	}
 }
 
