@@ -14,65 +14,39 @@ import (
 func (d *decoder) intervalBlock(e *entry) error {
 	s := d.s
 	blk := rawBlock{from: len(e.readings)}
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return err
+	for depth := s.Depth(); s.NextChild(depth); {
+		if !isESPI(s.Space()) {
+			continue
 		}
-		switch k {
-		case tokEnd:
-			if s.depth() < base {
-				blk.to = len(e.readings)
-				e.blocks = append(e.blocks, blk)
-				return nil
+		switch string(s.Local()) {
+		case "interval":
+			start, dur, flags, err := d.period(e)
+			if err != nil {
+				return err
 			}
-		case tokStart:
-			if !isESPI(s.space) {
-				if err := d.skip(); err != nil {
-					return err
-				}
-				continue
-			}
-			switch string(s.local) {
-			case "interval":
-				start, dur, flags, err := d.period(e)
-				if err != nil {
-					return err
-				}
-				blk.start, blk.dur = start, dur
-				blk.hasStart, blk.hasDur = flags&hasStart != 0, flags&hasDur != 0
-			case "IntervalReading":
-				if err := d.intervalReading(e); err != nil {
-					return err
-				}
-			default:
-				if err := d.skip(); err != nil {
-					return err
-				}
+			blk.start, blk.dur = start, dur
+			blk.hasStart, blk.hasDur = flags&hasStart != 0, flags&hasDur != 0
+		case "IntervalReading":
+			if err := d.intervalReading(e); err != nil {
+				return err
 			}
 		}
 	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	blk.to = len(e.readings)
+	e.blocks = append(e.blocks, blk)
+	return nil
 }
 
 // period reads a DateTimeInterval {duration, start}.
 func (d *decoder) period(e *entry) (start, dur int64, flags uint8, err error) {
 	s := d.s
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		if k == tokEnd && s.depth() < base {
-			return start, dur, flags, nil
-		}
-		if k != tokStart {
-			continue
-		}
-		switch string(s.local) {
+	for depth := s.Depth(); s.NextChild(depth); {
+		switch string(s.Local()) {
 		case "start":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return 0, 0, 0, err
 			}
@@ -88,7 +62,7 @@ func (d *decoder) period(e *entry) (start, dur int64, flags uint8, err error) {
 			start = v
 			flags |= hasStart
 		case "duration":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return 0, 0, 0, err
 			}
@@ -106,34 +80,19 @@ func (d *decoder) period(e *entry) (start, dur int64, flags uint8, err error) {
 			}
 			dur = v
 			flags |= hasDur
-		default:
-			if err := d.skip(); err != nil {
-				return 0, 0, 0, err
-			}
 		}
 	}
+	return start, dur, flags, s.Err()
 }
 
 // intervalReading reads one IntervalReading into e.readings.
 func (d *decoder) intervalReading(e *entry) error {
 	s := d.s
 	var r rawReading
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return err
-		}
-		if k == tokEnd && s.depth() < base {
-			e.readings = append(e.readings, r)
-			return nil
-		}
-		if k != tokStart {
-			continue
-		}
-		switch string(s.local) {
+	for depth := s.Depth(); s.NextChild(depth); {
+		switch string(s.Local()) {
 		case "value":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return err
 			}
@@ -147,7 +106,7 @@ func (d *decoder) intervalReading(e *entry) error {
 				d.warn.add("badvalue", fmt.Sprintf("%s: value %q is not a number; stored as missing (exported empty)", e.name(), t))
 			}
 		case "cost":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return err
 			}
@@ -159,7 +118,7 @@ func (d *decoder) intervalReading(e *entry) error {
 				d.warn.add("badcost", fmt.Sprintf("%s: cost %q is not a number; ignored", e.name(), t))
 			}
 		case "tou":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return err
 			}
@@ -176,36 +135,23 @@ func (d *decoder) intervalReading(e *entry) error {
 			if err := d.readingQuality(&r); err != nil {
 				return err
 			}
-		default:
-			if err := d.skip(); err != nil {
-				return err
-			}
 		}
 	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	e.readings = append(e.readings, r)
+	return nil
 }
 
 // readingQuality appends the quality codes of a ReadingQuality element, separated by ";".
 func (d *decoder) readingQuality(r *rawReading) error {
 	s := d.s
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return err
-		}
-		if k == tokEnd && s.depth() < base {
-			return nil
-		}
-		if k != tokStart {
+	for depth := s.Depth(); s.NextChild(depth); {
+		if string(s.Local()) != "quality" {
 			continue
 		}
-		if string(s.local) != "quality" {
-			if err := d.skip(); err != nil {
-				return err
-			}
-			continue
-		}
-		t, err := d.text()
+		t, err := s.TextContent()
 		if err != nil {
 			return err
 		}
@@ -223,6 +169,7 @@ func (d *decoder) readingQuality(r *rawReading) error {
 			d.setQuality(r, cur+";"+string(t))
 		}
 	}
+	return s.Err()
 }
 
 // extra returns the reading's rawExtra, creating it.
@@ -732,8 +679,8 @@ func (d *decoder) finish() error {
 		d.writeMeter(m)
 	}
 	d.sendBatch()
-	if d.s.unbound > 0 {
-		d.warn.add("unbound", fmt.Sprintf("%d elements use a namespace prefix the document never declares (such as <%s>); they were matched by name", d.s.unbound, d.s.unboundName))
+	if n, first := d.s.Unbound(); n > 0 {
+		d.warn.add("unbound", fmt.Sprintf("%d elements use a namespace prefix the document never declares (such as <%s>); they were matched by name", n, first))
 	}
 	return nil
 }
