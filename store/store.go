@@ -31,8 +31,9 @@ var ErrNotFound = errors.New("not found")
 
 // Store is an open Custody database.
 type Store struct {
-	db   *sql.DB
-	path string
+	db    *sql.DB
+	path  string
+	stmts stmtCache // statements prepared on the database, reused across transactions
 
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
@@ -101,6 +102,7 @@ func (s *Store) Close() error {
 	if s == nil || s.db == nil {
 		return nil
 	}
+	s.closeStmts()
 	return s.db.Close()
 }
 

@@ -6,14 +6,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 )
 
-// Tx is a write transaction. Its statements are prepared once and reused, because readings
-// are written by the hundred thousand.
+// Tx is a write transaction. Its statements come from the store's statement cache, so each is
+// prepared once per connection, not once per transaction: readings are written by the hundred
+// thousand, and events in many small transactions.
+//
+// A Tx may be used from two goroutines at once (a parser's writer goroutine storing readings
+// while the reading goroutine archives the body); database/sql serialises their statements on
+// the connection.
 type Tx struct {
 	s     *Store
 	tx    *sql.Tx
 	ctx   context.Context
+	mu    sync.Mutex // guards stmts
 	stmts map[string]*sql.Stmt
 	done  bool
 }
@@ -51,23 +59,82 @@ func (t *Tx) Rollback() error {
 	return t.tx.Rollback()
 }
 
+// closeStmts releases the transaction's handles on the cached statements; the statements
+// themselves stay prepared on their connection for the next transaction.
 func (t *Tx) closeStmts() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for _, st := range t.stmts {
 		st.Close()
 	}
 }
 
-// stmt returns the prepared statement for query, preparing it on first use.
+// stmt returns the statement for query bound to this transaction: the store's cached
+// statement (prepared again only on a connection that has not run it yet), else one
+// prepared for this transaction alone.
 func (t *Tx) stmt(query string) (*sql.Stmt, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if st, ok := t.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := t.tx.PrepareContext(t.ctx, query)
-	if err != nil {
-		return nil, err
+	var st *sql.Stmt
+	if cached := t.s.cachedStmt(t.ctx, query); cached != nil {
+		// database/sql reuses the statement already prepared on this transaction's
+		// connection, or prepares it there once and keeps it for later transactions.
+		st = t.tx.StmtContext(t.ctx, cached)
+	} else {
+		var err error
+		if st, err = t.tx.PrepareContext(t.ctx, query); err != nil {
+			return nil, err
+		}
 	}
 	t.stmts[query] = st
 	return st, nil
+}
+
+// stmtCache holds the statements prepared on the database, by query text. database/sql keeps
+// one SQLite statement per connection for each, across transactions.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// prepareWait bounds how long preparing a statement for the cache may wait for a free
+// connection; past it the transaction prepares its own copy instead of waiting behind readers.
+const prepareWait = 2 * time.Second
+
+// cachedStmt returns the cached statement for query, preparing it on first use; nil when it
+// cannot be prepared now (the caller then prepares one on its own connection).
+func (s *Store) cachedStmt(ctx context.Context, query string) *sql.Stmt {
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	if st, ok := s.stmts.m[query]; ok {
+		return st
+	}
+	// Preparing takes a connection of the pool besides the transaction's own; do not wait
+	// long for one (every other connection may be a writer queued behind this transaction).
+	pctx, cancel := context.WithTimeout(ctx, prepareWait)
+	defer cancel()
+	st, err := s.db.PrepareContext(pctx, query)
+	if err != nil {
+		return nil
+	}
+	if s.stmts.m == nil {
+		s.stmts.m = map[string]*sql.Stmt{}
+	}
+	s.stmts.m[query] = st
+	return st
+}
+
+// closeStmts closes the statement cache, before the database.
+func (s *Store) closeStmts() {
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	for _, st := range s.stmts.m {
+		st.Close()
+	}
+	s.stmts.m = nil
 }
 
 // Exec runs a statement inside the transaction. It is for this package's other files; callers
@@ -145,8 +212,6 @@ func (t *Tx) UpsertSeries(sr *Series) error {
 	return nil
 }
 
-const upsertReadingHead = `INSERT INTO readings (series_id, start, seconds, value, quality, cost, tou) VALUES `
-
 const upsertReadingTail = `
 	ON CONFLICT (series_id, start) DO UPDATE SET
 		seconds = excluded.seconds, value = excluded.value, quality = excluded.quality,
@@ -157,45 +222,85 @@ const upsertReadingTail = `
 // the cost of a reading.
 const readingRows = 64
 
-// upsertReadings returns the upsert statement for n rows. The series id is parameter ?1,
-// shared by every row; with sharedQuality the quality is ?2, shared too (a batch usually has
-// one quality code throughout), which saves binding — and for text, copying — it per row.
-func upsertReadings(n int, sharedQuality bool) string {
-	row := "(?1, ?, ?, ?, ?, ?, ?)"
-	if sharedQuality {
-		row = "(?1, ?, ?, ?, ?2, ?, ?)"
+// readingShape is what a run of readings has in common, which decides the statement that
+// writes it: a column every reading of the run has equal is bound once for all of them, and
+// a column none of them has is left out (NULL). Every bound argument costs a conversion in
+// database/sql and a call into SQLite, so a typical bulk reading binds three (start, value,
+// tou) instead of six.
+type readingShape struct {
+	rows          int
+	sharedQuality bool // all have the same non-empty quality: ?2
+	noQuality     bool // none has a quality
+	sharedSeconds bool // all have the same duration
+	noCost, noTOU bool // none has a cost, a time-of-use tier
+}
+
+func shapeOf(rs []Reading) readingShape {
+	sh := readingShape{rows: len(rs), sharedQuality: rs[0].Quality != "", noQuality: rs[0].Quality == "", sharedSeconds: true, noCost: true, noTOU: true}
+	for i := range rs {
+		r := &rs[i]
+		if r.Quality != rs[0].Quality {
+			sh.sharedQuality, sh.noQuality = false, false
+		}
+		sh.sharedSeconds = sh.sharedSeconds && r.Seconds == rs[0].Seconds
+		sh.noCost = sh.noCost && !r.HasCost
+		sh.noTOU = sh.noTOU && !r.HasTOU
 	}
+	return sh
+}
+
+// readingStatements memoises the upsert text of each shape.
+var readingStatements sync.Map // readingShape → string
+
+// sql returns the upsert for the shape. The shared parameters come first in the column list
+// and in every row (?1 the series, then the quality and the duration when shared), so the
+// bare "?" of the per-row columns number on from them.
+func (sh readingShape) sql() string {
+	if q, ok := readingStatements.Load(sh); ok {
+		return q.(string)
+	}
+	cols := []string{"series_id"}
+	shared := []string{"?1"}
+	if sh.sharedQuality {
+		cols = append(cols, "quality")
+		shared = append(shared, fmt.Sprintf("?%d", len(shared)+1))
+	}
+	if sh.sharedSeconds {
+		cols = append(cols, "seconds")
+		shared = append(shared, fmt.Sprintf("?%d", len(shared)+1))
+	}
+	perRow := []string{"start", "value"}
+	if !sh.sharedSeconds {
+		perRow = append(perRow, "seconds")
+	}
+	if !sh.sharedQuality && !sh.noQuality {
+		perRow = append(perRow, "quality")
+	}
+	if !sh.noCost {
+		perRow = append(perRow, "cost")
+	}
+	if !sh.noTOU {
+		perRow = append(perRow, "tou")
+	}
+	cols = append(cols, perRow...)
+	row := "(" + strings.Join(shared, ", ") + strings.Repeat(", ?", len(perRow)) + ")"
 	var b strings.Builder
-	b.WriteString(upsertReadingHead)
-	for i := 0; i < n; i++ {
+	b.WriteString("INSERT INTO readings (" + strings.Join(cols, ", ") + ") VALUES ")
+	for i := 0; i < sh.rows; i++ {
 		if i > 0 {
 			b.WriteByte(',')
-		}
-		if sharedQuality && i == 0 {
-			// ?2 must be numbered before the first bare "?", which takes the next free number.
-			b.WriteString("(?1, ?3, ?4, ?5, ?2, ?6, ?7)")
-			continue
 		}
 		b.WriteString(row)
 	}
 	b.WriteString(upsertReadingTail)
-	return b.String()
-}
-
-// readingStatements are the upsert statements by row count and shared quality.
-var readingStatements = map[[2]int]string{}
-
-func init() {
-	for _, n := range []int{1, 8, readingRows} {
-		readingStatements[[2]int{n, 0}] = upsertReadings(n, false)
-		readingStatements[[2]int{n, 1}] = upsertReadings(n, true)
-	}
+	q, _ := readingStatements.LoadOrStore(sh, b.String())
+	return q.(string)
 }
 
 // PutReadings upserts readings of one series: a reading with the same start replaces the
 // stored one (corrections win; within rs, the later one wins).
 func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
-	args := make([]any, 0, 2+6*min(len(rs), readingRows))
+	args := make([]any, 0, 3+6*min(len(rs), readingRows))
 	for len(rs) > 0 {
 		n := 1
 		switch {
@@ -204,43 +309,52 @@ func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 		case len(rs) >= 8:
 			n = 8
 		}
-		shared := rs[0].Quality != ""
-		for i := 1; i < n && shared; i++ {
-			shared = rs[i].Quality == rs[0].Quality
-		}
-		key := [2]int{n, 0}
-		args = append(args[:0], seriesID)
-		if shared {
-			key[1] = 1
-			args = append(args, rs[0].Quality)
-		}
-		st, err := t.stmt(readingStatements[key])
+		run := rs[:n]
+		sh := shapeOf(run)
+		st, err := t.stmt(sh.sql())
 		if err != nil {
 			return fmt.Errorf("put readings: %w", err)
 		}
-		for i := range rs[:n] {
-			r := &rs[i]
+		args = append(args[:0], seriesID)
+		if sh.sharedQuality {
+			args = append(args, run[0].Quality)
+		}
+		if sh.sharedSeconds {
+			args = append(args, run[0].Seconds)
+		}
+		for i := range run {
+			r := &run[i]
 			// Plain values and nil rather than sql.Null*: database/sql converts those without
 			// calling a Valuer, which is measurably cheaper at hundreds of thousands of rows.
-			var value, cost, tou any
+			var value any
 			if !r.Missing {
 				value = r.Value
 			}
-			if r.HasCost {
-				cost = r.Cost
+			args = append(args, r.Start, value)
+			if !sh.sharedSeconds {
+				args = append(args, r.Seconds)
 			}
-			if r.HasTOU {
-				tou = r.TOU
+			if !sh.sharedQuality && !sh.noQuality {
+				var quality any
+				if r.Quality != "" {
+					quality = r.Quality
+				}
+				args = append(args, quality)
 			}
-			if shared {
-				args = append(args, r.Start, r.Seconds, value, cost, tou)
-				continue
+			if !sh.noCost {
+				var cost any
+				if r.HasCost {
+					cost = r.Cost
+				}
+				args = append(args, cost)
 			}
-			var quality any
-			if r.Quality != "" {
-				quality = r.Quality
+			if !sh.noTOU {
+				var tou any
+				if r.HasTOU {
+					tou = r.TOU
+				}
+				args = append(args, tou)
 			}
-			args = append(args, r.Start, r.Seconds, value, quality, cost, tou)
 		}
 		if _, err := st.ExecContext(t.ctx, args...); err != nil {
 			return fmt.Errorf("put readings of series %d from %d: %w", seriesID, rs[0].Start, err)

@@ -128,6 +128,7 @@ type decoder struct {
 
 	// The writer goroutine owns tx; the parser hands it work in order.
 	ops    chan func(*store.Tx) error
+	free   chan []store.Reading // batches the writer is done with, for the parser to fill again
 	done   chan error
 	failed atomic.Bool
 }
@@ -143,6 +144,7 @@ func newDecoder(ctx context.Context, p store.Payload) *decoder {
 
 func (d *decoder) startWriter(tx *store.Tx) {
 	d.ops = make(chan func(*store.Tx) error, 32)
+	d.free = make(chan []store.Reading, 40)
 	d.done = make(chan error, 1)
 	go func() {
 		var err error

@@ -565,7 +565,11 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 	}
 	for len(out) > 0 {
 		if d.batch == nil {
-			d.batch = make([]store.Reading, 0, flushBatch)
+			select {
+			case d.batch = <-d.free: // a batch the writer has finished with
+			default:
+				d.batch = make([]store.Reading, 0, flushBatch)
+			}
 		}
 		n := min(len(out), flushBatch-len(d.batch))
 		d.batch = append(d.batch, out[:n]...)
@@ -586,7 +590,14 @@ func (d *decoder) sendBatch() {
 	}
 	sr, batch := d.batchSeries, d.batch
 	d.batch = nil
-	d.do(func(tx *store.Tx) error { return tx.PutReadings(sr.id, batch) })
+	d.do(func(tx *store.Tx) error {
+		err := tx.PutReadings(sr.id, batch)
+		select {
+		case d.free <- batch[:0]:
+		default:
+		}
+		return err
+	})
 }
 
 // checkDuplicates looks at readings of one entry that share a start. Equal repeats are

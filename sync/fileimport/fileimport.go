@@ -1,13 +1,18 @@
 // Package fileimport imports files the user already has — Green Button XML, CIM XML/JSON,
 // Eloverblik JSON — detecting the format from the content.
 //
-// Every file is archived before it is parsed; a file that fails is kept with its error and
-// nothing of it is half-imported, because a format parses inside one transaction.
+// A file is hashed first (a file already imported is skipped without parsing it), then
+// read once: the archive is compressed from the same bytes the parser reads, and the
+// archive, the parsed data and the payload's status are committed in one transaction. A
+// file that fails to parse is archived again on its own and kept with its error; nothing of
+// it is half-imported.
 package fileimport
 
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -65,10 +70,6 @@ func (im *Importer) Import(ctx context.Context, path string) (Summary, error) {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return sum, fmt.Errorf("import %s: %w", path, err)
-	}
 	head := make([]byte, headSize)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -85,25 +86,90 @@ func (im *Importer) Import(ctx context.Context, path string) (Summary, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
-	name := "unknown"
-	if format != nil {
-		name = format.Name
-	}
-	// Archive first, whatever happens next: an unreadable file is kept for inspection too.
-	p, existed, err := im.Store.Archive(ctx, store.Payload{Format: name, URL: "file://" + absPath(path)}, f)
-	if err != nil {
-		return sum, fmt.Errorf("import %s: %w", path, err)
-	}
+	pl := store.Payload{Format: "unknown", URL: "file://" + absPath(path)}
 	if format == nil {
+		// Archived all the same, for inspection.
+		p, _, err := im.Store.Archive(ctx, pl, f)
+		if err != nil {
+			return sum, fmt.Errorf("import %s: %w", path, err)
+		}
 		_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, ErrUnknownFormat.Error())
 		return sum, fmt.Errorf("import %s: %w", path, ErrUnknownFormat)
 	}
+	pl.Format = format.Name
 	sum.Format = format.Name
-	if existed && p.Status == store.PayloadParsed {
-		sum.Unchanged = true
+	// Hash first: the hash names the payload (and things the document gives no id for), and
+	// an identical file imported before is skipped without being read again.
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		return sum, fmt.Errorf("import %s: %w", path, err)
+	}
+	pl.SHA256, pl.Size = hex.EncodeToString(h.Sum(nil)), size
+	old, existed, err := im.Store.PayloadBySHA(ctx, pl.SHA256, pl.Format)
+	if err != nil {
+		return sum, fmt.Errorf("import %s: %w", path, err)
+	}
+	if existed {
+		if old.Status == store.PayloadParsed {
+			sum.Unchanged = true
+			return sum, nil
+		}
+		return im.parse(ctx, *format, old, old.Size, path) // archived before, never parsed: parse that
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return sum, fmt.Errorf("import %s: %w", path, err)
+	}
+	sum, err = im.importOnce(ctx, *format, pl, f, path)
+	if err == nil {
 		return sum, nil
 	}
-	return im.parse(ctx, *format, p, info.Size(), path)
+	// Keep the file, marked with why it failed, so that it can be reprocessed after a fix.
+	// Its archive went with the rolled-back transaction: write it again on its own.
+	ctx = context.WithoutCancel(ctx)
+	if _, serr := f.Seek(0, io.SeekStart); serr == nil {
+		if p, _, aerr := im.Store.Archive(ctx, pl, f); aerr == nil {
+			_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
+		}
+	}
+	return sum, fmt.Errorf("import %s: %w", path, err)
+}
+
+// importOnce reads the file once: what the parser reads is compressed into the archive on
+// the way, and the archive, the parsed data and the status commit together.
+func (im *Importer) importOnce(ctx context.Context, format Format, pl store.Payload, f io.Reader, name string) (Summary, error) {
+	tx, err := im.Store.Begin(ctx)
+	if err != nil {
+		return Summary{File: name, Format: format.Name}, err
+	}
+	defer tx.Rollback()
+	aw, err := tx.ArchiveWriter(pl)
+	if err != nil {
+		return Summary{File: name, Format: format.Name}, err
+	}
+	p := aw.Payload()
+	progress := func(read int64) {
+		if im.Progress != nil {
+			im.Progress(name, read, p.Size)
+		}
+	}
+	body := io.TeeReader(f, aw)
+	sum, err := format.Parse(ctx, tx, p, bufio.NewReaderSize(body, 256<<10), progress)
+	sum.File, sum.Format = name, format.Name
+	if err == nil {
+		// A parser may stop at the end of its document: the archive keeps the whole file.
+		_, err = io.Copy(io.Discard, body)
+	}
+	if _, cerr := aw.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = tx.SetPayloadStatus(p.ID, store.PayloadParsed, "")
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	return sum, err
 }
 
 // Reparse parses an archived payload again, such as after a parser fix.

@@ -70,7 +70,7 @@ type frame struct {
 	nameOff, nameLen int // qualified name in Scanner.names
 	localOff         int // offset of the local part in Scanner.names
 	nbind            int // namespace bindings this element declared
-	space            string
+	space            int // index in Scanner.spaces: a frame holds no pointer, so pushing it needs no write barrier
 }
 
 // SyntaxError is an error at a position of the input: not well-formed XML, a forbidden
@@ -111,6 +111,8 @@ type Scanner struct {
 	names      []byte
 	bindings   []nsBinding
 	intern     map[string]string
+	spaces     []string       // namespace URIs seen, by frame.space
+	spaceIndex map[string]int // index of each in spaces
 	scratch    []byte
 	tbuf       []byte // TextContent's buffer when an element's text comes in pieces
 	err        error  // sticky error of NextChild
@@ -123,7 +125,7 @@ type Scanner struct {
 
 // New returns a scanner reading the UTF-8 document r.
 func New(r io.Reader) *Scanner {
-	return &Scanner{r: r, buf: make([]byte, 0, 256<<10), intern: map[string]string{}}
+	return &Scanner{r: r, buf: make([]byte, 0, 256<<10), intern: map[string]string{}, spaces: []string{""}, spaceIndex: map[string]int{"": 0}}
 }
 
 // Kind is the kind of the current token.
@@ -543,8 +545,11 @@ func (s *Scanner) leafText() ([]byte, bool) {
 		return nil, false
 	}
 	rest := s.buf[s.pos:s.end]
-	lt := bytes.IndexByte(rest, '<')
-	if lt < 0 {
+	lt := 0
+	for lt < len(rest) && rest[lt] != '<' && rest[lt] != '&' {
+		lt++
+	}
+	if lt == len(rest) || rest[lt] == '&' {
 		return nil, false
 	}
 	f := s.stack[len(s.stack)-1]
@@ -555,13 +560,10 @@ func (s *Scanner) leafText() ([]byte, bool) {
 		return nil, false
 	}
 	text := rest[:lt]
-	if bytes.IndexByte(text, '&') >= 0 {
-		return nil, false
-	}
 	s.pos += lt + len(qname) + 3
 	s.stack = s.stack[:len(s.stack)-1]
 	s.bindings = s.bindings[:len(s.bindings)-f.nbind]
-	s.kind, s.space, s.local = End, f.space, s.names[f.localOff:f.nameOff+f.nameLen]
+	s.kind, s.space, s.local = End, s.spaces[f.space], s.names[f.localOff:f.nameOff+f.nameLen]
 	s.names = s.names[:f.nameOff]
 	if len(s.stack) == 0 {
 		s.rootDone = true
@@ -649,6 +651,26 @@ func truncate(b []byte, n int) []byte {
 func (s *Scanner) startTag(at int64) (Kind, error) {
 	if s.rootDone {
 		return EOF, s.errAt(at, "a second root element after the document's end")
+	}
+	// Fast path: <name> or <name/>, read in one pass over the name.
+	b := s.buf[:s.end]
+	j := s.pos + 1
+	for j < len(b) && nameByte[b[j]] {
+		j++
+	}
+	if j < len(b) && j > s.pos+1 && isNameStart(b[s.pos+1]) {
+		if b[j] == '>' {
+			qname := b[s.pos+1 : j]
+			s.pos = j + 1
+			s.attrs = s.attrs[:0]
+			return s.pushStart(at, qname, 0, false)
+		}
+		if b[j] == '/' && j+1 < len(b) && b[j+1] == '>' {
+			qname := b[s.pos+1 : j]
+			s.pos = j + 2
+			s.attrs = s.attrs[:0]
+			return s.pushStart(at, qname, 0, true)
+		}
 	}
 	// Find the closing '>' outside quoted attribute values.
 	i, quote := 1, byte(0)
@@ -742,6 +764,12 @@ found:
 			s.attrs = append(s.attrs, xattr{name: name, value: val})
 		}
 	}
+	return s.pushStart(at, qname, nbind, self)
+}
+
+// pushStart makes the start tag qname, which declared nbind namespaces, the current token;
+// its other attributes are already in s.attrs.
+func (s *Scanner) pushStart(at int64, qname []byte, nbind int, self bool) (Kind, error) {
 	// Resolve the element's namespace.
 	prefix, local := []byte(nil), qname
 	if c := bytes.IndexByte(qname, ':'); c >= 0 {
@@ -757,7 +785,7 @@ found:
 	if len(s.stack) >= MaxDepth {
 		return EOF, s.errAt(at, "elements nested more than %d deep", MaxDepth)
 	}
-	f := frame{nameOff: len(s.names), nameLen: len(qname), localOff: len(s.names) + len(qname) - len(local), nbind: nbind, space: space}
+	f := frame{nameOff: len(s.names), nameLen: len(qname), localOff: len(s.names) + len(qname) - len(local), nbind: nbind, space: s.spaceID(space)}
 	s.names = append(s.names, qname...)
 	s.stack = append(s.stack, f)
 	s.sawRoot = true
@@ -791,12 +819,23 @@ func (s *Scanner) popEnd(name []byte, at int64) (Kind, error) {
 	}
 	s.stack = s.stack[:len(s.stack)-1]
 	s.bindings = s.bindings[:len(s.bindings)-f.nbind]
-	s.kind, s.space, s.local = End, f.space, s.names[f.localOff:f.nameOff+f.nameLen]
+	s.kind, s.space, s.local = End, s.spaces[f.space], s.names[f.localOff:f.nameOff+f.nameLen]
 	s.names = s.names[:f.nameOff]
 	if len(s.stack) == 0 {
 		s.rootDone = true
 	}
 	return End, nil
+}
+
+// spaceID returns the index of a namespace URI in s.spaces, adding it. The URIs come from
+// internBytes, so they are as few as the document's distinct declarations.
+func (s *Scanner) spaceID(uri string) int {
+	if i, ok := s.spaceIndex[uri]; ok {
+		return i
+	}
+	s.spaces = append(s.spaces, uri)
+	s.spaceIndex[uri] = len(s.spaces) - 1
+	return len(s.spaces) - 1
 }
 
 func (s *Scanner) internBytes(b []byte) string {
@@ -889,6 +928,14 @@ func appendUnescaped(out, raw []byte) ([]byte, error) {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// nameByte marks the bytes that may appear in a qualified name.
+var nameByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c == '_' || c == ':' || c == '-' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
+	}
+	return t
+}()
 
 func isNameStart(c byte) bool {
 	return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
