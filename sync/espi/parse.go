@@ -71,6 +71,7 @@ func Parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 // parse is Parse; a nil tx parses without storing anything (for benchmarks).
 func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
 	d := newDecoder(ctx, p)
+	defer d.closeSpill()
 	cr := &fileimport.ProgressReader{R: r, Progress: progress}
 	body, err := decodeCharset(cr)
 	if err != nil {
@@ -122,6 +123,9 @@ type decoder struct {
 	qualityList []string
 	extras      []rawExtra
 	pendingN    int             // blocks waiting in pending
+	pendingMem  int             // readings of those blocks held in memory (the rest are spilled)
+	spillF      *spillFile      // waiting readings beyond maxPendingInMemory, nil until needed
+	unspilled   []rawReading    // scratch for readings read back from spillF
 	conv        []store.Reading // scratch for converting one entry's readings
 	batch       []store.Reading // readings gathered for batchSeries
 	batchSeries *seriesState

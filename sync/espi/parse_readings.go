@@ -357,6 +357,11 @@ func (d *decoder) handleBlocks(e *entry) error {
 	}
 	d.pending[match] = append(d.pending[match], pb)
 	d.pendingN++
+	if d.pendingMem+len(pb.readings) > maxPendingInMemory {
+		return d.spill(pb)
+	}
+	d.pendingMem += len(pb.readings)
+	pb.counted = true
 	return nil
 }
 
@@ -474,6 +479,15 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 	ordered, overlaps := true, 0
 	if rt != nil {
 		pow, il = rt.pow10, rt.intervalLength
+	}
+	if pb.spilled > 0 {
+		if err := d.unspill(pb); err != nil {
+			return err
+		}
+		defer func() { pb.readings, pb.spilled = nil, 0 }()
+	} else if pb.counted {
+		d.pendingMem -= len(pb.readings)
+		pb.counted = false
 	}
 	out := d.conv[:0]
 	for _, b := range pb.blocks {
@@ -661,7 +675,7 @@ func (d *decoder) finish() error {
 		if rt == nil {
 			n := 0
 			for _, pb := range list {
-				n += len(pb.readings)
+				n += pb.count()
 			}
 			d.warn.add("nort"+match, fmt.Sprintf("MeterReading %s: its ReadingType is not in this document, so %d readings are stored as written, with no unit and no multiplier applied; import a document with the ReadingType (such as the full download) to correct them", mr.key, n))
 		}
