@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"custody/store"
 	"custody/sync/fileimport"
@@ -182,9 +184,63 @@ func csvRecord(row store.ExportRow, rec []string) []string {
 	if r.HasCost {
 		cost = formatFloat(r.Cost)
 	}
-	return append(rec[:0], row.Meter, row.Series, row.Commodity, row.Flow, row.Unit,
+	return append(rec[:0], termSafe(row.Meter), termSafe(row.Series), termSafe(row.Commodity), termSafe(row.Flow), termSafe(row.Unit),
 		time.Unix(r.Start, 0).UTC().Format(time.RFC3339), strconv.FormatInt(r.Seconds, 10),
-		value, r.Quality, cost, row.Currency)
+		value, termSafe(r.Quality), cost, termSafe(row.Currency))
+}
+
+// termSafe returns s fit for a terminal: every control character (C0, DEL, C1) and every
+// byte that is not UTF-8 becomes U+FFFD. Data come from files and servers; an href holding
+// "ESC ] 0 ;" would otherwise retitle the user's terminal, or worse, when exported. CSV has
+// no escape of its own, so the character is replaced; the importers refuse such bytes, so
+// only a database written before that can hold them.
+func termSafe(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return termSafeSlow(s)
+		}
+	}
+	return s
+}
+
+func termSafeSlow(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == utf8.RuneError && size == 1 {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+		i += size
+	}
+	return b.String()
+}
+
+// jsonTermSafe escapes in encoded JSON what encoding/json leaves raw but a terminal may act
+// on: DEL and the C1 controls (U+0080–U+009F, such as U+009B, a one-character CSI). They only
+// occur inside strings, where \u escapes keep the data exact.
+type jsonTermSafe struct{ w io.Writer }
+
+func (j jsonTermSafe) Write(p []byte) (int, error) {
+	if bytes.IndexByte(p, 0x7f) < 0 && bytes.IndexByte(p, 0xc2) < 0 {
+		return j.w.Write(p)
+	}
+	out := make([]byte, 0, len(p)+16)
+	for i := 0; i < len(p); i++ {
+		switch {
+		case p[i] == 0x7f:
+			out = append(out, `\u007f`...)
+		case p[i] == 0xc2 && i+1 < len(p) && p[i+1] >= 0x80 && p[i+1] <= 0x9f:
+			out = fmt.Appendf(out, `\u%04x`, p[i+1])
+			i++
+		default:
+			out = append(out, p[i])
+		}
+	}
+	if _, err := j.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // ExportCSV writes the selected readings in the CSV contract to w.
@@ -206,7 +262,8 @@ func exportCSV(ctx context.Context, w io.Writer, st *store.Store, f store.Export
 }
 
 func exportJSON(ctx context.Context, w io.Writer, st *store.Store, f store.ExportFilter) error {
-	enc := json.NewEncoder(w)
+	// encoding/json already writes C0 controls as \u escapes and bad UTF-8 as U+FFFD.
+	enc := json.NewEncoder(jsonTermSafe{w})
 	return st.ExportReadings(ctx, f, func(row store.ExportRow) error {
 		r := row.Reading
 		obj := map[string]any{
