@@ -654,8 +654,11 @@ func (s *Scanner) startTag(at int64) (Kind, error) {
 	}
 	// Fast path: <name> or <name/>, read in one pass over the name.
 	b := s.buf[:s.end]
-	j := s.pos + 1
+	j, colon := s.pos+1, -1
 	for j < len(b) && nameByte[b[j]] {
+		if b[j] == ':' && colon < 0 {
+			colon = j - s.pos - 1
+		}
 		j++
 	}
 	if j < len(b) && j > s.pos+1 && isNameStart(b[s.pos+1]) {
@@ -663,13 +666,13 @@ func (s *Scanner) startTag(at int64) (Kind, error) {
 			qname := b[s.pos+1 : j]
 			s.pos = j + 1
 			s.attrs = s.attrs[:0]
-			return s.pushStart(at, qname, 0, false)
+			return s.pushStart(at, qname, colon, 0, false)
 		}
 		if b[j] == '/' && j+1 < len(b) && b[j+1] == '>' {
 			qname := b[s.pos+1 : j]
 			s.pos = j + 2
 			s.attrs = s.attrs[:0]
-			return s.pushStart(at, qname, 0, true)
+			return s.pushStart(at, qname, colon, 0, true)
 		}
 	}
 	// Find the closing '>' outside quoted attribute values.
@@ -764,16 +767,16 @@ found:
 			s.attrs = append(s.attrs, xattr{name: name, value: val})
 		}
 	}
-	return s.pushStart(at, qname, nbind, self)
+	return s.pushStart(at, qname, bytes.IndexByte(qname, ':'), nbind, self)
 }
 
-// pushStart makes the start tag qname, which declared nbind namespaces, the current token;
-// its other attributes are already in s.attrs.
-func (s *Scanner) pushStart(at int64, qname []byte, nbind int, self bool) (Kind, error) {
+// pushStart makes the start tag qname, whose first ':' is at colon (-1 for none) and which
+// declared nbind namespaces, the current token; its other attributes are already in s.attrs.
+func (s *Scanner) pushStart(at int64, qname []byte, colon, nbind int, self bool) (Kind, error) {
 	// Resolve the element's namespace.
 	prefix, local := []byte(nil), qname
-	if c := bytes.IndexByte(qname, ':'); c >= 0 {
-		prefix, local = qname[:c], qname[c+1:]
+	if colon >= 0 {
+		prefix, local = qname[:colon], qname[colon+1:]
 	}
 	space, bound := s.lookup(prefix)
 	if !bound {
@@ -785,7 +788,11 @@ func (s *Scanner) pushStart(at int64, qname []byte, nbind int, self bool) (Kind,
 	if len(s.stack) >= MaxDepth {
 		return EOF, s.errAt(at, "elements nested more than %d deep", MaxDepth)
 	}
-	f := frame{nameOff: len(s.names), nameLen: len(qname), localOff: len(s.names) + len(qname) - len(local), nbind: nbind, space: s.spaceID(space)}
+	sid, err := s.spaceID(space)
+	if err != nil {
+		return EOF, s.errAt(at, "%v", err)
+	}
+	f := frame{nameOff: len(s.names), nameLen: len(qname), localOff: len(s.names) + len(qname) - len(local), nbind: nbind, space: sid}
 	s.names = append(s.names, qname...)
 	s.stack = append(s.stack, f)
 	s.sawRoot = true
@@ -829,14 +836,27 @@ func (s *Scanner) popEnd(name []byte, at int64) (Kind, error) {
 
 // spaceID returns the index of a namespace URI in s.spaces, adding it. The URIs come from
 // internBytes, so they are as few as the document's distinct declarations.
-func (s *Scanner) spaceID(uri string) int {
+func (s *Scanner) spaceID(uri string) (int, error) {
+	// A document uses a handful of namespaces: a linear search beats hashing the URI of
+	// every tag.
+	for i, sp := range s.spaces[:min(len(s.spaces), 8)] {
+		if sp == uri {
+			return i, nil
+		}
+	}
 	if i, ok := s.spaceIndex[uri]; ok {
-		return i
+		return i, nil
+	}
+	if len(s.spaces) >= maxSpaces {
+		return 0, fmt.Errorf("more than %d different namespace URIs", maxSpaces)
 	}
 	s.spaces = append(s.spaces, uri)
 	s.spaceIndex[uri] = len(s.spaces) - 1
-	return len(s.spaces) - 1
+	return len(s.spaces) - 1, nil
 }
+
+// maxSpaces bounds the distinct namespace URIs of a document (a real one has a handful).
+const maxSpaces = 1 << 16
 
 func (s *Scanner) internBytes(b []byte) string {
 	if v, ok := s.intern[string(b)]; ok {
