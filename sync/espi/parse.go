@@ -131,10 +131,12 @@ type decoder struct {
 	batchSeries *seriesState
 
 	// The writer goroutine owns tx; the parser hands it work in order.
-	ops    chan func(*store.Tx) error
-	free   chan []store.Reading // batches the writer is done with, for the parser to fill again
-	done   chan error
-	failed atomic.Bool
+	ops  chan func(*store.Tx) error
+	free chan []store.Reading // batches the writer is done with, for the parser to fill again
+	// noStore is set for a nil transaction: readings are built and dropped.
+	noStore bool
+	done    chan error
+	failed  atomic.Bool
 }
 
 func newDecoder(ctx context.Context, p store.Payload) *decoder {
@@ -147,6 +149,7 @@ func newDecoder(ctx context.Context, p store.Payload) *decoder {
 }
 
 func (d *decoder) startWriter(tx *store.Tx) {
+	d.noStore = tx == nil
 	d.ops = make(chan func(*store.Tx) error, 32)
 	d.free = make(chan []store.Reading, 40)
 	d.done = make(chan error, 1)

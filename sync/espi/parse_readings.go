@@ -602,6 +602,10 @@ func (d *decoder) sendBatch() {
 	if len(d.batch) == 0 {
 		return
 	}
+	if d.noStore {
+		d.batch = d.batch[:0] // parse-only (benchmarks, fuzzing): nothing to hand over
+		return
+	}
 	sr, batch := d.batchSeries, d.batch
 	d.batch = nil
 	d.do(func(tx *store.Tx) error {
