@@ -154,7 +154,9 @@ func (im *Importer) importOnce(ctx context.Context, format Format, pl store.Payl
 		}
 	}
 	body := io.TeeReader(f, aw)
-	sum, err := format.Parse(ctx, tx, p, bufio.NewReaderSize(body, 256<<10), progress)
+	// 64 KB: small reads (a JSON decoder's) are buffered, while a bulk parser's larger reads
+	// go straight to the file without another copy.
+	sum, err := format.Parse(ctx, tx, p, bufio.NewReaderSize(body, 64<<10), progress)
 	sum.File, sum.Format = name, format.Name
 	if err == nil {
 		// A parser may stop at the end of its document: the archive keeps the whole file.

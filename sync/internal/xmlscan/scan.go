@@ -287,7 +287,19 @@ func checkChars(b []byte, atEOF bool) (int, bool) {
 	i := 0
 	for i < len(b) {
 		// Eight printable ASCII bytes at a time: no byte with the high bit set, and none
-		// below 0x20 (subtracting 0x20 from such a byte borrows into its high bit).
+		// below 0x20 (subtracting 0x20 from such a byte borrows into its high bit); sixteen
+		// while they last.
+		for i+16 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			y := binary.LittleEndian.Uint64(b[i+8:])
+			if (x|(x-0x2020202020202020)|y|(y-0x2020202020202020))&0x8080808080808080 != 0 {
+				break
+			}
+			i += 16
+		}
+		if i == len(b) {
+			break
+		}
 		if i+8 <= len(b) {
 			x := binary.LittleEndian.Uint64(b[i:])
 			if (x|(x-0x2020202020202020))&0x8080808080808080 == 0 {

@@ -55,6 +55,8 @@ func TestForbiddenCharacters(t *testing.T) {
 		{"reference to a surrogate", "<a>&#xD800;</a>", "character reference &#xD800;", 1, 4},
 		{"reference to ESC in an attribute", "<a href='&#x1B;'/>", "character reference &#x1B;", 1, 1},
 		{"reference to a tab", "<a>&#9;</a>", "", 0, 0},
+		{"32 printable bytes", "<a>0123456789abcdefghijklmn</a>", "", 0, 0},
+		{"ESC as byte 17", "<a>0123456789abcd\x1b</a>", "0x1B", 1, 18},
 	}
 	for _, tt := range tests {
 		for _, reader := range []struct {
