@@ -122,12 +122,13 @@ type decoder struct {
 	qualities   map[string]uint16 // quality code strings, to 1 + their index in qualityList
 	qualityList []string
 	extras      []rawExtra
-	pendingN    int             // blocks waiting in pending
-	pendingMem  int             // readings of those blocks held in memory (the rest are spilled)
-	spillF      *spillFile      // waiting readings beyond maxPendingInMemory, nil until needed
-	unspilled   []rawReading    // scratch for readings read back from spillF
-	conv        []store.Reading // scratch for converting one entry's readings
-	batch       []store.Reading // readings gathered for batchSeries
+	pendingN    int               // blocks waiting in pending
+	pendingMem  int               // readings of those blocks held in memory (the rest are spilled)
+	spillF      *spillFile        // waiting readings beyond maxPendingInMemory, nil until needed
+	unspilled   []rawReading      // scratch for readings read back from spillF
+	hrefs       map[string]string // MeterReading hrefs of waiting blocks, shared
+	conv        []store.Reading   // scratch for converting one entry's readings
+	batch       []store.Reading   // readings gathered for batchSeries
 	batchSeries *seriesState
 
 	// The writer goroutine owns tx; the parser hands it work in order.

@@ -357,8 +357,14 @@ func (d *decoder) handleBlocks(e *entry) error {
 	}
 	d.pending[match] = append(d.pending[match], pb)
 	d.pendingN++
+	if match != "" && match[0] != '?' {
+		// Only blocks still looking for their MeterReading need their up href again; the
+		// MeterReading's href is shared by all its blocks, not kept once per entry.
+		pb.entry.up = ""
+		pb.mrHref = d.internHref(pb.mrHref)
+	}
 	if d.pendingMem+len(pb.readings) > maxPendingInMemory {
-		return d.spill(pb)
+		return d.spill(pb, match != "" && match[0] != '?')
 	}
 	d.pendingMem += len(pb.readings)
 	pb.counted = true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // A document whose ReadingTypes (or MeterReadings) come after its IntervalBlocks makes every
@@ -30,8 +31,11 @@ type spillFile struct {
 // spillHook, when set (by tests), is called for every entry spilled.
 var spillHook func()
 
-// spill moves the readings of pb to the spill file, creating it on first use.
-func (d *decoder) spill(pb *pendingBlocks) error {
+// spill moves the readings of pb to the spill file, creating it on first use. With
+// dropEntry (the blocks know their MeterReading) the entry's self href and id, needed only
+// for messages once the blocks are flushed, go with them: a pending entry then keeps about
+// 200 bytes in memory for its 96 readings.
+func (d *decoder) spill(pb *pendingBlocks, dropEntry bool) error {
 	if spillHook != nil {
 		spillHook()
 	}
@@ -56,6 +60,14 @@ func (d *decoder) spill(pb *pendingBlocks) error {
 		sf.buf = binary.LittleEndian.AppendUint16(sf.buf, r.quality)
 		sf.buf = append(sf.buf, r.flags, 0)
 	}
+	if dropEntry {
+		sf.buf = binary.AppendUvarint(sf.buf, uint64(len(pb.entry.self)))
+		sf.buf = append(sf.buf, pb.entry.self...)
+		sf.buf = binary.AppendUvarint(sf.buf, uint64(len(pb.entry.id)))
+		sf.buf = append(sf.buf, pb.entry.id...)
+		pb.index, pb.spillMeta = pb.entry.index, len(sf.buf)-len(pb.readings)*spillRecord
+		pb.entry = nil
+	}
 	if _, err := sf.f.WriteAt(sf.buf, sf.size); err != nil {
 		return fmt.Errorf("write waiting readings to a temporary file: %w", err)
 	}
@@ -69,7 +81,7 @@ func (d *decoder) spill(pb *pendingBlocks) error {
 // unspill reads the readings of a spilled pb back, into memory that stays the decoder's.
 func (d *decoder) unspill(pb *pendingBlocks) error {
 	sf := d.spillF
-	n := pb.spilled * spillRecord
+	n := pb.spilled*spillRecord + pb.spillMeta
 	if cap(sf.buf) < n {
 		sf.buf = make([]byte, n)
 	}
@@ -78,6 +90,13 @@ func (d *decoder) unspill(pb *pendingBlocks) error {
 		return fmt.Errorf("read waiting readings back from their temporary file: %w", err)
 	}
 	rs := d.unspilled[:0]
+	if pb.spillMeta > 0 {
+		meta := sf.buf[pb.spilled*spillRecord:]
+		self, meta := readString(meta)
+		id, _ := readString(meta)
+		pb.entry = &entry{index: pb.index, self: self, id: id}
+		sf.buf = sf.buf[:pb.spilled*spillRecord]
+	}
 	for b := sf.buf; len(b) >= spillRecord; b = b[spillRecord:] {
 		rs = append(rs, rawReading{
 			start:   int64(binary.LittleEndian.Uint64(b[0:])),
@@ -93,6 +112,31 @@ func (d *decoder) unspill(pb *pendingBlocks) error {
 	d.unspilled = rs
 	pb.readings = rs
 	return nil
+}
+
+// readString reads a length-prefixed string written by spill.
+func readString(b []byte) (string, []byte) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return "", nil
+	}
+	return string(b[k : k+int(n)]), b[k+int(n):]
+}
+
+// internHref returns one shared copy of a MeterReading href, so that the thousands of
+// blocks waiting for it do not each keep the href they were derived from.
+func (d *decoder) internHref(h string) string {
+	if v, ok := d.hrefs[h]; ok {
+		return v
+	}
+	if d.hrefs == nil {
+		d.hrefs = map[string]string{}
+	}
+	if len(d.hrefs) < 1<<16 {
+		h = strings.Clone(h)
+		d.hrefs[h] = h
+	}
+	return h
 }
 
 // closeSpill removes the spill file.

@@ -44,6 +44,9 @@ func TestReadingTypeLastSpills(t *testing.T) {
 	if spills < 5 {
 		t.Fatalf("%d entries spilled, want most of the 12", spills)
 	}
+	if len(sum.Warnings) != 0 {
+		t.Errorf("warnings %q", sum.Warnings)
+	}
 	if got := exportText(t, st); got != want {
 		t.Fatalf("spilled import differs from the usual order:\n%.400s\nwant\n%.400s", got, want)
 	}

@@ -67,7 +67,10 @@ type pendingBlocks struct {
 	readings []rawReading // nil while spilled
 	spillAt  int64        // offset of the readings in the spill file
 	spilled  int          // how many readings are in the spill file, 0 when in memory
-	counted  bool         // its in-memory readings count in decoder.pendingMem
+	// spillMeta is the size of the entry's self href and id after the spilled readings, 0
+	// when entry stayed in memory; index is the entry's position while entry is nil.
+	spillMeta, index int
+	counted          bool // its in-memory readings count in decoder.pendingMem
 }
 
 // count is the number of readings, in memory or spilled.
