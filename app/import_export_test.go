@@ -3,17 +3,14 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"custody/app/secrets"
-	"custody/store"
 )
 
 // espiFixture is a Green Button file from the espi package's test data.
@@ -137,59 +134,5 @@ func TestImportBrokenGreenButton(t *testing.T) {
 	_, csv, _ := runCLI(t, "export", "--db", db)
 	if csv != "meter,series,commodity,flow,unit,start,seconds,value,quality,cost,currency\n" {
 		t.Errorf("something was imported:\n%s", csv)
-	}
-}
-
-// TestExportPrintsNoControlBytes exports text holding terminal escapes — stored by an
-// earlier version that accepted them — and checks that neither CSV nor JSON prints a control
-// byte (C0, DEL, C1) or invalid UTF-8, while JSON keeps the data exact in \u escapes.
-func TestExportPrintsNoControlBytes(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "custody.db")
-	ctx := context.Background()
-	st, err := store.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := st.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hostile := "https://h/\x1b]0;owned\x07/\u009b31m\x7f\xff\x00"
-	m := store.Meter{Key: hostile}
-	if err := tx.UpsertMeter(&m); err != nil {
-		t.Fatal(err)
-	}
-	sr := store.Series{MeterID: m.ID, Key: "s\x1b[2J", Unit: "Wh\r"}
-	if err := tx.UpsertSeries(&sr); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.PutReadings(sr.ID, []store.Reading{{Start: 3600, Seconds: 3600, Value: 1, Quality: "1\x1b7"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	for _, format := range []string{"csv", "json"} {
-		code, out, errOut := runCLI(t, "export", "--db", db, "--format", format)
-		if code != 0 {
-			t.Fatalf("%s: exit %d: %s", format, code, errOut)
-		}
-		for i := 0; i < len(out); {
-			r, size := utf8.DecodeRuneInString(out[i:])
-			if r == utf8.RuneError && size == 1 || r < 0x20 && r != '\n' || r >= 0x7f && r <= 0x9f {
-				t.Fatalf("%s: byte %q at %d reaches the terminal:\n%q", format, out[i], i, out)
-			}
-			i += size
-		}
-		if format == "json" {
-			var row map[string]any
-			if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &row); err != nil {
-				t.Fatal(err)
-			}
-			if want := strings.ToValidUTF8(hostile, "\uFFFD"); row["meter"] != want {
-				t.Errorf("JSON meter %q, want the data kept exactly: %q", row["meter"], want)
-			}
-		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 
 // chunkSize is the size of one stored piece of a compressed payload: small enough to keep
 // memory flat while a 1 GB file is archived, large enough that rows stay few.
-const chunkSize = 1 << 20
+var chunkSize = 1 << 20 // a variable so that tests can make chunks small
 
 // secretHeaders are never archived: they carry credentials.
 var secretHeaders = map[string]bool{
@@ -160,6 +160,11 @@ func (c *chunkWriter) put(b []byte) error {
 // compresses the file while the parser reads it, so the archive is written once and never
 // read back. Its hash and size are known in advance (the importer hashes the file first, to
 // skip a file already imported without parsing it); Close checks the size.
+//
+// An import commits in batches (Tx.Batched), so the archive can be committed before it is
+// whole. Until Close it is recorded as failed, with no hash (nothing matches it) and the
+// reason [IncompleteArchive]; an importer deletes it ([Store.DeleteIncompleteArchives]) when
+// the import fails or before it imports the same file again after a crash.
 type PayloadWriter struct {
 	p   Payload
 	cw  *chunkWriter
@@ -183,9 +188,9 @@ func (t *Tx) ArchiveWriter(p Payload) (*PayloadWriter, error) {
 	if p.Headers == nil {
 		headers = []byte("{}")
 	}
-	err := t.queryRow(`INSERT INTO payloads (source_id, format, url, headers, received, sha256, size, status)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') RETURNING id`,
-		nullSource(p.SourceID), p.Format, p.URL, string(headers), p.Received.Unix(), p.SHA256, p.Size).Scan(&p.ID)
+	err := t.queryRow(`INSERT INTO payloads (source_id, format, url, headers, received, sha256, size, status, error)
+		VALUES (?, ?, ?, ?, ?, '', 0, 'failed', ?) RETURNING id`,
+		nullSource(p.SourceID), p.Format, p.URL, string(headers), p.Received.Unix(), IncompleteArchive).Scan(&p.ID)
 	if err != nil {
 		return nil, fmt.Errorf("archive %s: %w", p.URL, err)
 	}
@@ -231,7 +236,26 @@ func (w *PayloadWriter) Close() (Payload, error) {
 	if w.n != w.p.Size {
 		return w.p, fmt.Errorf("archive %s: %d bytes were read, not the %d hashed: the file changed while it was imported", w.p.URL, w.n, w.p.Size)
 	}
+	if _, err := w.cw.t.exec(`UPDATE payloads SET sha256 = ?, size = ?, status = 'pending', error = '' WHERE id = ?`, w.p.SHA256, w.p.Size, w.p.ID); err != nil {
+		return w.p, fmt.Errorf("archive %s: %w", w.p.URL, err)
+	}
 	return w.p, nil
+}
+
+// IncompleteArchive is the error recorded on an archive a PayloadWriter has not finished.
+const IncompleteArchive = "incomplete archive: the import of this file stopped before its end; import the file again"
+
+// DeleteIncompleteArchives removes the unfinished archives of url (see [PayloadWriter]).
+func (s *Store) DeleteIncompleteArchives(ctx context.Context, url string) error {
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.exec(`DELETE FROM payloads WHERE url = ? AND sha256 = '' AND error = ?`, url, IncompleteArchive); err != nil {
+		return fmt.Errorf("delete incomplete archives of %s: %w", url, err)
+	}
+	return tx.Commit()
 }
 
 // PayloadBySHA returns the oldest archived payload of a format with the given body hash.

@@ -15,35 +15,82 @@ import (
 // thousand, and events in many small transactions.
 //
 // A Tx may be used from two goroutines at once (a parser's writer goroutine storing readings
-// while the reading goroutine archives the body); database/sql serialises their statements on
-// the connection.
+// while the reading goroutine archives the body): its statements run one at a time, and a
+// batch commit (see Batched) waits for the statement running.
 type Tx struct {
 	s     *Store
-	tx    *sql.Tx
 	ctx   context.Context
-	mu    sync.Mutex // guards stmts
+	mu    sync.Mutex // guards tx, stmts and done, and is held while a statement runs
+	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 	done  bool
+
+	// batch, when set, lets readings be committed in batches of about this long, so that a
+	// long import does not keep other writers out (see Batched).
+	batch   time.Duration
+	started time.Time
 }
 
-// Begin starts a write transaction. It takes SQLite's write lock at once and waits for it.
+// Begin starts a write transaction. It takes SQLite's write lock at once and waits for it, up
+// to [BusyTimeout]; a writer that waited longer gets a *BusyError.
 func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	if s.readOnly {
+		return nil, fmt.Errorf("begin: %w", ErrReadOnly)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", busyErr("begin", err))
 	}
-	return &Tx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}, nil
+	return &Tx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}, started: time.Now()}, nil
+}
+
+// Batched lets the transaction commit the readings written so far and start again whenever it
+// has held the write lock for about d, so that other writers get a turn during a long import.
+// Only imports use it: what they write is idempotent (upserts) and their payload is marked
+// parsed only in the last batch, so a crash between batches leaves a payload that is parsed
+// again. Transactions that carry an acknowledgement owed to a custodian are never batched.
+func (t *Tx) Batched(d time.Duration) { t.batch = d }
+
+// maybeCommitBatch commits and begins anew when a batched transaction is due.
+func (t *Tx) maybeCommitBatch() error {
+	if t.batch <= 0 || time.Since(t.started) < t.batch {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closeStmtsLocked()
+	t.stmts = map[string]*sql.Stmt{}
+	if err := t.tx.Commit(); err != nil {
+		t.done = true
+		return fmt.Errorf("commit a batch: %w", busyErr("commit", err))
+	}
+	// Let a writer that is waiting take the lock before this import asks for it again.
+	select {
+	case <-t.ctx.Done():
+		t.done = true
+		return t.ctx.Err()
+	case <-time.After(batchYield):
+	}
+	tx, err := t.s.db.BeginTx(t.ctx, nil)
+	if err != nil {
+		t.done = true
+		return fmt.Errorf("begin a batch: %w", busyErr("begin", err))
+	}
+	t.tx, t.started = tx, time.Now()
+	return nil
 }
 
 // Commit commits the transaction.
 func (t *Tx) Commit() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.done {
 		return fmt.Errorf("commit: transaction already finished")
 	}
 	t.done = true
-	t.closeStmts()
+	t.closeStmtsLocked()
 	if err := t.tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", busyErr("commit", err))
 	}
 	return nil
 }
@@ -51,30 +98,28 @@ func (t *Tx) Commit() error {
 // Rollback abandons the transaction. It is safe to call after Commit (it then does nothing),
 // so `defer tx.Rollback()` is the usual pattern.
 func (t *Tx) Rollback() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.done {
 		return nil
 	}
 	t.done = true
-	t.closeStmts()
+	t.closeStmtsLocked()
 	return t.tx.Rollback()
 }
 
-// closeStmts releases the transaction's handles on the cached statements; the statements
-// themselves stay prepared on their connection for the next transaction.
-func (t *Tx) closeStmts() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// closeStmtsLocked releases the transaction's handles on the cached statements; the
+// statements themselves stay prepared on their connection for the next transaction.
+func (t *Tx) closeStmtsLocked() {
 	for _, st := range t.stmts {
 		st.Close()
 	}
 }
 
-// stmt returns the statement for query bound to this transaction: the store's cached
+// stmtLocked returns the statement for query bound to this transaction: the store's cached
 // statement (prepared again only on a connection that has not run it yet), else one
 // prepared for this transaction alone.
-func (t *Tx) stmt(query string) (*sql.Stmt, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (t *Tx) stmtLocked(query string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[query]; ok {
 		return st, nil
 	}
@@ -140,15 +185,22 @@ func (s *Store) closeStmts() {
 // Exec runs a statement inside the transaction. It is for this package's other files; callers
 // outside the package use the typed methods.
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
-	st, err := t.stmt(query)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, err := t.stmtLocked(query)
 	if err != nil {
 		return nil, err
 	}
 	return st.ExecContext(t.ctx, args...)
 }
 
+// queryRow runs a query expected to return one row. The row is read by its Scan after the
+// lock is let go; only the goroutine that commits batches scans rows, so no batch commit
+// comes between.
 func (t *Tx) queryRow(query string, args ...any) *sql.Row {
-	st, err := t.stmt(query)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, err := t.stmtLocked(query)
 	if err != nil {
 		return t.tx.QueryRowContext(t.ctx, query, args...)
 	}
@@ -300,6 +352,9 @@ func (sh readingShape) sql() string {
 // PutReadings upserts readings of one series: a reading with the same start replaces the
 // stored one (corrections win; within rs, the later one wins).
 func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
+	if err := t.maybeCommitBatch(); err != nil {
+		return err
+	}
 	args := make([]any, 0, 3+6*min(len(rs), readingRows))
 	for len(rs) > 0 {
 		n := 1
@@ -311,10 +366,6 @@ func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 		}
 		run := rs[:n]
 		sh := shapeOf(run)
-		st, err := t.stmt(sh.sql())
-		if err != nil {
-			return fmt.Errorf("put readings: %w", err)
-		}
 		args = append(args[:0], seriesID)
 		if sh.sharedQuality {
 			args = append(args, run[0].Quality)
@@ -356,7 +407,7 @@ func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 				args = append(args, tou)
 			}
 		}
-		if _, err := st.ExecContext(t.ctx, args...); err != nil {
+		if _, err := t.exec(sh.sql(), args...); err != nil {
 			return fmt.Errorf("put readings of series %d from %d: %w", seriesID, rs[0].Start, err)
 		}
 		rs = rs[n:]

@@ -2,9 +2,16 @@ package espi
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"custody/store"
 	"custody/sync/espi/espitest"
+	"custody/sync/fileimport"
 )
 
 // TestReadingTypeLastSpills imports a feed whose ReadingType comes after all its
@@ -49,5 +56,50 @@ func TestReadingTypeLastSpills(t *testing.T) {
 	}
 	if got := exportText(t, st); got != want {
 		t.Fatalf("spilled import differs from the usual order:\n%.400s\nwant\n%.400s", got, want)
+	}
+}
+
+// TestImportInBatchesWhileArchiving imports a bulk file the way `custody import` does, with
+// batches committed every millisecond: the reading goroutine writes archive chunks while the
+// writer goroutine stores readings and commits batches in the same transaction (run it with
+// -race). The result equals a parse in one transaction, and the archive reads back whole.
+func TestImportInBatchesWhileArchiving(t *testing.T) {
+	var body bytes.Buffer
+	n, err := espitest.WriteBulk(&body, espitest.BulkOptions{Meters: 3, Days: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bulk.xml")
+	if err := os.WriteFile(path, body.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := func() string {
+		st := openStore(t)
+		if _, err := parseInto(t, st, body.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		return exportText(t, st)
+	}()
+	st := openStore(t)
+	im := &fileimport.Importer{Store: st, Formats: []fileimport.Format{Format()}, Batch: time.Millisecond}
+	sum, err := im.Import(context.Background(), path)
+	if err != nil || sum.Readings != n {
+		t.Fatalf("import %+v, %v", sum, err)
+	}
+	if got := exportText(t, st); got != want {
+		t.Fatalf("batched import differs from one transaction")
+	}
+	ps, err := st.Payloads(context.Background(), store.PayloadFilter{})
+	if err != nil || len(ps) != 1 || ps[0].Status != store.PayloadParsed || ps[0].Size != int64(body.Len()) {
+		t.Fatalf("payloads %+v, %v", ps, err)
+	}
+	rc, err := st.OpenPayload(context.Background(), ps[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	back, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(back, body.Bytes()) {
+		t.Fatalf("archive reads back %d bytes (%v), want %d", len(back), err, body.Len())
 	}
 }

@@ -2,10 +2,12 @@
 // Eloverblik JSON — detecting the format from the content.
 //
 // A file is hashed first (a file already imported is skipped without parsing it), then
-// read once: the archive is compressed from the same bytes the parser reads, and the
-// archive, the parsed data and the payload's status are committed in one transaction. A
-// file that fails to parse is archived again on its own and kept with its error; nothing of
-// it is half-imported.
+// read once more: the archive is compressed from the same bytes the parser reads, in the
+// parser's transaction. A big file is written in batches (so that other writers get a
+// turn); the archive counts as whole only in the last one. A file that fails to parse is
+// archived again on its own and kept with its error, so that `custody reprocess` can parse
+// it again; the readings of batches before the failure stay: they are upserts, so parsing
+// the file again after a fix neither loses nor doubles anything.
 package fileimport
 
 import (
@@ -35,6 +37,9 @@ type Summary struct {
 	Warnings []string
 	// Unchanged is set when the same file was imported before: nothing was changed.
 	Unchanged bool
+	// Archived is set once the file is kept in the database's archive (also when it then
+	// failed to parse).
+	Archived bool
 }
 
 // Format is one importable file format.
@@ -57,6 +62,16 @@ type Importer struct {
 	Formats []Format
 	// Progress, when set, is called with bytes read and the file's size.
 	Progress func(file string, read, size int64)
+	// Batch is how long an import holds the write lock before it commits what it has and
+	// lets another writer in; zero means store.ImportBatch.
+	Batch time.Duration
+}
+
+func (im *Importer) batch() time.Duration {
+	if im.Batch > 0 {
+		return im.Batch
+	}
+	return store.ImportBatch
 }
 
 // headSize is how much of a file format detection looks at.
@@ -76,6 +91,11 @@ func (im *Importer) Import(ctx context.Context, path string) (Summary, error) {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
 	head = head[:n]
+	utf16 := isUTF16(head)
+	if utf16 {
+		// Detect on what the text says, so that the user hears which kind of file it is.
+		head = utf16Head(head)
+	}
 	var format *Format
 	for i := range im.Formats {
 		if im.Formats[i].Detect(head) {
@@ -87,16 +107,24 @@ func (im *Importer) Import(ctx context.Context, path string) (Summary, error) {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
 	pl := store.Payload{Format: "unknown", URL: "file://" + absPath(path)}
-	if format == nil {
-		// Archived all the same, for inspection.
+	if format != nil {
+		pl.Format = format.Name
+	}
+	if format == nil || utf16 {
+		// Archived all the same, for inspection, and refused.
 		p, _, err := im.Store.Archive(ctx, pl, f)
 		if err != nil {
 			return sum, fmt.Errorf("import %s: %w", path, err)
 		}
-		_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, ErrUnknownFormat.Error())
-		return sum, fmt.Errorf("import %s: %w", path, ErrUnknownFormat)
+		sum.Archived = true
+		reason := ErrUnknownFormat
+		if format != nil {
+			sum.Format = format.Name
+			reason = fmt.Errorf("the file is UTF-16 text (by its content a %s file): save it as UTF-8 and import it again", format.Name)
+		}
+		_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, reason.Error())
+		return sum, fmt.Errorf("import %s: %w", path, reason)
 	}
-	pl.Format = format.Name
 	sum.Format = format.Name
 	// Hash first: the hash names the payload (and things the document gives no id for), and
 	// an identical file imported before is skipped without being read again.
@@ -112,37 +140,49 @@ func (im *Importer) Import(ctx context.Context, path string) (Summary, error) {
 	}
 	if existed {
 		if old.Status == store.PayloadParsed {
-			sum.Unchanged = true
+			sum.Unchanged, sum.Archived = true, true
 			return sum, nil
 		}
 		return im.parse(ctx, *format, old, old.Size, path) // archived before, never parsed: parse that
+	}
+	// An import of this file that a crash cut short left an unfinished archive: drop it.
+	if err := im.Store.DeleteIncompleteArchives(ctx, pl.URL); err != nil {
+		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
 	sum, err = im.importOnce(ctx, *format, pl, f, path)
 	if err == nil {
+		sum.Archived = true
 		return sum, nil
 	}
 	// Keep the file, marked with why it failed, so that it can be reprocessed after a fix.
-	// Its archive went with the rolled-back transaction: write it again on its own.
+	// What the failed transaction archived may be partly committed (batches): archive the
+	// file again, whole and on its own.
 	ctx = context.WithoutCancel(ctx)
-	if _, serr := f.Seek(0, io.SeekStart); serr == nil {
-		if p, _, aerr := im.Store.Archive(ctx, pl, f); aerr == nil {
-			_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
+	if derr := im.Store.DeleteIncompleteArchives(ctx, pl.URL); derr == nil {
+		if _, serr := f.Seek(0, io.SeekStart); serr == nil {
+			if p, _, aerr := im.Store.Archive(ctx, pl, f); aerr == nil {
+				sum.Archived = true
+				_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
+			}
 		}
 	}
 	return sum, fmt.Errorf("import %s: %w", path, err)
 }
 
 // importOnce reads the file once: what the parser reads is compressed into the archive on
-// the way, and the archive, the parsed data and the status commit together.
+// the way. The archive becomes whole, and the payload parsed, in the last batch.
 func (im *Importer) importOnce(ctx context.Context, format Format, pl store.Payload, f io.Reader, name string) (Summary, error) {
 	tx, err := im.Store.Begin(ctx)
 	if err != nil {
 		return Summary{File: name, Format: format.Name}, err
 	}
 	defer tx.Rollback()
+	// A big file takes a while: commit in batches so that a sync or another import beside
+	// this one waits seconds, not minutes.
+	tx.Batched(im.batch())
 	aw, err := tx.ArchiveWriter(pl)
 	if err != nil {
 		return Summary{File: name, Format: format.Name}, err
@@ -187,7 +227,7 @@ func (im *Importer) Reparse(ctx context.Context, p store.Payload) (Summary, erro
 func (im *Importer) parse(ctx context.Context, format Format, p store.Payload, size int64, name string) (Summary, error) {
 	body, err := im.Store.OpenPayload(ctx, p.ID)
 	if err != nil {
-		return Summary{File: name}, err
+		return Summary{File: name, Archived: true}, err
 	}
 	defer body.Close()
 	tx, err := im.Store.Begin(ctx)
@@ -195,13 +235,16 @@ func (im *Importer) parse(ctx context.Context, format Format, p store.Payload, s
 		return Summary{File: name}, err
 	}
 	defer tx.Rollback()
+	// A big file takes a while: commit in batches so that a sync or another import beside
+	// this one waits seconds, not minutes.
+	tx.Batched(im.batch())
 	progress := func(read int64) {
 		if im.Progress != nil {
 			im.Progress(name, read, size)
 		}
 	}
 	sum, err := format.Parse(ctx, tx, p, bufio.NewReaderSize(body, 256<<10), progress)
-	sum.File, sum.Format = name, format.Name
+	sum.File, sum.Format, sum.Archived = name, format.Name, true
 	if err == nil {
 		err = tx.SetPayloadStatus(p.ID, store.PayloadParsed, "")
 	}
@@ -222,4 +265,33 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// isUTF16 says whether head starts a UTF-16 text: a byte-order mark, or the zero bytes of
+// ASCII characters in UTF-16 without one.
+func isUTF16(head []byte) bool {
+	if len(head) < 2 {
+		return false
+	}
+	return head[0] == 0xFE && head[1] == 0xFF || head[0] == 0xFF && head[1] == 0xFE ||
+		head[0] == 0 && head[1] != 0 || head[0] != 0 && head[1] == 0
+}
+
+// utf16Head returns the ASCII characters of a UTF-16 head, enough for format detection.
+func utf16Head(head []byte) []byte {
+	big := head[0] == 0xFE || head[0] == 0
+	if head[0] == 0xFE || head[0] == 0xFF {
+		head = head[2:]
+	}
+	out := make([]byte, 0, len(head)/2)
+	for i := 0; i+1 < len(head); i += 2 {
+		hi, lo := head[i], head[i+1]
+		if !big {
+			hi, lo = lo, hi
+		}
+		if hi == 0 && lo < 0x80 {
+			out = append(out, lo)
+		}
+	}
+	return out
 }

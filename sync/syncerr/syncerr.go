@@ -27,6 +27,10 @@ const (
 	Local   Kind = "local"         // our own disk, database or keyring failed
 )
 
+// MaxRetryAfter bounds how long a custodian's Retry-After can postpone a source: the engine
+// waits no longer, and messages that quote the wait quote no more.
+const MaxRetryAfter = 24 * time.Hour
+
 // Error is a classified failure.
 type Error struct {
 	Kind Kind
@@ -101,6 +105,10 @@ func Advice(err error) string {
 	var e *Error
 	if errors.As(err, &e) && e.Hint != "" {
 		return e.Hint
+	}
+	var busy interface{ Busy() bool }
+	if errors.As(err, &busy) && busy.Busy() {
+		return "Another Custody (an import, a sync or the app) is writing to the database: let it finish, then try again. Nothing was lost."
 	}
 	switch KindOf(err) {
 	case Auth:
