@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"path/filepath"
@@ -89,6 +88,6 @@ func TestArchiveWriterBesideBatchedWrites(t *testing.T) {
 	var n int
 	var sha string
 	if err := st.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM readings), sha256 FROM payloads WHERE id = ?`, p.ID).Scan(&n, &sha); err != nil || n != 200 || sha != "abc" {
-		t.Fatal(fmt.Sprintf("%d readings, sha %q, %v", n, sha, err))
+		t.Fatalf("%d readings, sha %q, %v", n, sha, err)
 	}
 }
