@@ -694,7 +694,12 @@ func fuzzSeed(body []byte) []byte {
 // FuzzParse feeds arbitrary bytes to the parser: it may refuse them, never panic or hang.
 // It is seeded with every Green Button fixture (testdata holds the files of
 // shared/fixtures/greenbutton), each cut to maxFuzzInput. Run it with
-// `go test -tags ci -run '^$' -fuzz FuzzParse -fuzztime 60s ./sync/espi/`.
+//
+//	go test -tags ci -run '^$' -fuzz '^FuzzParse$' -fuzztime 60s ./sync/espi/
+//
+// (anchored: FuzzParseBatchList matches "FuzzParse" too). It runs about 75,000–180,000
+// executions a minute on the project machine; the pauses in its log are Go minimising each new
+// interesting input, which it does not count.
 func FuzzParse(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.xml"))
 	if err != nil || len(files) < 30 {
