@@ -121,6 +121,7 @@ type decoder struct {
 	series      []*seriesState
 	qualities   map[string]uint16 // quality code strings, to 1 + their index in qualityList
 	qualityList []string
+	lastQuality uint16 // the quality index last looked up, 0 for none
 	extras      []rawExtra
 	pendingN    int               // blocks waiting in pending
 	pendingMem  int               // readings of those blocks held in memory (the rest are spilled)

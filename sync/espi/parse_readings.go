@@ -160,8 +160,13 @@ func (d *decoder) readingQuality(r *rawReading) error {
 		}
 		cur := d.qualityOf(r)
 		if cur == "" {
+			// Readings mostly repeat the quality of the one before: compare before hashing.
+			if d.lastQuality > 0 && string(t) == d.qualityList[d.lastQuality-1] {
+				r.quality = d.lastQuality
+				continue
+			}
 			if i, ok := d.qualities[string(t)]; ok { // no allocation for a known code
-				r.quality = i
+				r.quality, d.lastQuality = i, i
 				continue
 			}
 			d.setQuality(r, string(t))

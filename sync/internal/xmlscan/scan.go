@@ -453,6 +453,15 @@ func (s *Scanner) Next() (Kind, error) {
 		at := s.offset()
 		switch s.buf[s.pos+1] {
 		case '/':
+			// Fast path: the end tag of the innermost element, as it usually is.
+			if n := len(s.stack); n > 0 {
+				f := s.stack[n-1]
+				q := s.names[f.nameOff : f.nameOff+f.nameLen]
+				if e := s.pos + 2 + len(q); e < s.end && s.buf[e] == '>' && string(s.buf[s.pos+2:e]) == string(q) {
+					s.pos = e + 1
+					return s.popEnd(nil, at)
+				}
+			}
 			i, err := s.find(2, ">")
 			if err != nil {
 				return EOF, err
