@@ -252,7 +252,9 @@ func (s *Store) DeleteIncompleteArchives(ctx context.Context, url string) error 
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.exec(`DELETE FROM payloads WHERE url = ? AND sha256 = '' AND error = ?`, url, IncompleteArchive); err != nil {
+	// Only an unfinished PayloadWriter archive is ever committed without its hash (even if a
+	// reprocess has since replaced its error).
+	if _, err := tx.exec(`DELETE FROM payloads WHERE url = ? AND sha256 = ''`, url); err != nil {
 		return fmt.Errorf("delete incomplete archives of %s: %w", url, err)
 	}
 	return tx.Commit()
