@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	fyne.io/fyne/v2 v2.8.1
+	github.com/klauspost/compress v1.20.4
 	github.com/lestrrat-go/jwx/v3 v3.3.0
 	github.com/parquet-go/parquet-go v0.32.1
 	github.com/zalando/go-keyring v0.2.8

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -14,11 +13,13 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // chunkSize is the size of one stored piece of a compressed payload: small enough to keep
 // memory flat while a 1 GB file is archived, large enough that rows stay few.
-const chunkSize = 1 << 20
+var chunkSize = 1 << 20 // a variable so that tests can make chunks small
 
 // secretHeaders are never archived: they carry credentials.
 var secretHeaders = map[string]bool{
@@ -61,6 +62,11 @@ func (s *Store) Archive(ctx context.Context, p Payload, r io.Reader) (Payload, b
 
 // gzipWriters reuses compressors: a new one allocates and clears about a megabyte, which
 // dominated archiving small payloads such as single event tokens.
+//
+// The archive is gzip, written by github.com/klauspost/compress: the same format the
+// standard library writes and reads (archives written before still open), at about 2.3 times
+// the speed and a slightly better ratio at BestSpeed (0.13 against 0.31 CPU-seconds for a
+// 192 MB Green Button file).
 var gzipWriters = sync.Pool{New: func() any {
 	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
 	return zw
@@ -148,6 +154,122 @@ func (c *chunkWriter) put(b []byte) error {
 	_, err := c.t.exec(`INSERT INTO payload_chunks (payload_id, seq, data) VALUES (?, ?, ?)`, c.payloadID, c.seq, b)
 	c.seq++
 	return err
+}
+
+// PayloadWriter archives a body as it streams past, inside a transaction: `custody import`
+// compresses the file while the parser reads it, so the archive is written once and never
+// read back. Its hash and size are known in advance (the importer hashes the file first, to
+// skip a file already imported without parsing it); Close checks the size.
+//
+// An import commits in batches (Tx.Batched), so the archive can be committed before it is
+// whole. Until Close it is recorded as failed, with no hash (nothing matches it) and the
+// reason [IncompleteArchive]; an importer deletes it ([Store.DeleteIncompleteArchives]) when
+// the import fails or before it imports the same file again after a crash.
+type PayloadWriter struct {
+	p   Payload
+	cw  *chunkWriter
+	zw  *gzip.Writer
+	n   int64
+	err error
+}
+
+// ArchiveWriter starts archiving p, whose SHA256 and Size must be set, in this transaction.
+// The payload is recorded as pending at once (so its ID is known to the parser); the body is
+// whatever is written to the returned writer before Close. Nothing of it outlives a rollback.
+func (t *Tx) ArchiveWriter(p Payload) (*PayloadWriter, error) {
+	if p.SHA256 == "" {
+		return nil, fmt.Errorf("archive %s: no hash given", p.URL)
+	}
+	if p.Received.IsZero() {
+		p.Received = t.s.Now()
+	}
+	p.Status = PayloadPending
+	headers, _ := json.Marshal(p.Headers)
+	if p.Headers == nil {
+		headers = []byte("{}")
+	}
+	err := t.queryRow(`INSERT INTO payloads (source_id, format, url, headers, received, sha256, size, status, error)
+		VALUES (?, ?, ?, ?, ?, '', 0, 'failed', ?) RETURNING id`,
+		nullSource(p.SourceID), p.Format, p.URL, string(headers), p.Received.Unix(), IncompleteArchive).Scan(&p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("archive %s: %w", p.URL, err)
+	}
+	w := &PayloadWriter{p: p, cw: &chunkWriter{t: t, payloadID: p.ID}, zw: gzipWriters.Get().(*gzip.Writer)}
+	w.zw.Reset(w.cw)
+	return w, nil
+}
+
+// Payload is the record being written; its ID is valid at once.
+func (w *PayloadWriter) Payload() Payload { return w.p }
+
+// Write compresses b into the archive.
+func (w *PayloadWriter) Write(b []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.zw.Write(b)
+	w.n += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("archive %s: after %d bytes: %w", w.p.URL, w.n, err)
+	}
+	return n, w.err
+}
+
+// Close finishes the archive and returns its record.
+func (w *PayloadWriter) Close() (Payload, error) {
+	if w.zw == nil {
+		return w.p, w.err
+	}
+	err := w.zw.Close()
+	w.zw.Reset(io.Discard)
+	gzipWriters.Put(w.zw)
+	w.zw = nil
+	if w.err != nil {
+		return w.p, w.err
+	}
+	if err == nil {
+		err = w.cw.flush()
+	}
+	if err != nil {
+		return w.p, fmt.Errorf("archive %s: %w", w.p.URL, err)
+	}
+	if w.n != w.p.Size {
+		return w.p, fmt.Errorf("archive %s: %d bytes were read, not the %d hashed: the file changed while it was imported", w.p.URL, w.n, w.p.Size)
+	}
+	if _, err := w.cw.t.exec(`UPDATE payloads SET sha256 = ?, size = ?, status = 'pending', error = '' WHERE id = ?`, w.p.SHA256, w.p.Size, w.p.ID); err != nil {
+		return w.p, fmt.Errorf("archive %s: %w", w.p.URL, err)
+	}
+	return w.p, nil
+}
+
+// IncompleteArchive is the error recorded on an archive a PayloadWriter has not finished.
+const IncompleteArchive = "incomplete archive: the import of this file stopped before its end; import the file again"
+
+// DeleteIncompleteArchives removes the unfinished archives of url (see [PayloadWriter]).
+func (s *Store) DeleteIncompleteArchives(ctx context.Context, url string) error {
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Only an unfinished PayloadWriter archive is ever committed without its hash (even if a
+	// reprocess has since replaced its error).
+	if _, err := tx.exec(`DELETE FROM payloads WHERE url = ? AND sha256 = ''`, url); err != nil {
+		return fmt.Errorf("delete incomplete archives of %s: %w", url, err)
+	}
+	return tx.Commit()
+}
+
+// PayloadBySHA returns the oldest archived payload of a format with the given body hash.
+func (s *Store) PayloadBySHA(ctx context.Context, sha, format string) (Payload, bool, error) {
+	p, err := scanPayload(s.db.QueryRowContext(ctx, `SELECT `+payloadColumns+` FROM payloads WHERE sha256 = ? AND format = ? ORDER BY id LIMIT 1`, sha, format))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("find payload %s: %w", sha, err)
+	}
+	return p, true, nil
 }
 
 // SetPayloadStatus records the outcome of parsing a payload: parsed, or failed with why.

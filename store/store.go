@@ -60,6 +60,7 @@ type Store struct {
 	db       *sql.DB
 	path     string
 	readOnly bool
+	stmts    stmtCache // statements prepared on the database, reused across transactions
 
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
@@ -199,6 +200,7 @@ func (s *Store) Close() error {
 	if s == nil || s.db == nil {
 		return nil
 	}
+	s.closeStmts()
 	return s.db.Close()
 }
 

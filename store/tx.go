@@ -6,15 +6,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Tx is a write transaction. Its statements are prepared once and reused, because readings
-// are written by the hundred thousand.
+// Tx is a write transaction. Its statements come from the store's statement cache, so each is
+// prepared once per connection, not once per transaction: readings are written by the hundred
+// thousand, and events in many small transactions.
+//
+// A Tx may be used from two goroutines at once (a parser's writer goroutine storing readings
+// while the reading goroutine archives the body): its statements run one at a time, and a
+// batch commit (see Batched) waits for the statement running.
 type Tx struct {
 	s     *Store
-	tx    *sql.Tx
 	ctx   context.Context
+	mu    sync.Mutex // guards tx, stmts and done, and is held while a statement runs
+	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 	done  bool
 
@@ -49,7 +56,9 @@ func (t *Tx) maybeCommitBatch() error {
 	if t.batch <= 0 || time.Since(t.started) < t.batch {
 		return nil
 	}
-	t.closeStmts()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closeStmtsLocked()
 	t.stmts = map[string]*sql.Stmt{}
 	if err := t.tx.Commit(); err != nil {
 		t.done = true
@@ -73,11 +82,13 @@ func (t *Tx) maybeCommitBatch() error {
 
 // Commit commits the transaction.
 func (t *Tx) Commit() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.done {
 		return fmt.Errorf("commit: transaction already finished")
 	}
 	t.done = true
-	t.closeStmts()
+	t.closeStmtsLocked()
 	if err := t.tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", busyErr("commit", err))
 	}
@@ -87,45 +98,109 @@ func (t *Tx) Commit() error {
 // Rollback abandons the transaction. It is safe to call after Commit (it then does nothing),
 // so `defer tx.Rollback()` is the usual pattern.
 func (t *Tx) Rollback() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.done {
 		return nil
 	}
 	t.done = true
-	t.closeStmts()
+	t.closeStmtsLocked()
 	return t.tx.Rollback()
 }
 
-func (t *Tx) closeStmts() {
+// closeStmtsLocked releases the transaction's handles on the cached statements; the
+// statements themselves stay prepared on their connection for the next transaction.
+func (t *Tx) closeStmtsLocked() {
 	for _, st := range t.stmts {
 		st.Close()
 	}
 }
 
-// stmt returns the prepared statement for query, preparing it on first use.
-func (t *Tx) stmt(query string) (*sql.Stmt, error) {
+// stmtLocked returns the statement for query bound to this transaction: the store's cached
+// statement (prepared again only on a connection that has not run it yet), else one
+// prepared for this transaction alone.
+func (t *Tx) stmtLocked(query string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := t.tx.PrepareContext(t.ctx, query)
-	if err != nil {
-		return nil, err
+	var st *sql.Stmt
+	if cached := t.s.cachedStmt(t.ctx, query); cached != nil {
+		// database/sql reuses the statement already prepared on this transaction's
+		// connection, or prepares it there once and keeps it for later transactions.
+		st = t.tx.StmtContext(t.ctx, cached)
+	} else {
+		var err error
+		if st, err = t.tx.PrepareContext(t.ctx, query); err != nil {
+			return nil, err
+		}
 	}
 	t.stmts[query] = st
 	return st, nil
 }
 
+// stmtCache holds the statements prepared on the database, by query text. database/sql keeps
+// one SQLite statement per connection for each, across transactions.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// prepareWait bounds how long preparing a statement for the cache may wait for a free
+// connection; past it the transaction prepares its own copy instead of waiting behind readers.
+const prepareWait = 2 * time.Second
+
+// cachedStmt returns the cached statement for query, preparing it on first use; nil when it
+// cannot be prepared now (the caller then prepares one on its own connection).
+func (s *Store) cachedStmt(ctx context.Context, query string) *sql.Stmt {
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	if st, ok := s.stmts.m[query]; ok {
+		return st
+	}
+	// Preparing takes a connection of the pool besides the transaction's own; do not wait
+	// long for one (every other connection may be a writer queued behind this transaction).
+	pctx, cancel := context.WithTimeout(ctx, prepareWait)
+	defer cancel()
+	st, err := s.db.PrepareContext(pctx, query)
+	if err != nil {
+		return nil
+	}
+	if s.stmts.m == nil {
+		s.stmts.m = map[string]*sql.Stmt{}
+	}
+	s.stmts.m[query] = st
+	return st
+}
+
+// closeStmts closes the statement cache, before the database.
+func (s *Store) closeStmts() {
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	for _, st := range s.stmts.m {
+		st.Close()
+	}
+	s.stmts.m = nil
+}
+
 // Exec runs a statement inside the transaction. It is for this package's other files; callers
 // outside the package use the typed methods.
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
-	st, err := t.stmt(query)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, err := t.stmtLocked(query)
 	if err != nil {
 		return nil, err
 	}
 	return st.ExecContext(t.ctx, args...)
 }
 
+// queryRow runs a query expected to return one row. The row is read by its Scan after the
+// lock is let go; only the goroutine that commits batches scans rows, so no batch commit
+// comes between.
 func (t *Tx) queryRow(query string, args ...any) *sql.Row {
-	st, err := t.stmt(query)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, err := t.stmtLocked(query)
 	if err != nil {
 		return t.tx.QueryRowContext(t.ctx, query, args...)
 	}
@@ -189,8 +264,6 @@ func (t *Tx) UpsertSeries(sr *Series) error {
 	return nil
 }
 
-const upsertReadingHead = `INSERT INTO readings (series_id, start, seconds, value, quality, cost, tou) VALUES `
-
 const upsertReadingTail = `
 	ON CONFLICT (series_id, start) DO UPDATE SET
 		seconds = excluded.seconds, value = excluded.value, quality = excluded.quality,
@@ -201,39 +274,79 @@ const upsertReadingTail = `
 // the cost of a reading.
 const readingRows = 64
 
-// upsertReadings returns the upsert statement for n rows. The series id is parameter ?1,
-// shared by every row; with sharedQuality the quality is ?2, shared too (a batch usually has
-// one quality code throughout), which saves binding — and for text, copying — it per row.
-func upsertReadings(n int, sharedQuality bool) string {
-	row := "(?1, ?, ?, ?, ?, ?, ?)"
-	if sharedQuality {
-		row = "(?1, ?, ?, ?, ?2, ?, ?)"
+// readingShape is what a run of readings has in common, which decides the statement that
+// writes it: a column every reading of the run has equal is bound once for all of them, and
+// a column none of them has is left out (NULL). Every bound argument costs a conversion in
+// database/sql and a call into SQLite, so a typical bulk reading binds three (start, value,
+// tou) instead of six.
+type readingShape struct {
+	rows          int
+	sharedQuality bool // all have the same non-empty quality: ?2
+	noQuality     bool // none has a quality
+	sharedSeconds bool // all have the same duration
+	noCost, noTOU bool // none has a cost, a time-of-use tier
+}
+
+func shapeOf(rs []Reading) readingShape {
+	sh := readingShape{rows: len(rs), sharedQuality: rs[0].Quality != "", noQuality: rs[0].Quality == "", sharedSeconds: true, noCost: true, noTOU: true}
+	for i := range rs {
+		r := &rs[i]
+		if r.Quality != rs[0].Quality {
+			sh.sharedQuality, sh.noQuality = false, false
+		}
+		sh.sharedSeconds = sh.sharedSeconds && r.Seconds == rs[0].Seconds
+		sh.noCost = sh.noCost && !r.HasCost
+		sh.noTOU = sh.noTOU && !r.HasTOU
 	}
+	return sh
+}
+
+// readingStatements memoises the upsert text of each shape.
+var readingStatements sync.Map // readingShape → string
+
+// sql returns the upsert for the shape. The shared parameters come first in the column list
+// and in every row (?1 the series, then the quality and the duration when shared), so the
+// bare "?" of the per-row columns number on from them.
+func (sh readingShape) sql() string {
+	if q, ok := readingStatements.Load(sh); ok {
+		return q.(string)
+	}
+	cols := []string{"series_id"}
+	shared := []string{"?1"}
+	if sh.sharedQuality {
+		cols = append(cols, "quality")
+		shared = append(shared, fmt.Sprintf("?%d", len(shared)+1))
+	}
+	if sh.sharedSeconds {
+		cols = append(cols, "seconds")
+		shared = append(shared, fmt.Sprintf("?%d", len(shared)+1))
+	}
+	perRow := []string{"start", "value"}
+	if !sh.sharedSeconds {
+		perRow = append(perRow, "seconds")
+	}
+	if !sh.sharedQuality && !sh.noQuality {
+		perRow = append(perRow, "quality")
+	}
+	if !sh.noCost {
+		perRow = append(perRow, "cost")
+	}
+	if !sh.noTOU {
+		perRow = append(perRow, "tou")
+	}
+	cols = append(cols, perRow...)
+	row := "(" + strings.Join(shared, ", ") + strings.Repeat(", ?", len(perRow)) + ")"
 	var b strings.Builder
-	b.WriteString(upsertReadingHead)
-	for i := 0; i < n; i++ {
+	b.WriteString("INSERT INTO readings (" + strings.Join(cols, ", ") + ") VALUES ")
+	for i := 0; i < sh.rows; i++ {
 		if i > 0 {
 			b.WriteByte(',')
-		}
-		if sharedQuality && i == 0 {
-			// ?2 must be numbered before the first bare "?", which takes the next free number.
-			b.WriteString("(?1, ?3, ?4, ?5, ?2, ?6, ?7)")
-			continue
 		}
 		b.WriteString(row)
 	}
 	b.WriteString(upsertReadingTail)
-	return b.String()
-}
-
-// readingStatements are the upsert statements by row count and shared quality.
-var readingStatements = map[[2]int]string{}
-
-func init() {
-	for _, n := range []int{1, 8, readingRows} {
-		readingStatements[[2]int{n, 0}] = upsertReadings(n, false)
-		readingStatements[[2]int{n, 1}] = upsertReadings(n, true)
-	}
+	q, _ := readingStatements.LoadOrStore(sh, b.String())
+	return q.(string)
 }
 
 // PutReadings upserts readings of one series: a reading with the same start replaces the
@@ -242,7 +355,7 @@ func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 	if err := t.maybeCommitBatch(); err != nil {
 		return err
 	}
-	args := make([]any, 0, 2+6*min(len(rs), readingRows))
+	args := make([]any, 0, 3+6*min(len(rs), readingRows))
 	for len(rs) > 0 {
 		n := 1
 		switch {
@@ -251,45 +364,50 @@ func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 		case len(rs) >= 8:
 			n = 8
 		}
-		shared := rs[0].Quality != ""
-		for i := 1; i < n && shared; i++ {
-			shared = rs[i].Quality == rs[0].Quality
-		}
-		key := [2]int{n, 0}
+		run := rs[:n]
+		sh := shapeOf(run)
 		args = append(args[:0], seriesID)
-		if shared {
-			key[1] = 1
-			args = append(args, rs[0].Quality)
+		if sh.sharedQuality {
+			args = append(args, run[0].Quality)
 		}
-		st, err := t.stmt(readingStatements[key])
-		if err != nil {
-			return fmt.Errorf("put readings: %w", err)
+		if sh.sharedSeconds {
+			args = append(args, run[0].Seconds)
 		}
-		for i := range rs[:n] {
-			r := &rs[i]
+		for i := range run {
+			r := &run[i]
 			// Plain values and nil rather than sql.Null*: database/sql converts those without
 			// calling a Valuer, which is measurably cheaper at hundreds of thousands of rows.
-			var value, cost, tou any
+			var value any
 			if !r.Missing {
 				value = r.Value
 			}
-			if r.HasCost {
-				cost = r.Cost
+			args = append(args, r.Start, value)
+			if !sh.sharedSeconds {
+				args = append(args, r.Seconds)
 			}
-			if r.HasTOU {
-				tou = r.TOU
+			if !sh.sharedQuality && !sh.noQuality {
+				var quality any
+				if r.Quality != "" {
+					quality = r.Quality
+				}
+				args = append(args, quality)
 			}
-			if shared {
-				args = append(args, r.Start, r.Seconds, value, cost, tou)
-				continue
+			if !sh.noCost {
+				var cost any
+				if r.HasCost {
+					cost = r.Cost
+				}
+				args = append(args, cost)
 			}
-			var quality any
-			if r.Quality != "" {
-				quality = r.Quality
+			if !sh.noTOU {
+				var tou any
+				if r.HasTOU {
+					tou = r.TOU
+				}
+				args = append(args, tou)
 			}
-			args = append(args, r.Start, r.Seconds, value, quality, cost, tou)
 		}
-		if _, err := st.ExecContext(t.ctx, args...); err != nil {
+		if _, err := t.exec(sh.sql(), args...); err != nil {
 			return fmt.Errorf("put readings of series %d from %d: %w", seriesID, rs[0].Start, err)
 		}
 		rs = rs[n:]

@@ -21,6 +21,7 @@ import (
 
 	"custody/store"
 	"custody/sync/fileimport"
+	"custody/sync/internal/xmlscan"
 )
 
 // FormatName is the archive format name of ESPI documents.
@@ -70,12 +71,13 @@ func Parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 // parse is Parse; a nil tx parses without storing anything (for benchmarks).
 func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(read int64)) (fileimport.Summary, error) {
 	d := newDecoder(ctx, p)
+	defer d.closeSpill()
 	cr := &fileimport.ProgressReader{R: r, Progress: progress}
 	body, err := decodeCharset(cr)
 	if err != nil {
 		return fileimport.Summary{Format: FormatName}, fmt.Errorf("espi: %w", err)
 	}
-	d.s = newScanner(body)
+	d.s = xmlscan.New(body)
 	d.startWriter(tx)
 	err = d.run()
 	if err == nil {
@@ -98,7 +100,7 @@ func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, prog
 type decoder struct {
 	ctx context.Context
 	p   store.Payload
-	s   *scanner
+	s   *xmlscan.Scanner
 
 	entries int
 	warn    warnings
@@ -117,19 +119,26 @@ type decoder struct {
 	spare       []rawReading
 	pendingList []string
 	series      []*seriesState
-	tb          []byte
 	qualities   map[string]uint16 // quality code strings, to 1 + their index in qualityList
 	qualityList []string
+	lastQuality uint16 // the quality index last looked up, 0 for none
 	extras      []rawExtra
-	pendingN    int             // blocks waiting in pending
-	conv        []store.Reading // scratch for converting one entry's readings
-	batch       []store.Reading // readings gathered for batchSeries
+	pendingN    int               // blocks waiting in pending
+	pendingMem  int               // readings of those blocks held in memory (the rest are spilled)
+	spillF      *spillFile        // waiting readings beyond maxPendingInMemory, nil until needed
+	unspilled   []rawReading      // scratch for readings read back from spillF
+	hrefs       map[string]string // MeterReading hrefs of waiting blocks, shared
+	conv        []store.Reading   // scratch for converting one entry's readings
+	batch       []store.Reading   // readings gathered for batchSeries
 	batchSeries *seriesState
 
 	// The writer goroutine owns tx; the parser hands it work in order.
-	ops    chan func(*store.Tx) error
-	done   chan error
-	failed atomic.Bool
+	ops  chan func(*store.Tx) error
+	free chan []store.Reading // batches the writer is done with, for the parser to fill again
+	// noStore is set for a nil transaction: readings are built and dropped.
+	noStore bool
+	done    chan error
+	failed  atomic.Bool
 }
 
 func newDecoder(ctx context.Context, p store.Payload) *decoder {
@@ -142,7 +151,9 @@ func newDecoder(ctx context.Context, p store.Payload) *decoder {
 }
 
 func (d *decoder) startWriter(tx *store.Tx) {
+	d.noStore = tx == nil
 	d.ops = make(chan func(*store.Tx) error, 32)
+	d.free = make(chan []store.Reading, 40)
 	d.done = make(chan error, 1)
 	go func() {
 		var err error
@@ -237,27 +248,28 @@ var knownResources = map[string]bool{"UsagePoint": true, "MeterReading": true, "
 func (d *decoder) run() error {
 	s := d.s
 	for {
-		k, err := s.next()
+		k, err := s.Next()
 		if err != nil {
 			return err
 		}
-		if k == tokEOF {
+		if k == xmlscan.EOF {
 			return nil
 		}
-		if k != tokStart {
+		if k != xmlscan.Start {
 			continue
 		}
-		local := string(s.local)
+		local := string(s.Local())
+		space := s.Space()
 		switch {
-		case local == "feed" && isAtom(s.space):
+		case local == "feed" && isAtom(space):
 			if err := d.feed(); err != nil {
 				return err
 			}
-		case local == "entry" && isAtom(s.space):
+		case local == "entry" && isAtom(space):
 			if err := d.entry(); err != nil {
 				return err
 			}
-		case s.space == nsESPI || s.space == nsCustomer || s.space == "" && knownResources[local]:
+		case space == nsESPI || space == nsCustomer || space == "" && knownResources[local]:
 			// A bare resource: one pseudo-entry holding it.
 			d.entries++
 			e := &entry{index: d.entries}
@@ -268,7 +280,7 @@ func (d *decoder) run() error {
 				return err
 			}
 		default:
-			return fmt.Errorf("not a Green Button document: the root element is <%s> in namespace %q", local, s.space)
+			return fmt.Errorf("not a Green Button document: the root element is <%s> in namespace %q", local, space)
 		}
 	}
 }
@@ -276,29 +288,14 @@ func (d *decoder) run() error {
 // feed reads the children of an Atom feed.
 func (d *decoder) feed() error {
 	s := d.s
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return err
-		}
-		switch k {
-		case tokEnd:
-			if s.depth() < base {
-				return nil
-			}
-		case tokStart:
-			if string(s.local) == "entry" && isAtom(s.space) {
-				if err := d.entry(); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := d.skip(); err != nil {
+	for depth := s.Depth(); s.NextChild(depth); {
+		if string(s.Local()) == "entry" && isAtom(s.Space()) {
+			if err := d.entry(); err != nil {
 				return err
 			}
 		}
 	}
+	return s.Err()
 }
 
 // entry reads one Atom entry, then links and stores what it holds.
@@ -313,30 +310,13 @@ func (d *decoder) entry() error {
 	d.entries++
 	e := &entry{index: d.entries, readings: d.spare[:0]}
 	d.spare = nil
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return &entryError{e.name(), err}
+	for depth := s.Depth(); s.NextChild(depth); {
+		if !isAtom(s.Space()) {
+			continue // skipped by the next NextChild
 		}
-		if k == tokEnd && s.depth() < base {
-			break
-		}
-		if k != tokStart {
-			continue
-		}
-		if !isAtom(s.space) {
-			if err := d.skip(); err != nil {
-				return &entryError{e.name(), err}
-			}
-			continue
-		}
-		switch string(s.local) {
+		switch string(s.Local()) {
 		case "link":
-			rel, href := string(s.attr("rel")), string(trimSpace(s.attr("href")))
-			if err := d.skip(); err != nil {
-				return &entryError{e.name(), err}
-			}
+			rel, href := string(s.Attr("rel")), string(xmlscan.TrimSpace(s.Attr("href")))
 			switch rel {
 			case "self":
 				if e.self == "" {
@@ -350,8 +330,8 @@ func (d *decoder) entry() error {
 				e.related = append(e.related, href)
 			}
 		case "id", "title", "published", "updated":
-			field := string(s.local)
-			t, err := d.text()
+			field := string(s.Local())
+			t, err := s.TextContent()
 			if err != nil {
 				return &entryError{e.name(), err}
 			}
@@ -369,11 +349,10 @@ func (d *decoder) entry() error {
 			if err := d.content(e); err != nil {
 				return &entryError{e.name(), err}
 			}
-		default:
-			if err := d.skip(); err != nil {
-				return &entryError{e.name(), err}
-			}
 		}
+	}
+	if err := s.Err(); err != nil {
+		return &entryError{e.name(), err}
 	}
 	return d.finishEntry(e)
 }
@@ -381,30 +360,19 @@ func (d *decoder) entry() error {
 // content reads an entry's content: normally one resource, sometimes several IntervalBlocks.
 func (d *decoder) content(e *entry) error {
 	s := d.s
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
+	for depth := s.Depth(); s.NextChild(depth); {
+		if err := d.resource(e); err != nil {
 			return err
 		}
-		switch k {
-		case tokEnd:
-			if s.depth() < base {
-				return nil
-			}
-		case tokStart:
-			if err := d.resource(e); err != nil {
-				return err
-			}
-		}
 	}
+	return s.Err()
 }
 
 // resource reads one resource element, the current start tag: IntervalBlocks stream into
 // e.readings, anything else becomes a small tree.
 func (d *decoder) resource(e *entry) error {
 	s := d.s
-	if !isESPI(s.space) {
+	if !isESPI(s.Space()) {
 		if kind := customerKindOf(e.self); kind != "" {
 			// The customer feed's unqualified children (GBA's <statement>): the href says what it is.
 			n, err := d.tree()
@@ -416,10 +384,10 @@ func (d *decoder) resource(e *entry) error {
 			e.resources = append(e.resources, n)
 			return nil
 		}
-		d.warn.add("ns:"+s.space+string(s.local), fmt.Sprintf("%s: ignored <%s> in unknown namespace %q", e.name(), s.local, s.space))
-		return d.skip()
+		d.warn.add("ns:"+s.Space()+string(s.Local()), fmt.Sprintf("%s: ignored <%s> in unknown namespace %q", e.name(), s.Local(), s.Space()))
+		return s.Skip()
 	}
-	if string(s.local) == "IntervalBlock" {
+	if string(s.Local()) == "IntervalBlock" {
 		return d.intervalBlock(e)
 	}
 	n, err := d.tree()
@@ -428,47 +396,6 @@ func (d *decoder) resource(e *entry) error {
 	}
 	e.resources = append(e.resources, n)
 	return nil
-}
-
-// skip skips the current element (whose start tag was just read) and everything in it.
-func (d *decoder) skip() error {
-	s := d.s
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return err
-		}
-		if k == tokEnd && s.depth() < base {
-			return nil
-		}
-	}
-}
-
-// text returns the trimmed text of the current element, skipping any child elements. The
-// result is valid until the next call.
-func (d *decoder) text() ([]byte, error) {
-	s := d.s
-	d.tb = d.tb[:0]
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return nil, err
-		}
-		switch k {
-		case tokText:
-			d.tb = append(d.tb, s.text...)
-		case tokStart:
-			if err := d.skip(); err != nil {
-				return nil, err
-			}
-		case tokEnd:
-			if s.depth() < base {
-				return trimSpace(d.tb), nil
-			}
-		}
-	}
 }
 
 // node is a small element tree for resources other than IntervalBlocks.
@@ -490,34 +417,35 @@ func (d *decoder) tree() (*node, error) {
 	var build func() (*node, error)
 	build = func() (*node, error) {
 		s := d.s
-		n := &node{space: s.space, local: string(s.local)}
+		n := &node{space: s.Space(), local: string(s.Local())}
 		nodes++
 		if nodes > maxTreeNodes {
 			return nil, fmt.Errorf("resource <%s> has more than %d elements", n.local, maxTreeNodes)
 		}
-		base := s.depth()
+		// The one walk that keeps text and every child, so it reads tokens itself.
+		base := s.Depth()
 		var buf []byte
 		for {
-			k, err := s.next()
+			k, err := s.Next()
 			if err != nil {
 				return nil, err
 			}
 			switch k {
-			case tokText:
-				text += len(s.text)
+			case xmlscan.Text:
+				text += len(s.Text())
 				if text > maxTreeText {
 					return nil, fmt.Errorf("resource <%s> holds more than %d MB of text", n.local, maxTreeText>>20)
 				}
-				buf = append(buf, s.text...)
-			case tokStart:
+				buf = append(buf, s.Text()...)
+			case xmlscan.Start:
 				kid, err := build()
 				if err != nil {
 					return nil, err
 				}
 				n.kids = append(n.kids, kid)
-			case tokEnd:
-				if s.depth() < base {
-					n.text = string(trimSpace(buf))
+			case xmlscan.End:
+				if s.Depth() < base {
+					n.text = string(xmlscan.TrimSpace(buf))
 					return n, nil
 				}
 			}
@@ -564,3 +492,10 @@ func (d *decoder) finishEntry(e *entry) error {
 	d.spare = e.readings[:0]
 	return nil
 }
+
+// Namespaces matched by the parser.
+const (
+	nsAtom     = "http://www.w3.org/2005/Atom"
+	nsESPI     = "http://naesb.org/espi"
+	nsCustomer = "http://naesb.org/espi/customer"
+)

@@ -14,65 +14,39 @@ import (
 func (d *decoder) intervalBlock(e *entry) error {
 	s := d.s
 	blk := rawBlock{from: len(e.readings)}
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return err
+	for depth := s.Depth(); s.NextChild(depth); {
+		if !isESPI(s.Space()) {
+			continue
 		}
-		switch k {
-		case tokEnd:
-			if s.depth() < base {
-				blk.to = len(e.readings)
-				e.blocks = append(e.blocks, blk)
-				return nil
+		switch string(s.Local()) {
+		case "interval":
+			start, dur, flags, err := d.period(e)
+			if err != nil {
+				return err
 			}
-		case tokStart:
-			if !isESPI(s.space) {
-				if err := d.skip(); err != nil {
-					return err
-				}
-				continue
-			}
-			switch string(s.local) {
-			case "interval":
-				start, dur, flags, err := d.period(e)
-				if err != nil {
-					return err
-				}
-				blk.start, blk.dur = start, dur
-				blk.hasStart, blk.hasDur = flags&hasStart != 0, flags&hasDur != 0
-			case "IntervalReading":
-				if err := d.intervalReading(e); err != nil {
-					return err
-				}
-			default:
-				if err := d.skip(); err != nil {
-					return err
-				}
+			blk.start, blk.dur = start, dur
+			blk.hasStart, blk.hasDur = flags&hasStart != 0, flags&hasDur != 0
+		case "IntervalReading":
+			if err := d.intervalReading(e); err != nil {
+				return err
 			}
 		}
 	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	blk.to = len(e.readings)
+	e.blocks = append(e.blocks, blk)
+	return nil
 }
 
 // period reads a DateTimeInterval {duration, start}.
 func (d *decoder) period(e *entry) (start, dur int64, flags uint8, err error) {
 	s := d.s
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		if k == tokEnd && s.depth() < base {
-			return start, dur, flags, nil
-		}
-		if k != tokStart {
-			continue
-		}
-		switch string(s.local) {
+	for depth := s.Depth(); s.NextChild(depth); {
+		switch string(s.Local()) {
 		case "start":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return 0, 0, 0, err
 			}
@@ -88,7 +62,7 @@ func (d *decoder) period(e *entry) (start, dur int64, flags uint8, err error) {
 			start = v
 			flags |= hasStart
 		case "duration":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return 0, 0, 0, err
 			}
@@ -106,34 +80,19 @@ func (d *decoder) period(e *entry) (start, dur int64, flags uint8, err error) {
 			}
 			dur = v
 			flags |= hasDur
-		default:
-			if err := d.skip(); err != nil {
-				return 0, 0, 0, err
-			}
 		}
 	}
+	return start, dur, flags, s.Err()
 }
 
 // intervalReading reads one IntervalReading into e.readings.
 func (d *decoder) intervalReading(e *entry) error {
 	s := d.s
 	var r rawReading
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return err
-		}
-		if k == tokEnd && s.depth() < base {
-			e.readings = append(e.readings, r)
-			return nil
-		}
-		if k != tokStart {
-			continue
-		}
-		switch string(s.local) {
+	for depth := s.Depth(); s.NextChild(depth); {
+		switch string(s.Local()) {
 		case "value":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return err
 			}
@@ -147,7 +106,7 @@ func (d *decoder) intervalReading(e *entry) error {
 				d.warn.add("badvalue", fmt.Sprintf("%s: value %q is not a number; stored as missing (exported empty)", e.name(), t))
 			}
 		case "cost":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return err
 			}
@@ -159,7 +118,7 @@ func (d *decoder) intervalReading(e *entry) error {
 				d.warn.add("badcost", fmt.Sprintf("%s: cost %q is not a number; ignored", e.name(), t))
 			}
 		case "tou":
-			t, err := d.text()
+			t, err := s.TextContent()
 			if err != nil {
 				return err
 			}
@@ -176,36 +135,23 @@ func (d *decoder) intervalReading(e *entry) error {
 			if err := d.readingQuality(&r); err != nil {
 				return err
 			}
-		default:
-			if err := d.skip(); err != nil {
-				return err
-			}
 		}
 	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	e.readings = append(e.readings, r)
+	return nil
 }
 
 // readingQuality appends the quality codes of a ReadingQuality element, separated by ";".
 func (d *decoder) readingQuality(r *rawReading) error {
 	s := d.s
-	base := s.depth()
-	for {
-		k, err := s.next()
-		if err != nil {
-			return err
-		}
-		if k == tokEnd && s.depth() < base {
-			return nil
-		}
-		if k != tokStart {
+	for depth := s.Depth(); s.NextChild(depth); {
+		if string(s.Local()) != "quality" {
 			continue
 		}
-		if string(s.local) != "quality" {
-			if err := d.skip(); err != nil {
-				return err
-			}
-			continue
-		}
-		t, err := d.text()
+		t, err := s.TextContent()
 		if err != nil {
 			return err
 		}
@@ -214,8 +160,13 @@ func (d *decoder) readingQuality(r *rawReading) error {
 		}
 		cur := d.qualityOf(r)
 		if cur == "" {
+			// Readings mostly repeat the quality of the one before: compare before hashing.
+			if d.lastQuality > 0 && string(t) == d.qualityList[d.lastQuality-1] {
+				r.quality = d.lastQuality
+				continue
+			}
 			if i, ok := d.qualities[string(t)]; ok { // no allocation for a known code
-				r.quality = i
+				r.quality, d.lastQuality = i, i
 				continue
 			}
 			d.setQuality(r, string(t))
@@ -223,6 +174,7 @@ func (d *decoder) readingQuality(r *rawReading) error {
 			d.setQuality(r, cur+";"+string(t))
 		}
 	}
+	return s.Err()
 }
 
 // extra returns the reading's rawExtra, creating it.
@@ -410,6 +362,17 @@ func (d *decoder) handleBlocks(e *entry) error {
 	}
 	d.pending[match] = append(d.pending[match], pb)
 	d.pendingN++
+	if match != "" && match[0] != '?' {
+		// Only blocks still looking for their MeterReading need their up href again; the
+		// MeterReading's href is shared by all its blocks, not kept once per entry.
+		pb.entry.up = ""
+		pb.mrHref = d.internHref(pb.mrHref)
+	}
+	if d.pendingMem+len(pb.readings) > maxPendingInMemory {
+		return d.spill(pb, match != "" && match[0] != '?')
+	}
+	d.pendingMem += len(pb.readings)
+	pb.counted = true
 	return nil
 }
 
@@ -528,6 +491,15 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 	if rt != nil {
 		pow, il = rt.pow10, rt.intervalLength
 	}
+	if pb.spilled > 0 {
+		if err := d.unspill(pb); err != nil {
+			return err
+		}
+		defer func() { pb.readings, pb.spilled = nil, 0 }()
+	} else if pb.counted {
+		d.pendingMem -= len(pb.readings)
+		pb.counted = false
+	}
 	out := d.conv[:0]
 	for _, b := range pb.blocks {
 		rs := pb.readings[b.from:b.to]
@@ -618,7 +590,11 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 	}
 	for len(out) > 0 {
 		if d.batch == nil {
-			d.batch = make([]store.Reading, 0, flushBatch)
+			select {
+			case d.batch = <-d.free: // a batch the writer has finished with
+			default:
+				d.batch = make([]store.Reading, 0, flushBatch)
+			}
 		}
 		n := min(len(out), flushBatch-len(d.batch))
 		d.batch = append(d.batch, out[:n]...)
@@ -637,9 +613,20 @@ func (d *decoder) sendBatch() {
 	if len(d.batch) == 0 {
 		return
 	}
+	if d.noStore {
+		d.batch = d.batch[:0] // parse-only (benchmarks, fuzzing): nothing to hand over
+		return
+	}
 	sr, batch := d.batchSeries, d.batch
 	d.batch = nil
-	d.do(func(tx *store.Tx) error { return tx.PutReadings(sr.id, batch) })
+	d.do(func(tx *store.Tx) error {
+		err := tx.PutReadings(sr.id, batch)
+		select {
+		case d.free <- batch[:0]:
+		default:
+		}
+		return err
+	})
 }
 
 // checkDuplicates looks at readings of one entry that share a start. Equal repeats are
@@ -703,7 +690,7 @@ func (d *decoder) finish() error {
 		if rt == nil {
 			n := 0
 			for _, pb := range list {
-				n += len(pb.readings)
+				n += pb.count()
 			}
 			d.warn.add("nort"+match, fmt.Sprintf("MeterReading %s: its ReadingType is not in this document, so %d readings are stored as written, with no unit and no multiplier applied; import a document with the ReadingType (such as the full download) to correct them", mr.key, n))
 		}
@@ -732,8 +719,8 @@ func (d *decoder) finish() error {
 		d.writeMeter(m)
 	}
 	d.sendBatch()
-	if d.s.unbound > 0 {
-		d.warn.add("unbound", fmt.Sprintf("%d elements use a namespace prefix the document never declares (such as <%s>); they were matched by name", d.s.unbound, d.s.unboundName))
+	if n, first := d.s.Unbound(); n > 0 {
+		d.warn.add("unbound", fmt.Sprintf("%d elements use a namespace prefix the document never declares (such as <%s>); they were matched by name", n, first))
 	}
 	return nil
 }

@@ -75,11 +75,22 @@ func matchOf(h string) string {
 		}
 	}
 	if strings.IndexByte(h, '=') >= 0 {
-		segs := strings.Split(h, "/")
-		for i, s := range segs {
-			segs[i] = strings.TrimRight(s, "=")
+		// Drop each run of '=' that ends a segment, in one copy (this runs for every entry).
+		b := make([]byte, 0, len(h))
+		for i := 0; i < len(h); i++ {
+			if h[i] == '=' {
+				j := i
+				for j < len(h) && h[j] == '=' {
+					j++
+				}
+				if j == len(h) || h[j] == '/' {
+					i = j - 1
+					continue
+				}
+			}
+			b = append(b, h[i])
 		}
-		h = strings.Join(segs, "/")
+		h = string(b)
 	}
 	return strings.TrimRight(h, "/")
 }

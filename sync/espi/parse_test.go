@@ -647,27 +647,111 @@ func TestContextCancelled(t *testing.T) {
 	}
 }
 
+// maxFuzzInput bounds FuzzParse's inputs. With megabyte inputs the fuzzing worker spent its
+// time in coverage bookkeeping, and minimising each new interesting input (one execution per
+// byte it tries to drop) held the fuzzer for its whole default minute: it managed a few
+// executions a minute. 8 KB holds several entries of every kind; the parser's behaviour
+// does not depend on size beyond that (its buffers refill every 256 KB, which the
+// tokenizer's own tests cover with one-byte reads).
+const maxFuzzInput = 8 << 10
+
+// fuzzSeed returns body cut to at most maxFuzzInput bytes at the end of an Atom entry, with
+// the root element closed again, so that a large fixture still seeds a well-formed feed.
+func fuzzSeed(body []byte) []byte {
+	if len(body) <= maxFuzzInput {
+		return body
+	}
+	head := body[:maxFuzzInput]
+	for end := len(head); ; {
+		// The last end tag </entry> or </prefix:entry>.
+		end = bytes.LastIndex(head[:end], []byte("entry>"))
+		if end < 0 {
+			return body[:maxFuzzInput]
+		}
+		if lt := bytes.LastIndexByte(head[:end], '<'); lt >= 0 && lt+1 < len(head) && head[lt+1] == '/' {
+			head = head[:end+len("entry>")]
+			break
+		}
+	}
+	// The root's name: the first start tag that is not a declaration or a comment.
+	for rest := body; ; {
+		i := bytes.IndexByte(rest, '<')
+		if i < 0 || i+1 >= len(rest) {
+			return head
+		}
+		rest = rest[i+1:]
+		if rest[0] == '?' || rest[0] == '!' {
+			continue
+		}
+		j := bytes.IndexAny(rest, " \t\r\n/>")
+		if j <= 0 {
+			return head
+		}
+		return append(append(append(head[:len(head):len(head)], "\n</"...), rest[:j]...), '>')
+	}
+}
+
 // FuzzParse feeds arbitrary bytes to the parser: it may refuse them, never panic or hang.
-// Run it with `go test -tags ci -run '^$' -fuzz FuzzParse ./sync/espi/`.
+// It is seeded with every Green Button fixture (testdata holds the files of
+// shared/fixtures/greenbutton), each cut to maxFuzzInput. Run it with
+//
+//	go test -tags ci -run '^$' -fuzz '^FuzzParse$' -fuzztime 60s ./sync/espi/
+//
+// (anchored: FuzzParseBatchList matches "FuzzParse" too). It runs about 75,000–180,000
+// executions a minute on the project machine; the pauses in its log are Go minimising each new
+// interesting input, which it does not count.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"pge-smd-bulk-1day-hourly-tou.xml", "sdk-gas-monthly-therm.xml", "gba-usage-subscription-feed-nested-readingtype.xml",
-		"pge-usagesummaries-cost-details.xml", "sce-bulk-usagesummaries-intervalblock.xml", "utilityapi-authorization-entry.xml"} {
-		body, err := os.ReadFile(filepath.Join("testdata", name))
+	files, err := filepath.Glob(filepath.Join("testdata", "*.xml"))
+	if err != nil || len(files) < 30 {
+		f.Fatalf("fixtures: %d files, %v", len(files), err)
+	}
+	for _, name := range files {
+		body, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(body)
+		f.Add(fuzzSeed(body))
 	}
 	f.Add([]byte(`<IntervalBlock xmlns="http://naesb.org/espi"><IntervalReading><value>1</value></IntervalReading></IntervalBlock>`))
 	// The store is left out (a nil transaction discards the work): SQLite under the fuzzer's
 	// coverage instrumentation manages a few executions a minute, and the store has its own
 	// tests; everything up to the store runs.
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > maxFuzzInput {
+			return
+		}
 		sum, err := parse(context.Background(), nil, store.Payload{SHA256: "fuzz"}, bytes.NewReader(body), nil)
 		if err == nil && (sum.Readings < 0 || sum.Series < 0 || sum.Meters < 0) {
 			t.Errorf("odd summary %+v", sum)
 		}
 	})
+}
+
+// TestFuzzSeedsAreSmallAndParse checks what FuzzParse starts from: every fixture gives a
+// seed within maxFuzzInput, and the cut ones are still well-formed feeds the parser reads.
+func TestFuzzSeedsAreSmallAndParse(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.xml"))
+	cut := 0
+	for _, name := range files {
+		body, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := fuzzSeed(body)
+		if len(seed) > maxFuzzInput+64 {
+			t.Errorf("%s: seed of %d bytes", name, len(seed))
+		}
+		if len(body) <= maxFuzzInput || strings.Contains(name, "malformed") {
+			continue
+		}
+		cut++
+		if _, err := parse(context.Background(), nil, store.Payload{SHA256: "fuzz"}, bytes.NewReader(seed), nil); err != nil {
+			t.Errorf("%s: the cut seed is not a feed the parser reads: %v", name, err)
+		}
+	}
+	if cut == 0 {
+		t.Fatal("no fixture was large enough to be cut: the test checks nothing")
+	}
 }
 
 // blockFeed is a minimal feed: a ReadingType, a MeterReading and one IntervalBlock entry
@@ -896,5 +980,39 @@ func TestGasSummary(t *testing.T) {
 	m, _ := st.Meters(context.Background(), store.MeterFilter{})
 	if len(m) != 1 || b.MeterID != m[0].ID || m[0].Commodity != "gas" {
 		t.Errorf("meters %+v, summary meter %d", m, b.MeterID)
+	}
+}
+
+// TestForbiddenBytesAreRefused refuses a document holding bytes XML 1.0 forbids — a terminal
+// escape sequence in an href, NUL in a value, invalid UTF-8 in a title, a character
+// reference to ESC — naming the entry and the line, and stores nothing of it. (They used to
+// be stored, and the href reached a terminal through `custody export`.)
+func TestForbiddenBytesAreRefused(t *testing.T) {
+	const mr = "https://h/r/Subscription/1/UsagePoint/1/MeterReading/1"
+	rt := entryOf("https://h/r/ReadingType/1", "", nil, `<ReadingType xmlns="http://naesb.org/espi"><uom>72</uom></ReadingType>`)
+	block := func(value string) string {
+		return entryOf(mr+"/IntervalBlock/1", mr+"/IntervalBlock", nil,
+			`<IntervalBlock xmlns="http://naesb.org/espi"><interval><duration>3600</duration><start>0</start></interval>`+
+				"\n<IntervalReading><value>"+value+"</value></IntervalReading></IntervalBlock>")
+	}
+	tests := []struct {
+		name, feed, want string
+	}{
+		{"OSC in an href", string(feedOf(rt, entryOf(mr+"\x1b]0;owned\x07", "", []string{"https://h/r/ReadingType/1"}, `<MeterReading xmlns="http://naesb.org/espi"/>`))),
+			"entry 2 (id urn:uuid:x): line 2:104: the file contains the control character 0x1B (ESC)"},
+		{"NUL in a value", string(feedOf(rt, block("1\x002"))), "entry 2 (" + mr + "/IntervalBlock/1): line 3:"},
+		{"invalid UTF-8 in a title", string(feedOf(rt, strings.Replace(block("1"), "<content>", "<title>M\xe9ter</title><content>", 1))), "entry 2 (" + mr + "/IntervalBlock/1): line 2:"},
+		{"reference to ESC", string(feedOf(rt, block("&#27;1"))), "entry 2 (" + mr + "/IntervalBlock/1): line 3:"},
+	}
+	for _, tt := range tests {
+		st := openStore(t)
+		_, err := parseInto(t, st, []byte(tt.feed))
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "XML") && !strings.Contains(err.Error(), "UTF-8") {
+			t.Errorf("%s: got %v, want an error starting %q about XML", tt.name, err, tt.want)
+			continue
+		}
+		if got := exportText(t, st); got != "" {
+			t.Errorf("%s: stored %q", tt.name, got)
+		}
 	}
 }

@@ -64,8 +64,17 @@ type pendingBlocks struct {
 	entry    *entry // for messages: only its index, self href and id are kept
 	mrHref   string // the MeterReading the blocks belong to, "" when the entry does not say
 	blocks   []rawBlock
-	readings []rawReading
+	readings []rawReading // nil while spilled
+	spillAt  int64        // offset of the readings in the spill file
+	spilled  int          // how many readings are in the spill file, 0 when in memory
+	// spillMeta is the size of the entry's self href and id after the spilled readings, 0
+	// when entry stayed in memory; index is the entry's position while entry is nil.
+	spillMeta, index int
+	counted          bool // its in-memory readings count in decoder.pendingMem
 }
+
+// count is the number of readings, in memory or spilled.
+func (pb *pendingBlocks) count() int { return len(pb.readings) + pb.spilled }
 
 // meterState is a UsagePoint as far as this document has described it.
 type meterState struct {

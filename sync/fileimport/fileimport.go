@@ -1,15 +1,20 @@
 // Package fileimport imports files the user already has — Green Button XML, CIM XML/JSON,
 // Eloverblik JSON — detecting the format from the content.
 //
-// Every file is archived before it is parsed; a file that fails is kept with its error, so
-// that `custody reprocess` can parse it again. A big file is written in batches (so that other
-// writers get a turn), and the readings of the batches before a failure stay: they are upserts,
-// so parsing the file again after a fix neither loses nor doubles anything.
+// A file is hashed first (a file already imported is skipped without parsing it), then
+// read once more: the archive is compressed from the same bytes the parser reads, in the
+// parser's transaction. A big file is written in batches (so that other writers get a
+// turn); the archive counts as whole only in the last one. A file that fails to parse is
+// archived again on its own and kept with its error, so that `custody reprocess` can parse
+// it again; the readings of batches before the failure stay: they are upserts, so parsing
+// the file again after a fix neither loses nor doubles anything.
 package fileimport
 
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +62,16 @@ type Importer struct {
 	Formats []Format
 	// Progress, when set, is called with bytes read and the file's size.
 	Progress func(file string, read, size int64)
+	// Batch is how long an import holds the write lock before it commits what it has and
+	// lets another writer in; zero means store.ImportBatch.
+	Batch time.Duration
+}
+
+func (im *Importer) batch() time.Duration {
+	if im.Batch > 0 {
+		return im.Batch
+	}
+	return store.ImportBatch
 }
 
 // headSize is how much of a file format detection looks at.
@@ -70,10 +85,6 @@ func (im *Importer) Import(ctx context.Context, path string) (Summary, error) {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return sum, fmt.Errorf("import %s: %w", path, err)
-	}
 	head := make([]byte, headSize)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -95,32 +106,112 @@ func (im *Importer) Import(ctx context.Context, path string) (Summary, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
-	name := "unknown"
+	pl := store.Payload{Format: "unknown", URL: "file://" + absPath(path)}
 	if format != nil {
-		name = format.Name
+		pl.Format = format.Name
 	}
-	// Archive first, whatever happens next: an unreadable file is kept for inspection too.
-	p, existed, err := im.Store.Archive(ctx, store.Payload{Format: name, URL: "file://" + absPath(path)}, f)
+	if format == nil || utf16 {
+		// Archived all the same, for inspection, and refused.
+		p, _, err := im.Store.Archive(ctx, pl, f)
+		if err != nil {
+			return sum, fmt.Errorf("import %s: %w", path, err)
+		}
+		sum.Archived = true
+		reason := ErrUnknownFormat
+		if format != nil {
+			sum.Format = format.Name
+			reason = fmt.Errorf("the file is UTF-16 text (by its content a %s file): save it as UTF-8 and import it again", format.Name)
+		}
+		_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, reason.Error())
+		return sum, fmt.Errorf("import %s: %w", path, reason)
+	}
+	sum.Format = format.Name
+	// Hash first: the hash names the payload (and things the document gives no id for), and
+	// an identical file imported before is skipped without being read again.
+	h := sha256.New()
+	size, err := io.CopyBuffer(h, struct{ io.Reader }{f}, make([]byte, 1<<20)) // large reads: fewer system calls
 	if err != nil {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
-	sum.Archived = true
-	if format != nil && utf16 {
-		err := fmt.Errorf("the file is UTF-16 text (by its content a %s file): save it as UTF-8 and import it again", format.Name)
-		_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
-		sum.Format = format.Name
+	pl.SHA256, pl.Size = hex.EncodeToString(h.Sum(nil)), size
+	old, existed, err := im.Store.PayloadBySHA(ctx, pl.SHA256, pl.Format)
+	if err != nil {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
-	if format == nil {
-		_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, ErrUnknownFormat.Error())
-		return sum, fmt.Errorf("import %s: %w", path, ErrUnknownFormat)
+	if existed {
+		if old.Status == store.PayloadParsed {
+			sum.Unchanged, sum.Archived = true, true
+			return sum, nil
+		}
+		return im.parse(ctx, *format, old, old.Size, path) // archived before, never parsed: parse that
 	}
-	sum.Format = format.Name
-	if existed && p.Status == store.PayloadParsed {
-		sum.Unchanged = true
+	// An import of this file that a crash cut short left an unfinished archive: drop it.
+	if err := im.Store.DeleteIncompleteArchives(ctx, pl.URL); err != nil {
+		return sum, fmt.Errorf("import %s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return sum, fmt.Errorf("import %s: %w", path, err)
+	}
+	sum, err = im.importOnce(ctx, *format, pl, f, path)
+	if err == nil {
+		sum.Archived = true
 		return sum, nil
 	}
-	return im.parse(ctx, *format, p, info.Size(), path)
+	// Keep the file, marked with why it failed, so that it can be reprocessed after a fix.
+	// What the failed transaction archived may be partly committed (batches): archive the
+	// file again, whole and on its own.
+	ctx = context.WithoutCancel(ctx)
+	if derr := im.Store.DeleteIncompleteArchives(ctx, pl.URL); derr == nil {
+		if _, serr := f.Seek(0, io.SeekStart); serr == nil {
+			if p, _, aerr := im.Store.Archive(ctx, pl, f); aerr == nil {
+				sum.Archived = true
+				_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
+			}
+		}
+	}
+	return sum, fmt.Errorf("import %s: %w", path, err)
+}
+
+// importOnce reads the file once: what the parser reads is compressed into the archive on
+// the way. The archive becomes whole, and the payload parsed, in the last batch.
+func (im *Importer) importOnce(ctx context.Context, format Format, pl store.Payload, f io.Reader, name string) (Summary, error) {
+	tx, err := im.Store.Begin(ctx)
+	if err != nil {
+		return Summary{File: name, Format: format.Name}, err
+	}
+	defer tx.Rollback()
+	// A big file takes a while: commit in batches so that a sync or another import beside
+	// this one waits seconds, not minutes.
+	tx.Batched(im.batch())
+	aw, err := tx.ArchiveWriter(pl)
+	if err != nil {
+		return Summary{File: name, Format: format.Name}, err
+	}
+	p := aw.Payload()
+	progress := func(read int64) {
+		if im.Progress != nil {
+			im.Progress(name, read, p.Size)
+		}
+	}
+	body := io.TeeReader(f, aw)
+	// 64 KB: small reads (a JSON decoder's) are buffered, while a bulk parser's larger reads
+	// go straight to the file without another copy.
+	sum, err := format.Parse(ctx, tx, p, bufio.NewReaderSize(body, 64<<10), progress)
+	sum.File, sum.Format = name, format.Name
+	if err == nil {
+		// A parser may stop at the end of its document: the archive keeps the whole file.
+		_, err = io.Copy(io.Discard, body)
+	}
+	if _, cerr := aw.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = tx.SetPayloadStatus(p.ID, store.PayloadParsed, "")
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	return sum, err
 }
 
 // Reparse parses an archived payload again, such as after a parser fix.
@@ -146,7 +237,7 @@ func (im *Importer) parse(ctx context.Context, format Format, p store.Payload, s
 	defer tx.Rollback()
 	// A big file takes a while: commit in batches so that a sync or another import beside
 	// this one waits seconds, not minutes.
-	tx.Batched(store.ImportBatch)
+	tx.Batched(im.batch())
 	progress := func(read int64) {
 		if im.Progress != nil {
 			im.Progress(name, read, size)

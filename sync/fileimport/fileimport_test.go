@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"custody/store"
 	"custody/sync/fileimport"
@@ -135,5 +136,78 @@ func TestUnknownFormatIsArchivedAndRefused(t *testing.T) {
 	}
 	if _, err := im.Import(ctx, filepath.Join(dir, "absent.xml")); err == nil || !strings.Contains(err.Error(), "absent.xml") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// TestBatchedImportFailureKeepsTheWholeFile fails a parse after several batches have been
+// committed, archive chunks and all: the unfinished archive is gone, and the file is archived
+// whole, on its own, marked failed with the reason, and reads back byte for byte.
+func TestBatchedImportFailureKeepsTheWholeFile(t *testing.T) {
+	st, im, dir := setup(t)
+	im.Batch = time.Nanosecond // every PutReadings commits what came before
+	ctx := context.Background()
+	var b strings.Builder
+	b.WriteString("LINES\n")
+	for i := 0; i < 20; i++ {
+		fmt.Fprintf(&b, "m%d %d\n", i%3, i)
+	}
+	b.WriteString("fail\n")
+	body := b.String()
+	p := write(t, dir, "big.txt", body)
+	if _, err := im.Import(ctx, p); err == nil || !strings.Contains(err.Error(), "told to fail") {
+		t.Fatalf("import: %v", err)
+	}
+	ps, err := st.Payloads(ctx, store.PayloadFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 || ps[0].Status != store.PayloadFailed || !strings.Contains(ps[0].Error, "told to fail") || ps[0].Size != int64(len(body)) {
+		t.Fatalf("payloads %+v, want one failed payload of the whole file", ps)
+	}
+	rc, err := st.OpenPayload(ctx, ps[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != body {
+		t.Fatalf("archive reads back %d bytes (%v), want the file's %d", len(got), err, len(body))
+	}
+}
+
+// TestImportDropsAnArchiveACrashLeftUnfinished imports a file whose earlier import stopped
+// after a batch had committed part of its archive (as a crash would leave it): the unfinished
+// archive matches nothing, is deleted, and the file is archived and parsed whole.
+func TestImportDropsAnArchiveACrashLeftUnfinished(t *testing.T) {
+	st, im, dir := setup(t)
+	ctx := context.Background()
+	body := "LINES\nm1 1\nm2 2\n"
+	p := write(t, dir, "a.txt", body)
+	abs, _ := filepath.Abs(p)
+	tx, err := st.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw, err := tx.ArchiveWriter(store.Payload{Format: "lines", URL: "file://" + abs, SHA256: "x", Size: int64(len(body))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aw.Write([]byte(body[:8])); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil { // the batch commit before the crash
+		t.Fatal(err)
+	}
+	ps, _ := st.Payloads(ctx, store.PayloadFilter{})
+	if len(ps) != 1 || ps[0].Error != store.IncompleteArchive || ps[0].SHA256 != "" {
+		t.Fatalf("unfinished archive recorded as %+v", ps)
+	}
+	sum, err := im.Import(ctx, p)
+	if err != nil || sum.Readings != 2 || sum.Unchanged {
+		t.Fatalf("import %+v, %v", sum, err)
+	}
+	ps, _ = st.Payloads(ctx, store.PayloadFilter{})
+	if len(ps) != 1 || ps[0].Status != store.PayloadParsed || ps[0].Size != int64(len(body)) {
+		t.Fatalf("payloads %+v, want only the whole, parsed one", ps)
 	}
 }
