@@ -92,9 +92,8 @@ func benchEnvInt(name string, def int) int {
 func BenchmarkSyncOnceObevents(b *testing.B) {
 	n := benchEnvInt("OBEVENTS_N", 5000)
 	per := benchEnvInt("OBEVENTS_MAX", 10)
-	// One sync sends at most 50 polls with events (obevents.Poller.MaxPolls).
-	if n > 50*per {
-		b.Fatalf("OBEVENTS_N %d is more than one sync drains at OBEVENTS_MAX %d per poll (50 polls)", n, per)
+	if n > obevents.DefaultMaxPolls*per {
+		b.Fatalf("OBEVENTS_N %d is more than one sync drains at OBEVENTS_MAX %d per poll (%d polls)", n, per, obevents.DefaultMaxPolls)
 	}
 	var cpu, wall time.Duration
 	for i := 0; i < b.N; i++ {

@@ -54,7 +54,7 @@ type Poller struct {
 	Source   store.Source
 	// MaxEvents is the maxEvents sent with each poll; default 10.
 	MaxEvents int
-	// MaxPolls bounds the requests of one sync; default 50.
+	// MaxPolls bounds the requests of one sync; default DefaultMaxPolls.
 	MaxPolls int
 	// DraftCodes sends the draft-ietf-secevent-http-push-03 error codes in setErrs.
 	DraftCodes bool
@@ -90,7 +90,7 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 	}
 	maxPolls := p.MaxPolls
 	if maxPolls <= 0 {
-		maxPolls = 50
+		maxPolls = DefaultMaxPolls
 	}
 	log := p.Logger
 	if log == nil {
@@ -254,6 +254,11 @@ type storeOptions struct {
 	// to be a repeat of the first; see store.Tx.PutEventWindow.
 	window time.Duration
 }
+
+// DefaultMaxPolls bounds the polls of one sync. A bank that caps an answer at 10 events (as
+// several do) drains a backlog of 20,000 events in one sync; a bank that never runs dry is
+// still left for the next run.
+const DefaultMaxPolls = 2000
 
 // DefaultJTIWindow is the default of the jti_window setting.
 const DefaultJTIWindow = 30 * 24 * time.Hour

@@ -46,11 +46,21 @@ func DecodePollResponse(raw []byte) (PollResponse, error) {
 		out.MoreAvailable = *wire.MoreAvailable
 	}
 	for k, v := range wire.Sets {
-		var s string
-		if json.Unmarshal(v, &s) != nil {
+		s, ok := plainString(v)
+		if !ok && json.Unmarshal(v, &s) != nil {
 			s = string(v)
 		}
 		out.Sets[k] = s
 	}
 	return out, nil
+}
+
+// plainString returns the text of a JSON string that has no escapes, such as a compact JWS,
+// without decoding it a second time; raw comes from a decoder that has checked it is valid
+// JSON. ok is false for anything else, which the caller decodes in full.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw[1:len(raw)-1], '\\') >= 0 {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
 }
