@@ -1,7 +1,6 @@
 package obevents
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -97,13 +96,9 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	for {
-		acks, err := p.Store.PendingAcks(ctx, p.Source.ID, pendingAck)
+		acks, errs, err := p.owed(ctx)
 		if err != nil {
-			return st, syncerr.E(syncerr.Local, "pending acks", err)
-		}
-		errs, err := p.Store.PendingAcks(ctx, p.Source.ID, pendingSetErr)
-		if err != nil {
-			return st, syncerr.E(syncerr.Local, "pending acks", err)
+			return st, err
 		}
 		// Once the poll budget is spent, only what is owed is sent; a bank that keeps sending
 		// events all the same is left for the next run (what is owed stays recorded).
@@ -140,13 +135,17 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		st.SetErrs += len(req.SetErrs)
 		if len(sent) > 0 {
 			crashpoint.Hit(crashpoint.AfterAck)
+		}
+		if len(sent) > 0 && len(resp.Sets) == 0 {
 			if err := p.Store.DeletePendingAcks(ctx, sent); err != nil {
 				// They stay owed and are sent again: harmless, a repeated ack is allowed.
 				log.Warn("forget sent acknowledgements", "source", p.Source.Name, "op", "ack", "err", err)
 			}
 		}
 		if len(resp.Sets) > 0 {
-			if err := p.handle(ctx, raw, resp.Sets, &st); err != nil {
+			// What was sent is forgotten in the transaction that stores the answer's events;
+			// should it fail, they stay owed and are sent again, which is harmless.
+			if err := p.handle(ctx, raw, resp.Sets, sent, &st); err != nil {
 				return st, err
 			}
 			crashpoint.Hit(crashpoint.AfterCommit)
@@ -180,16 +179,25 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 }
 
 func (p *Poller) owes(ctx context.Context) (bool, error) {
-	for _, k := range []string{pendingAck, pendingSetErr} {
-		l, err := p.Store.PendingAcks(ctx, p.Source.ID, k)
-		if err != nil {
-			return false, syncerr.E(syncerr.Local, "pending acks", err)
-		}
-		if len(l) > 0 {
-			return true, nil
+	acks, errs, err := p.owed(ctx)
+	return len(acks)+len(errs) > 0, err
+}
+
+// owed reads the acks and setErrs still owed to the bank, in one query.
+func (p *Poller) owed(ctx context.Context) (acks, errs []store.PendingAck, err error) {
+	all, err := p.Store.PendingAcksOf(ctx, p.Source.ID)
+	if err != nil {
+		return nil, nil, syncerr.E(syncerr.Local, "pending acks", err)
+	}
+	for _, a := range all {
+		switch a.Kind {
+		case pendingAck:
+			acks = append(acks, a)
+		case pendingSetErr:
+			errs = append(errs, a)
 		}
 	}
-	return false, nil
+	return acks, errs, nil
 }
 
 func (p *Poller) progress(done int, msg string) {
@@ -207,8 +215,8 @@ func (p *Poller) archiveBad(ctx context.Context, raw []byte, cause error) {
 }
 
 // handle verifies one poll answer's tokens and stores them with their acknowledgements in one
-// transaction.
-func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string, st *Stats) error {
+// transaction, which also forgets the pending acknowledgements (ids) the poll's request sent.
+func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string, sent []int64, st *Stats) error {
 	keys := make([]string, 0, len(sets))
 	for k := range sets {
 		keys = append(keys, k)
@@ -236,7 +244,7 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 		window = DefaultJTIWindow
 	}
 	res, err := storeVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts,
-		storeOptions{draft: p.DraftCodes, owe: true, window: window})
+		storeOptions{draft: p.DraftCodes, owe: true, window: window, forget: sent})
 	if err != nil {
 		return err
 	}
@@ -253,6 +261,9 @@ type storeOptions struct {
 	// window is how far apart the iat of two tokens with the same jti may be for the second
 	// to be a repeat of the first; see store.Tx.PutEventWindow.
 	window time.Duration
+	// forget are pending acknowledgements the bank has received, deleted in the same
+	// transaction.
+	forget []int64
 }
 
 // DefaultMaxPolls bounds the polls of one sync. A bank that caps an answer at 10 events (as
@@ -278,12 +289,35 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 	}
 	defer tx.Rollback()
 	var whole store.Payload
+	var existed bool
 	if raw != nil {
-		if whole, _, err = tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, bytes.NewReader(raw)); err != nil {
+		// Rejected tokens carry their reason in their events; the answer itself was read.
+		// Only a token that could not be checked leaves it pending.
+		whole = store.Payload{SourceID: sourceID, Format: "set", URL: url, Status: store.PayloadParsed}
+		var deferred []string
+		for _, v := range vs {
+			if v.err != nil {
+				deferred = append(deferred, v.key+": "+v.err.Error())
+			}
+		}
+		if len(deferred) > 0 {
+			whole.Status, whole.Error = store.PayloadPending, "not verified yet: "+truncate(strings.Join(deferred, "; "), 500)
+		}
+		status, perr := whole.Status, whole.Error
+		if whole, existed, err = tx.ArchiveBytes(whole, raw); err != nil {
 			return res, syncerr.E(syncerr.Local, "archive poll answer", err)
 		}
+		if existed {
+			// The same answer came before: it gets this outcome.
+			if err := tx.SetPayloadStatus(whole.ID, status, perr); err != nil {
+				return res, syncerr.E(syncerr.Local, "archive poll answer", err)
+			}
+		}
 	}
-	var deferred []string
+	if err := tx.DeletePendingAcks(o.forget); err != nil {
+		return res, syncerr.E(syncerr.Local, "forget sent acknowledgements", err)
+	}
+	var owed []store.PendingAck
 	for _, v := range vs {
 		pl := whole
 		if raw == nil {
@@ -293,7 +327,6 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 		}
 		if v.err != nil {
 			res.Deferred++
-			deferred = append(deferred, v.key+": "+v.err.Error())
 			if raw == nil {
 				if err := tx.SetPayloadStatus(pl.ID, store.PayloadPending, "not verified yet: "+v.err.Error()); err != nil {
 					return res, syncerr.E(syncerr.Local, "archive token", err)
@@ -336,19 +369,10 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 			a.Kind = pendingSetErr
 			a.Detail = map[string]string{"err": v.rej.CodeFor(o.draft), "description": truncate(v.rej.Description, 250)}
 		}
-		if err := tx.AddPendingAck(a); err != nil {
-			return res, syncerr.E(syncerr.Local, "store acknowledgement", err)
-		}
+		owed = append(owed, a)
 	}
-	if raw != nil {
-		// Rejected tokens carry their reason in their events; the answer itself was read.
-		status, perr := store.PayloadParsed, ""
-		if len(deferred) > 0 {
-			status, perr = store.PayloadPending, "not verified yet: "+truncate(strings.Join(deferred, "; "), 500)
-		}
-		if err := tx.SetPayloadStatus(whole.ID, status, perr); err != nil {
-			return res, syncerr.E(syncerr.Local, "archive poll answer", err)
-		}
+	if err := tx.AddPendingAcks(owed); err != nil {
+		return res, syncerr.E(syncerr.Local, "store acknowledgements", err)
 	}
 	crashpoint.Hit(crashpoint.MidTx)
 	if err := tx.Commit(); err != nil {
