@@ -46,10 +46,11 @@ func (t *Tx) PutEventWindow(e *Event, window time.Duration) (isNew bool, err err
 
 // AddPendingAcks is AddPendingAck for several, in one statement: a poll answer's tokens each
 // owe one. The statement's text does not depend on how many there are (the list is bound as
-// one JSON array), so it is prepared once.
-func (t *Tx) AddPendingAcks(as []PendingAck) error {
+// one JSON array), so it is prepared once. It returns them with their ids, so that the poller
+// can send them and forget them without reading them back.
+func (t *Tx) AddPendingAcks(as []PendingAck) ([]PendingAck, error) {
 	if len(as) == 0 {
-		return nil
+		return nil, nil
 	}
 	type row struct {
 		Source int64  `json:"s"`
@@ -63,15 +64,47 @@ func (t *Tx) AddPendingAcks(as []PendingAck) error {
 	}
 	list, err := json.Marshal(rows)
 	if err != nil {
-		return fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
+		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
 	}
 	// "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-	if _, err := t.exec(`INSERT INTO pending_acks (source_id, kind, item, detail, created)
+	st, err := t.stmt(`INSERT INTO pending_acks (source_id, kind, item, detail, created)
 		SELECT value->>'s', value->>'k', value->>'i', value->>'d', ? FROM json_each(?) WHERE true
-		ON CONFLICT (source_id, kind, item) DO UPDATE SET detail = excluded.detail`, t.now(), string(list)); err != nil {
-		return fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
+		ON CONFLICT (source_id, kind, item) DO UPDATE SET detail = excluded.detail
+		RETURNING id, source_id, kind, item`)
+	if err != nil {
+		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
 	}
-	return nil
+	now := t.now()
+	res, err := st.QueryContext(t.ctx, now, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
+	}
+	defer res.Close()
+	type key struct {
+		source     int64
+		kind, item string
+	}
+	ids := make(map[key]int64, len(as))
+	for res.Next() {
+		var id int64
+		var k key
+		if err := res.Scan(&id, &k.source, &k.kind, &k.item); err != nil {
+			return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
+		}
+		ids[k] = id
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
+	}
+	out := make([]PendingAck, len(as))
+	for i, a := range as {
+		a.ID, a.Created = ids[key{a.SourceID, a.Kind, a.Item}], unixTime(now)
+		if a.ID == 0 {
+			return nil, fmt.Errorf("add pending %s %s: no id returned", a.Kind, a.Item)
+		}
+		out[i] = a
+	}
+	return out, nil
 }
 
 // DeletePendingAcks forgets, inside this transaction, acknowledgements the custodian has

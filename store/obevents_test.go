@@ -98,15 +98,17 @@ func TestPendingAcksBatch(t *testing.T) {
 	}
 	tx, _ := st.Begin(ctx)
 	defer tx.Rollback()
-	if err := tx.AddPendingAcks([]store.PendingAck{
+	added, err := tx.AddPendingAcks([]store.PendingAck{
 		{SourceID: src.ID, Kind: "ack", Item: "j1"},
 		{SourceID: src.ID, Kind: "seterr", Item: "j2", Detail: map[string]string{"err": "invalid_key", "description": `a "quoted" reason`}},
 		{SourceID: src.ID, Kind: "ack", Item: "j3"},
-	}); err != nil {
-		t.Fatal(err)
+	})
+	if err != nil || len(added) != 3 {
+		t.Fatal(added, err)
 	}
-	if err := tx.AddPendingAcks([]store.PendingAck{{SourceID: src.ID, Kind: "seterr", Item: "j2", Detail: map[string]string{"err": "invalid_request"}}}); err != nil {
-		t.Fatal(err)
+	again, err := tx.AddPendingAcks([]store.PendingAck{{SourceID: src.ID, Kind: "seterr", Item: "j2", Detail: map[string]string{"err": "invalid_request"}}})
+	if err != nil || len(again) != 1 || again[0].ID != added[1].ID {
+		t.Fatalf("the same one again: %+v %v, want id %d", again, err, added[1].ID)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
@@ -116,7 +118,7 @@ func TestPendingAcksBatch(t *testing.T) {
 		t.Fatalf("%+v %v", all, err)
 	}
 	for i, want := range []string{"ack j1", "seterr j2", "ack j3"} {
-		if got := all[i].Kind + " " + all[i].Item; got != want || all[i].SourceID != src.ID {
+		if got := all[i].Kind + " " + all[i].Item; got != want || all[i].SourceID != src.ID || all[i].ID != added[i].ID {
 			t.Fatalf("pending %d: %q, want %q", i, got, want)
 		}
 	}

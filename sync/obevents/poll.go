@@ -95,11 +95,14 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// What is owed is read from the store once; afterwards it is what the last transaction
+	// recorded (the acks of the events it stored), which the next request sends.
+	owed, err := p.Store.PendingAcksOf(ctx, p.Source.ID)
+	if err != nil {
+		return st, syncerr.E(syncerr.Local, "pending acks", err)
+	}
 	for {
-		acks, errs, err := p.owed(ctx)
-		if err != nil {
-			return st, err
-		}
+		acks, errs := splitOwed(owed)
 		// Once the poll budget is spent, only what is owed is sent; a bank that keeps sending
 		// events all the same is left for the next run (what is owed stays recorded).
 		n := maxEvents
@@ -138,14 +141,16 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		}
 		if len(sent) > 0 && len(resp.Sets) == 0 {
 			if err := p.Store.DeletePendingAcks(ctx, sent); err != nil {
-				// They stay owed and are sent again: harmless, a repeated ack is allowed.
+				// They stay owed and are sent again by the next sync: harmless, a repeated
+				// ack is allowed.
 				log.Warn("forget sent acknowledgements", "source", p.Source.Name, "op", "ack", "err", err)
 			}
 		}
+		owed = nil
 		if len(resp.Sets) > 0 {
 			// What was sent is forgotten in the transaction that stores the answer's events;
 			// should it fail, they stay owed and are sent again, which is harmless.
-			if err := p.handle(ctx, raw, resp.Sets, sent, &st); err != nil {
+			if owed, err = p.handle(ctx, raw, resp.Sets, sent, &st); err != nil {
 				return st, err
 			}
 			crashpoint.Hit(crashpoint.AfterCommit)
@@ -157,14 +162,8 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 			continue
 		}
 		if n == 0 || !resp.MoreAvailable {
-			// Nothing came: done, once what is owed (none now) has been sent.
-			more, err := p.owes(ctx)
-			if err != nil {
-				return st, err
-			}
-			if !more {
-				break
-			}
+			// Nothing came, and what was owed has been sent: done.
+			break
 		}
 	}
 	if st.Deferred > 0 {
@@ -178,17 +177,8 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 	return st, nil
 }
 
-func (p *Poller) owes(ctx context.Context) (bool, error) {
-	acks, errs, err := p.owed(ctx)
-	return len(acks)+len(errs) > 0, err
-}
-
-// owed reads the acks and setErrs still owed to the bank, in one query.
-func (p *Poller) owed(ctx context.Context) (acks, errs []store.PendingAck, err error) {
-	all, err := p.Store.PendingAcksOf(ctx, p.Source.ID)
-	if err != nil {
-		return nil, nil, syncerr.E(syncerr.Local, "pending acks", err)
-	}
+// splitOwed separates the acks and the setErrs owed to the bank.
+func splitOwed(all []store.PendingAck) (acks, errs []store.PendingAck) {
 	for _, a := range all {
 		switch a.Kind {
 		case pendingAck:
@@ -197,7 +187,7 @@ func (p *Poller) owed(ctx context.Context) (acks, errs []store.PendingAck, err e
 			errs = append(errs, a)
 		}
 	}
-	return acks, errs, nil
+	return acks, errs
 }
 
 func (p *Poller) progress(done int, msg string) {
@@ -216,7 +206,8 @@ func (p *Poller) archiveBad(ctx context.Context, raw []byte, cause error) {
 
 // handle verifies one poll answer's tokens and stores them with their acknowledgements in one
 // transaction, which also forgets the pending acknowledgements (ids) the poll's request sent.
-func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string, sent []int64, st *Stats) error {
+// It returns the acknowledgements now owed.
+func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string, sent []int64, st *Stats) ([]store.PendingAck, error) {
 	keys := make([]string, 0, len(sets))
 	for k := range sets {
 		keys = append(keys, k)
@@ -246,12 +237,12 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 	res, err := storeVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts,
 		storeOptions{draft: p.DraftCodes, owe: true, window: window, forget: sent})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st.New += res.New
 	st.Rejected += res.Rejected
 	st.Deferred += res.Deferred
-	return nil
+	return res.Owed, nil
 }
 
 // storeOptions say how storeVerdicts stores.
@@ -275,7 +266,10 @@ const DefaultMaxPolls = 2000
 const DefaultJTIWindow = 30 * 24 * time.Hour
 
 // storeResult counts what storeVerdicts did.
-type storeResult struct{ New, Rejected, Deferred int }
+type storeResult struct {
+	New, Rejected, Deferred int
+	Owed                    []store.PendingAck // the acknowledgements recorded, with their ids
+}
 
 // storeVerdicts archives what was received and stores every token's event, verified or
 // rejected, and, when owe is set, the acknowledgement it needs, all in one transaction. raw is
@@ -371,7 +365,7 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 		}
 		owed = append(owed, a)
 	}
-	if err := tx.AddPendingAcks(owed); err != nil {
+	if res.Owed, err = tx.AddPendingAcks(owed); err != nil {
 		return res, syncerr.E(syncerr.Local, "store acknowledgements", err)
 	}
 	crashpoint.Hit(crashpoint.MidTx)
