@@ -368,11 +368,40 @@ func decodeObject(b []byte) (map[string]any, error) {
 	if d.More() {
 		return nil, errors.New("trailing data after the JSON object")
 	}
-	if keys := objectKeys(b); len(keys) != len(m) {
+	if memberCount(b) != len(m) {
 		// Parsers differ on which of two equal names wins; refuse the ambiguity.
 		return nil, errors.New("a member name appears twice")
 	}
 	return m, nil
+}
+
+// memberCount counts the members of the JSON object b, which a decoder has found valid: the
+// colons outside strings at the object's own level. A name that appears twice is counted
+// twice, while a map holds it once.
+func memberCount(b []byte) int {
+	n, depth, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		case c == ':' && depth == 1:
+			n++
+		}
+	}
+	return n
 }
 
 // rawClaims is the SET claim set as sent; the typed checks happen in decodeClaims.

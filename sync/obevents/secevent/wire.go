@@ -31,13 +31,25 @@ type PollResponse struct {
 // false, an empty body or missing sets is no events, and a value of sets that is not a string
 // is kept as its JSON text so that it is rejected (and reported) like any other bad token.
 func DecodePollResponse(raw []byte) (PollResponse, error) {
-	var wire struct {
-		Sets          map[string]json.RawMessage `json:"sets"`
-		MoreAvailable *bool                      `json:"moreAvailable"`
-	}
 	out := PollResponse{Sets: map[string]string{}}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return out, nil
+	}
+	// Nearly always every value is a string (a compact JWS): decoded once, as such.
+	var plain struct {
+		Sets          map[string]string `json:"sets"`
+		MoreAvailable bool              `json:"moreAvailable"`
+	}
+	if json.Unmarshal(raw, &plain) == nil {
+		if plain.Sets != nil {
+			out.Sets = plain.Sets
+		}
+		out.MoreAvailable = plain.MoreAvailable
+		return out, nil
+	}
+	var wire struct {
+		Sets          map[string]json.RawMessage `json:"sets"`
+		MoreAvailable *bool                      `json:"moreAvailable"`
 	}
 	if err := json.Unmarshal(raw, &wire); err != nil {
 		return out, fmt.Errorf("unreadable poll answer: %w", err)
