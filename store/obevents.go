@@ -67,34 +67,34 @@ func (t *Tx) AddPendingAcks(as []PendingAck) ([]PendingAck, error) {
 		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
 	}
 	// "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-	st, err := t.stmt(`INSERT INTO pending_acks (source_id, kind, item, detail, created)
-		SELECT value->>'s', value->>'k', value->>'i', value->>'d', ? FROM json_each(?) WHERE true
-		ON CONFLICT (source_id, kind, item) DO UPDATE SET detail = excluded.detail
-		RETURNING id, source_id, kind, item`)
-	if err != nil {
-		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
-	}
 	now := t.now()
-	res, err := st.QueryContext(t.ctx, now, string(list))
-	if err != nil {
+	if _, err := t.exec(`INSERT INTO pending_acks (source_id, kind, item, detail, created)
+		SELECT value->>'s', value->>'k', value->>'i', value->>'d', ? FROM json_each(?) WHERE true
+		ON CONFLICT (source_id, kind, item) DO UPDATE SET detail = excluded.detail`, now, string(list)); err != nil {
 		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
 	}
-	defer res.Close()
+	// Their ids, in one row: [[id, source, kind, item], ...].
+	var got string
+	if err := t.queryRow(`SELECT json_group_array(json_array(p.id, p.source_id, p.kind, p.item))
+		FROM json_each(?) j JOIN pending_acks p
+			ON p.source_id = j.value->>'s' AND p.kind = j.value->>'k' AND p.item = j.value->>'i'`, string(list)).Scan(&got); err != nil {
+		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
+	}
+	var found [][4]any
+	if err := json.Unmarshal([]byte(got), &found); err != nil {
+		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
+	}
 	type key struct {
 		source     int64
 		kind, item string
 	}
 	ids := make(map[key]int64, len(as))
-	for res.Next() {
-		var id int64
-		var k key
-		if err := res.Scan(&id, &k.source, &k.kind, &k.item); err != nil {
-			return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
-		}
-		ids[k] = id
-	}
-	if err := res.Err(); err != nil {
-		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
+	for _, f := range found {
+		id, _ := f[0].(float64)
+		source, _ := f[1].(float64)
+		kind, _ := f[2].(string)
+		item, _ := f[3].(string)
+		ids[key{int64(source), kind, item}] = int64(id)
 	}
 	out := make([]PendingAck, len(as))
 	for i, a := range as {
