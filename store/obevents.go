@@ -44,64 +44,21 @@ func (t *Tx) PutEventWindow(e *Event, window time.Duration) (isNew bool, err err
 	return t.PutEvent(e)
 }
 
-// AddPendingAcks is AddPendingAck for several, in one statement: a poll answer's tokens each
-// owe one. The statement's text does not depend on how many there are (the list is bound as
-// one JSON array), so it is prepared once. It returns them with their ids, so that the poller
-// can send them and forget them without reading them back.
+// AddPendingAcks is AddPendingAck for several, such as a poll answer's tokens, and returns
+// them with their ids, so that the poller can send them and forget them without reading them
+// back.
 func (t *Tx) AddPendingAcks(as []PendingAck) ([]PendingAck, error) {
-	if len(as) == 0 {
-		return nil, nil
-	}
-	type row struct {
-		Source int64  `json:"s"`
-		Kind   string `json:"k"`
-		Item   string `json:"i"`
-		Detail string `json:"d"`
-	}
-	rows := make([]row, len(as))
-	for i, a := range as {
-		rows[i] = row{a.SourceID, a.Kind, a.Item, marshalAttrs(a.Detail)}
-	}
-	list, err := json.Marshal(rows)
-	if err != nil {
-		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
-	}
-	// "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-	now := t.now()
-	if _, err := t.exec(`INSERT INTO pending_acks (source_id, kind, item, detail, created)
-		SELECT value->>'s', value->>'k', value->>'i', value->>'d', ? FROM json_each(?) WHERE true
-		ON CONFLICT (source_id, kind, item) DO UPDATE SET detail = excluded.detail`, now, string(list)); err != nil {
-		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
-	}
-	// Their ids, in one row: [[id, source, kind, item], ...].
-	var got string
-	if err := t.queryRow(`SELECT json_group_array(json_array(p.id, p.source_id, p.kind, p.item))
-		FROM json_each(?) j JOIN pending_acks p
-			ON p.source_id = j.value->>'s' AND p.kind = j.value->>'k' AND p.item = j.value->>'i'`, string(list)).Scan(&got); err != nil {
-		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
-	}
-	var found [][4]any
-	if err := json.Unmarshal([]byte(got), &found); err != nil {
-		return nil, fmt.Errorf("add %d pending acknowledgements: %w", len(as), err)
-	}
-	type key struct {
-		source     int64
-		kind, item string
-	}
-	ids := make(map[key]int64, len(as))
-	for _, f := range found {
-		id, _ := f[0].(float64)
-		source, _ := f[1].(float64)
-		kind, _ := f[2].(string)
-		item, _ := f[3].(string)
-		ids[key{int64(source), kind, item}] = int64(id)
-	}
 	out := make([]PendingAck, len(as))
+	now := t.now()
 	for i, a := range as {
-		a.ID, a.Created = ids[key{a.SourceID, a.Kind, a.Item}], unixTime(now)
-		if a.ID == 0 {
-			return nil, fmt.Errorf("add pending %s %s: no id returned", a.Kind, a.Item)
+		// One plain statement a row: SQLite's JSON functions, which would take them all in
+		// one, cost more than the statements they save.
+		if err := t.queryRow(`INSERT INTO pending_acks (source_id, kind, item, detail, created) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (source_id, kind, item) DO UPDATE SET detail = excluded.detail RETURNING id`,
+			a.SourceID, a.Kind, a.Item, marshalAttrs(a.Detail), now).Scan(&a.ID); err != nil {
+			return nil, fmt.Errorf("add pending %s %s: %w", a.Kind, a.Item, err)
 		}
+		a.Created = unixTime(now)
 		out[i] = a
 	}
 	return out, nil
