@@ -19,6 +19,7 @@ import (
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/espi"
 	"custody/sync/settings"
 )
 
@@ -28,7 +29,7 @@ const SecretField = settings.KeyClientSecret
 func init() {
 	register(&command{
 		name: "sources",
-		args: "list | add KIND NAME [flags] | edit NAME [flags] | remove NAME | test NAME | enable NAME | disable NAME",
+		args: "list | add KIND NAME [flags] | edit NAME [flags] | remove NAME | test NAME | connect NAME [--no-browser] [--timeout 5m] | enable NAME | disable NAME",
 		summary: `Manage sources. KIND is one of the kinds below, each with its own flags. The client secret is
 read from standard input with --secret-stdin (one line) or prompted for, and goes to the OS keyring
 only. edit changes only the settings given: an empty value (--scope "") or false (--follow=false)
@@ -43,10 +44,15 @@ removes one, and --secret-stdin replaces the secret.`,
 type sourcesFlags struct {
 	secretStdin bool
 	settings    *settingFlags
+	// connect's own flags.
+	noBrowser bool
+	timeout   time.Duration
 }
 
 func bindSourcesFlags(fs *flag.FlagSet, env *Env, o *sourcesFlags) {
 	fs.BoolVar(&o.secretStdin, "secret-stdin", false, "read the client secret from standard input (one line)")
+	fs.BoolVar(&o.noBrowser, "no-browser", false, "connect: print the address only, do not open the browser")
+	fs.DurationVar(&o.timeout, "timeout", espi.DefaultConnectTimeout, "connect: how long to wait for the browser")
 	o.settings = bindSettingFlags(fs, kinds(env))
 }
 
@@ -146,7 +152,7 @@ func (sf *settingFlags) given(k settings.Kind) settings.Values {
 
 func runSources(ctx context.Context, env *Env, c *invocation, o *sourcesFlags) error {
 	if len(c.args) == 0 {
-		return usageErr("say list, add, edit, remove, test, enable or disable")
+		return usageErr("say list, add, edit, remove, test, connect, enable or disable")
 	}
 	sub, args := c.args[0], c.args[1:]
 	open := env.openStore
@@ -202,6 +208,11 @@ func runSources(ctx context.Context, env *Env, c *invocation, o *sourcesFlags) e
 			return usageErr("test needs NAME")
 		}
 		return testSource(ctx, env, st, args[0])
+	case "connect":
+		if len(args) != 1 {
+			return usageErr("connect needs NAME")
+		}
+		return connectSource(ctx, env, st, o, args[0])
 	}
 	return usageErr("unknown sources subcommand %q", sub)
 }
@@ -260,7 +271,7 @@ func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, 
 		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
 	}
 	// The keyring first: if it is unavailable the source is not half-configured.
-	field, err := storeSecret(env, k, name, o.secretStdin, true)
+	field, err := storeSecret(env, k, name, o.secretStdin, true, &src)
 	if err != nil {
 		return err
 	}
@@ -298,7 +309,7 @@ func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags,
 		return usageErr("%v", err)
 	}
 	if o.secretStdin {
-		if _, err := storeSecret(env, k, name, true, false); err != nil {
+		if _, err := storeSecret(env, k, name, true, false, &changed); err != nil {
 			return err
 		}
 	}
@@ -311,8 +322,9 @@ func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags,
 
 // storeSecret reads the kind's secret (its first Secret setting) and puts it in the keyring,
 // and returns its keyring field ("" when the kind has no secret, or it is optional and was not
-// asked for on a new source).
-func storeSecret(env *Env, k settings.Kind, name string, fromStdin, isNew bool) (string, error) {
+// asked for on a new source). What the kind reads from the secret (such as its expiry) goes into
+// src's settings.
+func storeSecret(env *Env, k settings.Kind, name string, fromStdin, isNew bool, src *store.Source) (string, error) {
 	secs := k.Secrets()
 	if len(secs) == 0 || (isNew && !secs[0].Required && !fromStdin) {
 		return "", nil
@@ -321,6 +333,16 @@ func storeSecret(env *Env, k settings.Kind, name string, fromStdin, isNew bool) 
 	secret, err := readSecret(env, fromStdin, fmt.Sprintf("%s for %s: ", s.Label, name))
 	if err != nil {
 		return "", err
+	}
+	if k.CheckSecret != nil {
+		// The kind checks the secret and reads what is not secret in it, such as its expiry.
+		derived, err := k.CheckSecret(s.Key, secret)
+		if err != nil {
+			return "", usageErr("%s: %v", strings.ToLower(s.Label), err)
+		}
+		for key, v := range derived {
+			src.Config[key] = v
+		}
 	}
 	if err := env.Secrets.SetSecret(name, s.Key, secret); err != nil {
 		return "", err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,7 @@ type sourcesView struct {
 	result  *widget.Label
 	buttons []*widget.Button
 	toggle  *widget.Button
+	gb      *gbPanel
 }
 
 func newSourcesView(m *MainWindow) *sourcesView {
@@ -83,7 +85,9 @@ func newSourcesView(m *MainWindow) *sourcesView {
 		add.Disable()
 	}
 	bar := container.NewHBox(add, edit, remove, v.toggle, test, syncNow)
-	right := container.NewVScroll(container.NewVBox(v.detail, v.result))
+	v.gb = newGBPanel(v)
+	v.gb.parent = container.NewVBox(v.detail, v.gb.box, v.result)
+	right := container.NewVScroll(v.gb.parent)
 	split := container.NewHSplit(v.list, right)
 	split.Offset = 0.35
 	v.root = container.NewBorder(bar, nil, nil, nil, split)
@@ -128,6 +132,7 @@ func (v *sourcesView) selected() (store.Source, bool) {
 
 func (v *sourcesView) showSelected() {
 	s, ok := v.selected()
+	v.gb.show(s, ok)
 	for _, b := range v.buttons {
 		if ok && v.m.deps.Editor != nil {
 			b.Enable()
@@ -304,6 +309,10 @@ func (f *sourceForm) newItem(st settings.Setting, s store.Source) *widget.FormIt
 		}
 		f.secrets[st.Key] = e
 		obj = e
+		if u, err := url.Parse(st.Link); st.Link != "" && err == nil {
+			// Where the secret is made, such as the portal that issues a refresh token.
+			obj = container.NewBorder(nil, nil, nil, widget.NewHyperlink("Make one…", u), e)
+		}
 	case settings.Bool:
 		c := widget.NewCheck("", nil)
 		c.SetChecked(value == "true")
@@ -398,6 +407,19 @@ func (f *sourceForm) build() (store.Source, error) {
 	}
 	if err != nil {
 		return src, err
+	}
+	if f.kind.CheckSecret != nil {
+		// The kind checks a secret given and reads what is not secret in it (such as when a
+		// refresh token expires), stored with the source.
+		for _, st := range f.kind.Secrets() {
+			if text := f.secrets[st.Key].Text; text != "" {
+				derived, err := f.kind.CheckSecret(st.Key, text)
+				if err != nil {
+					return src, fmt.Errorf("%s: %w", strings.ToLower(st.Label), err)
+				}
+				maps.Copy(src.Config, derived)
+			}
+		}
 	}
 	if f.isNew {
 		for _, st := range f.kind.Secrets() {
