@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
 	"custody/store"
+	"custody/ui/chart"
 )
 
 // The "any meter in a blink" benchmarks: a database of 200 meters with a year of 15-minute
@@ -109,37 +113,51 @@ func reportBlink(b *testing.B, start time.Time, cpu0 time.Duration) {
 }
 
 // BenchmarkBlinkOpenMeterYear is what the Usage view does when a meter is chosen, with the
-// year in view: its series and their statistics, its bills, then the year's readings of the
-// series aggregated to weeks (the year's default) and to hours.
+// year in view: its series and their statistics, its bills, the year's readings aggregated to
+// the resolution (weeks, the year's default, or as recorded: 35,040 points), and the chart
+// drawn at 1400×600 (by Fyne's software renderer, which paints the whole window as well).
 func BenchmarkBlinkOpenMeterYear(b *testing.B) {
 	st := blinkStore(b)
 	m := blinkMeter(b, st)
 	ctx := context.Background()
 	loc, _ := time.LoadLocation(m.TimeZone)
-	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuNow()
-	for b.Loop() {
-		ss, err := st.SeriesOf(ctx, m.ID)
-		if err != nil || len(ss) != 1 {
-			b.Fatal(ss, err)
-		}
-		stats, err := st.StatsOf(ctx, ss[0].ID)
-		if err != nil || stats.Count != blinkPerYear {
-			b.Fatal(stats, err)
-		}
-		if _, err := st.SummariesOf(ctx, m.ID); err != nil {
-			b.Fatal(err)
-		}
-		t0, t1 := rangeSpan(RangeYear, stats.First, stats.Last, 0, loc)
-		ts, vs, err := st.ReadingRange(ctx, ss[0].ID, t0, t1)
-		if err != nil || len(ts) < blinkPerYear-96 {
-			b.Fatal(len(ts), err)
-		}
-		if a := aggregate(ts, vs, loc, ResWeek); len(a.times) < 52 {
-			b.Fatal(len(a.times))
-		}
+	test.NewTempApp(b)
+	c := chart.New()
+	w := test.NewTempWindow(b, c)
+	w.Resize(fyne.NewSize(1400, 600))
+	for _, res := range []string{ResWeek, ResRaw} {
+		b.Run(res, func(b *testing.B) {
+			start, cpu0 := time.Now(), cpuNow()
+			for b.Loop() {
+				ss, err := st.SeriesOf(ctx, m.ID)
+				if err != nil || len(ss) != 1 {
+					b.Fatal(ss, err)
+				}
+				stats, err := st.StatsOf(ctx, ss[0].ID)
+				if err != nil || stats.Count != blinkPerYear {
+					b.Fatal(stats, err)
+				}
+				if _, err := st.SummariesOf(ctx, m.ID); err != nil {
+					b.Fatal(err)
+				}
+				t0, t1 := rangeSpan(RangeYear, stats.First, stats.Last, 0, loc)
+				ts, vs, err := st.ReadingRange(ctx, ss[0].ID, t0, t1)
+				if err != nil || len(ts) < blinkPerYear-96 {
+					b.Fatal(len(ts), err)
+				}
+				a := aggregate(ts, vs, loc, res)
+				if len(a.times) < 52 {
+					b.Fatal(len(a.times))
+				}
+				c.SetSeries([]chart.Series{{Name: "Import", Unit: "Wh", Times: a.times, Values: a.sum, Step: bucketSeconds(res, 900)}})
+				c.SetExtent(t0, t1)
+				if img := w.Canvas().Capture(); img.Bounds().Dx() < 1400 {
+					b.Fatal(img.Bounds())
+				}
+			}
+			reportBlink(b, start, cpu0)
+		})
 	}
-	reportBlink(b, start, cpu0)
 }
 
 // BenchmarkBlinkSums is the sum of a week, a month and a year of one meter's series, with its
