@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(childMain(os.Args[1:]))
 	}
+	if os.Getenv(obsimEnv) != "" {
+		os.Exit(obsimMain())
+	}
 	os.Exit(m.Run())
 }
 
@@ -70,8 +74,20 @@ func childMain(args []string) int {
 		env.Secrets = mem
 	}
 	env.Drivers[queueKind] = queueDriver{}
+	if path := os.Getenv(childProfileEnv); path != "" {
+		// The benchmarks' child writes a CPU profile of its whole run.
+		if f, err := os.Create(path); err == nil {
+			defer f.Close()
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	return Run(context.Background(), env, args)
 }
+
+// childProfileEnv names the file a child writes its CPU profile to.
+const childProfileEnv = "CUSTODY_TEST_CPUPROFILE"
 
 // childSecretsFileEnv names a JSON file that stands in for the keyring across several child
 // runs (test only: Custody itself never keeps a secret in a file).

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -43,5 +45,94 @@ func TestPutEventWindow(t *testing.T) {
 	evs, _ := st.Events(ctx, store.EventFilter{})
 	if len(evs) != 2 || evs[0].JTI != "j1" || evs[0].Token != "t2" || evs[1].JTI != "j1#iat=1767225600" {
 		t.Fatalf("%+v", evs)
+	}
+}
+
+// TestArchiveBytes: an in-memory body is archived with its outcome, reads back whole, and a
+// second identical body is recognised as the first.
+func TestArchiveBytes(t *testing.T) {
+	st := mustOpen(t)
+	ctx := context.Background()
+	body := []byte(`{"sets":{"j1":"a.b.c"},"moreAvailable":false}`)
+	tx, err := st.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, existed, err := tx.ArchiveBytes(store.Payload{Format: "set", URL: "https://bank/events", Status: store.PayloadFailed, Error: "why"}, body)
+	if err != nil || existed || p.ID == 0 {
+		t.Fatalf("%+v %v %v", p, existed, err)
+	}
+	again, existed, err := tx.ArchiveBytes(store.Payload{Format: "set", URL: "https://bank/events"}, body)
+	if err != nil || !existed || again.ID != p.ID {
+		t.Fatalf("the same body again: %+v %v %v", again, existed, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Payload(ctx, p.ID)
+	if err != nil || got.Status != store.PayloadFailed || got.Error != "why" || got.Size != int64(len(body)) || got.SHA256 != p.SHA256 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	rc, err := st.OpenPayload(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	back, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(back, body) {
+		t.Fatalf("read back %q %v", back, err)
+	}
+	if ps, _ := st.Payloads(ctx, store.PayloadFilter{}); len(ps) != 1 {
+		t.Fatalf("%d payloads, want 1", len(ps))
+	}
+}
+
+// TestPendingAcksBatch: acknowledgements added together (one twice, with a new detail) are
+// listed in order with their details, and those forgotten in a transaction are gone.
+func TestPendingAcksBatch(t *testing.T) {
+	st := mustOpen(t)
+	ctx := context.Background()
+	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
+	if err := st.AddSource(ctx, &src); err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := st.Begin(ctx)
+	defer tx.Rollback()
+	added, err := tx.AddPendingAcks([]store.PendingAck{
+		{SourceID: src.ID, Kind: "ack", Item: "j1"},
+		{SourceID: src.ID, Kind: "seterr", Item: "j2", Detail: map[string]string{"err": "invalid_key", "description": `a "quoted" reason`}},
+		{SourceID: src.ID, Kind: "ack", Item: "j3"},
+	})
+	if err != nil || len(added) != 3 {
+		t.Fatal(added, err)
+	}
+	again, err := tx.AddPendingAcks([]store.PendingAck{{SourceID: src.ID, Kind: "seterr", Item: "j2", Detail: map[string]string{"err": "invalid_request"}}})
+	if err != nil || len(again) != 1 || again[0].ID != added[1].ID {
+		t.Fatalf("the same one again: %+v %v, want id %d", again, err, added[1].ID)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.PendingAcksOf(ctx, src.ID)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("%+v %v", all, err)
+	}
+	for i, want := range []string{"ack j1", "seterr j2", "ack j3"} {
+		if got := all[i].Kind + " " + all[i].Item; got != want || all[i].SourceID != src.ID || all[i].ID != added[i].ID {
+			t.Fatalf("pending %d: %q, want %q", i, got, want)
+		}
+	}
+	if all[1].Detail["err"] != "invalid_request" || len(all[1].Detail) != 1 {
+		t.Fatalf("detail %v, want the later one", all[1].Detail)
+	}
+	tx, _ = st.Begin(ctx)
+	if err := tx.DeletePendingAcks([]int64{all[0].ID, all[1].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := st.PendingAcksOf(ctx, src.ID); len(left) != 1 || left[0].Item != "j3" {
+		t.Fatalf("left %+v", left)
 	}
 }

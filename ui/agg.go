@@ -98,6 +98,30 @@ func (a *aggregated) markPartial(secs int64, loc *time.Location, res string) {
 	}
 }
 
+// bucketLimit is the end of the bucket that starts at b, in loc, when every instant from b
+// to it lies in that bucket, else b (no shortcut): a local day may have 23 or 25 hours, a
+// month 28 to 31 days, and a clock change may repeat an hour.
+func bucketLimit(b int64, loc *time.Location, res string) int64 {
+	lt := time.Unix(b, 0).In(loc)
+	var end int64
+	switch res {
+	case ResHour:
+		end = b + 3600
+	case ResDay:
+		end = lt.AddDate(0, 0, 1).Unix()
+	case ResWeek:
+		end = lt.AddDate(0, 0, 7).Unix()
+	case ResMonth:
+		end = lt.AddDate(0, 1, 0).Unix()
+	default:
+		return b
+	}
+	if end <= b || bucketStart(b, loc, res) != b || bucketStart(end-1, loc, res) != b {
+		return b
+	}
+	return end
+}
+
 // bucketSeconds is the nominal length of a bucket, for the chart's gap detection.
 func bucketSeconds(res string, raw int64) int64 {
 	switch res {
@@ -133,6 +157,9 @@ func aggregate(ts []int64, vs []float64, loc *time.Location, res string) aggrega
 	var a aggregated
 	a.peak = math.Inf(-1)
 	cur := int64(math.MinInt64)
+	// Readings in [lo, hi) fall in bucket lo: the calendar is asked again only past it (it
+	// was 40 % of opening a year of 15-minute readings).
+	lo, hi := int64(math.MinInt64), int64(math.MinInt64)
 	for i, t := range ts {
 		v := vs[i]
 		a.total += v
@@ -141,8 +168,13 @@ func aggregate(ts []int64, vs []float64, loc *time.Location, res string) aggrega
 			a.peak, a.peakAt = v, t
 		}
 		b := t
-		if res != ResRaw {
+		switch {
+		case res == ResRaw:
+		case t >= lo && t < hi:
+			b = lo
+		default:
 			b = bucketStart(t, loc, res)
+			lo, hi = b, bucketLimit(b, loc, res)
 		}
 		if b != cur || res == ResRaw {
 			cur = b

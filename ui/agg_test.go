@@ -2,6 +2,7 @@ package ui
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -66,5 +67,73 @@ func TestRangeSpanAndUnits(t *testing.T) {
 	}
 	if loc := meterLocation("-08:00"); loc == nil || time.Unix(0, 0).In(loc).Hour() != 16 {
 		t.Errorf("fixed offset zone: %v", loc)
+	}
+}
+
+// aggregateByCalendar is aggregate asking the calendar for every reading, as it did before it
+// remembered the bucket it is in: the reference for TestAggregateShortcut.
+func aggregateByCalendar(ts []int64, vs []float64, loc *time.Location, res string) aggregated {
+	var a aggregated
+	a.peak = math.Inf(-1)
+	cur := int64(math.MinInt64)
+	for i, t := range ts {
+		v := vs[i]
+		a.total += v
+		a.hasReading = true
+		if v > a.peak {
+			a.peak, a.peakAt = v, t
+		}
+		b := t
+		if res != ResRaw {
+			b = bucketStart(t, loc, res)
+		}
+		if b != cur || res == ResRaw {
+			cur = b
+			a.times = append(a.times, b)
+			a.sum = append(a.sum, 0)
+			a.maxv = append(a.maxv, math.Inf(-1))
+			a.counts = append(a.counts, 0)
+		}
+		j := len(a.times) - 1
+		a.sum[j] += v
+		a.counts[j]++
+		a.maxv[j] = math.Max(a.maxv[j], v)
+	}
+	a.mean = make([]float64, len(a.sum))
+	for j := range a.sum {
+		a.mean[j] = a.sum[j] / float64(a.counts[j])
+	}
+	return a
+}
+
+// TestAggregateShortcut: remembering the bucket gives exactly what asking the calendar for
+// every reading gives, across clock changes of whole, half and quarter hours, for 15-minute,
+// 5-minute and irregular readings with gaps.
+func TestAggregateShortcut(t *testing.T) {
+	zones := []string{"UTC", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"}
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	steps := map[string]func(i int) int64{
+		"15 min":    func(i int) int64 { return start + int64(i)*900 },
+		"5 min":     func(i int) int64 { return start + int64(i)*300 },
+		"irregular": func(i int) int64 { return start + int64(i)*1237 + int64(i/500)*86400 },
+	}
+	for _, zone := range zones {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, at := range steps {
+			ts := make([]int64, 2*365*96)
+			vs := make([]float64, len(ts))
+			for i := range ts {
+				ts[i], vs[i] = at(i), float64(i%97)
+			}
+			for _, res := range []string{ResRaw, ResHour, ResDay, ResWeek, ResMonth} {
+				got, want := aggregate(ts, vs, loc, res), aggregateByCalendar(ts, vs, loc, res)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%s, %s, %s: %d buckets, want %d", zone, name, res, len(got.times), len(want.times))
+				}
+			}
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package obevents
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -54,7 +53,7 @@ type Poller struct {
 	Source   store.Source
 	// MaxEvents is the maxEvents sent with each poll; default 10.
 	MaxEvents int
-	// MaxPolls bounds the requests of one sync; default 50.
+	// MaxPolls bounds the requests of one sync; default DefaultMaxPolls.
 	MaxPolls int
 	// DraftCodes sends the draft-ietf-secevent-http-push-03 error codes in setErrs.
 	DraftCodes bool
@@ -90,21 +89,20 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 	}
 	maxPolls := p.MaxPolls
 	if maxPolls <= 0 {
-		maxPolls = 50
+		maxPolls = DefaultMaxPolls
 	}
 	log := p.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// What is owed is read from the store once; afterwards it is what the last transaction
+	// recorded (the acks of the events it stored), which the next request sends.
+	owed, err := p.Store.PendingAcksOf(ctx, p.Source.ID)
+	if err != nil {
+		return st, syncerr.E(syncerr.Local, "pending acks", err)
+	}
 	for {
-		acks, err := p.Store.PendingAcks(ctx, p.Source.ID, pendingAck)
-		if err != nil {
-			return st, syncerr.E(syncerr.Local, "pending acks", err)
-		}
-		errs, err := p.Store.PendingAcks(ctx, p.Source.ID, pendingSetErr)
-		if err != nil {
-			return st, syncerr.E(syncerr.Local, "pending acks", err)
-		}
+		acks, errs := splitOwed(owed)
 		// Once the poll budget is spent, only what is owed is sent; a bank that keeps sending
 		// events all the same is left for the next run (what is owed stays recorded).
 		n := maxEvents
@@ -140,13 +138,19 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		st.SetErrs += len(req.SetErrs)
 		if len(sent) > 0 {
 			crashpoint.Hit(crashpoint.AfterAck)
+		}
+		if len(sent) > 0 && len(resp.Sets) == 0 {
 			if err := p.Store.DeletePendingAcks(ctx, sent); err != nil {
-				// They stay owed and are sent again: harmless, a repeated ack is allowed.
+				// They stay owed and are sent again by the next sync: harmless, a repeated
+				// ack is allowed.
 				log.Warn("forget sent acknowledgements", "source", p.Source.Name, "op", "ack", "err", err)
 			}
 		}
+		owed = nil
 		if len(resp.Sets) > 0 {
-			if err := p.handle(ctx, raw, resp.Sets, &st); err != nil {
+			// What was sent is forgotten in the transaction that stores the answer's events;
+			// should it fail, they stay owed and are sent again, which is harmless.
+			if owed, err = p.handle(ctx, raw, resp.Sets, sent, &st); err != nil {
 				return st, err
 			}
 			crashpoint.Hit(crashpoint.AfterCommit)
@@ -158,14 +162,8 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 			continue
 		}
 		if n == 0 || !resp.MoreAvailable {
-			// Nothing came: done, once what is owed (none now) has been sent.
-			more, err := p.owes(ctx)
-			if err != nil {
-				return st, err
-			}
-			if !more {
-				break
-			}
+			// Nothing came, and what was owed has been sent: done.
+			break
 		}
 	}
 	if st.Deferred > 0 {
@@ -179,17 +177,17 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 	return st, nil
 }
 
-func (p *Poller) owes(ctx context.Context) (bool, error) {
-	for _, k := range []string{pendingAck, pendingSetErr} {
-		l, err := p.Store.PendingAcks(ctx, p.Source.ID, k)
-		if err != nil {
-			return false, syncerr.E(syncerr.Local, "pending acks", err)
-		}
-		if len(l) > 0 {
-			return true, nil
+// splitOwed separates the acks and the setErrs owed to the bank.
+func splitOwed(all []store.PendingAck) (acks, errs []store.PendingAck) {
+	for _, a := range all {
+		switch a.Kind {
+		case pendingAck:
+			acks = append(acks, a)
+		case pendingSetErr:
+			errs = append(errs, a)
 		}
 	}
-	return false, nil
+	return acks, errs
 }
 
 func (p *Poller) progress(done int, msg string) {
@@ -207,8 +205,9 @@ func (p *Poller) archiveBad(ctx context.Context, raw []byte, cause error) {
 }
 
 // handle verifies one poll answer's tokens and stores them with their acknowledgements in one
-// transaction.
-func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string, st *Stats) error {
+// transaction, which also forgets the pending acknowledgements (ids) the poll's request sent.
+// It returns the acknowledgements now owed.
+func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string, sent []int64, st *Stats) ([]store.PendingAck, error) {
 	keys := make([]string, 0, len(sets))
 	for k := range sets {
 		keys = append(keys, k)
@@ -236,14 +235,14 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 		window = DefaultJTIWindow
 	}
 	res, err := storeVerdicts(ctx, p.Store, p.Source.ID, p.Client.base+"/events", raw, verdicts,
-		storeOptions{draft: p.DraftCodes, owe: true, window: window})
+		storeOptions{draft: p.DraftCodes, owe: true, window: window, forget: sent})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st.New += res.New
 	st.Rejected += res.Rejected
 	st.Deferred += res.Deferred
-	return nil
+	return res.Owed, nil
 }
 
 // storeOptions say how storeVerdicts stores.
@@ -253,13 +252,24 @@ type storeOptions struct {
 	// window is how far apart the iat of two tokens with the same jti may be for the second
 	// to be a repeat of the first; see store.Tx.PutEventWindow.
 	window time.Duration
+	// forget are pending acknowledgements the bank has received, deleted in the same
+	// transaction.
+	forget []int64
 }
+
+// DefaultMaxPolls bounds the polls of one sync. A bank that caps an answer at 10 events (as
+// several do) drains a backlog of 20,000 events in one sync; a bank that never runs dry is
+// still left for the next run.
+const DefaultMaxPolls = 2000
 
 // DefaultJTIWindow is the default of the jti_window setting.
 const DefaultJTIWindow = 30 * 24 * time.Hour
 
 // storeResult counts what storeVerdicts did.
-type storeResult struct{ New, Rejected, Deferred int }
+type storeResult struct {
+	New, Rejected, Deferred int
+	Owed                    []store.PendingAck // the acknowledgements recorded, with their ids
+}
 
 // storeVerdicts archives what was received and stores every token's event, verified or
 // rejected, and, when owe is set, the acknowledgement it needs, all in one transaction. raw is
@@ -273,12 +283,35 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 	}
 	defer tx.Rollback()
 	var whole store.Payload
+	var existed bool
 	if raw != nil {
-		if whole, _, err = tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, bytes.NewReader(raw)); err != nil {
+		// Rejected tokens carry their reason in their events; the answer itself was read.
+		// Only a token that could not be checked leaves it pending.
+		whole = store.Payload{SourceID: sourceID, Format: "set", URL: url, Status: store.PayloadParsed}
+		var deferred []string
+		for _, v := range vs {
+			if v.err != nil {
+				deferred = append(deferred, v.key+": "+v.err.Error())
+			}
+		}
+		if len(deferred) > 0 {
+			whole.Status, whole.Error = store.PayloadPending, "not verified yet: "+truncate(strings.Join(deferred, "; "), 500)
+		}
+		status, perr := whole.Status, whole.Error
+		if whole, existed, err = tx.ArchiveBytes(whole, raw); err != nil {
 			return res, syncerr.E(syncerr.Local, "archive poll answer", err)
 		}
+		if existed {
+			// The same answer came before: it gets this outcome.
+			if err := tx.SetPayloadStatus(whole.ID, status, perr); err != nil {
+				return res, syncerr.E(syncerr.Local, "archive poll answer", err)
+			}
+		}
 	}
-	var deferred []string
+	if err := tx.DeletePendingAcks(o.forget); err != nil {
+		return res, syncerr.E(syncerr.Local, "forget sent acknowledgements", err)
+	}
+	var owed []store.PendingAck
 	for _, v := range vs {
 		pl := whole
 		if raw == nil {
@@ -288,7 +321,6 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 		}
 		if v.err != nil {
 			res.Deferred++
-			deferred = append(deferred, v.key+": "+v.err.Error())
 			if raw == nil {
 				if err := tx.SetPayloadStatus(pl.ID, store.PayloadPending, "not verified yet: "+v.err.Error()); err != nil {
 					return res, syncerr.E(syncerr.Local, "archive token", err)
@@ -331,19 +363,10 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 			a.Kind = pendingSetErr
 			a.Detail = map[string]string{"err": v.rej.CodeFor(o.draft), "description": truncate(v.rej.Description, 250)}
 		}
-		if err := tx.AddPendingAck(a); err != nil {
-			return res, syncerr.E(syncerr.Local, "store acknowledgement", err)
-		}
+		owed = append(owed, a)
 	}
-	if raw != nil {
-		// Rejected tokens carry their reason in their events; the answer itself was read.
-		status, perr := store.PayloadParsed, ""
-		if len(deferred) > 0 {
-			status, perr = store.PayloadPending, "not verified yet: "+truncate(strings.Join(deferred, "; "), 500)
-		}
-		if err := tx.SetPayloadStatus(whole.ID, status, perr); err != nil {
-			return res, syncerr.E(syncerr.Local, "archive poll answer", err)
-		}
+	if res.Owed, err = tx.AddPendingAcks(owed); err != nil {
+		return res, syncerr.E(syncerr.Local, "store acknowledgements", err)
 	}
 	crashpoint.Hit(crashpoint.MidTx)
 	if err := tx.Commit(); err != nil {

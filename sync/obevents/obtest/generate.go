@@ -134,7 +134,7 @@ func (s *Server) mintShapeLocked(n int, sh eventShape, rid, invalid string, with
 	hdr := jws.NewHeaders()
 	var alg jwa.SignatureAlgorithm
 	var key any
-	if n%4 == 3 && invalid == "" {
+	if n%4 == 3 && invalid == "" && !s.opts.OnlyPS256 {
 		alg, key = jwa.ES256(), s.ecKey
 		_ = hdr.Set("kid", s.ecKID)
 		_ = hdr.Set("typ", "secevent+jwt")

@@ -55,6 +55,9 @@ type Options struct {
 	Every time.Duration
 	// MaxEventsCap is the most events one poll answers; default 10.
 	MaxEventsCap int
+	// OnlyPS256 signs every generated event with PS256 and the Open Banking JOSE header
+	// (by default every fourth valid one is ES256), as the throughput benchmark wants.
+	OnlyPS256 bool
 	// Status201 makes successful polls answer 201 instead of 200.
 	Status201 bool
 	// OmitMoreAvailable leaves moreAvailable out of answers when it is false.

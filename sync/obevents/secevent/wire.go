@@ -31,13 +31,25 @@ type PollResponse struct {
 // false, an empty body or missing sets is no events, and a value of sets that is not a string
 // is kept as its JSON text so that it is rejected (and reported) like any other bad token.
 func DecodePollResponse(raw []byte) (PollResponse, error) {
-	var wire struct {
-		Sets          map[string]json.RawMessage `json:"sets"`
-		MoreAvailable *bool                      `json:"moreAvailable"`
-	}
 	out := PollResponse{Sets: map[string]string{}}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return out, nil
+	}
+	// Nearly always every value is a string (a compact JWS): decoded once, as such.
+	var plain struct {
+		Sets          map[string]string `json:"sets"`
+		MoreAvailable bool              `json:"moreAvailable"`
+	}
+	if json.Unmarshal(raw, &plain) == nil {
+		if plain.Sets != nil {
+			out.Sets = plain.Sets
+		}
+		out.MoreAvailable = plain.MoreAvailable
+		return out, nil
+	}
+	var wire struct {
+		Sets          map[string]json.RawMessage `json:"sets"`
+		MoreAvailable *bool                      `json:"moreAvailable"`
 	}
 	if err := json.Unmarshal(raw, &wire); err != nil {
 		return out, fmt.Errorf("unreadable poll answer: %w", err)
@@ -46,11 +58,21 @@ func DecodePollResponse(raw []byte) (PollResponse, error) {
 		out.MoreAvailable = *wire.MoreAvailable
 	}
 	for k, v := range wire.Sets {
-		var s string
-		if json.Unmarshal(v, &s) != nil {
+		s, ok := plainString(v)
+		if !ok && json.Unmarshal(v, &s) != nil {
 			s = string(v)
 		}
 		out.Sets[k] = s
 	}
 	return out, nil
+}
+
+// plainString returns the text of a JSON string that has no escapes, such as a compact JWS,
+// without decoding it a second time; raw comes from a decoder that has checked it is valid
+// JSON. ok is false for anything else, which the caller decodes in full.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw[1:len(raw)-1], '\\') >= 0 {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
 }

@@ -1,0 +1,206 @@
+//go:build unix
+
+package ui
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	"custody/store"
+	"custody/ui/chart"
+)
+
+// The "any meter in a blink" benchmarks: a database of 200 meters with a year of 15-minute
+// readings each (7,008,000 readings), and the work the Usage view does on it.
+
+const (
+	blinkMeters  = 200
+	blinkPerYear = 365 * 96
+	// blinkVersion names the cached database; raise it when the data or the schema changes.
+	blinkVersion = 1
+)
+
+var blinkYearStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+
+// blinkStore opens the benchmark database, building it the first time (a minute or more) in
+// the temporary folder, where later runs find it.
+func blinkStore(b *testing.B) *store.Store {
+	b.Helper()
+	ctx := context.Background()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("custody-bench-blink-v%d.db", blinkVersion))
+	if _, err := os.Stat(path); err != nil {
+		tmp := path + ".building"
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(tmp + suffix)
+		}
+		if err := buildBlinkStore(ctx, tmp); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+func buildBlinkStore(ctx context.Context, path string) error {
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rs := make([]store.Reading, blinkPerYear)
+	for m := 0; m < blinkMeters; m++ {
+		tx, err := st.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		meter := store.Meter{Key: fmt.Sprintf("urn:bench:meter:%03d", m), Name: fmt.Sprintf("Meter %03d", m), Commodity: "electricity", TimeZone: "Europe/London"}
+		if err := tx.UpsertMeter(&meter); err != nil {
+			return err
+		}
+		sr := store.Series{MeterID: meter.ID, Key: "forward-900", Commodity: "electricity", Flow: "forward", Unit: "Wh", Kind: "energy", Seconds: 900}
+		if err := tx.UpsertSeries(&sr); err != nil {
+			return err
+		}
+		for i := range rs {
+			start := blinkYearStart + int64(i)*900
+			hour := float64(i%96) / 4
+			v := 150 + 120*math.Sin((hour-7)*math.Pi/12) + float64((i*7919+m*104729)%97)
+			rs[i] = store.Reading{Start: start, Seconds: 900, Value: math.Round(v)}
+			if i%4 == 0 {
+				rs[i].Cost, rs[i].HasCost = v*0.0003, true
+			}
+		}
+		if err := tx.PutReadings(sr.ID, rs); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// blinkMeter is the meter the benchmarks open: one in the middle.
+func blinkMeter(b *testing.B, st *store.Store) store.Meter {
+	ms, err := st.Meters(context.Background(), store.MeterFilter{Search: "urn:bench:meter:123"})
+	if err != nil || len(ms) != 1 {
+		b.Fatalf("the benchmark meter: %v %v", ms, err)
+	}
+	return ms[0]
+}
+
+// reportBlink reports milliseconds per operation of wall and of CPU time.
+func reportBlink(b *testing.B, start time.Time, cpu0 time.Duration) {
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/op")
+	b.ReportMetric(float64((cpuNow()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkBlinkOpenMeterYear is what the Usage view does when a meter is chosen, with the
+// year in view: its series and their statistics, its bills, the year's readings aggregated to
+// the resolution (weeks, the year's default, or as recorded: 35,040 points), and the chart
+// drawn at 1400×600 (by Fyne's software renderer, which paints the whole window as well).
+func BenchmarkBlinkOpenMeterYear(b *testing.B) {
+	st := blinkStore(b)
+	m := blinkMeter(b, st)
+	ctx := context.Background()
+	loc, _ := time.LoadLocation(m.TimeZone)
+	test.NewTempApp(b)
+	c := chart.New()
+	w := test.NewTempWindow(b, c)
+	w.Resize(fyne.NewSize(1400, 600))
+	for _, res := range []string{ResWeek, ResRaw} {
+		b.Run(res, func(b *testing.B) {
+			start, cpu0 := time.Now(), cpuNow()
+			for b.Loop() {
+				ss, err := st.SeriesOf(ctx, m.ID)
+				if err != nil || len(ss) != 1 {
+					b.Fatal(ss, err)
+				}
+				stats, err := st.StatsOf(ctx, ss[0].ID)
+				if err != nil || stats.Count != blinkPerYear {
+					b.Fatal(stats, err)
+				}
+				if _, err := st.SummariesOf(ctx, m.ID); err != nil {
+					b.Fatal(err)
+				}
+				t0, t1 := rangeSpan(RangeYear, stats.First, stats.Last, 0, loc)
+				ts, vs, err := st.ReadingRange(ctx, ss[0].ID, t0, t1)
+				if err != nil || len(ts) < blinkPerYear-96 {
+					b.Fatal(len(ts), err)
+				}
+				a := aggregate(ts, vs, loc, res)
+				if len(a.times) < 52 {
+					b.Fatal(len(a.times))
+				}
+				c.SetSeries([]chart.Series{{Name: "Import", Unit: "Wh", Times: a.times, Values: a.sum, Step: bucketSeconds(res, 900)}})
+				c.SetExtent(t0, t1)
+				if img := w.Canvas().Capture(); img.Bounds().Dx() < 1400 {
+					b.Fatal(img.Bounds())
+				}
+			}
+			reportBlink(b, start, cpu0)
+		})
+	}
+}
+
+// BenchmarkBlinkSums is the sum of a week, a month and a year of one meter's series, with its
+// cost, as the Usage view's totals take them.
+func BenchmarkBlinkSums(b *testing.B) {
+	st := blinkStore(b)
+	m := blinkMeter(b, st)
+	ctx := context.Background()
+	loc, _ := time.LoadLocation(m.TimeZone)
+	ss, err := st.SeriesOf(ctx, m.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stats, err := st.StatsOf(ctx, ss[0].ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, rng := range []string{RangeWeek, RangeMonth, RangeYear} {
+		b.Run(rng, func(b *testing.B) {
+			t0, t1 := rangeSpan(rng, stats.First, stats.Last, 0, loc)
+			start, cpu0 := time.Now(), cpuNow()
+			for b.Loop() {
+				ts, vs, err := st.ReadingRange(ctx, ss[0].ID, t0, t1)
+				if err != nil || len(ts) == 0 {
+					b.Fatal(err)
+				}
+				if a := aggregate(ts, vs, loc, defaultResolution(rng)); a.total <= 0 {
+					b.Fatal(a.total)
+				}
+				if _, n, err := st.CostOf(ctx, ss[0].ID, t0, t1); err != nil || n == 0 {
+					b.Fatal(n, err)
+				}
+			}
+			reportBlink(b, start, cpu0)
+		})
+	}
+}
+
+// cpuNow is this process's user+system CPU time so far.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
