@@ -267,9 +267,3 @@ func (s *Store) Migrations(ctx context.Context) ([]string, error) {
 	}
 	return out, rows.Err()
 }
-
-func nullInt(v int64, ok bool) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: ok} }
-
-func nullFloat(v float64, ok bool) sql.NullFloat64 { return sql.NullFloat64{Float64: v, Valid: ok} }
-
-func nullString(v string) sql.NullString { return sql.NullString{String: v, Valid: v != ""} }

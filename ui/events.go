@@ -27,18 +27,17 @@ const (
 
 // eventsView is the inbox of Open Banking events with filters and a detail pane.
 type eventsView struct {
-	m       *MainWindow
-	root    fyne.CanvasObject
-	typ     *widget.Select
-	src     *widget.Select
-	status  *widget.Select
-	search  *widget.Entry
-	list    *widget.List
-	events  []store.Event
-	detail  *widget.Label
-	count   *widget.Label
-	seq     int
-	choices bool
+	m      *MainWindow
+	root   fyne.CanvasObject
+	typ    *widget.Select
+	src    *widget.Select
+	status *widget.Select
+	search *widget.Entry
+	list   *widget.List
+	events []store.Event
+	detail *widget.Label
+	count  *widget.Label
+	seq    int
 }
 
 func newEventsView(m *MainWindow) *eventsView {

@@ -225,9 +225,9 @@ func TestSimulatorOutputIsValidCIM(t *testing.T) {
 					}
 					s := schemas[d.Root]
 					if format == "xml" {
-						v, err := schemacheck.LoadXSD(filepath.Join("../testdata/schemas/xsd", s.xsd))
-						if err != nil {
-							t.Fatal(err)
+						v, lerr := schemacheck.LoadXSD(filepath.Join("../testdata/schemas/xsd", s.xsd))
+						if lerr != nil {
+							t.Fatal(lerr)
 						}
 						err = v.Validate(body)
 					} else {
