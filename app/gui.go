@@ -85,15 +85,7 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 		desk.SetSystemTrayIcon(icon)
 		desk.SetSystemTrayWindow(w)
 	}
-	w.SetCloseIntercept(func() {
-		if hasTray && m.Settings().CloseToTray() {
-			m.Close()
-			w.Hide()
-			return
-		}
-		m.Close()
-		a.Quit()
-	})
+	w.SetCloseIntercept(func() { m.RequestClose(hasTray) })
 	a.Lifecycle().SetOnStarted(func() {
 		// Subscribe first so that no status of the first syncs is missed; the engine reads
 		// the store as it starts, so that happens off the UI goroutine.
