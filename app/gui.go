@@ -122,7 +122,7 @@ func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
 		Editor:      st,
 		Secrets:     env.Secrets,
 		SecretField: SecretField,
-		Validate:    SourceFromFlags,
+		Kinds:       kinds(env),
 		Import:      guiImporter{st: st, formats: env.Formats},
 		Export:      guiExporter{st: st},
 		DataHub:     guiDataHub{env: env, st: st},
@@ -170,7 +170,7 @@ func (g guiDataHub) RequestMeasureData(ctx context.Context, source string, r ui.
 	}
 	req := datahub.Request{Kind: datahub.RequestValidated, Sender: r.Sender, SenderRole: r.Role, ProcessType: r.BusinessReason,
 		Start: r.From, End: r.To, MeteringPoint: r.MeteringPoint}
-	format := src.Config[CfgFormat]
+	format := src.Config[datahub.CfgFormat]
 	if format == "" {
 		format = "xml"
 	}

@@ -22,20 +22,6 @@ import (
 	"custody/sync/syncerr"
 )
 
-// Source settings a greenbutton source uses (store.Source.Config keys, as `custody sources
-// add greenbutton` writes them).
-const (
-	CfgBaseURL         = "base_url"
-	CfgTokenURL        = "token_url"
-	CfgClientID        = "client_id"
-	CfgBulkIDs         = "bulk_ids"         // list
-	CfgSubscriptionIDs = "subscription_ids" // list
-	CfgCert            = "cert"
-	CfgKey             = "key"
-	CfgCA              = "ca"
-	CfgScope           = "scope"
-)
-
 // Keyring fields of a greenbutton source.
 const (
 	SecretField    = "client_secret"

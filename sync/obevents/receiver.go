@@ -113,12 +113,12 @@ func NewReceiver(st *store.Store, src store.Source, v *secevent.Verifier, draft 
 // fetched with the source's TLS trust, never with a token) and returns its push endpoint.
 func NewReceiverFor(st *store.Store, src store.Source, log *slog.Logger) (http.Handler, error) {
 	c := src.Config
-	plain, err := auth.NewHTTPClient(auth.TLSConfig{CAFile: c["ca"]})
+	plain, err := auth.NewHTTPClient(auth.TLSConfig{CAFile: c[CfgCA]})
 	if err != nil {
 		return nil, err
 	}
-	v := &secevent.Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID],
-		Keys: &secevent.JWKS{URL: c["jwks_url"], Client: plain}}
+	v := &secevent.Verifier{Issuer: c[CfgIssuer], Audience: c[CfgAudience], OrgID: c[CfgOrgID],
+		Keys: &secevent.JWKS{URL: c[CfgJWKSURL], Client: plain}}
 	if a := strings.TrimSpace(c[CfgAlgs]); a != "" {
 		for _, x := range strings.Split(a, ",") {
 			v.Algs = append(v.Algs, strings.TrimSpace(x))
