@@ -24,17 +24,13 @@ const AppID = "org.custody.desktop"
 
 // Exit statuses.
 const (
-	exitOK             = 0
-	exitFailed         = 1
-	exitUsage          = 2
-	exitNotImplemented = 2
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
 )
 
 // errUsage marks a command-line mistake; the command's usage is printed with it.
 var errUsage = errors.New("usage")
-
-// errNotImplemented marks a command whose issue has not landed yet.
-var errNotImplemented = errors.New("not implemented yet")
 
 // Env is everything a command needs from the outside world. Tests build one with buffers
 // and a temporary database.
@@ -94,7 +90,7 @@ func noFlags(run runFunc) func(*Env, *flag.FlagSet) runFunc {
 }
 
 // parseInterspersed parses flags that may stand before or after positional arguments, as
-// DESIGN.md's command line promises ("custody sources add greenbutton NAME --base-url ...").
+// README.md's command line promises ("custody sources add greenbutton NAME --base-url ...").
 // A "--" ends the flags.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
@@ -239,9 +235,6 @@ func runCommand(ctx context.Context, env *Env, name string, args []string) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errNotImplemented):
-		fmt.Fprintf(env.Stderr, "custody %s: not implemented yet\n", name)
-		return exitNotImplemented
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(env.Stderr, "custody %s: %v\n\n", name, strings.TrimSuffix(strings.TrimPrefix(err.Error(), "usage: "), ": usage"))
 		commandUsage(env, env.Stderr, c)

@@ -364,7 +364,7 @@ func testSource(ctx context.Context, env *Env, st *store.Store, name string) err
 	}
 	d, ok := env.Drivers[src.Kind]
 	if !ok {
-		return fmt.Errorf("%s sources: %w", src.Kind, errNotImplemented)
+		return fmt.Errorf("test source %s: this build of Custody has no driver for %q sources", name, src.Kind)
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
