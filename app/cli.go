@@ -16,6 +16,7 @@ import (
 	"custody/store"
 	"custody/sync/engine"
 	"custody/sync/fileimport"
+	"custody/sync/logkey"
 )
 
 // AppID is the application's reverse-DNS identifier: the Fyne app ID, the name of its
@@ -152,7 +153,7 @@ func (env *Env) open(ctx context.Context, path string, opts store.Options) (*sto
 		return nil, err
 	}
 	if st.ReadOnly() {
-		env.Logger.Warn("this database was written by a newer Custody; reading it only", "op", "store.open")
+		env.Logger.Warn("this database was written by a newer Custody; reading it only", logkey.Op, "store.open")
 	}
 	if err := env.useDatabaseSecrets(ctx, st); err != nil {
 		st.Close()
@@ -194,11 +195,11 @@ func (env *Env) useDatabaseSecrets(ctx context.Context, st *store.Store) error {
 	if len(names) > 0 {
 		n, err := secrets.MoveLegacy(secrets.Keyring{}, scoped, names)
 		if err != nil {
-			env.Logger.Warn("move keyring items to this database's names; will try again", "op", "secrets.move", "moved", n, "err", err)
+			env.Logger.Warn("move keyring items to this database's names; will try again", logkey.Op, "secrets.move", logkey.Count, n, logkey.Err, err)
 			return nil
 		}
 		if n > 0 {
-			env.Logger.Info("moved keyring items to this database's names", "op", "secrets.move", "moved", n)
+			env.Logger.Info("moved keyring items to this database's names", logkey.Op, "secrets.move", logkey.Count, n)
 		}
 	}
 	return st.SetMeta(ctx, store.MetaKeyringScoped, "1")

@@ -19,6 +19,7 @@ import (
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/logkey"
 	"custody/sync/settings"
 )
 
@@ -386,7 +387,7 @@ func (env *Env) job(st *store.Store, src store.Source, progress func(engine.Prog
 		Source:   src,
 		Store:    st,
 		Secrets:  env.Secrets,
-		Logger:   env.Logger.With("source", src.Name, "kind", src.Kind),
+		Logger:   env.Logger.With(logkey.Source, src.Name, logkey.Kind, src.Kind),
 		Progress: progress,
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"custody/store"
 	"custody/sync/datahub/datahubtest"
 	"custody/sync/espi/espitest"
+	"custody/sync/logkey"
 	"custody/sync/obevents/obtest"
 	"custody/sync/settings"
 	"custody/sync/simtls"
@@ -162,7 +163,7 @@ func startDemo(ctx context.Context, env *Env, st *store.Store) (stop func(), err
 		}
 	}
 	env.Secrets = mem
-	env.Logger.Info("demo started", "count", len(sims))
+	env.Logger.Info("demo started", logkey.Count, len(sims))
 	return stop, nil
 }
 

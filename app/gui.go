@@ -17,6 +17,7 @@ import (
 	"custody/store"
 	"custody/sync/datahub"
 	"custody/sync/fileimport"
+	"custody/sync/logkey"
 	"custody/sync/syncerr"
 	"custody/ui"
 )
@@ -61,7 +62,7 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 	// as they do under `custody sync`, for the sources that ask for a listener. A listener that
 	// cannot start (its port taken, say) is logged; the app and polling go on without it.
 	if listeners, err := startNotifications(engCtx, env, st); err != nil {
-		env.Logger.Error("start the notification listener", "op", "notify.start", "err", err)
+		env.Logger.Error("start the notification listener", logkey.Op, "notify.start", logkey.Err, err)
 	} else {
 		defer listeners.Close()
 	}
@@ -92,7 +93,7 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 		m.StartEngineUpdates()
 		go func() {
 			if err := eng.Start(engCtx); err != nil {
-				env.Logger.Error("start the sync engine", "op", "engine.start", "err", err)
+				env.Logger.Error("start the sync engine", logkey.Op, "engine.start", logkey.Err, err)
 			}
 		}()
 		m.CheckCredentials()

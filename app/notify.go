@@ -7,6 +7,7 @@ import (
 
 	"custody/store"
 	"custody/sync/espi"
+	"custody/sync/logkey"
 	"custody/sync/notify"
 	"custody/sync/obevents"
 )
@@ -55,7 +56,7 @@ func startNotifications(ctx context.Context, env *Env, st *store.Store) (*notifi
 			n.batch = append(n.batch, h)
 			return h
 		case "obevents":
-			h, err := obevents.NewReceiverFor(st, src, env.Logger.With("source", src.Name, "kind", src.Kind))
+			h, err := obevents.NewReceiverFor(st, src, env.Logger.With(logkey.Source, src.Name, logkey.Kind, src.Kind))
 			if err != nil {
 				n.setupErr = fmt.Errorf("source %s: event receiver: %w", src.Name, err)
 				return http.NotFoundHandler()

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"custody/sync/logkey"
 	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
@@ -128,7 +129,7 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	s.tok = nil
 	if s.creds.Logger != nil {
-		s.creds.Logger.Debug("token request", "op", "token", "url-path", urlPath(s.creds.TokenURL))
+		s.creds.Logger.Debug("token request", logkey.Op, "token", logkey.URLPath, urlPath(s.creds.TokenURL))
 	}
 	tok, err := s.fetch(WithBodyLimit(ctx, maxTokenBody))
 	if err != nil {

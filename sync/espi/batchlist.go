@@ -19,6 +19,7 @@ import (
 	"custody/store"
 	"custody/sync/auth"
 	"custody/sync/engine"
+	"custody/sync/logkey"
 )
 
 // BatchListFormat is the archive format name of BatchList notifications.
@@ -181,7 +182,7 @@ func (n *Notifications) logger() *slog.Logger {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return l.With("source", n.Source, "kind", Kind)
+	return l.With(logkey.Source, n.Source, logkey.Kind, Kind)
 }
 
 // ServeHTTP implements http.Handler: POST a BatchList.
@@ -195,7 +196,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	src, err := n.Store.SourceByName(ctx, n.Source)
 	if err != nil {
-		log.Error("BatchList for an unknown source", "op", "notify", "err", err)
+		log.Error("BatchList for an unknown source", logkey.Op, "notify", logkey.Err, err)
 		http.Error(w, "no such source", http.StatusNotFound)
 		return
 	}
@@ -207,7 +208,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := store.Payload{SourceID: src.ID, Format: BatchListFormat, URL: "notify:" + r.URL.Path, Headers: store.SafeHeaders(r.Header)}
 	p, _, err = n.Store.Archive(ctx, p, bytes.NewReader(body))
 	if err != nil {
-		log.Error("archive BatchList", "op", "notify", "err", err)
+		log.Error("archive BatchList", logkey.Op, "notify", logkey.Err, err)
 		http.Error(w, "could not store the notification", http.StatusInternalServerError)
 		return
 	}
@@ -222,7 +223,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
-		log.Warn("BatchList refused", "op", "notify", "err", err)
+		log.Warn("BatchList refused", logkey.Op, "notify", logkey.Err, err)
 		status := http.StatusBadRequest
 		if tooBig {
 			status = http.StatusRequestEntityTooLarge
@@ -234,13 +235,13 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, err := n.Driver.session(job)
 	if err != nil {
 		n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
-		log.Error("BatchList received but the source cannot be used", "op", "notify", "err", err)
+		log.Error("BatchList received but the source cannot be used", logkey.Op, "notify", logkey.Err, err)
 		http.Error(w, "the source is not usable", http.StatusServiceUnavailable)
 		return
 	}
 	uris, dropped := dedupeURIs(uris, MaxNotifiedURIs)
 	if dropped > 0 {
-		log.Warn("BatchList names too many URIs; the rest are dropped", "op", "notify", "count", dropped)
+		log.Warn("BatchList names too many URIs; the rest are dropped", logkey.Op, "notify", logkey.Count, dropped)
 	}
 	var fetch []string
 	refused := 0
@@ -250,11 +251,11 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status, text = store.NotifiedRefused, "not under the source's base URL"
 			refused++
 			log.Warn("BatchList names a URI outside the source's base URL; refused, the token is not sent there",
-				"op", "notify", "url-path", hostAndPath(u))
+				logkey.Op, "notify", logkey.URLPath, hostAndPath(u))
 		}
 		fetchIt, err := n.Store.NoteNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text}, RefetchAfter)
 		if err != nil {
-			log.Error("record notified URI", "op", "notify", "err", err)
+			log.Error("record notified URI", logkey.Op, "notify", logkey.Err, err)
 			http.Error(w, "could not store the notification", http.StatusInternalServerError)
 			return
 		}
@@ -272,12 +273,12 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	text := strings.Join(notes, "; ")
 	n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadParsed, text)
 	w.WriteHeader(http.StatusOK)
-	log.Info("BatchList received", "op", "notify", "count", len(fetch))
+	log.Info("BatchList received", logkey.Op, "notify", logkey.Count, len(fetch))
 	if len(fetch) == 0 {
 		return
 	}
 	if !src.Enabled {
-		log.Info("source disabled: the notified URIs wait for its next sync", "op", "notify", "count", len(fetch))
+		log.Info("source disabled: the notified URIs wait for its next sync", logkey.Op, "notify", logkey.Count, len(fetch))
 		return
 	}
 	base := n.Ctx
@@ -289,7 +290,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer n.wg.Done()
 		for _, u := range fetch {
 			if err := n.Driver.fetchNotified(base, job, s.client, u); err != nil {
-				log.Warn("fetch notified URI", "op", "notify", "url-path", urlPath(u), "err", err)
+				log.Warn("fetch notified URI", logkey.Op, "notify", logkey.URLPath, urlPath(u), logkey.Err, err)
 				if stops(err) {
 					return // left pending: the next sync tries again
 				}

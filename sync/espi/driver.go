@@ -19,6 +19,7 @@ import (
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
 	"custody/sync/engine"
+	"custody/sync/logkey"
 	"custody/sync/syncerr"
 )
 
@@ -197,7 +198,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 	crashpoint.Hit(crashpoint.AfterArchive)
 	out.payload = p
 	if existed && p.Status == store.PayloadParsed {
-		job.Logger.Debug("unchanged answer", "op", op, "url-path", urlPath(uri))
+		job.Logger.Debug("unchanged answer", logkey.Op, op, logkey.URLPath, urlPath(uri))
 		return out, nil
 	}
 	n, err := d.parse(ctx, job, p)
@@ -205,7 +206,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 	if err != nil {
 		return out, err
 	}
-	job.Logger.Info("fetched", "op", op, "url-path", urlPath(uri), "count", n)
+	job.Logger.Info("fetched", logkey.Op, op, logkey.URLPath, urlPath(uri), logkey.Count, n)
 	return out, nil
 }
 
@@ -320,7 +321,7 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		f, err := d.fetch(ctx, job, s.client, s.client.Resolve(r.rel), w)
 		d.count(&res, f)
 		if err != nil && r.optional && (isStatus(err, 404) || isStatus(err, 403)) {
-			job.Logger.Info("optional resource not offered", "op", "GET "+r.rel, "err", err)
+			job.Logger.Info("optional resource not offered", logkey.Op, "GET "+r.rel, logkey.Err, err)
 			err = nil
 		}
 		if err != nil {

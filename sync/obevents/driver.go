@@ -15,6 +15,7 @@ import (
 	"custody/store"
 	"custody/sync/auth"
 	"custody/sync/engine"
+	"custody/sync/logkey"
 	"custody/sync/obevents/secevent"
 	"custody/sync/settings"
 	"custody/sync/syncerr"
@@ -148,10 +149,10 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		sub, err := s.client.EnsureSubscription(ctx, want)
 		switch {
 		case err == nil:
-			log.Debug("event subscription", "op", "subscribe", "url-path", "/event-subscriptions/"+sub.EventSubscriptionID)
+			log.Debug("event subscription", logkey.Op, "subscribe", logkey.URLPath, "/event-subscriptions/"+sub.EventSubscriptionID)
 		case syncerr.KindOf(err) == syncerr.Config:
 			// 404/405: a polling-only bank without the subscription API.
-			log.Info("the bank offers no event subscriptions; polling only", "op", "subscribe", "err", err)
+			log.Info("the bank offers no event subscriptions; polling only", logkey.Op, "subscribe", logkey.Err, err)
 		default:
 			return engine.Result{}, err
 		}
@@ -161,7 +162,7 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		Progress: func(done int, msg string) { job.Progress(engine.Progress{Done: int64(done), Message: msg}) }}
 	st, err := p.Run(ctx)
 	res := engine.Result{Items: int64(st.New + st.Rejected), Note: st.Note()}
-	log.Info("polled events", "op", "poll", "count", st.Received, "err", err)
+	log.Info("polled events", logkey.Op, "poll", logkey.Count, st.Received, logkey.Err, err)
 	if err != nil {
 		return res, err
 	}
@@ -180,7 +181,7 @@ func (d *Driver) follow(ctx context.Context, job *engine.Job, c *Client, log *sl
 	yes := true
 	evs, err := job.Store.Events(ctx, store.EventFilter{Source: job.Source.Name, Verified: &yes, Limit: maxFollow})
 	if err != nil {
-		log.Warn("follow-up", "op", "rlk", "err", err)
+		log.Warn("follow-up", logkey.Op, "rlk", logkey.Err, err)
 		return
 	}
 	have, _ := job.Store.Payloads(ctx, store.PayloadFilter{SourceID: job.Source.ID, Format: "ob-resource"})
@@ -197,11 +198,11 @@ func (d *Driver) follow(ctx context.Context, job *engine.Job, c *Client, log *sl
 		seen[link] = true
 		body, err := c.FetchLink(ctx, link)
 		if err != nil {
-			log.Warn("follow-up", "op", "rlk", "err", err)
+			log.Warn("follow-up", logkey.Op, "rlk", logkey.Err, err)
 			continue
 		}
 		if _, _, err := job.Store.Archive(ctx, store.Payload{SourceID: job.Source.ID, Format: "ob-resource", URL: link}, strings.NewReader(string(body))); err != nil {
-			log.Warn("follow-up", "op", "rlk", "err", err)
+			log.Warn("follow-up", logkey.Op, "rlk", logkey.Err, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"custody/store"
 	"custody/sync/crashpoint"
+	"custody/sync/logkey"
 	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
 )
@@ -142,7 +143,7 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 			crashpoint.Hit(crashpoint.AfterAck)
 			if err := p.Store.DeletePendingAcks(ctx, sent); err != nil {
 				// They stay owed and are sent again: harmless, a repeated ack is allowed.
-				log.Warn("forget sent acknowledgements", "source", p.Source.Name, "op", "ack", "err", err)
+				log.Warn("forget sent acknowledgements", logkey.Source, p.Source.Name, logkey.Op, "ack", logkey.Err, err)
 			}
 		}
 		if len(resp.Sets) > 0 {
