@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev
       libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev
-      xvfb xauth imagemagick x11-utils xdotool gnome-keyring dbus libgl1-mesa-dri)
+      xvfb xauth imagemagick x11-utils xdotool gnome-keyring dbus libgl1-mesa-dri
+      libxml2-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
