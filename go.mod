@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	fyne.io/fyne/v2 v2.8.1
+	github.com/beevik/etree v1.8.1
 	github.com/dlclark/regexp2 v1.11.0
 	github.com/lestrrat-go/jwx/v3 v3.3.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beevik/etree"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -308,38 +307,21 @@ func parseTokenAnswer(contentType string, body []byte) (map[string]string, error
 }
 
 // parseTokenXML collects the text of every leaf element by local name, whatever its namespace
-// or nesting (PG&E's answer puts the fields in its own token namespace).
+// or nesting (PG&E's answer puts the fields in its own token namespace); the first of a name
+// wins. The answer is a small document (at most maxTokenBody), read whole with etree.
 func parseTokenXML(body []byte) (map[string]string, error) {
 	out := map[string]string{}
-	d := xml.NewDecoder(bytes.NewReader(body))
-	var stack []string
-	var text strings.Builder
-	for {
-		t, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			break
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(body); err != nil {
+		return out, fmt.Errorf("XML: %w", err)
+	}
+	for _, e := range doc.FindElements("//*") {
+		if len(e.ChildElements()) > 0 {
+			continue
 		}
-		if err != nil {
-			return out, fmt.Errorf("XML: %w", err)
-		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			stack = append(stack, t.Name.Local)
-			text.Reset()
-		case xml.CharData:
-			if text.Len() < maxTokenBody {
-				text.Write(t)
-			}
-		case xml.EndElement:
-			if len(stack) > 0 {
-				name := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				if v := strings.TrimSpace(text.String()); v != "" {
-					if _, seen := out[name]; !seen {
-						out[name] = v
-					}
-				}
-				text.Reset()
+		if v := strings.TrimSpace(e.Text()); v != "" {
+			if _, seen := out[e.Tag]; !seen {
+				out[e.Tag] = v
 			}
 		}
 	}
