@@ -170,6 +170,10 @@ type Notifications struct {
 	Source string
 	// Ctx bounds the fetches that follow a notification; nil means context.Background().
 	Ctx context.Context
+	// AuthorizationChanged, when set, is called after a notified Authorization or
+	// ApplicationInformation was fetched, so that the app syncs the source at once and shows
+	// what changed (such as "the customer revoked access on DATE") in its status.
+	AuthorizationChanged func(source string)
 
 	wg sync.WaitGroup
 }
@@ -253,7 +257,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			log.Warn("BatchList names a URI outside the source's base URL; refused, the token is not sent there",
 				logkey.Op, "notify", logkey.URLPath, hostAndPath(u))
 		}
-		fetchIt, err := n.Store.NoteNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text}, RefetchAfter)
+		fetchIt, err := n.Store.NoteNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text, Correlation: CorrelationID(u)}, RefetchAfter)
 		if err != nil {
 			log.Error("record notified URI", logkey.Op, "notify", logkey.Err, err)
 			http.Error(w, "could not store the notification", http.StatusInternalServerError)
@@ -288,13 +292,18 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		authz := false
 		for _, u := range fetch {
+			authz = authz || isAuthorizationResource(s.client.rel(u))
 			if err := n.Driver.fetchNotified(base, job, s.client, u); err != nil {
 				log.Warn("fetch notified URI", logkey.Op, "notify", logkey.URLPath, urlPath(u), logkey.Err, err)
 				if stops(err) {
 					return // left pending: the next sync tries again
 				}
 			}
+		}
+		if authz && n.AuthorizationChanged != nil {
+			n.AuthorizationChanged(n.Source)
 		}
 	}()
 }
