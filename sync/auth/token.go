@@ -22,6 +22,7 @@ import (
 	"custody/sync/logkey"
 	"custody/sync/redact"
 	"custody/sync/syncerr"
+	"custody/sync/xmldoc"
 )
 
 // Credentials are a client's OAuth 2.0 client-credentials settings.
@@ -311,20 +312,20 @@ func parseTokenAnswer(contentType string, body []byte) (map[string]string, error
 // wins. The answer is a small document (at most maxTokenBody), read whole with etree.
 func parseTokenXML(body []byte) (map[string]string, error) {
 	out := map[string]string{}
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(body); err != nil {
-		return out, fmt.Errorf("XML: %w", err)
+	root, err := xmldoc.Parse(body, "XML", xmldoc.Limits{MaxBytes: maxTokenBody, MaxElements: 1000})
+	if err != nil {
+		return out, err
 	}
-	for _, e := range doc.FindElements("//*") {
+	xmldoc.Walk(root, func(e *etree.Element) {
 		if len(e.ChildElements()) > 0 {
-			continue
+			return
 		}
 		if v := strings.TrimSpace(e.Text()); v != "" {
 			if _, seen := out[e.Tag]; !seen {
 				out[e.Tag] = v
 			}
 		}
-	}
+	})
 	if len(out) == 0 {
 		return out, errors.New("XML answer without fields")
 	}

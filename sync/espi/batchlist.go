@@ -3,8 +3,6 @@ package espi
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 	"custody/sync/auth"
 	"custody/sync/engine"
 	"custody/sync/logkey"
+	"custody/sync/xmldoc"
 )
 
 // BatchListFormat is the archive format name of BatchList notifications.
@@ -96,65 +95,31 @@ const nsBatchList = "http://naesb.org/espi"
 
 // ParseBatchList returns the URIs a BatchList names, in order, each once. The root must be
 // BatchList in the ESPI namespace; its children are `resources` (or the singular `resource`
-// older servers wrote).
+// older servers wrote). The notification is small (at most MaxBatchList) and read whole.
 func ParseBatchList(r io.Reader) ([]string, error) {
-	d := xml.NewDecoder(r)
-	depth := 0
+	root, err := xmldoc.Read(r, "BatchList", xmldoc.Limits{MaxBytes: MaxBatchList, MaxElements: 20000})
+	if err != nil {
+		return nil, err
+	}
+	if !xmldoc.Is(root, nsBatchList, "BatchList") {
+		return nil, fmt.Errorf("BatchList: the root element is {%s}%s, not {%s}BatchList", root.NamespaceURI(), root.Tag, nsBatchList)
+	}
 	var uris []string
 	seen := map[string]bool{}
-	var text strings.Builder
-	inRes, root := false, false
-	for {
-		t, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			switch {
-			case !root:
-				return nil, errors.New("BatchList: the body holds no BatchList element")
-			case depth != 0:
-				return nil, errors.New("BatchList: the document ends early")
-			}
-			return uris, nil
+	for i, c := range root.ChildElements() {
+		if c.NamespaceURI() != nsBatchList || (c.Tag != "resources" && c.Tag != "resource") {
+			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("BatchList: line %d: %w", lineOf(d), err)
+		u := strings.TrimSpace(c.Text())
+		if u == "" {
+			return nil, fmt.Errorf("BatchList: element %d (%s) is empty", i+1, c.Tag)
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			depth++
-			switch {
-			case depth == 1:
-				if t.Name.Local != "BatchList" || t.Name.Space != nsBatchList {
-					return nil, fmt.Errorf("BatchList: the root element is {%s}%s, not {%s}BatchList", t.Name.Space, t.Name.Local, nsBatchList)
-				}
-				root = true
-			case depth == 2 && t.Name.Space == nsBatchList && (t.Name.Local == "resources" || t.Name.Local == "resource"):
-				inRes = true
-				text.Reset()
-			}
-		case xml.CharData:
-			if inRes && text.Len() < 8192 {
-				text.Write(t)
-			}
-		case xml.EndElement:
-			if inRes && depth == 2 {
-				inRes = false
-				u := strings.TrimSpace(text.String())
-				if u == "" {
-					return nil, fmt.Errorf("BatchList: line %d: an empty resources element", lineOf(d))
-				}
-				if !seen[u] {
-					seen[u] = true
-					uris = append(uris, u)
-				}
-			}
-			depth--
+		if !seen[u] {
+			seen[u] = true
+			uris = append(uris, u)
 		}
 	}
-}
-
-func lineOf(d *xml.Decoder) int {
-	line, _ := d.InputPos()
-	return line
+	return uris, nil
 }
 
 // Notifications receives a source's BatchList notifications: it archives each POSTed
