@@ -78,8 +78,14 @@ func runSimulate(ctx context.Context, env *Env, c *invocation, o *simulateFlags)
 			return err
 		}
 		fmt.Fprintf(w, "\n%s simulator: %s\n", s.kind, s.srv.url)
-		fmt.Fprintf(w, "  client id:     %s\n", strings.Join(settings.ValuesOf(k, s.src)["client-id"], ", "))
-		fmt.Fprintf(w, "  client secret: %s   (a demo credential of this simulator only)\n", s.secret)
+		if id := settings.ValuesOf(k, s.src)["client-id"]; len(id) > 0 {
+			fmt.Fprintf(w, "  client id:     %s\n", strings.Join(id, ", "))
+		}
+		label := "client secret"
+		if secs := k.Secrets(); len(secs) > 0 {
+			label = strings.ToLower(secs[0].Label) // such as "refresh token" for Eloverblik
+		}
+		fmt.Fprintf(w, "  %-14s %s   (a demo credential of this simulator only)\n", label+":", s.secret)
 		fmt.Fprintf(w, "  use it with:\n    %s\n", sourcesAddCommand(k, s.src, s.secret))
 		fmt.Fprintf(w, "    custody sync --once %s\n", shellQuote(s.src.Name))
 	}

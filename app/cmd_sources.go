@@ -272,7 +272,7 @@ func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, 
 		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
 	}
 	// The keyring first: if it is unavailable the source is not half-configured.
-	field, err := storeSecret(env, k, name, o.secretStdin, true)
+	field, err := storeSecret(env, k, name, o.secretStdin, true, &src)
 	if err != nil {
 		return err
 	}
@@ -310,7 +310,7 @@ func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags,
 		return usageErr("%v", err)
 	}
 	if o.secretStdin {
-		if _, err := storeSecret(env, k, name, true, false); err != nil {
+		if _, err := storeSecret(env, k, name, true, false, &changed); err != nil {
 			return err
 		}
 	}
@@ -323,8 +323,9 @@ func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags,
 
 // storeSecret reads the kind's secret (its first Secret setting) and puts it in the keyring,
 // and returns its keyring field ("" when the kind has no secret, or it is optional and was not
-// asked for on a new source).
-func storeSecret(env *Env, k settings.Kind, name string, fromStdin, isNew bool) (string, error) {
+// asked for on a new source). What the kind reads from the secret (such as its expiry) goes into
+// src's settings.
+func storeSecret(env *Env, k settings.Kind, name string, fromStdin, isNew bool, src *store.Source) (string, error) {
 	secs := k.Secrets()
 	if len(secs) == 0 || (isNew && !secs[0].Required && !fromStdin) {
 		return "", nil
@@ -333,6 +334,16 @@ func storeSecret(env *Env, k settings.Kind, name string, fromStdin, isNew bool) 
 	secret, err := readSecret(env, fromStdin, fmt.Sprintf("%s for %s: ", s.Label, name))
 	if err != nil {
 		return "", err
+	}
+	if k.CheckSecret != nil {
+		// The kind checks the secret and reads what is not secret in it, such as its expiry.
+		derived, err := k.CheckSecret(s.Key, secret)
+		if err != nil {
+			return "", usageErr("%s: %v", strings.ToLower(s.Label), err)
+		}
+		for key, v := range derived {
+			src.Config[key] = v
+		}
 	}
 	if err := env.Secrets.SetSecret(name, s.Key, secret); err != nil {
 		return "", err

@@ -12,6 +12,7 @@ import (
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/datahub/datahubtest"
+	"custody/sync/eloverblik/eloverbliktest"
 	"custody/sync/espi/espitest"
 	"custody/sync/logkey"
 	"custody/sync/obevents/obtest"
@@ -60,6 +61,14 @@ var demoSims = []demoSim{
 	{kind: "datahub", name: "demo-datahub", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
 		// The fixtures and three days at once, then a new day's document every 30 seconds.
 		srv, err := datahubtest.Start(pki, addr, datahubtest.Options{Fixtures: true, Generate: 3, Every: 30 * time.Second, AnswerDelay: 10 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		return &simServer{url: srv.URL(), close: func() { srv.Close() }, demoSource: srv.DemoSource}, nil
+	}},
+	{kind: "eloverblik", name: "demo-dk-household", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
+		// A Danish household: a year of hourly consumption and solar production, a 503 now and then.
+		srv, err := eloverbliktest.Start(pki, addr, eloverbliktest.Options{})
 		if err != nil {
 			return nil, err
 		}

@@ -32,7 +32,7 @@ func TestGUIImportAndExport(t *testing.T) {
 	env := &Env{Secrets: secrets.NewMemory(), Formats: fileFormats()}
 	env.Drivers = drivers(env) // the form is made from their descriptions
 	deps := guiDeps(env, st, guiOptions{DBPath: st.Path()})
-	if deps.SecretField != SecretField || len(deps.Kinds) != 3 || deps.Editor == nil || deps.Secrets == nil {
+	if deps.SecretField != SecretField || len(deps.Kinds) != 4 || deps.Editor == nil || deps.Secrets == nil {
 		t.Fatalf("deps not wired: %+v", deps)
 	}
 	var lastRead, lastSize int64

@@ -82,7 +82,7 @@ func TestANewKindNeedsOnlyItsDriver(t *testing.T) {
 	for _, k := range guiDeps(env, st, guiOptions{}).Kinds {
 		names = append(names, k.Name)
 	}
-	if strings.Join(names, " ") != "datahub fakewatt greenbutton obevents" {
+	if strings.Join(names, " ") != "datahub eloverblik fakewatt greenbutton obevents" {
 		t.Fatalf("the GUI's kinds: %v", names)
 	}
 	code, out, _ = c.run("", "sources", "list")
@@ -144,7 +144,7 @@ func TestSourcesEditChangesOnlyWhatIsGiven(t *testing.T) {
 // TestRegisteredKindsAgree: the built-in kinds' descriptions make one consistent set of flags.
 func TestRegisteredKindsAgree(t *testing.T) {
 	ks := kinds(builtinKinds())
-	if len(ks) != 3 {
+	if len(ks) != 4 { // greenbutton, obevents, datahub, eloverblik
 		t.Fatalf("%d kinds", len(ks))
 	}
 	if err := settings.CheckKinds(ks, "db", "secret-stdin", "help", "h"); err != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"custody/sync/datahub"
 	"custody/sync/datahub/eloverblik"
+	elsync "custody/sync/eloverblik"
 	"custody/sync/engine"
 	"custody/sync/espi"
 	"custody/sync/fileimport"
@@ -16,6 +17,7 @@ func drivers(env *Env) map[string]engine.Driver {
 		espi.NewDriver(),
 		obevents.NewDriver(),
 		datahub.NewDriver(),
+		elsync.NewDriver(),
 	} {
 		m[d.Kind()] = d
 	}

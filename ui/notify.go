@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -18,6 +19,9 @@ type notifier struct {
 	now  func() time.Time
 	last map[string]engine.Status
 	sent map[string]time.Time
+	// secretOf, when set, names a kind's secret and where a new one is made (its Secret
+	// setting's Label and Link), for the reminders.
+	secretOf func(kind string) (label, link string)
 }
 
 func newNotifier(a fyne.App, s *Settings, now func() time.Time) *notifier {
@@ -62,8 +66,9 @@ func (n *notifier) status(st engine.Status) (newData bool) {
 	return newData
 }
 
-// expiryWarning is how long before a client secret expires the user is reminded.
-const expiryWarning = 14 * 24 * time.Hour
+// expiryWarning is how long before a client secret (or an Eloverblik refresh token, whose
+// expiry is read from it) expires the user is reminded: a month, time enough to make a new one.
+const expiryWarning = 30 * 24 * time.Hour
 
 // credentials reminds the user of client secrets that expire soon or have expired.
 func (n *notifier) credentials(srcs []store.Source) {
@@ -77,13 +82,22 @@ func (n *notifier) credentials(srcs []store.Source) {
 		if err != nil {
 			continue
 		}
+		what, ask := "client secret", "Ask the custodian for a new one"
+		if n.secretOf != nil {
+			if label, link := n.secretOf(s.Kind); label != "" {
+				what = strings.ToLower(label)
+				if link != "" {
+					ask = "Make a new one at " + link
+				}
+			}
+		}
 		switch left := exp.Sub(now); {
 		case left < 0:
-			n.send("expiry/"+s.Name, "The client secret of "+s.Name+" has expired",
-				"Ask the custodian for a new secret and enter it under Sources > Edit.")
+			n.send("expiry/"+s.Name, "The "+what+" of "+s.Name+" has expired",
+				ask+" and enter it under Sources > Edit.")
 		case left < expiryWarning:
-			n.send("expiry/"+s.Name, "The client secret of "+s.Name+" expires soon",
-				fmt.Sprintf("It expires on %s. Ask the custodian for a new one and enter it under Sources > Edit.", exp.Format("2 Jan 2006")))
+			n.send("expiry/"+s.Name, "The "+what+" of "+s.Name+" expires soon",
+				fmt.Sprintf("It expires on %s. %s and enter it under Sources > Edit.", exp.Format("2 Jan 2006"), ask))
 		}
 	}
 }

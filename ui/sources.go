@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,6 +309,10 @@ func (f *sourceForm) newItem(st settings.Setting, s store.Source) *widget.FormIt
 		}
 		f.secrets[st.Key] = e
 		obj = e
+		if u, err := url.Parse(st.Link); st.Link != "" && err == nil {
+			// Where the secret is made, such as the portal that issues a refresh token.
+			obj = container.NewBorder(nil, nil, nil, widget.NewHyperlink("Make one…", u), e)
+		}
 	case settings.Bool:
 		c := widget.NewCheck("", nil)
 		c.SetChecked(value == "true")
@@ -402,6 +407,19 @@ func (f *sourceForm) build() (store.Source, error) {
 	}
 	if err != nil {
 		return src, err
+	}
+	if f.kind.CheckSecret != nil {
+		// The kind checks a secret given and reads what is not secret in it (such as when a
+		// refresh token expires), stored with the source.
+		for _, st := range f.kind.Secrets() {
+			if text := f.secrets[st.Key].Text; text != "" {
+				derived, err := f.kind.CheckSecret(st.Key, text)
+				if err != nil {
+					return src, fmt.Errorf("%s: %w", strings.ToLower(st.Label), err)
+				}
+				maps.Copy(src.Config, derived)
+			}
+		}
 	}
 	if f.isNew {
 		for _, st := range f.kind.Secrets() {

@@ -201,6 +201,12 @@ func NewMainWindow(a fyne.App, d Deps) *MainWindow {
 	w, h := m.settings.WindowSize()
 	m.Window.Resize(fyne.NewSize(w, h))
 	m.notifier = newNotifier(a, m.settings, d.Now)
+	m.notifier.secretOf = func(kind string) (string, string) {
+		if k, ok := m.kind(kind); ok && len(k.Secrets()) > 0 {
+			return k.Secrets()[0].Label, k.Secrets()[0].Link
+		}
+		return "", ""
+	}
 	m.Show(m.settings.LastView())
 	m.Refresh()
 	return m

@@ -51,6 +51,8 @@ type usageView struct {
 	shown  int64
 	labels map[string]int64 // check label → series id
 	right  *fyne.Container
+	// charges are the prices that apply to the meter (Eloverblik), for the estimated cost.
+	charges []store.Charge
 }
 
 func newUsageView(m *MainWindow) *usageView {
@@ -227,9 +229,10 @@ func (v *usageView) reload() {
 }
 
 type meterData struct {
-	series []store.Series
-	stats  map[int64]store.SeriesStats
-	bills  []store.UsageSummary
+	series  []store.Series
+	stats   map[int64]store.SeriesStats
+	bills   []store.UsageSummary
+	charges []store.Charge
 }
 
 // selectMeter shows a meter: its series, their spans and its bills.
@@ -262,6 +265,9 @@ func (v *usageView) loadMeter(m store.Meter) {
 		}
 		d.bills, err = v.m.deps.Data.SummariesOf(ctx, m.ID)
 		slices.Reverse(d.bills) // newest bill first
+		if err == nil {
+			d.charges, err = v.chargesOf(ctx, m.ID)
+		}
 		return d, err
 	}, func(d meterData, err error) {
 		if err != nil {
@@ -316,7 +322,9 @@ func (v *usageView) loadMeter(m store.Meter) {
 		v.checks.Refresh()
 		v.right.Refresh() // the series row may have grown
 		v.checks.OnChanged = v.checksChanged
+		v.charges = d.charges
 		v.showBills(d.bills)
+		v.showCharges(d.charges)
 		v.loadChart(keep)
 	})
 }
@@ -391,6 +399,7 @@ func (v *usageView) loadChart(keepView bool) {
 	rng, res, offset := v.rng.Selected, v.res.Selected, v.offset
 	t0, t1 := rangeSpan(rng, first, v.anchor, offset, loc)
 	energyUnit := v.m.settings.EnergyUnit()
+	charges := v.charges
 	v.period.SetText(periodText(t0, t1, loc))
 	background(v.m, func(ctx context.Context) (chartData, error) {
 		d := chartData{t0: t0, t1: t1}
@@ -399,6 +408,7 @@ func (v *usageView) loadChart(keepView bool) {
 			if err != nil {
 				return d, err
 			}
+			vs0 := vs // in the series' own unit, for the tariffs
 			unit, factor := displayUnit(s.Unit, energyUnit)
 			if factor != 1 {
 				scaled := make([]float64, len(vs))
@@ -431,6 +441,13 @@ func (v *usageView) loadChart(keepView bool) {
 				if cost, n, err := v.m.deps.Data.CostOf(ctx, s.ID, t0, t1); err == nil && n > 0 {
 					c := cost
 					line += ", " + fmtMoney(&c, s.Currency)
+				}
+				// Bought energy with tariffs known: the estimated cost per hour beside it.
+				if costs, cur, ok := tariffCosts(charges, s.Unit, ts, vs0, loc); ok && s.Flow != "reverse" {
+					ca := aggregate(ts, costs, loc, res)
+					d.series = append(d.series, chart.Series{Name: name + " ≈ tariffs", Unit: cur, Times: ca.times, Values: ca.sum, Step: step})
+					c := ca.total
+					line += ", ≈ " + fmtMoney(&c, cur) + " (" + noSpotPrice + ")"
 				}
 				d.totals = append(d.totals, line+" in this period")
 			}

@@ -48,6 +48,9 @@ type Setting struct {
 	// On is the Config value a Bool setting stores when it is on ("true" when empty), such as
 	// "none" for --no-subscription, stored as subscription=none.
 	On string
+	// Link, when set, is the address where the value is made or found (such as the portal
+	// where a token is made); the form shows it as a link.
+	Link string
 	// Advanced settings are shown folded in the form.
 	Advanced bool
 	// Check, when set, checks one given value (each value of a List) beyond what Type checks,
@@ -74,6 +77,10 @@ type Kind struct {
 	// Check, when set, checks the whole source after every setting passed its own checks, for
 	// rules between settings (such as "--cert and --key go together").
 	Check func(src store.Source) error
+	// CheckSecret, when set, checks a secret when it is entered (key is its keyring field) and
+	// returns non-secret settings read from it, stored with the source: such as the day a
+	// refresh token that is a JWT expires. It never returns the secret or part of it.
+	CheckSecret func(key, value string) (map[string]string, error)
 }
 
 // ByFlag returns the kind's setting with the given flag name.

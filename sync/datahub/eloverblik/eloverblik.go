@@ -212,6 +212,9 @@ func putEntry(tx *store.Tx, sourceID int64, raw json.RawMessage, sum *fileimport
 		if _, ok := fields["readings"]; ok {
 			return putMeterReadings(tx, sourceID, e.Result, sum)
 		}
+		if isCharges(fields) {
+			return putCharges(tx, sourceID, fields, sum)
+		}
 		return putMeteringPoint(tx, sourceID, fields, sum)
 	case e.MeteringPointID != "":
 		// A third-party metering point list: the fields are on the entry itself.
@@ -242,8 +245,10 @@ func putTimeSeries(tx *store.Tx, sourceID int64, doc *marketDocument, sum *filei
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
+		// Readings name a new meter by its id only; master data (getdetails) names it better,
+		// whichever came first.
 		m := store.Meter{Key: gsrn, SourceID: sourceID, Name: "Metering point " + gsrn, Commodity: "electricity", TimeZone: "Europe/Copenhagen"}
-		if err := tx.UpsertMeter(&m); err != nil {
+		if err := tx.UpsertMeterKeepName(&m); err != nil {
 			return err
 		}
 		sum.Meters++
@@ -340,10 +345,7 @@ func putMeteringPoint(tx *store.Tx, sourceID int64, fields map[string]json.RawMe
 		return fmt.Errorf("meteringPointId %q is not an 18-digit GSRN", gsrn)
 	}
 	m := store.Meter{Key: gsrn, SourceID: sourceID, Commodity: "electricity", TimeZone: "Europe/Copenhagen", Attrs: map[string]string{}}
-	m.Name = str("meteringPointAlias")
-	if m.Name == "" {
-		m.Name = "Metering point " + gsrn
-	}
+	m.Name = displayName(gsrn, str("meteringPointAlias"), str("streetName"), str("buildingNumber"), str("postcode"), str("cityName"), str("typeOfMP"))
 	info := store.CustomerInfo{SourceID: sourceID, Kind: "eloverblik-metering-point", Key: "eloverblik:" + gsrn, Data: map[string]string{}}
 	for k, raw := range fields {
 		if k == "childMeteringPoints" || k == "meteringPointId" {
@@ -384,6 +386,134 @@ func putMeteringPoint(tx *store.Tx, sourceID int64, fields map[string]json.RawMe
 		}
 	}
 	return nil
+}
+
+// mpTypes name the common metering point types (typeOfMP).
+var mpTypes = map[string]string{
+	"E17": "consumption", "E18": "production", "E20": "exchange",
+	"D01": "renewable production", "D04": "surplus production", "D06": "supply to grid", "D07": "consumption from grid",
+}
+
+// displayName is how a metering point is shown: the alias the user gave it on eloverblik.dk,
+// else its address and type ("Ahornvej 7, 8600 Silkeborg · consumption"), else its id.
+func displayName(gsrn, alias, street, building, postcode, city, typ string) string {
+	if alias != "" {
+		return alias
+	}
+	addr := strings.TrimSpace(street + " " + building)
+	if place := strings.TrimSpace(postcode + " " + city); place != "" {
+		if addr != "" {
+			addr += ", "
+		}
+		addr += place
+	}
+	if addr == "" {
+		addr = "Metering point " + gsrn
+	}
+	if t := mpTypes[typ]; t != "" {
+		return addr + " · " + t
+	} else if typ != "" {
+		return addr + " · " + typ
+	}
+	return addr
+}
+
+// isCharges reports whether a result is a getcharges answer: the metering point's
+// subscriptions, fees and tariffs.
+func isCharges(fields map[string]json.RawMessage) bool {
+	_, t := fields["tariffs"]
+	_, s := fields["subscriptions"]
+	_, f := fields["fees"]
+	return t || s || f
+}
+
+type chargeJSON struct {
+	Name        flex `json:"name"`
+	Description flex `json:"description"`
+	Owner       flex `json:"owner"`
+	From        flex `json:"validFromDate"`
+	To          flex `json:"validToDate"`
+	Period      flex `json:"periodType"`
+	Price       flex `json:"price"`
+	Quantity    flex `json:"quantity"`
+	Prices      []struct {
+		Position flex `json:"position"`
+		Price    flex `json:"price"`
+	} `json:"prices"`
+}
+
+// putCharges stores the tariffs, subscriptions and fees of one metering point (getcharges),
+// replacing the ones stored before: the answer holds every charge that applies now or later.
+func putCharges(tx *store.Tx, sourceID int64, fields map[string]json.RawMessage, sum *fileimport.Summary) error {
+	var id flex
+	_ = json.Unmarshal(fields["meteringPointId"], &id)
+	gsrn := strings.TrimSpace(string(id))
+	if !gsrnRE.MatchString(gsrn) {
+		return fmt.Errorf("meteringPointId %q is not an 18-digit GSRN", gsrn)
+	}
+	m := store.Meter{Key: gsrn, SourceID: sourceID, Name: "Metering point " + gsrn, Commodity: "electricity", TimeZone: "Europe/Copenhagen"}
+	if err := tx.UpsertMeterKeepName(&m); err != nil {
+		return err
+	}
+	sum.Meters++
+	var out []store.Charge
+	for _, kind := range []struct{ field, kind string }{{"tariffs", "tariff"}, {"subscriptions", "subscription"}, {"fees", "fee"}} {
+		raw, ok := fields[kind.field]
+		if !ok || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+			continue
+		}
+		var cs []chargeJSON
+		if err := json.Unmarshal(raw, &cs); err != nil {
+			return fmt.Errorf("%s of %s: %w", kind.field, gsrn, err)
+		}
+		for i, c := range cs {
+			where := fmt.Sprintf("%s %d of %s", kind.field, i+1, gsrn)
+			ch := store.Charge{Kind: kind.kind, Name: strings.TrimSpace(string(c.Name)), Owner: string(c.Owner), Period: string(c.Period),
+				Currency: "DKK", Description: string(c.Description)}
+			if ch.Name == "" {
+				return fmt.Errorf("%s: no name", where)
+			}
+			var err error
+			if v := strings.TrimSpace(string(c.From)); v != "" {
+				if ch.From, err = datahub.ParseTime(v); err != nil {
+					return fmt.Errorf("%s validFromDate: %w", where, err)
+				}
+			}
+			if v := strings.TrimSpace(string(c.To)); v != "" {
+				if ch.To, err = datahub.ParseTime(v); err != nil {
+					return fmt.Errorf("%s validToDate: %w", where, err)
+				}
+			}
+			if q := strings.TrimSpace(string(c.Quantity)); q != "" {
+				if _, err := fmt.Sscan(q, &ch.Quantity); err != nil {
+					return fmt.Errorf("%s quantity %q is not a whole number", where, q)
+				}
+			}
+			if len(c.Prices) > 0 {
+				if len(c.Prices) > 100 {
+					return fmt.Errorf("%s: %d prices, at most 100 expected", where, len(c.Prices))
+				}
+				ch.Prices = make([]float64, len(c.Prices))
+				for _, p := range c.Prices {
+					var pos int
+					if _, err := fmt.Sscan(strings.TrimSpace(string(p.Position)), &pos); err != nil || pos < 1 || pos > len(c.Prices) {
+						return fmt.Errorf("%s: price position %q is not 1 to %d", where, p.Position, len(c.Prices))
+					}
+					if ch.Prices[pos-1], err = datahub.ParseDecimal(string(p.Price)); err != nil {
+						return fmt.Errorf("%s position %d: %w", where, pos, err)
+					}
+				}
+			} else if v := strings.TrimSpace(string(c.Price)); v != "" {
+				p, err := datahub.ParseDecimal(v)
+				if err != nil {
+					return fmt.Errorf("%s price: %w", where, err)
+				}
+				ch.Prices = []float64{p}
+			}
+			out = append(out, ch)
+		}
+	}
+	return tx.ReplaceCharges(m.ID, out)
 }
 
 func putMeterReadings(tx *store.Tx, sourceID int64, raw json.RawMessage, sum *fileimport.Summary) error {

@@ -209,3 +209,45 @@ func FuzzEloverblik(f *testing.F) {
 		parse(context.Background(), tx, store.Payload{}, bytes.NewReader(b), func(int64) {})
 	})
 }
+
+// TestCharges: a getcharges answer stores the metering point's tariffs (hourly and daily) and
+// subscriptions; a second answer replaces them; a bad price is refused with where it was.
+func TestCharges(t *testing.T) {
+	im, st := newImporter(t)
+	body := `{"result":[{"result":{"meteringPointId":"571313174100000012",
+	  "subscriptions":[{"subscriptionId":"","name":"Netabonnement C","description":"Abonnement","owner":"5790001089030","validFromDate":"2025-12-31T23:00:00.000Z","validToDate":null,"price":23.2,"quantity":1}],
+	  "fees":[],
+	  "tariffs":[{"name":"Nettarif C time","owner":"5790001089030","periodType":"P1H","validFromDate":"2025-12-31T23:00:00.000Z","validToDate":"",
+	     "prices":[{"position":"2","price":0.2},{"position":"1","price":0.1}]},
+	    {"name":"Elafgift","owner":"5790000432752","periodType":"P1D","validFromDate":"2025-12-31T23:00:00.000Z","prices":[{"position":"1","price":0.72}]}]},
+	  "success":true,"errorCode":"10000","errorText":"NoError","id":"571313174100000012","stackTrace":null}]}`
+	path := filepath.Join(t.TempDir(), "charges.json")
+	os.WriteFile(path, []byte(body), 0o600)
+	if _, err := im.Import(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := st.Meters(context.Background(), store.MeterFilter{})
+	if len(ms) != 1 {
+		t.Fatalf("meters %+v", ms)
+	}
+	cs, err := st.ChargesOf(context.Background(), ms[0].ID)
+	if err != nil || len(cs) != 3 {
+		t.Fatalf("charges %+v, %v", cs, err)
+	}
+	byName := map[string]store.Charge{}
+	for _, c := range cs {
+		byName[c.Name] = c
+	}
+	if c := byName["Nettarif C time"]; c.Kind != "tariff" || len(c.Prices) != 2 || c.Prices[0] != 0.1 || c.Prices[1] != 0.2 || !c.To.IsZero() ||
+		c.From != time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC) {
+		t.Errorf("hourly tariff %+v", c)
+	}
+	if c := byName["Netabonnement C"]; c.Kind != "subscription" || c.Quantity != 1 || c.Prices[0] != 23.2 {
+		t.Errorf("subscription %+v", c)
+	}
+	bad := strings.Replace(body, `"position":"2"`, `"position":"7"`, 1)
+	os.WriteFile(path, []byte(bad), 0o600)
+	if _, err := im.Import(context.Background(), path); err == nil || !strings.Contains(err.Error(), `tariffs 1 of 571313174100000012: price position "7" is not 1 to 2`) {
+		t.Errorf("bad position: %v", err)
+	}
+}

@@ -1,0 +1,207 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"custody/app/secrets"
+	"custody/store"
+	"custody/sync/eloverblik/eloverbliktest"
+	"custody/sync/simtls"
+)
+
+// TestEloverblikEndToEnd drives the CLI against the Eloverblik simulator over TLS: add the
+// source with the refresh token on stdin, test it, sync once, and export; then import the very
+// answers the sync archived, as files, into another database: the two exports are the same
+// bytes. A second sync adds nothing twice, and no token is anywhere but the keyring.
+func TestEloverblikEndToEnd(t *testing.T) {
+	pki, err := simtls.New("custody-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now() // the simulator's clock stands still, so that both syncs see the same data
+	sim, err := eloverbliktest.Start(pki, "127.0.0.1:0", eloverbliktest.Options{
+		Now: func() time.Time { return now }, From: now.AddDate(0, 0, -400), UnavailableEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	files, err := pki.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	refresh := sim.RefreshToken(now.AddDate(1, 0, 0))
+
+	code, out, errOut := c.run(refresh+"\n", "sources", "add", "eloverblik", "home", "--base-url", sim.BaseURL(), "--ca", files.CA, "--secret-stdin")
+	if code != 0 {
+		t.Fatalf("sources add: %d %s %s", code, out, errOut)
+	}
+	if v, _ := c.secrets.Secret("home", "client_secret"); v != refresh {
+		t.Fatal("the refresh token did not reach the keyring")
+	}
+	code, out, errOut = c.run("", "sync", "--once", "home")
+	if code != 0 {
+		t.Fatalf("sync: %d %s %s", code, out, errOut)
+	}
+	code, first, errOut := c.run("", "export")
+	if code != 0 {
+		t.Fatalf("export: %d %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(first), "\n")
+	if len(lines) < 2*399*24 {
+		t.Fatalf("%d lines exported", len(lines))
+	}
+	missing := 0
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if f[8] == "A02" {
+			missing++
+			if f[7] != "" {
+				t.Errorf("a missing hour exported with a value: %s", l)
+			}
+		} else if f[7] == "" {
+			t.Errorf("an hour without a value: %s", l)
+		}
+	}
+	if missing == 0 {
+		t.Error("no missing hour in more than a year")
+	}
+
+	// The same answers, imported from files into another database, give the same bytes.
+	st, err := store.Open(context.Background(), c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := st.Payloads(context.Background(), store.PayloadFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(ps) // oldest first, as they came
+	dir := t.TempDir()
+	var paths []string
+	for i, p := range ps {
+		rc, err := st.OpenPayload(context.Background(), p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(rc)
+		rc.Close()
+		path := filepath.Join(dir, fmt.Sprintf("%03d.json", i))
+		mustWrite(t, path, string(body))
+		paths = append(paths, path)
+	}
+	st.Close()
+	if len(paths) < 5 { // metering points, details, charges, three windows of time series
+		t.Fatalf("%d answers archived", len(paths))
+	}
+	imp := &cli{t: t, db: filepath.Join(t.TempDir(), "imported.db"), secrets: secrets.NewMemory()}
+	for _, p := range paths { // one at a time, in the order they came
+		if code, out, errOut := imp.run("", "import", p); code != 0 {
+			t.Fatalf("import %s: %d %s %s", p, code, out, errOut)
+		}
+	}
+	_, imported, _ := imp.run("", "export")
+	if imported != first {
+		t.Errorf("the export of the imported answers differs from the synced one (%d and %d bytes)", len(imported), len(first))
+	}
+
+	// A second sync: the overlap is asked again and nothing is stored twice.
+	code, out, errOut = c.run("", "sync", "--once", "home")
+	if code != 0 {
+		t.Fatalf("second sync: %d %s %s", code, out, errOut)
+	}
+	_, second, _ := c.run("", "export")
+	if second != first {
+		t.Errorf("the second sync changed the export (%d and %d bytes)", len(first), len(second))
+	}
+	tokenCalls := 0
+	for _, q := range sim.Requests() {
+		if q.Path == eloverbliktest.TokenPath {
+			tokenCalls++
+		}
+	}
+	if tokenCalls != 2 { // one for each sync: two processes, within the limit
+		t.Errorf("%d token calls", tokenCalls)
+	}
+
+	// No token in the database files or the log.
+	tokens := append(sim.DataTokens(), refresh)
+	dbFiles, _ := filepath.Glob(c.db + "*")
+	for _, f := range dbFiles {
+		b, _ := os.ReadFile(f)
+		for _, tok := range tokens {
+			if bytes.Contains(b, []byte(tok)) {
+				t.Errorf("%s holds a token", f)
+			}
+		}
+	}
+	for _, tok := range tokens {
+		if strings.Contains(c.log.String(), tok) {
+			t.Error("a token is in the log")
+		}
+	}
+
+	// A refresh token that is not a JWT, or has expired, is refused with a reason.
+	code, _, errOut = c.run("not-a-token\n", "sources", "add", "eloverblik", "bad", "--secret-stdin")
+	if code == 0 || !strings.Contains(errOut, "not a JWT") {
+		t.Errorf("a non-JWT token: %d %s", code, errOut)
+	}
+	code, _, errOut = c.run(sim.RefreshToken(now.Add(-time.Hour))+"\n", "sources", "add", "eloverblik", "old", "--secret-stdin")
+	if code == 0 || !strings.Contains(errOut, "expired") {
+		t.Errorf("an expired token: %d %s", code, errOut)
+	}
+	code, _, errOut = c.run(refresh+"\n", "sources", "add", "eloverblik", "odd", "--metering-point", "12345", "--secret-stdin")
+	if code == 0 || !strings.Contains(errOut, "18-digit") {
+		t.Errorf("a short metering point id: %d %s", code, errOut)
+	}
+}
+
+// TestEloverblikSourcesTest checks `custody sources test` of an eloverblik source: one token
+// call and the list of linked metering points.
+func TestEloverblikSourcesTest(t *testing.T) {
+	pki, err := simtls.New("custody-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := eloverbliktest.Start(pki, "127.0.0.1:0", eloverbliktest.Options{UnavailableEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	files, err := pki.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	exp := time.Now().Add(20 * 24 * time.Hour)
+	if code, out, errOut := c.run(sim.RefreshToken(exp)+"\n", "sources", "add", "eloverblik", "home", "--base-url", sim.BaseURL(), "--ca", files.CA, "--secret-stdin"); code != 0 {
+		t.Fatalf("sources add: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut := c.run("", "sources", "test", "home")
+	if code != 0 || !strings.Contains(out, "home: OK: token accepted; 2 metering points linked") || !strings.Contains(out, "WARNING: the Eloverblik refresh token expires on") {
+		t.Fatalf("sources test: %d %s %s", code, out, errOut)
+	}
+	// The token's expiry is kept beside the source, for the reminder.
+	st, err := store.Open(context.Background(), c.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	src, err := st.SourceByName(context.Background(), "home")
+	if err != nil || src.Config["secret_expires"] != exp.Format(time.DateOnly) {
+		t.Errorf("source %+v, %v", src.Config, err)
+	}
+	// A test stores nothing.
+	if ps, err := st.Payloads(context.Background(), store.PayloadFilter{}); err != nil || len(ps) != 0 {
+		t.Errorf("sources test archived %d answers, %v", len(ps), err)
+	}
+}
