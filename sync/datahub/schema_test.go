@@ -5,6 +5,7 @@ package datahub
 
 import (
 	"bytes"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,5 +180,30 @@ func TestRequestValidation(t *testing.T) {
 		if _, err := r.Build("xml"); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestRenderEscapes writes text and attributes that need escaping and reads them back.
+func TestRenderEscapes(t *testing.T) {
+	const text, scheme = `a<b>&"c'`, `A&"1`
+	doc := Render("xml", "Test_MarketDocument", "urn:test:0:1", []El{
+		PlainEl("mRID", text), PartyEl("sender_MarketParticipant.mRID", scheme, text), GroupEl("Series", PlainEl("empty", "")),
+	})
+	if !bytes.HasPrefix(doc, []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<cim:Test_MarketDocument xmlns:xsi=`)) {
+		t.Fatalf("head:\n%s", doc)
+	}
+	var got struct {
+		MRID   string `xml:"urn:test:0:1 mRID"`
+		Sender struct {
+			Scheme string `xml:"codingScheme,attr"`
+			Text   string `xml:",chardata"`
+		} `xml:"urn:test:0:1 sender_MarketParticipant.mRID"`
+		Empty *string `xml:"urn:test:0:1 Series>empty"`
+	}
+	if err := xml.Unmarshal(doc, &got); err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	if got.MRID != text || got.Sender.Text != text || got.Sender.Scheme != scheme || got.Empty == nil || *got.Empty != "" {
+		t.Fatalf("read back %+v\n%s", got, doc)
 	}
 }
