@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/custody
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: run demo build test unit vet fmt-check keyring-test smoke bench package deps checks binary smoke-run
+.PHONY: run demo build test unit vet lint fmt-check keyring-test smoke bench package deps checks binary smoke-run
 
 run: build
 	./$(BIN)
@@ -22,10 +22,16 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 VET  = $(GO) vet -tags ci ./...
-UNIT = $(GO) test -tags ci -race -count=1 -timeout 20m ./...
+# staticcheck is pinned in go.mod as a tool (go get -tool honnef.co/go/tools/cmd/staticcheck@v0.8.2).
+LINT = $(GO) tool staticcheck -tags ci ./...
+# CI=true: a check whose tool is missing (xmllint, from scripts/deps.sh) fails instead of skipping.
+UNIT = CI=true $(GO) test -tags ci -race -count=1 -timeout 20m ./...
 
 vet:
 	$(VET)
+
+lint:
+	$(LINT)
 
 # Unit tests run headless with Fyne's test driver (-tags ci) and the race detector.
 unit:
@@ -43,9 +49,10 @@ smoke-run:
 	./scripts/smoke.sh $(BIN) test-artifacts/smoke
 
 # The real build's cgo step (go-gl) is single-threaded and takes minutes on a cold cache, so it
-# runs beside vet and the unit tests; output is kept whole per line.
+# runs beside vet, staticcheck and the unit tests; output is kept whole per line.
 checks:
 	$(VET)
+	$(LINT)
 	$(UNIT)
 
 binary:

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// TestArchitecture enforces DESIGN.md's dependency rules: the store and the sync engine never
-// depend on Fyne or the keyring (so they run headless and can never leak a secret into a
-// widget), and the UI never does network I/O itself.
+// TestArchitecture enforces the dependency rules of ARCHITECTURE.md ("Rules the code keeps"):
+// the store and the sync engine never depend on Fyne or the keyring (so they run headless and
+// can never leak a secret into a widget), and the UI never does network I/O itself.
 func TestArchitecture(t *testing.T) {
 	goList := func(args ...string) string {
 		t.Helper()

@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	_ "time/tzdata" // meters' time zones resolve on machines without a zoneinfo database
 
 	"custody/app"
 )

@@ -16,6 +16,7 @@ import (
 	"custody/store"
 	"custody/sync/engine"
 	"custody/sync/fileimport"
+	"custody/sync/logkey"
 )
 
 // AppID is the application's reverse-DNS identifier: the Fyne app ID, the name of its
@@ -24,17 +25,13 @@ const AppID = "org.custody.desktop"
 
 // Exit statuses.
 const (
-	exitOK             = 0
-	exitFailed         = 1
-	exitUsage          = 2
-	exitNotImplemented = 2
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
 )
 
 // errUsage marks a command-line mistake; the command's usage is printed with it.
 var errUsage = errors.New("usage")
-
-// errNotImplemented marks a command whose issue has not landed yet.
-var errNotImplemented = errors.New("not implemented yet")
 
 // Env is everything a command needs from the outside world. Tests build one with buffers
 // and a temporary database.
@@ -94,7 +91,7 @@ func noFlags(run runFunc) func(*Env, *flag.FlagSet) runFunc {
 }
 
 // parseInterspersed parses flags that may stand before or after positional arguments, as
-// DESIGN.md's command line promises ("custody sources add greenbutton NAME --base-url ...").
+// README.md's command line promises ("custody sources add greenbutton NAME --base-url ...").
 // A "--" ends the flags.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
@@ -156,7 +153,7 @@ func (env *Env) open(ctx context.Context, path string, opts store.Options) (*sto
 		return nil, err
 	}
 	if st.ReadOnly() {
-		env.Logger.Warn("this database was written by a newer Custody; reading it only", "op", "store.open")
+		env.Logger.Warn("this database was written by a newer Custody; reading it only", logkey.Op, "store.open")
 	}
 	if err := env.useDatabaseSecrets(ctx, st); err != nil {
 		st.Close()
@@ -198,11 +195,11 @@ func (env *Env) useDatabaseSecrets(ctx context.Context, st *store.Store) error {
 	if len(names) > 0 {
 		n, err := secrets.MoveLegacy(secrets.Keyring{}, scoped, names)
 		if err != nil {
-			env.Logger.Warn("move keyring items to this database's names; will try again", "op", "secrets.move", "moved", n, "err", err)
+			env.Logger.Warn("move keyring items to this database's names; will try again", logkey.Op, "secrets.move", logkey.Count, n, logkey.Err, err)
 			return nil
 		}
 		if n > 0 {
-			env.Logger.Info("moved keyring items to this database's names", "op", "secrets.move", "moved", n)
+			env.Logger.Info("moved keyring items to this database's names", logkey.Op, "secrets.move", logkey.Count, n)
 		}
 	}
 	return st.SetMeta(ctx, store.MetaKeyringScoped, "1")
@@ -239,9 +236,6 @@ func runCommand(ctx context.Context, env *Env, name string, args []string) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errNotImplemented):
-		fmt.Fprintf(env.Stderr, "custody %s: not implemented yet\n", name)
-		return exitNotImplemented
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(env.Stderr, "custody %s: %v\n\n", name, strings.TrimSuffix(strings.TrimPrefix(err.Error(), "usage: "), ": usage"))
 		commandUsage(env, env.Stderr, c)

@@ -25,7 +25,7 @@ func connectSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFla
 	}
 	drv, ok := env.Drivers[espi.Kind].(*espi.Driver)
 	if !ok {
-		return fmt.Errorf("greenbutton sources: %w", errNotImplemented)
+		return noDriver(espi.Kind)
 	}
 	timeout := o.timeout
 	if timeout <= 0 {

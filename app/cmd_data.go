@@ -172,7 +172,7 @@ func parseTimeFlag(name, v string) (int64, error) {
 	return 0, usageErr("--%s %q is neither RFC 3339 (2024-01-31T00:00:00Z) nor a date (2024-01-31)", name, v)
 }
 
-// CSVHeader is the header row of the CSV contract in DESIGN.md.
+// CSVHeader is the header row of the CSV contract in README.md ("custody export").
 var CSVHeader = []string{"meter", "series", "commodity", "flow", "unit", "start", "seconds", "value", "quality", "cost", "currency"}
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

@@ -24,7 +24,7 @@ func init() {
 	})
 }
 
-// eventLine is one line of `custody events --json` (DESIGN.md's contract: source, jti, iss,
+// eventLine is one line of `custody events --json` (README.md's contract: source, jti, iss,
 // types, rid, rty, toe, verified, error; the rest is extra).
 type eventLine struct {
 	Source   string   `json:"source"`

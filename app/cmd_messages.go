@@ -24,7 +24,7 @@ func init() {
 	})
 }
 
-// messageLine is one line of `custody messages --json` (DESIGN.md's contract: source, id,
+// messageLine is one line of `custody messages --json` (README.md's contract: source, id,
 // type, received, correlation, readings, error; the rest is extra).
 type messageLine struct {
 	Source         string         `json:"source"`

@@ -10,6 +10,7 @@ import (
 
 	"custody/store"
 	"custody/sync/datahub"
+	"custody/sync/logkey"
 	"custody/sync/syncerr"
 )
 
@@ -166,7 +167,7 @@ func runRequest(ctx context.Context, env *Env, c *invocation, o *requestFlags) e
 	if k := syncerr.KindOf(err); k == syncerr.Network || k == syncerr.Server {
 		// The answer was lost or DataHub failed: send the very same document (same ids) once
 		// more. If the first attempt did arrive, DataHub answers 00101 (id already used).
-		env.Logger.Warn("request failed; sending it again", "op", "request", "err", err)
+		env.Logger.Warn("request failed; sending it again", logkey.Op, "request", logkey.Err, err)
 		corr, status, err = client.Send(ctx, req.Path(), doc)
 		var apiErr *datahub.APIError
 		if err != nil && errors.As(err, &apiErr) && apiErr.Code == "00101" {
@@ -181,7 +182,7 @@ func runRequest(ctx context.Context, env *Env, c *invocation, o *requestFlags) e
 			text = apiErr.Error() // the error object's code and message, without our own wrapping
 		}
 		if serr := st.SetDataHubRequestOutcome(context.WithoutCancel(ctx), rec.ID, store.RequestRefused, status, corr, text); serr != nil {
-			env.Logger.Warn("record request outcome", "op", "request", "err", serr)
+			env.Logger.Warn("record request outcome", logkey.Op, "request", logkey.Err, serr)
 		}
 		fmt.Fprintf(env.Stderr, "%s: request %s refused: %v\n  what to do: %s\n", name, req.MessageID, err, syncerr.Advice(err))
 		return errSilentFailure

@@ -21,6 +21,7 @@ import (
 	"custody/store"
 	"custody/sync/engine"
 	"custody/sync/espi"
+	"custody/sync/logkey"
 	"custody/sync/settings"
 )
 
@@ -456,7 +457,7 @@ func testSource(ctx context.Context, env *Env, st *store.Store, name string) err
 	}
 	d, ok := env.Drivers[src.Kind]
 	if !ok {
-		return fmt.Errorf("%s sources: %w", src.Kind, errNotImplemented)
+		return fmt.Errorf("test source %s: %w", name, noDriver(src.Kind))
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -478,7 +479,13 @@ func (env *Env) job(st *store.Store, src store.Source, progress func(engine.Prog
 		Source:   src,
 		Store:    st,
 		Secrets:  env.Secrets,
-		Logger:   env.Logger.With("source", src.Name, "kind", src.Kind),
+		Logger:   env.Logger.With(logkey.Source, src.Name, logkey.Kind, src.Kind),
 		Progress: progress,
 	}
+}
+
+// noDriver is the error for a source whose kind this build has no driver for (a database
+// written by a newer Custody, say).
+func noDriver(kind string) error {
+	return fmt.Errorf("this build of Custody has no driver for %q sources", kind)
 }

@@ -10,6 +10,7 @@ import (
 
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/logkey"
 	"custody/sync/syncerr"
 )
 
@@ -228,10 +229,10 @@ func syncForever(ctx context.Context, env *Env, st *store.Store, only []string) 
 		case <-ctx.Done():
 		case <-reload.C:
 			if err := eng.Reload(ctx); err != nil && ctx.Err() == nil {
-				env.Logger.Warn("reload sources", "op", "reload", "err", err)
+				env.Logger.Warn("reload sources", logkey.Op, "reload", logkey.Err, err)
 			}
 			if err := listeners.Sync(ctx); err != nil && ctx.Err() == nil {
-				env.Logger.Warn("reload notification listeners", "op", "reload", "err", err)
+				env.Logger.Warn("reload notification listeners", logkey.Op, "reload", logkey.Err, err)
 			}
 		}
 	}

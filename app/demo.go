@@ -14,6 +14,7 @@ import (
 	"custody/sync/datahub/datahubtest"
 	"custody/sync/eloverblik/eloverbliktest"
 	"custody/sync/espi/espitest"
+	"custody/sync/logkey"
 	"custody/sync/obevents"
 	"custody/sync/obevents/obtest"
 	"custody/sync/settings"
@@ -188,7 +189,7 @@ func startDemo(ctx context.Context, env *Env, st *store.Store) (stop func(), err
 		return nil, err
 	}
 	stop = func() { gbStop(); closeSims(sims); cleanup() }
-	env.Logger.Info("demo started", "count", len(sims))
+	env.Logger.Info("demo started", logkey.Count, len(sims))
 	return stop, nil
 }
 

@@ -26,7 +26,6 @@ import (
 // waiting, and gets its data through the listener the app starts; the connected household
 // syncs its subscription with the customer's token.
 func TestDemoAsyncAndConnectedSources(t *testing.T) {
-	needSims(t)
 	ctx := t.Context()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "demo.db"))
 	if err != nil {
@@ -117,7 +116,6 @@ func shellWords(s string) []string {
 // sources add, sources connect (playing the browser) and sync --once; and the async source's
 // sources add with its listener settings.
 func TestSimulatePrintsRealCustodianCommandsThatWork(t *testing.T) {
-	needSims(t)
 	env, _, errOut := testEnv(t)
 	pr, pw := io.Pipe()
 	env.Stdout = pw

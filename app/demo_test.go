@@ -18,14 +18,6 @@ import (
 	"custody/sync/espi"
 )
 
-// needSims skips a test of the demo in a build without simulators.
-func needSims(t *testing.T) {
-	t.Helper()
-	if len(demoSims) == 0 {
-		t.Skip("no simulator has landed in this build yet")
-	}
-}
-
 // demoKinds are the source kinds the demo configures.
 func demoKinds() []string {
 	var out []string
@@ -119,7 +111,6 @@ func checkDemoData(t *testing.T, st *store.Store) {
 }
 
 func TestDemoSyncsEveryKindThroughTheCLI(t *testing.T) {
-	needSims(t)
 	db := filepath.Join(t.TempDir(), "demo.db")
 	st, err := store.Open(t.Context(), db)
 	if err != nil {
@@ -171,7 +162,6 @@ func TestDemoSyncsEveryKindThroughTheCLI(t *testing.T) {
 }
 
 func TestDemoEngineSyncsEverySourceLive(t *testing.T) {
-	needSims(t)
 	db := filepath.Join(t.TempDir(), "demo.db")
 	st, err := store.Open(t.Context(), db)
 	if err != nil {
@@ -220,7 +210,6 @@ func TestDemoEngineSyncsEverySourceLive(t *testing.T) {
 // TestSimulatePrintsCommandsThatWork runs `custody simulate`, then the exact commands it
 // prints, with this test binary standing in for the custody binary.
 func TestSimulatePrintsCommandsThatWork(t *testing.T) {
-	needSims(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "custody")
 	script := "#!/bin/sh\nexec env " + childEnv + "=1 " + childSecretsFileEnv + "=" + filepath.Join(dir, "secrets.json") +

@@ -50,7 +50,7 @@ var _ ui.GreenButton = guiGreenButton{}
 func (g guiGreenButton) driver() (*espi.Driver, error) {
 	drv, ok := g.env.Drivers[espi.Kind].(*espi.Driver)
 	if !ok {
-		return nil, fmt.Errorf("greenbutton sources: %w", errNotImplemented)
+		return nil, noDriver(espi.Kind)
 	}
 	return drv, nil
 }

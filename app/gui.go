@@ -18,6 +18,7 @@ import (
 	"custody/store"
 	"custody/sync/datahub"
 	"custody/sync/fileimport"
+	"custody/sync/logkey"
 	"custody/sync/syncerr"
 	"custody/ui"
 )
@@ -87,22 +88,14 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 		desk.SetSystemTrayIcon(icon)
 		desk.SetSystemTrayWindow(w)
 	}
-	w.SetCloseIntercept(func() {
-		if hasTray && m.Settings().CloseToTray() {
-			m.Close()
-			w.Hide()
-			return
-		}
-		m.Close()
-		a.Quit()
-	})
+	w.SetCloseIntercept(func() { m.RequestClose(hasTray) })
 	a.Lifecycle().SetOnStarted(func() {
 		// Subscribe first so that no status of the first syncs is missed; the engine reads
 		// the store as it starts, so that happens off the UI goroutine.
 		m.StartEngineUpdates()
 		go func() {
 			if err := eng.Start(engCtx); err != nil {
-				env.Logger.Error("start the sync engine", "op", "engine.start", "err", err)
+				env.Logger.Error("start the sync engine", logkey.Op, "engine.start", logkey.Err, err)
 			}
 		}()
 		m.CheckCredentials()

@@ -11,6 +11,7 @@ import (
 
 	"custody/store"
 	"custody/sync/espi"
+	"custody/sync/logkey"
 	"custody/sync/notify"
 	"custody/sync/obevents"
 )
@@ -67,7 +68,7 @@ func startNotificationsWith(ctx context.Context, env *Env, st *store.Store, onAu
 			n.batch = append(n.batch, h)
 			return h
 		case "obevents":
-			h, err := obevents.NewReceiverFor(st, src, env.Logger.With("source", src.Name, "kind", src.Kind))
+			h, err := obevents.NewReceiverFor(st, src, env.Logger.With(logkey.Source, src.Name, logkey.Kind, src.Kind))
 			if err != nil {
 				n.setupErr = fmt.Errorf("source %s: event receiver: %w", src.Name, err)
 				return http.NotFoundHandler()
@@ -158,7 +159,7 @@ func (m *listenerManager) Sync(ctx context.Context) error {
 		Logger: m.env.Logger, Drivers: m.env.Drivers}, m.st, m.onAuthorization)
 	if err != nil {
 		m.err = err
-		m.env.Logger.Error("start the notification listener", "op", "notify.start", "err", err)
+		m.env.Logger.Error("start the notification listener", logkey.Op, "notify.start", logkey.Err, err)
 		return err
 	}
 	m.cur, m.err = n, nil

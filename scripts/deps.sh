@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev
       libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev
-      xvfb xauth imagemagick x11-utils xdotool gnome-keyring dbus libgl1-mesa-dri)
+      xvfb xauth imagemagick x11-utils xdotool gnome-keyring dbus libgl1-mesa-dri
+      libxml2-utils)
 # DuckDB's Node client reads the Parquet export in app's tests (they skip without it).
 if command -v npm >/dev/null 2>&1 && [ ! -d "$(dirname "$0")/parquet-check/node_modules/@duckdb/node-api" ]; then
   "$(dirname "$0")/parquet-check/install.sh" || echo "deps: DuckDB's Node client not installed; the Parquet reading test will skip"

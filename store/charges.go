@@ -71,20 +71,13 @@ func (t *Tx) ReplaceCharges(meterID int64, cs []Charge) error {
 
 // ChargesOf returns the charges of a meter, tariffs first, then by name and start.
 func (s *Store) ChargesOf(ctx context.Context, meterID int64) ([]Charge, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT meter_id, kind, name, owner, valid_from, valid_to, period, currency, prices, quantity, description
-		FROM charges WHERE meter_id = ? ORDER BY kind = 'tariff' DESC, kind, name, valid_from`, meterID)
-	if err != nil {
-		return nil, fmt.Errorf("charges of meter %d: %w", meterID, err)
-	}
-	defer rows.Close()
-	var out []Charge
-	for rows.Next() {
+	return queryAll(ctx, s.db, fmt.Sprintf("charges of meter %d", meterID), func(sc rowScanner) (Charge, error) {
 		var c Charge
 		var from int64
 		var to sql.NullInt64
 		var prices string
-		if err := rows.Scan(&c.MeterID, &c.Kind, &c.Name, &c.Owner, &from, &to, &c.Period, &c.Currency, &prices, &c.Quantity, &c.Description); err != nil {
-			return nil, fmt.Errorf("charges of meter %d: %w", meterID, err)
+		if err := sc.Scan(&c.MeterID, &c.Kind, &c.Name, &c.Owner, &from, &to, &c.Period, &c.Currency, &prices, &c.Quantity, &c.Description); err != nil {
+			return c, err
 		}
 		if from != 0 {
 			c.From = unixTime(from)
@@ -93,9 +86,9 @@ func (s *Store) ChargesOf(ctx context.Context, meterID int64) ([]Charge, error) 
 			c.To = unixTime(to.Int64)
 		}
 		_ = json.Unmarshal([]byte(prices), &c.Prices)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, nil
+	}, `SELECT meter_id, kind, name, owner, valid_from, valid_to, period, currency, prices, quantity, description
+		FROM charges WHERE meter_id = ? ORDER BY kind = 'tariff' DESC, kind, name, valid_from`, meterID)
 }
 
 // TariffPerUnit is the sum of the meter's tariffs in force at t, per unit of energy, for the
@@ -149,16 +142,14 @@ func (s *Store) TakeCall(ctx context.Context, key string, limit int, per time.Du
 	if err != nil {
 		return 0, fmt.Errorf("call limit %s: %w", key, err)
 	}
-	var at []int64
-	for rows.Next() {
+	at, err := scanAll(rows, func(sc rowScanner) (int64, error) {
 		var v int64
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("call limit %s: %w", key, err)
-		}
-		at = append(at, v)
+		err := sc.Scan(&v)
+		return v, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("call limit %s: %w", key, err)
 	}
-	rows.Close()
 	if len(at) >= limit {
 		// The call waits until the oldest of the last limit calls leaves the period.
 		oldest := at[len(at)-limit]

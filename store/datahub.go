@@ -93,7 +93,7 @@ func (t *Tx) LinkDataHubAnswer(sourceID int64, seriesID, messageID string) (r Da
 const requestColumns = `r.id, COALESCE(r.source_id, 0), COALESCE(s.name, ''), r.message_id, r.series_id, r.kind, r.format,
 	r.correlation, r.status, r.http_status, r.error, r.detail, r.created, COALESCE(r.answered, 0), r.answer`
 
-func scanRequest(sc interface{ Scan(...any) error }) (DataHubRequest, error) {
+func scanRequest(sc rowScanner) (DataHubRequest, error) {
 	var r DataHubRequest
 	var detail string
 	var created, answered int64
@@ -112,21 +112,8 @@ func scanRequest(sc interface{ Scan(...any) error }) (DataHubRequest, error) {
 
 // DataHubRequests lists the requests sent, newest first; source "" lists every source's.
 func (s *Store) DataHubRequests(ctx context.Context, source string) ([]DataHubRequest, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+requestColumns+` FROM datahub_requests r
+	return queryAll(ctx, s.db, "list datahub requests", scanRequest, `SELECT `+requestColumns+` FROM datahub_requests r
 		LEFT JOIN sources s ON s.id = r.source_id WHERE (? = '' OR s.name = ?) ORDER BY r.id DESC`, source, source)
-	if err != nil {
-		return nil, fmt.Errorf("list datahub requests: %w", err)
-	}
-	defer rows.Close()
-	var out []DataHubRequest
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list datahub requests: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // DeletePendingAck forgets one acknowledgement the custodian has received.

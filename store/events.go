@@ -114,23 +114,17 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
+	return queryAll(ctx, s.db, "list events", func(sc rowScanner) (Event, error) {
 		var e Event
 		var types string
 		var toe, iat, received, at, fetched int64
 		var has bool
 		var r ResourceState
-		if err := rows.Scan(&e.ID, &e.SourceID, &e.Source, &e.ISS, &e.JTI, &e.AUD, &types, &e.Subject, &e.RID, &e.RTY,
+		if err := sc.Scan(&e.ID, &e.SourceID, &e.Source, &e.ISS, &e.JTI, &e.AUD, &types, &e.Subject, &e.RID, &e.RTY,
 			&e.TXN, &toe, &iat, &received, &e.Verified, &e.Error, &e.Token, &e.PayloadID, &has,
 			&r.ID, &r.EventID, &r.SourceID, &r.RID, &r.Kind, &r.Status, &at, &r.Amount, &r.Currency,
 			&r.Creditor, &r.Dates, &r.Note, &fetched, &r.PayloadID); err != nil {
-			return nil, fmt.Errorf("list events: %w", err)
+			return e, err
 		}
 		if has {
 			r.StatusAt, r.Fetched = unixTime(at), unixTime(fetched)
@@ -138,7 +132,6 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 		}
 		_ = json.Unmarshal([]byte(types), &e.Types)
 		e.TOE, e.IAT, e.Received = unixTime(toe), unixTime(iat), unixTime(received)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, nil
+	}, q, args...)
 }

@@ -121,23 +121,14 @@ func (s *Store) SetNotifiedStatus(ctx context.Context, sourceID int64, uri, stat
 
 // Notified lists the URIs BatchLists named for a source, oldest first; status "" for all.
 func (s *Store) Notified(ctx context.Context, sourceID int64, status string) ([]NotifiedURI, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT source_id, COALESCE(payload_id, 0), uri, status, error, received, correlation
-		FROM gbsync_notified WHERE source_id = ? AND (? = '' OR status = ?) ORDER BY id`, sourceID, status, status)
-	if err != nil {
-		return nil, fmt.Errorf("list notified URIs: %w", err)
-	}
-	defer rows.Close()
-	var out []NotifiedURI
-	for rows.Next() {
+	return queryAll(ctx, s.db, "list notified URIs", func(sc rowScanner) (NotifiedURI, error) {
 		var n NotifiedURI
 		var received int64
-		if err := rows.Scan(&n.SourceID, &n.PayloadID, &n.URI, &n.Status, &n.Error, &received, &n.Correlation); err != nil {
-			return nil, fmt.Errorf("list notified URIs: %w", err)
-		}
+		err := sc.Scan(&n.SourceID, &n.PayloadID, &n.URI, &n.Status, &n.Error, &received, &n.Correlation)
 		n.Received = unixTime(received)
-		out = append(out, n)
-	}
-	return out, rows.Err()
+		return n, err
+	}, `SELECT source_id, COALESCE(payload_id, 0), uri, status, error, received, correlation
+		FROM gbsync_notified WHERE source_id = ? AND (? = '' OR status = ?) ORDER BY id`, sourceID, status, status)
 }
 
 // Request is a request a custodian answered 202 Accepted to: it is preparing the answer and
@@ -171,23 +162,14 @@ func (s *Store) Outstanding(ctx context.Context, sourceID int64, resource string
 
 // OutstandingRequests lists the source's outstanding requests, oldest first.
 func (s *Store) OutstandingRequests(ctx context.Context, sourceID int64) ([]Request, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT resource, requested, window_min, window_max, correlation FROM gbsync_requests
-		WHERE source_id = ? ORDER BY requested, resource`, sourceID)
-	if err != nil {
-		return nil, fmt.Errorf("list outstanding requests: %w", err)
-	}
-	defer rows.Close()
-	var out []Request
-	for rows.Next() {
+	return queryAll(ctx, s.db, "list outstanding requests", func(sc rowScanner) (Request, error) {
 		r := Request{SourceID: sourceID}
 		var at, lo, hi int64
-		if err := rows.Scan(&r.Resource, &at, &lo, &hi, &r.Correlation); err != nil {
-			return nil, fmt.Errorf("list outstanding requests: %w", err)
-		}
+		err := sc.Scan(&r.Resource, &at, &lo, &hi, &r.Correlation)
 		r.Requested, r.Min, r.Max = unixTime(at), unixTime(lo), unixTime(hi)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return r, err
+	}, `SELECT resource, requested, window_min, window_max, correlation FROM gbsync_requests
+		WHERE source_id = ? ORDER BY requested, resource`, sourceID)
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -320,20 +302,11 @@ func (s *Store) NoteAuthorization(ctx context.Context, a Authorization) (changed
 
 // Authorizations lists what the custodian last said about the source's authorizations.
 func (s *Store) Authorizations(ctx context.Context, sourceID int64) ([]Authorization, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT uri, resource_uri, title, scope, status, changed FROM gbsync_authorizations WHERE source_id = ? ORDER BY uri`, sourceID)
-	if err != nil {
-		return nil, fmt.Errorf("list authorizations: %w", err)
-	}
-	defer rows.Close()
-	var out []Authorization
-	for rows.Next() {
+	return queryAll(ctx, s.db, "list authorizations", func(sc rowScanner) (Authorization, error) {
 		a := Authorization{SourceID: sourceID}
 		var changed int64
-		if err := rows.Scan(&a.URI, &a.ResourceURI, &a.Title, &a.Scope, &a.Status, &changed); err != nil {
-			return nil, fmt.Errorf("list authorizations: %w", err)
-		}
+		err := sc.Scan(&a.URI, &a.ResourceURI, &a.Title, &a.Scope, &a.Status, &changed)
 		a.Changed = unixTime(changed)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	}, `SELECT uri, resource_uri, title, scope, status, changed FROM gbsync_authorizations WHERE source_id = ? ORDER BY uri`, sourceID)
 }

@@ -80,24 +80,17 @@ func (s *Store) Messages(ctx context.Context, f MessageFilter) ([]Message, error
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
+	return queryAll(ctx, s.db, "list messages", func(sc rowScanner) (Message, error) {
 		var m Message
 		var created, received int64
 		var reasons, attrs string
-		if err := rows.Scan(&m.ID, &m.SourceID, &m.Source, &m.MessageID, &m.Type, &created, &received, &m.Correlation,
+		if err := sc.Scan(&m.ID, &m.SourceID, &m.Source, &m.MessageID, &m.Type, &created, &received, &m.Correlation,
 			&m.Sender, &m.Receiver, &m.BusinessReason, &reasons, &m.Readings, &m.Error, &attrs, &m.PayloadID); err != nil {
-			return nil, fmt.Errorf("list messages: %w", err)
+			return m, err
 		}
 		_ = json.Unmarshal([]byte(reasons), &m.Reasons)
 		m.Attrs = unmarshalAttrs(attrs)
 		m.Created, m.Received = unixTime(created), unixTime(received)
-		out = append(out, m)
-	}
-	return out, rows.Err()
+		return m, nil
+	}, q, args...)
 }

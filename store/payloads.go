@@ -295,7 +295,7 @@ func (s *Store) SetPayloadStatus(ctx context.Context, id int64, status, errText 
 
 const payloadColumns = `id, COALESCE(source_id, 0), format, url, headers, received, sha256, size, status, error`
 
-func scanPayload(sc interface{ Scan(...any) error }) (Payload, error) {
+func scanPayload(sc rowScanner) (Payload, error) {
 	var p Payload
 	var headers string
 	var received int64
@@ -344,20 +344,7 @@ func (s *Store) Payloads(ctx context.Context, f PayloadFilter) ([]Payload, error
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list payloads: %w", err)
-	}
-	defer rows.Close()
-	var out []Payload
-	for rows.Next() {
-		p, err := scanPayload(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list payloads: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "list payloads", scanPayload, q, args...)
 }
 
 // OpenPayload returns the uncompressed body of an archived payload as a stream. The chunks

@@ -10,7 +10,7 @@ import (
 
 const meterColumns = `id, key, COALESCE(source_id, 0), name, display_name, commodity, time_zone, attrs`
 
-func scanMeter(sc interface{ Scan(...any) error }) (Meter, error) {
+func scanMeter(sc rowScanner) (Meter, error) {
 	var m Meter
 	var attrs string
 	err := sc.Scan(&m.ID, &m.Key, &m.SourceID, &m.Name, &m.DisplayName, &m.Commodity, &m.TimeZone, &attrs)
@@ -33,25 +33,12 @@ func (s *Store) Meters(ctx context.Context, f MeterFilter) ([]Meter, error) {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list meters: %w", err)
-	}
-	defer rows.Close()
-	var out []Meter
-	for rows.Next() {
-		m, err := scanMeter(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list meters: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "list meters", scanMeter, q, args...)
 }
 
 const seriesColumns = `id, meter_id, key, commodity, flow, unit, kind, seconds, currency, attrs`
 
-func scanSeries(sc interface{ Scan(...any) error }) (Series, error) {
+func scanSeries(sc rowScanner) (Series, error) {
 	var sr Series
 	var attrs string
 	err := sc.Scan(&sr.ID, &sr.MeterID, &sr.Key, &sr.Commodity, &sr.Flow, &sr.Unit, &sr.Kind, &sr.Seconds, &sr.Currency, &attrs)
@@ -61,20 +48,8 @@ func scanSeries(sc interface{ Scan(...any) error }) (Series, error) {
 
 // SeriesOf lists the series of a meter by key; meterID 0 lists every series.
 func (s *Store) SeriesOf(ctx context.Context, meterID int64) ([]Series, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+seriesColumns+` FROM series WHERE ? = 0 OR meter_id = ? ORDER BY meter_id, key`, meterID, meterID)
-	if err != nil {
-		return nil, fmt.Errorf("list series: %w", err)
-	}
-	defer rows.Close()
-	var out []Series
-	for rows.Next() {
-		sr, err := scanSeries(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list series: %w", err)
-		}
-		out = append(out, sr)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "list series", scanSeries,
+		`SELECT `+seriesColumns+` FROM series WHERE ? = 0 OR meter_id = ? ORDER BY meter_id, key`, meterID, meterID)
 }
 
 // SeriesStats summarises the readings of one series.
@@ -205,27 +180,19 @@ func (s *Store) ExportBySeries(ctx context.Context, f ExportFilter, onSeries fun
 		id int64
 		ExportSeries
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT s.id, m.key, s.key, s.commodity, s.flow, s.unit, s.currency
+	series, err := queryAll(ctx, s.db, "export: list series", func(sc rowScanner) (seriesRow, error) {
+		var sr seriesRow
+		err := sc.Scan(&sr.id, &sr.Meter, &sr.Series, &sr.Commodity, &sr.Flow, &sr.Unit, &sr.Currency)
+		return sr, err
+	}, `SELECT s.id, m.key, s.key, s.commodity, s.flow, s.unit, s.currency
 		FROM meters m JOIN series s ON s.meter_id = m.id
 		WHERE (? = '' OR m.key = ?)
 		ORDER BY m.key, s.key`, f.Meter, f.Meter)
 	if err != nil {
 		return fmt.Errorf("export: list series: %w", err)
 	}
-	var series []seriesRow
-	for rows.Next() {
-		var sr seriesRow
-		if err := rows.Scan(&sr.id, &sr.Meter, &sr.Series, &sr.Commodity, &sr.Flow, &sr.Unit, &sr.Currency); err != nil {
-			rows.Close()
-			return fmt.Errorf("export: list series: %w", err)
-		}
-		if len(f.Series) == 0 || slices.Contains(f.Series, sr.Series) {
-			series = append(series, sr)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("export: list series: %w", err)
+	if len(f.Series) > 0 {
+		series = slices.DeleteFunc(series, func(sr seriesRow) bool { return !slices.Contains(f.Series, sr.Series) })
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {

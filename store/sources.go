@@ -63,7 +63,7 @@ func (s *Store) RemoveSource(ctx context.Context, name string) error {
 
 const sourceColumns = `id, name, kind, enabled, config, created, updated`
 
-func scanSource(sc interface{ Scan(...any) error }) (Source, error) {
+func scanSource(sc rowScanner) (Source, error) {
 	var src Source
 	var cfg string
 	var created, updated int64
@@ -77,20 +77,7 @@ func scanSource(sc interface{ Scan(...any) error }) (Source, error) {
 
 // Sources lists the configured sources by name.
 func (s *Store) Sources(ctx context.Context) ([]Source, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+sourceColumns+` FROM sources ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list sources: %w", err)
-	}
-	defer rows.Close()
-	var out []Source
-	for rows.Next() {
-		src, err := scanSource(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list sources: %w", err)
-		}
-		out = append(out, src)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "list sources", scanSource, `SELECT `+sourceColumns+` FROM sources ORDER BY name`)
 }
 
 // SourceByName returns the source with the given name, or an error wrapping [ErrNotFound].
@@ -131,25 +118,16 @@ func (s *Store) Runs(ctx context.Context, sourceID int64, limit int) ([]SyncRun,
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.source_id, s.name, r.started, COALESCE(r.finished, 0), r.status,
+	return queryAll(ctx, s.db, "list sync runs", func(sc rowScanner) (SyncRun, error) {
+		var r SyncRun
+		var started, finished int64
+		err := sc.Scan(&r.ID, &r.SourceID, &r.Source, &started, &finished, &r.Status, &r.ErrorKind, &r.Error, &r.Items, &r.Readings)
+		r.Started, r.Finished = unixTime(started), unixTime(finished)
+		return r, err
+	}, `SELECT r.id, r.source_id, s.name, r.started, COALESCE(r.finished, 0), r.status,
 			r.error_kind, r.error, r.items, r.readings
 		FROM sync_runs r JOIN sources s ON s.id = r.source_id
 		WHERE ? = 0 OR r.source_id = ? ORDER BY r.id DESC LIMIT ?`, sourceID, sourceID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list sync runs: %w", err)
-	}
-	defer rows.Close()
-	var out []SyncRun
-	for rows.Next() {
-		var r SyncRun
-		var started, finished int64
-		if err := rows.Scan(&r.ID, &r.SourceID, &r.Source, &started, &finished, &r.Status, &r.ErrorKind, &r.Error, &r.Items, &r.Readings); err != nil {
-			return nil, fmt.Errorf("list sync runs: %w", err)
-		}
-		r.Started, r.Finished = unixTime(started), unixTime(finished)
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // AddPendingAck records, inside the transaction that stores the data, an acknowledgement owed
@@ -165,24 +143,15 @@ func (t *Tx) AddPendingAck(a PendingAck) error {
 
 // PendingAcks lists the acknowledgements of one kind still owed for a source, oldest first.
 func (s *Store) PendingAcks(ctx context.Context, sourceID int64, kind string) ([]PendingAck, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, source_id, kind, item, detail, created FROM pending_acks
-		WHERE source_id = ? AND kind = ? ORDER BY id`, sourceID, kind)
-	if err != nil {
-		return nil, fmt.Errorf("list pending %s: %w", kind, err)
-	}
-	defer rows.Close()
-	var out []PendingAck
-	for rows.Next() {
+	return queryAll(ctx, s.db, "list pending "+kind, func(sc rowScanner) (PendingAck, error) {
 		var a PendingAck
 		var detail string
 		var created int64
-		if err := rows.Scan(&a.ID, &a.SourceID, &a.Kind, &a.Item, &detail, &created); err != nil {
-			return nil, fmt.Errorf("list pending %s: %w", kind, err)
-		}
+		err := sc.Scan(&a.ID, &a.SourceID, &a.Kind, &a.Item, &detail, &created)
 		a.Detail, a.Created = unmarshalAttrs(detail), unixTime(created)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	}, `SELECT id, source_id, kind, item, detail, created FROM pending_acks
+		WHERE source_id = ? AND kind = ? ORDER BY id`, sourceID, kind)
 }
 
 // DeletePendingAcks forgets acknowledgements the custodian has received.

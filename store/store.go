@@ -254,24 +254,9 @@ func (s *Store) migrateFile(ctx context.Context, name string) error {
 
 // Migrations lists the names of the applied migrations, in order.
 func (s *Store) Migrations(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM migrations ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	return queryAll(ctx, s.db, "list migrations", func(sc rowScanner) (string, error) {
 		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, strings.TrimPrefix(n, "migrations/"))
-	}
-	return out, rows.Err()
+		err := sc.Scan(&n)
+		return strings.TrimPrefix(n, "migrations/"), err
+	}, `SELECT name FROM migrations ORDER BY name`)
 }
-
-func nullInt(v int64, ok bool) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: ok} }
-
-func nullFloat(v float64, ok bool) sql.NullFloat64 { return sql.NullFloat64{Float64: v, Valid: ok} }
-
-func nullString(v string) sql.NullString { return sql.NullString{String: v, Valid: v != ""} }

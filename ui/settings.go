@@ -3,6 +3,7 @@ package ui
 import (
 	"image/color"
 	"time"
+	_ "time/tzdata" // meterLocation resolves IANA zones on machines without zoneinfo (Windows)
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/theme"

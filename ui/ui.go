@@ -336,11 +336,35 @@ func (m *MainWindow) do(f func()) {
 	fyne.Do(f)
 }
 
-// Close stops the window's background work and remembers its size.
+// Hide hides the window to the system tray and remembers its size. Unlike Close it keeps the
+// window's background work, the engine's status updates and the notifications going: in the
+// tray the app is still running and the user relies on it to say when something happens.
+func (m *MainWindow) Hide() {
+	m.rememberSize()
+	m.Window.Hide()
+}
+
+// Close stops the window's background work and remembers its size; the app is quitting.
 func (m *MainWindow) Close() {
+	m.rememberSize()
+	m.cancel()
+}
+
+// RequestClose is what closing the window does. With a system tray and the "close to tray"
+// setting on, the window only hides (Hide) and the app goes on syncing and notifying;
+// otherwise the window stops its work (Close) and the app quits.
+func (m *MainWindow) RequestClose(hasTray bool) {
+	if hasTray && m.settings.CloseToTray() {
+		m.Hide()
+		return
+	}
+	m.Close()
+	m.App.Quit()
+}
+
+func (m *MainWindow) rememberSize() {
 	s := m.Window.Canvas().Size()
 	m.settings.SetWindowSize(s.Width, s.Height)
-	m.cancel()
 }
 
 // background runs work off the UI goroutine and hands its result to apply on the Fyne

@@ -340,6 +340,48 @@ func TestLastViewAndWindowSizeRemembered(t *testing.T) {
 	}
 }
 
+// TestCloseToTrayKeepsWorking closes the window with "close to tray" on: the window hides, and
+// an engine status that arrives while it is in the tray is still applied to the views and still
+// brings its desktop notification.
+func TestCloseToTrayKeepsWorking(t *testing.T) {
+	h := newHarness(t, 0)
+	h.show(ViewActivity)
+	h.m.settings.SetCloseToTray(true)
+	h.m.StartEngineUpdates()
+	h.m.RequestClose(true)
+	if h.m.ctx.Err() != nil {
+		t.Fatal("hiding the window to the tray stopped its background work")
+	}
+	if h.m.Window.Canvas().Focused() != nil {
+		t.Fatal("the window still has focus")
+	}
+	// applyNext applies the next status the engine-update goroutine hands to the UI.
+	applyNext := func(st engine.Status) {
+		h.eng.ch <- h.eng.publish(st)
+		q := <-h.m.queue
+		q.f()
+		h.m.Wait()
+	}
+	base := h.eng.statuses[2] // the first status after start is old news: no notification
+	applyNext(base)
+	later := base
+	later.LastSuccess, later.LastRun = testNow, testNow
+	later.LastResult = engine.Result{Items: 1, Readings: 96, Note: "1 document, 96 readings"}
+	test.AssertNotificationSent(t, fyne.NewNotification("New data from datahub", "1 document, 96 readings"), func() {
+		applyNext(later)
+	})
+	v := h.m.views[ViewActivity].(*activityView)
+	if got := v.rows["datahub"].times.Text; !strings.Contains(got, "just now (1 document, 96 readings)") {
+		t.Fatalf("the status was not applied while in the tray: %q", got)
+	}
+
+	// Without a tray the same close quits: the window's work stops.
+	h.m.RequestClose(false)
+	if h.m.ctx.Err() == nil {
+		t.Fatal("closing without a tray left the window's work running")
+	}
+}
+
 func TestNotifications(t *testing.T) {
 	h := newHarness(t, 0)
 	n := h.m.notifier

@@ -49,30 +49,22 @@ var DefaultTimeouts = Timeouts{
 const DefaultBodyLimit = 16 << 20
 
 // withDefaults fills the zero fields of t from DefaultTimeouts.
-func (t Timeouts) withDefaults() Timeouts {
-	d := DefaultTimeouts
-	if t.Dial > 0 {
-		d.Dial = t.Dial
+func (t Timeouts) withDefaults() Timeouts { return DefaultTimeouts.with(t) }
+
+// with returns t with each field that o sets (a positive value) taken from o.
+func (t Timeouts) with(o Timeouts) Timeouts {
+	t.Dial, t.TLSHandshake = positive(o.Dial, t.Dial), positive(o.TLSHandshake, t.TLSHandshake)
+	t.Answer, t.Stall, t.Base = positive(o.Answer, t.Answer), positive(o.Stall, t.Stall), positive(o.Base, t.Base)
+	t.MinProgress, t.MinRate = positive(o.MinProgress, t.MinProgress), positive(o.MinRate, t.MinRate)
+	return t
+}
+
+// positive is v when it is set (positive), else dflt.
+func positive[T time.Duration | int64](v, dflt T) T {
+	if v > 0 {
+		return v
 	}
-	if t.TLSHandshake > 0 {
-		d.TLSHandshake = t.TLSHandshake
-	}
-	if t.Answer > 0 {
-		d.Answer = t.Answer
-	}
-	if t.Stall > 0 {
-		d.Stall = t.Stall
-	}
-	if t.MinProgress > 0 {
-		d.MinProgress = t.MinProgress
-	}
-	if t.Base > 0 {
-		d.Base = t.Base
-	}
-	if t.MinRate > 0 {
-		d.MinRate = t.MinRate
-	}
-	return d
+	return dflt
 }
 
 // Deadline is the overall time allowed for an exchange whose answer may be up to limit bytes.
@@ -178,21 +170,7 @@ func guarded(rt http.RoundTripper) http.RoundTripper {
 func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t := g.t
 	if over, ok := req.Context().Value(keyTimeouts).(Timeouts); ok {
-		if over.Answer > 0 {
-			t.Answer = over.Answer
-		}
-		if over.Stall > 0 {
-			t.Stall = over.Stall
-		}
-		if over.MinProgress > 0 {
-			t.MinProgress = over.MinProgress
-		}
-		if over.Base > 0 {
-			t.Base = over.Base
-		}
-		if over.MinRate > 0 {
-			t.MinRate = over.MinRate
-		}
+		t = t.with(over) // Dial and TLSHandshake are the transport's: g.t's are the ones used
 	}
 	t = t.withDefaults()
 	limit, _ := req.Context().Value(keyBodyLimit).(int64)

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -17,11 +15,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beevik/etree"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"custody/sync/logkey"
 	"custody/sync/redact"
 	"custody/sync/syncerr"
+	"custody/sync/xmldoc"
 )
 
 // Credentials are a client's OAuth 2.0 client-credentials settings.
@@ -146,7 +147,7 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	s.tok = nil
 	if s.creds.Logger != nil {
-		s.creds.Logger.Debug("token request", "op", "token", "url-path", urlPath(s.creds.TokenURL))
+		s.creds.Logger.Debug("token request", logkey.Op, "token", logkey.URLPath, urlPath(s.creds.TokenURL))
 	}
 	tok, err := s.fetch(WithBodyLimit(ctx, maxTokenBody))
 	if err != nil {
@@ -325,41 +326,24 @@ func parseTokenAnswer(contentType string, body []byte) (map[string]string, error
 }
 
 // parseTokenXML collects the text of every leaf element by local name, whatever its namespace
-// or nesting (PG&E's answer puts the fields in its own token namespace).
+// or nesting (PG&E's answer puts the fields in its own token namespace); the first of a name
+// wins. The answer is a small document (at most maxTokenBody), read whole with etree.
 func parseTokenXML(body []byte) (map[string]string, error) {
 	out := map[string]string{}
-	d := xml.NewDecoder(bytes.NewReader(body))
-	var stack []string
-	var text strings.Builder
-	for {
-		t, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return out, fmt.Errorf("XML: %w", err)
-		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			stack = append(stack, t.Name.Local)
-			text.Reset()
-		case xml.CharData:
-			if text.Len() < maxTokenBody {
-				text.Write(t)
-			}
-		case xml.EndElement:
-			if len(stack) > 0 {
-				name := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				if v := strings.TrimSpace(text.String()); v != "" {
-					if _, seen := out[name]; !seen {
-						out[name] = v
-					}
-				}
-				text.Reset()
-			}
-		}
+	root, err := xmldoc.Parse(body, "XML", xmldoc.Limits{MaxBytes: maxTokenBody, MaxElements: 1000})
+	if err != nil {
+		return out, err
 	}
+	xmldoc.Walk(root, func(e *etree.Element) {
+		if len(e.ChildElements()) > 0 {
+			return
+		}
+		if v := strings.TrimSpace(e.Text()); v != "" {
+			if _, seen := out[e.Tag]; !seen {
+				out[e.Tag] = v
+			}
+		}
+	})
 	if len(out) == 0 {
 		return out, errors.New("XML answer without fields")
 	}

@@ -3,11 +3,13 @@ package datahub
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"strings"
 
+	"github.com/beevik/etree"
+
 	"custody/sync/redact"
+	"custody/sync/xmldoc"
 )
 
 // APIError is an error answer of the B2B API, in either shape DataHub is known to send: the
@@ -26,6 +28,9 @@ type APIError struct {
 
 // maxErrorText bounds what an error keeps of DataHub's answer.
 const maxErrorText = redact.DefaultSnippet
+
+// maxErrorBody is the largest XML error body read as a document; a larger one is kept as text.
+const maxErrorBody = 1 << 20
 
 // Error gives the status, the error object's code and message, and the details, on one line,
 // without control bytes, cut at maxErrorText bytes.
@@ -82,12 +87,10 @@ func ParseAPIError(status int, body []byte) *APIError {
 		}
 		e.Message = cut(string(trimmed))
 	case trimmed[0] == '<':
-		dec := xml.NewDecoder(bytes.NewReader(trimmed))
-		if start, err := firstStart(dec); err == nil {
-			if n, err := readXMLNode(dec, start, 1); err == nil && strings.EqualFold(n.name, "error") {
-				fillXML(e, n)
-				return e
-			}
+		root, err := xmldoc.Parse(trimmed, "DataHub's error", xmldoc.Limits{MaxBytes: maxErrorBody, MaxElements: 10000})
+		if err == nil && strings.EqualFold(root.Tag, "error") {
+			fillXML(e, root)
+			return e
 		}
 		e.Message = cut(string(trimmed))
 	default:
@@ -137,24 +140,27 @@ func fillJSON(e *APIError, m map[string]any) {
 	}
 }
 
-func fillXML(e *APIError, n *node) {
-	for _, k := range n.kids {
-		switch strings.ToLower(k.name) {
+// fillXML reads the XML shape of an error: <Error><Code/><Message/><Target/><InnerError>
+// <Code/></InnerError><Details><Error>...</Error>...</Details></Error>, names in any case.
+func fillXML(e *APIError, n *etree.Element) {
+	for _, k := range n.ChildElements() {
+		text := strings.TrimSpace(k.Text())
+		switch strings.ToLower(k.Tag) {
 		case "code":
-			e.Code = k.text
+			e.Code = text
 		case "message":
-			e.Message = k.text
+			e.Message = text
 		case "target":
-			e.Target = k.text
+			e.Target = text
 		case "innererror":
-			for _, ik := range k.kids {
-				if strings.EqualFold(ik.name, "code") {
-					e.Inner = ik.text
+			for _, ik := range k.ChildElements() {
+				if strings.EqualFold(ik.Tag, "code") {
+					e.Inner = strings.TrimSpace(ik.Text())
 				}
 			}
 		case "details":
-			for _, dk := range k.kids {
-				if strings.EqualFold(dk.name, "error") {
+			for _, dk := range k.ChildElements() {
+				if strings.EqualFold(dk.Tag, "error") {
 					var sub APIError
 					fillXML(&sub, dk)
 					e.Details = append(e.Details, sub)

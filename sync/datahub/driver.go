@@ -20,6 +20,7 @@ import (
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
 	"custody/sync/engine"
+	"custody/sync/logkey"
 	"custody/sync/settings"
 	"custody/sync/syncerr"
 )
@@ -298,10 +299,10 @@ func (d *Driver) flushPending(ctx context.Context, job *engine.Job, c *Client, l
 		case err == nil:
 			done = append(done, a.ID)
 		case errors.Is(err, ErrUnknownMessage):
-			log.Warn("pending dequeue refused as unknown; skipped", "op", "dequeue", "err", err)
+			log.Warn("pending dequeue refused as unknown; skipped", logkey.Op, "dequeue", logkey.Err, err)
 			done = append(done, a.ID)
 		case syncerr.KindOf(err) == syncerr.Server:
-			log.Warn("pending dequeue failed; the document will come again", "op", "dequeue", "err", err)
+			log.Warn("pending dequeue failed; the document will come again", logkey.Op, "dequeue", logkey.Err, err)
 		default:
 			return err
 		}
@@ -387,7 +388,7 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 			crashpoint.Hit(crashpoint.MidTx)
 			out.readings = res.Readings
 			for _, w := range res.Warnings {
-				log.Warn("document warning", "op", "parse", "count", res.Readings, "err", w)
+				log.Warn("document warning", logkey.Op, "parse", logkey.Count, res.Readings, logkey.Err, w)
 			}
 		}
 	}
@@ -397,7 +398,7 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 		if doc != nil {
 			root = doc.Root
 		}
-		log.Warn("unreadable document archived and dequeued", "op", "parse", "url-path", "/v1.0/cim/"+queue, "err", perr)
+		log.Warn("unreadable document archived and dequeued", logkey.Op, "parse", logkey.URLPath, "/v1.0/cim/"+queue, logkey.Err, perr)
 		m := store.Message{SourceID: src.ID, MessageID: id, Type: root, Correlation: p.Correlation, Error: perr.Error(),
 			PayloadID: payload.ID, Attrs: map[string]string{"queue": queue}}
 		if err := tx.PutMessage(&m); err != nil {
@@ -427,7 +428,7 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 		if !errors.Is(err, ErrUnknownMessage) {
 			return taken{}, err // the pending dequeue is sent on the next run
 		}
-		log.Warn("dequeue refused as unknown; skipped", "op", "dequeue", "err", err)
+		log.Warn("dequeue refused as unknown; skipped", logkey.Op, "dequeue", logkey.Err, err)
 	}
 	crashpoint.Hit(crashpoint.AfterDequeue)
 	if err := job.Store.DeletePendingAck(ctx, src.ID, "dequeue", id); err != nil {

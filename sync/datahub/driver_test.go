@@ -27,9 +27,6 @@ import (
 // secrets is the shared in-memory keyring.
 type secrets = testkit.Secrets
 
-// clock is the shared hand-moved test clock.
-type clock = testkit.Clock
-
 type rig struct {
 	sim *datahubtest.Server
 	st  *store.Store

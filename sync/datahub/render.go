@@ -3,8 +3,9 @@ package datahub
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"strings"
+
+	"github.com/beevik/etree"
 )
 
 // Kind says how a value is written in CIM JSON (XML writes every kind as element text).
@@ -73,14 +74,24 @@ func Render(format, root, namespace string, kids []El) []byte {
 		b.WriteString("\n}\n")
 		return b.Bytes()
 	}
-	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	b.WriteString(`<cim:` + root + ` xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:cim="` + namespace +
-		`" xsi:schemaLocation="` + namespace + ` ` + xsdName(namespace) + `">` + "\n")
+	return renderXML(root, namespace, kids)
+}
+
+// renderXML writes the document as DataHub writes CIM XML: the declaration, the cim: prefix on
+// every element, codingScheme attributes, two-space indentation. etree does the escaping.
+func renderXML(root, namespace string, kids []El) []byte {
+	doc := etree.NewDocument()
+	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
+	r := doc.CreateElement("cim:" + root)
+	r.CreateAttr("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance")
+	r.CreateAttr("xmlns:cim", namespace)
+	r.CreateAttr("xsi:schemaLocation", namespace+" "+xsdName(namespace))
 	for _, k := range kids {
-		writeXML(&b, k, 1)
+		addXML(r, k)
 	}
-	b.WriteString(`</cim:` + root + ">\n")
+	doc.Indent(2)
+	var b bytes.Buffer
+	doc.WriteTo(&b) // a bytes.Buffer does not fail
 	return b.Bytes()
 }
 
@@ -88,31 +99,25 @@ func xsdName(ns string) string {
 	return strings.NewReplacer(":", "-", ".", "-").Replace(ns) + ".xsd"
 }
 
-func writeXML(b *bytes.Buffer, e El, depth int) {
-	indent := strings.Repeat("  ", depth)
+// addXML adds e (a repeated list becomes one element per item) below parent.
+func addXML(parent *etree.Element, e El) {
 	switch e.Kind {
 	case List:
 		for _, item := range e.Kids {
-			writeXML(b, GroupEl(e.Name, item.Kids...), depth)
+			addXML(parent, GroupEl(e.Name, item.Kids...))
 		}
-		return
 	case Group:
-		b.WriteString(indent + "<cim:" + e.Name + ">\n")
+		g := parent.CreateElement("cim:" + e.Name)
 		for _, k := range e.Kids {
-			writeXML(b, k, depth+1)
+			addXML(g, k)
 		}
-		b.WriteString(indent + "</cim:" + e.Name + ">\n")
-		return
+	default:
+		x := parent.CreateElement("cim:" + e.Name)
+		if e.Kind == Party && e.Scheme != "" {
+			x.CreateAttr("codingScheme", e.Scheme)
+		}
+		x.SetText(e.Text)
 	}
-	b.WriteString(indent + "<cim:" + e.Name)
-	if e.Kind == Party && e.Scheme != "" {
-		b.WriteString(` codingScheme="`)
-		xml.EscapeText(b, []byte(e.Scheme))
-		b.WriteString(`"`)
-	}
-	b.WriteString(">")
-	xml.EscapeText(b, []byte(e.Text))
-	b.WriteString("</cim:" + e.Name + ">\n")
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {

@@ -1,30 +1,29 @@
 package datahub
 
-// Generated requests are checked against Energinet's schemas with internal/schemacheck.
+// Generated requests are checked against Energinet's schemas with real validators
+// (internal/schematest: xmllint for XSD, jsonschema for JSON Schema).
 
 import (
 	"bytes"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"custody/sync/datahub/internal/schemacheck"
+	"custody/sync/datahub/internal/schematest"
 )
 
-func xsd(t *testing.T, file string) *schemacheck.XSD {
+// xsdValidate validates doc against one of Energinet's XSD files with xmllint.
+func xsdValidate(t *testing.T, file string, doc []byte) error {
 	t.Helper()
-	v, err := schemacheck.LoadXSD(filepath.Join("testdata/schemas/xsd", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return schematest.ValidateXML(t, filepath.Join("testdata/schemas/xsd", file), doc)
 }
 
-func jsonSchemas(t *testing.T) *schemacheck.JSON {
+func jsonSchemas(t *testing.T) *schematest.JSON {
 	t.Helper()
-	v, err := schemacheck.LoadJSON("testdata/schemas/json")
+	v, err := schematest.LoadJSON("testdata/schemas/json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,11 +40,11 @@ func TestValidatorsAcceptFixturesAndRejectBrokenCopies(t *testing.T) {
 	js := jsonSchemas(t)
 	for kind, fx := range map[string]string{RequestValidated: "RequestValidatedMeasureData", RequestAggregated: "RequestAggregatedMeasureData", RequestWholesale: "RequestWholesaleSettlement"} {
 		x, _ := os.ReadFile("testdata/incoming/" + fx + ".xml")
-		if err := xsd(t, requestSchemas[kind].xsd).Validate(x); err != nil {
+		if err := xsdValidate(t, requestSchemas[kind].xsd, x); err != nil {
 			t.Errorf("%s.xml: %v", fx, err)
 		}
 		broken := bytes.Replace(x, []byte("<cim:type>"), []byte("<cim:foo>1</cim:foo><cim:type>"), 1)
-		if xsd(t, requestSchemas[kind].xsd).Validate(broken) == nil {
+		if xsdValidate(t, requestSchemas[kind].xsd, broken) == nil {
 			t.Errorf("%s.xml with an unknown element passed", fx)
 		}
 		j, _ := os.ReadFile("testdata/incoming/" + fx + ".json")
@@ -63,8 +62,58 @@ func TestValidatorsAcceptFixturesAndRejectBrokenCopies(t *testing.T) {
 		t.Error("FailSchemaValidationAggregatedMeasureData.json passed the validator")
 	}
 	b, _ = os.ReadFile("testdata/errors/InvalidNotifyValidatedMeasureData_MissingRegistration.xml")
-	if xsd(t, "urn-ediel-org-measure-notifyvalidatedmeasuredata-0-1.xsd").Validate(b) == nil {
+	if xsdValidate(t, "urn-ediel-org-measure-notifyvalidatedmeasuredata-0-1.xsd", b) == nil {
 		t.Error("the document without registration_DateAndOrTime passed")
+	}
+}
+
+// TestValidatorsCheckWhatAStructuralCheckMisses breaks the validated-data request in the ways
+// a check of element names and order alone lets through: a namespace, a code-list value, an
+// attribute, a pattern or length. Each broken copy must be refused.
+func TestValidatorsCheckWhatAStructuralCheckMisses(t *testing.T) {
+	x, err := os.ReadFile("testdata/incoming/RequestValidatedMeasureData.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := os.ReadFile("testdata/incoming/RequestValidatedMeasureData.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := jsonSchemas(t)
+	for _, tc := range []struct {
+		name, format, old, new string
+	}{
+		{"namespace", "xml", "urn:ediel.org:measure:requestvalidatedmeasuredata:0:1\"", "urn:ediel.org:measure:requestvalidatedmeasuredata:0:2\""},
+		{"code list", "xml", "<cim:type>E73</cim:type>", "<cim:type>ZZZ</cim:type>"},
+		{"attribute value", "xml", `codingScheme="A10">5799999933318`, `codingScheme="XX">5799999933318`},
+		{"missing attribute", "xml", ` codingScheme="A10">5799999933318`, `>5799999933318`},
+		{"length", "xml", `>5799999933318</cim:sender`, `>57999999333180000</cim:sender`}, // a party id has at most 16
+		{"code list", "json", `"value": "E73"`, `"value": "ZZZ"`},
+		{"attribute value", "json", `"codingScheme": "A10",
+      "value": "5790001330552"`, `"codingScheme": "XX",
+      "value": "5790001330552"`},
+		{"length", "json", `"value": "5799999933318"`, `"value": "57999999333180000"`},
+		{"date-time", "json", `"createdDateTime": "2022-12-17T09:30:47Z"`, `"createdDateTime": "17/12/2022"`},
+	} {
+		t.Run(tc.format+"/"+tc.name, func(t *testing.T) {
+			doc := x
+			if tc.format == "json" {
+				doc = j
+			}
+			broken := bytes.Replace(doc, []byte(tc.old), []byte(tc.new), 1)
+			if bytes.Equal(broken, doc) {
+				t.Fatalf("the fixture has no %q to break", tc.old)
+			}
+			var err error
+			if tc.format == "xml" {
+				err = xsdValidate(t, requestSchemas[RequestValidated].xsd, broken)
+			} else {
+				err = js.Validate(requestSchemas[RequestValidated].json, broken)
+			}
+			if err == nil {
+				t.Fatal("the broken copy passed")
+			}
+		})
 	}
 }
 
@@ -93,7 +142,7 @@ func TestGeneratedRequestsAreValidAgainstTheSchemas(t *testing.T) {
 				t.Fatalf("%s %s: %v", r.Kind, format, err)
 			}
 			if format == "xml" {
-				err = xsd(t, requestSchemas[r.Kind].xsd).Validate(body)
+				err = xsdValidate(t, requestSchemas[r.Kind].xsd, body)
 			} else {
 				err = js.Validate(requestSchemas[r.Kind].json, body)
 			}
@@ -131,5 +180,30 @@ func TestRequestValidation(t *testing.T) {
 		if _, err := r.Build("xml"); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestRenderEscapes writes text and attributes that need escaping and reads them back.
+func TestRenderEscapes(t *testing.T) {
+	const text, scheme = `a<b>&"c'`, `A&"1`
+	doc := Render("xml", "Test_MarketDocument", "urn:test:0:1", []El{
+		PlainEl("mRID", text), PartyEl("sender_MarketParticipant.mRID", scheme, text), GroupEl("Series", PlainEl("empty", "")),
+	})
+	if !bytes.HasPrefix(doc, []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<cim:Test_MarketDocument xmlns:xsi=`)) {
+		t.Fatalf("head:\n%s", doc)
+	}
+	var got struct {
+		MRID   string `xml:"urn:test:0:1 mRID"`
+		Sender struct {
+			Scheme string `xml:"codingScheme,attr"`
+			Text   string `xml:",chardata"`
+		} `xml:"urn:test:0:1 sender_MarketParticipant.mRID"`
+		Empty *string `xml:"urn:test:0:1 Series>empty"`
+	}
+	if err := xml.Unmarshal(doc, &got); err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	if got.MRID != text || got.Sender.Text != text || got.Sender.Scheme != scheme || got.Empty == nil || *got.Empty != "" {
+		t.Fatalf("read back %+v\n%s", got, doc)
 	}
 }

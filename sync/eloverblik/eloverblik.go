@@ -41,6 +41,7 @@ import (
 	parser "custody/sync/datahub/eloverblik"
 	"custody/sync/engine"
 	"custody/sync/fileimport"
+	"custody/sync/logkey"
 	"custody/sync/syncerr"
 )
 
@@ -177,6 +178,8 @@ type Driver struct {
 	mu     sync.Mutex
 	tokens map[string]*oauth2.Token // data tokens by source, base URL and refresh token
 }
+
+var _ engine.Driver = (*Driver)(nil)
 
 // NewDriver returns an eloverblik driver.
 func NewDriver() *Driver { return &Driver{} }
@@ -428,7 +431,7 @@ func (r *run) retry(ctx context.Context, op string, f func() error) error {
 			why = ae.Error()
 		}
 		r.progress(engine.Progress{Message: fmt.Sprintf("%s: %s; waiting %s before trying again (%d of %d)", op, why, wait, attempt, Retries)})
-		r.job.Logger.Info("waiting out a busy answer", "op", op, "count", attempt, "err", err)
+		r.job.Logger.Info("waiting out a busy answer", logkey.Op, op, logkey.Count, attempt, logkey.Err, err)
 		if err := r.d.sleep(ctx, wait); err != nil {
 			return err
 		}
@@ -533,7 +536,7 @@ func (r *run) parse(ctx context.Context, p store.Payload, existed bool) (fileimp
 	}
 	r.res.Readings += int64(sum.Readings)
 	for _, w := range sum.Warnings {
-		r.job.Logger.Debug("answer warning", "op", "parse", "err", w)
+		r.job.Logger.Debug("answer warning", logkey.Op, "parse", logkey.Err, w)
 	}
 	return sum, nil
 }
@@ -862,7 +865,7 @@ func (r *run) timeSeries(ctx context.Context, ids []string) error {
 		p, existed, err := r.call(ctx, op, http.MethodPost, "/api/meterdata/gettimeseries/"+wk.w.From.Format(time.DateOnly)+"/"+wk.w.To.Format(time.DateOnly)+"/Actual", chunk)
 		if tooManyPoints(err) && n > 1 {
 			r.batch = max(1, n/2)
-			r.job.Logger.Info("asking for fewer metering points per call", "op", op, "count", r.batch)
+			r.job.Logger.Info("asking for fewer metering points per call", logkey.Op, op, logkey.Count, r.batch)
 			continue
 		}
 		if err != nil {

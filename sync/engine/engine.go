@@ -13,6 +13,7 @@ import (
 
 	"custody/store"
 	"custody/sync/crashpoint"
+	"custody/sync/logkey"
 	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
@@ -159,9 +160,9 @@ func Interval(src store.Source) time.Duration {
 func (e *Engine) Start(ctx context.Context) error {
 	e.Stop()
 	if n, err := e.cfg.Store.CloseStaleRuns(ctx, e.cfg.Now().Add(-e.cfg.SyncTimeout-time.Minute)); err != nil {
-		e.log.Warn("close stale sync runs", "op", "start", "err", err)
+		e.log.Warn("close stale sync runs", logkey.Op, "start", logkey.Err, err)
 	} else if n > 0 {
-		e.log.Info("closed sync runs an earlier session left unfinished", "op", "start", "count", n)
+		e.log.Info("closed sync runs an earlier session left unfinished", logkey.Op, "start", logkey.Count, n)
 	}
 	e.mu.Lock()
 	e.ctx, e.cancel = context.WithCancel(ctx)
@@ -292,7 +293,7 @@ func sameSource(a, b store.Source) bool {
 func (e *Engine) lastRuns(ctx context.Context, sourceID int64) (last, ok time.Time) {
 	runs, err := e.cfg.Store.Runs(ctx, sourceID, 20)
 	if err != nil {
-		e.log.Warn("read sync history", "op", "reload", "err", err)
+		e.log.Warn("read sync history", logkey.Op, "reload", logkey.Err, err)
 		return
 	}
 	for _, r := range runs {
@@ -371,7 +372,7 @@ func (e *Engine) schedule(w *worker, res Result, err error, failures int) (time.
 			return wait, nil
 		}
 		w.lastLog = time.Time{}
-		return wait, func() { e.log.Info("sync recovered", "source", name, "kind", kind, "op", "sync") }
+		return wait, func() { e.log.Info("sync recovered", logkey.Source, name, logkey.Kind, kind, logkey.Op, "sync") }
 	case StateAttention:
 		// Retrying will not help until the user acts (an edit reloads the source and retries at
 		// once); try again now and then in case the custodian's side was at fault.
@@ -379,7 +380,9 @@ func (e *Engine) schedule(w *worker, res Result, err error, failures int) (time.
 		if failures != 1 {
 			return wait, nil
 		}
-		return wait, func() { e.log.Error("sync needs attention", "source", name, "kind", kind, "op", "sync", "err", err) }
+		return wait, func() {
+			e.log.Error("sync needs attention", logkey.Source, name, logkey.Kind, kind, logkey.Op, "sync", logkey.Err, err)
+		}
 	}
 	wait := e.backoff(failures)
 	if ra := min(syncerr.RetryAfterOf(err), MaxRetryAfter); ra > wait {
@@ -393,7 +396,7 @@ func (e *Engine) schedule(w *worker, res Result, err error, failures int) (time.
 	}
 	w.lastLog = now
 	return wait, func() {
-		e.log.Warn("sync failed, retrying", "source", name, "kind", kind, "op", "sync", "count", failures, "err", err)
+		e.log.Warn("sync failed, retrying", logkey.Source, name, logkey.Kind, kind, logkey.Op, "sync", logkey.Count, failures, logkey.Err, err)
 	}
 }
 
@@ -460,7 +463,7 @@ func (e *Engine) run(ctx context.Context, src store.Source, d Driver,
 			Source:   src,
 			Store:    e.cfg.Store,
 			Secrets:  seen,
-			Logger:   slog.New(redact.NewHandler(e.log.Handler(), seen.values)).With("source", name, "kind", src.Kind),
+			Logger:   slog.New(redact.NewHandler(e.log.Handler(), seen.values)).With(logkey.Source, name, logkey.Kind, src.Kind),
 			Progress: func(p Progress) { e.update(name, func(s *Status) { s.Progress = p }) },
 		}
 		res, err = safeSync(sctx, d, job)
@@ -475,7 +478,7 @@ func (e *Engine) run(ctx context.Context, src store.Source, d Driver,
 			run.Status, run.ErrorKind, run.Error = "failed", string(syncerr.KindOf(err)), err.Error()
 		}
 		if ferr := e.cfg.Store.FinishRun(context.WithoutCancel(ctx), run); ferr != nil {
-			e.log.Warn("record sync run", "source", name, "kind", src.Kind, "op", "finish run", "err", ferr)
+			e.log.Warn("record sync run", logkey.Source, name, logkey.Kind, src.Kind, logkey.Op, "finish run", logkey.Err, ferr)
 		}
 	}
 
@@ -547,7 +550,7 @@ func (e *Engine) Test(ctx context.Context, source string) (string, error) {
 		Source:   src,
 		Store:    e.cfg.Store,
 		Secrets:  seen,
-		Logger:   slog.New(redact.NewHandler(e.log.Handler(), seen.values)).With("source", src.Name, "kind", src.Kind),
+		Logger:   slog.New(redact.NewHandler(e.log.Handler(), seen.values)).With(logkey.Source, src.Name, logkey.Kind, src.Kind),
 		Progress: func(Progress) {},
 	})
 	secs := seen.values()

@@ -772,8 +772,7 @@ func TestSyncOnceAndTest(t *testing.T) {
 			case "bad":
 				return Result{}, syncerr.Errorf(syncerr.Server, "GET /v1.0/cim/timeseries", "503")
 			case "broken":
-				var m map[string]int
-				m["x"]++ // a driver bug
+				panic("driver bug: index out of range") // a driver bug the engine must survive
 			}
 			return Result{Items: 4, Readings: 96}, nil
 		})

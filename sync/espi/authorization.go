@@ -1,14 +1,16 @@
 package espi
 
 import (
-	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/beevik/etree"
+
+	"custody/sync/xmldoc"
 )
 
 // Authorization statuses (espi.xsd AuthorizationStatus).
@@ -99,105 +101,88 @@ func lastAfter(uri, marker string) string {
 // maxAuthorizations bounds what one answer may list.
 const maxAuthorizations = 10000
 
+// Limits of an authorizations answer, read whole: a real entry has about twenty elements.
+const (
+	maxAuthorizationsBytes    = 16 << 20
+	maxAuthorizationsElements = 200_000
+)
+
 // ParseAuthorizations reads the Authorization and ApplicationInformation entries of an Atom
 // feed or a single entry, matching names by namespace, whatever the prefixes.
 func ParseAuthorizations(r io.Reader) ([]AuthorizationInfo, error) {
-	d := xml.NewDecoder(r)
+	root, err := xmldoc.Read(r, "authorizations", xmldoc.Limits{MaxBytes: maxAuthorizationsBytes, MaxElements: maxAuthorizationsElements})
+	if err != nil {
+		return nil, err
+	}
+	var entries []*etree.Element
+	xmldoc.Walk(root, func(e *etree.Element) {
+		if xmldoc.Is(e, nsAtom, "entry") {
+			entries = append(entries, e)
+		}
+	})
 	var out []AuthorizationInfo
-	var cur *AuthorizationInfo
-	var path []string // local names from the entry down
-	var text strings.Builder
-	inEntry := false
-	var start, duration int64
-	for {
-		t, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return out, nil
+	for _, entry := range entries {
+		a, ok := authorizationOf(entry)
+		if !ok {
+			continue
 		}
-		if err != nil {
-			return out, fmt.Errorf("authorizations: line %d: %w", lineOf(d), err)
-		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			text.Reset()
-			switch {
-			case t.Name.Space == nsAtom && t.Name.Local == "entry":
-				inEntry, path = true, nil
-				cur, start, duration = &AuthorizationInfo{Status: -1}, 0, 0
-			case inEntry && t.Name.Space == nsAtom && t.Name.Local == "link":
-				var rel, href string
-				for _, a := range t.Attr {
-					switch a.Name.Local {
-					case "rel":
-						rel = a.Value
-					case "href":
-						href = a.Value
-					}
-				}
-				if rel == "self" {
-					cur.Self = strings.TrimSpace(href)
-				}
-			case inEntry && t.Name.Space == nsBatchList && t.Name.Local == "ApplicationInformation":
-				cur.Application = true
-			}
-			if inEntry {
-				path = append(path, t.Name.Local)
-			}
-		case xml.CharData:
-			if inEntry && text.Len() < 8192 {
-				text.Write(t)
-			}
-		case xml.EndElement:
-			if !inEntry {
-				continue
-			}
-			v := strings.TrimSpace(text.String())
-			text.Reset()
-			parent := ""
-			if len(path) >= 2 {
-				parent = path[len(path)-2]
-			}
-			switch name := t.Name.Local; {
-			case t.Name.Space == nsAtom && name == "title" && parent == "entry":
-				cur.Title = v
-			case t.Name.Space != nsBatchList:
-			case name == "status" || name == "dataCustodianApplicationStatus":
-				if n, err := strconv.Atoi(v); err == nil {
-					if name == "dataCustodianApplicationStatus" {
-						n = map[bool]int{true: AuthRevoked, false: AuthActive}[n == appRevoked]
-					}
-					cur.Status = n
-				}
-			case name == "scope" && cur.Scope == "":
-				cur.Scope = v
-			case name == "grant_type":
-				cur.GrantType = v
-			case name == "resourceURI":
-				cur.ResourceURI = v
-			case name == "authorizationURI":
-				cur.AuthorizationURI = v
-			case name == "customerResourceURI":
-				cur.CustomerResourceURI = v
-			case name == "start" && parent == "authorizedPeriod":
-				start, _ = strconv.ParseInt(v, 10, 64)
-			case name == "duration" && parent == "authorizedPeriod":
-				duration, _ = strconv.ParseInt(v, 10, 64)
-			}
-			if len(path) > 0 {
-				path = path[:len(path)-1]
-			}
-			if t.Name.Space == nsAtom && t.Name.Local == "entry" {
-				inEntry = false
-				if cur.Status >= 0 {
-					cur.Start, cur.End = period(start, duration)
-					out = append(out, *cur)
-					if len(out) > maxAuthorizations {
-						return out, fmt.Errorf("authorizations: more than %d entries", maxAuthorizations)
-					}
-				}
-			}
+		out = append(out, a)
+		if len(out) > maxAuthorizations {
+			return out, fmt.Errorf("authorizations: more than %d entries", maxAuthorizations)
 		}
 	}
+	return out, nil
+}
+
+// authorizationOf reads one Atom entry; ok is false when it holds no status (it is neither an
+// Authorization nor an ApplicationInformation).
+func authorizationOf(entry *etree.Element) (a AuthorizationInfo, ok bool) {
+	a.Status = -1
+	var start, duration int64
+	xmldoc.Walk(entry, func(e *etree.Element) {
+		v := strings.TrimSpace(e.Text())
+		parent := ""
+		if p := e.Parent(); p != nil {
+			parent = p.Tag
+		}
+		switch name := e.Tag; {
+		case xmldoc.Is(e, nsAtom, "link"):
+			if e.SelectAttrValue("rel", "") == "self" {
+				a.Self = strings.TrimSpace(e.SelectAttrValue("href", ""))
+			}
+		case xmldoc.Is(e, nsAtom, "title") && e.Parent() == entry:
+			a.Title = v
+		case e.NamespaceURI() != nsBatchList:
+		case name == "ApplicationInformation":
+			a.Application = true
+		case name == "status" || name == "dataCustodianApplicationStatus":
+			if n, err := strconv.Atoi(v); err == nil {
+				if name == "dataCustodianApplicationStatus" {
+					n = map[bool]int{true: AuthRevoked, false: AuthActive}[n == appRevoked]
+				}
+				a.Status = n
+			}
+		case name == "scope" && a.Scope == "":
+			a.Scope = v
+		case name == "grant_type":
+			a.GrantType = v
+		case name == "resourceURI":
+			a.ResourceURI = v
+		case name == "authorizationURI":
+			a.AuthorizationURI = v
+		case name == "customerResourceURI":
+			a.CustomerResourceURI = v
+		case name == "start" && parent == "authorizedPeriod":
+			start, _ = strconv.ParseInt(v, 10, 64)
+		case name == "duration" && parent == "authorizedPeriod":
+			duration, _ = strconv.ParseInt(v, 10, 64)
+		}
+	})
+	if a.Status < 0 {
+		return a, false
+	}
+	a.Start, a.End = period(start, duration)
+	return a, true
 }
 
 // period turns an authorizedPeriod into times; PG&E writes milliseconds, and a duration of 0

@@ -3,8 +3,6 @@ package espi
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +17,8 @@ import (
 	"custody/store"
 	"custody/sync/auth"
 	"custody/sync/engine"
+	"custody/sync/logkey"
+	"custody/sync/xmldoc"
 )
 
 // BatchListFormat is the archive format name of BatchList notifications.
@@ -95,65 +95,31 @@ const nsBatchList = "http://naesb.org/espi"
 
 // ParseBatchList returns the URIs a BatchList names, in order, each once. The root must be
 // BatchList in the ESPI namespace; its children are `resources` (or the singular `resource`
-// older servers wrote).
+// older servers wrote). The notification is small (at most MaxBatchList) and read whole.
 func ParseBatchList(r io.Reader) ([]string, error) {
-	d := xml.NewDecoder(r)
-	depth := 0
+	root, err := xmldoc.Read(r, "BatchList", xmldoc.Limits{MaxBytes: MaxBatchList, MaxElements: 20000})
+	if err != nil {
+		return nil, err
+	}
+	if !xmldoc.Is(root, nsBatchList, "BatchList") {
+		return nil, fmt.Errorf("BatchList: the root element is {%s}%s, not {%s}BatchList", root.NamespaceURI(), root.Tag, nsBatchList)
+	}
 	var uris []string
 	seen := map[string]bool{}
-	var text strings.Builder
-	inRes, root := false, false
-	for {
-		t, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			switch {
-			case !root:
-				return nil, errors.New("BatchList: the body holds no BatchList element")
-			case depth != 0:
-				return nil, errors.New("BatchList: the document ends early")
-			}
-			return uris, nil
+	for i, c := range root.ChildElements() {
+		if c.NamespaceURI() != nsBatchList || (c.Tag != "resources" && c.Tag != "resource") {
+			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("BatchList: line %d: %w", lineOf(d), err)
+		u := strings.TrimSpace(c.Text())
+		if u == "" {
+			return nil, fmt.Errorf("BatchList: element %d (%s) is empty", i+1, c.Tag)
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			depth++
-			switch {
-			case depth == 1:
-				if t.Name.Local != "BatchList" || t.Name.Space != nsBatchList {
-					return nil, fmt.Errorf("BatchList: the root element is {%s}%s, not {%s}BatchList", t.Name.Space, t.Name.Local, nsBatchList)
-				}
-				root = true
-			case depth == 2 && t.Name.Space == nsBatchList && (t.Name.Local == "resources" || t.Name.Local == "resource"):
-				inRes = true
-				text.Reset()
-			}
-		case xml.CharData:
-			if inRes && text.Len() < 8192 {
-				text.Write(t)
-			}
-		case xml.EndElement:
-			if inRes && depth == 2 {
-				inRes = false
-				u := strings.TrimSpace(text.String())
-				if u == "" {
-					return nil, fmt.Errorf("BatchList: line %d: an empty resources element", lineOf(d))
-				}
-				if !seen[u] {
-					seen[u] = true
-					uris = append(uris, u)
-				}
-			}
-			depth--
+		if !seen[u] {
+			seen[u] = true
+			uris = append(uris, u)
 		}
 	}
-}
-
-func lineOf(d *xml.Decoder) int {
-	line, _ := d.InputPos()
-	return line
+	return uris, nil
 }
 
 // Notifications receives a source's BatchList notifications: it archives each POSTed
@@ -185,7 +151,7 @@ func (n *Notifications) logger() *slog.Logger {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return l.With("source", n.Source, "kind", Kind)
+	return l.With(logkey.Source, n.Source, logkey.Kind, Kind)
 }
 
 // ServeHTTP implements http.Handler: POST a BatchList.
@@ -199,7 +165,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	src, err := n.Store.SourceByName(ctx, n.Source)
 	if err != nil {
-		log.Error("BatchList for an unknown source", "op", "notify", "err", err)
+		log.Error("BatchList for an unknown source", logkey.Op, "notify", logkey.Err, err)
 		http.Error(w, "no such source", http.StatusNotFound)
 		return
 	}
@@ -211,7 +177,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := store.Payload{SourceID: src.ID, Format: BatchListFormat, URL: "notify:" + r.URL.Path, Headers: store.SafeHeaders(r.Header)}
 	p, _, err = n.Store.Archive(ctx, p, bytes.NewReader(body))
 	if err != nil {
-		log.Error("archive BatchList", "op", "notify", "err", err)
+		log.Error("archive BatchList", logkey.Op, "notify", logkey.Err, err)
 		http.Error(w, "could not store the notification", http.StatusInternalServerError)
 		return
 	}
@@ -226,7 +192,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
-		log.Warn("BatchList refused", "op", "notify", "err", err)
+		log.Warn("BatchList refused", logkey.Op, "notify", logkey.Err, err)
 		status := http.StatusBadRequest
 		if tooBig {
 			status = http.StatusRequestEntityTooLarge
@@ -238,13 +204,13 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, err := n.Driver.session(job)
 	if err != nil {
 		n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
-		log.Error("BatchList received but the source cannot be used", "op", "notify", "err", err)
+		log.Error("BatchList received but the source cannot be used", logkey.Op, "notify", logkey.Err, err)
 		http.Error(w, "the source is not usable", http.StatusServiceUnavailable)
 		return
 	}
 	uris, dropped := dedupeURIs(uris, MaxNotifiedURIs)
 	if dropped > 0 {
-		log.Warn("BatchList names too many URIs; the rest are dropped", "op", "notify", "count", dropped)
+		log.Warn("BatchList names too many URIs; the rest are dropped", logkey.Op, "notify", logkey.Count, dropped)
 	}
 	var fetch []string
 	refused := 0
@@ -254,11 +220,11 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status, text = store.NotifiedRefused, "not under the source's base URL"
 			refused++
 			log.Warn("BatchList names a URI outside the source's base URL; refused, the token is not sent there",
-				"op", "notify", "url-path", hostAndPath(u))
+				logkey.Op, "notify", logkey.URLPath, hostAndPath(u))
 		}
 		fetchIt, err := n.Store.NoteNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text, Correlation: CorrelationID(u)}, RefetchAfter)
 		if err != nil {
-			log.Error("record notified URI", "op", "notify", "err", err)
+			log.Error("record notified URI", logkey.Op, "notify", logkey.Err, err)
 			http.Error(w, "could not store the notification", http.StatusInternalServerError)
 			return
 		}
@@ -276,12 +242,12 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	text := strings.Join(notes, "; ")
 	n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadParsed, text)
 	w.WriteHeader(http.StatusOK)
-	log.Info("BatchList received", "op", "notify", "count", len(fetch))
+	log.Info("BatchList received", logkey.Op, "notify", logkey.Count, len(fetch))
 	if len(fetch) == 0 {
 		return
 	}
 	if !src.Enabled {
-		log.Info("source disabled: the notified URIs wait for its next sync", "op", "notify", "count", len(fetch))
+		log.Info("source disabled: the notified URIs wait for its next sync", logkey.Op, "notify", logkey.Count, len(fetch))
 		return
 	}
 	base := n.Ctx
@@ -295,7 +261,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, u := range fetch {
 			authz = authz || isAuthorizationResource(s.client.rel(u))
 			if err := n.Driver.fetchNotified(base, job, s.client, u); err != nil {
-				log.Warn("fetch notified URI", "op", "notify", "url-path", urlPath(u), "err", err)
+				log.Warn("fetch notified URI", logkey.Op, "notify", logkey.URLPath, urlPath(u), logkey.Err, err)
 				if stops(err) {
 					return // left pending: the next sync tries again
 				}

@@ -22,6 +22,7 @@ import (
 	"custody/store"
 	"custody/sync/auth"
 	"custody/sync/engine"
+	"custody/sync/logkey"
 	"custody/sync/syncerr"
 )
 
@@ -127,7 +128,7 @@ func (c *customerTokens) refresh(ctx context.Context) (*oauth2.Token, error) {
 		return nil, e
 	}
 	if c.logger != nil {
-		c.logger.Debug("token refresh", "op", "token", "url-path", urlPath(c.conf.Endpoint.TokenURL))
+		c.logger.Debug("token refresh", logkey.Op, "token", logkey.URLPath, urlPath(c.conf.Endpoint.TokenURL))
 	}
 	tok, err := c.conf.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, c.hc), &oauth2.Token{RefreshToken: old}).Token()
 	if err != nil {
@@ -147,7 +148,7 @@ func (c *customerTokens) refresh(ctx context.Context) (*oauth2.Token, error) {
 			return nil, syncerr.E(syncerr.Local, op, err)
 		}
 		if c.logger != nil {
-			c.logger.Info("the custodian rotated the refresh token; the new one is in the keyring", "op", "token")
+			c.logger.Info("the custodian rotated the refresh token; the new one is in the keyring", logkey.Op, "token")
 		}
 	}
 	c.tok, c.bad = tok, ""
@@ -282,7 +283,7 @@ func (d *Driver) StartConnect(ctx context.Context, job *engine.Job) (*Connecting
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(job.Logger.Handler(), slog.LevelDebug)}
 	go c.srv.Serve(ln)
-	job.Logger.Info("waiting for the customer's authorisation", "op", "connect", "url-path", urlPath(src.Config[CfgAuthorizeURL]))
+	job.Logger.Info("waiting for the customer's authorisation", logkey.Op, "connect", logkey.URLPath, urlPath(src.Config[CfgAuthorizeURL]))
 	return c, nil
 }
 
@@ -348,7 +349,7 @@ func (c *Connecting) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.state)) != 1 {
 		// Not our authorisation (or a forged request): ignore it and keep waiting.
-		c.job.Logger.Warn("the browser came back with a state that does not match; ignored", "op", "connect")
+		c.job.Logger.Warn("the browser came back with a state that does not match; ignored", logkey.Op, "connect")
 		page(w, http.StatusBadRequest, "Not recognised", "This answer does not belong to the authorisation Custody started. Start again from Custody.")
 		return
 	}
@@ -431,6 +432,6 @@ func (c *Connecting) exchange(code string) (Connected, error) {
 		}
 	}
 	c.d.forget(src.Name)
-	c.job.Logger.Info("connected to the customer's account", "op", "connect")
+	c.job.Logger.Info("connected to the customer's account", logkey.Op, "connect")
 	return res, nil
 }

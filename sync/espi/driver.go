@@ -20,6 +20,7 @@ import (
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
 	"custody/sync/engine"
+	"custody/sync/logkey"
 	"custody/sync/notify"
 	"custody/sync/syncerr"
 )
@@ -231,7 +232,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 	crashpoint.Hit(crashpoint.AfterArchive)
 	out.payload = p
 	if existed && p.Status == store.PayloadParsed {
-		job.Logger.Debug("unchanged answer", "op", op, "url-path", urlPath(uri))
+		job.Logger.Debug("unchanged answer", logkey.Op, op, logkey.URLPath, urlPath(uri))
 		return out, nil
 	}
 	n, err := d.parse(ctx, job, p)
@@ -239,7 +240,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 	if err != nil {
 		return out, err
 	}
-	job.Logger.Info("fetched", "op", op, "url-path", urlPath(uri), "count", n)
+	job.Logger.Info("fetched", logkey.Op, op, logkey.URLPath, urlPath(uri), logkey.Count, n)
 	return out, nil
 }
 
@@ -400,7 +401,7 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 			}
 			if ok {
 				job.Logger.Warn("no notification came for a request the custodian accepted; asking again",
-					"op", "GET "+r.rel, "since", req.Requested.Format(time.RFC3339))
+					logkey.Op, "GET "+r.rel, "since", req.Requested.Format(time.RFC3339))
 				if err := job.Store.DropOutstanding(ctx, job.Source.ID, r.rel); err != nil {
 					return res, syncerr.E(syncerr.Local, "sync", err)
 				}
@@ -424,7 +425,7 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		f, err := d.fetch(ctx, job, c, c.Resolve(r.rel), w)
 		d.count(&res, f)
 		if err != nil && r.optional && (isStatus(err, 404) || isStatus(err, 403)) {
-			job.Logger.Info("optional resource not offered", "op", "GET "+r.rel, "err", err)
+			job.Logger.Info("optional resource not offered", logkey.Op, "GET "+r.rel, logkey.Err, err)
 			err = nil
 		}
 		if err != nil && r.customer && syncerr.KindOf(err) == syncerr.Auth {
@@ -450,7 +451,7 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 			if err := job.Store.SetOutstanding(ctx, req); err != nil {
 				return res, syncerr.E(syncerr.Local, "sync", err)
 			}
-			job.Logger.Info("the custodian is preparing the answer; waiting for its notification", "op", "GET "+r.rel)
+			job.Logger.Info("the custodian is preparing the answer; waiting for its notification", logkey.Op, "GET "+r.rel)
 			waiting = append(waiting, req)
 			continue
 		}
@@ -639,7 +640,7 @@ func (d *Driver) fetchNotified(ctx context.Context, job *engine.Job, c *Client, 
 		}
 		if ok {
 			job.Logger.Info("the custodian delivered the requested data; cursor moved to the time of the request",
-				"op", "GET "+rel, "since", req.Requested.Format(time.RFC3339))
+				logkey.Op, "GET "+rel, "since", req.Requested.Format(time.RFC3339))
 		}
 	}
 	return err
@@ -753,7 +754,7 @@ func (d *Driver) noteAuthorizations(ctx context.Context, job *engine.Job, as []A
 				who = "the custodian"
 			}
 			job.Logger.Warn(fmt.Sprintf("%s %s access on %s", who, why, now.Local().Format("2006-01-02")),
-				"op", "notify", "url-path", urlPath(a.URI()))
+				logkey.Op, "notify", logkey.URLPath, urlPath(a.URI()))
 		}
 	}
 	return nil
@@ -879,7 +880,7 @@ func (d *Driver) listAuthorizations(ctx context.Context, job *engine.Job, c *Cli
 		return fmt.Sprintf("\nthe custodian did not list the authorizations: %v", err)
 	}
 	if err := d.noteAuthorizations(ctx, job, as); err != nil {
-		job.Logger.Warn("record authorizations", "op", "test", "err", err)
+		job.Logger.Warn("record authorizations", logkey.Op, "test", logkey.Err, err)
 	}
 	if len(as) == 0 {
 		return "\nthe custodian lists no authorizations for this client"

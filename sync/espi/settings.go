@@ -56,5 +56,3 @@ func checkSource(src store.Source) error {
 	}
 	return notify.Check(src)
 }
-
-var _ engine.Driver = (*Driver)(nil)

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"custody/store"
+	"custody/sync/logkey"
 	"custody/sync/settings"
 )
 
@@ -154,7 +155,7 @@ func New(cfg Config, logger *slog.Logger) (*Listener, error) {
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	if cfg.ClientCAFile == "" {
-		logger.Warn(OpenListenerWarning, "op", "notify", "url-path", cfg.Addr)
+		logger.Warn(OpenListenerWarning, logkey.Op, "notify", logkey.URLPath, cfg.Addr)
 	}
 	l := &Listener{cfg: cfg, mux: http.NewServeMux(), logger: logger, done: make(chan struct{})}
 	l.srv = &http.Server{
@@ -183,10 +184,10 @@ func (l *Listener) Start() error {
 	go func() {
 		defer close(l.done)
 		if err := l.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			l.logger.Error("notification listener stopped", "op", "notify", "err", err)
+			l.logger.Error("notification listener stopped", logkey.Op, "notify", logkey.Err, err)
 		}
 	}()
-	l.logger.Info("notification listener started", "op", "notify", "url-path", l.URL())
+	l.logger.Info("notification listener started", logkey.Op, "notify", logkey.URLPath, l.URL())
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"custody/store"
 	"custody/sync/auth"
 	"custody/sync/engine"
+	"custody/sync/logkey"
 	"custody/sync/obevents/secevent"
 	"custody/sync/syncerr"
 )
@@ -231,7 +232,7 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		Progress: func(done int, msg string) { job.Progress(engine.Progress{Done: int64(done), Message: msg}) }}
 	st, err := p.Run(ctx)
 	res := engine.Result{Items: int64(st.New + st.Rejected), Note: st.Note()}
-	log.Info("polled events", "op", "poll", "count", st.Received, "err", err)
+	log.Info("polled events", logkey.Op, "poll", logkey.Count, st.Received, logkey.Err, err)
 	if err != nil {
 		return res, err
 	}
@@ -321,7 +322,7 @@ func (d *Driver) follow(ctx context.Context, job *engine.Job, c *Client, log *sl
 	yes := true
 	evs, err := job.Store.Events(ctx, store.EventFilter{Source: job.Source.Name, Verified: &yes, Unfollowed: true, Limit: maxFollow})
 	if err != nil {
-		log.Warn("follow-up", "op", "rlk", "err", err)
+		log.Warn("follow-up", logkey.Op, "rlk", logkey.Err, err)
 		return
 	}
 	version := "v" + c.Version()

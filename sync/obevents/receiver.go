@@ -19,6 +19,7 @@ import (
 
 	"custody/store"
 	"custody/sync/auth"
+	"custody/sync/logkey"
 	"custody/sync/obevents/secevent"
 )
 
@@ -106,7 +107,7 @@ func NewReceiver(st *store.Store, src store.Source, v *secevent.Verifier, draft 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{store: st, sourceID: src.ID, verifier: v, draft: draft, log: log.With("source", src.Name, "kind", "obevents")}
+	return &Receiver{store: st, sourceID: src.ID, verifier: v, draft: draft, log: log.With(logkey.Source, src.Name, logkey.Kind, "obevents")}
 }
 
 // NewReceiverFor builds the verifier of an obevents source from its settings (the key set is
@@ -164,14 +165,14 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rej, rejected := secevent.IsRejection(err)
 	if err != nil && !rejected {
 		// Our own problem (the key set unreachable): the bank retries later.
-		rc.log.Warn("push: cannot verify now", "op", "push", "err", err)
+		rc.log.Warn("push: cannot verify now", logkey.Op, "push", logkey.Err, err)
 		w.Header().Set("Retry-After", "60")
 		http.Error(w, "temporarily unable to verify", http.StatusServiceUnavailable)
 		return
 	}
 	if rejected {
 		if !rc.allowRejection(r) {
-			rc.log.Debug("push: rejected token not stored, too many from this peer", "op", "push", "err", rej.Code)
+			rc.log.Debug("push: rejected token not stored, too many from this peer", logkey.Op, "push", logkey.Err, rej.Code)
 			w.Header().Set("Retry-After", "60")
 			http.Error(w, "too many rejected tokens", http.StatusTooManyRequests)
 			return
@@ -181,16 +182,16 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v := verdict{key: set.JTI, token: token, set: set, rej: rej}
 	if _, err := storeVerdicts(context.WithoutCancel(r.Context()), rc.store, rc.sourceID, r.URL.Path, nil, []verdict{v},
 		storeOptions{draft: rc.draft, window: DefaultJTIWindow}); err != nil {
-		rc.log.Error("push: store", "op", "push", "err", err)
+		rc.log.Error("push: store", logkey.Op, "push", logkey.Err, err)
 		http.Error(w, "could not store the event", http.StatusInternalServerError)
 		return
 	}
 	if rejected {
-		rc.log.Info("push: token rejected", "op", "push", "err", rej.Code)
+		rc.log.Info("push: token rejected", logkey.Op, "push", logkey.Err, rej.Code)
 		rc.refuse(w, rej)
 		return
 	}
-	rc.log.Info("push: event stored", "op", "push", "count", 1)
+	rc.log.Info("push: event stored", logkey.Op, "push", logkey.Count, 1)
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -215,7 +216,7 @@ func ReceiverFor(st *store.Store, log *slog.Logger) func(src store.Source) http.
 		}
 		h, err := NewReceiverFor(st, src, log)
 		if err != nil {
-			log.Error("push receiver", "source", src.Name, "kind", src.Kind, "op", "push", "err", err)
+			log.Error("push receiver", logkey.Source, src.Name, logkey.Kind, src.Kind, logkey.Op, "push", logkey.Err, err)
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "the receiver is not configured", http.StatusServiceUnavailable)
 			})

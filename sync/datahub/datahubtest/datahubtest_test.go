@@ -12,7 +12,7 @@ import (
 	"custody/store"
 	"custody/sync/datahub"
 	"custody/sync/datahub/datahubtest"
-	"custody/sync/datahub/internal/schemacheck"
+	"custody/sync/datahub/internal/schematest"
 	"custody/sync/engine"
 	"custody/sync/internal/testkit"
 	"custody/sync/simtls"
@@ -178,7 +178,7 @@ func TestSimulatorOutputIsValidCIM(t *testing.T) {
 		"RejectRequestValidatedMeasureData_MarketDocument":  {"urn-ediel-org-measure-rejectrequestvalidatedmeasuredata-0-1.xsd", "Reject-request-validated-measure-data-assembly-model.schema.json"},
 		"RejectRequestWholesaleSettlement_MarketDocument":   {"urn-ediel-org-measure-rejectrequestwholesalesettlement-0-1.xsd", "Reject-request-wholesale-settlement-assembly-model.schema.json"},
 	}
-	js, err := schemacheck.LoadJSON("../testdata/schemas/json")
+	js, err := schematest.LoadJSON("../testdata/schemas/json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,13 +223,12 @@ func TestSimulatorOutputIsValidCIM(t *testing.T) {
 					if err != nil {
 						t.Fatalf("%s: %v", q, err)
 					}
-					s := schemas[d.Root]
+					s, ok := schemas[d.Root]
+					if !ok {
+						t.Fatalf("no schema listed for %s", d.Root)
+					}
 					if format == "xml" {
-						v, err := schemacheck.LoadXSD(filepath.Join("../testdata/schemas/xsd", s.xsd))
-						if err != nil {
-							t.Fatal(err)
-						}
-						err = v.Validate(body)
+						err = schematest.ValidateXML(t, filepath.Join("../testdata/schemas/xsd", s.xsd), body)
 					} else {
 						err = js.Validate(s.json, body)
 					}

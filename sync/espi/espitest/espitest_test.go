@@ -16,9 +16,6 @@ import (
 	"custody/sync/simtls"
 )
 
-// clock is the shared hand-moved test clock.
-type clock = testkit.Clock
-
 func start(t *testing.T, opts Options) (*Server, *http.Client) {
 	t.Helper()
 	pki, err := simtls.New("espitest-client")

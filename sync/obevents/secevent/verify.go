@@ -40,13 +40,6 @@ const (
 	TypeLinkedAccountUpdate = "urn:uk:org:openbanking:events:account-access-consent-linked-account-update"
 )
 
-// Subject member names inside an event's "subject" object.
-const (
-	subjectRID = "http://openbanking.org.uk/rid"
-	subjectRTY = "http://openbanking.org.uk/rty"
-	subjectRLK = "http://openbanking.org.uk/rlk"
-)
-
 // RFC 8935 §2.4 delivery error codes (the IANA "Security Event Token Error Codes" registry).
 const (
 	ErrInvalidRequest       = "invalid_request"
