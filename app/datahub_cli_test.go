@@ -149,9 +149,9 @@ func TestDataHubEndToEnd(t *testing.T) {
 	}
 	for _, row := range []string{
 		// The answer's first hour (simulator profile: seed 7, position 1: (7×31+17) mod 1000 = 234 → 0.234).
-		"grid-area-804,8716867000030/E17/E02/es:5790002606892/PT1H/kWh,electricity,forward,kWh,2025-02-28T23:00:00Z,3600,0.234,A04,,\n",
+		"grid-area-804,D04/8716867000030/E17/E02/es:5790002606892/PT1H/kWh,electricity,forward,kWh,2025-02-28T23:00:00Z,3600,0.234,A04,,\n",
 		// RSM-019 monthly amount: no quantity, an amount in DKK.
-		"grid-area-804,5790001330590/charge:5790000432752:D03:40000/es:5790002606892/P1M/kWh,electricity,,kWh,2025-10-31T23:00:00Z,2592000,,,1284671.235,DKK\n",
+		"grid-area-804,D05/5790001330590/charge:5790000432752:D03:40000/es:5790002606892/P1M/kWh,electricity,,kWh,2025-10-31T23:00:00Z,2592000,,,1284671.235,DKK\n",
 	} {
 		if !strings.Contains(csv, row) {
 			t.Errorf("export lacks %q", row)

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"custody/store"
 )
 
 func TestAggregateInMeterLocalTime(t *testing.T) {
@@ -66,5 +68,17 @@ func TestRangeSpanAndUnits(t *testing.T) {
 	}
 	if loc := meterLocation("-08:00"); loc == nil || time.Unix(0, 0).In(loc).Hour() != 16 {
 		t.Errorf("fixed offset zone: %v", loc)
+	}
+}
+
+func TestSeriesNameTellsResultsApart(t *testing.T) {
+	// Two DataHub results of the same grid area and flow: the picker must not call both "Import".
+	a := store.Series{Key: "D04/8716867000030/E17/PT15M/kWh", Flow: "forward", Attrs: map[string]string{"name": "Balance fixing · consumption"}}
+	b := store.Series{Key: "D32:D02/8716867000030/E17/PT15M/kWh", Flow: "forward", Attrs: map[string]string{"name": "Wholesale fixing, 2nd correction · consumption"}}
+	if seriesName(a) != "Balance fixing · consumption" || seriesName(b) != "Wholesale fixing, 2nd correction · consumption" {
+		t.Errorf("names %q, %q", seriesName(a), seriesName(b))
+	}
+	if got := seriesName(store.Series{Key: "k", Flow: "forward"}); got != "Import" {
+		t.Errorf("a series without a name is named by its flow, got %q", got)
 	}
 }

@@ -323,7 +323,7 @@ func (v *usageView) loadMeter(m store.Meter) {
 
 func (v *usageView) seriesLabel(s store.Series) string {
 	unit, _ := displayUnit(s.Unit, v.m.settings.EnergyUnit())
-	l := flowName(s.Flow, s.Key)
+	l := seriesName(s)
 	if unit != "" {
 		l += " · " + unit
 	}
@@ -407,7 +407,7 @@ func (v *usageView) loadChart(keepView bool) {
 				}
 				vs = scaled
 			}
-			name := flowName(s.Flow, s.Key)
+			name := seriesName(s)
 			color := chart.Palette[i%len(chart.Palette)]
 			a := aggregate(ts, vs, loc, res)
 			step := bucketSeconds(res, s.Seconds)

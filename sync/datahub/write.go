@@ -91,7 +91,7 @@ func Put(tx *store.Tx, d *Document, o PutOptions) (PutResult, error) {
 			step, _ := stepper(p.Resolution) // checked by seriesFrom
 			psr := sr
 			psr.MeterID = m.ID
-			psr.Key = seriesKey(s, p.Resolution, sr.Unit)
+			psr.Key = seriesKey(d.ProcessType, s, p.Resolution, sr.Unit)
 			psr.Seconds = step.Nominal()
 			if err := tx.UpsertSeries(&psr); err != nil {
 				return res, err
@@ -231,6 +231,10 @@ func describe(d *Document, s *Series, sourceID int64) (store.Meter, store.Series
 		Currency:  s.Currency,
 		Attrs:     map[string]string{"message_id": d.MRID},
 	}
+	if _, ok := seriesIdentity(d.ProcessType, s); ok {
+		sr.Attrs["name"] = SeriesName(d.ProcessType, s.SettlementVersion, s.MPType, s.SettlementMethod, s.ChargeType, s.ChargeCode,
+			s.EnergySupplier, s.BalanceResponsible)
+	}
 	for k, v := range map[string]string{
 		"series_mrid": s.MRID, "product": s.Product, "metering_point_type": s.MPType, "settlement_method": s.SettlementMethod,
 		"grid_area": s.GridArea, "energy_supplier": s.EnergySupplier, "balance_responsible": s.BalanceResponsible,
@@ -244,12 +248,19 @@ func describe(d *Document, s *Series, sourceID int64) (store.Meter, store.Series
 	return m, sr, nil
 }
 
-// seriesKey is the stable identifier of a series under its meter: product and metering point
-// type first, then whatever else tells like series apart, then resolution and unit.
-func seriesKey(s *Series, resolution, unit string) string {
-	parts := []string{s.Product}
+// seriesKey is the stable identifier of a series under its meter: for a grid-area result the
+// process type and settlement version first (balance fixing, wholesale fixing and each
+// correction are different results), then product and metering point type, then whatever else
+// tells like series apart, then resolution and unit.
+func seriesKey(processType string, s *Series, resolution, unit string) string {
+	var parts []string
+	if p, ok := seriesIdentity(processType, s); ok {
+		parts = append(parts, p)
+	}
 	if s.Product == "" {
-		parts[0] = "-"
+		parts = append(parts, "-")
+	} else {
+		parts = append(parts, s.Product)
 	}
 	if s.MPType != "" {
 		parts = append(parts, s.MPType)
