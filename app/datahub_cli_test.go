@@ -152,6 +152,8 @@ func TestDataHubEndToEnd(t *testing.T) {
 		"grid-area-804,D04/8716867000030/E17/E02/es:5790002606892/PT1H/kWh,electricity,forward,kWh,2025-02-28T23:00:00Z,3600,0.234,A04,,\n",
 		// RSM-019 monthly amount: no quantity, an amount in DKK.
 		"grid-area-804,D05/5790001330590/charge:5790000432752:D03:40000/es:5790002606892/P1M/kWh,electricity,,kWh,2025-10-31T23:00:00Z,2592000,,,1284671.235,DKK\n",
+		// ... and its amount series, chartable: the amount as the value, in DKK.
+		"grid-area-804,D05/5790001330590/charge:5790000432752:D03:40000/es:5790002606892/P1M/DKK/amount,electricity,,DKK,2025-10-31T23:00:00Z,2592000,1284671.235,,,DKK\n",
 	} {
 		if !strings.Contains(csv, row) {
 			t.Errorf("export lacks %q", row)

@@ -39,7 +39,8 @@ func quantityOf(kind, unit string) quantity {
 	switch strings.ToLower(kind) {
 	case "energy", "volume", "cost":
 		return quantityEnergy
-	case "power", "demand", "temperature", "voltage", "current":
+	case "power", "demand", "temperature", "voltage", "current", "price":
+		// A price is averaged over a bucket, never summed.
 		return quantityPower
 	}
 	switch unit {

@@ -82,3 +82,12 @@ func TestSeriesNameTellsResultsApart(t *testing.T) {
 		t.Errorf("a series without a name is named by its flow, got %q", got)
 	}
 }
+
+func TestPricesAreAveraged(t *testing.T) {
+	if quantityOf("price", "DKK/kWh") != quantityPower {
+		t.Error("a price series would be summed over a bucket")
+	}
+	if quantityOf("cost", "DKK") != quantityEnergy {
+		t.Error("an amount series would not be summed over a bucket")
+	}
+}
