@@ -10,10 +10,22 @@ import (
 	"strings"
 )
 
-// ParseJSON reads a CIM JSON market document: {"<Root>_MarketDocument": {...}}. Coded values
-// ({"value": "E17"}, {"codingScheme": "A10", "value": "..."}) become their text; numbers keep
-// their exact decimal text. It streams like [ParseXML]: Series by Series.
+// ParseJSON reads a CIM JSON market document: {"<Root>_MarketDocument": {...}}, with every
+// point. Coded values ({"value": "E17"}, {"codingScheme": "A10", "value": "..."}) become
+// their text; numbers keep their exact decimal text.
 func ParseJSON(r io.Reader) (*Document, error) {
+	c := &collector{}
+	d, err := parseJSON(r, c)
+	if err != nil {
+		return d, err
+	}
+	c.fill(d)
+	return d, nil
+}
+
+// parseJSON reads a CIM JSON market document and hands its points to h as they are read, like
+// parseXML.
+func parseJSON(r io.Reader, h handler) (*Document, error) {
 	br := bufio.NewReader(r)
 	skipBOM(br)
 	dec := json.NewDecoder(br)
@@ -46,18 +58,13 @@ func ParseJSON(r io.Reader) (*Document, error) {
 			if err := expectDelim(dec, '['); err != nil {
 				return nil, err
 			}
+			var batch []Point
 			for dec.More() {
-				ns, err := readJSONValue(dec, "Series", 1)
-				if err != nil {
-					return nil, err
+				sr := newSeriesReader(d, h, batch)
+				if err := readJSONSeries(dec, sr); err != nil {
+					return d, err
 				}
-				for _, n := range ns {
-					s, err := seriesFrom(n, len(d.Series))
-					if err != nil {
-						return nil, err
-					}
-					d.Series = append(d.Series, s)
-				}
+				batch = sr.batch
 			}
 			if err := expectDelim(dec, ']'); err != nil {
 				return nil, err
@@ -69,8 +76,11 @@ func ParseJSON(r io.Reader) (*Document, error) {
 			return nil, err
 		}
 		for _, n := range ns {
+			if err := d.headerAfterSeries(n); err != nil {
+				return d, err
+			}
 			if err := d.setHeader(n); err != nil {
-				return nil, err
+				return d, err
 			}
 		}
 	}
@@ -84,6 +94,121 @@ func ParseJSON(r io.Reader) (*Document, error) {
 		return nil, jsonErr(dec, errors.New("data after the document"))
 	}
 	return d, d.finish()
+}
+
+// readJSONSeries reads one Series object, streaming the Points of its Period (an object, or
+// an array of them).
+func readJSONSeries(dec *json.Decoder, sr *seriesReader) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return fmt.Errorf("Series %d: %w", sr.idx+1, err)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return jsonErr(dec, err)
+		}
+		key, _ := tok.(string)
+		if key != "Period" {
+			ns, err := readJSONValue(dec, key, 2)
+			if err != nil {
+				return err
+			}
+			for _, n := range ns {
+				if err := sr.field(n); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		tok, err = dec.Token()
+		if err != nil {
+			return jsonErr(dec, err)
+		}
+		switch tok {
+		case json.Delim('{'):
+			if err := readJSONPeriod(dec, sr); err != nil {
+				return err
+			}
+		case json.Delim('['):
+			for dec.More() {
+				if err := expectDelim(dec, '{'); err != nil {
+					return err
+				}
+				if err := readJSONPeriod(dec, sr); err != nil {
+					return err
+				}
+			}
+			if err := expectDelim(dec, ']'); err != nil {
+				return err
+			}
+		default:
+			return jsonErr(dec, fmt.Errorf("%s: Period is %v, not an object", sr.where(), tok))
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	sr.finish()
+	return nil
+}
+
+// readJSONPeriod reads the members of a Period object whose '{' was just read.
+func readJSONPeriod(dec *json.Decoder, sr *seriesReader) error {
+	sr.startPeriod()
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return jsonErr(dec, err)
+		}
+		key, _ := tok.(string)
+		if key != "Point" {
+			ns, err := readJSONValue(dec, key, 3)
+			if err != nil {
+				return err
+			}
+			for _, n := range ns {
+				if err := sr.field(n); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		tok, err = dec.Token()
+		if err != nil {
+			return jsonErr(dec, err)
+		}
+		if tok == json.Delim('{') { // a single Point, not in an array
+			n, err := readJSONObject(dec, "Point", 4)
+			if err != nil {
+				return err
+			}
+			if err := sr.point(n); err != nil {
+				return err
+			}
+			continue
+		}
+		if tok != json.Delim('[') {
+			return jsonErr(dec, fmt.Errorf("%s: Point is %v, not an array", sr.where(), tok))
+		}
+		for dec.More() {
+			ns, err := readJSONValue(dec, "Point", 4)
+			if err != nil {
+				return err
+			}
+			for _, n := range ns {
+				if err := sr.point(n); err != nil {
+					return err
+				}
+			}
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	return sr.endPeriod()
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {
@@ -117,24 +242,8 @@ func readJSONValue(dec *json.Decoder, name string, depth int) ([]*node, error) {
 	case json.Delim:
 		switch t {
 		case '{':
-			n := &node{name: name}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, jsonErr(dec, err)
-				}
-				key, _ := kt.(string)
-				vals, err := readJSONValue(dec, key, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				if key == "value" && len(vals) == 1 && len(vals[0].kids) == 0 {
-					n.text = vals[0].text
-					continue
-				}
-				n.kids = append(n.kids, vals...)
-			}
-			if err := expectDelim(dec, '}'); err != nil {
+			n, err := readJSONObject(dec, name, depth)
+			if err != nil {
 				return nil, err
 			}
 			return []*node{n}, nil
@@ -164,6 +273,34 @@ func readJSONValue(dec *json.Decoder, name string, depth int) ([]*node, error) {
 		return []*node{{name: name, text: fmt.Sprint(t)}}, nil
 	}
 	return []*node{{name: name}}, nil // null
+}
+
+// readJSONObject reads the members of an object whose '{' was just read, as one node.
+func readJSONObject(dec *json.Decoder, name string, depth int) (*node, error) {
+	if depth > maxDepth {
+		return nil, jsonErr(dec, fmt.Errorf("values nested deeper than %d", maxDepth))
+	}
+	n := &node{name: name}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, jsonErr(dec, err)
+		}
+		key, _ := kt.(string)
+		vals, err := readJSONValue(dec, key, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if key == "value" && len(vals) == 1 && len(vals[0].kids) == 0 {
+			n.text = vals[0].text
+			continue
+		}
+		n.kids = append(n.kids, vals...)
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 func jsonErr(dec *json.Decoder, err error) error {

@@ -10,10 +10,21 @@ import (
 	"strings"
 )
 
-// ParseXML reads a CIM XML market document. It is namespace-aware (any prefix, or a default
-// namespace as 2022 output had), skips a UTF-8 byte order mark, and streams: each Series is
-// turned into its compact form as soon as it closes.
+// ParseXML reads a CIM XML market document, with every point. It is namespace-aware (any
+// prefix, or a default namespace as 2022 output had) and skips a UTF-8 byte order mark.
 func ParseXML(r io.Reader) (*Document, error) {
+	c := &collector{}
+	d, err := parseXML(r, c)
+	if err != nil {
+		return d, err
+	}
+	c.fill(d)
+	return d, nil
+}
+
+// parseXML reads a CIM XML market document and hands its points to h as they are read: only
+// one Series' fields and one batch of points are held at a time.
+func parseXML(r io.Reader, h handler) (*Document, error) {
 	br := bufio.NewReader(r)
 	skipBOM(br)
 	dec := xml.NewDecoder(br)
@@ -24,6 +35,7 @@ func ParseXML(r io.Reader) (*Document, error) {
 		return nil, fmt.Errorf("unsupported charset %q", charset)
 	}
 	d := &Document{}
+	var batch []Point
 	root, err := firstStart(dec)
 	if err != nil {
 		return nil, err
@@ -39,20 +51,23 @@ func ParseXML(r io.Reader) (*Document, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			n, err := readXMLNode(dec, t, 1)
-			if err != nil {
-				return nil, err
-			}
-			if n.name == "Series" {
-				s, err := seriesFrom(n, len(d.Series))
-				if err != nil {
-					return nil, err
+			if t.Name.Local == "Series" {
+				sr := newSeriesReader(d, h, batch)
+				if err := readXMLSeries(dec, sr); err != nil {
+					return d, err
 				}
-				d.Series = append(d.Series, s)
+				batch = sr.batch
 				continue
 			}
+			n, err := readXMLNode(dec, t, 1)
+			if err != nil {
+				return d, err
+			}
+			if err := d.headerAfterSeries(n); err != nil {
+				return d, err
+			}
 			if err := d.setHeader(n); err != nil {
-				return nil, err
+				return d, err
 			}
 		case xml.EndElement:
 			// The root closed. Anything after it but comments and space is an error.
@@ -101,6 +116,72 @@ func expectEnd(dec *xml.Decoder) error {
 			}
 		case xml.StartElement:
 			return xmlErr(dec, fmt.Errorf("element <%s> after the root element", t.Name.Local))
+		}
+	}
+}
+
+// readXMLSeries reads a Series element whose start tag was just read, streaming its Points.
+func readXMLSeries(dec *xml.Decoder, sr *seriesReader) error {
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err == io.EOF {
+				err = errors.New("document ends inside <Series>")
+			}
+			return xmlErr(dec, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local != "Period" {
+				n, err := readXMLNode(dec, t, 2)
+				if err != nil {
+					return err
+				}
+				if err := sr.field(n); err != nil {
+					return err
+				}
+				continue
+			}
+			sr.startPeriod()
+			if err := readXMLPeriod(dec, sr); err != nil {
+				return err
+			}
+			if err := sr.endPeriod(); err != nil {
+				return err
+			}
+		case xml.EndElement:
+			sr.finish()
+			return nil
+		}
+	}
+}
+
+// readXMLPeriod reads the children of a Period element, each Point as it closes.
+func readXMLPeriod(dec *xml.Decoder, sr *seriesReader) error {
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err == io.EOF {
+				err = errors.New("document ends inside <Period>")
+			}
+			return xmlErr(dec, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			n, err := readXMLNode(dec, t, 3)
+			if err != nil {
+				return err
+			}
+			if n.name == "Point" {
+				err = sr.point(n)
+			} else {
+				err = sr.field(n)
+			}
+			if err != nil {
+				return err
+			}
+		case xml.EndElement:
+			return nil
 		}
 	}
 }

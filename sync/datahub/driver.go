@@ -359,13 +359,25 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 		return taken{}, syncerr.E(syncerr.Network, "read document from "+queue, err)
 	}
 	crashpoint.Hit(crashpoint.AfterArchive)
-	// 2. Parse from the archive.
+	// 2. Parse from the archive and store as it is read, in one transaction with the message
+	// record and the pending dequeue: the points of a big document are never all in memory.
 	body, err := job.Store.OpenPayload(ctx, payload.ID)
 	if err != nil {
 		return taken{}, syncerr.E(syncerr.Local, "open archived document", err)
 	}
-	doc, perr := Parse(format, body)
+	defer body.Close()
+	tx, err := job.Store.Begin(ctx)
+	if err != nil {
+		return taken{}, syncerr.E(syncerr.Local, "store document", err)
+	}
+	defer tx.Rollback()
+	doc, res, perr := Import(tx, format, body, PutOptions{SourceID: src.ID, PayloadID: payload.ID, Correlation: p.Correlation, MessageID: p.MessageID})
 	body.Close()
+	var storeErr *StoreError
+	if errors.As(perr, &storeErr) {
+		// The database failed, not the document: keep it on the server for the next run.
+		return taken{}, syncerr.E(syncerr.Local, "store document", perr)
+	}
 	id := p.MessageID
 	if id == "" && doc != nil {
 		id = doc.MRID // no MessageId header: the document mRID is the same value
@@ -373,34 +385,19 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 	if id == "" {
 		return taken{}, syncerr.Errorf(syncerr.Server, "peek "+queue, "DataHub answered 200 without a MessageId and the document has no readable mRID (archived as payload %d)", payload.ID)
 	}
-	// 3. Commit data, message record and the pending dequeue together.
-	tx, err := job.Store.Begin(ctx)
-	if err != nil {
-		return taken{}, syncerr.E(syncerr.Local, "store document", err)
-	}
-	defer tx.Rollback()
 	out := taken{id: id}
-	if perr == nil {
-		if doc.MRID != id {
-			doc.Warnings = append(doc.Warnings, fmt.Sprintf("document mRID %s differs from MessageId %s", doc.MRID, id))
-			doc.MRID = id
+	if perr != nil {
+		// The data cannot be stored as it is: start over and keep only the record.
+		tx.Rollback()
+		if tx, err = job.Store.Begin(ctx); err != nil {
+			return taken{}, syncerr.E(syncerr.Local, "store document", err)
 		}
-		res, err := Put(tx, doc, PutOptions{SourceID: src.ID, PayloadID: payload.ID, Correlation: p.Correlation})
-		if err != nil {
-			// The data cannot be stored as it is: start over and keep only the record.
-			putErr := err
-			tx.Rollback()
-			if tx, err = job.Store.Begin(ctx); err != nil {
-				return taken{}, syncerr.E(syncerr.Local, "store document", err)
-			}
-			defer tx.Rollback()
-			perr = putErr
-		} else {
-			crashpoint.Hit(crashpoint.MidTx)
-			out.readings = res.Readings
-			for _, w := range res.Warnings {
-				log.Warn("document warning", "op", "parse", "count", res.Readings, "err", w)
-			}
+		defer tx.Rollback()
+	} else {
+		crashpoint.Hit(crashpoint.MidTx)
+		out.readings = res.Readings
+		for _, w := range res.Warnings {
+			log.Warn("document warning", "op", "parse", "count", res.Readings, "err", w)
 		}
 	}
 	if perr != nil {

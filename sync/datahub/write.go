@@ -48,7 +48,19 @@ type PutOptions struct {
 	PayloadID int64
 	// Correlation is the CorrelationId header the server sent with the document, if any.
 	Correlation string
+	// MessageID is the MessageId header the document came with; when it differs from the
+	// document's mRID, it wins (it is what DataHub dequeues by) and a warning says so.
+	MessageID string
 }
+
+// StoreError is a failure of the database while a document was written, as opposed to a
+// problem with the document: the document is not at fault and must not be given up on.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return "store: " + e.Err.Error() }
+
+// Unwrap returns the database's error.
+func (e *StoreError) Unwrap() error { return e.Err }
 
 // PutResult is what a document brought in.
 type PutResult struct {
@@ -125,11 +137,14 @@ func (w *writer) begin(d *Document, s *Series, si, pi int, p *Period) error {
 	if err != nil {
 		return fmt.Errorf("%s Series %d: %w", d.Root, si+1, err)
 	}
+	if w.o.MessageID != "" {
+		sr.Attrs["message_id"] = w.o.MessageID
+	}
 	if id, ok := w.meters[m.Key]; ok {
 		m.ID = id
 	} else {
 		if err := w.tx.UpsertMeter(&m); err != nil {
-			return err
+			return &StoreError{err}
 		}
 		w.meters[m.Key] = m.ID
 		w.res.Meters++
@@ -145,7 +160,7 @@ func (w *writer) begin(d *Document, s *Series, si, pi int, p *Period) error {
 	st.qty.Key = seriesKey(d.ProcessType, s, p.Resolution, sr.Unit)
 	st.qty.Seconds = step.Nominal()
 	if err := w.tx.UpsertSeries(&st.qty); err != nil {
-		return err
+		return &StoreError{err}
 	}
 	w.res.Series++
 	// The price and amount series are made on their first value.
@@ -250,12 +265,12 @@ func (w *writer) flush() error {
 		}
 		if b.sr.ID == 0 {
 			if err := w.tx.UpsertSeries(b.sr); err != nil {
-				return err
+				return &StoreError{err}
 			}
 			w.res.Series++
 		}
 		if err := w.tx.PutReadings(b.sr.ID, *b.rs); err != nil {
-			return err
+			return &StoreError{err}
 		}
 		*b.rs = (*b.rs)[:0]
 	}
@@ -289,6 +304,10 @@ func (w *writer) finish(d *Document) (PutResult, error) {
 	if d.IsRequest() {
 		return *res, fmt.Errorf("%s %s is a request document (one a market actor sends to DataHub), not data to import", d.Root, d.MRID)
 	}
+	if o.MessageID != "" && d.MRID != o.MessageID {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("document mRID %s differs from MessageId %s", d.MRID, o.MessageID))
+		d.MRID = o.MessageID
+	}
 	res.Warnings = append(d.Warnings, res.Warnings...)
 	msg := messageOf(d, o)
 	msg.Readings = int64(res.Readings)
@@ -304,7 +323,7 @@ func (w *writer) finish(d *Document) (PutResult, error) {
 		seen[s.OriginalTransaction] = true
 		r, found, err := tx.LinkDataHubAnswer(o.SourceID, s.OriginalTransaction, d.MRID)
 		if err != nil {
-			return *res, err
+			return *res, &StoreError{err}
 		}
 		if found {
 			res.Linked = &r
@@ -316,11 +335,11 @@ func (w *writer) finish(d *Document) (PutResult, error) {
 	}
 	if o.SourceID == 0 {
 		if err := tx.ForgetFileMessage(msg.MessageID); err != nil {
-			return *res, err
+			return *res, &StoreError{err}
 		}
 	}
 	if err := tx.PutMessage(&msg); err != nil {
-		return *res, err
+		return *res, &StoreError{err}
 	}
 	res.Message = msg
 	return *res, nil
