@@ -19,20 +19,20 @@ import (
 
 // Document is one CIM market document as DataHub sent it.
 type Document struct {
-	Root           string // root element or top-level JSON key, such as NotifyValidatedMeasureData_MarketDocument
-	Namespace      string // XML namespace; empty for JSON
-	MRID           string // the document's id: DataHub's MessageId
-	Type           string // type code (E66, E31, ERR, ...); empty for acknowledgements
-	ProcessType    string // process.processType, the business reason (E23, D04, ...)
-	Sender         string
-	SenderRole     string
-	Receiver       string
-	ReceiverRole   string
-	Created        time.Time
-	ReasonCode     string // header reason.code: A01 accepted, A02 rejected
-	ReceivedMRID   string // acknowledgements: the id of the document acknowledged
-	Series         []Series
-	Warnings       []string
+	Root         string // root element or top-level JSON key, such as NotifyValidatedMeasureData_MarketDocument
+	Namespace    string // XML namespace; empty for JSON
+	MRID         string // the document's id: DataHub's MessageId
+	Type         string // type code (E66, E31, ERR, ...); empty for acknowledgements
+	ProcessType  string // process.processType, the business reason (E23, D04, ...)
+	Sender       string
+	SenderRole   string
+	Receiver     string
+	ReceiverRole string
+	Created      time.Time
+	ReasonCode   string // header reason.code: A01 accepted, A02 rejected
+	ReceivedMRID string // acknowledgements: the id of the document acknowledged
+	Series       []Series
+	Warnings     []string
 	// frozen is set once points have been handed on: the header can no longer change.
 	frozen bool
 }
