@@ -2,6 +2,8 @@ package datahub
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,6 +68,33 @@ func FuzzParseAPIError(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if e := ParseAPIError(400, b); e == nil || e.Error() == "" {
 			t.Fatal("no error value")
+		}
+	})
+}
+
+// FuzzImport parses and stores in one pass, as a sync does: whatever the bytes, no panic, and
+// an error is either the document's or the store's.
+func FuzzImport(f *testing.F) {
+	addSeeds(f, "testdata/*/*.xml")
+	addSeeds(f, "testdata/*/*.json")
+	st := newStore(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		format := FormatXML
+		if LooksLikeJSON(b) {
+			format = FormatJSON
+		}
+		tx, err := st.Begin(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		_, res, err := Import(tx, format, bytes.NewReader(b), PutOptions{})
+		var se *StoreError
+		if errors.As(err, &se) {
+			t.Fatalf("store error on fuzzed input: %v", err)
+		}
+		if err == nil && res.Message.MessageID == "" {
+			t.Fatal("a document stored without its message record")
 		}
 	})
 }
