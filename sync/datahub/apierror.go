@@ -73,8 +73,8 @@ func ParseAPIError(status int, body []byte) *APIError {
 		e.Message = cut(string(trimmed))
 	case trimmed[0] == '<':
 		dec := xml.NewDecoder(bytes.NewReader(trimmed))
-		if start, err := firstStart(dec); err == nil {
-			if n, err := readXMLNode(dec, start, 1); err == nil && strings.EqualFold(n.name, "error") {
+		if start, err := firstStart(&xmlIn{dec: dec}); err == nil {
+			if n, err := readXMLNode(&xmlIn{dec: dec}, start, 1); err == nil && strings.EqualFold(n.name, "error") {
 				fillXML(e, n)
 				return e
 			}

@@ -78,6 +78,9 @@ type Point struct {
 	Quality  string
 	Price    string // price.amount
 	Amount   string // energySum_Quantity.quantity: an amount in the series' currency
+
+	// qty, price and amount are the texts' values, parsed once when the point is read.
+	qty, price, amount float64
 }
 
 // ErrNotCIM is returned for a body that is not a CIM market document.
@@ -310,8 +313,18 @@ func (r *seriesReader) point(n *node) error {
 			return err
 		}
 	}
-	r.count++
 	pt, err := pointFrom(n)
+	return r.add(pt, err)
+}
+
+// add takes one Point read (or the error reading it).
+func (r *seriesReader) add(pt Point, err error) error {
+	if !r.begun {
+		if err := r.beginPeriod(); err != nil {
+			return err
+		}
+	}
+	r.count++
 	if err != nil {
 		return fmt.Errorf("%s Period %d Point %d: %w", r.where(), r.pi+1, r.count, err)
 	}
@@ -398,23 +411,27 @@ func (c *collector) fill(d *Document) {
 }
 
 func pointFrom(n *node) (Point, error) {
-	pos := n.val("position")
+	return pointOf(n.val("position"), n.first("quantity", "energy_Quantity.quantity"), n.val("quality"),
+		n.val("price.amount"), n.val("energySum_Quantity.quantity"))
+}
+
+// pointOf checks and makes a Point from the texts of its elements.
+func pointOf(pos, qty, quality, price, amount string) (Point, error) {
 	i, err := strconv.Atoi(pos)
 	if err != nil || i < 1 || i > maxPosition {
 		return Point{}, fmt.Errorf("position %q is not a number from 1 to %d", pos, maxPosition)
 	}
-	p := Point{
-		Position: i,
-		Quantity: n.first("quantity", "energy_Quantity.quantity"),
-		Quality:  n.val("quality"),
-		Price:    n.val("price.amount"),
-		Amount:   n.val("energySum_Quantity.quantity"),
-	}
-	for _, f := range [...]struct{ name, v string }{{"quantity", p.Quantity}, {"price.amount", p.Price}, {"energySum_Quantity.quantity", p.Amount}} {
+	p := Point{Position: i, Quantity: qty, Quality: quality, Price: price, Amount: amount}
+	for _, f := range [...]struct {
+		name, v string
+		to      *float64
+	}{{"quantity", p.Quantity, &p.qty}, {"price.amount", p.Price, &p.price}, {"energySum_Quantity.quantity", p.Amount, &p.amount}} {
 		if f.v != "" {
-			if _, err := ParseDecimal(f.v); err != nil {
+			v, err := ParseDecimal(f.v)
+			if err != nil {
 				return p, fmt.Errorf("position %d %s: %w", i, f.name, err)
 			}
+			*f.to = v
 		}
 	}
 	return p, nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -50,6 +51,8 @@ func FuzzParseXML(f *testing.F) {
 		if err == nil {
 			walk(t, d)
 		}
+		// The fast path for Points reads exactly what encoding/xml reads.
+		sameReadingFuzz(t, b)
 	})
 }
 
@@ -97,4 +100,14 @@ func FuzzImport(f *testing.F) {
 			t.Fatal("a document stored without its message record")
 		}
 	})
+}
+
+func sameReadingFuzz(t *testing.T, b []byte) {
+	fast, slow, fe, se := parseBothWays(b)
+	if (fe == nil) != (se == nil) || (fe != nil && fe.Error() != se.Error()) {
+		t.Fatalf("fast path error %v, decoder error %v", fe, se)
+	}
+	if fe == nil && !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("the fast path read\n%+v\nthe decoder read\n%+v", fast, slow)
+	}
 }

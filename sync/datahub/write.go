@@ -226,15 +226,15 @@ func (w *writer) points(pts []Point) error {
 		if pt.Quantity == "" || strings.EqualFold(pt.Quality, "A02") {
 			r.Missing = true
 		} else {
-			r.Value, _ = ParseDecimal(pt.Quantity) // checked by pointFrom
+			r.Value = pt.value(pt.Quantity, pt.qty)
 		}
 		if pt.Amount != "" {
-			r.Cost, _ = ParseDecimal(pt.Amount)
+			r.Cost = pt.value(pt.Amount, pt.amount)
 			r.HasCost = true
 			st.amts = append(st.amts, store.Reading{Start: r.Start, Seconds: r.Seconds, Value: r.Cost, Quality: pt.Quality})
 		}
 		if pt.Price != "" {
-			v, _ := ParseDecimal(pt.Price)
+			v := pt.value(pt.Price, pt.price)
 			st.prices = append(st.prices, store.Reading{Start: r.Start, Seconds: r.Seconds, Value: v, Quality: pt.Quality})
 		}
 		st.rs = append(st.rs, r)
@@ -459,4 +459,14 @@ func seriesKey(processType string, s *Series, resolution, unit string) string {
 		parts = append(parts, "brp:"+s.BalanceResponsible)
 	}
 	return strings.Join(append(parts, strings.ToUpper(resolution), unit), "/")
+}
+
+// value is a point's value: parsed when it was read, or (for a Point made by hand) now. The
+// text was checked when it was read.
+func (p *Point) value(text string, parsed float64) float64 {
+	if parsed != 0 {
+		return parsed
+	}
+	v, _ := ParseDecimal(text)
+	return v
 }
