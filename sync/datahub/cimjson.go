@@ -191,6 +191,12 @@ func readJSONPeriod(dec *json.Decoder, sr *seriesReader) error {
 			return jsonErr(dec, fmt.Errorf("%s: Point is %v, not an array", sr.where(), tok))
 		}
 		for dec.More() {
+			if fastPoints {
+				if err := readJSONPoint(dec, sr); err != nil {
+					return err
+				}
+				continue
+			}
 			ns, err := readJSONValue(dec, "Point", 4)
 			if err != nil {
 				return err
@@ -209,6 +215,75 @@ func readJSONPeriod(dec *json.Decoder, sr *seriesReader) error {
 		return err
 	}
 	return sr.endPeriod()
+}
+
+// jsonPoint is a CIM JSON Point. Decoding it whole is about twice as fast as reading it token
+// by token (BENCHMARKS-datahub.md); coded values may be bare or {"value": ...}.
+type jsonPoint struct {
+	Position  jsonText `json:"position"`
+	Quantity  jsonText `json:"quantity"`
+	EnergyQty jsonText `json:"energy_Quantity.quantity"`
+	Quality   jsonText `json:"quality"`
+	Price     jsonText `json:"price.amount"`
+	Amount    jsonText `json:"energySum_Quantity.quantity"`
+}
+
+// jsonText is the text of a JSON value as the tree reader gives it: a string's contents, a
+// number's literal, "true"/"false", "" for null, and for an object its "value" member.
+type jsonText struct {
+	s   string
+	set bool
+}
+
+var nullJSON = []byte("null")
+
+func (t *jsonText) UnmarshalJSON(b []byte) error {
+	t.set = true
+	switch {
+	case len(b) == 0 || bytes.Equal(b, nullJSON):
+		t.s = ""
+	case b[0] == '"':
+		if err := json.Unmarshal(b, &t.s); err != nil {
+			return err
+		}
+		if len(t.s) > maxTextBytes {
+			return fmt.Errorf("text longer than %d bytes", maxTextBytes)
+		}
+	case b[0] == '{':
+		var o struct {
+			Value *jsonText `json:"value"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		t.s = ""
+		if o.Value != nil {
+			t.s = o.Value.s
+		}
+	case b[0] == '[':
+		return errors.New("an array where a value was expected")
+	default:
+		t.s = string(b)
+	}
+	t.s = strings.TrimSpace(t.s)
+	return nil
+}
+
+// readJSONPoint reads one element of a Point array.
+func readJSONPoint(dec *json.Decoder, sr *seriesReader) error {
+	var p jsonPoint
+	if err := dec.Decode(&p); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return sr.add(Point{}, fmt.Errorf("a Point is a JSON object, not %s", te.Value))
+		}
+		return jsonErr(dec, err)
+	}
+	qty := p.Quantity.s
+	if qty == "" {
+		qty = p.EnergyQty.s
+	}
+	return sr.add(pointOf(p.Position.s, qty, p.Quality.s, p.Price.s, p.Amount.s))
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {

@@ -77,3 +77,34 @@ func TestFastPointsReadAsTheDecoderDoes(t *testing.T) {
 		sameReading(t, name, []byte(strings.Replace(base, pt, repl, 1)))
 	}
 }
+
+// parseJSONBothWays parses b decoding each Point whole and reading it token by token.
+func parseJSONBothWays(b []byte) (fast, slow *Document, fastErr, slowErr error) {
+	defer func() { fastPoints = true }()
+	fastPoints = true
+	fast, fastErr = ParseJSON(bytes.NewReader(b))
+	fastPoints = false
+	slow, slowErr = ParseJSON(bytes.NewReader(b))
+	return
+}
+
+// TestJSONPointsReadAsTheTreeReaderDoes compares decoding JSON Points whole with reading them
+// token by token, on every JSON fixture and a bundle. Errors may be worded differently; both
+// must refuse the same documents.
+func TestJSONPointsReadAsTheTreeReaderDoes(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*/*.json")
+	files = append(files, "bundle")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if f == "bundle" {
+			b = bigDocument("json", 20)
+		}
+		fast, slow, fe, se := parseJSONBothWays(b)
+		if (fe == nil) != (se == nil) {
+			t.Fatalf("%s: decoded %v, token by token %v", f, fe, se)
+		}
+		if fe == nil && !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%s: decoded\n%+v\ntoken by token\n%+v", f, fast, slow)
+		}
+	}
+}

@@ -63,6 +63,14 @@ func FuzzParseJSON(f *testing.F) {
 		if err == nil {
 			walk(t, d)
 		}
+		// Decoding a Point whole reads what reading it token by token reads.
+		fast, slow, fe, se := parseJSONBothWays(b)
+		if (fe == nil) != (se == nil) {
+			t.Fatalf("decoded %v, token by token %v", fe, se)
+		}
+		if fe == nil && !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("decoded\n%+v\ntoken by token\n%+v", fast, slow)
+		}
 	})
 }
 
