@@ -239,6 +239,10 @@ var nullJSON = []byte("null")
 
 func (t *jsonText) UnmarshalJSON(b []byte) error {
 	t.set = true
+	if v, ok := simpleText(b); ok {
+		t.s = v
+		return nil
+	}
 	switch {
 	case len(b) == 0 || bytes.Equal(b, nullJSON):
 		t.s = ""
@@ -267,6 +271,58 @@ func (t *jsonText) UnmarshalJSON(b []byte) error {
 	}
 	t.s = strings.TrimSpace(t.s)
 	return nil
+}
+
+// simpleText reads the common shapes without reflection: a number, a string without escapes,
+// or {"value": one of those}. b is valid JSON (the decoder has scanned it).
+func simpleText(b []byte) (string, bool) {
+	if len(b) > 0 && b[0] == '{' {
+		i := skipJSONSpace(b, 1)
+		if !bytes.HasPrefix(b[i:], []byte(`"value"`)) {
+			return "", false
+		}
+		i = skipJSONSpace(b, i+len(`"value"`))
+		if i >= len(b) || b[i] != ':' {
+			return "", false
+		}
+		i = skipJSONSpace(b, i+1)
+		j := i
+		if j < len(b) && b[j] == '"' {
+			k := bytes.IndexByte(b[j+1:], '"')
+			if k < 0 {
+				return "", false
+			}
+			j += k + 2
+		} else {
+			for j < len(b) && b[j] != '}' && b[j] != ',' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+				j++
+			}
+		}
+		if e := skipJSONSpace(b, j); e != len(b)-1 || b[e] != '}' {
+			return "", false
+		}
+		b = b[i:j]
+	}
+	switch {
+	case len(b) == 0:
+		return "", false
+	case b[0] == '"':
+		inner := b[1 : len(b)-1]
+		if bytes.IndexByte(inner, '\\') >= 0 || len(inner) > maxTextBytes {
+			return "", false
+		}
+		return strings.TrimSpace(string(inner)), true
+	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
+		return string(b), true
+	}
+	return "", false
+}
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // readJSONPoint reads one element of a Point array.
