@@ -147,9 +147,74 @@ func (env *Env) dbPath(flagValue string) string {
 	return defaultDBPath()
 }
 
-// openStore opens the invocation's database.
+// openStore opens the invocation's database for reading and writing, and makes env.Secrets
+// that database's own keyring items.
 func (env *Env) openStore(ctx context.Context, c *invocation) (*store.Store, error) {
-	return store.Open(ctx, env.dbPath(c.db))
+	return env.open(ctx, env.dbPath(c.db), store.Options{})
+}
+
+// openStoreForReading opens the invocation's database for a command that only reads it: a
+// database written by a newer Custody is then opened read-only instead of refused.
+func (env *Env) openStoreForReading(ctx context.Context, c *invocation) (*store.Store, error) {
+	return env.open(ctx, env.dbPath(c.db), store.Options{ReadNewer: true})
+}
+
+func (env *Env) open(ctx context.Context, path string, opts store.Options) (*store.Store, error) {
+	st, err := store.OpenWith(ctx, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if st.ReadOnly() {
+		env.Logger.Warn("this database was written by a newer Custody; reading it only", "op", "store.open")
+	}
+	if err := env.useDatabaseSecrets(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// useDatabaseSecrets makes env.Secrets the keyring items of st's database, moving the items
+// its sources kept under the names of older Custody versions (shared by every database) the
+// first time. A keyring that cannot be reached then is not an error here: commands that need
+// no secret (export, say) go on, and the move is tried again at the next open.
+func (env *Env) useDatabaseSecrets(ctx context.Context, st *store.Store) error {
+	sc, ok := env.Secrets.(secrets.Scoper)
+	if !ok {
+		return nil // the demo's throwaway memory, or a test's own store
+	}
+	id, err := st.DatabaseID(ctx)
+	if err != nil {
+		return err
+	}
+	scoped := sc.ForDatabase(id)
+	_, isKeyring := env.Secrets.(secrets.Keyring)
+	env.Secrets = scoped
+	if !isKeyring || st.ReadOnly() {
+		return nil
+	}
+	if _, done, err := st.Meta(ctx, store.MetaKeyringScoped); err != nil || done {
+		return err
+	}
+	srcs, err := st.Sources(ctx)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, s := range srcs {
+		names = append(names, s.Name)
+	}
+	if len(names) > 0 {
+		n, err := secrets.MoveLegacy(secrets.Keyring{}, scoped, names)
+		if err != nil {
+			env.Logger.Warn("move keyring items to this database's names; will try again", "op", "secrets.move", "moved", n, "err", err)
+			return nil
+		}
+		if n > 0 {
+			env.Logger.Info("moved keyring items to this database's names", "op", "secrets.move", "moved", n)
+		}
+	}
+	return st.SetMeta(ctx, store.MetaKeyringScoped, "1")
 }
 
 // runCommand parses args for the named command and runs it, returning the exit status.

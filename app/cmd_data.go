@@ -1,15 +1,20 @@
 package app
 
 import (
+	"bufio"
+	"cmp"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"custody/store"
 	"custody/sync/fileimport"
@@ -37,9 +42,9 @@ func init() {
 	register(&command{
 		name:    "reprocess",
 		args:    "[--all]",
-		summary: "Parse archived payloads again (after a parser fix): the failed ones, or with --all every file payload.",
+		summary: "Parse archived payloads again (after a parser fix): the failed ones and those a crash left unparsed, or with --all every payload.",
 		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defBool("all", false, "reparse every archived payload, not only the failed ones")
+			c.defBool("all", false, "reparse every archived payload, not only the failed and unparsed ones")
 		},
 		run: runReprocess,
 	})
@@ -63,10 +68,16 @@ func runImport(ctx context.Context, env *Env, c *invocation) error {
 		if err != nil {
 			failed++
 			fmt.Fprintf(env.Stderr, "%s: FAILED: %v\n", path, trimPrefix(err, "import "+path+": "))
-			fmt.Fprintf(env.Stderr, "  the file is archived in the database; nothing of it was imported\n")
+			if sum.Archived {
+				fmt.Fprintf(env.Stderr, "  the file is kept in the database's archive; `custody reprocess` parses it again after a fix\n")
+			} else {
+				fmt.Fprintf(env.Stderr, "  the file could not be archived, so nothing of it is in the database\n")
+			}
 			continue
 		}
-		printSummary(env.Stdout, sum)
+		if err := printSummary(env.Stdout, sum); err != nil {
+			return fmt.Errorf("import: write the summary of %s: %w", path, err)
+		}
 	}
 	if failed > 0 {
 		fmt.Fprintf(env.Stderr, "%d of %d files failed\n", failed, len(c.args))
@@ -79,22 +90,41 @@ func trimPrefix(err error, prefix string) string {
 	return strings.TrimPrefix(err.Error(), prefix)
 }
 
-func printSummary(w io.Writer, s fileimport.Summary) {
+// printSummary writes one file's summary and returns the first write error, so that an import
+// whose output cannot be written does not exit as if all was well.
+func printSummary(w io.Writer, s fileimport.Summary) error {
+	ew := &errWriter{w: w}
 	if s.Unchanged {
-		fmt.Fprintf(w, "%s: %s, already imported: nothing changed\n", s.File, s.Format)
-		return
+		fmt.Fprintf(ew, "%s: %s, already imported: nothing changed\n", s.File, s.Format)
+		return ew.err
 	}
-	fmt.Fprintf(w, "%s: %s, %d meters, %d series, %d readings", s.File, s.Format, s.Meters, s.Series, s.Readings)
+	fmt.Fprintf(ew, "%s: %s, %d meters, %d series, %d readings", s.File, s.Format, s.Meters, s.Series, s.Readings)
 	if s.Messages > 0 {
-		fmt.Fprintf(w, ", %d messages", s.Messages)
+		fmt.Fprintf(ew, ", %d messages", s.Messages)
 	}
 	if !s.From.IsZero() {
-		fmt.Fprintf(w, ", %s to %s", s.From.UTC().Format(time.RFC3339), s.To.UTC().Format(time.RFC3339))
+		fmt.Fprintf(ew, ", %s to %s", s.From.UTC().Format(time.RFC3339), s.To.UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, ", %d warnings\n", len(s.Warnings))
+	fmt.Fprintf(ew, ", %d warnings\n", len(s.Warnings))
 	for _, warn := range s.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", warn)
+		fmt.Fprintf(ew, "  warning: %s\n", warn)
 	}
+	return ew.err
+}
+
+// errWriter keeps the first write error and writes nothing after it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }
 
 // progressLine draws a one-line progress indicator for big files on a terminal-ish stream.
@@ -160,7 +190,7 @@ func runExport(ctx context.Context, env *Env, c *invocation) error {
 	if err != nil {
 		return err
 	}
-	st, err := env.openStore(ctx, c)
+	st, err := env.openStoreForReading(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -172,47 +202,169 @@ func runExport(ctx context.Context, env *Env, c *invocation) error {
 	return exportCSV(ctx, env.Stdout, st, f)
 }
 
-// csvRecord renders one reading per the CSV contract.
-func csvRecord(row store.ExportRow, rec []string) []string {
-	r := row.Reading
-	value, cost := "", ""
-	if !r.Missing {
-		value = formatFloat(r.Value)
+// exportCSV writes the selected readings in the CSV contract to w.
+func exportCSV(ctx context.Context, w io.Writer, st *store.Store, f store.ExportFilter) error {
+	cw := newCSVExport(w)
+	if err := cw.header(); err != nil {
+		return err
 	}
-	if r.HasCost {
-		cost = formatFloat(r.Cost)
+	err := st.ExportBySeries(ctx, f, cw.series, cw.reading)
+	if ferr := cw.w.Flush(); err == nil {
+		err = ferr
 	}
-	return append(rec[:0], row.Meter, row.Series, row.Commodity, row.Flow, row.Unit,
-		time.Unix(r.Start, 0).UTC().Format(time.RFC3339), strconv.FormatInt(r.Seconds, 10),
-		value, r.Quality, cost, row.Currency)
+	return err
 }
 
-// ExportCSV writes the selected readings in the CSV contract to w.
-func exportCSV(ctx context.Context, w io.Writer, st *store.Store, f store.ExportFilter) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader); err != nil {
-		return err
+// csvExport writes the CSV contract by hand: the columns a series shares are rendered once
+// per series, and each reading's line is appended to one reused buffer. It writes exactly
+// what encoding/csv would (a test compares them) at several times its speed, which an export
+// of millions of readings needs (BENCHMARKS-export.md).
+type csvExport struct {
+	w        *bufio.Writer
+	prefix   []byte // meter,series,commodity,flow,unit,
+	currency []byte // ,currency
+	line     []byte
+	day      int64  // the day of dayText, in days since 1970
+	dayText  []byte // YYYY-MM-DDT of day
+	quality  map[string][]byte
+}
+
+func newCSVExport(w io.Writer) *csvExport {
+	return &csvExport{w: bufio.NewWriterSize(w, 256<<10), day: math.MinInt64, quality: map[string][]byte{}}
+}
+
+func (c *csvExport) header() error {
+	var b []byte
+	for i, h := range CSVHeader {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendCSVField(b, h)
 	}
-	rec := make([]string, 0, len(CSVHeader))
-	err := st.ExportReadings(ctx, f, func(row store.ExportRow) error {
-		rec = csvRecord(row, rec)
-		return cw.Write(rec)
-	})
-	cw.Flush()
-	if err != nil {
-		return err
+	_, err := c.w.Write(append(b, '\n'))
+	return err
+}
+
+func (c *csvExport) series(sr store.ExportSeries) error {
+	c.prefix = c.prefix[:0]
+	for _, f := range []string{sr.Meter, sr.Series, sr.Commodity, sr.Flow, sr.Unit} {
+		c.prefix = append(appendCSVField(c.prefix, f), ',')
 	}
-	return cw.Error()
+	c.currency = appendCSVField(append(c.currency[:0], ','), sr.Currency)
+	return nil
+}
+
+func (c *csvExport) reading(r *store.Reading) error {
+	b := append(c.line[:0], c.prefix...)
+	b = c.appendStart(b, r.Start)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, r.Seconds, 10)
+	b = append(b, ',')
+	if !r.Missing {
+		b = strconv.AppendFloat(b, r.Value, 'f', -1, 64)
+	}
+	b = append(b, ',')
+	if r.Quality != "" {
+		q, ok := c.quality[r.Quality]
+		if !ok {
+			q = appendCSVField(nil, r.Quality)
+			c.quality[r.Quality] = q
+		}
+		b = append(b, q...)
+	}
+	b = append(b, ',')
+	if r.HasCost {
+		b = strconv.AppendFloat(b, r.Cost, 'f', -1, 64)
+	}
+	b = append(append(b, c.currency...), '\n')
+	c.line = b
+	_, err := c.w.Write(b)
+	return err
+}
+
+// appendStart appends start as RFC 3339 in UTC, reusing the date of the reading before.
+func (c *csvExport) appendStart(b []byte, start int64) []byte {
+	day, sec := start/86400, start%86400
+	if sec < 0 {
+		day, sec = day-1, sec+86400
+	}
+	if day != c.day {
+		t := time.Unix(day*86400, 0).UTC()
+		if y := t.Year(); y < 0 || y > 9999 {
+			return time.Unix(start, 0).UTC().AppendFormat(b, time.RFC3339)
+		}
+		c.day, c.dayText = day, t.AppendFormat(c.dayText[:0], "2006-01-02T")
+	}
+	b = append(b, c.dayText...)
+	h, m, s := sec/3600, sec/60%60, sec%60
+	return append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10), 'Z')
+}
+
+// appendCSVField appends one field as encoding/csv writes it (quoted when it holds a comma, a
+// quote, a line break or starts with a space), with control characters from the data replaced
+// by U+FFFD so that an export printed to a terminal cannot drive it.
+func appendCSVField(b []byte, field string) []byte {
+	field = safeText(field)
+	if !csvNeedsQuotes(field) {
+		return append(b, field...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(field); i++ {
+		if field[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, field[i])
+	}
+	return append(b, '"')
+}
+
+// csvNeedsQuotes is encoding/csv's rule for the comma delimiter.
+func csvNeedsQuotes(field string) bool {
+	if field == "" {
+		return false
+	}
+	if field == `\.` || strings.ContainsAny(field, ",\"\r\n") {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(field)
+	return unicode.IsSpace(r)
+}
+
+// safeText replaces what a terminal would take as a command (C0 and C1 control characters
+// other than tab and line feed, and DEL) and invalid UTF-8 with U+FFFD. It returns s itself
+// when it is clean, as it nearly always is.
+func safeText(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' && c != '\n' || c >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' {
+			return r
+		}
+		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == utf8.RuneError {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 func exportJSON(ctx context.Context, w io.Writer, st *store.Store, f store.ExportFilter) error {
-	enc := json.NewEncoder(w)
-	return st.ExportReadings(ctx, f, func(row store.ExportRow) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	enc := json.NewEncoder(bw)
+	err := st.ExportReadings(ctx, f, func(row store.ExportRow) error {
 		r := row.Reading
+		// JSON escapes C0 controls but not C1 ones, which some terminals obey: safeText.
 		obj := map[string]any{
-			"meter": row.Meter, "series": row.Series, "commodity": row.Commodity, "flow": row.Flow,
-			"unit": row.Unit, "start": time.Unix(r.Start, 0).UTC().Format(time.RFC3339), "seconds": r.Seconds,
-			"value": nil, "quality": r.Quality, "cost": nil, "currency": row.Currency,
+			"meter": safeText(row.Meter), "series": safeText(row.Series), "commodity": safeText(row.Commodity), "flow": safeText(row.Flow),
+			"unit": safeText(row.Unit), "start": time.Unix(r.Start, 0).UTC().Format(time.RFC3339), "seconds": r.Seconds,
+			"value": nil, "quality": safeText(r.Quality), "cost": nil, "currency": safeText(row.Currency),
 		}
 		if !r.Missing {
 			obj["value"] = json.Number(formatFloat(r.Value))
@@ -222,6 +374,10 @@ func exportJSON(ctx context.Context, w io.Writer, st *store.Store, f store.Expor
 		}
 		return enc.Encode(obj)
 	})
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 func runReprocess(ctx context.Context, env *Env, c *invocation) error {
@@ -230,11 +386,7 @@ func runReprocess(ctx context.Context, env *Env, c *invocation) error {
 		return err
 	}
 	defer st.Close()
-	filter := store.PayloadFilter{Status: store.PayloadFailed}
-	if c.boolean("all") {
-		filter.Status = ""
-	}
-	ps, err := st.Payloads(ctx, filter)
+	ps, err := payloadsToReprocess(ctx, st, c.boolean("all"))
 	if err != nil {
 		return err
 	}
@@ -254,13 +406,34 @@ func runReprocess(ctx context.Context, env *Env, c *invocation) error {
 		}
 		ok++
 		fmt.Fprintf(env.Stdout, "payload %d: ", p.ID)
-		printSummary(env.Stdout, sum)
+		if err := printSummary(env.Stdout, sum); err != nil {
+			return fmt.Errorf("reprocess: write the summary of payload %d: %w", p.ID, err)
+		}
 	}
 	fmt.Fprintf(env.Stdout, "reprocessed %d payloads, %d failed, %d skipped\n", ok, failed, skipped)
 	if failed > 0 {
 		return errSilentFailure
 	}
 	return nil
+}
+
+// payloadsToReprocess returns, newest first, every archived payload with --all, else those
+// not parsed: the failed ones, and the ones left pending by a crash, a full disk or a busy
+// database between archiving and parsing.
+func payloadsToReprocess(ctx context.Context, st *store.Store, all bool) ([]store.Payload, error) {
+	if all {
+		return st.Payloads(ctx, store.PayloadFilter{})
+	}
+	var out []store.Payload
+	for _, status := range []string{store.PayloadFailed, store.PayloadPending} {
+		ps, err := st.Payloads(ctx, store.PayloadFilter{Status: status})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	slices.SortFunc(out, func(a, b store.Payload) int { return cmp.Compare(b.ID, a.ID) })
+	return out, nil
 }
 
 func hasFormat(fs []fileimport.Format, name string) bool {

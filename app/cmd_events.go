@@ -54,7 +54,7 @@ func runEvents(ctx context.Context, env *Env, c *invocation) error {
 	if len(c.args) > 0 {
 		return usageErr("events takes no arguments")
 	}
-	st, err := env.openStore(ctx, c)
+	st, err := env.openStoreForReading(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func runMessages(ctx context.Context, env *Env, c *invocation) error {
 	if len(c.args) > 0 {
 		return usageErr("messages takes no arguments")
 	}
-	st, err := env.openStore(ctx, c)
+	st, err := env.openStoreForReading(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -120,7 +120,11 @@ func runSources(ctx context.Context, env *Env, c *invocation) error {
 		return usageErr("say list, add, remove, test, enable or disable")
 	}
 	sub, args := c.args[0], c.args[1:]
-	st, err := env.openStore(ctx, c)
+	open := env.openStore
+	if sub == "list" {
+		open = env.openStoreForReading
+	}
+	st, err := open(ctx, c)
 	if err != nil {
 		return err
 	}

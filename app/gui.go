@@ -37,7 +37,7 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 		defer os.RemoveAll(dir)
 		opts.DBPath = filepath.Join(dir, "demo.db")
 	}
-	st, err := store.Open(ctx, opts.DBPath)
+	st, err := env.open(ctx, opts.DBPath, store.Options{})
 	if err != nil {
 		return err
 	}

@@ -159,8 +159,37 @@ type ExportRow struct {
 	Reading   Reading
 }
 
+// ExportSeries is a series as the export names it: the columns every one of its readings
+// shares.
+type ExportSeries struct {
+	Meter     string
+	Series    string
+	Commodity string
+	Flow      string
+	Unit      string
+	Currency  string
+}
+
 // ExportReadings streams every selected reading, sorted by meter, series and start, to fn.
 func (s *Store) ExportReadings(ctx context.Context, f ExportFilter, fn func(ExportRow) error) error {
+	var row ExportRow
+	return s.ExportBySeries(ctx, f, func(sr ExportSeries) error {
+		row = ExportRow{Meter: sr.Meter, Series: sr.Series, Commodity: sr.Commodity, Flow: sr.Flow, Unit: sr.Unit, Currency: sr.Currency}
+		return nil
+	}, func(r *Reading) error {
+		row.Reading = *r
+		return fn(row)
+	})
+}
+
+// ExportBySeries streams the selected readings series by series, sorted by meter, series and
+// start: onSeries is called before each series' readings, then onReading for each of them.
+// The reading passed to onReading is reused for the next one.
+//
+// It reads the few series first and then each series' readings in primary-key order, so
+// SQLite never sorts the readings and no meter or series text is copied per reading: this is
+// what makes an export of millions of readings fast and flat in memory (BENCHMARKS-export.md).
+func (s *Store) ExportBySeries(ctx context.Context, f ExportFilter, onSeries func(ExportSeries) error, onReading func(*Reading) error) error {
 	to := f.To
 	if to == 0 {
 		to = 1<<62 - 1
@@ -169,30 +198,80 @@ func (s *Store) ExportReadings(ctx context.Context, f ExportFilter, fn func(Expo
 	if from == 0 {
 		from = -(1 << 62)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT m.key, s.key, s.commodity, s.flow, s.unit, s.currency,
-			r.start, r.seconds, r.value, r.quality, r.cost, r.tou
-		FROM meters m JOIN series s ON s.meter_id = m.id JOIN readings r ON r.series_id = s.id
-		WHERE (? = '' OR m.key = ?) AND r.start >= ? AND r.start < ?
-		ORDER BY m.key, s.key, r.start`, f.Meter, f.Meter, from, to)
+	type seriesRow struct {
+		id int64
+		ExportSeries
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT s.id, m.key, s.key, s.commodity, s.flow, s.unit, s.currency
+		FROM meters m JOIN series s ON s.meter_id = m.id
+		WHERE (? = '' OR m.key = ?)
+		ORDER BY m.key, s.key`, f.Meter, f.Meter)
+	if err != nil {
+		return fmt.Errorf("export: list series: %w", err)
+	}
+	var series []seriesRow
+	for rows.Next() {
+		var sr seriesRow
+		if err := rows.Scan(&sr.id, &sr.Meter, &sr.Series, &sr.Commodity, &sr.Flow, &sr.Unit, &sr.Currency); err != nil {
+			rows.Close()
+			return fmt.Errorf("export: list series: %w", err)
+		}
+		series = append(series, sr)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export: list series: %w", err)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer conn.Close()
+	stmt, err := conn.PrepareContext(ctx, `SELECT start, seconds, value, quality, cost, tou
+		FROM readings WHERE series_id = ? AND start >= ? AND start < ? ORDER BY start`)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer stmt.Close()
+	for _, sr := range series {
+		if err := s.exportSeries(ctx, stmt, sr.id, from, to, func() error { return onSeries(sr.ExportSeries) }, onReading); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exportSeries streams one series' readings; announce is called before the first one, so a
+// series with no reading in the period is left out.
+func (s *Store) exportSeries(ctx context.Context, stmt *sql.Stmt, id, from, to int64, announce func() error, onReading func(*Reading) error) error {
+	rows, err := stmt.QueryContext(ctx, id, from, to)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	defer rows.Close()
+	var (
+		r       Reading
+		value   sql.NullFloat64
+		quality sql.NullString
+		cost    sql.NullFloat64
+		tou     sql.NullInt64
+		first   = true
+	)
 	for rows.Next() {
-		var row ExportRow
-		var value, cost sql.NullFloat64
-		var quality sql.NullString
-		var tou sql.NullInt64
-		if err := rows.Scan(&row.Meter, &row.Series, &row.Commodity, &row.Flow, &row.Unit, &row.Currency,
-			&row.Reading.Start, &row.Reading.Seconds, &value, &quality, &cost, &tou); err != nil {
+		if err := rows.Scan(&r.Start, &r.Seconds, &value, &quality, &cost, &tou); err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		r := &row.Reading
+		if first {
+			if err := announce(); err != nil {
+				return err
+			}
+			first = false
+		}
 		r.Value, r.Missing = value.Float64, !value.Valid
 		r.Quality = quality.String
 		r.Cost, r.HasCost = cost.Float64, cost.Valid
 		r.TOU, r.HasTOU = tou.Int64, tou.Valid
-		if err := fn(row); err != nil {
+		if err := onReading(&r); err != nil {
 			return err
 		}
 	}

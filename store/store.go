@@ -29,10 +29,37 @@ var migrationFS embed.FS
 // ErrNotFound is returned when a named row does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrReadOnly is returned by a write to a store opened read-only.
+var ErrReadOnly = errors.New("the database is open for reading only")
+
+// NewerSchemaError is returned when the database was written by a newer Custody: it holds
+// migrations this build does not know, so writing to it could corrupt what the newer one keeps.
+type NewerSchemaError struct {
+	Have    int      // migrations applied to the database
+	Know    int      // migrations this build knows
+	Unknown []string // the applied migrations this build does not know
+}
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("this database was written by a newer Custody (schema %d, this one knows %d): "+
+		"update Custody to use it; this one only reads it, and only for export, events, messages and sources list", e.Have, e.Know)
+}
+
+// Options changes how a database is opened.
+type Options struct {
+	// ReadNewer lets a database written by a newer Custody be opened for reading only, for
+	// the commands that only read (export, events, messages, sources list). Without it such a
+	// database is refused with a *NewerSchemaError. Databases this build knows open as usual.
+	ReadNewer bool
+	// BusyTimeout is how long a writer waits for another; zero means [BusyTimeout].
+	BusyTimeout time.Duration
+}
+
 // Store is an open Custody database.
 type Store struct {
-	db   *sql.DB
-	path string
+	db       *sql.DB
+	path     string
+	readOnly bool
 
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
@@ -40,7 +67,13 @@ type Store struct {
 
 // Open opens (creating when needed) the database at path and brings its schema up to date.
 // A new file is created with mode 0600 in a folder with mode 0700: the data is personal.
+// A database written by a newer Custody is refused with a *NewerSchemaError.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: no database path")
 	}
@@ -64,29 +97,42 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	// The engine, an import and the UI write from different goroutines (and `custody sync`
 	// may run beside the GUI): wait for the lock instead of failing at once.
-	q.Add("_pragma", "busy_timeout(10000)")
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = BusyTimeout
+	}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	// NORMAL is durable in WAL mode except for the last transactions on power loss, which
 	// at-least-once delivery makes harmless: unacknowledged data comes again.
 	q.Add("_pragma", "synchronous(1)")
 	// Take the write lock at BEGIN, so two writers queue on the busy timeout instead of
 	// failing with SQLITE_BUSY when a read transaction tries to upgrade.
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
 
-	db, err := sql.Open("sqlite", dsn)
+	s, err := openDSN(ctx, path, q)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
-	// Writers serialise on SQLite's lock anyway; a few connections let reads go on beside them.
-	db.SetMaxOpenConns(4)
-	db.SetConnMaxIdleTime(time.Minute)
-	s := &Store{db: db, path: path, Now: time.Now}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	newer, err := s.newerSchema(ctx)
+	if err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	if newer != nil {
+		s.db.Close()
+		if !opts.ReadNewer {
+			return nil, fmt.Errorf("open store %s: %w", path, newer)
+		}
+		// Reads only: SQLite refuses every write on these connections.
+		q.Add("_pragma", "query_only(1)")
+		if s, err = openDSN(ctx, path, q); err != nil {
+			return nil, err
+		}
+		s.readOnly = true
+		return s, nil
 	}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, err
 	}
 	// The WAL and shared-memory files inherit nothing from the main file's mode.
@@ -94,6 +140,58 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = os.Chmod(path+suffix, 0o600)
 	}
 	return s, nil
+}
+
+func openDSN(ctx context.Context, path string, q url.Values) (*Store, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// Writers serialise on SQLite's lock anyway; a few connections let reads go on beside them.
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Store{db: db, path: path, Now: time.Now}, nil
+}
+
+// ReadOnly reports whether the store was opened for reading only (a newer Custody's database).
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
+// newerSchema returns a *NewerSchemaError when the database holds migrations this build does
+// not know, and nil otherwise (a new or older database, or this build's own).
+func (s *Store) newerSchema(ctx context.Context) (*NewerSchemaError, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'migrations'`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("open store: read schema: %w", err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	applied, err := s.Migrations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	known, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	knownSet := map[string]bool{}
+	for _, k := range known {
+		knownSet[strings.TrimPrefix(k, "migrations/")] = true
+	}
+	var unknown []string
+	for _, a := range applied {
+		if !knownSet[a] {
+			unknown = append(unknown, a)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil, nil
+	}
+	return &NewerSchemaError{Have: len(applied), Know: len(known), Unknown: unknown}, nil
 }
 
 // Close closes the database.

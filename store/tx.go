@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Tx is a write transaction. Its statements are prepared once and reused, because readings
@@ -16,15 +17,58 @@ type Tx struct {
 	ctx   context.Context
 	stmts map[string]*sql.Stmt
 	done  bool
+
+	// batch, when set, lets readings be committed in batches of about this long, so that a
+	// long import does not keep other writers out (see Batched).
+	batch   time.Duration
+	started time.Time
 }
 
-// Begin starts a write transaction. It takes SQLite's write lock at once and waits for it.
+// Begin starts a write transaction. It takes SQLite's write lock at once and waits for it, up
+// to [BusyTimeout]; a writer that waited longer gets a *BusyError.
 func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	if s.readOnly {
+		return nil, fmt.Errorf("begin: %w", ErrReadOnly)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", busyErr("begin", err))
 	}
-	return &Tx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}, nil
+	return &Tx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}, started: time.Now()}, nil
+}
+
+// Batched lets the transaction commit the readings written so far and start again whenever it
+// has held the write lock for about d, so that other writers get a turn during a long import.
+// Only imports use it: what they write is idempotent (upserts) and their payload is marked
+// parsed only in the last batch, so a crash between batches leaves a payload that is parsed
+// again. Transactions that carry an acknowledgement owed to a custodian are never batched.
+func (t *Tx) Batched(d time.Duration) { t.batch = d }
+
+// maybeCommitBatch commits and begins anew when a batched transaction is due.
+func (t *Tx) maybeCommitBatch() error {
+	if t.batch <= 0 || time.Since(t.started) < t.batch {
+		return nil
+	}
+	t.closeStmts()
+	t.stmts = map[string]*sql.Stmt{}
+	if err := t.tx.Commit(); err != nil {
+		t.done = true
+		return fmt.Errorf("commit a batch: %w", busyErr("commit", err))
+	}
+	// Let a writer that is waiting take the lock before this import asks for it again.
+	select {
+	case <-t.ctx.Done():
+		t.done = true
+		return t.ctx.Err()
+	case <-time.After(batchYield):
+	}
+	tx, err := t.s.db.BeginTx(t.ctx, nil)
+	if err != nil {
+		t.done = true
+		return fmt.Errorf("begin a batch: %w", busyErr("begin", err))
+	}
+	t.tx, t.started = tx, time.Now()
+	return nil
 }
 
 // Commit commits the transaction.
@@ -35,7 +79,7 @@ func (t *Tx) Commit() error {
 	t.done = true
 	t.closeStmts()
 	if err := t.tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", busyErr("commit", err))
 	}
 	return nil
 }
@@ -195,6 +239,9 @@ func init() {
 // PutReadings upserts readings of one series: a reading with the same start replaces the
 // stored one (corrections win; within rs, the later one wins).
 func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
+	if err := t.maybeCommitBatch(); err != nil {
+		return err
+	}
 	args := make([]any, 0, 2+6*min(len(rs), readingRows))
 	for len(rs) > 0 {
 		n := 1

@@ -1,6 +1,8 @@
 // Package secrets keeps Custody's secrets — client secrets, tokens, key passphrases, client
 // keys — in the OS keyring (Secret Service, macOS Keychain, Windows Credential Manager), one
-// item per source and field under the service name "custody".
+// item per database, source and field under the service name "custody". An item is named
+// DATABASE-ID/SOURCE/FIELD, where DATABASE-ID is the random id the database was given when it
+// was created, so two databases with a source of the same name never share a secret.
 //
 // There is no fallback to a file: when no keyring is reachable the caller gets
 // [ErrUnavailable], whose message says what to do.
@@ -40,10 +42,34 @@ type Store interface {
 	DeleteSecret(source, field string) error
 }
 
-// Keyring is the OS keyring.
-type Keyring struct{}
+// Scoper is a Store whose items can belong to one database.
+type Scoper interface {
+	// ForDatabase returns the same store, its items named by the database's id.
+	ForDatabase(id string) Store
+}
 
-var _ Store = Keyring{}
+// Keyring is the OS keyring. Its zero value names items the way Custody did before items
+// belonged to a database (SOURCE/FIELD); the app uses it only to move such items, and
+// otherwise a Keyring made by ForDatabase.
+type Keyring struct {
+	// DB is the id of the database whose secrets these are.
+	DB string
+}
+
+var (
+	_ Store  = Keyring{}
+	_ Scoper = Keyring{}
+)
+
+// ForDatabase returns the keyring of one database.
+func (Keyring) ForDatabase(id string) Store { return Keyring{DB: id} }
+
+func (k Keyring) item(source, field string) string {
+	if k.DB == "" {
+		return source + "/" + field
+	}
+	return k.DB + "/" + source + "/" + field
+}
 
 func item(source, field string) string { return source + "/" + field }
 
@@ -62,22 +88,22 @@ func classify(op string, err error) error {
 }
 
 // Secret returns one secret of a source.
-func (Keyring) Secret(source, field string) (string, error) {
-	v, err := keyring.Get(Service, item(source, field))
+func (k Keyring) Secret(source, field string) (string, error) {
+	v, err := keyring.Get(Service, k.item(source, field))
 	return v, classify("read secret "+field+" of "+source, err)
 }
 
 // SetSecret stores one secret of a source, replacing any earlier value.
-func (Keyring) SetSecret(source, field, value string) error {
+func (k Keyring) SetSecret(source, field, value string) error {
 	if len(value) > MaxSize {
 		return fmt.Errorf("store secret %s of %s: %w", field, source, ErrTooBig)
 	}
-	return classify("store secret "+field+" of "+source, keyring.Set(Service, item(source, field), value))
+	return classify("store secret "+field+" of "+source, keyring.Set(Service, k.item(source, field), value))
 }
 
 // DeleteSecret removes one secret of a source; removing an absent one is not an error.
-func (Keyring) DeleteSecret(source, field string) error {
-	err := keyring.Delete(Service, item(source, field))
+func (k Keyring) DeleteSecret(source, field string) error {
+	err := keyring.Delete(Service, k.item(source, field))
 	if errors.Is(err, keyring.ErrNotFound) {
 		return nil
 	}
@@ -154,4 +180,30 @@ func DeleteAll(s Store, source string) error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// MoveLegacy moves the secrets the named sources kept under the old item names (SOURCE/FIELD,
+// shared by every database) to the per-database names of to, and returns how many it moved.
+// The old item is deleted only after the new one is written.
+func MoveLegacy(from Keyring, to Store, sources []string) (int, error) {
+	moved := 0
+	for _, src := range sources {
+		for _, f := range Fields {
+			v, err := from.Secret(src, f)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return moved, err
+			}
+			if err := to.SetSecret(src, f, v); err != nil {
+				return moved, err
+			}
+			if err := from.DeleteSecret(src, f); err != nil {
+				return moved, err
+			}
+			moved++
+		}
+	}
+	return moved, nil
 }

@@ -1,8 +1,10 @@
 // Package fileimport imports files the user already has — Green Button XML, CIM XML/JSON,
 // Eloverblik JSON — detecting the format from the content.
 //
-// Every file is archived before it is parsed; a file that fails is kept with its error and
-// nothing of it is half-imported, because a format parses inside one transaction.
+// Every file is archived before it is parsed; a file that fails is kept with its error, so
+// that `custody reprocess` can parse it again. A big file is written in batches (so that other
+// writers get a turn), and the readings of the batches before a failure stay: they are upserts,
+// so parsing the file again after a fix neither loses nor doubles anything.
 package fileimport
 
 import (
@@ -30,6 +32,9 @@ type Summary struct {
 	Warnings []string
 	// Unchanged is set when the same file was imported before: nothing was changed.
 	Unchanged bool
+	// Archived is set once the file is kept in the database's archive (also when it then
+	// failed to parse).
+	Archived bool
 }
 
 // Format is one importable file format.
@@ -75,6 +80,11 @@ func (im *Importer) Import(ctx context.Context, path string) (Summary, error) {
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
 	head = head[:n]
+	utf16 := isUTF16(head)
+	if utf16 {
+		// Detect on what the text says, so that the user hears which kind of file it is.
+		head = utf16Head(head)
+	}
 	var format *Format
 	for i := range im.Formats {
 		if im.Formats[i].Detect(head) {
@@ -92,6 +102,13 @@ func (im *Importer) Import(ctx context.Context, path string) (Summary, error) {
 	// Archive first, whatever happens next: an unreadable file is kept for inspection too.
 	p, existed, err := im.Store.Archive(ctx, store.Payload{Format: name, URL: "file://" + absPath(path)}, f)
 	if err != nil {
+		return sum, fmt.Errorf("import %s: %w", path, err)
+	}
+	sum.Archived = true
+	if format != nil && utf16 {
+		err := fmt.Errorf("the file is UTF-16 text (by its content a %s file): save it as UTF-8 and import it again", format.Name)
+		_ = im.Store.SetPayloadStatus(ctx, p.ID, store.PayloadFailed, err.Error())
+		sum.Format = format.Name
 		return sum, fmt.Errorf("import %s: %w", path, err)
 	}
 	if format == nil {
@@ -119,7 +136,7 @@ func (im *Importer) Reparse(ctx context.Context, p store.Payload) (Summary, erro
 func (im *Importer) parse(ctx context.Context, format Format, p store.Payload, size int64, name string) (Summary, error) {
 	body, err := im.Store.OpenPayload(ctx, p.ID)
 	if err != nil {
-		return Summary{File: name}, err
+		return Summary{File: name, Archived: true}, err
 	}
 	defer body.Close()
 	tx, err := im.Store.Begin(ctx)
@@ -127,13 +144,16 @@ func (im *Importer) parse(ctx context.Context, format Format, p store.Payload, s
 		return Summary{File: name}, err
 	}
 	defer tx.Rollback()
+	// A big file takes a while: commit in batches so that a sync or another import beside
+	// this one waits seconds, not minutes.
+	tx.Batched(store.ImportBatch)
 	progress := func(read int64) {
 		if im.Progress != nil {
 			im.Progress(name, read, size)
 		}
 	}
 	sum, err := format.Parse(ctx, tx, p, bufio.NewReaderSize(body, 256<<10), progress)
-	sum.File, sum.Format = name, format.Name
+	sum.File, sum.Format, sum.Archived = name, format.Name, true
 	if err == nil {
 		err = tx.SetPayloadStatus(p.ID, store.PayloadParsed, "")
 	}
@@ -154,4 +174,33 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// isUTF16 says whether head starts a UTF-16 text: a byte-order mark, or the zero bytes of
+// ASCII characters in UTF-16 without one.
+func isUTF16(head []byte) bool {
+	if len(head) < 2 {
+		return false
+	}
+	return head[0] == 0xFE && head[1] == 0xFF || head[0] == 0xFF && head[1] == 0xFE ||
+		head[0] == 0 && head[1] != 0 || head[0] != 0 && head[1] == 0
+}
+
+// utf16Head returns the ASCII characters of a UTF-16 head, enough for format detection.
+func utf16Head(head []byte) []byte {
+	big := head[0] == 0xFE || head[0] == 0
+	if head[0] == 0xFE || head[0] == 0xFF {
+		head = head[2:]
+	}
+	out := make([]byte, 0, len(head)/2)
+	for i := 0; i+1 < len(head); i += 2 {
+		hi, lo := head[i], head[i+1]
+		if !big {
+			hi, lo = lo, hi
+		}
+		if hi == 0 && lo < 0x80 {
+			out = append(out, lo)
+		}
+	}
+	return out
 }

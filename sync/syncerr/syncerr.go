@@ -102,6 +102,10 @@ func Advice(err error) string {
 	if errors.As(err, &e) && e.Hint != "" {
 		return e.Hint
 	}
+	var busy interface{ Busy() bool }
+	if errors.As(err, &busy) && busy.Busy() {
+		return "Another Custody (an import, a sync or the app) is writing to the database: let it finish, then try again. Nothing was lost."
+	}
 	switch KindOf(err) {
 	case Auth:
 		return "Authorisation expired or was revoked: check the client id and secret, or reauthorise at the custodian."

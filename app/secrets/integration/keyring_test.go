@@ -45,6 +45,36 @@ func TestRealSecretService(t *testing.T) {
 	}
 }
 
+// TestRealSecretServiceKeepsDatabasesApart stores a secret for a source of the same name in
+// two databases' keyrings of a real Secret Service: each reads its own, and deleting one leaves
+// the other.
+func TestRealSecretServiceKeepsDatabasesApart(t *testing.T) {
+	if os.Getenv("KEYRING_INTEGRATION") != "1" {
+		t.Skip("set KEYRING_INTEGRATION=1 inside scripts/with-keyring.sh to run against a real Secret Service")
+	}
+	stamp := time.Now().UnixNano()
+	a := secrets.Keyring{}.ForDatabase(fmt.Sprintf("db-a-%d", stamp))
+	b := secrets.Keyring{}.ForDatabase(fmt.Sprintf("db-b-%d", stamp))
+	if err := a.SetSecret("dup", "client_secret", "secret-of-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetSecret("dup", "client_secret", "secret-of-b"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Secret("dup", "client_secret"); err != nil || got != "secret-of-a" {
+		t.Fatalf("database a reads %q, %v", got, err)
+	}
+	if err := secrets.DeleteAll(a, "dup"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Secret("dup", "client_secret"); err != nil || got != "secret-of-b" {
+		t.Fatalf("deleting a's item touched b's: %q, %v", got, err)
+	}
+	if err := secrets.DeleteAll(b, "dup"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestNoSessionBusIsAClearError checks the message a user sees with no keyring at all.
 func TestNoSessionBusIsAClearError(t *testing.T) {
 	if os.Getenv("KEYRING_INTEGRATION") != "nobus" {
