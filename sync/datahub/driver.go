@@ -45,6 +45,8 @@ type Config struct {
 	Queues                                 []string
 	Format                                 string // xml or json
 	SecretExpires                          time.Time
+	// Identity is the actor's GLN and market role and DataHub's routes.
+	Identity Identity
 }
 
 // ConfigOf reads and checks a source's settings.
@@ -65,6 +67,11 @@ func ConfigOf(src store.Source) (Config, error) {
 	if len(c.Queues) == 0 {
 		c.Queues = DefaultQueues
 	}
+	id, err := identityOf(src)
+	if err != nil {
+		return c, syncerr.E(syncerr.Config, "settings", err)
+	}
+	c.Identity = id
 	switch c.Format {
 	case "":
 		c.Format = "xml"
@@ -201,8 +208,9 @@ func withExpiry(err error, expiry string) error {
 	return err
 }
 
-// Test fetches a token and peeks the first queue (a peek changes nothing on the server) and
-// says what it found, with a warning when the client secret expires within 30 days.
+// Test fetches a token, calls the health endpoint (GET /ping) with it, and peeks the first
+// queue (a peek changes nothing on the server), and says what it found, with a warning when the
+// client secret expires within 30 days.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	c, cfg, err := d.Client(job)
 	if err != nil {
@@ -211,14 +219,31 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	if err := c.Token(ctx); err != nil {
 		return "", err
 	}
+	msg := "token accepted"
+	status, err := c.Ping(ctx, cfg.Identity.HealthPath)
+	switch {
+	case err == nil:
+		msg += fmt.Sprintf("; health endpoint %s answered %d", cfg.Identity.HealthPath, status)
+	case syncerr.KindOf(err) == syncerr.Auth:
+		return "", err
+	default:
+		// Not every environment serves it; the peek below is what counts.
+		msg += fmt.Sprintf("; health endpoint %s: %v", cfg.Identity.HealthPath, err)
+	}
 	p, err := c.Peek(ctx, cfg.Queues[0])
 	if err != nil {
 		return "", err
 	}
-	msg := fmt.Sprintf("token accepted; queue %s is empty", cfg.Queues[0])
-	if p != nil {
+	if p == nil {
+		msg += fmt.Sprintf("; queue %s is empty", cfg.Queues[0])
+	} else {
 		p.Body.Close()
-		msg = fmt.Sprintf("token accepted; queue %s has a document waiting (%s)", cfg.Queues[0], p.MessageID)
+		msg += fmt.Sprintf("; queue %s has a document waiting (%s)", cfg.Queues[0], p.MessageID)
+	}
+	if cfg.Identity.Sender == "" || cfg.Identity.Role == "" {
+		msg += "; no sender GLN or market role set (requests need them: sources add ... --sender-gln GLN --market-role ROLE)"
+	} else {
+		msg += fmt.Sprintf("; acting as %s in role %s", cfg.Identity.Sender, cfg.Identity.Role)
 	}
 	if w := cfg.ExpiryWarning(d.now()); w != "" {
 		msg += "; WARNING: " + w

@@ -496,3 +496,106 @@ func cpuNow() float64 {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &r)
 	return float64(r.Utime.Sec+r.Stime.Sec) + float64(r.Utime.Usec+r.Stime.Usec)/1e6
 }
+
+// TestSettlementResultsKeptApart syncs what DataHub sends a supplier after the settlements of
+// one day in one grid area — balance fixing (D04), wholesale fixing (D05), first and second
+// correction (D32 D01, D02) — and checks that each is its own series in the store and the
+// export, with its own name, and that wholesale prices and amounts are kept.
+func TestSettlementResultsKeptApart(t *testing.T) {
+	for _, format := range []string{"xml", "json"} {
+		t.Run(format, func(t *testing.T) {
+			r := newRig(t, datahubtest.Options{Results: true}, format)
+			ctx := context.Background()
+			res, err := r.drv.Sync(ctx, r.job)
+			if err != nil || res.Items != 4 {
+				t.Fatalf("sync: %+v %v", res, err)
+			}
+			ms, err := r.st.Meters(ctx, store.MeterFilter{Search: "grid-area-804"})
+			if err != nil || len(ms) != 1 {
+				t.Fatalf("meters %v %v", ms, err)
+			}
+			srs, err := r.st.SeriesOf(ctx, ms[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := map[string]string{}
+			for _, s := range srs {
+				names[s.Key] = s.Attrs["name"]
+			}
+			charge := "/5790001330590/E17/E02/charge:5790000610877:D03:T-NET-C/es:5790002606892/PT1H/"
+			want := map[string]string{
+				"D04/8716867000030/E17/E02/es:5790002606892/PT1H/kWh": "Balance fixing · consumption (non-profiled) · supplier 5790002606892",
+				"D05" + charge + "kWh":                                "Wholesale fixing · consumption (non-profiled) · tariff T-NET-C · supplier 5790002606892",
+				"D05" + charge + "DKK/kWh/price":                      "Wholesale fixing · consumption (non-profiled) · tariff T-NET-C · supplier 5790002606892 · price",
+				"D05" + charge + "DKK/amount":                         "Wholesale fixing · consumption (non-profiled) · tariff T-NET-C · supplier 5790002606892 · amount",
+				"D32:D01" + charge + "kWh":                            "Wholesale fixing, 1st correction · consumption (non-profiled) · tariff T-NET-C · supplier 5790002606892",
+				"D32:D01" + charge + "DKK/kWh/price":                  "Wholesale fixing, 1st correction · consumption (non-profiled) · tariff T-NET-C · supplier 5790002606892 · price",
+				"D32:D01" + charge + "DKK/amount":                     "Wholesale fixing, 1st correction · consumption (non-profiled) · tariff T-NET-C · supplier 5790002606892 · amount",
+				"D32:D02" + charge + "kWh":                            "Wholesale fixing, 2nd correction · consumption (non-profiled) · tariff T-NET-C · supplier 5790002606892",
+				"D32:D02" + charge + "DKK/kWh/price":                  "Wholesale fixing, 2nd correction · consumption (non-profiled) · tariff T-NET-C · supplier 5790002606892 · price",
+				"D32:D02" + charge + "DKK/amount":                     "Wholesale fixing, 2nd correction · consumption (non-profiled) · tariff T-NET-C · supplier 5790002606892 · amount",
+			}
+			if len(names) != len(want) {
+				t.Errorf("%d series, want %d: %v", len(names), len(want), names)
+			}
+			for k, n := range want {
+				if names[k] != n {
+					t.Errorf("series %s named %q, want %q", k, names[k], n)
+				}
+			}
+			// The export: 24 hours of each series; the prices of the three calculations differ.
+			prices := map[string]float64{}
+			count := map[string]int{}
+			err = r.st.ExportReadings(ctx, store.ExportFilter{Meter: "grid-area-804"}, func(row store.ExportRow) error {
+				count[row.Series]++
+				if strings.HasSuffix(row.Series, "/price") {
+					prices[row.Series] = row.Reading.Value
+					if row.Unit != "DKK/kWh" || row.Currency != "DKK" {
+						t.Errorf("price row %+v", row)
+					}
+				}
+				if strings.HasSuffix(row.Series, "T-NET-C/es:5790002606892/PT1H/kWh") && (!row.Reading.HasCost || row.Currency != "DKK") {
+					t.Errorf("wholesale quantity without its amount in cost: %+v", row)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range want {
+				if count[k] != 24 {
+					t.Errorf("%s: %d rows, want 24", k, count[k])
+				}
+			}
+			if prices["D05"+charge+"DKK/kWh/price"] != 0.1265 || prices["D32:D01"+charge+"DKK/kWh/price"] != 0.1271 ||
+				prices["D32:D02"+charge+"DKK/kWh/price"] != 0.1272 {
+				t.Errorf("prices %v", prices)
+			}
+		})
+	}
+}
+
+func TestTestCallsTheHealthEndpoint(t *testing.T) {
+	r := newRig(t, datahubtest.Options{}, "")
+	msg, err := r.drv.Test(context.Background(), r.job)
+	if err != nil || !strings.Contains(msg, "health endpoint /ping answered 200") || r.sim.Pings() != 1 {
+		t.Fatalf("test = %q, %v; %d pings", msg, err, r.sim.Pings())
+	}
+	if !strings.Contains(msg, "no sender GLN or market role set") {
+		t.Errorf("test does not say the identity is missing: %q", msg)
+	}
+	// An environment without the endpoint: said, and the test still passes on the peek.
+	r.job.Source.Config[datahub.SettingHealthPath] = "/health"
+	r.job.Source.Config[datahub.SettingSenderGLN] = "5790002606892"
+	r.job.Source.Config[datahub.SettingMarketRole] = "DDQ"
+	msg, err = r.drv.Test(context.Background(), r.job)
+	if err != nil || !strings.Contains(msg, "health endpoint /health: ") || !strings.Contains(msg, "404") ||
+		!strings.Contains(msg, "acting as 5790002606892 in role DDQ") {
+		t.Fatalf("test = %q, %v", msg, err)
+	}
+	// A bad setting is refused before anything is sent.
+	r.job.Source.Config[datahub.SettingMarketRole] = "DGL"
+	if _, err := r.drv.Test(context.Background(), r.job); err == nil || !strings.Contains(err.Error(), `market role "DGL"`) {
+		t.Fatalf("test with role DGL = %v", err)
+	}
+}

@@ -43,6 +43,10 @@ type Options struct {
 	AppID        string // the scope is AppID + "/.default"; default Energinet's published app id
 	// Fixtures enqueues the project's peek-response fixtures at start.
 	Fixtures bool
+	// Results enqueues, at start, the settlement results of one day (2025-03-01) in grid area
+	// 804 that DataHub sends a supplier: balance fixing (D04), wholesale fixing (D05) and two
+	// correction settlements (D32 D01, D02), wholesale ones with prices and amounts.
+	Results bool
 	// Generate enqueues this many generated RSM-012 documents at start.
 	Generate int
 	// Every, when set, enqueues one more generated document every Every (checked on peek).
@@ -93,6 +97,7 @@ type Server struct {
 	seq        int
 	next       time.Time
 	peeks      int
+	pings      int
 	tokenCalls int
 }
 
@@ -139,6 +144,9 @@ func Start(pki *simtls.PKI, addr string, opts Options) (*Server, error) {
 		if err := s.loadFixtures(); err != nil {
 			return nil, err
 		}
+	}
+	if opts.Results {
+		s.results()
 	}
 	for i := 0; i < opts.Generate; i++ {
 		s.generate()
@@ -252,6 +260,13 @@ func (s *Server) Peeks() int {
 	return s.peeks
 }
 
+// Pings is the number of authorised calls of the health endpoint (GET /ping).
+func (s *Server) Pings() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pings
+}
+
 // TokenCalls is the number of token requests received.
 func (s *Server) TokenCalls() int {
 	s.mu.Lock()
@@ -331,6 +346,18 @@ func randomHex(n int) string {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/"+s.opts.Tenant+"/oauth2/v2.0/token" {
 		s.token(w, r)
+		return
+	}
+	if r.URL.Path == "/ping" && r.Method == http.MethodGet {
+		// The health endpoint of Energinet's interface document, behind the same token.
+		if !s.authorised(w, r) {
+			return
+		}
+		s.mu.Lock()
+		s.pings++
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Healthy")
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1.0/cim/")
