@@ -318,7 +318,7 @@ func (s *Server) wholesaleDoc(id, process string, req datahub.Series, f reqField
 		n := int(f.end.Sub(f.start) / time.Hour)
 		for pos := 1; pos <= n; pos++ {
 			milliKWh := 1_000_000 + ((7*31+pos*17)%1000)*1000 // 1,000.000 to 1,999.000 kWh
-			amount := milliKWh * price / 10_000                 // kWh × DKK/kWh, in thousandths
+			amount := milliKWh * price / 10_000               // kWh × DKK/kWh, in thousandths
 			pts = append(pts, datahub.GroupEl("Point",
 				datahub.CodedNumEl("position", fmt.Sprint(pos)),
 				datahub.NumberEl("energy_Quantity.quantity", fmt.Sprintf("%d.%03d", milliKWh/1000, milliKWh%1000)),
