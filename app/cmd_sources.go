@@ -20,6 +20,7 @@ import (
 
 	"custody/app/secrets"
 	"custody/store"
+	"custody/sync/datahub"
 	"custody/sync/engine"
 	"custody/sync/notify"
 )
@@ -77,7 +78,9 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
           [--org-id ID] [--algs PS256,ES256] [--error-codes rfc|draft] [--max-events N]
           [--event-types TYPE]... [--callback-url URL | --no-subscription] [--follow] [--jti-window 720h]
   custody sources add datahub NAME --base-url URL --token-url URL --client-id ID --scope S
-          [--queue NAME]... [--format xml|json] [--ca FILE] [--secret-stdin]`,
+          [--queue NAME]... [--format xml|json] [--ca FILE] [--secret-stdin]
+          [--sender-gln GLN] [--market-role DDQ|DDM|MDR|DDK|...] [--route-validated R]
+          [--route-aggregated R] [--route-wholesale R] [--health-path /ping]`,
 		flags: func(fs *flag.FlagSet, c *invocation) {
 			c.defString("base-url", "", "API root (ESPI .../espi/1_1/resource; OB event API root; DataHub host)")
 			c.defString("token-url", "", "OAuth2 token endpoint")
@@ -93,6 +96,11 @@ standard input with --secret-stdin (one line) or prompted for, and goes to the O
 			c.defString("scope", "", "OAuth2 scope (DataHub: {app-id}/.default; Open Banking default eventpolling)")
 			c.defList("queue", "DataHub queue (default timeseries and aggregations)")
 			c.defString("format", "", "DataHub document format: xml or json (default xml)")
+			// DataHub identity and routes: datahub.IdentitySettings describes them (issue 15);
+			// the settings seam (issue 11) will make these flags from it.
+			for _, st := range datahub.IdentitySettings() {
+				c.defString(st.Flag, "", "DataHub: "+st.Label+" ("+st.Hint+")")
+			}
 			c.defString("interval", "", "sync interval such as 15m or 6h (default by kind)")
 			c.defString("secret-expires", "", "when the client secret expires (YYYY-MM-DD), to be reminded in time")
 			c.defBool("secret-stdin", false, "read the client secret from standard input (one line)")
@@ -211,7 +219,8 @@ var sourceSpecs = map[string]sourceSpec{
 	},
 	"datahub": {
 		required: []string{"base-url", "token-url", "client-id", "scope"},
-		allowed:  []string{"queue", "format", "ca"},
+		allowed: []string{"queue", "format", "ca",
+			"sender-gln", "market-role", "route-validated", "route-aggregated", "route-wholesale", "health-path"},
 	},
 }
 
@@ -241,7 +250,8 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 	}
 	for _, f := range []string{"base-url", "token-url", "client-id", "cert", "key", "ca", "jwks-url", "issuer", "audience", "scope", "format", "interval", "secret-expires",
 		"notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
-		"org-id", "algs", "max-events", "callback-url", "jti-window"} {
+		"org-id", "algs", "max-events", "callback-url", "jti-window",
+		"sender-gln", "market-role", "route-validated", "route-aggregated", "route-wholesale", "health-path"} {
 		v := strings.TrimSpace(get(f))
 		if v == "" {
 			continue
@@ -317,6 +327,9 @@ func SourceFromFlags(kind, name string, get func(flag string) string, list func(
 		return src, errors.New("--cert and --key go together")
 	}
 	if err := checkOBSettings(src); err != nil {
+		return src, err
+	}
+	if err := datahub.CheckIdentity(src); err != nil {
 		return src, err
 	}
 	if _, _, _, err := notify.ConfigOf(src); err != nil {

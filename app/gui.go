@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -159,8 +158,9 @@ func (g guiExporter) ExportCSV(ctx context.Context, w io.Writer) error {
 	return exportCSV(ctx, w, g.st, store.ExportFilter{})
 }
 
-// guiDataHub sends the UI's measure-data requests the way `custody request validated` does:
-// recorded before it is sent, sent again once with the same ids when the answer was lost.
+// guiDataHub sends the UI's measure-data requests through the same flow as `custody request`
+// (datahub.Driver.SendRequest): recorded before it is sent, sent again once with the same ids
+// when the answer was lost, the outcome recorded.
 type guiDataHub struct {
 	env *Env
 	st  *store.Store
@@ -178,44 +178,16 @@ func (g guiDataHub) RequestMeasureData(ctx context.Context, source string, r ui.
 	}
 	req := datahub.Request{Kind: datahub.RequestValidated, Sender: r.Sender, SenderRole: r.Role, ProcessType: r.BusinessReason,
 		Start: r.From, End: r.To, MeteringPoint: r.MeteringPoint}
-	format := src.Config[CfgFormat]
-	if format == "" {
-		format = "xml"
-	}
-	doc, err := req.Build(format)
-	if err != nil {
-		return "", err
-	}
 	drv, ok := g.env.Drivers["datahub"].(*datahub.Driver)
 	if !ok {
 		drv = datahub.NewDriver()
 	}
-	client, _, err := drv.Client(g.env.job(g.st, src, nil))
+	sent, err := drv.SendRequest(ctx, g.env.job(g.st, src, nil), &req, "",
+		map[string]string{"from": r.From.Format(time.DateOnly), "to": r.To.Format(time.DateOnly), "metering_point": req.MeteringPoint})
 	if err != nil {
 		return "", fmt.Errorf("%w (%s)", err, syncerr.Advice(err))
 	}
-	client.Format = format
-	rec := store.DataHubRequest{SourceID: src.ID, MessageID: req.MessageID, SeriesID: req.SeriesID, Kind: req.Kind, Format: format,
-		Detail: map[string]string{"from": r.From.Format(time.DateOnly), "to": r.To.Format(time.DateOnly),
-			"metering_point": req.MeteringPoint, "root": req.Root()}}
-	if err := g.st.AddDataHubRequest(ctx, &rec); err != nil {
-		return "", err
-	}
-	corr, status, err := client.Send(ctx, req.Path(), doc)
-	if k := syncerr.KindOf(err); k == syncerr.Network || k == syncerr.Server {
-		corr, status, err = client.Send(ctx, req.Path(), doc)
-		var apiErr *datahub.APIError
-		if err != nil && errors.As(err, &apiErr) && apiErr.Code == "00101" {
-			err = nil // the first attempt had arrived
-		}
-	}
-	if err != nil {
-		_ = g.st.SetDataHubRequestOutcome(context.WithoutCancel(ctx), rec.ID, store.RequestRefused, status, corr, err.Error())
-		return "", fmt.Errorf("%w (%s)", err, syncerr.Advice(err))
-	}
-	if err := g.st.SetDataHubRequestOutcome(ctx, rec.ID, store.RequestAccepted, status, corr, ""); err != nil {
-		return "", err
-	}
+	corr := sent.Correlation
 	if corr == "" {
 		corr = req.MessageID
 	}

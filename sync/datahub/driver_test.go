@@ -599,3 +599,45 @@ func TestTestCallsTheHealthEndpoint(t *testing.T) {
 		t.Fatalf("test with role DGL = %v", err)
 	}
 }
+
+// TestSendRequest: the one request flow — identity from the source, recorded, the RSM-015
+// route's other name tried on a 404, a lost 202 resent once and counted as sent on 00101.
+func TestSendRequest(t *testing.T) {
+	r := newRig(t, datahubtest.Options{ValidatedRoute: datahub.AlternateRouteValidated}, "")
+	ctx := context.Background()
+	from := time.Date(2025, 3, 1, 0, 0, 0, 0, datahub.Copenhagen)
+	req := datahub.Request{Kind: datahub.RequestValidated, MeteringPoint: "571313100000001239", Start: from, End: from.AddDate(0, 0, 1)}
+	if _, err := r.drv.SendRequest(ctx, r.job, &req, "", nil); syncerr.KindOf(err) != syncerr.Config || !strings.Contains(err.Error(), "sender") {
+		t.Fatalf("without an identity: %v", err)
+	}
+	r.job.Source.Config[datahub.SettingSenderGLN] = "5790002606892"
+	r.job.Source.Config[datahub.SettingMarketRole] = "DDQ"
+	req = datahub.Request{Kind: datahub.RequestValidated, MeteringPoint: "571313100000001239", Start: from, End: from.AddDate(0, 0, 1)}
+	sent, err := r.drv.SendRequest(ctx, r.job, &req, "", map[string]string{"from": "2025-03-01"})
+	if err != nil || !sent.RouteFallback || sent.Route != datahub.AlternateRouteValidated || sent.Correlation == "" || sent.Queue() != "timeseries" {
+		t.Fatalf("sent %+v, %v", sent, err)
+	}
+	if req.Sender != "5790002606892" || req.SenderRole != "DDQ" {
+		t.Errorf("request sent as %s/%s", req.Sender, req.SenderRole)
+	}
+	// With the route set on the source, it is used at once.
+	r.job.Source.Config[datahub.SettingRouteValidated] = datahub.AlternateRouteValidated
+	r.sim.Inject(datahubtest.Faults{LoseAccepted: 1})
+	req = datahub.Request{Kind: datahub.RequestValidated, MeteringPoint: "571313100000001239", Start: from, End: from.AddDate(0, 0, 1)}
+	sent, err = r.drv.SendRequest(ctx, r.job, &req, "", nil)
+	if err != nil || sent.RouteFallback || !sent.Resent || !sent.AlreadyArrived {
+		t.Fatalf("lost 202: %+v, %v", sent, err)
+	}
+	rs, err := r.st.DataHubRequests(ctx, "")
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("requests recorded %+v %v", rs, err)
+	}
+	for _, rec := range rs {
+		if rec.Status != store.RequestAccepted || rec.Detail["route"] != datahub.AlternateRouteValidated && rec.Detail["route"] != datahub.DefaultRouteValidated {
+			t.Errorf("record %+v", rec)
+		}
+	}
+	if got := r.sim.Requests(); len(got) != 2 {
+		t.Errorf("simulator took %d requests, want 2 (the resend was the same document)", len(got))
+	}
+}

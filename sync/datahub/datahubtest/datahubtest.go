@@ -43,6 +43,10 @@ type Options struct {
 	AppID        string // the scope is AppID + "/.default"; default Energinet's published app id
 	// Fixtures enqueues the project's peek-response fixtures at start.
 	Fixtures bool
+	// ValidatedRoute, when set, is the only name RSM-015 is served under (requestvalidatedmeasurements
+	// or requestvalidatedmeasuredata: which one API Management exposes is not settled); the other
+	// answers 404. Empty serves both.
+	ValidatedRoute string
 	// Results enqueues, at start, the settlement results of one day (2025-03-01) in grid area
 	// 804 that DataHub sends a supplier: balance fixing (D04), wholesale fixing (D05) and two
 	// correction settlements (D32 D01, D02), wholesale ones with prices and amounts.

@@ -118,6 +118,9 @@ func (s *Server) incoming(w http.ResponseWriter, r *http.Request, route, format 
 		"requestvalidatedmeasuredata":  "RequestValidatedMeasureData_MarketDocument",
 	}
 	want, ok := roots[route]
+	if s.opts.ValidatedRoute != "" && strings.HasPrefix(route, "requestvalidated") && route != s.opts.ValidatedRoute {
+		ok = false
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return
