@@ -147,7 +147,10 @@ func TestDataHubEndToEnd(t *testing.T) {
 		t.Errorf("%d messages linked to request %s, want 1", linked, reqID)
 	}
 	code, out, _ = c.run("", "request", "list", "dh")
-	if code != 0 || !strings.Contains(out, reqID) || !strings.Contains(out, "answered") || !strings.Contains(out, "refused: HTTP 400 BadRequest") {
+	// The wholesale request without a grid area was answered with a rejection (E0H): linked to
+	// it, with the reason in plain words and DataHub's own text.
+	if code != 0 || !strings.Contains(out, reqID) || !strings.Contains(out, "answered") || !strings.Contains(out, "refused: HTTP 400 BadRequest") ||
+		!strings.Contains(out, "rejected: E0H: DataHub has no data for what was asked (yet): check the period, grid area and parties, or ask again after the settlement has run (DataHub: No data available)") {
 		t.Errorf("request list: %s", out)
 	}
 

@@ -326,6 +326,25 @@ func (w *writer) finish(d *Document) (PutResult, error) {
 			return *res, &StoreError{err}
 		}
 		if found {
+			if d.isRejection() {
+				var why []string
+				for _, rs := range d.Series {
+					if rs.OriginalTransaction != s.OriginalTransaction {
+						continue
+					}
+					for _, reason := range rs.Reasons {
+						why = append(why, ExplainReason(reason))
+					}
+				}
+				if len(why) == 0 {
+					why = append(why, "DataHub rejected it without a reason code")
+				}
+				text := strings.Join(why, "; ")
+				if err := tx.SetDataHubRequestRejected(r.ID, text); err != nil {
+					return *res, &StoreError{err}
+				}
+				r.Status, r.Error = store.RequestRejected, text
+			}
 			res.Linked = &r
 			msg.Attrs["request"] = r.MessageID
 			if r.Correlation != "" {
