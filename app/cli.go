@@ -50,56 +50,47 @@ type Env struct {
 	Formats []fileimport.Format
 }
 
+// runFunc runs one command.
+type runFunc func(ctx context.Context, env *Env, c *invocation) error
+
 // command is one subcommand.
 type command struct {
 	name    string
 	args    string // the usage line after the name
 	summary string
-	run     func(ctx context.Context, env *Env, c *invocation) error
-	// flags declares the command's own flags.
-	flags func(fs *flag.FlagSet, c *invocation)
+	// setup declares the command's flags on fs, bound to typed fields of a value of the
+	// command's own (see withFlags), and returns the function that runs the command with them.
+	// env gives the registered drivers, whose settings the sources command makes flags of.
+	setup func(env *Env, fs *flag.FlagSet) runFunc
+	// help, when set, writes more help after the flags.
+	help func(env *Env, w io.Writer)
 }
 
-// invocation is one run of a command: its flags and positional arguments.
+// invocation is one run of a command: its flag set and positional arguments.
 type invocation struct {
 	cmd  *command
 	fs   *flag.FlagSet
 	db   string
 	args []string
-	vals map[string]any
 }
 
 var commands = map[string]*command{}
 
 func register(c *command) { commands[c.name] = c }
 
-// str, boolean and list read flag values declared by the command's flags function.
-func (c *invocation) str(name string) string    { return *c.vals[name].(*string) }
-func (c *invocation) boolean(name string) bool  { return *c.vals[name].(*bool) }
-func (c *invocation) list(name string) []string { return *c.vals[name].(*listFlag) }
-
-func (c *invocation) defString(name, value, usage string) {
-	c.vals[name] = c.fs.String(name, value, usage)
+// withFlags is the setup of a command whose flags are the fields of a T: bind declares them
+// on fs (fs.StringVar(&o.format, ...)), and run gets them typed after parsing.
+func withFlags[T any](bind func(fs *flag.FlagSet, env *Env, o *T), run func(ctx context.Context, env *Env, c *invocation, o *T) error) func(*Env, *flag.FlagSet) runFunc {
+	return func(env *Env, fs *flag.FlagSet) runFunc {
+		o := new(T)
+		bind(fs, env, o)
+		return func(ctx context.Context, env *Env, c *invocation) error { return run(ctx, env, c, o) }
+	}
 }
 
-func (c *invocation) defBool(name string, value bool, usage string) {
-	c.vals[name] = c.fs.Bool(name, value, usage)
-}
-
-func (c *invocation) defList(name, usage string) {
-	l := &listFlag{}
-	c.fs.Var(l, name, usage+" (repeatable)")
-	c.vals[name] = l
-}
-
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	*l = append(*l, v)
-	return nil
+// noFlags is the setup of a command without flags of its own.
+func noFlags(run runFunc) func(*Env, *flag.FlagSet) runFunc {
+	return func(*Env, *flag.FlagSet) runFunc { return run }
 }
 
 // parseInterspersed parses flags that may stand before or after positional arguments, as
@@ -225,28 +216,26 @@ func runCommand(ctx context.Context, env *Env, name string, args []string) int {
 		printUsage(env.Stderr)
 		return exitUsage
 	}
-	c := &invocation{cmd: cmd, vals: map[string]any{}}
+	c := &invocation{cmd: cmd}
 	c.fs = flag.NewFlagSet("custody "+name, flag.ContinueOnError)
 	c.fs.SetOutput(env.Stderr)
 	c.fs.StringVar(&c.db, "db", "", "database file (default: $CUSTODY_DB, else the app's data folder)")
-	if cmd.flags != nil {
-		cmd.flags(c.fs, c)
-	}
+	run := cmd.setup(env, c.fs)
 	// Parse quietly: the flag package's own messages are replaced by ours, printed once.
 	c.fs.Usage = func() {}
 	c.fs.SetOutput(io.Discard)
 	pos, err := parseInterspersed(c.fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		commandUsage(env.Stdout, c)
+		commandUsage(env, env.Stdout, c)
 		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "custody %s: %v\n\n", name, err)
-		commandUsage(env.Stderr, c)
+		commandUsage(env, env.Stderr, c)
 		return exitUsage
 	}
 	c.args = pos
-	err = cmd.run(ctx, env, c)
+	err = run(ctx, env, c)
 	switch {
 	case err == nil:
 		return exitOK
@@ -255,7 +244,7 @@ func runCommand(ctx context.Context, env *Env, name string, args []string) int {
 		return exitNotImplemented
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(env.Stderr, "custody %s: %v\n\n", name, strings.TrimSuffix(strings.TrimPrefix(err.Error(), "usage: "), ": usage"))
-		commandUsage(env.Stderr, c)
+		commandUsage(env, env.Stderr, c)
 		return exitUsage
 	case errors.Is(err, errSilentFailure):
 		return exitFailed
@@ -271,10 +260,22 @@ func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errUsage)
 }
 
-func commandUsage(w io.Writer, c *invocation) {
+func commandUsage(env *Env, w io.Writer, c *invocation) {
 	fmt.Fprintf(w, "Usage: custody %s %s\n\n%s\n\nFlags:\n", c.cmd.name, c.cmd.args, c.cmd.summary)
-	c.fs.SetOutput(w)
-	c.fs.PrintDefaults()
+	// The flags made from the drivers' settings are explained by the command's help, kind by
+	// kind; the others are listed here.
+	own := flag.NewFlagSet(c.fs.Name(), flag.ContinueOnError)
+	c.fs.VisitAll(func(f *flag.Flag) {
+		if _, made := f.Value.(*settingFlag); !made {
+			own.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	own.SetOutput(w)
+	own.PrintDefaults()
+	if c.cmd.help != nil {
+		fmt.Fprintln(w)
+		c.cmd.help(env, w)
+	}
 }
 
 // brief is the first clause of a command's summary, on one line, for the list of commands.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"custody/app/secrets"
+	"custody/sync/engine"
 )
 
 // cli runs commands against one database and one in-memory keyring, collecting the log.
@@ -16,6 +17,8 @@ type cli struct {
 	db      string
 	secrets *secrets.Memory
 	log     bytes.Buffer
+	// extra are drivers of kinds registered in the test only.
+	extra []engine.Driver
 }
 
 func (c *cli) run(stdin string, args ...string) (int, string, string) {
@@ -28,6 +31,9 @@ func (c *cli) run(stdin string, args ...string) (int, string, string) {
 		Logger:  slog.New(slog.NewTextHandler(&c.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	env.Drivers = drivers(env)
+	for _, d := range c.extra {
+		env.Drivers[d.Kind()] = d
+	}
 	env.Formats = fileFormats()
 	code := Run(context.Background(), env, append(args, "--db", c.db))
 	return code, stdout.String(), stderr.String()

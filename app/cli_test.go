@@ -23,14 +23,14 @@ func TestParseInterspersed(t *testing.T) {
 	for _, tt := range tests {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		u := fs.String("base-url", "", "")
-		var bulks listFlag
+		var bulks settingFlag
 		fs.Var(&bulks, "bulk-id", "")
 		pos, err := parseInterspersed(fs, tt.args)
 		if err != nil {
 			t.Fatalf("%v: %v", tt.args, err)
 		}
-		if !reflect.DeepEqual(pos, tt.wantPos) || *u != tt.wantURL || !reflect.DeepEqual([]string(bulks), tt.wantBulks) {
-			t.Errorf("%v: positional %q url %q bulks %q", tt.args, pos, *u, bulks)
+		if !reflect.DeepEqual(pos, tt.wantPos) || *u != tt.wantURL || !reflect.DeepEqual(bulks.vals, tt.wantBulks) {
+			t.Errorf("%v: positional %q url %q bulks %q", tt.args, pos, *u, bulks.vals)
 		}
 	}
 }

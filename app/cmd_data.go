@@ -25,28 +25,26 @@ func init() {
 		name:    "import",
 		args:    "FILE...",
 		summary: "Import Green Button XML, CIM XML/JSON or Eloverblik JSON files; the format is detected from the content.",
-		run:     runImport,
+		setup:   noFlags(runImport),
 	})
 	register(&command{
 		name:    "export",
 		args:    "[--format csv|json] [--from T] [--to T] [--meter ID]",
 		summary: "Write readings to standard output: CSV with the header meter,series,commodity,flow,unit,start,seconds,value,quality,cost,currency, or JSON Lines.",
-		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defString("format", "csv", "csv or json (JSON Lines)")
-			c.defString("from", "", "first reading start to include: RFC 3339 or YYYY-MM-DD (UTC)")
-			c.defString("to", "", "readings starting before this time: RFC 3339 or YYYY-MM-DD (UTC)")
-			c.defString("meter", "", "only this meter's readings (its id as exported)")
-		},
-		run: runExport,
+		setup: withFlags(func(fs *flag.FlagSet, _ *Env, o *exportFlags) {
+			fs.StringVar(&o.format, "format", "csv", "csv or json (JSON Lines)")
+			fs.StringVar(&o.from, "from", "", "first reading start to include: RFC 3339 or YYYY-MM-DD (UTC)")
+			fs.StringVar(&o.to, "to", "", "readings starting before this time: RFC 3339 or YYYY-MM-DD (UTC)")
+			fs.StringVar(&o.meter, "meter", "", "only this meter's readings (its id as exported)")
+		}, runExport),
 	})
 	register(&command{
 		name:    "reprocess",
 		args:    "[--all]",
 		summary: "Parse archived payloads again (after a parser fix): the failed ones and those a crash left unparsed, or with --all every payload.",
-		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defBool("all", false, "reparse every archived payload, not only the failed and unparsed ones")
-		},
-		run: runReprocess,
+		setup: withFlags(func(fs *flag.FlagSet, _ *Env, o *reprocessFlags) {
+			fs.BoolVar(&o.all, "all", false, "reparse every archived payload, not only the failed and unparsed ones")
+		}, runReprocess),
 	})
 }
 
@@ -174,19 +172,27 @@ var CSVHeader = []string{"meter", "series", "commodity", "flow", "unit", "start"
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-func runExport(ctx context.Context, env *Env, c *invocation) error {
+// exportFlags are the flags of `custody export`.
+type exportFlags struct {
+	format string // --format
+	from   string // --from
+	to     string // --to
+	meter  string // --meter
+}
+
+func runExport(ctx context.Context, env *Env, c *invocation, o *exportFlags) error {
 	if len(c.args) > 0 {
 		return usageErr("unexpected argument %q", c.args[0])
 	}
-	format := c.str("format")
+	format := o.format
 	if format != "csv" && format != "json" {
 		return usageErr("--format must be csv or json, not %q", format)
 	}
-	from, err := parseTimeFlag("from", c.str("from"))
+	from, err := parseTimeFlag("from", o.from)
 	if err != nil {
 		return err
 	}
-	to, err := parseTimeFlag("to", c.str("to"))
+	to, err := parseTimeFlag("to", o.to)
 	if err != nil {
 		return err
 	}
@@ -195,7 +201,7 @@ func runExport(ctx context.Context, env *Env, c *invocation) error {
 		return err
 	}
 	defer st.Close()
-	f := store.ExportFilter{From: from, To: to, Meter: c.str("meter")}
+	f := store.ExportFilter{From: from, To: to, Meter: o.meter}
 	if format == "json" {
 		return exportJSON(ctx, env.Stdout, st, f)
 	}
@@ -380,13 +386,18 @@ func exportJSON(ctx context.Context, w io.Writer, st *store.Store, f store.Expor
 	return err
 }
 
-func runReprocess(ctx context.Context, env *Env, c *invocation) error {
+// reprocessFlags are the flags of `custody reprocess`.
+type reprocessFlags struct {
+	all bool // --all
+}
+
+func runReprocess(ctx context.Context, env *Env, c *invocation, o *reprocessFlags) error {
 	st, err := env.openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ps, err := payloadsToReprocess(ctx, st, c.boolean("all"))
+	ps, err := payloadsToReprocess(ctx, st, o.all)
 	if err != nil {
 		return err
 	}

@@ -17,11 +17,10 @@ func init() {
 		name:    "events",
 		args:    "[--json] [--source NAME]",
 		summary: "List the Open Banking events received, rejected ones too (JSON Lines with --json).",
-		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defBool("json", false, "one JSON object per line")
-			c.defString("source", "", "only this source's events")
-		},
-		run: runEvents,
+		setup: withFlags(func(fs *flag.FlagSet, _ *Env, o *eventsFlags) {
+			fs.BoolVar(&o.json, "json", false, "one JSON object per line")
+			fs.StringVar(&o.source, "source", "", "only this source's events")
+		}, runEvents),
 	})
 }
 
@@ -50,7 +49,13 @@ func rfc3339(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func runEvents(ctx context.Context, env *Env, c *invocation) error {
+// eventsFlags are the flags of `custody events`.
+type eventsFlags struct {
+	json   bool   // --json
+	source string // --source
+}
+
+func runEvents(ctx context.Context, env *Env, c *invocation, o *eventsFlags) error {
 	if len(c.args) > 0 {
 		return usageErr("events takes no arguments")
 	}
@@ -59,7 +64,7 @@ func runEvents(ctx context.Context, env *Env, c *invocation) error {
 		return err
 	}
 	defer st.Close()
-	evs, err := st.Events(ctx, store.EventFilter{Source: c.str("source")})
+	evs, err := st.Events(ctx, store.EventFilter{Source: o.source})
 	if err != nil {
 		return err
 	}
@@ -67,7 +72,7 @@ func runEvents(ctx context.Context, env *Env, c *invocation) error {
 	for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
 		evs[i], evs[j] = evs[j], evs[i]
 	}
-	if c.boolean("json") {
+	if o.json {
 		enc := json.NewEncoder(env.Stdout)
 		for _, e := range evs {
 			types := e.Types

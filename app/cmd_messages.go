@@ -16,12 +16,11 @@ func init() {
 		name:    "messages",
 		args:    "[--json] [--source NAME] [--type TYPE]",
 		summary: "List the DataHub documents received, unreadable ones too (JSON Lines with --json).",
-		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defBool("json", false, "one JSON object per line")
-			c.defString("source", "", "only this source's documents")
-			c.defString("type", "", "only documents of this type (root element), such as NotifyValidatedMeasureData_MarketDocument")
-		},
-		run: runMessages,
+		setup: withFlags(func(fs *flag.FlagSet, _ *Env, o *messagesFlags) {
+			fs.BoolVar(&o.json, "json", false, "one JSON object per line")
+			fs.StringVar(&o.source, "source", "", "only this source's documents")
+			fs.StringVar(&o.typ, "type", "", "only documents of this type (root element), such as NotifyValidatedMeasureData_MarketDocument")
+		}, runMessages),
 	})
 }
 
@@ -43,7 +42,14 @@ type messageLine struct {
 	Request        string         `json:"request,omitempty"`
 }
 
-func runMessages(ctx context.Context, env *Env, c *invocation) error {
+// messagesFlags are the flags of `custody messages`.
+type messagesFlags struct {
+	json   bool   // --json
+	source string // --source
+	typ    string // --type
+}
+
+func runMessages(ctx context.Context, env *Env, c *invocation, o *messagesFlags) error {
 	if len(c.args) > 0 {
 		return usageErr("messages takes no arguments")
 	}
@@ -52,7 +58,7 @@ func runMessages(ctx context.Context, env *Env, c *invocation) error {
 		return err
 	}
 	defer st.Close()
-	ms, err := st.Messages(ctx, store.MessageFilter{Source: c.str("source"), Type: c.str("type")})
+	ms, err := st.Messages(ctx, store.MessageFilter{Source: o.source, Type: o.typ})
 	if err != nil {
 		return err
 	}
@@ -60,7 +66,7 @@ func runMessages(ctx context.Context, env *Env, c *invocation) error {
 	for i, j := 0, len(ms)-1; i < j; i, j = i+1, j-1 {
 		ms[i], ms[j] = ms[j], ms[i]
 	}
-	if c.boolean("json") {
+	if o.json {
 		enc := json.NewEncoder(env.Stdout)
 		for _, m := range ms {
 			reasons := m.Reasons

@@ -29,27 +29,26 @@ once more with the same ids; an answer or rejection is linked to it by the next 
   custody request aggregated SOURCE --grid-area 804 --process D32 --settlement-version D02 --from ... --to ...
   custody request wholesale SOURCE --sender GLN --role DDQ --grid-area 804 --charge-owner GLN --from ... --to ...
   custody request list [SOURCE]`,
-		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defString("sender", "", "your GLN (13 digits) or EIC (default: the source's --sender-gln)")
-			c.defString("role", "", "your market role: DDQ, DDM, MDR, DDK, ... (default: the source's --market-role)")
-			c.defString("from", "", "first Danish day (YYYY-MM-DD)")
-			c.defString("to", "", "first Danish day after the period (YYYY-MM-DD)")
-			c.defString("metering-point", "", "validated: the metering point's GSRN")
-			c.defString("grid-area", "", "aggregated/wholesale: the 3-digit grid area")
-			c.defString("mp-type", "", "aggregated: metering point type such as E17 or E18")
-			c.defString("settlement-method", "", "aggregated: E02 or D01")
-			c.defString("energy-supplier", "", "aggregated/wholesale: energy supplier GLN")
-			c.defString("balance-responsible", "", "aggregated: balance responsible GLN")
-			c.defString("process", "", "process type (default E23 validated, D04 aggregated, D05 wholesale)")
-			c.defString("settlement-version", "", "with process D32: D01, D02 or D03")
-			c.defString("charge-owner", "", "wholesale: charge owner GLN")
-			c.defString("charge-code", "", "wholesale: charge code")
-			c.defString("charge-type", "", "wholesale: D01 subscription, D02 fee, D03 tariff")
-			c.defString("resolution", "", "wholesale: PT1H, P1D or P1M")
-			c.defString("format", "", "xml or json (default: the source's format)")
-			c.defBool("dry-run", false, "print the document instead of sending it")
-		},
-		run: runRequest,
+		setup: withFlags(func(fs *flag.FlagSet, _ *Env, o *requestFlags) {
+			fs.StringVar(&o.sender, "sender", "", "your GLN (13 digits) or EIC (default: the source's --sender-gln)")
+			fs.StringVar(&o.role, "role", "", "your market role: DDQ, DDM, MDR, DDK, ... (default: the source's --market-role)")
+			fs.StringVar(&o.from, "from", "", "first Danish day (YYYY-MM-DD)")
+			fs.StringVar(&o.to, "to", "", "first Danish day after the period (YYYY-MM-DD)")
+			fs.StringVar(&o.meteringPoint, "metering-point", "", "validated: the metering point's GSRN")
+			fs.StringVar(&o.gridArea, "grid-area", "", "aggregated/wholesale: the 3-digit grid area")
+			fs.StringVar(&o.mpType, "mp-type", "", "aggregated: metering point type such as E17 or E18")
+			fs.StringVar(&o.settlementMethod, "settlement-method", "", "aggregated: E02 or D01")
+			fs.StringVar(&o.energySupplier, "energy-supplier", "", "aggregated/wholesale: energy supplier GLN")
+			fs.StringVar(&o.balanceResponsible, "balance-responsible", "", "aggregated: balance responsible GLN")
+			fs.StringVar(&o.process, "process", "", "process type (default E23 validated, D04 aggregated, D05 wholesale)")
+			fs.StringVar(&o.settlementVersion, "settlement-version", "", "with process D32: D01, D02 or D03")
+			fs.StringVar(&o.chargeOwner, "charge-owner", "", "wholesale: charge owner GLN")
+			fs.StringVar(&o.chargeCode, "charge-code", "", "wholesale: charge code")
+			fs.StringVar(&o.chargeType, "charge-type", "", "wholesale: D01 subscription, D02 fee, D03 tariff")
+			fs.StringVar(&o.resolution, "resolution", "", "wholesale: PT1H, P1D or P1M")
+			fs.StringVar(&o.format, "format", "", "xml or json (default: the source's format)")
+			fs.BoolVar(&o.dryRun, "dry-run", false, "print the document instead of sending it")
+		}, runRequest),
 	})
 }
 
@@ -67,7 +66,29 @@ func danishDate(name, v string) (time.Time, error) {
 	return time.Time{}, usageErr("--%s %q: give a date such as 2025-03-01", name, v)
 }
 
-func runRequest(ctx context.Context, env *Env, c *invocation) error {
+// requestFlags are the flags of `custody request`.
+type requestFlags struct {
+	sender             string // --sender
+	role               string // --role
+	from               string // --from
+	to                 string // --to
+	meteringPoint      string // --metering-point
+	gridArea           string // --grid-area
+	mpType             string // --mp-type
+	settlementMethod   string // --settlement-method
+	energySupplier     string // --energy-supplier
+	balanceResponsible string // --balance-responsible
+	process            string // --process
+	settlementVersion  string // --settlement-version
+	chargeOwner        string // --charge-owner
+	chargeCode         string // --charge-code
+	chargeType         string // --charge-type
+	resolution         string // --resolution
+	format             string // --format
+	dryRun             bool   // --dry-run
+}
+
+func runRequest(ctx context.Context, env *Env, c *invocation, o *requestFlags) error {
 	if len(c.args) == 0 {
 		return usageErr("say validated, aggregated, wholesale or list")
 	}
@@ -94,26 +115,26 @@ func runRequest(ctx context.Context, env *Env, c *invocation) error {
 	if src.Kind != "datahub" {
 		return usageErr("%s is a %s source; requests go to datahub sources", name, src.Kind)
 	}
-	from, err := danishDate("from", c.str("from"))
+	from, err := danishDate("from", o.from)
 	if err != nil {
 		return err
 	}
-	to, err := danishDate("to", c.str("to"))
+	to, err := danishDate("to", o.to)
 	if err != nil {
 		return err
 	}
 	req := datahub.Request{
-		Kind: kind, Sender: c.str("sender"), SenderRole: c.str("role"), ProcessType: c.str("process"), Start: from, End: to,
-		MeteringPoint: c.str("metering-point"), MPType: c.str("mp-type"), SettlementMethod: c.str("settlement-method"),
-		SettlementVersion: c.str("settlement-version"), GridArea: c.str("grid-area"), EnergySupplier: c.str("energy-supplier"),
-		BalanceResponsible: c.str("balance-responsible"), ChargeOwner: c.str("charge-owner"), ChargeCode: c.str("charge-code"),
-		ChargeType: c.str("charge-type"), Resolution: c.str("resolution"),
+		Kind: kind, Sender: o.sender, SenderRole: o.role, ProcessType: o.process, Start: from, End: to,
+		MeteringPoint: o.meteringPoint, MPType: o.mpType, SettlementMethod: o.settlementMethod,
+		SettlementVersion: o.settlementVersion, GridArea: o.gridArea, EnergySupplier: o.energySupplier,
+		BalanceResponsible: o.balanceResponsible, ChargeOwner: o.chargeOwner, ChargeCode: o.chargeCode,
+		ChargeType: o.chargeType, Resolution: o.resolution,
 	}
-	format := c.str("format")
+	format := o.format
 	if format != "" && format != "xml" && format != "json" {
 		return usageErr("--format must be xml or json")
 	}
-	if c.boolean("dry-run") {
+	if o.dryRun {
 		if req.Sender == "" {
 			req.Sender = src.Config[datahub.SettingSenderGLN]
 		}
@@ -121,7 +142,7 @@ func runRequest(ctx context.Context, env *Env, c *invocation) error {
 			req.SenderRole = src.Config[datahub.SettingMarketRole]
 		}
 		if format == "" {
-			format = src.Config[CfgFormat]
+			format = src.Config[datahub.CfgFormat]
 		}
 		if format == "" {
 			format = "xml"
@@ -137,8 +158,9 @@ func runRequest(ctx context.Context, env *Env, c *invocation) error {
 	if !ok {
 		drv = datahub.NewDriver()
 	}
+	// The one request flow (also the GUI's): recorded, sent, resent once, outcome recorded.
 	sent, err := drv.SendRequest(ctx, env.job(st, src, nil), &req, format,
-		map[string]string{"from": c.str("from"), "to": c.str("to"), "metering_point": req.MeteringPoint, "grid_area": req.GridArea,
+		map[string]string{"from": o.from, "to": o.to, "metering_point": req.MeteringPoint, "grid_area": req.GridArea,
 			"settlement_version": req.SettlementVersion, "charge_code": req.ChargeCode})
 	if sent.RouteFallback {
 		fmt.Fprintf(env.Stdout, "%s: DataHub does not serve %s here; %s took the request (set --route-validated %s on the source)\n",

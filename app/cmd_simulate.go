@@ -6,11 +6,11 @@ import (
 	"fmt"
 
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 
 	"custody/store"
+	"custody/sync/settings"
 )
 
 func init() {
@@ -18,10 +18,9 @@ func init() {
 		name:    "simulate",
 		args:    "[--listen ADDR]",
 		summary: "Run the built-in custodian simulators in the foreground and print their URLs and demo credentials.",
-		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defString("listen", "127.0.0.1:0", "loopback address; port 0 picks free ports, port P gives the simulators P, P+1, ...")
-		},
-		run: runSimulate,
+		setup: withFlags(func(fs *flag.FlagSet, _ *Env, o *simulateFlags) {
+			fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "loopback address; port 0 picks free ports, port P gives the simulators P, P+1, ...")
+		}, runSimulate),
 	})
 }
 
@@ -42,8 +41,13 @@ func loopbackAddr(addr string) (host string, port int, err error) {
 	return h, n, nil
 }
 
-func runSimulate(ctx context.Context, env *Env, c *invocation) error {
-	if _, _, err := loopbackAddr(c.str("listen")); err != nil {
+// simulateFlags are the flags of `custody simulate`.
+type simulateFlags struct {
+	listen string // --listen
+}
+
+func runSimulate(ctx context.Context, env *Env, c *invocation, o *simulateFlags) error {
+	if _, _, err := loopbackAddr(o.listen); err != nil {
 		return err
 	}
 	if len(c.args) > 0 {
@@ -57,7 +61,7 @@ func runSimulate(ctx context.Context, env *Env, c *invocation) error {
 		return err
 	}
 	defer cleanup()
-	sims, err := startSims(pki, files, c.str("listen"))
+	sims, err := startSims(pki, files, o.listen)
 	if err != nil {
 		return err
 	}
@@ -70,10 +74,15 @@ func runSimulate(ctx context.Context, env *Env, c *invocation) error {
 	fmt.Fprintf(w, "  client cert (--cert):  %s\n", files.ClientCert)
 	fmt.Fprintf(w, "  client key (--key):    %s\n", files.ClientKey)
 	for _, s := range sims {
+		// The simulators serve the kinds wiring.go registers, whatever env has.
+		k, err := kindNamed(&Env{Drivers: drivers(env)}, s.src.Kind)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(w, "\n%s simulator: %s\n", s.kind, s.srv.url)
-		fmt.Fprintf(w, "  client id:     %s\n", s.src.Config[CfgClientID])
+		fmt.Fprintf(w, "  client id:     %s\n", strings.Join(settings.ValuesOf(k, s.src)["client-id"], ", "))
 		fmt.Fprintf(w, "  client secret: %s   (a demo credential of this simulator only)\n", s.secret)
-		fmt.Fprintf(w, "  use it with:\n    %s\n", sourcesAddCommand(s.src, s.secret))
+		fmt.Fprintf(w, "  use it with:\n    %s\n", sourcesAddCommand(k, s.src, s.secret))
 		fmt.Fprintf(w, "    custody sync --once %s\n", shellQuote(s.src.Name))
 	}
 	fmt.Fprintln(w)
@@ -82,44 +91,18 @@ func runSimulate(ctx context.Context, env *Env, c *invocation) error {
 	return nil
 }
 
-// sourceFlags maps source settings to the flags of `custody sources add`.
-var sourceFlags = []struct{ key, flag string }{
-	{CfgBaseURL, "base-url"}, {CfgTokenURL, "token-url"}, {CfgClientID, "client-id"},
-	{CfgBulkIDs, "bulk-id"}, {CfgSubscriptionIDs, "subscription-id"},
-	{CfgJWKSURL, "jwks-url"}, {CfgIssuer, "issuer"}, {CfgAudience, "audience"}, {CfgScope, "scope"},
-	{CfgQueues, "queue"}, {CfgFormat, "format"},
-	{CfgCert, "cert"}, {CfgKey, "key"}, {CfgCA, "ca"},
-	{CfgInterval, "interval"}, {CfgSecretExpires, "secret-expires"},
-	{CfgOrgID, "org-id"}, {CfgAlgs, "algs"}, {CfgErrorCodes, "error-codes"}, {CfgMaxEvents, "max-events"},
-	{CfgEventTypes, "event-types"}, {CfgCallbackURL, "callback-url"}, {CfgJTIWindow, "jti-window"},
-}
-
-// boolSettings are the settings given as flags without a value, with the value they set.
-var boolSettings = []struct{ key, value, flag string }{
-	{CfgSubscription, "none", "no-subscription"}, {CfgFollow, "true", "follow"},
-}
-
-// listSettings are the settings stored as lists, given as repeated flags.
-var listSettings = []string{CfgBulkIDs, CfgSubscriptionIDs, CfgQueues, CfgEventTypes}
-
-// sourcesAddCommand is the shell command that adds src with the given secret.
-func sourcesAddCommand(src store.Source, secret string) string {
+// sourcesAddCommand is the shell command that adds src, of kind k, with the given secret.
+func sourcesAddCommand(k settings.Kind, src store.Source, secret string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "printf '%%s\\n' %s | custody sources add %s %s", shellQuote(secret), src.Kind, shellQuote(src.Name))
-	for _, f := range sourceFlags {
-		if slices.Contains(listSettings, f.key) {
-			for _, v := range src.List(f.key) {
-				fmt.Fprintf(&b, " --%s %s", f.flag, shellQuote(v))
+	given := settings.ValuesOf(k, src)
+	for _, s := range k.Settings {
+		for _, v := range given[s.Flag] {
+			if s.Type == settings.Bool {
+				fmt.Fprintf(&b, " --%s", s.Flag)
+				continue
 			}
-			continue
-		}
-		if v := src.Config[f.key]; v != "" {
-			fmt.Fprintf(&b, " --%s %s", f.flag, shellQuote(v))
-		}
-	}
-	for _, f := range boolSettings {
-		if src.Config[f.key] == f.value {
-			fmt.Fprintf(&b, " --%s", f.flag)
+			fmt.Fprintf(&b, " --%s %s", s.Flag, shellQuote(v))
 		}
 	}
 	b.WriteString(" --secret-stdin")

@@ -7,125 +7,146 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"golang.org/x/term"
 
 	"custody/app/secrets"
 	"custody/store"
-	"custody/sync/datahub"
 	"custody/sync/engine"
-	"custody/sync/notify"
+	"custody/sync/settings"
 )
-
-// Source settings keys, shared by the CLI, the UI and the drivers.
-const (
-	CfgBaseURL         = "base_url"
-	CfgTokenURL        = "token_url"
-	CfgClientID        = "client_id"
-	CfgBulkIDs         = "bulk_ids"
-	CfgSubscriptionIDs = "subscription_ids"
-	CfgCert            = "cert"
-	CfgKey             = "key"
-	CfgCA              = "ca"
-	CfgJWKSURL         = "jwks_url"
-	CfgIssuer          = "issuer"
-	CfgAudience        = "audience"
-	CfgScope           = "scope"
-	CfgQueues          = "queues"
-	CfgFormat          = "format"
-	CfgInterval        = "interval"
-	CfgSecretExpires   = "secret_expires"
-)
-
-// Open Banking settings (the keys package sync/obevents reads), all optional.
-const (
-	CfgOrgID        = "org_id"       // the bank's OB organisation id, checked against the SET header
-	CfgAlgs         = "algs"         // allowed signing algorithms, comma separated
-	CfgErrorCodes   = "error_codes"  // "draft" for the draft-ietf-secevent-http-push-03 setErr codes
-	CfgMaxEvents    = "max_events"   // maxEvents asked for in each poll
-	CfgEventTypes   = "event_types"  // the subscription's EventTypes (a list)
-	CfgCallbackURL  = "callback_url" // a public https .../event-notifications URL for push
-	CfgSubscription = "subscription" // "none": never create or update an event subscription
-	CfgFollow       = "follow"       // "true": fetch each new event's resource
-	CfgJTIWindow    = "jti_window"   // how close two uses of a jti must be to count as one event
-)
-
-// obAlgs are the signing algorithms --algs accepts; RS256 only for banks that still use it.
-var obAlgs = []string{"PS256", "ES256", "RS256"}
 
 // SecretField is the keyring field of a source's client secret.
-const SecretField = "client_secret"
+const SecretField = settings.KeyClientSecret
 
 func init() {
 	register(&command{
 		name: "sources",
-		args: "list | add KIND NAME [flags] | remove NAME | test NAME | enable NAME | disable NAME",
-		summary: `Manage sources. KIND is greenbutton, obevents or datahub. The client secret is read from
-standard input with --secret-stdin (one line) or prompted for, and goes to the OS keyring only.
-
-  custody sources add greenbutton NAME --base-url URL --token-url URL --client-id ID
-          [--bulk-id ID]... [--subscription-id ID]... [--cert FILE --key FILE] [--ca FILE] [--secret-stdin]
-  custody sources add obevents NAME --base-url URL --token-url URL --client-id ID
-          --jwks-url URL --issuer ISS --audience AUD [--scope S] [--cert FILE --key FILE] [--ca FILE] [--secret-stdin]
-          [--org-id ID] [--algs PS256,ES256] [--error-codes rfc|draft] [--max-events N]
-          [--event-types TYPE]... [--callback-url URL | --no-subscription] [--follow] [--jti-window 720h]
-  custody sources add datahub NAME --base-url URL --token-url URL --client-id ID --scope S
-          [--queue NAME]... [--format xml|json] [--ca FILE] [--secret-stdin]
-          [--sender-gln GLN] [--market-role DDQ|DDM|MDR|DDK|...] [--route-validated R]
-          [--route-aggregated R] [--route-wholesale R] [--health-path /ping]`,
-		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defString("base-url", "", "API root (ESPI .../espi/1_1/resource; OB event API root; DataHub host)")
-			c.defString("token-url", "", "OAuth2 token endpoint")
-			c.defString("client-id", "", "OAuth2 client id")
-			c.defList("bulk-id", "ESPI bulk id")
-			c.defList("subscription-id", "ESPI subscription id")
-			c.defString("cert", "", "client certificate (PEM) for mutual TLS")
-			c.defString("key", "", "client key (PEM) for mutual TLS; keep it readable by you only")
-			c.defString("ca", "", "extra CA certificate (PEM) to trust for this source")
-			c.defString("jwks-url", "", "the bank's JWKS URL (Open Banking)")
-			c.defString("issuer", "", "expected token issuer (Open Banking)")
-			c.defString("audience", "", "expected token audience (Open Banking)")
-			c.defString("scope", "", "OAuth2 scope (DataHub: {app-id}/.default; Open Banking default eventpolling)")
-			c.defList("queue", "DataHub queue (default timeseries and aggregations)")
-			c.defString("format", "", "DataHub document format: xml or json (default xml)")
-			// DataHub identity and routes: datahub.IdentitySettings describes them (issue 15);
-			// the settings seam (issue 11) will make these flags from it.
-			for _, st := range datahub.IdentitySettings() {
-				c.defString(st.Flag, "", "DataHub: "+st.Label+" ("+st.Hint+")")
-			}
-			c.defString("interval", "", "sync interval such as 15m or 6h (default by kind)")
-			c.defString("secret-expires", "", "when the client secret expires (YYYY-MM-DD), to be reminded in time")
-			c.defBool("secret-stdin", false, "read the client secret from standard input (one line)")
-			c.defString("org-id", "", "the bank's Open Banking organisation id, checked in each event token (Open Banking)")
-			c.defString("algs", "", "signing algorithms to accept, comma separated: PS256, ES256, RS256 (Open Banking; default PS256,ES256)")
-			c.defString("error-codes", "", "error codes reported for rejected events: rfc (RFC 8935) or draft (draft push-03) (Open Banking; default rfc)")
-			c.defString("max-events", "", "most events to ask for in each poll (Open Banking; default 10)")
-			c.defList("event-types", "event type of the subscription, such as UK.OBIE.Resource-Update (Open Banking; default all)")
-			c.defString("callback-url", "", "public https URL ending in /event-notifications for real-time pushes (Open Banking)")
-			c.defBool("no-subscription", false, "never create or update an event subscription, for polling-only banks (Open Banking)")
-			c.defBool("follow", false, "fetch the resource each new event points to (Open Banking)")
-			c.defString("jti-window", "", "how close two uses of an event id must be to count as one event, such as 720h (Open Banking; default 720h)")
-			c.defString("notify-listen", "", "listen on this address for pushed notifications (BatchList, Open Banking events); off when empty")
-			c.defString("notify-cert", "", "server certificate (PEM) of the notification listener")
-			c.defString("notify-key", "", "server key (PEM) of the notification listener")
-			c.defString("notify-client-ca", "", "require notification senders to present a client certificate issued by this CA (PEM)")
-			c.defString("notify-path", "", "path of this source's notification endpoint (default /espi/notify/NAME, /NAME/event-notifications)")
-		},
-		run: runSources,
+		args: "list | add KIND NAME [flags] | edit NAME [flags] | remove NAME | test NAME | enable NAME | disable NAME",
+		summary: `Manage sources. KIND is one of the kinds below, each with its own flags. The client secret is
+read from standard input with --secret-stdin (one line) or prompted for, and goes to the OS keyring
+only. edit changes only the settings given: an empty value (--scope "") or false (--follow=false)
+removes one, and --secret-stdin replaces the secret.`,
+		setup: withFlags(bindSourcesFlags, runSources),
+		help:  sourcesHelp,
 	})
 }
 
-func runSources(ctx context.Context, env *Env, c *invocation) error {
+// sourcesFlags are the flags of `custody sources`: --secret-stdin, and one flag for each
+// setting of the registered kinds, made from their descriptions.
+type sourcesFlags struct {
+	secretStdin bool
+	settings    *settingFlags
+}
+
+func bindSourcesFlags(fs *flag.FlagSet, env *Env, o *sourcesFlags) {
+	fs.BoolVar(&o.secretStdin, "secret-stdin", false, "read the client secret from standard input (one line)")
+	o.settings = bindSettingFlags(fs, kinds(env))
+}
+
+// sourcesHelp lists each kind's flags, from the kinds' descriptions.
+func sourcesHelp(env *Env, w io.Writer) {
+	fmt.Fprintln(w, "Flags of add and edit, by kind:")
+	for _, k := range kinds(env) {
+		fmt.Fprintln(w)
+		_ = settings.WriteUsage(w, k)
+	}
+}
+
+// kinds describes the registered kinds, by name.
+func kinds(env *Env) []settings.Kind {
+	var out []settings.Kind
+	for _, d := range env.Drivers {
+		out = append(out, d.Describe())
+	}
+	slices.SortFunc(out, func(a, b settings.Kind) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// kindNamed returns the description of the named kind.
+func kindNamed(env *Env, name string) (settings.Kind, error) {
+	var names []string
+	for _, k := range kinds(env) {
+		if k.Name == name {
+			return k, nil
+		}
+		names = append(names, k.Name)
+	}
+	return settings.Kind{}, fmt.Errorf("unknown source kind %q: say %s", name, strings.Join(names, ", "))
+}
+
+// settingFlag is a command-line flag made from a setting (of one kind or several): it keeps
+// every value given, for settings.Build to check.
+type settingFlag struct {
+	vals   []string
+	isBool bool
+	isList bool
+}
+
+func (f *settingFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return strings.Join(f.vals, ",")
+}
+
+func (f *settingFlag) Set(v string) error {
+	f.vals = append(f.vals, v)
+	return nil
+}
+
+// IsBoolFlag lets a Bool setting's flag stand without a value (--follow).
+func (f *settingFlag) IsBoolFlag() bool { return f.isBool }
+
+// settingFlags are the flags made from the settings of every kind, by flag name.
+type settingFlags struct {
+	fs    *flag.FlagSet
+	flags map[string]*settingFlag
+}
+
+// bindSettingFlags declares one flag on fs for each flag name any kind's settings use (the
+// first kind's hint is its usage; `custody sources --help` explains them kind by kind).
+func bindSettingFlags(fs *flag.FlagSet, kinds []settings.Kind) *settingFlags {
+	sf := &settingFlags{fs: fs, flags: map[string]*settingFlag{}}
+	for _, k := range kinds {
+		for _, s := range k.Settings {
+			if s.Type == settings.Secret || fs.Lookup(s.Flag) != nil {
+				continue
+			}
+			f := &settingFlag{isBool: s.Type == settings.Bool, isList: s.Type == settings.List}
+			sf.flags[s.Flag] = f
+			fs.Var(f, s.Flag, s.Hint)
+		}
+	}
+	return sf
+}
+
+// given returns the settings given on the command line, for a source of kind k. A boolean
+// flag of another kind given as false is left out: it asks for nothing.
+func (sf *settingFlags) given(k settings.Kind) settings.Values {
+	v := settings.Values{}
+	sf.fs.Visit(func(f *flag.Flag) {
+		s, ok := sf.flags[f.Name]
+		if !ok {
+			return
+		}
+		if _, mine := k.ByFlag(f.Name); !mine && s.isBool && !slices.ContainsFunc(s.vals, func(v string) bool { on, _ := strconv.ParseBool(v); return on }) {
+			return
+		}
+		v[f.Name] = s.vals
+	})
+	return v
+}
+
+func runSources(ctx context.Context, env *Env, c *invocation, o *sourcesFlags) error {
 	if len(c.args) == 0 {
-		return usageErr("say list, add, remove, test, enable or disable")
+		return usageErr("say list, add, edit, remove, test, enable or disable")
 	}
 	sub, args := c.args[0], c.args[1:]
 	open := env.openStore
@@ -144,7 +165,12 @@ func runSources(ctx context.Context, env *Env, c *invocation) error {
 		if len(args) != 2 {
 			return usageErr("add needs KIND and NAME")
 		}
-		return addSource(ctx, env, st, c, args[0], args[1])
+		return addSource(ctx, env, st, o, args[0], args[1])
+	case "edit":
+		if len(args) != 1 {
+			return usageErr("edit needs NAME")
+		}
+		return editSource(ctx, env, st, o, args[0])
 	case "remove", "rm":
 		if len(args) != 1 {
 			return usageErr("remove needs NAME")
@@ -180,6 +206,8 @@ func runSources(ctx context.Context, env *Env, c *invocation) error {
 	return usageErr("unknown sources subcommand %q", sub)
 }
 
+// listSources prints each source with the settings a person needs to see, as its kind
+// describes them; a secret shows only where it is kept.
 func listSources(ctx context.Context, env *Env, st *store.Store) error {
 	srcs, err := st.Sources(ctx)
 	if err != nil {
@@ -189,259 +217,115 @@ func listSources(ctx context.Context, env *Env, st *store.Store) error {
 		fmt.Fprintln(env.Stdout, "no sources configured; add one with `custody sources add`")
 		return nil
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKIND\tENABLED\tBASE URL\tLAST SYNC")
-	for _, s := range srcs {
+	for i, s := range srcs {
 		last := "never"
 		if runs, err := st.Runs(ctx, s.ID, 1); err == nil && len(runs) > 0 {
 			last = runs[0].Started.Local().Format("2006-01-02 15:04") + " " + runs[0].Status
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", s.Name, s.Kind, s.Enabled, s.Config[CfgBaseURL], last)
-	}
-	return tw.Flush()
-}
-
-// sourceSpec says which settings a kind requires and allows.
-type sourceSpec struct {
-	required []string
-	allowed  []string
-}
-
-var sourceSpecs = map[string]sourceSpec{
-	"greenbutton": {
-		required: []string{"base-url", "token-url", "client-id"},
-		allowed:  []string{"bulk-id", "subscription-id", "cert", "key", "ca", "scope", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path"},
-	},
-	"obevents": {
-		required: []string{"base-url", "token-url", "client-id", "jwks-url", "issuer", "audience"},
-		allowed: []string{"scope", "cert", "key", "ca", "notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
-			"org-id", "algs", "error-codes", "max-events", "event-types", "callback-url", "no-subscription", "follow", "jti-window"},
-	},
-	"datahub": {
-		required: []string{"base-url", "token-url", "client-id", "scope"},
-		allowed: []string{"queue", "format", "ca",
-			"sender-gln", "market-role", "route-validated", "route-aggregated", "route-wholesale", "health-path"},
-	},
-}
-
-// SourceFromFlags builds and validates a source of the given kind from flag-named settings
-// (the names of `custody sources add`). The UI's forms use it too, so both say the same.
-func SourceFromFlags(kind, name string, get func(flag string) string, list func(flag string) []string) (store.Source, error) {
-	spec, ok := sourceSpecs[kind]
-	if !ok {
-		return store.Source{}, fmt.Errorf("unknown source kind %q: say greenbutton, obevents or datahub", kind)
-	}
-	if strings.TrimSpace(name) == "" || strings.ContainsAny(name, "/\n") {
-		return store.Source{}, fmt.Errorf("source name %q: give a short name without slashes", name)
-	}
-	src := store.Source{Name: name, Kind: kind, Enabled: true, Config: map[string]string{}}
-	var missing []string
-	for _, f := range spec.required {
-		if strings.TrimSpace(get(f)) == "" {
-			missing = append(missing, "--"+f)
+		state := "enabled"
+		if !s.Enabled {
+			state = "disabled"
 		}
-	}
-	if len(missing) > 0 {
-		return src, fmt.Errorf("a %s source needs %s", kind, strings.Join(missing, ", "))
-	}
-	allowed := map[string]bool{"interval": true, "secret-expires": true}
-	for _, f := range append(spec.required, spec.allowed...) {
-		allowed[f] = true
-	}
-	for _, f := range []string{"base-url", "token-url", "client-id", "cert", "key", "ca", "jwks-url", "issuer", "audience", "scope", "format", "interval", "secret-expires",
-		"notify-listen", "notify-cert", "notify-key", "notify-client-ca", "notify-path",
-		"org-id", "algs", "max-events", "callback-url", "jti-window",
-		"sender-gln", "market-role", "route-validated", "route-aggregated", "route-wholesale", "health-path"} {
-		v := strings.TrimSpace(get(f))
-		if v == "" {
-			continue
+		if i > 0 {
+			fmt.Fprintln(env.Stdout)
 		}
-		if !allowed[f] {
-			return src, fmt.Errorf("--%s does not apply to a %s source", f, kind)
-		}
-		src.Config[strings.ReplaceAll(f, "-", "_")] = v
-	}
-	// The defaults are not stored, so that a source says only what differs.
-	if v := strings.TrimSpace(get("error-codes")); v != "" {
-		if !allowed["error-codes"] {
-			return src, fmt.Errorf("--error-codes does not apply to a %s source", kind)
-		}
-		switch v {
-		case "draft":
-			src.Config[CfgErrorCodes] = v
-		case "rfc":
-		default:
-			return src, fmt.Errorf("--error-codes must be rfc or draft, not %q", v)
-		}
-	}
-	for _, f := range []struct{ flag, key, value string }{{"no-subscription", CfgSubscription, "none"}, {"follow", CfgFollow, "true"}} {
-		v := strings.TrimSpace(get(f.flag))
-		if v == "" {
-			continue
-		}
-		on, err := strconv.ParseBool(v)
-		if err != nil {
-			return src, fmt.Errorf("--%s is true or false, not %q", f.flag, v)
-		}
-		if !on {
-			continue
-		}
-		if !allowed[f.flag] {
-			return src, fmt.Errorf("--%s does not apply to a %s source", f.flag, kind)
-		}
-		src.Config[f.key] = f.value
-	}
-	for _, f := range []string{"bulk-id", "subscription-id", "queue", "event-types"} {
-		vs := list(f)
-		if f == "event-types" { // also comma separated, as the UI's lists are
-			var split []string
-			for _, v := range vs {
-				for p := range strings.SplitSeq(v, ",") {
-					if p = strings.TrimSpace(p); p != "" {
-						split = append(split, p)
-					}
+		fmt.Fprintf(env.Stdout, "%s: %s, %s, last sync %s\n", s.Name, s.Kind, state, last)
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		if k, err := kindNamed(env, s.Kind); err == nil {
+			for _, sh := range settings.Show(k, s) {
+				flag := "--" + sh.Setting.Flag
+				if sh.Setting.Type == settings.Secret {
+					flag = "--secret-stdin"
 				}
-			}
-			vs = split
-		}
-		if len(vs) > 0 {
-			if !allowed[f] {
-				return src, fmt.Errorf("--%s does not apply to a %s source", f, kind)
-			}
-			key := map[string]string{"bulk-id": CfgBulkIDs, "subscription-id": CfgSubscriptionIDs, "queue": CfgQueues, "event-types": CfgEventTypes}[f]
-			src.SetList(key, vs)
-		}
-	}
-	for _, f := range []string{CfgBaseURL, CfgTokenURL, CfgJWKSURL, CfgCallbackURL} {
-		if v := src.Config[f]; v != "" {
-			u, err := url.Parse(v)
-			if err != nil || u.Host == "" {
-				return src, fmt.Errorf("--%s %q is not a URL", strings.ReplaceAll(f, "_", "-"), v)
-			}
-			if u.Scheme != "https" {
-				return src, fmt.Errorf("--%s %q: only https is allowed, so that credentials never travel in the clear", strings.ReplaceAll(f, "_", "-"), v)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\n", sh.Setting.Label, flag, sh.Value)
 			}
 		}
-	}
-	if (src.Config[CfgCert] == "") != (src.Config[CfgKey] == "") {
-		return src, errors.New("--cert and --key go together")
-	}
-	if err := checkOBSettings(src); err != nil {
-		return src, err
-	}
-	if err := datahub.CheckIdentity(src); err != nil {
-		return src, err
-	}
-	if _, _, _, err := notify.ConfigOf(src); err != nil {
-		return src, err
-	}
-	for _, f := range []string{CfgCert, CfgKey, CfgCA, notify.CfgCert, notify.CfgKey, notify.CfgClientCA} {
-		if p := src.Config[f]; p != "" {
-			if _, err := os.Stat(p); err != nil {
-				return src, fmt.Errorf("--%s: %w", f, err)
-			}
-		}
-	}
-	if f := src.Config[CfgFormat]; f != "" && f != "xml" && f != "json" {
-		return src, fmt.Errorf("--format must be xml or json, not %q", f)
-	}
-	if v := src.Config[CfgInterval]; v != "" {
-		if d, err := time.ParseDuration(v); err != nil || d < time.Minute {
-			return src, fmt.Errorf("--interval %q: give a duration of at least 1m, such as 15m or 6h", v)
-		}
-	}
-	if v := src.Config[CfgSecretExpires]; v != "" {
-		if _, err := time.Parse("2006-01-02", v); err != nil {
-			return src, fmt.Errorf("--secret-expires %q: give a date such as 2027-06-30", v)
-		}
-	}
-	return src, nil
-}
-
-// checkOBSettings checks the Open Banking settings of src (none are set on other kinds).
-func checkOBSettings(src store.Source) error {
-	c := src.Config
-	if v := c[CfgOrgID]; v != "" && (len(v) > 64 || strings.ContainsFunc(v, unicode.IsSpace)) {
-		return fmt.Errorf("--org-id %q: give the bank's Open Banking organisation id, such as 0015800001041RHAAY", v)
-	}
-	if v := c[CfgAlgs]; v != "" {
-		var algs []string
-		for _, a := range strings.Split(v, ",") {
-			a = strings.TrimSpace(a)
-			if a == "" {
-				continue
-			}
-			if !slices.Contains(obAlgs, a) {
-				return fmt.Errorf("--algs: unknown or unsafe algorithm %q: say one or more of %s, comma separated", a, strings.Join(obAlgs, ", "))
-			}
-			if !slices.Contains(algs, a) {
-				algs = append(algs, a)
-			}
-		}
-		if len(algs) == 0 {
-			return fmt.Errorf("--algs %q names no algorithm: say one or more of %s, comma separated", v, strings.Join(obAlgs, ", "))
-		}
-		c[CfgAlgs] = strings.Join(algs, ",")
-	}
-	if v := c[CfgMaxEvents]; v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("--max-events %q: give a whole number of at least 1, such as 10", v)
-		}
-		c[CfgMaxEvents] = strconv.Itoa(n)
-	}
-	for _, t := range src.List(CfgEventTypes) {
-		if t == "" || len(t) > 200 || strings.ContainsFunc(t, unicode.IsSpace) {
-			return fmt.Errorf("--event-types %q: give event types such as UK.OBIE.Resource-Update", t)
-		}
-	}
-	if v := c[CfgCallbackURL]; v != "" {
-		if c[CfgSubscription] == "none" {
-			return errors.New("--callback-url goes in the event subscription, which --no-subscription turns off: give one or the other")
-		}
-		if u, _ := url.Parse(v); !strings.HasSuffix(u.Path, "/event-notifications") {
-			return fmt.Errorf("--callback-url %q: Open Banking callback URLs end in /event-notifications", v)
-		}
-	}
-	if len(src.List(CfgEventTypes)) > 0 && c[CfgSubscription] == "none" {
-		return errors.New("--event-types go in the event subscription, which --no-subscription turns off: give one or the other")
-	}
-	if v := c[CfgJTIWindow]; v != "" {
-		if d, err := time.ParseDuration(v); err != nil || d == 0 {
-			return fmt.Errorf("--jti-window %q: give a duration such as 720h (negative: an event id is never reused)", v)
+		if err := tw.Flush(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func addSource(ctx context.Context, env *Env, st *store.Store, c *invocation, kind, name string) error {
-	get := func(f string) string {
-		if b, ok := c.vals[f].(*bool); ok {
-			return strconv.FormatBool(*b)
-		}
-		return c.str(f)
+func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, kind, name string) error {
+	k, err := kindNamed(env, kind)
+	if err != nil {
+		return usageErr("%v", err)
 	}
-	src, err := SourceFromFlags(kind, name, get, c.list)
+	src, err := settings.Build(k, name, o.settings.given(k))
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	if _, err := st.SourceByName(ctx, name); err == nil {
 		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
 	}
-	secret, err := readSecret(env, c.boolean("secret-stdin"), fmt.Sprintf("Client secret for %s: ", name))
+	// The keyring first: if it is unavailable the source is not half-configured.
+	field, err := storeSecret(env, k, name, o.secretStdin, true)
 	if err != nil {
 		return err
 	}
-	// The keyring first: if it is unavailable the source is not half-configured.
-	if err := env.Secrets.SetSecret(name, SecretField, secret); err != nil {
+	if err := st.AddSource(ctx, &src); err != nil {
+		if field != "" {
+			_ = env.Secrets.DeleteSecret(name, field)
+		}
 		return err
 	}
-	if err := st.AddSource(ctx, &src); err != nil {
-		_ = env.Secrets.DeleteSecret(name, SecretField)
-		return err
+	if field == "" {
+		fmt.Fprintf(env.Stdout, "added %s source %s\n", kind, name)
+		return nil
 	}
 	fmt.Fprintf(env.Stdout, "added %s source %s; its secret is in the OS keyring\n", kind, name)
+	warnOpenListener(env, src)
 	return nil
+}
+
+// editSource changes the settings given on the command line and leaves the others.
+func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, name string) error {
+	src, err := st.SourceByName(ctx, name)
+	if err != nil {
+		return err
+	}
+	k, err := kindNamed(env, src.Kind)
+	if err != nil {
+		return err
+	}
+	given := o.settings.given(k)
+	if len(given) == 0 && !o.secretStdin {
+		return usageErr("say which settings of %s to change, such as --interval 1h, or --secret-stdin", name)
+	}
+	changed, err := settings.Apply(k, src, given)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if o.secretStdin {
+		if _, err := storeSecret(env, k, name, true, false); err != nil {
+			return err
+		}
+	}
+	if err := st.UpdateSource(ctx, &changed); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "changed source %s\n", name)
+	return nil
+}
+
+// storeSecret reads the kind's secret (its first Secret setting) and puts it in the keyring,
+// and returns its keyring field ("" when the kind has no secret, or it is optional and was not
+// asked for on a new source).
+func storeSecret(env *Env, k settings.Kind, name string, fromStdin, isNew bool) (string, error) {
+	secs := k.Secrets()
+	if len(secs) == 0 || (isNew && !secs[0].Required && !fromStdin) {
+		return "", nil
+	}
+	s := secs[0]
+	secret, err := readSecret(env, fromStdin, fmt.Sprintf("%s for %s: ", s.Label, name))
+	if err != nil {
+		return "", err
+	}
+	if err := env.Secrets.SetSecret(name, s.Key, secret); err != nil {
+		return "", err
+	}
+	return s.Key, nil
 }
 
 // readSecret reads one secret line: from stdin when asked, else with a prompt that does not

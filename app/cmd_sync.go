@@ -18,10 +18,9 @@ func init() {
 		name:    "sync",
 		args:    "[--once] [SOURCE...]",
 		summary: "Sync configured sources headless: with --once until there is nothing more to fetch, else until interrupted.",
-		flags: func(fs *flag.FlagSet, c *invocation) {
-			c.defBool("once", false, "sync each source once, until there is nothing more to fetch, then exit")
-		},
-		run: runSync,
+		setup: withFlags(func(fs *flag.FlagSet, _ *Env, o *syncFlags) {
+			fs.BoolVar(&o.once, "once", false, "sync each source once, until there is nothing more to fetch, then exit")
+		}, runSync),
 	})
 }
 
@@ -54,7 +53,12 @@ func selectSources(ctx context.Context, st *store.Store, names []string) ([]stor
 	return out, nil
 }
 
-func runSync(ctx context.Context, env *Env, c *invocation) error {
+// syncFlags are the flags of `custody sync`.
+type syncFlags struct {
+	once bool // --once
+}
+
+func runSync(ctx context.Context, env *Env, c *invocation, o *syncFlags) error {
 	st, err := env.openStore(ctx, c)
 	if err != nil {
 		return err
@@ -68,7 +72,7 @@ func runSync(ctx context.Context, env *Env, c *invocation) error {
 		fmt.Fprintln(env.Stdout, "no enabled sources to sync; add one with `custody sources add`")
 		return nil
 	}
-	if c.boolean("once") {
+	if o.once {
 		return syncOnce(ctx, env, st, srcs)
 	}
 	return syncForever(ctx, env, st, c.args)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"custody/sync/datahub"
+	"custody/sync/settings"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -230,12 +232,14 @@ type queueDriver struct{}
 
 func (queueDriver) Kind() string { return queueKind }
 
+func (queueDriver) Describe() settings.Kind { return settings.Kind{Name: queueKind} }
+
 func (queueDriver) Test(ctx context.Context, job *engine.Job) (string, error) { return "ok", nil }
 
 func (d queueDriver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
 	var res engine.Result
 	src := job.Source
-	pem, err := os.ReadFile(src.Config[CfgCA])
+	pem, err := os.ReadFile(src.Config[datahub.CfgCA])
 	if err != nil {
 		return res, syncerr.E(syncerr.Config, "read --ca", err)
 	}
@@ -247,7 +251,7 @@ func (d queueDriver) Sync(ctx context.Context, job *engine.Job) (engine.Result, 
 		return res, syncerr.E(syncerr.Local, "read secret", err)
 	}
 	do := func(method, path string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, method, src.Config[CfgBaseURL]+path, nil)
+		req, err := http.NewRequestWithContext(ctx, method, src.Config[datahub.CfgBaseURL]+path, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -411,7 +415,7 @@ var crashSetups = map[string]crashSetup{
 	"testqueue": func(t *testing.T, w *crashWorld, pki *simtls.PKI, files simtls.Files) {
 		q := newQueueServer(t, pki, w.st, "queue")
 		w.add(t, store.Source{Name: "queue", Kind: queueKind, Enabled: true,
-			Config: map[string]string{CfgBaseURL: q.srv.URL, CfgCA: files.CA}}, q.token)
+			Config: map[string]string{datahub.CfgBaseURL: q.srv.URL, datahub.CfgCA: files.CA}}, q.token)
 		w.custodians = append(w.custodians, q)
 	},
 	"obevents": func(t *testing.T, w *crashWorld, pki *simtls.PKI, files simtls.Files) {

@@ -53,7 +53,7 @@ func TestDataHubEndToEnd(t *testing.T) {
 	// A market role DataHub has no queue for is refused when the source is added.
 	code, _, errOut = c.run("x\n", "sources", "add", "datahub", "dh2", "--base-url", sim.URL(), "--token-url", sim.TokenURL(),
 		"--client-id", "c", "--scope", "s", "--market-role", "DGL", "--secret-stdin")
-	if code == 0 || !strings.Contains(errOut, `market role "DGL"`) {
+	if code == 0 || !strings.Contains(errOut, `--market-role must be DDQ, DDM, MDR, DDK, DDX, EZ, STS or DEL, not "DGL"`) {
 		t.Errorf("sources add with role DGL: %d %s", code, errOut)
 	}
 

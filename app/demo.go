@@ -14,6 +14,7 @@ import (
 	"custody/sync/datahub/datahubtest"
 	"custody/sync/espi/espitest"
 	"custody/sync/obevents/obtest"
+	"custody/sync/settings"
 	"custody/sync/simtls"
 )
 
@@ -147,8 +148,8 @@ func startDemo(ctx context.Context, env *Env, st *store.Store) (stop func(), err
 		if src.Config == nil {
 			src.Config = map[string]string{}
 		}
-		if src.Config[CfgInterval] == "" {
-			src.Config[CfgInterval] = "1m"
+		if src.Config[settings.KeyInterval] == "" {
+			src.Config[settings.KeyInterval] = "1m"
 		}
 		src.Enabled = true
 		if err := mem.SetSecret(src.Name, SecretField, s.secret); err != nil {

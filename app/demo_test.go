@@ -15,6 +15,7 @@ import (
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/espi"
 )
 
 // needSims skips a test of the demo in a build without simulators.
@@ -85,7 +86,7 @@ func TestDemoSyncsEveryKindThroughTheCLI(t *testing.T) {
 	var kinds []string
 	for _, s := range srcs {
 		kinds = append(kinds, s.Kind)
-		for _, f := range []string{CfgBaseURL, CfgTokenURL} {
+		for _, f := range []string{espi.CfgBaseURL, espi.CfgTokenURL} {
 			if u := s.Config[f]; u != "" && !strings.HasPrefix(u, "https://127.0.0.1:") {
 				t.Errorf("%s %s = %q: not loopback https", s.Name, f, u)
 			}
@@ -167,7 +168,7 @@ func TestSimulatePrintsCommandsThatWork(t *testing.T) {
 	pr, pw := io.Pipe()
 	env.Stdout = pw
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan int)
+	done := make(chan int, 1) // so that a simulate that fails at once does not hang the test
 	go func() {
 		done <- Run(ctx, env, []string{"simulate"})
 		pw.Close()

@@ -129,7 +129,7 @@ func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
 		Editor:      st,
 		Secrets:     env.Secrets,
 		SecretField: SecretField,
-		Validate:    SourceFromFlags,
+		Kinds:       kinds(env),
 		Import:      guiImporter{st: st, formats: env.Formats},
 		Export:      guiExporter{st: st},
 		DataHub:     guiDataHub{env: env, st: st},

@@ -14,6 +14,7 @@ import (
 	"custody/store"
 	"custody/sync/datahub"
 	"custody/sync/datahub/datahubtest"
+	"custody/sync/settings"
 	"custody/sync/simtls"
 	"custody/ui"
 )
@@ -29,8 +30,9 @@ func TestGUIImportAndExport(t *testing.T) {
 	}
 	defer st.Close()
 	env := &Env{Secrets: secrets.NewMemory(), Formats: fileFormats()}
+	env.Drivers = drivers(env) // the form is made from their descriptions
 	deps := guiDeps(env, st, guiOptions{DBPath: st.Path()})
-	if deps.SecretField != SecretField || deps.Validate == nil || deps.Editor == nil || deps.Secrets == nil {
+	if deps.SecretField != SecretField || len(deps.Kinds) != 3 || deps.Editor == nil || deps.Secrets == nil {
 		t.Fatalf("deps not wired: %+v", deps)
 	}
 	var lastRead, lastSize int64
@@ -57,9 +59,13 @@ func TestGUIImportAndExport(t *testing.T) {
 		t.Fatalf("export: %d lines, header %q", len(lines), lines[0])
 	}
 	// The form's validation is the CLI's: an http URL is refused in plain words.
-	_, err = deps.Validate("greenbutton", "x", func(f string) string {
-		return map[string]string{"base-url": "http://a.example", "token-url": "https://a.example/t", "client-id": "c"}[f]
-	}, func(string) []string { return nil })
+	var gb settings.Kind
+	for _, k := range deps.Kinds {
+		if k.Name == "greenbutton" {
+			gb = k
+		}
+	}
+	_, err = settings.Build(gb, "x", settings.Values{"base-url": {"http://a.example"}, "token-url": {"https://a.example/t"}, "client-id": {"c"}})
 	if err == nil || !strings.Contains(err.Error(), "only https is allowed") {
 		t.Fatalf("validation: %v", err)
 	}
@@ -91,8 +97,8 @@ func TestGUIDataHubRequest(t *testing.T) {
 	env := &Env{Secrets: mem, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	env.Drivers = drivers(env)
 	src := store.Source{Name: "dh", Kind: "datahub", Enabled: true, Config: map[string]string{
-		CfgBaseURL: sim.URL(), CfgTokenURL: sim.TokenURL(), CfgClientID: sim.ClientID(), CfgScope: sim.Scope(), CfgCA: files.CA}}
-	src.SetList(CfgQueues, []string{"timeseries"})
+		datahub.CfgBaseURL: sim.URL(), datahub.CfgTokenURL: sim.TokenURL(), datahub.CfgClientID: sim.ClientID(), datahub.CfgScope: sim.Scope(), datahub.CfgCA: files.CA}}
+	src.SetList(datahub.CfgQueues, []string{"timeseries"})
 	if err := st.AddSource(ctx, &src); err != nil {
 		t.Fatal(err)
 	}

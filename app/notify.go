@@ -77,3 +77,11 @@ func startNotifications(ctx context.Context, env *Env, st *store.Store) (*notifi
 	}
 	return n, nil
 }
+
+// warnOpenListener warns, on stderr, about a source whose notification listener takes pushes
+// from any client (no notify_client_ca).
+func warnOpenListener(env *Env, src store.Source) {
+	if src.Config[notify.CfgListen] != "" && src.Config[notify.CfgClientCA] == "" {
+		fmt.Fprintf(env.Stderr, "custody: warning: source %s: %s\n", src.Name, notify.OpenListenerWarning)
+	}
+}

@@ -3,6 +3,9 @@ package app
 import (
 	"bytes"
 	"context"
+	"custody/sync/datahub"
+	"custody/sync/obevents"
+	"custody/sync/settings"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -65,6 +68,8 @@ type scriptedDriver struct {
 }
 
 func (d *scriptedDriver) Kind() string { return d.kind }
+
+func (d *scriptedDriver) Describe() settings.Kind { return settings.Kind{Name: d.kind} }
 
 func (d *scriptedDriver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
 	d.mu.Lock()
@@ -197,10 +202,10 @@ func TestSourcesAddCommandRoundTrips(t *testing.T) {
 	ca := filepath.Join(dir, "ca.pem")
 	mustWrite(t, ca, "x")
 	src := store.Source{Name: "my bank", Kind: "obevents", Config: map[string]string{
-		CfgBaseURL: "https://127.0.0.1:4443/open-banking/v3.1", CfgTokenURL: "https://127.0.0.1:4443/token",
-		CfgClientID: "demo-client", CfgJWKSURL: "https://127.0.0.1:4443/jwks", CfgIssuer: "https://bank.example",
-		CfgAudience: "demo-client", CfgCA: ca, CfgCert: ca, CfgKey: ca}}
-	cmd := sourcesAddCommand(src, "s3cr'et")
+		obevents.CfgBaseURL: "https://127.0.0.1:4443/open-banking/v3.1", obevents.CfgTokenURL: "https://127.0.0.1:4443/token",
+		obevents.CfgClientID: "demo-client", obevents.CfgJWKSURL: "https://127.0.0.1:4443/jwks", obevents.CfgIssuer: "https://bank.example",
+		obevents.CfgAudience: "demo-client", obevents.CfgCA: ca, obevents.CfgCert: ca, obevents.CfgKey: ca}}
+	cmd := sourcesAddCommand(testKind(t, "obevents"), src, "s3cr'et")
 	if !strings.HasPrefix(cmd, `printf '%s\n' 's3cr'\''et' | custody sources add obevents 'my bank' --base-url https://127.0.0.1:4443/open-banking/v3.1`) ||
 		!strings.HasSuffix(cmd, " --secret-stdin") {
 		t.Fatalf("command: %s", cmd)
@@ -211,7 +216,7 @@ func TestSourcesAddCommandRoundTrips(t *testing.T) {
 	for i := 0; i+1 < len(fields); i += 2 {
 		get[strings.TrimPrefix(fields[i], "--")] = fields[i+1]
 	}
-	back, err := SourceFromFlags("obevents", "my bank", func(f string) string { return get[f] }, func(string) []string { return nil })
+	back, err := sourceFromFlags("obevents", "my bank", func(f string) string { return get[f] }, func(string) []string { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +227,8 @@ func TestSourcesAddCommandRoundTrips(t *testing.T) {
 	}
 
 	dh := store.Source{Name: "dh", Kind: "datahub", Config: map[string]string{}}
-	dh.SetList(CfgQueues, []string{"timeseries", "aggregations"})
-	if cmd := sourcesAddCommand(dh, "x"); !strings.Contains(cmd, "--queue timeseries --queue aggregations") {
+	dh.SetList(datahub.CfgQueues, []string{"timeseries", "aggregations"})
+	if cmd := sourcesAddCommand(testKind(t, "datahub"), dh, "x"); !strings.Contains(cmd, "--queue timeseries --queue aggregations") {
 		t.Fatalf("lists: %s", cmd)
 	}
 }

@@ -152,7 +152,7 @@ func (v *activityView) apply(st engine.Status) {
 		v.rows[st.Source] = row
 	}
 	v.sortCards()
-	row.title.SetText(st.Source + " · " + kindNames[st.Kind] + " — " + stateWords(st))
+	row.title.SetText(st.Source + " · " + v.m.kindTitle(st.Kind) + " — " + stateWords(st))
 	if st.State == engine.StateSyncing {
 		row.bar.Show()
 		if st.Progress.Total > 0 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +17,12 @@ import (
 	"fyne.io/fyne/v2/test"
 
 	"custody/store"
+	"custody/sync/datahub"
 	"custody/sync/engine"
+	"custody/sync/espi"
 	"custody/sync/fileimport"
+	"custody/sync/obevents"
+	"custody/sync/settings"
 	"custody/sync/syncerr"
 )
 
@@ -369,27 +372,9 @@ func (d *fakeDataHub) RequestMeasureData(_ context.Context, source string, req D
 
 // validate checks a source the way `custody sources add` does, for the kinds' required
 // settings and https URLs (the real one, app.SourceFromFlags, is wired by package app).
-func validate(kind, name string, get func(string) string, list func(string) []string) (store.Source, error) {
-	src := store.Source{Name: name, Kind: kind, Enabled: true, Config: map[string]string{}}
-	if name == "" {
-		return src, errors.New("give the source a short name")
-	}
-	for _, f := range []string{"base-url", "token-url", "client-id"} {
-		v := get(f)
-		if v == "" {
-			return src, fmt.Errorf("a %s source needs --%s", kind, f)
-		}
-		if strings.HasSuffix(f, "url") {
-			if u, err := url.Parse(v); err != nil || u.Scheme != "https" {
-				return src, fmt.Errorf("--%s %q: only https is allowed", f, v)
-			}
-		}
-		src.Config[strings.ReplaceAll(f, "-", "_")] = v
-	}
-	if ids := list("bulk-id"); len(ids) > 0 {
-		src.SetList("bulk_ids", ids)
-	}
-	return src, nil
+// testKinds are the real drivers' descriptions, as app gives them to the UI.
+func testKinds() []settings.Kind {
+	return []settings.Kind{datahub.NewDriver().Describe(), espi.NewDriver().Describe(), obevents.NewDriver().Describe()}
 }
 
 // harness is a main window over a filled store with fakes for everything else.
@@ -409,7 +394,7 @@ func newHarness(t *testing.T, extraMeters int) *harness {
 	a.Preferences().SetString(prefUsageMeter, homeKey)
 	h := &harness{st: fillStore(t, extraMeters), eng: newFakeEngine(), secrets: &fakeSecrets{}, imp: &fakeImporter{}, dh: &fakeDataHub{}, app: a}
 	h.m = NewMainWindow(a, Deps{
-		Data: h.st, Editor: h.st, Engine: h.eng, Secrets: h.secrets, Validate: validate,
+		Data: h.st, Editor: h.st, Engine: h.eng, Secrets: h.secrets, Kinds: testKinds(),
 		Import: h.imp, Export: storeExporter{h.st}, DataHub: h.dh,
 		DBPath: "/home/user/.config/fyne/custody/custody.db", Now: func() time.Time { return testNow },
 		applyQueue: make(chan queued, 256),

@@ -3,7 +3,8 @@ package ui
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,92 +16,28 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"custody/store"
+	"custody/sync/settings"
 )
 
-// sourceKinds are the kinds of source the Sources view can add.
-var sourceKinds = []string{"greenbutton", "obevents", "datahub"}
-
-// kindNames name the kinds for people.
-var kindNames = map[string]string{
-	"greenbutton": "Green Button (utility)",
-	"obevents":    "Open Banking events (bank)",
-	"datahub":     "DataHub (Energinet)",
-	"file":        "Imported files",
-}
-
-// sourceField is one setting of a source form, named as the CLI flag.
-type sourceField struct {
-	flag, label, hint string
-	list              bool // several values, comma separated
-	file              bool // a file picked with a dialog
-	choices           []string
-	check             string // a check box, ticked when the setting has this value
-}
-
-// sourceFields lists the settings of each kind, in form order.
-var sourceFields = map[string][]sourceField{
-	"greenbutton": {
-		{flag: "base-url", label: "API root", hint: "https://utility.example/DataCustodian/espi/1_1/resource"},
-		{flag: "token-url", label: "Token URL", hint: "https://utility.example/oauth/token"},
-		{flag: "client-id", label: "Client id"},
-		{flag: "bulk-id", label: "Bulk ids", hint: "comma separated", list: true},
-		{flag: "subscription-id", label: "Subscription ids", hint: "comma separated", list: true},
-		{flag: "scope", label: "Scope", hint: "optional"},
-		{flag: "cert", label: "Client certificate", file: true},
-		{flag: "key", label: "Client key", file: true},
-		{flag: "ca", label: "Extra CA", file: true},
-	},
-	"obevents": {
-		{flag: "base-url", label: "Event API root", hint: "https://bank.example/open-banking/v3.1"},
-		{flag: "token-url", label: "Token URL"},
-		{flag: "client-id", label: "Client id"},
-		{flag: "jwks-url", label: "Bank JWKS URL"},
-		{flag: "issuer", label: "Token issuer"},
-		{flag: "audience", label: "Audience"},
-		{flag: "scope", label: "Scope", hint: "eventpolling"},
-		{flag: "cert", label: "Client certificate", file: true},
-		{flag: "key", label: "Client key", file: true},
-		{flag: "ca", label: "Directory CA", file: true},
-		{flag: "org-id", label: "Bank organisation id", hint: "optional, checked in each event"},
-		{flag: "algs", label: "Signing algorithms", hint: "PS256, ES256 (RS256 if the bank needs it)"},
-		{flag: "error-codes", label: "Error codes", choices: []string{"rfc", "draft"}},
-		{flag: "max-events", label: "Events per poll", hint: "10"},
-		{flag: "event-types", label: "Event types", hint: "all; or UK.OBIE.Resource-Update, …", list: true},
-		{flag: "callback-url", label: "Callback URL", hint: "optional: https://…/event-notifications"},
-		{flag: "no-subscription", label: "Polling only", check: "none"},
-		{flag: "follow", label: "Fetch event resources", check: "true"},
-		{flag: "jti-window", label: "Event id window", hint: "720h"},
-	},
-	"datahub": {
-		{flag: "base-url", label: "DataHub host", hint: "https://api.datahub.example"},
-		{flag: "token-url", label: "Token URL", hint: "https://login.microsoftonline.com/…/oauth2/v2.0/token"},
-		{flag: "client-id", label: "Client id"},
-		{flag: "scope", label: "Scope", hint: "{app-id}/.default"},
-		{flag: "queue", label: "Queues", hint: "timeseries, aggregations", list: true},
-		{flag: "format", label: "Format", choices: []string{"xml", "json"}},
-		{flag: "ca", label: "Extra CA", file: true},
-	},
-}
-
-// commonFields are the settings every kind has.
-var commonFields = []sourceField{
-	{flag: "interval", label: "Sync every", hint: "default for the kind, such as 15m or 6h"},
-	{flag: "secret-expires", label: "Secret expires", hint: "YYYY-MM-DD, to be reminded in time"},
-}
-
-// configKey is the store's config key of a flag (base-url → base_url; lists have their own).
-func configKey(flag string) string {
-	switch flag {
-	case "bulk-id":
-		return "bulk_ids"
-	case "subscription-id":
-		return "subscription_ids"
-	case "queue":
-		return "queues"
-	case "no-subscription":
-		return "subscription"
+// kindTitle names a kind for people, as its description does.
+func (m *MainWindow) kindTitle(kind string) string {
+	if k, ok := m.kind(kind); ok && k.Title != "" {
+		return k.Title
 	}
-	return strings.ReplaceAll(flag, "-", "_")
+	if kind == "file" {
+		return "Imported files"
+	}
+	return kind
+}
+
+// kind returns the description of the named kind.
+func (m *MainWindow) kind(name string) (settings.Kind, bool) {
+	for _, k := range m.deps.Kinds {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return settings.Kind{}, false
 }
 
 // sourcesView lists the configured sources and adds, edits, tests and removes them.
@@ -123,7 +60,7 @@ func newSourcesView(m *MainWindow) *sourcesView {
 		func() fyne.CanvasObject { return widget.NewLabel("name · Green Button (utility) · disabled") },
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			s := v.sources[i]
-			t := s.Name + " · " + kindNames[s.Kind]
+			t := s.Name + " · " + m.kindTitle(s.Kind)
 			if !s.Enabled {
 				t += " · disabled"
 			}
@@ -142,7 +79,7 @@ func newSourcesView(m *MainWindow) *sourcesView {
 	syncNow := widget.NewButtonWithIcon("Sync now", theme.ViewRefreshIcon(), v.syncNow)
 	v.toggle = widget.NewButton("Disable", v.toggleEnabled)
 	v.buttons = []*widget.Button{edit, remove, test, syncNow, v.toggle}
-	if m.deps.Editor == nil {
+	if m.deps.Editor == nil || len(m.deps.Kinds) == 0 {
 		add.Disable()
 	}
 	bar := container.NewHBox(add, edit, remove, v.toggle, test, syncNow)
@@ -216,47 +153,49 @@ func (v *sourcesView) showSelected() {
 	} else {
 		v.toggle.SetText("Enable")
 	}
-	v.detail.SetText(sourceDetail(s))
+	v.detail.SetText(v.m.sourceDetail(s))
 }
 
-func sourceDetail(s store.Source) string {
+// sourceDetail shows a source's settings as its kind describes them; a secret shows only where
+// it is kept.
+func (m *MainWindow) sourceDetail(s store.Source) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s — %s\n", s.Name, kindNames[s.Kind])
+	fmt.Fprintf(&b, "%s — %s\n", s.Name, m.kindTitle(s.Kind))
 	if s.Enabled {
 		b.WriteString("Enabled: syncs on its schedule\n")
 	} else {
 		b.WriteString("Disabled: does not sync until enabled\n")
 	}
-	keys := make([]string, 0, len(s.Config))
-	for k := range s.Config {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		val := s.Config[k]
-		if l := s.List(k); strings.HasPrefix(val, "[") && len(l) > 0 {
-			val = strings.Join(l, ", ")
+	k, ok := m.kind(s.Kind)
+	if !ok {
+		for _, key := range slices.Sorted(maps.Keys(s.Config)) {
+			fmt.Fprintf(&b, "%s: %s\n", key, s.Config[key])
 		}
-		fmt.Fprintf(&b, "%s: %s\n", k, val)
+		return strings.TrimSuffix(b.String(), "\n")
 	}
-	b.WriteString("Client secret: kept in the OS keyring (never shown)")
-	return b.String()
+	for _, sh := range settings.Show(k, s) {
+		fmt.Fprintf(&b, "%s: %s\n", sh.Setting.Label, sh.Value)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func (v *sourcesView) add() {
-	kinds := make([]string, len(sourceKinds))
-	for i, k := range sourceKinds {
-		kinds[i] = kindNames[k]
+	kinds := v.m.deps.Kinds
+	titles := make([]string, len(kinds))
+	for i, k := range kinds {
+		titles[i] = k.Title
 	}
-	pick := widget.NewRadioGroup(kinds, nil)
-	pick.SetSelected(kinds[0])
+	pick := widget.NewRadioGroup(titles, nil)
+	if len(titles) > 0 {
+		pick.SetSelected(titles[0])
+	}
 	dialog.ShowCustomConfirm("Add a source", "Next", "Cancel", pick, func(ok bool) {
 		if !ok {
 			return
 		}
-		for i, k := range kinds {
-			if k == pick.Selected {
-				v.openForm(store.Source{Kind: sourceKinds[i], Enabled: true, Config: map[string]string{}}, true)
+		for i, t := range titles {
+			if t == pick.Selected {
+				v.openForm(store.Source{Kind: kinds[i].Name, Enabled: true, Config: map[string]string{}}, true)
 			}
 		}
 	}, v.m.Window)
@@ -268,18 +207,29 @@ func (v *sourcesView) edit() {
 	}
 }
 
-// sourceForm is the add/edit form of one source.
+// sourceForm is the add/edit form of one source, made from its kind's description: one widget
+// a setting, by the setting's Type.
 type sourceForm struct {
-	v       *sourcesView
-	isNew   bool
-	orig    store.Source
-	name    *widget.Entry
-	secret  *widget.Entry
-	entries map[string]*widget.Entry
-	selects map[string]*widget.Select
-	checks  map[string]*widget.Check
-	errLbl  *widget.Label
-	dlg     dialog.Dialog
+	v     *sourcesView
+	isNew bool
+	orig  store.Source
+	kind  settings.Kind
+	name  *widget.Entry
+	// fields read back each setting's value, by flag; secrets are the password entries, by
+	// keyring field.
+	fields  []formField
+	secrets map[string]*widget.Entry
+	// advanced folds the advanced settings.
+	advanced *widget.Accordion
+	errLbl   *widget.Label
+	dlg      dialog.Dialog
+}
+
+// formField is the widget of one setting and how its value is read back.
+type formField struct {
+	setting settings.Setting
+	object  fyne.CanvasObject // the widget itself (an *widget.Entry, *widget.Check or *widget.Select)
+	value   func() []string
 }
 
 func (v *sourcesView) openForm(s store.Source, isNew bool) {
@@ -289,66 +239,46 @@ func (v *sourcesView) openForm(s store.Source, isNew bool) {
 }
 
 func (v *sourcesView) newForm(s store.Source, isNew bool) *sourceForm {
-	f := &sourceForm{v: v, isNew: isNew, orig: s, entries: map[string]*widget.Entry{}, selects: map[string]*widget.Select{}, checks: map[string]*widget.Check{}}
+	k, ok := v.m.kind(s.Kind)
+	if !ok {
+		k = settings.Kind{Name: s.Kind, Title: v.m.kindTitle(s.Kind)}
+	}
+	f := &sourceForm{v: v, isNew: isNew, orig: s, kind: k, secrets: map[string]*widget.Entry{}}
 	f.name = widget.NewEntry()
 	f.name.SetText(s.Name)
 	f.name.SetPlaceHolder("a short name, such as my-utility")
 	if !isNew {
 		f.name.Disable()
 	}
-	f.secret = widget.NewPasswordEntry()
-	if isNew {
-		f.secret.SetPlaceHolder("goes straight to the OS keyring")
-	} else {
-		f.secret.SetPlaceHolder("stored in the keyring; type to replace it")
-	}
-	items := []*widget.FormItem{widget.NewFormItem("Name", f.name)}
-	for _, fd := range append(append([]sourceField{}, sourceFields[s.Kind]...), commonFields...) {
-		value := s.Config[configKey(fd.flag)]
-		if fd.list {
-			value = strings.Join(s.List(configKey(fd.flag)), ", ")
-		}
-		if fd.check != "" {
-			c := widget.NewCheck("", nil)
-			c.SetChecked(value == fd.check)
-			f.checks[fd.flag] = c
-			items = append(items, widget.NewFormItem(fd.label, c))
+	items := []*widget.FormItem{widget.NewFormItem("Name *", f.name)}
+	var advanced []*widget.FormItem
+	advancedSet := false
+	for _, st := range k.Settings {
+		item := f.newItem(st, s)
+		if st.Advanced {
+			advanced = append(advanced, item)
+			advancedSet = advancedSet || settings.Value(st, s) != "" && settings.Value(st, s) != "false"
 			continue
 		}
-		if fd.choices != nil {
-			sel := widget.NewSelect(fd.choices, nil)
-			sel.SetSelected(value)
-			if value == "" {
-				sel.SetSelected(fd.choices[0])
-			}
-			f.selects[fd.flag] = sel
-			items = append(items, widget.NewFormItem(fd.label, sel))
-			continue
-		}
-		e := widget.NewEntry()
-		e.SetText(value)
-		e.SetPlaceHolder(fd.hint)
-		f.entries[fd.flag] = e
-		var obj fyne.CanvasObject = e
-		if fd.file {
-			e.SetPlaceHolder("path to a PEM file")
-			pick := widget.NewButtonWithIcon("", theme.FolderOpenIcon(), func() { v.pickFile(e) })
-			obj = container.NewBorder(nil, nil, nil, pick, e)
-		}
-		items = append(items, widget.NewFormItem(fd.label, obj))
-		if fd.flag == "client-id" {
-			items = append(items, widget.NewFormItem("Client secret", f.secret))
-		}
+		items = append(items, item)
 	}
 	f.errLbl = widget.NewLabel("")
 	f.errLbl.Wrapping = fyne.TextWrapWord
 	f.errLbl.Importance = widget.DangerImportance
-	form := widget.NewForm(items...)
-	title := "Add a " + kindNames[s.Kind] + " source"
+	body := container.NewVBox(widget.NewForm(items...))
+	if len(advanced) > 0 {
+		f.advanced = widget.NewAccordion(widget.NewAccordionItem("Advanced", widget.NewForm(advanced...)))
+		if advancedSet {
+			f.advanced.Open(0)
+		}
+		body.Add(f.advanced)
+	}
+	body.Add(widget.NewLabel("* required"))
+	title := "Add a " + k.Title + " source"
 	if !isNew {
 		title = "Edit " + s.Name
 	}
-	content := container.NewBorder(nil, f.errLbl, nil, nil, container.NewVScroll(form))
+	content := container.NewBorder(nil, f.errLbl, nil, nil, container.NewVScroll(body))
 	d := dialog.NewCustomWithoutButtons(title, content, v.m.Window)
 	save := widget.NewButtonWithIcon("Save", theme.ConfirmIcon(), f.save)
 	save.Importance = widget.HighImportance
@@ -356,6 +286,86 @@ func (v *sourcesView) newForm(s store.Source, isNew bool) *sourceForm {
 	d.SetButtons([]fyne.CanvasObject{cancel, save})
 	f.dlg = d
 	return f
+}
+
+// newItem makes the form item of one setting: its widget by Type, its label (marked * when
+// required) and its hint.
+func (f *sourceForm) newItem(st settings.Setting, s store.Source) *widget.FormItem {
+	value := settings.Value(st, s)
+	var obj fyne.CanvasObject
+	var read func() []string
+	switch st.Type {
+	case settings.Secret:
+		e := widget.NewPasswordEntry()
+		if f.isNew {
+			e.SetPlaceHolder("goes straight to the OS keyring")
+		} else {
+			e.SetPlaceHolder("stored in the keyring; type to replace it")
+		}
+		f.secrets[st.Key] = e
+		obj = e
+	case settings.Bool:
+		c := widget.NewCheck("", nil)
+		c.SetChecked(value == "true")
+		obj, read = c, func() []string { return []string{strconv.FormatBool(c.Checked)} }
+	case settings.Choice:
+		sel := widget.NewSelect(st.Choices, nil)
+		switch {
+		case value != "":
+			sel.SetSelected(value)
+		case st.Default != "":
+			sel.SetSelected(st.Default)
+		case len(st.Choices) > 0:
+			sel.SetSelected(st.Choices[0])
+		}
+		obj, read = sel, func() []string { return []string{sel.Selected} }
+	case settings.List:
+		e := widget.NewMultiLineEntry()
+		e.SetMinRowsVisible(2)
+		e.SetText(strings.Join(s.List(st.Key), "\n"))
+		e.SetPlaceHolder("one a line")
+		obj, read = e, func() []string { return strings.Split(strings.ReplaceAll(e.Text, "\n", ","), ",") }
+	default: // Text, URL, File, Duration
+		e := widget.NewEntry()
+		e.SetText(value)
+		switch {
+		case st.Default != "":
+			e.SetPlaceHolder(st.Default)
+		case st.Type == settings.URL:
+			e.SetPlaceHolder("https://…")
+		case st.Type == settings.File:
+			e.SetPlaceHolder("path to a PEM file")
+		case st.Type == settings.Duration:
+			e.SetPlaceHolder("such as 15m or 6h")
+		}
+		obj, read = e, func() []string { return []string{strings.TrimSpace(e.Text)} }
+	}
+	shown := obj
+	if st.Type == settings.File {
+		e := obj.(*widget.Entry)
+		pick := widget.NewButtonWithIcon("", theme.FolderOpenIcon(), func() { f.v.pickFile(e) })
+		shown = container.NewBorder(nil, nil, nil, pick, e)
+	}
+	if read != nil {
+		f.fields = append(f.fields, formField{setting: st, object: obj, value: read})
+	}
+	label := st.Label
+	if st.Required {
+		label += " *"
+	}
+	item := widget.NewFormItem(label, shown)
+	item.HintText = st.Hint
+	return item
+}
+
+// field returns the widget of the setting with the given flag, for tests.
+func (f *sourceForm) field(flag string) fyne.CanvasObject {
+	for _, fl := range f.fields {
+		if fl.setting.Flag == flag {
+			return fl.object
+		}
+	}
+	return nil
 }
 
 // pickFile fills e with the path of a file the user picks.
@@ -371,48 +381,35 @@ func (v *sourcesView) pickFile(e *widget.Entry) {
 	d.Show()
 }
 
-// build validates the form with the same rules as `custody sources add`.
+// build checks the form with settings.Build (a new source) or settings.Apply (an edited one),
+// the functions `custody sources add` and `edit` use, so both say the same.
 func (f *sourceForm) build() (store.Source, error) {
-	get := func(flag string) string {
-		if s, ok := f.selects[flag]; ok {
-			return s.Selected
-		}
-		if c, ok := f.checks[flag]; ok {
-			return strconv.FormatBool(c.Checked)
-		}
-		if e, ok := f.entries[flag]; ok {
-			return strings.TrimSpace(e.Text)
-		}
-		return ""
-	}
-	list := func(flag string) []string {
-		var out []string
-		for _, p := range strings.Split(get(flag), ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-		return out
+	given := settings.Values{}
+	for _, fl := range f.fields {
+		given[fl.setting.Flag] = fl.value()
 	}
 	name := strings.TrimSpace(f.name.Text)
-	if f.v.m.deps.Validate == nil {
-		return store.Source{}, fmt.Errorf("sources cannot be edited in this session")
+	var src store.Source
+	var err error
+	if f.isNew {
+		src, err = settings.Build(f.kind, name, given)
+	} else {
+		src, err = settings.Apply(f.kind, f.orig, given)
 	}
-	src, err := f.v.m.deps.Validate(f.orig.Kind, name, get, list)
 	if err != nil {
 		return src, err
 	}
-	if f.isNew && f.secret.Text == "" {
-		return src, fmt.Errorf("give the client secret; it goes to the OS keyring and is never shown again")
-	}
 	if f.isNew {
+		for _, st := range f.kind.Secrets() {
+			if st.Required && f.secrets[st.Key].Text == "" {
+				return src, fmt.Errorf("give the %s; it goes to the OS keyring and is never shown again", strings.ToLower(st.Label))
+			}
+		}
 		for _, s := range f.v.sources {
 			if s.Name == name {
 				return src, fmt.Errorf("a source named %q already exists; choose another name", name)
 			}
 		}
-	} else {
-		src.ID, src.Enabled, src.Created = f.orig.ID, f.orig.Enabled, f.orig.Created
 	}
 	return src, nil
 }
@@ -424,16 +421,21 @@ func (f *sourceForm) save() {
 		f.errLbl.SetText(err.Error())
 		return
 	}
-	secret := f.secret.Text
-	f.secret.SetText("") // the secret is never kept in the form
+	secrets := map[string]string{}
+	for key, e := range f.secrets {
+		if e.Text != "" {
+			secrets[key] = e.Text
+		}
+		e.SetText("") // a secret is never kept in the form
+	}
 	f.errLbl.SetText("Saving…")
 	m := f.v.m
 	background(m, func(ctx context.Context) (struct{}, error) {
-		if secret != "" {
+		for key, secret := range secrets {
 			if m.deps.Secrets == nil {
 				return struct{}{}, fmt.Errorf("the OS keyring is not available")
 			}
-			if err := m.deps.Secrets.SetSecret(src.Name, m.deps.SecretField, secret); err != nil {
+			if err := m.deps.Secrets.SetSecret(src.Name, key, secret); err != nil {
 				return struct{}{}, fmt.Errorf("the keyring refused the secret: %w", err)
 			}
 		}

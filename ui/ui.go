@@ -21,6 +21,7 @@ import (
 	"custody/store"
 	"custody/sync/engine"
 	"custody/sync/fileimport"
+	"custody/sync/settings"
 )
 
 // Data is what the views read. *store.Store implements it.
@@ -87,9 +88,6 @@ type DataHubRequester interface {
 	RequestMeasureData(ctx context.Context, source string, req DataHubRequest) (correlationID string, err error)
 }
 
-// ValidateSource builds and checks a source from flag-named settings; app.SourceFromFlags.
-type ValidateSource func(kind, name string, get func(flag string) string, list func(flag string) []string) (store.Source, error)
-
 // View names, in navigation order.
 const (
 	ViewUsage    = "Usage"
@@ -111,10 +109,12 @@ type Deps struct {
 	Secrets Secrets
 	// SecretField is the keyring field of a source's client secret ("client_secret").
 	SecretField string
-	Validate    ValidateSource
-	Import      Importer
-	Export      Exporter
-	DataHub     DataHubRequester
+	// Kinds describe the source kinds the Sources form can add and edit, from the drivers
+	// (package settings); the form is made from them and checked with settings.Build.
+	Kinds   []settings.Kind
+	Import  Importer
+	Export  Exporter
+	DataHub DataHubRequester
 	// DBPath is shown to the user so they know where their data lives.
 	DBPath string
 	// Demo marks a throwaway demo session.

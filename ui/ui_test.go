@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"custody/store"
 	"custody/sync/engine"
@@ -174,20 +175,20 @@ func TestSourcesViewAddEditRemove(t *testing.T) {
 	f.dlg.Resize(fyne.NewSize(620, 600))
 	f.dlg.Show()
 	f.name.SetText("second-utility")
-	f.entries["base-url"].SetText("http://utility2.example/espi")
-	f.entries["token-url"].SetText("https://utility2.example/token")
-	f.entries["client-id"].SetText("tp-9")
-	f.entries["bulk-id"].SetText("4, 5")
+	f.field("base-url").(*widget.Entry).SetText("http://utility2.example/espi")
+	f.field("token-url").(*widget.Entry).SetText("https://utility2.example/token")
+	f.field("client-id").(*widget.Entry).SetText("tp-9")
+	f.field("bulk-id").(*widget.Entry).SetText("4, 5")
 	f.save()
 	if !strings.Contains(f.errLbl.Text, "only https is allowed") {
 		t.Fatalf("validation: %q", f.errLbl.Text)
 	}
-	f.entries["base-url"].SetText("https://utility2.example/espi")
+	f.field("base-url").(*widget.Entry).SetText("https://utility2.example/espi")
 	f.save()
 	if !strings.Contains(f.errLbl.Text, "give the client secret") {
 		t.Fatalf("secret required: %q", f.errLbl.Text)
 	}
-	test.Type(f.secret, "s3cr3t-value")
+	test.Type(f.secrets["client_secret"], "s3cr3t-value")
 	h.capture(t, "sources_add.png")
 	f.save()
 	h.m.Wait()
@@ -197,7 +198,7 @@ func TestSourcesViewAddEditRemove(t *testing.T) {
 	if h.secrets.m["second-utility/client_secret"] != "s3cr3t-value" {
 		t.Fatalf("the secret did not reach the keyring: %v", h.secrets.m)
 	}
-	if f.secret.Text != "" {
+	if f.secrets["client_secret"].Text != "" {
 		t.Fatal("the form kept the secret")
 	}
 	src, err := h.st.SourceByName(context.Background(), "second-utility")

@@ -173,7 +173,8 @@ func TestTokenErrors(t *testing.T) {
 		{"scope", 400, "", `{"error":"invalid_scope"}`, syncerr.Config, "scope", 0},
 		{"garbage-200", 200, "", `<html>login page</html>`, syncerr.Server, "neither client_access_token nor access_token", 0},
 		{"error-in-200", 200, "", `{"error":"invalid_client"}`, syncerr.Auth, "wrong client id or secret", 0},
-		{"echoes-secret", 400, "", "bad request for secret " + testSecret, syncerr.Config, "[secret]", 0},
+		{"echoes-secret", 400, "", "bad request for secret " + testSecret, syncerr.Config, "[redacted]", 0},
+		{"retry-after-277h", 503, "997200", `down`, syncerr.Server, "503", syncerr.MaxRetryAfter},
 	}
 	for _, tc := range tests {
 		for _, espi := range []bool{true, false} {

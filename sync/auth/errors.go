@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -41,7 +42,17 @@ func Classify(op string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	var re *RedirectError
+	if errors.As(err, &re) {
+		return classifyRedirect(op, re)
+	}
+	var tl *TooLargeError
+	if errors.As(err, &tl) {
+		return syncerr.E(syncerr.Server, op, err)
+	}
 	e := syncerr.E(syncerr.Network, op, err)
+	var stall *StallError
+	var ne net.Error
 	var unknownCA x509.UnknownAuthorityError
 	var verify *tls.CertificateVerificationError
 	var host x509.HostnameError
@@ -64,8 +75,23 @@ func Classify(op string, err error) error {
 		// its side of the handshake; a server that refuses it may close the connection before
 		// its alert is read, and the client then sees only a reset or a broken pipe.
 		e.Hint = HintClientCert + " (The connection was closed abruptly, which is how many servers refuse a client certificate.)"
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &stall):
+		e.Hint = "The custodian stopped sending before its answer was complete; nothing of it was kept. Custody will retry by itself."
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		e.Hint = "The custodian did not answer in time. Custody will retry by itself."
+	}
+	return e
+}
+
+// classifyRedirect is the failure of a refused redirect.
+func classifyRedirect(op string, re *RedirectError) error {
+	e := syncerr.E(syncerr.Config, op, re)
+	if re.To != re.From {
+		e.Hint = "The server redirected to " + re.To + ", and Custody never sends a secret or token through a redirect. " +
+			"If the custodian really moved, check its documentation and change the source's URL; otherwise tell the custodian."
+	} else {
+		e.Hint = "The server redirected to another address; Custody never sends a secret or token through a redirect. " +
+			"Check the URL in the source's settings against the custodian's documentation."
 	}
 	return e
 }
@@ -92,18 +118,40 @@ func (e *StatusError) Error() string {
 	return s
 }
 
-// RetryAfter parses a Retry-After header (seconds or an HTTP date), relative to now.
-// It returns 0 when the header is absent or unreadable.
+// RetryAfter parses a Retry-After header (seconds or an HTTP date), relative to now, capped at
+// [syncerr.MaxRetryAfter] (the engine waits no longer). It returns 0 when the header is absent
+// or unreadable.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
+	return min(AskedRetryAfter(h, now), syncerr.MaxRetryAfter)
+}
+
+// WaitText says, for a user, when Custody will try again after a Retry-After header: "after
+// the 2m0s it asked for", or, for a longer wait than the engine allows, "after 24h0m0s (it
+// asked for 277h0m0s; Custody waits at most 24h0m0s)"; "later" without one.
+func WaitText(h http.Header, now time.Time) string {
+	asked := AskedRetryAfter(h, now)
+	switch {
+	case asked <= 0:
+		return "later"
+	case asked > syncerr.MaxRetryAfter:
+		return fmt.Sprintf("after %s (it asked for %s; Custody waits at most %s)", syncerr.MaxRetryAfter, asked, syncerr.MaxRetryAfter)
+	}
+	return "after the " + asked.String() + " it asked for"
+}
+
+// AskedRetryAfter is the wait a Retry-After header asks for, uncapped; 0 when absent or
+// unreadable. Use RetryAfter for the wait Custody will keep.
+func AskedRetryAfter(h http.Header, now time.Time) time.Duration {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil {
+	const most = 366 * 24 * 3600 // a year, in seconds: no overflow, and longer than any cap
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
 		if n < 0 {
 			return 0
 		}
-		return time.Duration(n) * time.Second
+		return time.Duration(min(n, most)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
@@ -147,15 +195,12 @@ func classifyTokenStatus(op string, status int, h http.Header, code, desc string
 	return e
 }
 
-// clean shortens text from a server for an error message, keeps it on one line, and removes
-// the secret should the server echo it.
-func clean(s, secret string) string {
-	if secret != "" {
-		s = strings.ReplaceAll(s, secret, "[secret]")
-	}
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+// maxQuote is how much of a token endpoint's answer an error quotes.
+const maxQuote = 200
+
+// clean shortens text from the token endpoint for an error message (on one line, without
+// control bytes) and removes the secret, in every encoding it was sent in, should the server
+// echo it.
+func (s *Source) clean(text string) string {
+	return redact.Snippet([]byte(text), maxQuote, s.creds.ClientSecret)
 }

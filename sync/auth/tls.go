@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -30,33 +31,39 @@ type TLSConfig struct {
 	// CAFile and CAPEM are extra CA certificates (PEM) to trust besides the system's.
 	CAFile string
 	CAPEM  []byte
+	// Timeouts bound every exchange; zero fields take DefaultTimeouts.
+	Timeouts Timeouts
 }
 
-// Timeouts of the clients NewHTTPClient makes. A whole exchange has no fixed limit (a first
-// bulk download can take minutes): callers bound it with their context.
+// Timeouts of the clients NewHTTPClient makes, by default (see [DefaultTimeouts] for the rest:
+// the stall limit and the overall deadline scaled to the size of the answer).
 const (
-	DialTimeout           = 30 * time.Second
-	TLSHandshakeTimeout   = 20 * time.Second
-	ResponseHeaderTimeout = 10 * time.Minute // custodians prepare large bulk answers before the first byte
-	IdleConnTimeout       = 90 * time.Second
-	maxRedirects          = 5
+	DialTimeout         = 30 * time.Second
+	TLSHandshakeTimeout = 20 * time.Second
+	// AnswerTimeout is how long a server may take to start answering. A custodian preparing
+	// a large answer says so with 202 Accepted (ESPI) rather than by keeping the line silent.
+	AnswerTimeout   = 60 * time.Second
+	IdleConnTimeout = 90 * time.Second
 )
 
 // NewHTTPClient returns a client with the given TLS settings: TLS 1.2 or later, the client
 // certificate when one is given, the extra CA appended to the system's trusted roots, and
-// verification always on. Redirects are followed at most 5 times and never from https to
-// http.
+// verification always on. It never follows a redirect (a [RedirectError] says where it
+// pointed), and every exchange is bounded by cfg.Timeouts: connect, TLS handshake, the start
+// of the answer, a stalled body and an overall deadline.
 func NewHTTPClient(cfg TLSConfig) (*http.Client, error) {
 	tc, err := cfg.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
+	to := cfg.Timeouts.withDefaults()
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tc,
-		TLSHandshakeTimeout:   TLSHandshakeTimeout,
-		ResponseHeaderTimeout: ResponseHeaderTimeout,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: to.Dial, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: to.TLSHandshake,
+		// A backstop only: the guard below ends a silent server first, with a clearer error.
+		ResponseHeaderTimeout: to.Answer + 30*time.Second,
 		IdleConnTimeout:       IdleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 		MaxIdleConnsPerHost:   4,
@@ -64,17 +71,25 @@ func NewHTTPClient(cfg TLSConfig) (*http.Client, error) {
 		// surfaces as the TLS alert it is (HTTP/2's connection setup hides it).
 		ForceAttemptHTTP2: false,
 	}
-	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}, nil
+	return &http.Client{Transport: &guardTransport{base: tr, t: to}, CheckRedirect: refuseRedirect}, nil
 }
 
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
-	}
-	if req.URL.Scheme != "https" && via[len(via)-1].URL.Scheme == "https" {
-		return fmt.Errorf("refused a redirect from https to %s", req.URL.Scheme)
-	}
-	return nil
+var (
+	defaultOnce sync.Once
+	defaultHTTP *http.Client
+)
+
+// defaultClient is the client of callers that give none: the system's trust, the default
+// timeouts, no redirects.
+func defaultClient() *http.Client {
+	defaultOnce.Do(func() {
+		c, err := NewHTTPClient(TLSConfig{})
+		if err != nil {
+			panic("auth: the default client: " + err.Error()) // no files are read: cannot happen
+		}
+		defaultHTTP = c
+	})
+	return defaultHTTP
 }
 
 func (cfg TLSConfig) tlsConfig() (*tls.Config, error) {

@@ -14,11 +14,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -36,7 +38,9 @@ type Credentials struct {
 	// Basic, as PG&E and the GBA reference implementation expect.
 	AuthStyle oauth2.AuthStyle
 	// HTTPClient makes the token request: the source's mutual-TLS client where the custodian
-	// wants a client certificate on the token call too (PG&E). Nil means http.DefaultClient.
+	// wants a client certificate on the token call too (PG&E). Nil means the system's trust.
+	// Whatever client is given, the token request follows no redirect and has the timeouts
+	// of [Harden].
 	HTTPClient *http.Client
 	// Logger, when set, gets one debug line per token request (never the token or secret).
 	Logger *slog.Logger
@@ -62,6 +66,8 @@ type Source struct {
 	lock      chan struct{}
 	tok       *oauth2.Token
 	refreshAt time.Time
+	hc        *http.Client // Harden(creds.HTTPClient), made once
+	hcOnce    sync.Once
 }
 
 // NewClientCredentials returns a token source for a standard OAuth 2.0 token endpoint that
@@ -95,11 +101,16 @@ func NewESPI(c Credentials) *Source {
 	return s
 }
 
+// httpClient is the client of the token requests: the configured one, hardened.
 func (s *Source) httpClient() *http.Client {
-	if s.creds.HTTPClient != nil {
-		return s.creds.HTTPClient
-	}
-	return http.DefaultClient
+	s.hcOnce.Do(func() { s.hc = Harden(s.creds.HTTPClient) })
+	return s.hc
+}
+
+// redact removes the client secret, in every encoding the request carried it in, and the
+// client id's Basic credentials, from an error.
+func (s *Source) redact(err error) error {
+	return redact.Err(err, s.creds.ClientSecret)
 }
 
 // Token returns the cached token, or requests a new one when there is none or it expires
@@ -119,9 +130,9 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	if s.creds.Logger != nil {
 		s.creds.Logger.Debug("token request", "op", "token", "url-path", urlPath(s.creds.TokenURL))
 	}
-	tok, err := s.fetch(ctx)
+	tok, err := s.fetch(WithBodyLimit(ctx, maxTokenBody))
 	if err != nil {
-		return nil, err
+		return nil, s.redact(err)
 	}
 	s.tok, s.refreshAt = tok, refreshTime(now, tok)
 	return tok, nil
@@ -175,15 +186,15 @@ func (s *Source) classifyStd(err error) error {
 	if errors.As(err, &re) && re.Response != nil {
 		code, desc := re.ErrorCode, re.ErrorDescription
 		if code == "" && desc == "" {
-			desc = clean(string(re.Body), s.creds.ClientSecret)
+			desc = string(re.Body)
 		}
-		return classifyTokenStatus(op, re.Response.StatusCode, re.Response.Header, code, clean(desc, s.creds.ClientSecret))
+		return classifyTokenStatus(op, re.Response.StatusCode, re.Response.Header, s.clean(code), s.clean(desc))
 	}
-	if ce := Classify(op, err); syncerr.KindOf(ce) == syncerr.Network {
+	if ce := Classify(op, err); syncerr.KindOf(ce) != syncerr.Unknown {
 		return ce
 	}
 	// A readable status but an unreadable answer ("cannot parse json", "missing access_token").
-	return syncerr.Errorf(syncerr.Server, op, "unreadable token answer: %s", clean(err.Error(), s.creds.ClientSecret))
+	return syncerr.Errorf(syncerr.Server, op, "unreadable token answer: %s", s.clean(err.Error()))
 }
 
 func (s *Source) fetchESPI(ctx context.Context) (*oauth2.Token, error) {
@@ -210,12 +221,13 @@ func (s *Source) fetchESPI(ctx context.Context) (*oauth2.Token, error) {
 		return nil, Classify(op, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBody+1))
-	if err != nil {
+	body, err := ReadBody(resp.Body, maxTokenBody, "the token answer")
+	var tl *TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return nil, syncerr.E(syncerr.Server, op, err)
+	case err != nil:
 		return nil, Classify(op, fmt.Errorf("read token answer: %w", err))
-	}
-	if len(body) > maxTokenBody {
-		return nil, syncerr.Errorf(syncerr.Server, op, "token answer larger than %d bytes", maxTokenBody)
 	}
 	fields, perr := parseTokenAnswer(resp.Header.Get("Content-Type"), body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 || fields["error"] != "" {
@@ -223,7 +235,7 @@ func (s *Source) fetchESPI(ctx context.Context) (*oauth2.Token, error) {
 		if perr != nil || (code == "" && desc == "") {
 			desc = string(body)
 		}
-		return nil, classifyTokenStatus(op, resp.StatusCode, resp.Header, clean(code, s.creds.ClientSecret), clean(desc, s.creds.ClientSecret))
+		return nil, classifyTokenStatus(op, resp.StatusCode, resp.Header, s.clean(code), s.clean(desc))
 	}
 	if perr != nil {
 		return nil, syncerr.Errorf(syncerr.Server, op, "unreadable token answer: %v", perr)
@@ -242,7 +254,7 @@ func (s *Source) fetchESPI(ctx context.Context) (*oauth2.Token, error) {
 	if v := fields["expires_in"]; v != "" {
 		n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil || n < 0 {
-			return nil, syncerr.Errorf(syncerr.Server, op, "token answer: expires_in %q is not a number of seconds", clean(v, ""))
+			return nil, syncerr.Errorf(syncerr.Server, op, "token answer: expires_in %q is not a number of seconds", s.clean(v))
 		}
 		if n > 0 {
 			tok.ExpiresIn = int64(n)

@@ -6,6 +6,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"strings"
+
+	"custody/sync/redact"
 )
 
 // APIError is an error answer of the B2B API, in either shape DataHub is known to send: the
@@ -22,8 +24,16 @@ type APIError struct {
 	Details []APIError
 }
 
-// Error gives the status, the error object's code and message, and every detail.
+// maxErrorText bounds what an error keeps of DataHub's answer.
+const maxErrorText = redact.DefaultSnippet
+
+// Error gives the status, the error object's code and message, and the details, on one line,
+// without control bytes, cut at maxErrorText bytes.
 func (e *APIError) Error() string {
+	return redact.Snippet([]byte(e.text()), maxErrorText)
+}
+
+func (e *APIError) text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HTTP %d", e.Status)
 	if e.Code != "" {

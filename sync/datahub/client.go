@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -124,20 +123,19 @@ func statusError(op string, resp *http.Response) error {
 	}
 	e := syncerr.E(kind, op, apiErr)
 	e.Hint = hint
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		if secs, err := strconv.Atoi(ra); err == nil && secs >= 0 {
-			e.RetryAfter = time.Duration(secs) * time.Second
-		} else if t, err := http.ParseTime(ra); err == nil {
-			e.RetryAfter = time.Until(t)
-		}
-	}
+	e.RetryAfter = auth.RetryAfter(resp.Header, time.Now()) // capped at the engine's 24 h
 	return e
 }
 
 // Peek asks for the oldest document of a queue. It returns nil when the queue is empty (204).
 // Peeking again without dequeuing returns the same document.
 func (c *Client) Peek(ctx context.Context, queue string) (*Peeked, error) {
-	resp, err := c.do(ctx, http.MethodGet, url.PathEscape(queue), nil)
+	max := c.MaxBody
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	// The overall deadline of the download scales with the largest document accepted.
+	resp, err := c.do(auth.WithBodyLimit(ctx, max), http.MethodGet, url.PathEscape(queue), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -146,10 +144,6 @@ func (c *Client) Peek(ctx context.Context, queue string) (*Peeked, error) {
 		resp.Body.Close()
 		return nil, nil
 	case http.StatusOK:
-		max := c.MaxBody
-		if max <= 0 {
-			max = DefaultMaxBody
-		}
 		return &Peeked{
 			MessageID:   strings.TrimSpace(resp.Header.Get("MessageId")),
 			Correlation: strings.TrimSpace(resp.Header.Get("CorrelationId")),

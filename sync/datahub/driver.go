@@ -20,20 +20,8 @@ import (
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
 	"custody/sync/engine"
+	"custody/sync/settings"
 	"custody/sync/syncerr"
-)
-
-// Source settings keys (the same names as app's Cfg* constants).
-const (
-	cfgBaseURL       = "base_url"
-	cfgTokenURL      = "token_url"
-	cfgClientID      = "client_id"
-	cfgScope         = "scope"
-	cfgQueues        = "queues"
-	cfgFormat        = "format"
-	cfgCA            = "ca"
-	cfgSecretExpires = "secret_expires"
-	secretField      = "client_secret"
 )
 
 // DefaultQueues are peeked when a source names none: the two categories the CIM backend serves.
@@ -52,8 +40,8 @@ type Config struct {
 // ConfigOf reads and checks a source's settings.
 func ConfigOf(src store.Source) (Config, error) {
 	c := Config{
-		BaseURL: src.Config[cfgBaseURL], TokenURL: src.Config[cfgTokenURL], ClientID: src.Config[cfgClientID],
-		Scope: src.Config[cfgScope], CA: src.Config[cfgCA], Queues: src.List(cfgQueues), Format: src.Config[cfgFormat],
+		BaseURL: src.Config[CfgBaseURL], TokenURL: src.Config[CfgTokenURL], ClientID: src.Config[CfgClientID],
+		Scope: src.Config[CfgScope], CA: src.Config[CfgCA], Queues: src.List(CfgQueues), Format: src.Config[CfgFormat],
 	}
 	var missing []string
 	for k, v := range map[string]string{"base_url": c.BaseURL, "token_url": c.TokenURL, "client_id": c.ClientID, "scope": c.Scope} {
@@ -79,7 +67,7 @@ func ConfigOf(src store.Source) (Config, error) {
 	default:
 		return c, syncerr.Errorf(syncerr.Config, "settings", "format %q: say xml or json", c.Format)
 	}
-	if v := src.Config[cfgSecretExpires]; v != "" {
+	if v := src.Config[CfgSecretExpires]; v != "" {
 		t, err := time.ParseInLocation("2006-01-02", v, time.Local)
 		if err != nil {
 			return c, syncerr.Errorf(syncerr.Config, "settings", "secret_expires %q is not a date such as 2027-06-30", v)
@@ -157,7 +145,7 @@ func (d *Driver) Client(job *engine.Job) (*Client, Config, error) {
 	if err != nil {
 		return nil, cfg, err
 	}
-	secret, err := job.Secrets.Secret(job.Source.Name, secretField)
+	secret, err := job.Secrets.Secret(job.Source.Name, settings.KeyClientSecret)
 	if err != nil || secret == "" {
 		if err == nil {
 			err = errors.New("empty")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"custody/store"
+	"custody/sync/settings"
 )
 
 // Secrets reads the secrets of a source. The app gives the engine the OS keyring (or, in demo
@@ -51,6 +52,9 @@ type Driver interface {
 	// Test checks the source's settings and credentials with one harmless request and says
 	// what it found in plain words.
 	Test(ctx context.Context, job *Job) (string, error)
+	// Describe describes the kind's settings (package settings), from which the command
+	// line's flags, the GUI's form and `custody sources list` are made.
+	settings.Describer
 }
 
 // DefaultInterval is how often a source of the given kind is synced unless configured.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 
 	"custody/store"
 	"custody/sync/crashpoint"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -25,7 +27,7 @@ const (
 	DefaultStartDelay       = 5 * time.Second
 	DefaultSubscriberBuffer = 16
 	// MaxRetryAfter bounds how long a custodian's Retry-After can postpone a source.
-	MaxRetryAfter = 24 * time.Hour
+	MaxRetryAfter = syncerr.MaxRetryAfter
 )
 
 // Config is what an Engine works with. Only Store and Drivers are required.
@@ -451,14 +453,18 @@ func (e *Engine) run(ctx context.Context, src store.Source, d Driver,
 		err = syncerr.E(syncerr.Local, "record sync run", err)
 	} else {
 		sctx, cancel := context.WithTimeout(ctx, e.cfg.SyncTimeout)
+		// Every secret the driver reads is redacted, in every encoding it may be sent in, from
+		// the driver's log lines and from the error recorded, published and returned.
+		seen := &seenSecrets{Secrets: e.cfg.Secrets}
 		job := &Job{
 			Source:   src,
 			Store:    e.cfg.Store,
-			Secrets:  e.cfg.Secrets,
-			Logger:   e.log.With("source", name, "kind", src.Kind),
+			Secrets:  seen,
+			Logger:   slog.New(redact.NewHandler(e.log.Handler(), seen.values)).With("source", name, "kind", src.Kind),
 			Progress: func(p Progress) { e.update(name, func(s *Status) { s.Progress = p }) },
 		}
 		res, err = safeSync(sctx, d, job)
+		err = redact.Err(err, seen.values()...)
 		cancel()
 		crashpoint.Hit(crashpoint.BeforeFinish)
 		run := store.SyncRun{ID: runID, Status: "ok", Items: res.Items, Readings: res.Readings}
@@ -536,13 +542,16 @@ func (e *Engine) Test(ctx context.Context, source string) (string, error) {
 	if d == nil {
 		return "", syncerr.Errorf(syncerr.Config, "test", "this build of Custody has no driver for %s sources", src.Kind)
 	}
-	return d.Test(ctx, &Job{
+	seen := &seenSecrets{Secrets: e.cfg.Secrets}
+	msg, err := d.Test(ctx, &Job{
 		Source:   src,
 		Store:    e.cfg.Store,
-		Secrets:  e.cfg.Secrets,
-		Logger:   e.log.With("source", src.Name, "kind", src.Kind),
+		Secrets:  seen,
+		Logger:   slog.New(redact.NewHandler(e.log.Handler(), seen.values)).With("source", src.Name, "kind", src.Kind),
 		Progress: func(Progress) {},
 	})
+	secs := seen.values()
+	return redact.String(msg, secs...), redact.Err(err, secs...)
 }
 
 // Statuses returns the current status of every source, sorted by name.
@@ -567,4 +576,32 @@ func (e *Engine) update(name string, f func(*Status)) {
 	f(&s)
 	e.status[name] = s
 	e.publishLocked(s)
+}
+
+// seenSecrets passes secrets through and remembers them, so that they can be redacted from
+// what the sync that read them reports.
+type seenSecrets struct {
+	Secrets
+	mu   sync.Mutex
+	seen []string
+}
+
+// Secret reads a secret and remembers it.
+func (s *seenSecrets) Secret(source, field string) (string, error) {
+	if s.Secrets == nil {
+		return "", errors.New("no keyring")
+	}
+	v, err := s.Secrets.Secret(source, field)
+	if err == nil && v != "" {
+		s.mu.Lock()
+		s.seen = append(s.seen, v)
+		s.mu.Unlock()
+	}
+	return v, err
+}
+
+func (s *seenSecrets) values() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...)
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"custody/sync/settings"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,9 @@ func newFake(kind string, outcome func(ctx context.Context, job *Job, n int) (Re
 }
 
 func (f *fakeDriver) Kind() string { return f.kind }
+
+// Describe describes a kind with no settings of its own.
+func (f *fakeDriver) Describe() settings.Kind { return settings.Kind{Name: f.kind} }
 
 func (f *fakeDriver) Sync(ctx context.Context, job *Job) (Result, error) {
 	f.mu.Lock()

@@ -9,11 +9,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"custody/store"
+	"custody/sync/auth"
 	"custody/sync/engine"
 )
 
@@ -27,6 +31,65 @@ const RefetchAfter = 10 * time.Minute
 
 // MaxBatchList is the largest BatchList notification accepted.
 const MaxBatchList = 1 << 20
+
+// MaxNotifiedURIs is the most URIs taken from one BatchList; the rest are dropped (and the
+// notification's record says how many). A real notification names a handful; thousands are
+// an attempt to make Custody send authenticated requests in bulk.
+const MaxNotifiedURIs = 100
+
+// The default limit of notified fetches per source: a burst of DefaultNotifiedBurst, then
+// DefaultNotifiedRate a second, whether they follow a notification or a sync.
+const (
+	DefaultNotifiedRate  rate.Limit = 1
+	DefaultNotifiedBurst int        = 10
+)
+
+// notifiedLimiter is the source's limiter of notified fetches.
+func (d *Driver) notifiedLimiter(source string) *rate.Limiter {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.limiters == nil {
+		d.limiters = map[string]*rate.Limiter{}
+	}
+	l := d.limiters[source]
+	if l == nil {
+		r, b := d.NotifiedRate, d.NotifiedBurst
+		if r <= 0 {
+			r = DefaultNotifiedRate
+		}
+		if b <= 0 {
+			b = DefaultNotifiedBurst
+		}
+		l = rate.NewLimiter(r, b)
+		d.limiters[source] = l
+	}
+	return l
+}
+
+// dedupeURIs drops the URIs that name the same resource as an earlier one (differing only in
+// the case of the scheme and host, a default port or a fragment) and keeps at most max; it
+// returns the kept URIs and how many were dropped for the cap.
+func dedupeURIs(uris []string, max int) (kept []string, dropped int) {
+	seen := map[string]bool{}
+	for _, u := range uris {
+		key := u
+		if p, err := url.Parse(u); err == nil {
+			if o, err := auth.Origin(u); err == nil {
+				key = o + p.EscapedPath() + "?" + p.RawQuery
+			}
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if len(kept) == max {
+			dropped++
+			continue
+		}
+		kept = append(kept, u)
+	}
+	return kept, dropped
+}
 
 const nsBatchList = "http://naesb.org/espi"
 
@@ -175,6 +238,10 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the source is not usable", http.StatusServiceUnavailable)
 		return
 	}
+	uris, dropped := dedupeURIs(uris, MaxNotifiedURIs)
+	if dropped > 0 {
+		log.Warn("BatchList names too many URIs; the rest are dropped", "op", "notify", "count", dropped)
+	}
 	var fetch []string
 	refused := 0
 	for _, u := range uris {
@@ -195,10 +262,14 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fetch = append(fetch, u)
 		}
 	}
-	text := ""
+	var notes []string
 	if refused > 0 {
-		text = fmt.Sprintf("%d of %d URIs refused: not under the base URL", refused, len(uris))
+		notes = append(notes, fmt.Sprintf("%d of %d URIs refused: not under the base URL", refused, len(uris)))
 	}
+	if dropped > 0 {
+		notes = append(notes, fmt.Sprintf("%d URIs dropped: at most %d are taken from one BatchList", dropped, MaxNotifiedURIs))
+	}
+	text := strings.Join(notes, "; ")
 	n.Store.SetPayloadStatus(ctx, p.ID, store.PayloadParsed, text)
 	w.WriteHeader(http.StatusOK)
 	log.Info("BatchList received", "op", "notify", "count", len(fetch))

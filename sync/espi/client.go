@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"custody/sync/auth"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -39,24 +40,11 @@ func (c *Client) Resolve(rel string) string {
 	return strings.TrimSuffix(c.Base.String(), "/") + "/" + strings.TrimPrefix(rel, "/")
 }
 
-// Under reports whether uri lies under the base URL: the same origin and a path within the
-// base path. Only such URIs ever get the token.
+// Under reports whether uri lies under the base URL: the same origin and, once
+// percent-decoded and checked for dot segments (auth.Under), a path within the base path.
+// Only such URIs ever get the token.
 func (c *Client) Under(uri string) bool {
-	u, err := url.Parse(uri)
-	if err != nil || u.User != nil {
-		return false
-	}
-	o1, err1 := auth.Origin(uri)
-	o2, err2 := auth.Origin(c.Base.String())
-	if err1 != nil || err2 != nil || o1 != o2 {
-		return false
-	}
-	base := strings.TrimSuffix(c.Base.EscapedPath(), "/") + "/"
-	p := u.EscapedPath()
-	if strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") || strings.Contains(p, "/./") {
-		return false
-	}
-	return strings.HasPrefix(p, base)
+	return auth.Under(c.Base.String(), uri) == nil
 }
 
 // Response is an answer being read.
@@ -110,19 +98,16 @@ func (c *Client) Get(ctx context.Context, uri string, w Window) (*Response, erro
 		return &Response{Status: resp.StatusCode, Header: resp.Header, URL: u.String(),
 			Body: newIdleBody(resp.Body, idle, cancel)}, nil
 	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 4*redact.DefaultSnippet))
 	resp.Body.Close()
 	cancel()
-	return nil, statusError(op, resp, strings.Join(strings.Fields(string(snippet)), " "))
+	return nil, statusError(op, resp, redact.Snippet(snippet, 160))
 }
 
 // HintReauthorise is the advice for a custodian that no longer accepts the authorisation.
 const HintReauthorise = "Authorisation expired or revoked — reauthorise at the utility (for PG&E: Share My Data), then sync again."
 
 func statusError(op string, resp *http.Response, snippet string) error {
-	if len(snippet) > 160 {
-		snippet = snippet[:160] + "…"
-	}
 	se := &auth.StatusError{Status: resp.StatusCode, Description: snippet}
 	var e *syncerr.Error
 	switch s := resp.StatusCode; {
@@ -135,10 +120,7 @@ func statusError(op string, resp *http.Response, snippet string) error {
 	case s == http.StatusTooManyRequests || s >= 500:
 		e = syncerr.E(syncerr.Server, op, se)
 		e.RetryAfter = auth.RetryAfter(resp.Header, time.Now())
-		wait := "later"
-		if e.RetryAfter > 0 {
-			wait = "after the " + e.RetryAfter.String() + " it asked for"
-		}
+		wait := auth.WaitText(resp.Header, time.Now())
 		switch s {
 		case http.StatusTooManyRequests:
 			e.Hint = "The custodian asked Custody to slow down (too many requests); Custody will retry by itself " + wait + "."

@@ -69,6 +69,18 @@ func TestUnder(t *testing.T) {
 		{"https://u@api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1", false},
 		{"/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1", false},
 		{"not a url at all\x7f", false},
+		// Issue 16 item 5: percent-encoded traversal, which the old check passed.
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/%2e%2e/%2e%2e/admin", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/%2E%2E/X", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/..%2f..%2fadmin", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/..%2F..%2Fadmin", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/%252e%252e/%252e%252e/admin", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/%25252e%25252e/admin", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/%2e/Bulk/1", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/..%5c..%5cadmin", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch%00/Bulk/1", false},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/1%20a", true},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/..foo", true},
 	}
 	for _, tc := range tests {
 		if got := c.Under(tc.uri); got != tc.ok {

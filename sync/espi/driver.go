@@ -13,25 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"custody/store"
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
 	"custody/sync/engine"
 	"custody/sync/syncerr"
-)
-
-// Source settings a greenbutton source uses (store.Source.Config keys, as `custody sources
-// add greenbutton` writes them).
-const (
-	CfgBaseURL         = "base_url"
-	CfgTokenURL        = "token_url"
-	CfgClientID        = "client_id"
-	CfgBulkIDs         = "bulk_ids"         // list
-	CfgSubscriptionIDs = "subscription_ids" // list
-	CfgCert            = "cert"
-	CfgKey             = "key"
-	CfgCA              = "ca"
-	CfgScope           = "scope"
 )
 
 // Keyring fields of a greenbutton source.
@@ -67,8 +55,14 @@ type Driver struct {
 	// custodian's clock.
 	Now func() time.Time
 
+	// NotifiedRate and NotifiedBurst limit the fetches of notified URIs per source; zero
+	// means DefaultNotifiedRate and DefaultNotifiedBurst.
+	NotifiedRate  rate.Limit
+	NotifiedBurst int
+
 	mu       sync.Mutex
 	sessions map[string]*session // by source name; tokens are reused between syncs
+	limiters map[string]*rate.Limiter
 }
 
 // NewDriver returns a greenbutton driver.
@@ -173,7 +167,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 	rel := c.rel(uri)
 	op := "GET " + rel
 	job.Progress(engine.Progress{Message: op})
-	resp, err := c.Get(ctx, uri, w)
+	resp, err := c.Get(auth.WithBodyLimit(ctx, d.maxBody()), uri, w)
 	if err != nil {
 		return fetched{}, err
 	}
@@ -411,6 +405,9 @@ func (d *Driver) setCursor(ctx context.Context, job *engine.Job, rel string, t t
 func (d *Driver) fetchNotified(ctx context.Context, job *engine.Job, c *Client, uri string) error {
 	if !c.Under(uri) {
 		return job.Store.SetNotifiedStatus(ctx, job.Source.ID, uri, store.NotifiedRefused, "not under the source's base URL")
+	}
+	if err := d.notifiedLimiter(job.Source.Name).Wait(ctx); err != nil {
+		return err // left pending
 	}
 	f, err := d.fetch(ctx, job, c, uri, Window{})
 	status, text := store.NotifiedFetched, ""

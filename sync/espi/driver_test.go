@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"custody/store"
 	"custody/sync/auth"
 	"custody/sync/engine"
@@ -349,6 +351,8 @@ func TestSyncFaults(t *testing.T) {
 		retry    time.Duration
 		nextIn   time.Duration
 		payloads int64
+		opts     espitest.Options
+		timeouts auth.Timeouts
 	}{
 		{name: "expired-token", fault: espitest.FaultExpiredToken, payloads: 2},
 		{name: "slow-body", fault: espitest.FaultSlowBody, payloads: 2},
@@ -357,13 +361,22 @@ func TestSyncFaults(t *testing.T) {
 		{name: "unavailable", fault: espitest.FaultUnavailable, kind: syncerr.Server, words: "503", advice: "unavailable for now; Custody will retry by itself after the 7s", retry: 7 * time.Second},
 		{name: "truncated", fault: espitest.FaultTruncatedBody, kind: syncerr.Network, words: "cut off", advice: "cut off before its end"},
 		{name: "not-ready", fault: espitest.FaultNotReady, nextIn: espi.NotReadyRetry, payloads: 1},
+		// Issue 16 item 12: the wait quoted is the one the engine keeps (at most 24 h).
+		{name: "too-many-requests-277h", fault: espitest.FaultTooManyRequests, kind: syncerr.Server, words: "429",
+			advice: "after 24h0m0s (it asked for 277h0m0s; Custody waits at most 24h0m0s)", retry: 24 * time.Hour,
+			opts: espitest.Options{RetryAfter: 277 * time.Hour}},
+		// Issue 16 item 3: a body that stops half way ends the sync, through the shared client.
+		{name: "stalled-body", fault: espitest.FaultSlowBody, kind: syncerr.Network, words: "the server stopped sending: no data in 100ms",
+			advice: "stopped sending", opts: espitest.Options{SlowDelay: 3 * time.Second},
+			timeouts: auth.Timeouts{Stall: 100 * time.Millisecond, MinProgress: 1}},
 		{name: "malformed", fault: espitest.FaultMalformed, kind: syncerr.Data, words: "parse", advice: "archived as payload", payloads: 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, espitest.Options{Days: 1})
+			tc.opts.Days = 1
+			r := newRig(t, tc.opts)
 			r.sim.Inject(tc.fault)
-			res, err := r.sync(t)
+			res, err := r.drv.Sync(auth.WithTimeouts(context.Background(), tc.timeouts), r.job())
 			if tc.kind == syncerr.Unknown {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -510,6 +523,10 @@ func TestBatchListFetchesOnlyAllowedURIs(t *testing.T) {
 		r.sim.URL() + "/elsewhere/Batch/Bulk/1",
 		base + "/../../other",
 		strings.Replace(base, "https://", "https://user@", 1) + "/Batch/Bulk/1",
+		// Issue 16 item 5: percent-encoded traversal, single and double.
+		base + "/%2e%2e/%2e%2e/Batch/Bulk/" + r.sim.BulkID(),
+		base + "/..%2f..%2fBatch/Bulk/" + r.sim.BulkID(),
+		base + "/%252e%252e/Batch/Bulk/" + r.sim.BulkID(),
 	}
 	body := espitest.BatchList(append(append([]string{}, refused[:2]...), append(allowed, refused[2:]...)...)...)
 	resp, err := c.Post(srv.URL+"/espi/notify/pge", "application/xml", bytes.NewReader(body))
@@ -566,6 +583,60 @@ func TestBatchListFetchesOnlyAllowedURIs(t *testing.T) {
 	n.Wait()
 	if got := len(r.sim.Requests()) - before; got != 2 || foreignHits.Load() != 0 {
 		t.Fatalf("the next day's BatchList made %d requests, want 2", got)
+	}
+}
+
+// Issue 16 item 4: a BatchList of thousands of URIs (with duplicates) does not order thousands
+// of authenticated GETs: duplicates are dropped, at most MaxNotifiedURIs are taken (the record
+// says how many were dropped), and the fetches are rate-limited per source.
+func TestBatchListBoundsFetches(t *testing.T) {
+	r := newRig(t, espitest.Options{Days: 1})
+	r.drv.NotifiedBurst = 5
+	r.drv.NotifiedRate = rate.Every(2 * time.Hour) // after the burst, the next fetch is hours away
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge", Ctx: ctx,
+		Logger: slog.New(slog.NewTextHandler(r.logs, nil))}
+	srv, c := listener(t, r, n)
+	base := r.sim.BaseURL()
+	var uris []string
+	for i := 0; i < 8000; i++ {
+		u := fmt.Sprintf("%s/Batch/Bulk/%s?n=%d", base, r.sim.BulkID(), i%(espi.MaxNotifiedURIs+40))
+		if i%2 == 1 { // the same resource spelled with an upper-case host and the default port
+			u = strings.Replace(u, "https://127.0.0.1", "HTTPS://127.0.0.1", 1)
+		}
+		uris = append(uris, u)
+	}
+	body := espitest.BatchList(uris...)
+	if len(body) > espi.MaxBatchList {
+		t.Fatalf("test BatchList of %d bytes is over the limit", len(body))
+	}
+	resp, err := c.Post(srv.URL+"/espi/notify/pge", "application/xml", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	n.Wait()
+	gets := 0
+	for _, q := range r.sim.Requests() {
+		if q.Method == "GET" {
+			gets++
+		}
+	}
+	if gets != 5 {
+		t.Fatalf("%d GETs after a BatchList of %d URIs, want the burst of 5", gets, len(uris))
+	}
+	all, _ := r.st.Notified(context.Background(), r.src.ID, "")
+	pending, _ := r.st.Notified(context.Background(), r.src.ID, store.NotifiedPending)
+	if len(all) != espi.MaxNotifiedURIs || len(pending) != espi.MaxNotifiedURIs-5 {
+		t.Fatalf("%d URIs recorded (%d pending), want %d (%d pending)", len(all), len(pending), espi.MaxNotifiedURIs, espi.MaxNotifiedURIs-5)
+	}
+	lists, _ := r.st.Payloads(context.Background(), store.PayloadFilter{Format: espi.BatchListFormat})
+	if len(lists) != 1 || !strings.Contains(lists[0].Error, "40 URIs dropped: at most 100 are taken from one BatchList") {
+		t.Fatalf("BatchList record: %+v", lists)
+	}
+	if !strings.Contains(r.logs.String(), "too many URIs") {
+		t.Error("the dropped URIs are not logged")
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"custody/store"
+	"custody/sync/settings"
 )
 
 // Source settings of the listener.
@@ -42,6 +43,30 @@ const (
 	CfgClientCA = "notify_client_ca"
 	CfgPath     = "notify_path"
 )
+
+// Settings are the listener's settings, for the kinds that receive pushed notifications to
+// list in their Describe. All are advanced and optional.
+func Settings() []settings.Setting {
+	return []settings.Setting{
+		{Key: CfgListen, Flag: "notify-listen", Label: "Listen on", Type: settings.Text, Advanced: true,
+			Hint: "listen on this address for pushed notifications, such as 127.0.0.1:8443; off when empty"},
+		{Key: CfgCert, Flag: "notify-cert", Label: "Listener certificate", Type: settings.File, Advanced: true,
+			Hint: "server certificate (PEM) of the notification listener"},
+		{Key: CfgKey, Flag: "notify-key", Label: "Listener key", Type: settings.File, Advanced: true,
+			Hint: "server key (PEM) of the notification listener"},
+		{Key: CfgClientCA, Flag: "notify-client-ca", Label: "Sender CA", Type: settings.File, Advanced: true,
+			Hint: "require notification senders to present a client certificate issued by this CA (PEM)"},
+		{Key: CfgPath, Flag: "notify-path", Label: "Listener path", Type: settings.Text, Advanced: true,
+			Hint: "path of this source's notification endpoint (default /espi/notify/NAME, /NAME/event-notifications)"},
+	}
+}
+
+// Check checks the listener settings of src together, for the Check of a kind that lists
+// Settings.
+func Check(src store.Source) error {
+	_, _, _, err := ConfigOf(src)
+	return err
+}
 
 // DefaultPath is where a source's handler is mounted unless notify_path says otherwise:
 // /espi/notify/{name} for greenbutton, /{name}/event-notifications for obevents, and
@@ -56,6 +81,12 @@ func DefaultPath(src store.Source) string {
 	}
 	return "/notify/" + name
 }
+
+// OpenListenerWarning is logged for a listener without a client CA, and printed when such a
+// source is added: without one, anyone who can reach the address may push notifications, which
+// Custody then verifies, refuses and records (bounded and rate-limited, but recorded).
+const OpenListenerWarning = "the notification listener accepts any client: anyone who can reach it can push forged " +
+	"notifications; give it the custodian's client CA (notify_client_ca, --notify-client-ca)"
 
 // Config is one listener's settings.
 type Config struct {
@@ -121,6 +152,9 @@ func New(cfg Config, logger *slog.Logger) (*Listener, error) {
 			return nil, fmt.Errorf("notify: client CA %s holds no PEM certificate", cfg.ClientCAFile)
 		}
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	if cfg.ClientCAFile == "" {
+		logger.Warn(OpenListenerWarning, "op", "notify", "url-path", cfg.Addr)
 	}
 	l := &Listener{cfg: cfg, mux: http.NewServeMux(), logger: logger, done: make(chan struct{})}
 	l.srv = &http.Server{

@@ -3,6 +3,7 @@ package notify
 import (
 	"crypto/tls"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -124,5 +125,23 @@ func TestOffByDefaultAndConfigErrors(t *testing.T) {
 				t.Fatalf("err %v, want %q", err, tc.words)
 			}
 		})
+	}
+}
+
+// Issue 16 item 6: a listener without a client CA is started with a warning that says what to
+// set; one with a client CA is not warned about.
+func TestOpenListenerWarns(t *testing.T) {
+	_, f, cert, key := files(t)
+	for _, ca := range []string{"", f.CA} {
+		var logs strings.Builder
+		l, err := New(Config{Addr: "127.0.0.1:0", CertFile: cert, KeyFile: key, ClientCAFile: ca}, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = l
+		warned := strings.Contains(logs.String(), "accepts any client") && strings.Contains(logs.String(), "notify_client_ca")
+		if warned != (ca == "") {
+			t.Errorf("client CA %q: log %q", ca, logs.String())
+		}
 	}
 }

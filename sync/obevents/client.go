@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"custody/sync/auth"
 	"custody/sync/obevents/secevent"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -137,16 +137,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, ok ..
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
 	resp, err := c.authed.Do(req)
 	if err != nil {
-		var se *syncerr.Error
-		if errors.As(err, &se) {
-			return nil, err // a token or origin failure, already classified
-		}
-		return nil, syncerr.E(syncerr.Network, op, err)
+		// A token or origin failure is already classified; a refused redirect is a setting
+		// to check, a stalled or unreachable server a network problem (auth.Classify).
+		return nil, auth.Classify(op, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
 	if err != nil {
-		return nil, syncerr.E(syncerr.Network, op, fmt.Errorf("read answer: %w", err))
+		return nil, auth.Classify(op, fmt.Errorf("read answer: %w", err))
 	}
 	if len(data) > maxAnswerSize {
 		return nil, syncerr.Errorf(syncerr.Server, op, "answer larger than %d bytes", maxAnswerSize)
@@ -179,13 +177,7 @@ func statusErr(op string, resp *http.Response, data []byte) error {
 		kind = syncerr.Data
 	}
 	e := syncerr.E(kind, op, se)
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n >= 0 {
-			e.RetryAfter = time.Duration(n) * time.Second
-		} else if t, err := http.ParseTime(s); err == nil {
-			e.RetryAfter = time.Until(t)
-		}
-	}
+	e.RetryAfter = auth.RetryAfter(resp.Header, time.Now()) // capped at the engine's 24 h
 	return e
 }
 
@@ -203,9 +195,9 @@ func errorSummary(data []byte) string {
 		for _, e := range ob.Errors {
 			parts = append(parts, strings.TrimSpace(e.ErrorCode+" "+e.Message))
 		}
-		return truncate(strings.Join(parts, "; "), 300)
+		return redact.Snippet([]byte(strings.Join(parts, "; ")), 300)
 	}
-	return truncate(strings.TrimSpace(string(data)), 200)
+	return redact.Snippet(data, 200) // one line, no control bytes
 }
 
 // Subscription is an event subscription (OBEventSubscriptionResponse1 Data).
@@ -417,12 +409,12 @@ func (c *Client) FetchLink(ctx context.Context, link string) ([]byte, error) {
 	req.Header.Set("x-fapi-interaction-id", newInteractionID())
 	resp, err := c.authed.Do(req)
 	if err != nil {
-		return nil, syncerr.E(syncerr.Network, "GET rlk", err)
+		return nil, auth.Classify("GET rlk", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
 	if err != nil {
-		return nil, syncerr.E(syncerr.Network, "GET rlk", err)
+		return nil, auth.Classify("GET rlk", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusErr("GET rlk", resp, data)

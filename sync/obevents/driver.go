@@ -13,23 +13,11 @@ import (
 	"time"
 
 	"custody/store"
+	"custody/sync/auth"
 	"custody/sync/engine"
 	"custody/sync/obevents/secevent"
+	"custody/sync/settings"
 	"custody/sync/syncerr"
-)
-
-// Source settings this package reads beside the common ones (base_url, token_url, client_id,
-// jwks_url, issuer, audience, scope, cert, key, ca). All are optional.
-const (
-	CfgMaxEvents    = "max_events"   // maxEvents per poll, default 10
-	CfgAlgs         = "algs"         // allowed algorithms, comma separated; default PS256,ES256
-	CfgErrorCodes   = "error_codes"  // "draft" to send draft-ietf-secevent-http-push-03 codes
-	CfgOrgID        = "org_id"       // the bank's OB organisation id (http://openbanking.org.uk/iss)
-	CfgFollow       = "follow"       // "true" to GET each new event's resource (rlk)
-	CfgSubscription = "subscription" // "none" to skip the event subscription (polling-only banks)
-	CfgCallbackURL  = "callback_url" // a public .../event-notifications URL for real-time push
-	CfgEventTypes   = "event_types"  // subscription EventTypes (JSON list); default all
-	CfgJTIWindow    = "jti_window"   // how close two uses of a jti must be to be one event; default 720h
 )
 
 // Driver is the engine driver of "obevents" sources.
@@ -63,13 +51,13 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 			return nil, syncerr.Errorf(syncerr.Config, "settings", "the source has no %s", k)
 		}
 	}
-	secret, err := job.Secrets.Secret(src.Name, "client_secret")
+	secret, err := job.Secrets.Secret(src.Name, settings.KeyClientSecret)
 	if err != nil {
 		return nil, syncerr.E(syncerr.Local, "read client secret", err)
 	}
 	client, err := d.client(src.Name, ClientConfig{
-		BaseURL: c["base_url"], TokenURL: c["token_url"], ClientID: c["client_id"], Secret: secret,
-		Scope: c["scope"], TLS: TLSFiles{CertFile: c["cert"], KeyFile: c["key"], CAFile: c["ca"]},
+		BaseURL: c[CfgBaseURL], TokenURL: c[CfgTokenURL], ClientID: c[CfgClientID], Secret: secret,
+		Scope: c[CfgScope], TLS: TLSFiles{CertFile: c[CfgCert], KeyFile: c[CfgKey], CAFile: c[CfgCA]},
 	})
 	if err != nil {
 		return nil, err
@@ -83,8 +71,8 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 	if v, err := strconv.Atoi(c[CfgMaxEvents]); err == nil && v > 0 {
 		s.max = v
 	}
-	s.jwks = d.keySet(c["jwks_url"], client)
-	s.verifier = &secevent.Verifier{Issuer: c["issuer"], Audience: c["audience"], OrgID: c[CfgOrgID], Keys: s.jwks}
+	s.jwks = d.keySet(c[CfgJWKSURL], client)
+	s.verifier = &secevent.Verifier{Issuer: c[CfgIssuer], Audience: c[CfgAudience], OrgID: c[CfgOrgID], Keys: s.jwks}
 	if a := strings.TrimSpace(c[CfgAlgs]); a != "" {
 		for _, x := range strings.Split(a, ",") {
 			s.verifier.Algs = append(s.verifier.Algs, strings.TrimSpace(x))
@@ -230,7 +218,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	}
 	keys, err := secevent.FetchJWKS(ctx, s.client.Plain, job.Source.Config["jwks_url"])
 	if err != nil {
-		return "", syncerr.E(syncerr.Network, "JWKS", err)
+		return "", auth.Classify("JWKS", err) // already classified: network, or the bank's set
 	}
 	msg := fmt.Sprintf("token OK; the bank's key set has %d signing keys", len(keys))
 	subs, err := s.client.Subscriptions(ctx)

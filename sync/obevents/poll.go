@@ -32,6 +32,8 @@ type Stats struct {
 	SetErrs  int // setErrs sent
 	Polls    int
 	Deferred int // tokens neither acknowledged nor rejected because of a temporary local failure
+
+	deferredErr error // why the first deferred token could not be checked
 }
 
 // Note is the one-line summary for the user, such as "12 events (1 rejected)": the events
@@ -167,6 +169,10 @@ func (p *Poller) Run(ctx context.Context) (Stats, error) {
 		}
 	}
 	if st.Deferred > 0 {
+		if k := syncerr.KindOf(st.deferredErr); k != syncerr.Unknown && k != syncerr.Network {
+			// Such as a key set larger than the limit: the bank's problem, said as such.
+			return st, syncerr.E(k, "verify events", fmt.Errorf("%d tokens could not be checked now (they will come again): %w", st.Deferred, st.deferredErr))
+		}
 		return st, syncerr.Errorf(syncerr.Network, "verify events",
 			"%d tokens could not be checked now (the bank's key set was unreachable); they will come again", st.Deferred)
 	}
@@ -218,6 +224,9 @@ func (p *Poller) handle(ctx context.Context, raw []byte, sets map[string]string,
 		}
 		if r, ok := secevent.IsRejection(v.err); ok {
 			v.rej, v.err = r, nil
+		}
+		if v.err != nil && st.deferredErr == nil {
+			st.deferredErr = v.err
 		}
 		verdicts = append(verdicts, v)
 	}

@@ -265,6 +265,22 @@ func TestJWKSUnavailableIsNotASetErr(t *testing.T) {
 	r.checkDrained(t)
 }
 
+// Issue 16 item 12: a key set larger than the limit is the bank's problem, said as such, not
+// a network error.
+func TestOversizeJWKSIsNotANetworkError(t *testing.T) {
+	r := newRig(t, obtest.Options{Events: 2})
+	for range 3 {
+		r.sim.InjectFault("/jwks", obtest.Fault{Status: 200, Body: `{"keys":[` + strings.Repeat(" ", 2<<20) + `]}`})
+	}
+	_, err := NewDriver().Sync(context.Background(), r.job)
+	if syncerr.KindOf(err) != syncerr.Server || !strings.Contains(err.Error(), "the bank's key set is larger than 1 MiB") {
+		t.Fatalf("got %v (kind %q)", err, syncerr.KindOf(err))
+	}
+	if len(r.sim.SetErrs()) != 0 || len(r.sim.Acked()) != 0 {
+		t.Fatalf("setErrs %v acked %v", r.sim.SetErrs(), r.sim.Acked())
+	}
+}
+
 // TestKeyRotation: a token signed with a new key triggers one key set refresh and verifies.
 func TestKeyRotation(t *testing.T) {
 	r := newRig(t, obtest.Options{Events: 1, InvalidEvery: -1})

@@ -27,6 +27,10 @@ const (
 	Local   Kind = "local"         // our own disk, database or keyring failed
 )
 
+// MaxRetryAfter bounds how long a custodian's Retry-After can postpone a source: the engine
+// waits no longer, and messages that quote the wait quote no more.
+const MaxRetryAfter = 24 * time.Hour
+
 // Error is a classified failure.
 type Error struct {
 	Kind Kind

@@ -5,16 +5,22 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math/big"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"custody/sync/auth"
+	"custody/sync/syncerr"
 )
 
 // maxJWKSSize bounds a key set answer.
@@ -125,29 +131,39 @@ func FetchJWKS(ctx context.Context, client *http.Client, url string) (map[string
 }
 
 // fetchJWKS is FetchJWKS that also returns the answer's Cache-Control max-age (0 when none).
+// The request carries no token, yet it follows no redirect either (auth.Harden: the set
+// decides which signatures are trusted, so it comes from the configured URL or not at all),
+// and it has the shared timeouts. An oversize or unreadable set is the bank's (server) problem,
+// said as such; not reaching it (an error status included) is a network one.
 func fetchJWKS(ctx context.Context, client *http.Client, url string) (map[string]PublicKey, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	const op = "fetch JWKS"
+	req, err := http.NewRequestWithContext(auth.WithBodyLimit(ctx, maxJWKSSize), http.MethodGet, url, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("fetch JWKS: %w", err)
+		return nil, 0, syncerr.E(syncerr.Config, op, err)
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
-	resp, err := client.Do(req)
+	resp, err := auth.Harden(client).Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("fetch JWKS: %w", err)
+		return nil, 0, auth.Classify(op, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
-	if err != nil {
-		return nil, 0, fmt.Errorf("fetch JWKS: read: %w", err)
+	body, err := auth.ReadBody(resp.Body, maxJWKSSize, "the bank's key set")
+	var tl *auth.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return nil, 0, syncerr.E(syncerr.Server, op, err)
+	case err != nil:
+		return nil, 0, auth.Classify(op, fmt.Errorf("read: %w", err))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("fetch JWKS: %s answered %s", url, resp.Status)
-	}
-	if len(body) > maxJWKSSize {
-		return nil, 0, fmt.Errorf("fetch JWKS: answer is larger than %d bytes", maxJWKSSize)
+		// Unclassified, as before: the key store being down reads as the set unreachable.
+		return nil, 0, fmt.Errorf("%s: %s answered %s", op, url, resp.Status)
 	}
 	keys, err := ParseJWKS(body)
-	return keys, maxAge(resp.Header.Get("Cache-Control")), err
+	if err != nil {
+		return nil, 0, syncerr.E(syncerr.Server, op, err)
+	}
+	return keys, maxAge(resp.Header.Get("Cache-Control")), nil
 }
 
 // maxAge reads max-age from a Cache-Control header; no-store and no-cache count as none.
@@ -163,25 +179,104 @@ func maxAge(cc string) time.Duration {
 	return 0
 }
 
+// Sizes of RSA keys accepted: smaller ones are weak, larger ones cost seconds of CPU per
+// verification (a 64-Kbit key: 22 s), which a forged token could make Custody spend.
+const (
+	MinRSABits = 2048
+	MaxRSABits = 4096
+)
+
+// keyRefusal says why a key is not accepted for verification, or "" when it is: RSA keys of
+// MinRSABits to MaxRSABits bits and EC keys on P-256 only.
+func keyRefusal(key any) string {
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < MinRSABits || n > MaxRSABits {
+			return fmt.Sprintf("an RSA key of %d bits (accepted: %d to %d)", n, MinRSABits, MaxRSABits)
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return fmt.Sprintf("an EC key on %s (accepted: P-256)", k.Curve.Params().Name)
+		}
+	default:
+		return fmt.Sprintf("a key of type %T", key)
+	}
+	return ""
+}
+
+// maxJWKSKeys is the most keys a set may hold.
+const maxJWKSKeys = 200
+
+// jwkRefusal judges an RSA or EC JWK by its members before it is parsed: the modulus length
+// of an RSA key (base64url of the big-endian bytes) and the curve of an EC key.
+func jwkRefusal(kty, crv, n string) string {
+	switch kty {
+	case "RSA":
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(n, "="))
+		if err != nil {
+			return ""
+		}
+		bits := new(big.Int).SetBytes(b).BitLen()
+		if bits < MinRSABits || bits > MaxRSABits {
+			return fmt.Sprintf("an RSA key of %d bits (accepted: %d to %d)", bits, MinRSABits, MaxRSABits)
+		}
+	case "EC":
+		if crv != "P-256" {
+			return fmt.Sprintf("an EC key on %s (accepted: P-256)", crv)
+		}
+	}
+	return ""
+}
+
 // ParseJWKS parses a JWK set into verification keys by kid. Entries without a kid, private
-// entries and keys of other types are left out; the set must hold at least one usable key.
+// entries and keys of other types are left out. A key of a refused size or curve (see
+// keyRefusal) is kept with its reason in Refused, so that a token naming it is rejected with
+// that reason and never verified with it. The set must hold at least one usable key.
 func ParseJWKS(body []byte) (map[string]PublicKey, error) {
-	set, err := jwk.Parse(body, jwk.WithMaxKeys(200))
-	if err != nil {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
 		return nil, fmt.Errorf("parse JWKS: %w", err)
 	}
+	if len(set.Keys) > maxJWKSKeys {
+		return nil, fmt.Errorf("parse JWKS: %d keys, more than the %d accepted", len(set.Keys), maxJWKSKeys)
+	}
 	out := map[string]PublicKey{}
-	for i := 0; i < set.Len(); i++ {
-		k, _ := set.Key(i)
-		kid, ok := k.KeyID()
-		if !ok || kid == "" {
+	for i, rk := range set.Keys {
+		// The size or curve is judged from the JWK's own members first, so that a refused
+		// key is named with its reason (the library refuses small keys with the whole set)
+		// and a huge one is never even parsed.
+		var m struct {
+			KID string `json:"kid"`
+			Kty string `json:"kty"`
+			Crv string `json:"crv"`
+			N   string `json:"n"`
+			Alg string `json:"alg"`
+			Use string `json:"use"`
+		}
+		if err := json.Unmarshal(rk, &m); err != nil {
+			return nil, fmt.Errorf("parse JWKS: key #%d: %w", i, err)
+		}
+		if m.KID == "" {
 			continue
 		}
-		pk := PublicKey{KID: kid}
-		if a, ok := k.Algorithm(); ok {
-			pk.Alg = a.String()
+		if _, dup := out[m.KID]; dup {
+			return nil, fmt.Errorf("parse JWKS: kid %q appears twice", m.KID)
 		}
-		pk.Use, _ = k.KeyUsage()
+		pk := PublicKey{KID: m.KID, Alg: m.Alg, Use: m.Use}
+		if why := jwkRefusal(m.Kty, m.Crv, m.N); why != "" {
+			pk.Refused = why
+			out[m.KID] = pk
+			continue
+		}
+		k, err := jwk.ParseKey(rk)
+		if err != nil {
+			if m.Kty == "RSA" || m.Kty == "EC" {
+				return nil, fmt.Errorf("parse JWKS: key %q: %w", m.KID, err)
+			}
+			continue // a type Custody does not verify with (oct, OKP, …)
+		}
 		pub, err := k.PublicKey()
 		if err != nil {
 			continue
@@ -200,12 +295,25 @@ func ParseJWKS(body []byte) (map[string]PublicKey, error) {
 		default:
 			continue
 		}
-		if _, dup := out[kid]; dup {
-			return nil, fmt.Errorf("parse JWKS: kid %q appears twice", kid)
+		if why := keyRefusal(pk.Key); why != "" {
+			pk.Key, pk.Refused = nil, why
 		}
-		out[kid] = pk
+		out[m.KID] = pk
 	}
-	if len(out) == 0 {
+	var refused []string
+	usable := 0
+	for kid, pk := range out {
+		if pk.Refused != "" {
+			refused = append(refused, fmt.Sprintf("%q is %s", kid, pk.Refused))
+		} else {
+			usable++
+		}
+	}
+	if usable == 0 {
+		if len(refused) > 0 {
+			slices.Sort(refused)
+			return nil, fmt.Errorf("parse JWKS: no usable signing key; refused: %s", strings.Join(refused, "; "))
+		}
 		return nil, errors.New("parse JWKS: no usable signing key")
 	}
 	return out, nil
@@ -219,8 +327,8 @@ func keyFitsAlg(key any, alg string) error {
 		if !ok {
 			return fmt.Errorf("%s needs an RSA key", alg)
 		}
-		if k.N.BitLen() < 2048 {
-			return fmt.Errorf("RSA key of %d bits is too small", k.N.BitLen())
+		if n := k.N.BitLen(); n < MinRSABits || n > MaxRSABits {
+			return fmt.Errorf("RSA key of %d bits refused (accepted: %d to %d)", n, MinRSABits, MaxRSABits)
 		}
 	case "ES256":
 		k, ok := key.(*ecdsa.PublicKey)

@@ -129,7 +129,10 @@ type PublicKey struct {
 	KID string
 	Alg string // the JWK's alg, empty when it carries none
 	Use string // the JWK's use, empty when it carries none
-	Key any    // *rsa.PublicKey or *ecdsa.PublicKey
+	Key any    // *rsa.PublicKey or *ecdsa.PublicKey; nil when Refused
+	// Refused says why the key is not used (such as "an RSA key of 65536 bits"); a token
+	// naming it is rejected with this reason, and no signature is checked with it.
+	Refused string
 }
 
 // Verifier checks security event tokens of one bank for one recipient.
@@ -333,11 +336,14 @@ func (v *Verifier) checkCrit(hdr map[string]any) *Rejection {
 	return nil
 }
 
-// checkKey refuses a key that does not fit the algorithm: RSA of at least 2048 bits for
+// checkKey refuses a key refused by ParseJWKS or that does not fit the algorithm: RSA of 2048 to 4096 bits for
 // PS256, P-256 for ES256, use "sig" and the same alg when the JWK says.
 func checkKey(k PublicKey, alg string) *Rejection {
 	if k.Use != "" && k.Use != "sig" {
 		return reject(ErrInvalidKey, "jwtCrypto", "key %q has use %q, not sig", k.KID, k.Use)
+	}
+	if k.Refused != "" {
+		return reject(ErrInvalidKey, "jwtCrypto", "key %q was refused: it is %s", k.KID, k.Refused)
 	}
 	if k.Alg != "" && k.Alg != alg {
 		return reject(ErrInvalidKey, "jwtCrypto", "key %q is for %s, the token says %s", k.KID, k.Alg, alg)

@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"custody/sync/syncerr"
+)
+
+// mapSecrets is a keyring in a map, keyed by "source/field".
+type mapSecrets map[string]string
+
+func (m mapSecrets) Secret(source, field string) (string, error) {
+	v, ok := m[source+"/"+field]
+	if !ok {
+		return "", fmt.Errorf("no %s for %s", field, source)
+	}
+	return v, nil
+}
+
+// echoTest is a driver whose Test echoes the secret, as a careless driver might.
+type echoTest struct{ *fakeDriver }
+
+func (d echoTest) Test(ctx context.Context, job *Job) (string, error) {
+	sec, _ := job.Secrets.Secret(job.Source.Name, "client_secret")
+	return "answered for " + sec, errors.New("echo: " + url.QueryEscape(sec))
+}
+
+// Issue 16 item 9: a driver whose error (or log line) echoes the client secret URL-encoded or
+// as base64 Basic credentials does not get it into sync_runs.error, the status, the returned
+// error or the log.
+func TestSecretsRedactedFromRunsAndLogs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const secret = "Qx7+sec/ret=value&more"
+		basic := base64.StdEncoding.EncodeToString([]byte("client-1:" + secret))
+		st := mustStore(t)
+		addSource(t, st, "dh", "datahub", nil)
+		d := newFake("datahub", func(ctx context.Context, job *Job, n int) (Result, error) {
+			sec, err := job.Secrets.Secret(job.Source.Name, "client_secret")
+			if err != nil {
+				return Result{}, err
+			}
+			job.Logger.Warn("token endpoint echoed Basic "+basic, "op", "token", "err", fmt.Errorf("body: client_secret=%s", url.QueryEscape(sec)))
+			return Result{}, syncerr.Errorf(syncerr.Auth, "token", "the server said: client_secret=%s; Authorization: Basic %s", url.QueryEscape(sec), basic)
+		})
+		rec := &logRecorder{}
+		e := New(Config{Store: st, Drivers: map[string]Driver{"datahub": echoTest{d}}, Logger: slog.New(rec), Jitter: noJitter, StartDelay: -1,
+			Secrets: mapSecrets{"dh/client_secret": secret}})
+		_, err := e.SyncOnce(t.Context(), "dh")
+		if err == nil || syncerr.KindOf(err) != syncerr.Auth {
+			t.Fatalf("SyncOnce = %v (kind %q), want the driver's auth failure", err, syncerr.KindOf(err))
+		}
+		runs, _ := st.Runs(t.Context(), 0, 10)
+		if len(runs) != 1 {
+			t.Fatalf("runs %+v", runs)
+		}
+		var logged []string
+		rec.mu.Lock()
+		for _, r := range rec.records {
+			logged = append(logged, r.Message)
+			r.Attrs(func(a slog.Attr) bool { logged = append(logged, a.Value.String()); return true })
+		}
+		rec.mu.Unlock()
+		places := map[string]string{
+			"returned error": err.Error(), "sync_runs.error": runs[0].Error,
+			"status": statusOf(t, e, "dh").LastError, "log": strings.Join(logged, "\n"),
+		}
+		for where, text := range places {
+			for _, leak := range []string{secret, url.QueryEscape(secret), basic, "Qx7"} {
+				if strings.Contains(text, leak) {
+					t.Errorf("%s holds the secret (%q): %q", where, leak, text)
+				}
+			}
+			if where != "log" && !strings.Contains(text, "client_secret=[redacted]") {
+				t.Errorf("%s = %q, want the secret's place marked", where, text)
+			}
+		}
+		if !strings.Contains(places["log"], "echoed Basic [redacted]") {
+			t.Errorf("log = %q", places["log"])
+		}
+		// The source test ("Test connection") reports through the same redaction.
+		msg, err := e.Test(t.Context(), "dh")
+		if strings.Contains(msg+fmt.Sprint(err), "Qx7") || !strings.Contains(msg, "[redacted]") {
+			t.Errorf("Test = %q, %v", msg, err)
+		}
+	})
+}
