@@ -166,8 +166,9 @@ type guiDataHub struct {
 	st  *store.Store
 }
 
-// RequestMeasureData sends an RSM-015 request for one metering point and returns DataHub's
-// CorrelationId; the answer arrives in the timeseries queue with the next sync.
+// RequestMeasureData sends the form's request — RSM-015 validated measure data of a metering
+// point, RSM-016 aggregated data or RSM-017 wholesale settlement of a grid area — and returns
+// DataHub's CorrelationId; the answer arrives in a queue with the next sync.
 func (g guiDataHub) RequestMeasureData(ctx context.Context, source string, r ui.DataHubRequest) (string, error) {
 	src, err := g.st.SourceByName(ctx, source)
 	if err != nil {
@@ -176,14 +177,19 @@ func (g guiDataHub) RequestMeasureData(ctx context.Context, source string, r ui.
 	if src.Kind != "datahub" {
 		return "", fmt.Errorf("%s is a %s source; requests go to DataHub sources", source, src.Kind)
 	}
-	req := datahub.Request{Kind: datahub.RequestValidated, Sender: r.Sender, SenderRole: r.Role, ProcessType: r.BusinessReason,
-		Start: r.From, End: r.To, MeteringPoint: r.MeteringPoint}
+	kind := r.Kind
+	if kind == "" {
+		kind = datahub.RequestValidated
+	}
+	req := datahub.Request{Kind: kind, Sender: r.Sender, SenderRole: r.Role, ProcessType: r.BusinessReason,
+		Start: r.From, End: r.To, MeteringPoint: r.MeteringPoint, GridArea: r.GridArea, SettlementVersion: r.SettlementVersion}
 	drv, ok := g.env.Drivers["datahub"].(*datahub.Driver)
 	if !ok {
 		drv = datahub.NewDriver()
 	}
 	sent, err := drv.SendRequest(ctx, g.env.job(g.st, src, nil), &req, "",
-		map[string]string{"from": r.From.Format(time.DateOnly), "to": r.To.Format(time.DateOnly), "metering_point": req.MeteringPoint})
+		map[string]string{"from": r.From.Format(time.DateOnly), "to": r.To.Format(time.DateOnly), "metering_point": req.MeteringPoint,
+			"grid_area": req.GridArea, "settlement_version": req.SettlementVersion})
 	if err != nil {
 		return "", fmt.Errorf("%w (%s)", err, syncerr.Advice(err))
 	}
