@@ -237,6 +237,7 @@ type jsonText struct {
 
 var nullJSON = []byte("null")
 
+// UnmarshalJSON reads one value as the tree reader would give its text.
 func (t *jsonText) UnmarshalJSON(b []byte) error {
 	t.set = true
 	if v, ok := simpleText(b); ok {

@@ -20,7 +20,7 @@ var fastPoints = true
 func (x *xmlIn) points(sr *seriesReader) error {
 	for fastPoints && x.br != nil {
 		buf, _ := x.br.Peek(x.br.Size()) // what is there; a short read is handled by the scan
-		n, _, pt, ok := scanPoint(buf)
+		n, pt, ok := scanPoint(buf)
 		if !ok {
 			return nil
 		}
@@ -41,45 +41,41 @@ type rawPoint struct {
 }
 
 // scanPoint reads one simple Point (with the white space before it) from the start of buf. ok
-// is false when buf does not start with a whole simple Point; n is the bytes it takes and
-// lines the newlines among them.
-func scanPoint(buf []byte) (n, lines int, pt rawPoint, ok bool) {
-	i := skipSpace(buf, 0, &lines)
+// is false when buf does not start with a whole simple Point; n is the bytes it takes.
+func scanPoint(buf []byte) (n int, pt rawPoint, ok bool) {
+	i := skipSpace(buf, 0)
 	name, i, ok := startTag(buf, i)
 	if !ok || string(localName(name)) != "Point" {
-		return 0, 0, pt, false
+		return 0, pt, false
 	}
 	for {
-		i = skipSpace(buf, i, &lines)
+		i = skipSpace(buf, i)
 		if i+1 < len(buf) && buf[i] == '<' && buf[i+1] == '/' {
 			end, j, ok := endTag(buf, i)
 			if !ok || !bytes.Equal(end, name) {
-				return 0, 0, pt, false
+				return 0, pt, false
 			}
 			if pt.qty == "" {
 				pt.qty = pt.energyQty
 			}
-			return j, lines, pt, true
+			return j, pt, true
 		}
 		child, j, ok := startTag(buf, i)
 		if !ok {
-			return 0, 0, pt, false
+			return 0, pt, false
 		}
 		k := j
 		for k < len(buf) && buf[k] != '<' {
 			c := buf[k]
 			if c == '&' || c >= 0x80 || (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-				return 0, 0, pt, false // entities and other characters are the decoder's
-			}
-			if c == '\n' {
-				lines++
+				return 0, pt, false // entities and other characters are the decoder's
 			}
 			k++
 		}
 		text := bytes.TrimSpace(buf[j:k])
 		end, next, ok := endTag(buf, k)
 		if !ok || !bytes.Equal(end, child) {
-			return 0, 0, pt, false
+			return 0, pt, false
 		}
 		// The first element of a name counts, as pointFrom's node.val does.
 		switch string(localName(child)) {
@@ -125,15 +121,8 @@ func quality(b []byte) string {
 	return string(b)
 }
 
-func skipSpace(buf []byte, i int, lines *int) int {
-	for i < len(buf) {
-		switch buf[i] {
-		case '\n':
-			*lines++
-		case ' ', '\t', '\r':
-		default:
-			return i
-		}
+func skipSpace(buf []byte, i int) int {
+	for i < len(buf) && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n') {
 		i++
 	}
 	return i

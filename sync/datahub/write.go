@@ -57,6 +57,7 @@ type PutOptions struct {
 // problem with the document: the document is not at fault and must not be given up on.
 type StoreError struct{ Err error }
 
+// Error says that the store failed, and how.
 func (e *StoreError) Error() string { return "store: " + e.Err.Error() }
 
 // Unwrap returns the database's error.
