@@ -577,6 +577,8 @@ func TestSettlementResultsKeptApart(t *testing.T) {
 
 func TestTestCallsTheHealthEndpoint(t *testing.T) {
 	r := newRig(t, datahubtest.Options{}, "")
+	delete(r.job.Source.Config, datahub.SettingSenderGLN)
+	delete(r.job.Source.Config, datahub.SettingMarketRole)
 	msg, err := r.drv.Test(context.Background(), r.job)
 	if err != nil || !strings.Contains(msg, "health endpoint /ping answered 200") || r.sim.Pings() != 1 {
 		t.Fatalf("test = %q, %v; %d pings", msg, err, r.sim.Pings())
@@ -604,6 +606,8 @@ func TestTestCallsTheHealthEndpoint(t *testing.T) {
 // route's other name tried on a 404, a lost 202 resent once and counted as sent on 00101.
 func TestSendRequest(t *testing.T) {
 	r := newRig(t, datahubtest.Options{ValidatedRoute: datahub.AlternateRouteValidated}, "")
+	delete(r.job.Source.Config, datahub.SettingSenderGLN)
+	delete(r.job.Source.Config, datahub.SettingMarketRole)
 	ctx := context.Background()
 	from := time.Date(2025, 3, 1, 0, 0, 0, 0, datahub.Copenhagen)
 	req := datahub.Request{Kind: datahub.RequestValidated, MeteringPoint: "571313100000001239", Start: from, End: from.AddDate(0, 0, 1)}

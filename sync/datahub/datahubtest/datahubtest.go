@@ -195,6 +195,8 @@ func (s *Server) DemoSource(name string, files simtls.Files) (store.Source, stri
 	src := store.Source{Name: name, Kind: "datahub", Enabled: true, Config: map[string]string{
 		"base_url": s.URL(), "token_url": s.TokenURL(), "client_id": s.opts.ClientID, "scope": s.Scope(),
 		"format": "xml", "ca": files.CA,
+		// The actor the simulator delivers to, so that requests can go out at once.
+		datahub.SettingSenderGLN: s.opts.Receiver, datahub.SettingMarketRole: s.opts.ReceiverRole,
 	}}
 	src.SetList("queues", datahub.DefaultQueues)
 	return src, s.opts.ClientSecret
