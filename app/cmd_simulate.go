@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"custody/store"
+	"custody/sync/espi"
 	"custody/sync/settings"
 )
 
@@ -84,6 +85,17 @@ func runSimulate(ctx context.Context, env *Env, c *invocation, o *simulateFlags)
 		fmt.Fprintf(w, "  client secret: %s   (a demo credential of this simulator only)\n", s.secret)
 		fmt.Fprintf(w, "  use it with:\n    %s\n", sourcesAddCommand(k, s.src, s.secret))
 		fmt.Fprintf(w, "    custody sync --once %s\n", shellQuote(s.src.Name))
+	}
+	// Green Button as real custodians behave (asynchronous, Connect My Data), after the others.
+	if g, err := startGBCustodian(pki, files, "127.0.0.1:0"); err != nil {
+		return fmt.Errorf("start the greenbutton simulator of real custodians: %w", err)
+	} else {
+		defer g.sim.Close()
+		k, err := kindNamed(&Env{Drivers: drivers(env)}, espi.Kind)
+		if err != nil {
+			return err
+		}
+		g.usage(w, k)
 	}
 	fmt.Fprintln(w)
 	<-ctx.Done()

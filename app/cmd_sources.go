@@ -19,6 +19,7 @@ import (
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/espi"
 	"custody/sync/settings"
 )
 
@@ -28,7 +29,7 @@ const SecretField = settings.KeyClientSecret
 func init() {
 	register(&command{
 		name: "sources",
-		args: "list | add KIND NAME [flags] | edit NAME [flags] | remove NAME | test NAME | enable NAME | disable NAME",
+		args: "list | add KIND NAME [flags] | edit NAME [flags] | remove NAME | test NAME | connect NAME [--no-browser] [--timeout 5m] | enable NAME | disable NAME",
 		summary: `Manage sources. KIND is one of the kinds below, each with its own flags. The client secret is
 read from standard input with --secret-stdin (one line) or prompted for, and goes to the OS keyring
 only. edit changes only the settings given: an empty value (--scope "") or false (--follow=false)
@@ -43,10 +44,15 @@ removes one, and --secret-stdin replaces the secret.`,
 type sourcesFlags struct {
 	secretStdin bool
 	settings    *settingFlags
+	// connect's own flags.
+	noBrowser bool
+	timeout   time.Duration
 }
 
 func bindSourcesFlags(fs *flag.FlagSet, env *Env, o *sourcesFlags) {
 	fs.BoolVar(&o.secretStdin, "secret-stdin", false, "read the client secret from standard input (one line)")
+	fs.BoolVar(&o.noBrowser, "no-browser", false, "connect: print the address only, do not open the browser")
+	fs.DurationVar(&o.timeout, "timeout", espi.DefaultConnectTimeout, "connect: how long to wait for the browser")
 	o.settings = bindSettingFlags(fs, kinds(env))
 }
 
@@ -146,7 +152,7 @@ func (sf *settingFlags) given(k settings.Kind) settings.Values {
 
 func runSources(ctx context.Context, env *Env, c *invocation, o *sourcesFlags) error {
 	if len(c.args) == 0 {
-		return usageErr("say list, add, edit, remove, test, enable or disable")
+		return usageErr("say list, add, edit, remove, test, connect, enable or disable")
 	}
 	sub, args := c.args[0], c.args[1:]
 	open := env.openStore
@@ -202,6 +208,11 @@ func runSources(ctx context.Context, env *Env, c *invocation, o *sourcesFlags) e
 			return usageErr("test needs NAME")
 		}
 		return testSource(ctx, env, st, args[0])
+	case "connect":
+		if len(args) != 1 {
+			return usageErr("connect needs NAME")
+		}
+		return connectSource(ctx, env, st, o, args[0])
 	}
 	return usageErr("unknown sources subcommand %q", sub)
 }

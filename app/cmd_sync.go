@@ -203,19 +203,21 @@ func syncForever(ctx context.Context, env *Env, st *store.Store, only []string) 
 			p.change(s)
 		}
 	}()
-	if err := eng.Start(ctx); err != nil {
-		unsubscribe()
-		<-followed
-		return err
-	}
-	listeners, err := startNotifications(ctx, env, st)
-	if err != nil {
-		eng.Stop()
+	// The listeners first: a custodian that answers 202 notifies soon after the first sync.
+	// They follow the sources as the engine does when they are reloaded.
+	listeners := newListenerManager(ctx, env, st)
+	listeners.out, listeners.onAuthorization = env.Stdout, eng.SyncNow
+	if err := listeners.Sync(ctx); err != nil {
 		unsubscribe()
 		<-followed
 		return fmt.Errorf("notification listener: %w", err)
 	}
 	defer listeners.Close()
+	if err := eng.Start(ctx); err != nil {
+		unsubscribe()
+		<-followed
+		return err
+	}
 	p.printf(env.Stdout, "syncing in the background until interrupted (Ctrl-C)\n")
 	// Sources added, edited, enabled or disabled meanwhile (by `custody sources` in another
 	// shell, say) are picked up within a minute.
@@ -227,6 +229,9 @@ func syncForever(ctx context.Context, env *Env, st *store.Store, only []string) 
 		case <-reload.C:
 			if err := eng.Reload(ctx); err != nil && ctx.Err() == nil {
 				env.Logger.Warn("reload sources", "op", "reload", "err", err)
+			}
+			if err := listeners.Sync(ctx); err != nil && ctx.Err() == nil {
+				env.Logger.Warn("reload notification listeners", "op", "reload", "err", err)
 			}
 		}
 	}

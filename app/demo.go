@@ -162,6 +162,12 @@ func startDemo(ctx context.Context, env *Env, st *store.Store) (stop func(), err
 		}
 	}
 	env.Secrets = mem
+	gbStop, err := startGreenButtonDemo(ctx, env, st, pki, files, mem)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	stop = func() { gbStop(); closeSims(sims); cleanup() }
 	env.Logger.Info("demo started", "count", len(sims))
 	return stop, nil
 }

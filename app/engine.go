@@ -18,6 +18,11 @@ func (s envSecrets) Secret(source, field string) (string, error) {
 	return s.env.Secrets.Secret(source, field)
 }
 
+// SetSecret stores a secret a driver renews (a Connect My Data source's rotated tokens).
+func (s envSecrets) SetSecret(source, field, value string) error {
+	return s.env.Secrets.SetSecret(source, field, value)
+}
+
 // newEngine wires the sync engine: the store, every driver, the secrets and the logger.
 func newEngine(env *Env, st *store.Store) *engine.Engine {
 	return engine.New(engineConfig(env, st))

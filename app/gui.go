@@ -57,19 +57,20 @@ func runGUI(ctx context.Context, env *Env, opts guiOptions) error {
 	}()
 
 	// Pushed notifications (a BatchList, an Open Banking event) arrive while the app is open,
-	// as they do under `custody sync`, for the sources that ask for a listener. A listener that
-	// cannot start (its port taken, say) is logged; the app and polling go on without it.
-	if listeners, err := startNotifications(engCtx, env, st); err != nil {
-		env.Logger.Error("start the notification listener", "op", "notify.start", "err", err)
-	} else {
-		defer listeners.Close()
-	}
+	// as they do under `custody sync`, for the sources that ask for a listener; an edit of the
+	// sources starts or stops them. A listener that cannot start (its port taken, say) is
+	// logged and shown on the source; the app and polling go on without it.
+	listeners := newListenerManager(engCtx, env, st)
+	listeners.onAuthorization = eng.SyncNow
+	listeners.Sync(ctx)
+	defer listeners.Close()
 
 	a := fyneapp.NewWithID(AppID)
 	icon := fyne.NewStaticResource("icon.png", assets.IconPNG)
 	a.SetIcon(icon)
 	deps := guiDeps(env, st, opts)
-	deps.Engine = eng
+	deps.Engine = guiEngine{Engine: eng, listeners: listeners}
+	deps.GreenButton = guiGreenButton{env: env, st: st, listeners: listeners}
 	m := ui.NewMainWindow(a, deps)
 	w := m.Window
 	w.SetMaster()

@@ -51,6 +51,7 @@ type sourcesView struct {
 	result  *widget.Label
 	buttons []*widget.Button
 	toggle  *widget.Button
+	gb      *gbPanel
 }
 
 func newSourcesView(m *MainWindow) *sourcesView {
@@ -83,7 +84,9 @@ func newSourcesView(m *MainWindow) *sourcesView {
 		add.Disable()
 	}
 	bar := container.NewHBox(add, edit, remove, v.toggle, test, syncNow)
-	right := container.NewVScroll(container.NewVBox(v.detail, v.result))
+	v.gb = newGBPanel(v)
+	v.gb.parent = container.NewVBox(v.detail, v.gb.box, v.result)
+	right := container.NewVScroll(v.gb.parent)
 	split := container.NewHSplit(v.list, right)
 	split.Offset = 0.35
 	v.root = container.NewBorder(bar, nil, nil, nil, split)
@@ -128,6 +131,7 @@ func (v *sourcesView) selected() (store.Source, bool) {
 
 func (v *sourcesView) showSelected() {
 	s, ok := v.selected()
+	v.gb.show(s, ok)
 	for _, b := range v.buttons {
 		if ok && v.m.deps.Editor != nil {
 			b.Enable()

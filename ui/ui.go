@@ -124,6 +124,8 @@ type Deps struct {
 	Import  Importer
 	Export  Exporter
 	DataHub DataHubRequester
+	// GreenButton connects Connect My Data sources and tests their notification listeners.
+	GreenButton GreenButton
 	// DBPath is shown to the user so they know where their data lives.
 	DBPath string
 	// Demo marks a throwaway demo session.

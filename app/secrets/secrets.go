@@ -166,7 +166,7 @@ func (m *Memory) Fields() []string {
 
 // Fields names the secret fields Custody may keep for a source, so that removing a source
 // removes all of them.
-var Fields = []string{"client_secret", "client_key", "key_passphrase", "access_token"}
+var Fields = []string{"client_secret", "client_key", "key_passphrase", "access_token", "refresh_token"}
 
 // DeleteAll removes every secret of a source.
 func DeleteAll(s Store, source string) error {

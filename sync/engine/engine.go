@@ -600,6 +600,23 @@ func (s *seenSecrets) Secret(source, field string) (string, error) {
 	return v, err
 }
 
+// SetSecret stores a secret the driver renews (a customer's rotated token), when the keyring
+// behind can be written, and remembers it too.
+func (s *seenSecrets) SetSecret(source, field, value string) error {
+	w, ok := s.Secrets.(interface {
+		SetSecret(source, field, value string) error
+	})
+	if !ok {
+		return errors.New("the keyring cannot be written")
+	}
+	if value != "" {
+		s.mu.Lock()
+		s.seen = append(s.seen, value)
+		s.mu.Unlock()
+	}
+	return w.SetSecret(source, field, value)
+}
+
 func (s *seenSecrets) values() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -92,3 +92,49 @@ func TestSecretsRedactedFromRunsAndLogs(t *testing.T) {
 		}
 	})
 }
+
+// writableSecrets is a mapSecrets that can be written, as the app's keyring can.
+type writableSecrets struct{ mapSecrets }
+
+func (w writableSecrets) SetSecret(source, field, value string) error {
+	w.mapSecrets[source+"/"+field] = value
+	return nil
+}
+
+// A token a driver renews during a sync (a custodian's rotated refresh token) reaches the
+// keyring through the engine, and is redacted like the secrets the driver read.
+func TestRenewedSecretsReachTheKeyringAndAreRedacted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const renewed = "rotated-refresh-token-0123456789"
+		st := mustStore(t)
+		addSource(t, st, "gb", "greenbutton", nil)
+		d := newFake("greenbutton", func(ctx context.Context, job *Job, n int) (Result, error) {
+			w, ok := job.Secrets.(interface {
+				SetSecret(source, field, value string) error
+			})
+			if !ok {
+				return Result{}, errors.New("the job's secrets cannot be written")
+			}
+			if err := w.SetSecret(job.Source.Name, "refresh_token", renewed); err != nil {
+				return Result{}, err
+			}
+			return Result{}, syncerr.Errorf(syncerr.Auth, "token", "the server echoed %s", renewed)
+		})
+		keys := writableSecrets{mapSecrets{}}
+		e := New(Config{Store: st, Drivers: map[string]Driver{"greenbutton": d}, Logger: slog.New(slog.DiscardHandler), Jitter: noJitter, StartDelay: -1,
+			Secrets: keys})
+		_, err := e.SyncOnce(t.Context(), "gb")
+		if keys.mapSecrets["gb/refresh_token"] != renewed {
+			t.Fatalf("the renewed token did not reach the keyring: %v", keys.mapSecrets)
+		}
+		if err == nil || strings.Contains(err.Error(), renewed) {
+			t.Fatalf("error %v holds the renewed token", err)
+		}
+		// A keyring that cannot be written says so.
+		e2 := New(Config{Store: st, Drivers: map[string]Driver{"greenbutton": d}, Logger: slog.New(slog.DiscardHandler), Jitter: noJitter, StartDelay: -1,
+			Secrets: mapSecrets{}})
+		if _, err := e2.SyncOnce(t.Context(), "gb"); err == nil || !strings.Contains(err.Error(), "cannot be written") {
+			t.Fatalf("read-only keyring: %v", err)
+		}
+	})
+}

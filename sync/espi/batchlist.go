@@ -169,6 +169,10 @@ type Notifications struct {
 	Source string
 	// Ctx bounds the fetches that follow a notification; nil means context.Background().
 	Ctx context.Context
+	// AuthorizationChanged, when set, is called after a notified Authorization or
+	// ApplicationInformation was fetched, so that the app syncs the source at once and shows
+	// what changed (such as "the customer revoked access on DATE") in its status.
+	AuthorizationChanged func(source string)
 
 	wg sync.WaitGroup
 }
@@ -252,7 +256,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			log.Warn("BatchList names a URI outside the source's base URL; refused, the token is not sent there",
 				"op", "notify", "url-path", hostAndPath(u))
 		}
-		fetchIt, err := n.Store.NoteNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text}, RefetchAfter)
+		fetchIt, err := n.Store.NoteNotified(ctx, store.NotifiedURI{SourceID: src.ID, PayloadID: p.ID, URI: u, Status: status, Error: text, Correlation: CorrelationID(u)}, RefetchAfter)
 		if err != nil {
 			log.Error("record notified URI", "op", "notify", "err", err)
 			http.Error(w, "could not store the notification", http.StatusInternalServerError)
@@ -287,13 +291,18 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		authz := false
 		for _, u := range fetch {
+			authz = authz || isAuthorizationResource(s.client.rel(u))
 			if err := n.Driver.fetchNotified(base, job, s.client, u); err != nil {
 				log.Warn("fetch notified URI", "op", "notify", "url-path", urlPath(u), "err", err)
 				if stops(err) {
 					return // left pending: the next sync tries again
 				}
 			}
+		}
+		if authz && n.AuthorizationChanged != nil {
+			n.AuthorizationChanged(n.Source)
 		}
 	}()
 }

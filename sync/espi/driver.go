@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
 	"custody/sync/engine"
+	"custody/sync/notify"
 	"custody/sync/syncerr"
 )
 
@@ -36,8 +38,12 @@ const (
 	// DefaultMaxBody is the largest answer accepted: a two-year 15-minute bulk file for many
 	// meters is tens of MB.
 	DefaultMaxBody = 1 << 30
-	// NotReadyRetry is how soon to ask again after a 202 "not ready yet".
+	// NotReadyRetry is how soon to ask again for a notified URI that answered 202 "not ready yet".
 	NotReadyRetry = 2 * time.Minute
+	// DefaultAsyncTimeout is how long Custody waits for the notification of a request the
+	// custodian answered 202 to before asking again (PG&E prepares within minutes; a day and
+	// a bit leaves room for its daily cycle).
+	DefaultAsyncTimeout = 26 * time.Hour
 	// Overlap is how far before the last complete fetch the next window starts, so that
 	// corrections of earlier days (PG&E: the previous 24 hours) are fetched again.
 	Overlap = 48 * time.Hour
@@ -76,6 +82,18 @@ type session struct {
 	key    string // what the session was built from; a change of settings builds a new one
 	client *Client
 	tokens *auth.Source
+	// customer is the client of a Connect My Data source's subscriptions, authorised with the
+	// customer's token; nil for other sources.
+	customer *Client
+	secret   string       // the client secret, for the authorization-code flow
+	hc       *http.Client // the source's mutual-TLS client, without a token
+}
+
+// forget drops a source's cached session, so that the next use reads the keyring again.
+func (d *Driver) forget(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.sessions, name)
 }
 
 // session returns the source's client, building it when the settings or secret changed.
@@ -106,7 +124,7 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 		tc.KeyPEM = []byte(k)
 	}
 	h := sha256.New()
-	for _, v := range []string{cfg[CfgBaseURL], cfg[CfgTokenURL], cfg[CfgClientID], cfg[CfgCert], cfg[CfgKey], cfg[CfgCA], cfg[CfgScope], secret, string(tc.KeyPEM)} {
+	for _, v := range []string{cfg[CfgBaseURL], cfg[CfgTokenURL], cfg[CfgClientID], cfg[CfgCert], cfg[CfgKey], cfg[CfgCA], cfg[CfgScope], cfg[CfgAuthorizeURL], secret, string(tc.KeyPEM)} {
 		h.Write([]byte(v))
 		h.Write([]byte{0})
 	}
@@ -125,7 +143,9 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 	}
 	creds := auth.Credentials{TokenURL: cfg[CfgTokenURL], ClientID: cfg[CfgClientID], ClientSecret: secret,
 		HTTPClient: hc, Logger: job.Logger}
-	if s := strings.TrimSpace(cfg[CfgScope]); s != "" {
+	cmd := strings.TrimSpace(cfg[CfgAuthorizeURL]) != ""
+	if s := strings.TrimSpace(cfg[CfgScope]); s != "" && !cmd {
+		// With Connect My Data the scope is the customer's authorisation's, not the client's.
 		creds.Scopes = []string{s}
 	}
 	tokens := auth.NewESPI(creds)
@@ -133,7 +153,16 @@ func (d *Driver) session(job *engine.Job) (*session, error) {
 	if err != nil {
 		return nil, syncerr.E(syncerr.Config, op, err)
 	}
-	s := &session{key: key, tokens: tokens, client: &Client{Base: base, HTTP: ac, Tokens: tokens}}
+	s := &session{key: key, tokens: tokens, client: &Client{Base: base, HTTP: ac, Tokens: tokens}, secret: secret, hc: hc}
+	if cmd {
+		ct := newCustomerTokens(src, secret, job.Secrets, hc, job.Logger)
+		ct.now = d.now
+		cc, err := auth.NewClient(hc, ct, base.String())
+		if err != nil {
+			return nil, syncerr.E(syncerr.Config, op, err)
+		}
+		s.customer = &Client{Base: base, HTTP: cc, Tokens: ct}
+	}
 	d.sessions[src.Name] = s
 	return s, nil
 }
@@ -152,9 +181,14 @@ func (d *Driver) maxBody() int64 {
 	return DefaultMaxBody
 }
 
+// TransactionHeader is the header in which PG&E echoes the correlation id of a request it
+// answers asynchronously; with it, the notification of each request is told apart.
+const TransactionHeader = "X-Transaction"
+
 // fetched is the outcome of one GET.
 type fetched struct {
 	status   int
+	header   http.Header
 	payload  store.Payload
 	readings int64
 	parsed   bool // a new or earlier failed payload was parsed
@@ -172,7 +206,7 @@ func (d *Driver) fetch(ctx context.Context, job *engine.Job, c *Client, uri stri
 		return fetched{}, err
 	}
 	defer resp.Body.Close()
-	out := fetched{status: resp.Status}
+	out := fetched{status: resp.Status, header: resp.Header}
 	if resp.Status != 200 {
 		return out, nil
 	}
@@ -264,6 +298,8 @@ type resource struct {
 	// optional resources may be missing (404) or outside the granted scope (403) without
 	// that being an error: not every custodian offers retail-customer data.
 	optional bool
+	// customer resources are fetched with the customer's token (Connect My Data).
+	customer bool
 }
 
 func resources(src store.Source) []resource {
@@ -272,15 +308,44 @@ func resources(src store.Source) []resource {
 		out = append(out, resource{rel: "Batch/Bulk/" + url.PathEscape(id), windowed: true},
 			resource{rel: "Batch/BulkRetailCustomerInfo/" + url.PathEscape(id), every: customerEvery, optional: true})
 	}
+	cmd := strings.TrimSpace(src.Config[CfgAuthorizeURL]) != ""
 	for _, id := range src.List(CfgSubscriptionIDs) {
-		out = append(out, resource{rel: "Batch/Subscription/" + url.PathEscape(id), windowed: true})
+		out = append(out, resource{rel: "Batch/Subscription/" + url.PathEscape(id), windowed: true, customer: cmd})
 	}
 	return out
 }
 
+// asyncTimeout is the source's async_timeout, else DefaultAsyncTimeout.
+func asyncTimeout(src store.Source) time.Duration {
+	if d, err := time.ParseDuration(strings.TrimSpace(src.Config[CfgAsyncTimeout])); err == nil && d > 0 {
+		return d
+	}
+	return DefaultAsyncTimeout
+}
+
+// hasListener says whether the source receives BatchList notifications.
+func hasListener(src store.Source) bool { return strings.TrimSpace(src.Config[notify.CfgListen]) != "" }
+
+// HintNotificationOnly is the advice for a custodian that delivers only by notification to a
+// source without a notification listener.
+func HintNotificationOnly(src store.Source) string {
+	return fmt.Sprintf("This custodian prepares the data and delivers it only by notification (a BatchList POSTed to your "+
+		"Notification URI), so Custody needs a notification listener for it: `custody sources edit %s --notify-listen ADDR "+
+		"--notify-cert FILE --notify-key FILE --notify-client-ca FILE` (an HTTPS address the utility can reach), register https://YOUR-HOST:PORT%s "+
+		"as the Notification URI at the utility (PG&E: Share My Data, your registration), then keep Custody running "+
+		"(the app or `custody sync`) so that it hears the notification.", src.Name, notify.DefaultPath(src))
+}
+
+// WaitingNote is what a sync says about requests the custodian is still preparing.
+func WaitingNote(since time.Time) string {
+	return "requested; waiting for the custodian's notification since " + since.Local().Format("15:04")
+}
+
 // Sync implements engine.Driver: it fetches each bulk id's usage (from shortly before the
 // last complete fetch, to pick up corrections) and, once a day, its customer information,
-// each subscription's usage, and any notified URI not fetched yet.
+// each subscription's usage (with the customer's token for Connect My Data), and any notified
+// URI not fetched yet. A request the custodian answers 202 to stays outstanding, and is not
+// made again, until its notified answer is fetched or the source's async timeout passes.
 func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
 	job = withDefaults(job)
 	var res engine.Result
@@ -294,18 +359,53 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		return res, syncerr.E(syncerr.Local, "sync", err)
 	}
 	if len(rs) == 0 && len(pending) == 0 {
+		if s.customer != nil {
+			if tok, _ := job.Secrets.Secret(job.Source.Name, AccessTokenField); tok != "" {
+				return res, syncerr.Errorf(syncerr.Config, "sync", "the source is connected but names no subscription id (the custodian's answer gave no resourceURI): add one with --subscription-id")
+			}
+			return res, notConnected(job.Source.Name)
+		}
 		return res, syncerr.Errorf(syncerr.Config, "sync", "the source names no bulk id and no subscription id")
 	}
+	ended, err := d.endedAuthorizations(ctx, job)
+	if err != nil {
+		return res, err
+	}
 	var firstErr error
-	notReady := 0
+	var waiting []store.Request
+	notificationOnly := 0
 	note := func(err error) bool {
 		if firstErr == nil {
 			firstErr = err
 		}
 		return stops(err)
 	}
+	timeout := asyncTimeout(job.Source)
 	for _, r := range rs {
 		started := d.now()
+		if err := ended.check(job.Source, s.client.Resolve(r.rel), r.customer); err != nil {
+			if note(err) {
+				break
+			}
+			continue
+		}
+		{ // every resource: PG&E answers BulkRetailCustomerInfo asynchronously too
+			req, ok, err := job.Store.Outstanding(ctx, job.Source.ID, r.rel)
+			if err != nil {
+				return res, syncerr.E(syncerr.Local, "sync", err)
+			}
+			if ok && started.Sub(req.Requested) < timeout {
+				waiting = append(waiting, req)
+				continue
+			}
+			if ok {
+				job.Logger.Warn("no notification came for a request the custodian accepted; asking again",
+					"op", "GET "+r.rel, "since", req.Requested.Format(time.RFC3339))
+				if err := job.Store.DropOutstanding(ctx, job.Source.ID, r.rel); err != nil {
+					return res, syncerr.E(syncerr.Local, "sync", err)
+				}
+			}
+		}
 		cursor, err := job.Store.Cursor(ctx, job.Source.ID, r.rel)
 		if err != nil {
 			return res, syncerr.E(syncerr.Local, "sync", err)
@@ -317,11 +417,21 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		if r.windowed && !cursor.IsZero() {
 			w.Min = cursor.Add(-Overlap)
 		}
-		f, err := d.fetch(ctx, job, s.client, s.client.Resolve(r.rel), w)
+		c := s.client
+		if r.customer {
+			c = s.customer
+		}
+		f, err := d.fetch(ctx, job, c, c.Resolve(r.rel), w)
 		d.count(&res, f)
 		if err != nil && r.optional && (isStatus(err, 404) || isStatus(err, 403)) {
 			job.Logger.Info("optional resource not offered", "op", "GET "+r.rel, "err", err)
 			err = nil
+		}
+		if err != nil && r.customer && syncerr.KindOf(err) == syncerr.Auth {
+			var se *syncerr.Error
+			if errors.As(err, &se) && (se.Hint == HintReauthorise || se.Hint == "") {
+				se.Hint = HintConnectAgain(job.Source.Name)
+			}
 		}
 		if err != nil {
 			if note(err) {
@@ -329,9 +439,19 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 			}
 			continue
 		}
-		switch f.status {
-		case 202:
-			notReady++
+		if f.status == 202 {
+			if !hasListener(job.Source) {
+				// Nothing would ever complete the request: say so, and ask again next time.
+				notificationOnly++
+				continue
+			}
+			req := store.Request{SourceID: job.Source.ID, Resource: r.rel, Requested: started, Min: w.Min, Max: w.Max,
+				Correlation: strings.TrimSpace(f.header.Get(TransactionHeader))}
+			if err := job.Store.SetOutstanding(ctx, req); err != nil {
+				return res, syncerr.E(syncerr.Local, "sync", err)
+			}
+			job.Logger.Info("the custodian is preparing the answer; waiting for its notification", "op", "GET "+r.rel)
+			waiting = append(waiting, req)
 			continue
 		}
 		if err := d.setCursor(ctx, job, r.rel, started); err != nil {
@@ -345,11 +465,95 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 			}
 		}
 	}
-	if notReady > 0 {
-		res.NextIn = NotReadyRetry
-		res.Note = fmt.Sprintf("%d payloads, %d readings; %d not ready yet (the custodian is preparing them)", res.Items, res.Readings, notReady)
+	if notificationOnly > 0 && firstErr == nil {
+		e := syncerr.Errorf(syncerr.Config, "sync", "the custodian answered 202 Accepted: it delivers this data only by notification, and the source %s has no notification listener", job.Source.Name)
+		e.Hint = HintNotificationOnly(job.Source)
+		firstErr = e
+	}
+	if len(waiting) > 0 {
+		since := waiting[0].Requested
+		for _, w := range waiting[1:] {
+			if w.Requested.Before(since) {
+				since = w.Requested
+			}
+		}
+		res.Note = WaitingNote(since)
+		if res.Items > 0 {
+			res.Note = fmt.Sprintf("%d payloads, %d readings; %s", res.Items, res.Readings, res.Note)
+		}
 	}
 	return res, firstErr
+}
+
+// endedAuthorizations is what the custodian said about authorizations that ended.
+type endedAuthorizations []store.Authorization
+
+// endedAuthorizations lists the source's authorizations the custodian said ended, leaving
+// out those a later active authorization for the same resource replaced.
+func (d *Driver) endedAuthorizations(ctx context.Context, job *engine.Job) (endedAuthorizations, error) {
+	all, err := job.Store.Authorizations(ctx, job.Source.ID)
+	if err != nil {
+		return nil, syncerr.E(syncerr.Local, "sync", err)
+	}
+	var out endedAuthorizations
+	for _, a := range all {
+		if a.Status == store.AuthorizationActive {
+			continue
+		}
+		replaced := false
+		for _, b := range all {
+			if b.Status == store.AuthorizationActive && b.ResourceURI == a.ResourceURI && !b.Changed.Before(a.Changed) {
+				replaced = true
+			}
+		}
+		if !replaced {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// check returns the reason a resource may no longer be fetched: an authorization naming it
+// (or the registration as a whole) ended.
+func (e endedAuthorizations) check(src store.Source, uri string, customer bool) error {
+	for _, a := range e {
+		whole := a.ResourceURI == ""
+		if !whole && !sameResource(a.ResourceURI, uri) {
+			continue
+		}
+		why := map[int]string{store.AuthorizationRevoked: "revoked access", store.AuthorizationDenied: "denied access",
+			store.AuthorizationExpired: "access expired"}[a.Status]
+		if why == "" {
+			why = fmt.Sprintf("access ended (status %d)", a.Status)
+		}
+		who := "the customer"
+		if whole {
+			who = "the custodian"
+		}
+		err := syncerr.Errorf(syncerr.Auth, "sync", "%s %s on %s", who, why, a.Changed.Local().Format("2006-01-02"))
+		if customer {
+			err.Hint = HintConnectAgain(src.Name)
+		} else {
+			err.Hint = HintReauthorise
+		}
+		return err
+	}
+	return nil
+}
+
+// sameResource says whether two resource URIs name the same thing (Batch/Subscription/5001
+// and Subscription/5001 do), comparing paths from the last Batch or Subscription segment.
+func sameResource(a, b string) bool {
+	key := func(u string) string {
+		p := urlPath(u)
+		if i := strings.Index(p, "/Batch/"); i >= 0 {
+			p = p[i+len("/Batch"):]
+		} else if i := strings.LastIndex(p, "/Subscription/"); i >= 0 {
+			p = p[i:]
+		}
+		return strings.TrimSuffix(p, "/")
+	}
+	return key(a) != "" && key(a) == key(b)
 }
 
 // withDefaults returns job with a logger and a progress function, when it lacks them.
@@ -409,6 +613,10 @@ func (d *Driver) fetchNotified(ctx context.Context, job *engine.Job, c *Client, 
 	if err := d.notifiedLimiter(job.Source.Name).Wait(ctx); err != nil {
 		return err // left pending
 	}
+	rel := c.rel(uri)
+	if isAuthorizationResource(rel) {
+		return d.fetchAuthorizations(ctx, job, c, uri)
+	}
 	f, err := d.fetch(ctx, job, c, uri, Window{})
 	status, text := store.NotifiedFetched, ""
 	switch {
@@ -422,7 +630,133 @@ func (d *Driver) fetchNotified(ctx context.Context, job *engine.Job, c *Client, 
 	if serr := job.Store.SetNotifiedStatus(context.WithoutCancel(ctx), job.Source.ID, uri, status, text); serr != nil && err == nil {
 		err = syncerr.E(syncerr.Local, "record notified URI", serr)
 	}
+	if status == store.NotifiedFetched && CorrelationID(uri) != "" {
+		// The custodian delivered what it was asked for: the request is complete, and the
+		// resource's next window starts from the time of that request.
+		req, ok, cerr := job.Store.CompleteRequest(context.WithoutCancel(ctx), job.Source.ID, rel, CorrelationID(uri))
+		if cerr != nil && err == nil {
+			err = syncerr.E(syncerr.Local, "complete request", cerr)
+		}
+		if ok {
+			job.Logger.Info("the custodian delivered the requested data; cursor moved to the time of the request",
+				"op", "GET "+rel, "since", req.Requested.Format(time.RFC3339))
+		}
+	}
 	return err
+}
+
+// CorrelationID returns the correlationID query parameter of a notified URI, or "".
+func CorrelationID(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	for k, v := range u.Query() {
+		if strings.EqualFold(k, "correlationID") && len(v) > 0 {
+			return strings.TrimSpace(v[0])
+		}
+	}
+	return ""
+}
+
+// isAuthorizationResource says whether rel names an Authorization or ApplicationInformation,
+// whose status a custodian notifies when it changes.
+func isAuthorizationResource(rel string) bool {
+	return rel == "Authorization" || strings.HasPrefix(rel, "Authorization/") ||
+		rel == "ApplicationInformation" || strings.HasPrefix(rel, "ApplicationInformation/")
+}
+
+// fetchAuthorizations fetches a notified Authorization or ApplicationInformation with the
+// client token, archives it, and records the statuses it gives; an authorization that ended
+// is logged ("the customer revoked access on DATE") and stops the syncs of what it covered.
+func (d *Driver) fetchAuthorizations(ctx context.Context, job *engine.Job, c *Client, uri string) error {
+	as, p, err := d.getAuthorizations(ctx, job, c, uri)
+	status, text := store.NotifiedFetched, ""
+	if err != nil {
+		status, text = store.NotifiedPending, err.Error()
+		if k := syncerr.KindOf(err); k == syncerr.Data || k == syncerr.Config {
+			status = store.NotifiedFailed
+		}
+	}
+	if err == nil {
+		err = d.noteAuthorizations(ctx, job, as)
+	}
+	if p.ID != 0 {
+		ps, pt := store.PayloadParsed, ""
+		if err != nil && syncerr.KindOf(err) == syncerr.Data {
+			ps, pt = store.PayloadFailed, err.Error()
+		}
+		job.Store.SetPayloadStatus(context.WithoutCancel(ctx), p.ID, ps, pt)
+	}
+	if serr := job.Store.SetNotifiedStatus(context.WithoutCancel(ctx), job.Source.ID, uri, status, text); serr != nil && err == nil {
+		err = syncerr.E(syncerr.Local, "record notified URI", serr)
+	}
+	return err
+}
+
+// getAuthorizations GETs uri (an Authorization list or entry, or an ApplicationInformation),
+// archives the answer and reads the authorizations from the archive.
+func (d *Driver) getAuthorizations(ctx context.Context, job *engine.Job, c *Client, uri string) ([]AuthorizationInfo, store.Payload, error) {
+	op := "GET " + c.rel(uri)
+	resp, err := c.Get(ctx, uri, Window{})
+	if err != nil {
+		return nil, store.Payload{}, err
+	}
+	defer resp.Body.Close()
+	if resp.Status != 200 {
+		return nil, store.Payload{}, nil
+	}
+	p := store.Payload{SourceID: job.Source.ID, Format: FormatName, URL: resp.URL, Headers: store.SafeHeaders(resp.Header)}
+	p, _, err = job.Store.Archive(ctx, p, &limitedReader{r: resp.Body, n: 16 << 20})
+	if err != nil {
+		return nil, p, auth.Classify(op, err)
+	}
+	rc, err := job.Store.OpenPayload(ctx, p.ID)
+	if err != nil {
+		return nil, p, syncerr.E(syncerr.Local, op, err)
+	}
+	defer rc.Close()
+	as, err := ParseAuthorizations(rc)
+	if err != nil {
+		return as, p, syncerr.E(syncerr.Data, op, err)
+	}
+	return as, p, nil
+}
+
+// noteAuthorizations records authorizations' statuses and logs those that changed to ended.
+func (d *Driver) noteAuthorizations(ctx context.Context, job *engine.Job, as []AuthorizationInfo) error {
+	now := d.now()
+	for _, a := range as {
+		if !a.Application && a.ResourceURI == "" {
+			continue // says nothing about what may be fetched
+		}
+		st := store.AuthorizationActive
+		ended, why := a.Ended(now)
+		if ended {
+			st = map[string]int{"revoked": store.AuthorizationRevoked, "denied": store.AuthorizationDenied, "expired": store.AuthorizationExpired}[why]
+			if st == 0 && why != "revoked" {
+				st = a.Status
+			}
+		}
+		resourceURI := a.ResourceURI
+		if a.Application {
+			resourceURI = ""
+		}
+		changed, err := job.Store.NoteAuthorization(context.WithoutCancel(ctx), store.Authorization{SourceID: job.Source.ID, URI: a.URI(),
+			ResourceURI: resourceURI, Title: a.Title, Scope: a.Scope, Status: st, Changed: now})
+		if err != nil {
+			return syncerr.E(syncerr.Local, "record authorization", err)
+		}
+		if changed && ended {
+			who := "the customer"
+			if a.Application {
+				who = "the custodian"
+			}
+			job.Logger.Warn(fmt.Sprintf("%s %s access on %s", who, why, now.Local().Format("2006-01-02")),
+				"op", "notify", "url-path", urlPath(a.URI()))
+		}
+	}
+	return nil
 }
 
 // BackfillStep is the longest window one backfill request asks for.
@@ -491,15 +825,29 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 		fmt.Fprintf(&msg, " (token valid for %d min)", int(time.Until(tok.Expiry).Round(time.Minute)/time.Minute))
 	}
 	rel, what := "ReadServiceStatus", "the service status"
+	c := s.client
 	if ids := job.Source.List(CfgBulkIDs); len(ids) > 0 {
 		rel, what = "Batch/Bulk/"+url.PathEscape(ids[0]), "bulk id "+ids[0]
 	} else if ids := job.Source.List(CfgSubscriptionIDs); len(ids) > 0 {
 		rel, what = "Batch/Subscription/"+url.PathEscape(ids[0]), "subscription "+ids[0]
+		if s.customer != nil {
+			c = s.customer
+			what += " (with the customer's token)"
+		}
+	} else if s.customer != nil {
+		fmt.Fprintf(&msg, "; not connected to a customer's account yet: run `custody sources connect %s`", job.Source.Name)
+	}
+	if req, ok, err := job.Store.Outstanding(ctx, job.Source.ID, rel); err == nil && ok {
+		// Asking an asynchronous custodian again would have it prepare (and notify) another
+		// answer that could be taken for the outstanding one's.
+		fmt.Fprintf(&msg, "; %s: %s (not asked again by this test)", what, WaitingNote(req.Requested))
+		msg.WriteString(d.listAuthorizations(ctx, job, s.client))
+		return msg.String(), nil
 	}
 	// A small window (the last hour, ending a minute ago so that a custodian whose clock is
 	// a little behind does not see a future published-max) keeps the answer short.
 	now := d.now().Add(-time.Minute)
-	resp, err := s.client.Get(ctx, s.client.Resolve(rel), Window{Min: now.Add(-time.Hour), Max: now})
+	resp, err := c.Get(ctx, c.Resolve(rel), Window{Min: now.Add(-time.Hour), Max: now})
 	if err != nil {
 		var se *syncerr.Error
 		if errors.As(err, &se) && se.Kind == syncerr.Config && strings.Contains(err.Error(), "404") {
@@ -518,7 +866,26 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	default:
 		fmt.Fprintf(&msg, "; %s answered with %d bytes for the last hour", what, n)
 	}
+	msg.WriteString(d.listAuthorizations(ctx, job, s.client))
 	return msg.String(), nil
+}
+
+// listAuthorizations asks the custodian (client token) which authorizations the third party
+// holds, records their statuses, and describes them; a custodian that does not list them is
+// said so, not failed.
+func (d *Driver) listAuthorizations(ctx context.Context, job *engine.Job, c *Client) string {
+	as, _, err := d.getAuthorizations(ctx, job, c, c.Resolve("Authorization"))
+	if err != nil {
+		return fmt.Sprintf("\nthe custodian did not list the authorizations: %v", err)
+	}
+	if err := d.noteAuthorizations(ctx, job, as); err != nil {
+		job.Logger.Warn("record authorizations", "op", "test", "err", err)
+	}
+	if len(as) == 0 {
+		return "\nthe custodian lists no authorizations for this client"
+	}
+	return fmt.Sprintf("\nthe custodian lists %d authorization%s:", len(as), map[bool]string{true: "", false: "s"}[len(as) == 1]) +
+		FormatAuthorizations(as, d.now())
 }
 
 var _ engine.Driver = (*Driver)(nil)

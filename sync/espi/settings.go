@@ -40,6 +40,7 @@ func (d *Driver) Describe() settings.Kind {
 		{Key: CfgCA, Flag: "ca", Label: "Extra CA", Type: settings.File, Hint: "extra CA certificate (PEM) to trust for this source"},
 		{Key: CfgScope, Flag: "scope", Label: "Scope", Type: settings.Text, Advanced: true, Hint: "OAuth2 scope, when the utility asks for one"},
 	}
+	s = append(s, CustodianSettings()...)
 	s = append(s, notify.Settings()...)
 	s = append(s, settings.Common(engine.DefaultInterval(Kind))...)
 	return settings.Kind{Name: Kind, Title: "Green Button (utility)", Settings: s, Check: checkSource}
@@ -49,6 +50,9 @@ func (d *Driver) Describe() settings.Kind {
 func checkSource(src store.Source) error {
 	if (src.Config[CfgCert] == "") != (src.Config[CfgKey] == "") {
 		return errors.New("--cert and --key go together")
+	}
+	if err := checkCustodianSettings(src.Config); err != nil {
+		return err
 	}
 	return notify.Check(src)
 }

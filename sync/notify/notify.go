@@ -190,6 +190,9 @@ func (l *Listener) Start() error {
 	return nil
 }
 
+// ConfigAddr is the address the listener was configured with, such as ":8443".
+func (l *Listener) ConfigAddr() string { return l.cfg.Addr }
+
 // Addr is the bound address (after Start).
 func (l *Listener) Addr() net.Addr {
 	if l.ln == nil {

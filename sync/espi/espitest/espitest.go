@@ -70,6 +70,17 @@ type Options struct {
 	// NoCustomerInfo makes Batch/BulkRetailCustomerInfo answer 404, as custodians without
 	// retail-customer data do.
 	NoCustomerInfo bool
+	// HoldNotifications keeps the BatchLists of async answers until
+	// [Server.ReleaseNotifications], so that a test can look at the time in between.
+	HoldNotifications bool
+	// ConnectMyData adds a customer's own authorisation: an authorization endpoint on its own
+	// origin (see [Server.AuthorizeURL]) with PKCE S256, the authorization_code and
+	// refresh_token grants, and Batch/Subscription served only to the customer's token.
+	ConnectMyData bool
+	// RotateRefresh makes every refresh answer with a new refresh token and spend the old one.
+	RotateRefresh bool
+	// Deny makes the simulated customer decline at the consent page.
+	Deny bool
 }
 
 // Fault is a failure the simulator can be told to produce.
@@ -124,6 +135,19 @@ type Server struct {
 	reqs     []Request
 	prepared map[string]window // correlationID → query of an async bulk request
 	notified []error
+	held     []string // notified URIs kept back (HoldNotifications)
+
+	// Connect My Data.
+	consent         *http.Server
+	consentURL      string
+	codes           map[string]code
+	customer        map[string]time.Time // customer access token → expiry
+	refresh         map[string]string    // valid refresh token → scope
+	issuedRefresh   []string
+	refreshes       int
+	customerRevoked bool
+	authorizes      []AuthorizeRequest
+	issuedCustomer  []string // every customer access token, even after expiry
 }
 
 // Start starts a simulator on addr (a loopback address such as "127.0.0.1:0"; an empty host
@@ -179,7 +203,15 @@ func Start(pki *simtls.PKI, addr string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("espitest: %w", err)
 	}
-	s := &Server{opts: opts, ln: ln, token: map[string]time.Time{}, sticky: map[Fault]bool{}, prepared: map[string]window{}}
+	s := &Server{opts: opts, ln: ln, token: map[string]time.Time{}, sticky: map[Fault]bool{}, prepared: map[string]window{},
+		codes: map[string]code{}, customer: map[string]time.Time{}, refresh: map[string]string{}}
+	if opts.ConnectMyData {
+		h, _, _ := net.SplitHostPort(ln.Addr().String())
+		if err := s.startConsent(pki, h); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.url = "https://" + ln.Addr().String()
 	s.srv = &http.Server{
@@ -227,6 +259,9 @@ func (s *Server) SubscriptionID() string { return s.opts.SubscriptionID }
 func (s *Server) Close() error {
 	s.stop()
 	err := s.srv.Close()
+	if s.consent != nil {
+		s.consent.Close()
+	}
 	s.wg.Wait()
 	s.notes.Wait()
 	return err
@@ -284,7 +319,10 @@ func (s *Server) IssuedTokens() []string {
 	for t := range s.token {
 		out = append(out, t)
 	}
-	return out
+	for t := range s.customer {
+		out = append(out, t)
+	}
+	return append(out, s.issuedCustomer...)
 }
 
 // NotifyErrors returns the errors of BatchList POSTs made so far (nil entries for successes).
@@ -319,6 +357,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	valid := s.validToken(r.Header.Get("Authorization"))
+	customer := false
+	if !valid && s.opts.ConnectMyData {
+		customer = s.validCustomer(r.Header.Get("Authorization"))
+		valid = customer
+	}
 	if !valid {
 		s.record(r, false, http.StatusUnauthorized)
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
@@ -329,6 +372,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.record(r, true, http.StatusMethodNotAllowed)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
+	}
+	if s.opts.ConnectMyData {
+		// A customer's token opens that customer's subscription only; the client's token
+		// everything else but no customer's subscription.
+		rel := strings.TrimPrefix(r.URL.Path, ResourcePath+"/")
+		sub := strings.HasPrefix(rel, "Batch/Subscription/") || strings.HasPrefix(rel, "Subscription/") || strings.HasPrefix(rel, "Batch/RetailCustomer/")
+		if sub != customer {
+			s.record(r, true, http.StatusForbidden)
+			http.Error(w, `{"error":"insufficient_scope","error_description":"this token does not give access to this resource"}`, http.StatusForbidden)
+			return
+		}
 	}
 	f := s.nextFault()
 	status := http.StatusOK
@@ -362,6 +416,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status = code
 	if code != http.StatusOK {
 		if code == http.StatusAccepted {
+			// An async answer's body is its correlation id, which PG&E echoes in x-transaction.
+			if len(body) > 0 {
+				w.Header().Set("X-Transaction", string(body))
+			}
 			w.WriteHeader(code)
 			return
 		}
@@ -432,13 +490,18 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "invalid_request", "Missing grant_type")
 		return
 	}
-	if r.PostForm.Get("grant_type") != "client_credentials" {
+	grant := r.PostForm.Get("grant_type")
+	if grant != "client_credentials" && (!s.opts.ConnectMyData || (grant != "authorization_code" && grant != "refresh_token")) {
 		fail(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials")
 		return
 	}
 	id, secret, ok := r.BasicAuth()
 	if !ok || id != s.opts.ClientID || subtle.ConstantTimeCompare([]byte(secret), []byte(s.opts.ClientSecret)) != 1 {
 		fail(http.StatusUnauthorized, "invalid_client", "Bad client credentials")
+		return
+	}
+	if grant != "client_credentials" {
+		s.serveCustomerToken(w, r, grant)
 		return
 	}
 	tok := "sim-at-" + randHex(20)
@@ -492,27 +555,20 @@ func (s *Server) resource(r *http.Request) ([]byte, int) {
 		return []byte(`<?xml version="1.0" encoding="UTF-8"?><ServiceStatus xmlns="http://naesb.org/espi"><currentStatus>1</currentStatus></ServiceStatus>`), http.StatusOK
 	case rel == "Authorization":
 		fw.open(self, "Authorizations")
-		fw.entry(s.BaseURL()+"/Authorization/1", s.BaseURL()+"/Authorization", nil, "Authorization", 1735718400, fmt.Sprintf(
-			`<espi:Authorization><espi:status>1</espi:status><espi:grant_type>client_credentials</espi:grant_type><espi:scope>FB=35;BR=%s</espi:scope><espi:token_type>Bearer</espi:token_type><espi:resourceURI>%s</espi:resourceURI><espi:authorizationURI>%s</espi:authorizationURI></espi:Authorization>`,
-			s.opts.BulkID, xmlEscape(s.BaseURL()+"/Batch/Bulk/"+s.opts.BulkID), xmlEscape(s.BaseURL()+"/Authorization/1")))
+		s.authorizationEntries(fw, "")
+	case strings.HasPrefix(rel, "Authorization/"):
+		fw.open(self, "Authorization")
+		s.authorizationEntries(fw, strings.TrimPrefix(rel, "Authorization/"))
+		if fw.n == 0 {
+			return []byte("no such authorization"), http.StatusNotFound
+		}
 	case rel == "Batch/Bulk/"+s.opts.BulkID:
 		if s.opts.Async {
-			if cid := q.Get("correlationID"); cid != "" {
-				s.mu.Lock()
-				pw, ok := s.prepared[cid]
-				s.mu.Unlock()
-				if !ok {
-					return []byte("unknown correlationID"), http.StatusNotFound
-				}
-				w = pw
-			} else {
-				cid := uuidOf(randHex(16))
-				s.mu.Lock()
-				s.prepared[cid] = w
-				s.mu.Unlock()
-				s.notifyLater(s.BaseURL() + "/Batch/Bulk/" + s.opts.BulkID + "?correlationID=" + cid)
-				return nil, http.StatusAccepted
+			pw, status, body := s.async(rel, q.Get("correlationID"), w)
+			if status != http.StatusOK {
+				return body, status
 			}
+			w = pw
 		}
 		fw.open(self, "Bulk "+s.opts.BulkID)
 		fw.usage(blocks(now, s.opts.Days), w, "")
@@ -524,6 +580,11 @@ func (s *Server) resource(r *http.Request) ([]byte, int) {
 		fw.open(self, "Subscription "+s.opts.SubscriptionID)
 		fw.usage(blocks(now, s.opts.Days), w, prefix)
 	case rel == "Batch/BulkRetailCustomerInfo/"+s.opts.BulkID && !s.opts.NoCustomerInfo:
+		if s.opts.Async { // PG&E prepares the customers' information the same way
+			if _, status, body := s.async(rel, q.Get("correlationID"), w); status != http.StatusOK {
+				return body, status
+			}
+		}
 		fw.open(self, "Retail customer information")
 		fw.customer(s.BaseURL())
 	case strings.HasPrefix(rel, "Subscription/"+s.opts.SubscriptionID+"/") || strings.HasPrefix(rel, "ReadingType/") || strings.HasPrefix(rel, "LocalTimeParameters/"):
@@ -556,15 +617,18 @@ func BatchList(uris ...string) []byte {
 
 // Notify POSTs a BatchList naming uris to Options.NotifyURL and returns when it is answered.
 func (s *Server) Notify(ctx context.Context, uris ...string) error {
-	if s.opts.NotifyURL == "" || s.opts.NotifyClient == nil {
+	s.mu.Lock()
+	target, client := s.opts.NotifyURL, s.opts.NotifyClient
+	s.mu.Unlock()
+	if target == "" || client == nil {
 		return errors.New("espitest: no NotifyURL and NotifyClient configured")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opts.NotifyURL, bytes.NewReader(BatchList(uris...)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(BatchList(uris...)))
 	if err != nil {
 		return fmt.Errorf("espitest: notify: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/xml")
-	resp, err := s.opts.NotifyClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("espitest: notify: %w", err)
 	}
@@ -579,7 +643,10 @@ func (s *Server) Notify(ctx context.Context, uris ...string) error {
 // notifyLater POSTs a BatchList in the background, as PG&E does 10 to 40 seconds after a bulk
 // request (here at once).
 func (s *Server) notifyLater(uri string) {
-	if s.opts.NotifyURL == "" || s.opts.NotifyClient == nil {
+	s.mu.Lock()
+	off := s.opts.NotifyURL == "" || s.opts.NotifyClient == nil
+	s.mu.Unlock()
+	if off {
 		return
 	}
 	s.notes.Add(1)
@@ -590,4 +657,60 @@ func (s *Server) notifyLater(uri string) {
 		s.notified = append(s.notified, err)
 		s.mu.Unlock()
 	}()
+}
+
+// Held returns the notified URIs kept back so far (HoldNotifications).
+func (s *Server) Held() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.held...)
+}
+
+// ReleaseNotifications POSTs one BatchList naming every URI kept back so far
+// (HoldNotifications) and returns when the listener has answered.
+func (s *Server) ReleaseNotifications(ctx context.Context) error {
+	s.mu.Lock()
+	uris := s.held
+	s.held = nil
+	s.mu.Unlock()
+	if len(uris) == 0 {
+		return errors.New("espitest: no notification is held")
+	}
+	return s.Notify(ctx, uris...)
+}
+
+// SetNotify sets where BatchLists are POSTed (Options.NotifyURL and NotifyClient), for a
+// listener that starts after the simulator, as the app's does.
+func (s *Server) SetNotify(url string, client *http.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.NotifyURL, s.opts.NotifyClient = url, client
+}
+
+// async is PG&E's asynchronous answer to a request for rel: without a correlationID, 202 and
+// a BatchList (now, or held) naming rel?correlationID=…; with one, the window of the request
+// it names (200), or 404 for an unknown one.
+func (s *Server) async(rel, cid string, w window) (window, int, []byte) {
+	if cid != "" {
+		s.mu.Lock()
+		pw, ok := s.prepared[cid]
+		s.mu.Unlock()
+		if !ok {
+			return w, http.StatusNotFound, []byte("unknown correlationID")
+		}
+		return pw, http.StatusOK, nil
+	}
+	cid = uuidOf(randHex(16))
+	uri := s.BaseURL() + "/" + rel + "?correlationID=" + cid
+	s.mu.Lock()
+	s.prepared[cid] = w
+	hold := s.opts.HoldNotifications
+	if hold {
+		s.held = append(s.held, uri)
+	}
+	s.mu.Unlock()
+	if !hold {
+		s.notifyLater(uri)
+	}
+	return w, http.StatusAccepted, []byte(cid)
 }
