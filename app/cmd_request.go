@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"text/tabwriter"
@@ -10,26 +9,29 @@ import (
 
 	"custody/store"
 	"custody/sync/datahub"
-	"custody/sync/logkey"
 	"custody/sync/syncerr"
 )
 
 func init() {
 	register(&command{
 		name: "request",
-		args: "validated|aggregated|wholesale SOURCE --sender GLN --role ROLE --from DATE --to DATE [flags] | list [SOURCE]",
+		args: "validated|aggregated|wholesale SOURCE [--sender GLN --role ROLE] --from DATE --to DATE [flags] | list [SOURCE]",
 		summary: `Send a request document to DataHub (RSM-015 validated measure data, RSM-016 aggregated
 measure data, RSM-017 wholesale settlement) and record its CorrelationId; the answer arrives in a
 queue and is linked to the request by the next sync. DATE is a Danish calendar date (YYYY-MM-DD,
-half-open: --to is the first day not included).
+half-open: --to is the first day not included). --sender and --role default to the source's
+identity (sources add datahub ... --sender-gln GLN --market-role ROLE); the route to the source's
+--route-validated/--route-aggregated/--route-wholesale. A request whose answer is lost is sent
+once more with the same ids; an answer or rejection is linked to it by the next sync.
 
   custody request validated SOURCE --sender GLN --role DDQ --metering-point GSRN --from 2025-03-01 --to 2025-04-01
   custody request aggregated SOURCE --sender GLN --role DDK --grid-area 804 --from 2025-03-01 --to 2025-04-01
+  custody request aggregated SOURCE --grid-area 804 --process D32 --settlement-version D02 --from ... --to ...
   custody request wholesale SOURCE --sender GLN --role DDQ --grid-area 804 --charge-owner GLN --from ... --to ...
   custody request list [SOURCE]`,
 		setup: withFlags(func(fs *flag.FlagSet, _ *Env, o *requestFlags) {
-			fs.StringVar(&o.sender, "sender", "", "your GLN (13 digits) or EIC")
-			fs.StringVar(&o.role, "role", "", "your market role: DDQ, DDM, MDR, DDK, ...")
+			fs.StringVar(&o.sender, "sender", "", "your GLN (13 digits) or EIC (default: the source's --sender-gln)")
+			fs.StringVar(&o.role, "role", "", "your market role: DDQ, DDM, MDR, DDK, ... (default: the source's --market-role)")
 			fs.StringVar(&o.from, "from", "", "first Danish day (YYYY-MM-DD)")
 			fs.StringVar(&o.to, "to", "", "first Danish day after the period (YYYY-MM-DD)")
 			fs.StringVar(&o.meteringPoint, "metering-point", "", "validated: the metering point's GSRN")
@@ -129,73 +131,55 @@ func runRequest(ctx context.Context, env *Env, c *invocation, o *requestFlags) e
 		ChargeType: o.chargeType, Resolution: o.resolution,
 	}
 	format := o.format
-	if format == "" {
-		format = src.Config[datahub.CfgFormat]
-	}
-	if format == "" {
-		format = "xml"
-	}
-	if format != "xml" && format != "json" {
+	if format != "" && format != "xml" && format != "json" {
 		return usageErr("--format must be xml or json")
 	}
-	doc, err := req.Build(format)
-	if err != nil {
-		return usageErr("%v", err)
-	}
 	if o.dryRun {
-		_, err := env.Stdout.Write(doc)
+		if req.Sender == "" {
+			req.Sender = src.Config[datahub.SettingSenderGLN]
+		}
+		if req.SenderRole == "" {
+			req.SenderRole = src.Config[datahub.SettingMarketRole]
+		}
+		if format == "" {
+			format = src.Config[datahub.CfgFormat]
+		}
+		if format == "" {
+			format = "xml"
+		}
+		doc, err := req.Build(format)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		_, err = env.Stdout.Write(doc)
 		return err
 	}
 	drv, ok := env.Drivers["datahub"].(*datahub.Driver)
 	if !ok {
 		drv = datahub.NewDriver()
 	}
-	client, _, err := drv.Client(env.job(st, src, nil))
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "%s: %v\n  what to do: %s\n", name, err, syncerr.Advice(err))
-		return errSilentFailure
-	}
-	client.Format = format
-	// Recorded before it is sent: an answer can be linked even if we stop right after the POST.
-	rec := store.DataHubRequest{SourceID: src.ID, MessageID: req.MessageID, SeriesID: req.SeriesID, Kind: kind, Format: format,
-		Detail: map[string]string{"from": o.from, "to": o.to, "metering_point": req.MeteringPoint, "grid_area": req.GridArea,
-			"root": req.Root()}}
-	if err := st.AddDataHubRequest(ctx, &rec); err != nil {
-		return err
-	}
-	corr, status, err := client.Send(ctx, req.Path(), doc)
-	if k := syncerr.KindOf(err); k == syncerr.Network || k == syncerr.Server {
-		// The answer was lost or DataHub failed: send the very same document (same ids) once
-		// more. If the first attempt did arrive, DataHub answers 00101 (id already used).
-		env.Logger.Warn("request failed; sending it again", logkey.Op, "request", logkey.Err, err)
-		corr, status, err = client.Send(ctx, req.Path(), doc)
-		var apiErr *datahub.APIError
-		if err != nil && errors.As(err, &apiErr) && apiErr.Code == "00101" {
-			fmt.Fprintf(env.Stdout, "%s: request %s had reached DataHub on the first attempt (the retry got 00101); it counts as sent\n", name, req.MessageID)
-			return st.SetDataHubRequestOutcome(ctx, rec.ID, store.RequestAccepted, status, corr, "")
-		}
+	// The one request flow (also the GUI's): recorded, sent, resent once, outcome recorded.
+	sent, err := drv.SendRequest(ctx, env.job(st, src, nil), &req, format,
+		map[string]string{"from": o.from, "to": o.to, "metering_point": req.MeteringPoint, "grid_area": req.GridArea,
+			"settlement_version": req.SettlementVersion, "charge_code": req.ChargeCode})
+	if sent.RouteFallback {
+		fmt.Fprintf(env.Stdout, "%s: DataHub does not serve %s here; %s took the request (set --route-validated %s on the source)\n",
+			name, datahub.DefaultRouteValidated, datahub.AlternateRouteValidated, datahub.AlternateRouteValidated)
 	}
 	if err != nil {
-		text := err.Error()
-		var apiErr *datahub.APIError
-		if errors.As(err, &apiErr) {
-			text = apiErr.Error() // the error object's code and message, without our own wrapping
+		what := "refused"
+		if sent.Record.ID == 0 {
+			what = "not sent"
 		}
-		if serr := st.SetDataHubRequestOutcome(context.WithoutCancel(ctx), rec.ID, store.RequestRefused, status, corr, text); serr != nil {
-			env.Logger.Warn("record request outcome", logkey.Op, "request", logkey.Err, serr)
-		}
-		fmt.Fprintf(env.Stderr, "%s: request %s refused: %v\n  what to do: %s\n", name, req.MessageID, err, syncerr.Advice(err))
+		fmt.Fprintf(env.Stderr, "%s: request %s %s: %v\n  what to do: %s\n", name, req.MessageID, what, err, syncerr.Advice(err))
 		return errSilentFailure
 	}
-	if err := st.SetDataHubRequestOutcome(ctx, rec.ID, store.RequestAccepted, status, corr, ""); err != nil {
-		return err
+	if sent.AlreadyArrived {
+		fmt.Fprintf(env.Stdout, "%s: request %s had reached DataHub on the first attempt (the retry got 00101); it counts as sent\n", name, req.MessageID)
+		return nil
 	}
-	queue := "aggregations"
-	if kind == datahub.RequestValidated {
-		queue = "timeseries"
-	}
-	fmt.Fprintf(env.Stdout, "%s: request %s accepted (HTTP %d), CorrelationId %s\n", name, req.MessageID, status, orNone(corr))
-	fmt.Fprintf(env.Stdout, "the answer arrives in the %s queue; run `custody sync --once %s` to fetch it\n", queue, name)
+	fmt.Fprintf(env.Stdout, "%s: request %s accepted (HTTP %d), CorrelationId %s\n", name, req.MessageID, sent.Status, orNone(sent.Correlation))
+	fmt.Fprintf(env.Stdout, "the answer arrives in the %s queue; run `custody sync --once %s` to fetch it\n", sent.Queue(), name)
 	return nil
 }
 

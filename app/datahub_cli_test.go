@@ -37,7 +37,8 @@ func TestDataHubEndToEnd(t *testing.T) {
 
 	code, out, errOut := c.run(sim.ClientSecret()+"\n", "sources", "add", "datahub", "dh", "--base-url", sim.URL(),
 		"--token-url", sim.TokenURL(), "--client-id", sim.ClientID(), "--scope", sim.Scope(), "--ca", files.CA,
-		"--queue", "timeseries", "--queue", "aggregations", "--format", "json", "--secret-expires", "2099-12-31", "--secret-stdin")
+		"--queue", "timeseries", "--queue", "aggregations", "--format", "json", "--secret-expires", "2099-12-31", "--secret-stdin",
+		"--sender-gln", "5799999933318", "--market-role", "DDK")
 	if code != 0 {
 		t.Fatalf("sources add: %d %s %s", code, out, errOut)
 	}
@@ -45,12 +46,19 @@ func TestDataHubEndToEnd(t *testing.T) {
 		t.Fatal("the secret did not reach the keyring")
 	}
 	code, out, errOut = c.run("", "sources", "test", "dh")
-	if code != 0 || !strings.Contains(out, "dh: OK: token accepted") {
-		t.Fatalf("sources test: %d %s %s", code, out, errOut)
+	if code != 0 || !strings.Contains(out, "dh: OK: token accepted; health endpoint /ping answered 200") ||
+		!strings.Contains(out, "acting as 5799999933318 in role DDK") || sim.Pings() != 1 {
+		t.Fatalf("sources test: %d %s %s (%d pings)", code, out, errOut, sim.Pings())
+	}
+	// A market role DataHub has no queue for is refused when the source is added.
+	code, _, errOut = c.run("x\n", "sources", "add", "datahub", "dh2", "--base-url", sim.URL(), "--token-url", sim.TokenURL(),
+		"--client-id", "c", "--scope", "s", "--market-role", "DGL", "--secret-stdin")
+	if code == 0 || !strings.Contains(errOut, `--market-role must be DDQ, DDM, MDR, DDK, DDX, EZ, STS or DEL, not "DGL"`) {
+		t.Errorf("sources add with role DGL: %d %s", code, errOut)
 	}
 
-	// A request: recorded, POSTed, 202 with a CorrelationId.
-	code, out, errOut = c.run("", "request", "aggregated", "dh", "--sender", "5799999933318", "--role", "DDK",
+	// A request: recorded, POSTed, 202 with a CorrelationId; sender and role are the source's.
+	code, out, errOut = c.run("", "request", "aggregated", "dh",
 		"--grid-area", "804", "--energy-supplier", "5790002606892", "--from", "2025-03-01", "--to", "2025-03-02")
 	if code != 0 {
 		t.Fatalf("request: %d %s %s", code, out, errOut)
@@ -86,6 +94,14 @@ func TestDataHubEndToEnd(t *testing.T) {
 		t.Errorf("refused request: %d %s %s", code, out, errOut)
 	}
 
+	// A wholesale settlement request for a grid area, second correction: answered with an
+	// RSM-019 carrying prices and amounts.
+	code, out, errOut = c.run("", "request", "wholesale", "dh", "--role", "DDQ", "--grid-area", "804", "--process", "D32",
+		"--settlement-version", "D02", "--from", "2025-03-01", "--to", "2025-03-02")
+	if code != 0 || !strings.Contains(out, "accepted (HTTP 202)") {
+		t.Fatalf("wholesale request: %d %s %s", code, out, errOut)
+	}
+
 	code, out, errOut = c.run("", "sync", "--once", "dh")
 	if code != 0 {
 		t.Fatalf("sync: %d %s %s", code, out, errOut)
@@ -111,9 +127,9 @@ func TestDataHubEndToEnd(t *testing.T) {
 		}
 		lines = append(lines, v)
 	}
-	// 12 fixtures + 3 generated + 3 answers.
-	if len(lines) != 18 {
-		t.Fatalf("%d messages, want 18", len(lines))
+	// 12 fixtures + 3 generated + 4 answers.
+	if len(lines) != 19 {
+		t.Fatalf("%d messages, want 19", len(lines))
 	}
 	linked := 0
 	for _, v := range lines {
@@ -131,12 +147,15 @@ func TestDataHubEndToEnd(t *testing.T) {
 		t.Errorf("%d messages linked to request %s, want 1", linked, reqID)
 	}
 	code, out, _ = c.run("", "request", "list", "dh")
-	if code != 0 || !strings.Contains(out, reqID) || !strings.Contains(out, "answered") || !strings.Contains(out, "refused: HTTP 400 BadRequest") {
+	// The wholesale request without a grid area was answered with a rejection (E0H): linked to
+	// it, with the reason in plain words and DataHub's own text.
+	if code != 0 || !strings.Contains(out, reqID) || !strings.Contains(out, "answered") || !strings.Contains(out, "refused: HTTP 400 BadRequest") ||
+		!strings.Contains(out, "rejected: E0H: DataHub has no data for what was asked (yet): check the period, grid area and parties, or ask again after the settlement has run (DataHub: No data available)") {
 		t.Errorf("request list: %s", out)
 	}
 
 	code, out, _ = c.run("", "messages")
-	if code != 0 || !strings.Contains(out, "18 documents, 0 unreadable") || !strings.Contains(out, "RejectRequestAggregatedMeasureData") {
+	if code != 0 || !strings.Contains(out, "19 documents, 0 unreadable") || !strings.Contains(out, "RejectRequestAggregatedMeasureData") {
 		t.Errorf("messages table: %s", out)
 	}
 
@@ -149,12 +168,17 @@ func TestDataHubEndToEnd(t *testing.T) {
 	}
 	for _, row := range []string{
 		// The answer's first hour (simulator profile: seed 7, position 1: (7×31+17) mod 1000 = 234 → 0.234).
-		"grid-area-804,8716867000030/E17/E02/es:5790002606892/PT1H/kWh,electricity,forward,kWh,2025-02-28T23:00:00Z,3600,0.234,A04,,\n",
+		"grid-area-804,D04/8716867000030/E17/E02/es:5790002606892/PT1H/kWh,electricity,forward,kWh,2025-02-28T23:00:00Z,3600,0.234,A04,,\n",
 		// RSM-019 monthly amount: no quantity, an amount in DKK.
-		"grid-area-804,5790001330590/charge:5790000432752:D03:40000/es:5790002606892/P1M/kWh,electricity,,kWh,2025-10-31T23:00:00Z,2592000,,,1284671.235,DKK\n",
+		"grid-area-804,D05/5790001330590/charge:5790000432752:D03:40000/es:5790002606892/P1M/kWh,electricity,,kWh,2025-10-31T23:00:00Z,2592000,,,1284671.235,DKK\n",
+		// The answer to the D32 D02 wholesale request: quantity with its amount, a price series.
+		"grid-area-804,D32:D02/5790001330590/E17/E02/charge:5790000610877:D03:T-NET-C/es:5799999933318/PT1H/kWh,electricity,forward,kWh,2025-02-28T23:00:00Z,3600,1234,A06,156.964,DKK\n",
+		"grid-area-804,D32:D02/5790001330590/E17/E02/charge:5790000610877:D03:T-NET-C/es:5799999933318/PT1H/DKK/kWh/price,electricity,,DKK/kWh,2025-02-28T23:00:00Z,3600,0.1272,A06,,DKK\n",
+		// ... and its amount series, chartable: the amount as the value, in DKK.
+		"grid-area-804,D05/5790001330590/charge:5790000432752:D03:40000/es:5790002606892/P1M/DKK/amount,electricity,,DKK,2025-10-31T23:00:00Z,2592000,1284671.235,,,DKK\n",
 	} {
 		if !strings.Contains(csv, row) {
-			t.Errorf("export lacks %q", row)
+			t.Errorf("export lacks %q\n%s", row, csv)
 		}
 	}
 	code, csv, _ = c.run("", "export", "--meter", "571313100000001239")

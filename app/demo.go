@@ -71,7 +71,7 @@ var demoSims = []demoSim{
 	}},
 	{kind: "datahub", name: "demo-datahub", start: func(pki *simtls.PKI, addr string) (*simServer, error) {
 		// The fixtures and three days at once, then a new day's document every 30 seconds.
-		srv, err := datahubtest.Start(pki, addr, datahubtest.Options{Fixtures: true, Generate: 3, Every: 30 * time.Second, AnswerDelay: 10 * time.Second})
+		srv, err := datahubtest.Start(pki, addr, datahubtest.Options{Fixtures: true, Results: true, Generate: 3, Every: 30 * time.Second, AnswerDelay: 10 * time.Second})
 		if err != nil {
 			return nil, err
 		}

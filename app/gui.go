@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -188,15 +187,17 @@ func (g guiExporter) Export(ctx context.Context, w io.Writer, req ui.ExportReque
 	return exportTo(ctx, req.Format, w, g.st, store.ExportFilter{From: req.From, To: req.To, Meter: req.Meter, Series: req.Series})
 }
 
-// guiDataHub sends the UI's measure-data requests the way `custody request validated` does:
-// recorded before it is sent, sent again once with the same ids when the answer was lost.
+// guiDataHub sends the UI's measure-data requests through the same flow as `custody request`
+// (datahub.Driver.SendRequest): recorded before it is sent, sent again once with the same ids
+// when the answer was lost, the outcome recorded.
 type guiDataHub struct {
 	env *Env
 	st  *store.Store
 }
 
-// RequestMeasureData sends an RSM-015 request for one metering point and returns DataHub's
-// CorrelationId; the answer arrives in the timeseries queue with the next sync.
+// RequestMeasureData sends the form's request — RSM-015 validated measure data of a metering
+// point, RSM-016 aggregated data or RSM-017 wholesale settlement of a grid area — and returns
+// DataHub's CorrelationId; the answer arrives in a queue with the next sync.
 func (g guiDataHub) RequestMeasureData(ctx context.Context, source string, r ui.DataHubRequest) (string, error) {
 	src, err := g.st.SourceByName(ctx, source)
 	if err != nil {
@@ -205,46 +206,23 @@ func (g guiDataHub) RequestMeasureData(ctx context.Context, source string, r ui.
 	if src.Kind != "datahub" {
 		return "", fmt.Errorf("%s is a %s source; requests go to DataHub sources", source, src.Kind)
 	}
-	req := datahub.Request{Kind: datahub.RequestValidated, Sender: r.Sender, SenderRole: r.Role, ProcessType: r.BusinessReason,
-		Start: r.From, End: r.To, MeteringPoint: r.MeteringPoint}
-	format := src.Config[datahub.CfgFormat]
-	if format == "" {
-		format = "xml"
+	kind := r.Kind
+	if kind == "" {
+		kind = datahub.RequestValidated
 	}
-	doc, err := req.Build(format)
-	if err != nil {
-		return "", err
-	}
+	req := datahub.Request{Kind: kind, Sender: r.Sender, SenderRole: r.Role, ProcessType: r.BusinessReason,
+		Start: r.From, End: r.To, MeteringPoint: r.MeteringPoint, GridArea: r.GridArea, SettlementVersion: r.SettlementVersion}
 	drv, ok := g.env.Drivers["datahub"].(*datahub.Driver)
 	if !ok {
 		drv = datahub.NewDriver()
 	}
-	client, _, err := drv.Client(g.env.job(g.st, src, nil))
+	sent, err := drv.SendRequest(ctx, g.env.job(g.st, src, nil), &req, "",
+		map[string]string{"from": r.From.Format(time.DateOnly), "to": r.To.Format(time.DateOnly), "metering_point": req.MeteringPoint,
+			"grid_area": req.GridArea, "settlement_version": req.SettlementVersion})
 	if err != nil {
 		return "", fmt.Errorf("%w (%s)", err, syncerr.Advice(err))
 	}
-	client.Format = format
-	rec := store.DataHubRequest{SourceID: src.ID, MessageID: req.MessageID, SeriesID: req.SeriesID, Kind: req.Kind, Format: format,
-		Detail: map[string]string{"from": r.From.Format(time.DateOnly), "to": r.To.Format(time.DateOnly),
-			"metering_point": req.MeteringPoint, "root": req.Root()}}
-	if err := g.st.AddDataHubRequest(ctx, &rec); err != nil {
-		return "", err
-	}
-	corr, status, err := client.Send(ctx, req.Path(), doc)
-	if k := syncerr.KindOf(err); k == syncerr.Network || k == syncerr.Server {
-		corr, status, err = client.Send(ctx, req.Path(), doc)
-		var apiErr *datahub.APIError
-		if err != nil && errors.As(err, &apiErr) && apiErr.Code == "00101" {
-			err = nil // the first attempt had arrived
-		}
-	}
-	if err != nil {
-		_ = g.st.SetDataHubRequestOutcome(context.WithoutCancel(ctx), rec.ID, store.RequestRefused, status, corr, err.Error())
-		return "", fmt.Errorf("%w (%s)", err, syncerr.Advice(err))
-	}
-	if err := g.st.SetDataHubRequestOutcome(ctx, rec.ID, store.RequestAccepted, status, corr, ""); err != nil {
-		return "", err
-	}
+	corr := sent.Correlation
 	if corr == "" {
 		corr = req.MessageID
 	}

@@ -125,12 +125,26 @@ func TestGUIDataHubRequest(t *testing.T) {
 		t.Fatalf("no message with correlation %s after the sync (%v)", corr, err)
 	}
 
+	// The form's other requests: a grid area's wholesale settlement, second correction.
+	ws := ui.DataHubRequest{Kind: "wholesale", GridArea: "804", BusinessReason: "D32", SettlementVersion: "D02", Sender: "5799999933318",
+		Role: "DDQ", From: req.From, To: req.To}
+	if _, err := g.RequestMeasureData(ctx, "dh", ws); err != nil {
+		t.Fatal(err)
+	}
+	if got := sim.Requests(); len(got) != 2 || got[1].Root != "RequestWholesaleSettlement_MarketDocument" {
+		t.Fatalf("simulator received %+v", got)
+	}
+	recs, err := st.DataHubRequests(ctx, "dh")
+	if err != nil || len(recs) != 2 || recs[0].Kind != "wholesale" || recs[0].Detail["settlement_version"] != "D02" || recs[0].Detail["process"] != "D32" {
+		t.Fatalf("recorded %+v %v", recs, err)
+	}
+
 	// Bad input is refused before anything is sent, in words the form can show.
 	req.MeteringPoint = "123"
 	if _, err := g.RequestMeasureData(ctx, "dh", req); err == nil || !strings.Contains(err.Error(), "18-digit GSRN") {
 		t.Fatalf("bad metering point: %v", err)
 	}
-	if len(sim.Requests()) != 1 {
+	if len(sim.Requests()) != 2 {
 		t.Fatal("a bad request was sent")
 	}
 }

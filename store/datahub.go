@@ -19,7 +19,7 @@ type DataHubRequest struct {
 	Kind        string // validated, aggregated, wholesale
 	Format      string // xml or json
 	Correlation string // the 202's CorrelationId header
-	Status      string // new, accepted, refused, answered
+	Status      string // new, accepted, refused, answered, rejected
 	HTTPStatus  int
 	Error       string
 	Detail      map[string]string
@@ -34,6 +34,8 @@ const (
 	RequestAccepted = "accepted"
 	RequestRefused  = "refused"
 	RequestAnswered = "answered"
+	// RequestRejected: the answer refused the request; Error says why in plain words.
+	RequestRejected = "rejected"
 )
 
 // AddDataHubRequest records a request before it is sent, so that an answer can be linked even
@@ -57,11 +59,12 @@ func (s *Store) AddDataHubRequest(ctx context.Context, r *DataHubRequest) error 
 }
 
 // SetDataHubRequestOutcome records what the server answered to a request's POST. A request
-// already answered keeps that status.
+// already answered (or rejected, with its reason) keeps that status.
 func (s *Store) SetDataHubRequestOutcome(ctx context.Context, id int64, status string, httpStatus int, correlation, errText string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE datahub_requests SET
-			status = CASE WHEN status = 'answered' THEN status ELSE ? END,
-			http_status = ?, correlation = CASE WHEN ? != '' THEN ? ELSE correlation END, error = ?
+			status = CASE WHEN status IN ('answered', 'rejected') THEN status ELSE ? END,
+			http_status = ?, correlation = CASE WHEN ? != '' THEN ? ELSE correlation END,
+			error = CASE WHEN status = 'rejected' THEN error ELSE ? END
 		WHERE id = ?`, status, httpStatus, correlation, correlation, errText, id)
 	if err != nil {
 		return fmt.Errorf("record datahub request %d: %w", id, err)
@@ -88,6 +91,14 @@ func (t *Tx) LinkDataHubAnswer(sourceID int64, seriesID, messageID string) (r Da
 	}
 	r.Status, r.Answer, r.Answered = RequestAnswered, messageID, t.s.Now()
 	return r, true, nil
+}
+
+// SetDataHubRequestRejected records that the answer linked to a request rejected it, and why.
+func (t *Tx) SetDataHubRequestRejected(id int64, why string) error {
+	if _, err := t.exec(`UPDATE datahub_requests SET status = 'rejected', error = ? WHERE id = ?`, why, id); err != nil {
+		return fmt.Errorf("record datahub request %d rejected: %w", id, err)
+	}
+	return nil
 }
 
 const requestColumns = `r.id, COALESCE(r.source_id, 0), COALESCE(s.name, ''), r.message_id, r.series_id, r.kind, r.format,

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"custody/store"
 )
 
 // Resolutions the usage chart can aggregate to.
@@ -38,7 +40,8 @@ func quantityOf(kind, unit string) quantity {
 	switch strings.ToLower(kind) {
 	case "energy", "volume", "cost":
 		return quantityEnergy
-	case "power", "demand", "temperature", "voltage", "current":
+	case "power", "demand", "temperature", "voltage", "current", "price":
+		// A price is averaged over a bucket, never summed.
 		return quantityPower
 	}
 	switch unit {
@@ -264,6 +267,15 @@ func unitSymbol(unit string) string {
 		return "°F"
 	}
 	return unit
+}
+
+// seriesName names a series for people: the name its source gave it (a DataHub result such
+// as "Wholesale fixing, 2nd correction · consumption"), else its flow.
+func seriesName(s store.Series) string {
+	if n := s.Attrs["name"]; n != "" {
+		return n
+	}
+	return flowName(s.Flow, s.Key)
 }
 
 // flowName names a series' flow for people: import, export and net are different things.

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"custody/store"
 )
 
 func TestAggregateInMeterLocalTime(t *testing.T) {
@@ -135,5 +137,26 @@ func TestAggregateShortcut(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestSeriesNameTellsResultsApart(t *testing.T) {
+	// Two DataHub results of the same grid area and flow: the picker must not call both "Import".
+	a := store.Series{Key: "D04/8716867000030/E17/PT15M/kWh", Flow: "forward", Attrs: map[string]string{"name": "Balance fixing · consumption"}}
+	b := store.Series{Key: "D32:D02/8716867000030/E17/PT15M/kWh", Flow: "forward", Attrs: map[string]string{"name": "Wholesale fixing, 2nd correction · consumption"}}
+	if seriesName(a) != "Balance fixing · consumption" || seriesName(b) != "Wholesale fixing, 2nd correction · consumption" {
+		t.Errorf("names %q, %q", seriesName(a), seriesName(b))
+	}
+	if got := seriesName(store.Series{Key: "k", Flow: "forward"}); got != "Import" {
+		t.Errorf("a series without a name is named by its flow, got %q", got)
+	}
+}
+
+func TestPricesAreAveraged(t *testing.T) {
+	if quantityOf("price", "DKK/kWh") != quantityPower {
+		t.Error("a price series would be summed over a bucket")
+	}
+	if quantityOf("cost", "DKK") != quantityEnergy {
+		t.Error("an amount series would not be summed over a bucket")
 	}
 }

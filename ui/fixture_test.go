@@ -381,7 +381,8 @@ func (d *fakeDataHub) RequestMeasureData(_ context.Context, source string, req D
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.reqs = append(d.reqs, req)
-	return "corr-" + req.MeteringPoint[len(req.MeteringPoint)-4:], nil
+	id := req.MeteringPoint + req.GridArea
+	return "corr-" + id[max(0, len(id)-4):], nil
 }
 
 // validate checks a source the way `custody sources add` does, for the kinds' required

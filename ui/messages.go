@@ -26,7 +26,9 @@ type messagesView struct {
 
 	// The request form.
 	reqSource *widget.Select
+	reqKind   *widget.Select
 	reqPoint  *widget.Entry
+	reqArea   *widget.Entry
 	reqFrom   *widget.Entry
 	reqTo     *widget.Entry
 	reqReason *widget.Select
@@ -36,7 +38,8 @@ type messagesView struct {
 	reqBar    *widget.ProgressBarInfinite
 	reqStatus *widget.Label
 	reqBox    *fyne.Container
-	waiting   string // the correlation id of the request awaiting its answer
+	senders   map[string]bool // DataHub sources with their own sender GLN
+	waiting   string          // the correlation id of the request awaiting its answer
 	waitSrc   string
 }
 
@@ -68,11 +71,27 @@ func newMessagesView(m *MainWindow) *messagesView {
 	v.reqFrom.SetPlaceHolder("YYYY-MM-DD")
 	v.reqTo = widget.NewEntry()
 	v.reqTo.SetPlaceHolder("YYYY-MM-DD")
-	v.reqReason = widget.NewSelect([]string{"E23 periodic metering", "D04 historical data"}, nil)
+	v.reqArea = widget.NewEntry()
+	v.reqArea.SetPlaceHolder("3-digit grid area, such as 804")
+	v.reqReason = widget.NewSelect(reasonsValidated, nil)
 	v.reqReason.SetSelectedIndex(0)
+	v.reqKind = widget.NewSelect([]string{askValidated, askAggregated, askWholesale}, func(k string) {
+		// What to ask for decides which of metering point and grid area counts, and the processes.
+		if k == askValidated {
+			v.reqPoint.Enable()
+			v.reqArea.Disable()
+			v.reqReason.Options = reasonsValidated
+		} else {
+			v.reqPoint.Disable()
+			v.reqArea.Enable()
+			v.reqReason.Options = reasonsSettlement
+		}
+		v.reqReason.SetSelectedIndex(0)
+	})
+	v.reqKind.SetSelected(askValidated)
 	prefs := m.App.Preferences()
 	v.reqSender = widget.NewEntry()
-	v.reqSender.SetPlaceHolder("your GLN (13 digits) or EIC")
+	v.reqSender.SetPlaceHolder("your GLN or EIC (empty: the source's)")
 	v.reqSender.SetText(prefs.String(prefDataHubSender))
 	v.reqRole = widget.NewSelect([]string{"DDQ", "DDM", "MDR", "DDK"}, nil)
 	v.reqRole.SetSelected(prefs.StringWithFallback(prefDataHubRole, "DDQ"))
@@ -81,17 +100,19 @@ func newMessagesView(m *MainWindow) *messagesView {
 	v.reqBar.Hide()
 	v.reqStatus = widget.NewLabel("")
 	v.reqStatus.Wrapping = fyne.TextWrapWord
-	v.reqSend = widget.NewButton("Request measure data", v.send)
+	v.reqSend = widget.NewButton("Send the request", v.send)
 	form := widget.NewForm(
 		widget.NewFormItem("DataHub source", v.reqSource),
+		widget.NewFormItem("Ask for", v.reqKind),
 		widget.NewFormItem("Metering point", v.reqPoint),
+		widget.NewFormItem("Grid area", v.reqArea),
 		widget.NewFormItem("From", v.reqFrom),
 		widget.NewFormItem("To", v.reqTo),
 		widget.NewFormItem("Reason", v.reqReason),
 		widget.NewFormItem("Your GLN", v.reqSender),
 		widget.NewFormItem("Your role", v.reqRole),
 	)
-	request := container.NewVBox(widget.NewLabelWithStyle("Request measure data from DataHub", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+	request := container.NewVBox(widget.NewLabelWithStyle("Request data from DataHub", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		form, v.reqSend, v.reqBar, v.reqStatus)
 	v.reqBox = request
 	right := container.NewVSplit(container.NewVScroll(v.detail), container.NewVScroll(request))
@@ -104,6 +125,20 @@ func newMessagesView(m *MainWindow) *messagesView {
 }
 
 func (v *messagesView) object() fyne.CanvasObject { return v.root }
+
+// What the request form can ask DataHub for.
+const (
+	askValidated  = "Validated measure data of a metering point"
+	askAggregated = "Aggregated data of a grid area"
+	askWholesale  = "Wholesale settlement of a grid area"
+)
+
+// The processes each kind of request may name: the code first, as DataHub knows it.
+var (
+	reasonsValidated  = []string{"E23 periodic metering", "D04 historical data"}
+	reasonsSettlement = []string{"D04 balance fixing", "D05 wholesale fixing", "D32 D01 first correction",
+		"D32 D02 second correction", "D32 D03 third correction", "D03 preliminary aggregation"}
+)
 
 func messageLine(m store.Message) string {
 	s := fmt.Sprintf("%s  %s", m.Received.Local().Format("2006-01-02 15:04"), strings.TrimSuffix(m.Type, "_MarketDocument"))
@@ -159,6 +194,9 @@ func messageDetail(m store.Message) string {
 type messagesData struct {
 	msgs    []store.Message
 	sources []string
+	// senders are the DataHub sources that name their actor's GLN (sync/datahub's
+	// SettingSenderGLN), so that the form may leave it empty.
+	senders map[string]bool
 }
 
 func (v *messagesView) reload() {
@@ -171,9 +209,11 @@ func (v *messagesView) reload() {
 			return d, err
 		}
 		srcs, err := v.m.deps.Data.Sources(ctx)
+		d.senders = map[string]bool{}
 		for _, s := range srcs {
 			if s.Kind == "datahub" {
 				d.sources = append(d.sources, s.Name)
+				d.senders[s.Name] = s.Config["sender_gln"] != ""
 			}
 		}
 		return d, err
@@ -186,6 +226,7 @@ func (v *messagesView) reload() {
 			return
 		}
 		v.msgs = d.msgs
+		v.senders = d.senders
 		failed := 0
 		for _, m := range d.msgs {
 			if m.Error != "" {
@@ -218,7 +259,8 @@ func (v *messagesView) reload() {
 
 // send validates the form and sends the request off the UI goroutine.
 func (v *messagesView) send() {
-	src, point := v.reqSource.Selected, strings.TrimSpace(v.reqPoint.Text)
+	src, point, area := v.reqSource.Selected, strings.TrimSpace(v.reqPoint.Text), strings.TrimSpace(v.reqArea.Text)
+	kind := map[string]string{askValidated: "validated", askAggregated: "aggregated", askWholesale: "wholesale"}[v.reqKind.Selected]
 	// DataHub's days are Danish days: a period runs from Danish midnight to Danish midnight.
 	dk, err := time.LoadLocation("Europe/Copenhagen")
 	if err != nil {
@@ -230,8 +272,11 @@ func (v *messagesView) send() {
 	case src == "":
 		v.reqStatus.SetText("Choose the DataHub source to ask.")
 		return
-	case len(point) != 18 || strings.Trim(point, "0123456789") != "":
+	case kind == "validated" && (len(point) != 18 || strings.Trim(point, "0123456789") != ""):
 		v.reqStatus.SetText("A metering point id is 18 digits.")
+		return
+	case kind != "validated" && (len(area) != 3 || strings.Trim(area, "0123456789") != ""):
+		v.reqStatus.SetText("A grid area is 3 digits, such as 804.")
 		return
 	case err1 != nil || err2 != nil:
 		v.reqStatus.SetText("Give the period as dates such as 2024-01-31.")
@@ -241,14 +286,22 @@ func (v *messagesView) send() {
 		return
 	}
 	sender := strings.TrimSpace(v.reqSender.Text)
-	if sender == "" {
-		v.reqStatus.SetText("Give your GLN (13 digits) or EIC: DataHub answers only the party that asks.")
+	if sender == "" && !v.senders[src] {
+		v.reqStatus.SetText("Give your GLN (13 digits) or EIC: DataHub answers only the party that asks. (Or set it once on the source: Sources → Edit → Your GLN.)")
 		return
 	}
 	v.m.App.Preferences().SetString(prefDataHubSender, sender)
 	v.m.App.Preferences().SetString(prefDataHubRole, v.reqRole.Selected)
-	req := DataHubRequest{MeteringPoint: point, From: from, To: to, BusinessReason: strings.Fields(v.reqReason.Selected)[0],
-		Sender: sender, Role: v.reqRole.Selected}
+	codes := strings.Fields(v.reqReason.Selected)
+	req := DataHubRequest{Kind: kind, From: from, To: to, BusinessReason: codes[0], Sender: sender, Role: v.reqRole.Selected}
+	if kind == "validated" {
+		req.MeteringPoint = point
+	} else {
+		req.GridArea = area
+		if codes[0] == "D32" {
+			req.SettlementVersion = codes[1]
+		}
+	}
 	v.reqSend.Disable()
 	v.reqBar.Show()
 	v.reqBar.Start()

@@ -91,14 +91,23 @@ type ExportRequest struct {
 	From, To int64
 }
 
-// DataHubRequest asks DataHub for the measure data of one metering point over a period.
+// DataHubRequest asks DataHub for data over a period: the validated measure data of one
+// metering point, a grid area's aggregated data, or its wholesale settlement.
 type DataHubRequest struct {
-	MeteringPoint string
+	// Kind is "validated" (RSM-015, the default when empty), "aggregated" (RSM-016) or
+	// "wholesale" (RSM-017).
+	Kind string
+	// MeteringPoint is the GSRN of a validated request; GridArea the 3-digit grid area of the
+	// others.
+	MeteringPoint, GridArea string
+	// SettlementVersion is D01, D02 or D03 with process D32 (a correction settlement).
+	SettlementVersion string
 	// From and To are Danish midnights (Europe/Copenhagen), as DataHub requires.
 	From, To time.Time
 	// BusinessReason is the CIM process type, such as E23 (periodic metering).
 	BusinessReason string
 	// Sender is the requester's GLN (13 digits) or EIC; Role its market role (DDQ, DDM, ...).
+	// Empty: the source's own identity.
 	Sender, Role string
 }
 

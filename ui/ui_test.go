@@ -461,3 +461,29 @@ func TestShortcuts(t *testing.T) {
 		t.Fatalf("main menu: %+v", menu)
 	}
 }
+
+func TestMessagesRequestOfAGridArea(t *testing.T) {
+	h := newHarness(t, 0)
+	h.show(ViewMessages)
+	v := h.m.views[ViewMessages].(*messagesView)
+	v.reqKind.SetSelected(askWholesale)
+	if !v.reqPoint.Disabled() || v.reqArea.Disabled() || v.reqReason.Selected != "D04 balance fixing" {
+		t.Fatalf("wholesale form: point disabled %v, area disabled %v, reason %q", v.reqPoint.Disabled(), v.reqArea.Disabled(), v.reqReason.Selected)
+	}
+	v.reqArea.SetText("80")
+	v.reqFrom.SetText("2025-03-01")
+	v.reqTo.SetText("2025-03-02")
+	v.reqSender.SetText("5790000000005")
+	test.Tap(v.reqSend)
+	if v.reqStatus.Text != "A grid area is 3 digits, such as 804." {
+		t.Fatalf("validation: %q", v.reqStatus.Text)
+	}
+	v.reqArea.SetText("804")
+	v.reqReason.SetSelected("D32 D02 second correction")
+	test.Tap(v.reqSend)
+	h.m.Wait()
+	if len(h.dh.reqs) != 1 || h.dh.reqs[0].Kind != "wholesale" || h.dh.reqs[0].GridArea != "804" || h.dh.reqs[0].BusinessReason != "D32" ||
+		h.dh.reqs[0].SettlementVersion != "D02" || h.dh.reqs[0].MeteringPoint != "" {
+		t.Fatalf("request: %+v", h.dh.reqs)
+	}
+}

@@ -637,8 +637,8 @@ func (v *usageView) loadMeter(m store.Meter) {
 
 func (v *usageView) seriesLabel(s store.Series) string {
 	unit, _ := displayUnit(s.Unit, v.m.settings.EnergyUnit())
-	l := flowName(s.Flow, s.Key)
-	if isProduction(s) {
+	l := seriesName(s)
+	if isProduction(s) && s.Attrs["name"] == "" {
 		l = "Production"
 	}
 	if unit != "" {

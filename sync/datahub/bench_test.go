@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -45,6 +46,7 @@ func BenchmarkParse(b *testing.B) {
 		b.Run(format, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			readings := 0
+			cpu0 := cpuSelf()
 			for b.Loop() {
 				d, err := Parse(name, bytes.NewReader(body))
 				if err != nil {
@@ -52,8 +54,9 @@ func BenchmarkParse(b *testing.B) {
 				}
 				readings += d.Readings()
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
-			b.ReportMetric(float64(readings)/b.Elapsed().Seconds(), "readings/s")
+			cpu := cpuSelf() - cpu0
+			b.ReportMetric(float64(b.N)/cpu, "docs/CPU-s")
+			b.ReportMetric(float64(readings)/cpu, "readings/CPU-s")
 		})
 	}
 }
@@ -67,17 +70,13 @@ func BenchmarkParseAndStore(b *testing.B) {
 		b.Run(format, func(b *testing.B) {
 			st := newStore(b)
 			readings := 0
+			cpu0 := cpuSelf()
 			for b.Loop() {
-				d, err := Parse(name, bytes.NewReader(body))
-				if err != nil {
-					b.Fatal(err)
-				}
-				d.MRID = NewID()
 				tx, err := st.Begin(context.Background())
 				if err != nil {
 					b.Fatal(err)
 				}
-				res, err := Put(tx, d, PutOptions{})
+				_, res, err := Import(tx, name, bytes.NewReader(body), PutOptions{MessageID: NewID()})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -86,8 +85,17 @@ func BenchmarkParseAndStore(b *testing.B) {
 				}
 				readings += res.Readings
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
-			b.ReportMetric(float64(readings)/b.Elapsed().Seconds(), "readings/s")
+			cpu := cpuSelf() - cpu0
+			b.ReportMetric(float64(b.N)/cpu, "docs/CPU-s")
+			b.ReportMetric(float64(readings)/cpu, "readings/CPU-s")
 		})
 	}
+}
+
+// cpuSelf is this process's CPU time so far (user + sys), in seconds. Benchmarks report per
+// CPU-second: the machine is shared, and wall time measures the neighbours too.
+func cpuSelf() float64 {
+	var r syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r)
+	return float64(r.Utime.Sec+r.Stime.Sec) + float64(r.Utime.Usec+r.Stime.Usec)/1e6
 }

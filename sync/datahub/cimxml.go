@@ -10,10 +10,21 @@ import (
 	"strings"
 )
 
-// ParseXML reads a CIM XML market document. It is namespace-aware (any prefix, or a default
-// namespace as 2022 output had), skips a UTF-8 byte order mark, and streams: each Series is
-// turned into its compact form as soon as it closes.
+// ParseXML reads a CIM XML market document, with every point. It is namespace-aware (any
+// prefix, or a default namespace as 2022 output had) and skips a UTF-8 byte order mark.
 func ParseXML(r io.Reader) (*Document, error) {
+	c := &collector{}
+	d, err := parseXML(r, c)
+	if err != nil {
+		return d, err
+	}
+	c.fill(d)
+	return d, nil
+}
+
+// parseXML reads a CIM XML market document and hands its points to h as they are read: only
+// one Series' fields and one batch of points are held at a time.
+func parseXML(r io.Reader, h handler) (*Document, error) {
 	br := bufio.NewReader(r)
 	skipBOM(br)
 	dec := xml.NewDecoder(br)
@@ -23,8 +34,10 @@ func ParseXML(r io.Reader) (*Document, error) {
 		}
 		return nil, fmt.Errorf("unsupported charset %q", charset)
 	}
+	x := &xmlIn{dec: dec, br: br}
 	d := &Document{}
-	root, err := firstStart(dec)
+	var batch []Point
+	root, err := firstStart(x)
 	if err != nil {
 		return nil, err
 	}
@@ -35,28 +48,31 @@ func ParseXML(r io.Reader) (*Document, error) {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, xmlErr(dec, err)
+			return nil, x.err(err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			n, err := readXMLNode(dec, t, 1)
-			if err != nil {
-				return nil, err
-			}
-			if n.name == "Series" {
-				s, err := seriesFrom(n, len(d.Series))
-				if err != nil {
-					return nil, err
+			if t.Name.Local == "Series" {
+				sr := newSeriesReader(d, h, batch)
+				if err := readXMLSeries(x, sr); err != nil {
+					return d, err
 				}
-				d.Series = append(d.Series, s)
+				batch = sr.batch
 				continue
 			}
+			n, err := readXMLNode(x, t, 1)
+			if err != nil {
+				return d, err
+			}
+			if err := d.headerAfterSeries(n); err != nil {
+				return d, err
+			}
 			if err := d.setHeader(n); err != nil {
-				return nil, err
+				return d, err
 			}
 		case xml.EndElement:
 			// The root closed. Anything after it but comments and space is an error.
-			if err := expectEnd(dec); err != nil {
+			if err := expectEnd(x); err != nil {
 				return nil, err
 			}
 			return d, d.finish()
@@ -70,14 +86,15 @@ func skipBOM(br *bufio.Reader) {
 	}
 }
 
-func firstStart(dec *xml.Decoder) (xml.StartElement, error) {
+func firstStart(x *xmlIn) (xml.StartElement, error) {
+	dec := x.dec
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
 			return xml.StartElement{}, fmt.Errorf("empty document: %w", ErrNotCIM)
 		}
 		if err != nil {
-			return xml.StartElement{}, xmlErr(dec, err)
+			return xml.StartElement{}, x.err(err)
 		}
 		if t, ok := tok.(xml.StartElement); ok {
 			return t, nil
@@ -85,30 +102,105 @@ func firstStart(dec *xml.Decoder) (xml.StartElement, error) {
 	}
 }
 
-func expectEnd(dec *xml.Decoder) error {
+func expectEnd(x *xmlIn) error {
+	dec := x.dec
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return xmlErr(dec, err)
+			return x.err(err)
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
-				return xmlErr(dec, errors.New("text after the root element"))
+				return x.err(errors.New("text after the root element"))
 			}
 		case xml.StartElement:
-			return xmlErr(dec, fmt.Errorf("element <%s> after the root element", t.Name.Local))
+			return x.err(fmt.Errorf("element <%s> after the root element", t.Name.Local))
+		}
+	}
+}
+
+// readXMLSeries reads a Series element whose start tag was just read, streaming its Points.
+func readXMLSeries(x *xmlIn, sr *seriesReader) error {
+	dec := x.dec
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err == io.EOF {
+				err = errors.New("document ends inside <Series>")
+			}
+			return x.err(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local != "Period" {
+				n, err := readXMLNode(x, t, 2)
+				if err != nil {
+					return err
+				}
+				if err := sr.field(n); err != nil {
+					return err
+				}
+				continue
+			}
+			sr.startPeriod()
+			if err := readXMLPeriod(x, sr); err != nil {
+				return err
+			}
+			if err := sr.endPeriod(); err != nil {
+				return err
+			}
+		case xml.EndElement:
+			sr.finish()
+			return nil
+		}
+	}
+}
+
+// readXMLPeriod reads the children of a Period element, each Point as it closes.
+func readXMLPeriod(x *xmlIn, sr *seriesReader) error {
+	dec := x.dec
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err == io.EOF {
+				err = errors.New("document ends inside <Period>")
+			}
+			return x.err(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			n, err := readXMLNode(x, t, 3)
+			if err != nil {
+				return err
+			}
+			if n.name == "Point" {
+				err = sr.point(n)
+			} else {
+				err = sr.field(n)
+			}
+			if err != nil {
+				return err
+			}
+			// The decoder has just read an end tag and holds no byte back: the Points that
+			// follow can be read straight from the input.
+			if err := x.points(sr); err != nil {
+				return err
+			}
+		case xml.EndElement:
+			return nil
 		}
 	}
 }
 
 // readXMLNode reads the element whose start tag was just read, with its children.
-func readXMLNode(dec *xml.Decoder, start xml.StartElement, depth int) (*node, error) {
+func readXMLNode(x *xmlIn, start xml.StartElement, depth int) (*node, error) {
+	dec := x.dec
 	if depth > maxDepth {
-		return nil, xmlErr(dec, fmt.Errorf("elements nested deeper than %d", maxDepth))
+		return nil, x.err(fmt.Errorf("elements nested deeper than %d", maxDepth))
 	}
 	n := &node{name: start.Name.Local}
 	var text strings.Builder
@@ -118,18 +210,18 @@ func readXMLNode(dec *xml.Decoder, start xml.StartElement, depth int) (*node, er
 			if err == io.EOF {
 				err = fmt.Errorf("document ends inside <%s>", start.Name.Local)
 			}
-			return nil, xmlErr(dec, err)
+			return nil, x.err(err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			k, err := readXMLNode(dec, t, depth+1)
+			k, err := readXMLNode(x, t, depth+1)
 			if err != nil {
 				return nil, err
 			}
 			n.kids = append(n.kids, k)
 		case xml.CharData:
 			if text.Len()+len(t) > maxTextBytes {
-				return nil, xmlErr(dec, fmt.Errorf("text of <%s> longer than %d bytes", start.Name.Local, maxTextBytes))
+				return nil, x.err(fmt.Errorf("text of <%s> longer than %d bytes", start.Name.Local, maxTextBytes))
 			}
 			text.Write(t)
 		case xml.EndElement:
@@ -139,8 +231,53 @@ func readXMLNode(dec *xml.Decoder, start xml.StartElement, depth int) (*node, er
 	}
 }
 
-func xmlErr(dec *xml.Decoder, err error) error {
-	line, col := dec.InputPos()
+// xmlIn is the XML being read: the decoder, and the buffered input under it, from which the
+// fast path (fastxml.go) reads simple Points itself.
+type xmlIn struct {
+	dec *xml.Decoder
+	br  *bufio.Reader
+	// Where the fast path last stopped: the true line and column, and where the decoder,
+	// which does not see what the fast path read, thinks it is.
+	fast                               bool
+	trueLine, trueCol, decLine, decCol int
+}
+
+// pos is the true line and column of the input.
+func (x *xmlIn) pos() (line, col int) {
+	l, c := x.dec.InputPos()
+	return x.adjust(l, c)
+}
+
+func (x *xmlIn) adjust(l, c int) (line, col int) {
+	switch {
+	case !x.fast:
+		return l, c
+	case l == x.decLine:
+		return x.trueLine, x.trueCol + c - x.decCol
+	}
+	return l + x.trueLine - x.decLine, c
+}
+
+// skipped records that the fast path read b past the decoder.
+func (x *xmlIn) skipped(b []byte) {
+	line, col := x.pos()
+	for _, c := range b {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	x.fast, x.trueLine, x.trueCol = true, line, col
+	x.decLine, x.decCol = x.dec.InputPos()
+}
+
+func (x *xmlIn) err(err error) error {
+	var se *xml.SyntaxError
+	if x.fast && errors.As(err, &se) {
+		se.Line, _ = x.adjust(se.Line, 1)
+	}
+	line, col := x.pos()
 	return fmt.Errorf("malformed XML at line %d, column %d: %w", line, col, err)
 }
 

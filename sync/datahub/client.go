@@ -174,6 +174,40 @@ func (c *Client) Dequeue(ctx context.Context, messageID string) error {
 	return err
 }
 
+// Ping calls the health endpoint (path on the base URL's host, such as /ping) with the token
+// and returns the status of a 2xx answer; any other answer is an error.
+func (c *Client) Ping(ctx context.Context, path string) (int, error) {
+	op := "GET " + path
+	root := strings.TrimSuffix(strings.TrimSuffix(c.BaseURL, "/"), "/v1.0/cim")
+	base, err := url.Parse(root)
+	if err != nil || base.Host == "" {
+		return 0, syncerr.Errorf(syncerr.Config, "base url", "%q is not a URL", c.BaseURL)
+	}
+	u, err := url.Parse(base.Scheme + "://" + base.Host + path)
+	if err != nil || u.Host != base.Host {
+		return 0, syncerr.Errorf(syncerr.Config, op, "refusing to send the token elsewhere than %s", base.Host)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return 0, syncerr.E(syncerr.Config, op, err)
+	}
+	req.Header.Set("Content-Type", c.mediaType())
+	req.Header.Set("Accept", c.mediaType())
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, auth.Classify(op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return resp.StatusCode, nil
+	}
+	return resp.StatusCode, statusError(op, resp)
+}
+
 // Send POSTs a request document to the route path (such as requestaggregatedmeasuredata) and
 // returns the CorrelationId of the 202. Errors carry the error object's code and message.
 func (c *Client) Send(ctx context.Context, path string, doc []byte) (correlation string, status int, err error) {

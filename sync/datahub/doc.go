@@ -33,6 +33,8 @@ type Document struct {
 	ReceivedMRID string // acknowledgements: the id of the document acknowledged
 	Series       []Series
 	Warnings     []string
+	// frozen is set once points have been handed on: the header can no longer change.
+	frozen bool
 }
 
 // Series is one CIM Series (a transaction): a time series with its description, or the
@@ -76,6 +78,9 @@ type Point struct {
 	Quality  string
 	Price    string // price.amount
 	Amount   string // energySum_Quantity.quantity: an amount in the series' currency
+
+	// qty, price and amount are the texts' values, parsed once when the point is read.
+	qty, price, amount float64
 }
 
 // ErrNotCIM is returned for a body that is not a CIM market document.
@@ -178,8 +183,9 @@ func (d *Document) setHeader(n *node) error {
 	return nil
 }
 
-// seriesFrom turns one Series element into a Series. n is the index for error messages.
-func seriesFrom(sn *node, idx int) (Series, error) {
+// seriesHeader turns the fields of one Series element (all but its Periods) into a Series.
+// idx is the series' index, for messages.
+func seriesHeader(sn *node) Series {
 	s := Series{
 		MRID:                sn.val("mRID"),
 		OriginalTransaction: sn.val("originalTransactionIDReference_Series.mRID"),
@@ -202,63 +208,230 @@ func seriesFrom(sn *node, idx int) (Series, error) {
 		RequestStart:        sn.val("start_DateAndOrTime.dateTime"),
 		RequestEnd:          sn.val("end_DateAndOrTime.dateTime"),
 	}
-	where := fmt.Sprintf("Series %d", idx+1)
-	if s.MRID != "" {
-		where = fmt.Sprintf("Series %d (mRID %s)", idx+1, s.MRID)
-	}
 	for _, r := range sn.all("Reason") {
 		s.Reasons = append(s.Reasons, store.Reason{Code: r.val("code"), Text: r.val("text")})
 	}
-	for pi, pn := range sn.all("Period") {
-		p := Period{Resolution: pn.val("resolution")}
-		var err error
-		if p.Start, err = ParseTime(pn.val("timeInterval", "start")); err != nil {
-			return s, fmt.Errorf("%s Period %d timeInterval.start: %w", where, pi+1, err)
-		}
-		if p.End, err = ParseTime(pn.val("timeInterval", "end")); err != nil {
-			return s, fmt.Errorf("%s Period %d timeInterval.end: %w", where, pi+1, err)
-		}
-		if !p.End.After(p.Start) {
-			return s, fmt.Errorf("%s Period %d: end %s is not after start %s", where, pi+1,
-				p.End.Format(time.RFC3339), p.Start.Format(time.RFC3339))
-		}
-		if p.End.Sub(p.Start) > maxPeriod {
-			return s, fmt.Errorf("%s Period %d: %s to %s is longer than 20 years", where, pi+1,
-				p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339))
-		}
-		if _, err := stepper(p.Resolution); err != nil {
-			return s, fmt.Errorf("%s Period %d: %w", where, pi+1, err)
-		}
-		for _, ptn := range pn.all("Point") {
-			pt, err := pointFrom(ptn)
-			if err != nil {
-				return s, fmt.Errorf("%s Period %d Point %d: %w", where, pi+1, len(p.Points)+1, err)
-			}
-			p.Points = append(p.Points, pt)
-		}
-		s.Periods = append(s.Periods, p)
+	return s
+}
+
+// handler receives a document's points as they are read, period by period and in batches, so
+// that a document of any size is never held whole: begin starts period pi of series s (index
+// si; the document header and the series' fields are complete), points delivers a batch, end
+// closes the period.
+type handler interface {
+	begin(d *Document, s *Series, si, pi int, p *Period) error
+	points(pts []Point) error
+	end() error
+}
+
+// seriesReader takes one Series as its children stream in: its fields first, then each Period
+// with its fields and then its Points, which go to the handler in batches. CIM puts Period
+// last in a Series, and resolution and timeInterval before the Points of a Period; a document
+// that does not is refused with a message saying so, since its points cannot be placed.
+type seriesReader struct {
+	d     *Document
+	h     handler
+	idx   int
+	sn    *node
+	s     *Series // the fields, made at the first Period
+	pi    int
+	pn    *node // the Period being read, or nil
+	p     Period
+	begun bool
+	count int
+	batch []Point
+}
+
+func newSeriesReader(d *Document, h handler, batch []Point) *seriesReader {
+	return &seriesReader{d: d, h: h, idx: len(d.Series), sn: &node{name: "Series"}, batch: batch[:0]}
+}
+
+func (r *seriesReader) where() string {
+	mrid := r.sn.val("mRID")
+	if mrid != "" {
+		return fmt.Sprintf("Series %d (mRID %s)", r.idx+1, mrid)
 	}
-	return s, nil
+	return fmt.Sprintf("Series %d", r.idx+1)
+}
+
+// field takes a child element of the Series, or of the Period being read.
+func (r *seriesReader) field(n *node) error {
+	if r.pn != nil {
+		if r.begun {
+			return fmt.Errorf("%s Period %d: %s after the Points (CIM puts the Points last)", r.where(), r.pi+1, n.name)
+		}
+		r.pn.kids = append(r.pn.kids, n)
+		return nil
+	}
+	if r.s != nil && n.name != "Reason" {
+		return fmt.Errorf("%s: %s after its Period (CIM puts Period last)", r.where(), n.name)
+	}
+	r.sn.kids = append(r.sn.kids, n)
+	return nil
+}
+
+// startPeriod opens a Period element.
+func (r *seriesReader) startPeriod() {
+	if r.s == nil {
+		s := seriesHeader(r.sn)
+		r.s = &s
+	}
+	r.pn, r.begun, r.count = &node{name: "Period"}, false, 0
+}
+
+// beginPeriod checks the Period's fields and hands it to the handler.
+func (r *seriesReader) beginPeriod() error {
+	pn, where, pi := r.pn, r.where(), r.pi
+	p := Period{Resolution: pn.val("resolution")}
+	var err error
+	if p.Start, err = ParseTime(pn.val("timeInterval", "start")); err != nil {
+		return fmt.Errorf("%s Period %d timeInterval.start: %w", where, pi+1, err)
+	}
+	if p.End, err = ParseTime(pn.val("timeInterval", "end")); err != nil {
+		return fmt.Errorf("%s Period %d timeInterval.end: %w", where, pi+1, err)
+	}
+	if !p.End.After(p.Start) {
+		return fmt.Errorf("%s Period %d: end %s is not after start %s", where, pi+1,
+			p.End.Format(time.RFC3339), p.Start.Format(time.RFC3339))
+	}
+	if p.End.Sub(p.Start) > maxPeriod {
+		return fmt.Errorf("%s Period %d: %s to %s is longer than 20 years", where, pi+1,
+			p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339))
+	}
+	if _, err := stepper(p.Resolution); err != nil {
+		return fmt.Errorf("%s Period %d: %w", where, pi+1, err)
+	}
+	r.p, r.begun = p, true
+	r.d.frozen = true
+	return r.h.begin(r.d, r.s, r.idx, pi, &r.p)
+}
+
+// point takes one Point element of the Period being read.
+func (r *seriesReader) point(n *node) error {
+	if !r.begun {
+		if err := r.beginPeriod(); err != nil {
+			return err
+		}
+	}
+	pt, err := pointFrom(n)
+	return r.add(pt, err)
+}
+
+// add takes one Point read (or the error reading it).
+func (r *seriesReader) add(pt Point, err error) error {
+	if !r.begun {
+		if err := r.beginPeriod(); err != nil {
+			return err
+		}
+	}
+	r.count++
+	if err != nil {
+		return fmt.Errorf("%s Period %d Point %d: %w", r.where(), r.pi+1, r.count, err)
+	}
+	r.batch = append(r.batch, pt)
+	if len(r.batch) >= writeBatch {
+		if err := r.h.points(r.batch); err != nil {
+			return err
+		}
+		r.batch = r.batch[:0]
+	}
+	return nil
+}
+
+// endPeriod closes the Period being read.
+func (r *seriesReader) endPeriod() error {
+	if !r.begun {
+		if err := r.beginPeriod(); err != nil {
+			return err
+		}
+	}
+	if len(r.batch) > 0 {
+		if err := r.h.points(r.batch); err != nil {
+			return err
+		}
+		r.batch = r.batch[:0]
+	}
+	if err := r.h.end(); err != nil {
+		return err
+	}
+	r.s.Periods = append(r.s.Periods, r.p)
+	r.pn = nil
+	r.pi++
+	return nil
+}
+
+// finish closes the Series and adds it (with its Periods' descriptions, without their points)
+// to the document.
+func (r *seriesReader) finish() {
+	if r.s == nil {
+		s := seriesHeader(r.sn)
+		r.s = &s
+	}
+	r.d.Series = append(r.d.Series, *r.s)
+}
+
+// headerAfterSeries refuses a header field that would change how points already stored are
+// keyed (a JSON document may order its members freely; DataHub writes the header first).
+func (d *Document) headerAfterSeries(n *node) error {
+	if d.frozen && n.name == "process.processType" && strings.TrimSpace(n.text) != d.ProcessType {
+		return fmt.Errorf("%s: process.processType comes after the Series; CIM puts the header first", d.Root)
+	}
+	return nil
+}
+
+// collector is the handler of [Parse]: it keeps every point, for callers that want the whole
+// document (tests, the simulator) and small documents.
+type collector struct {
+	pts map[[2]int][]Point
+	key [2]int
+}
+
+func (c *collector) begin(_ *Document, _ *Series, si, pi int, _ *Period) error {
+	c.key = [2]int{si, pi}
+	if c.pts == nil {
+		c.pts = map[[2]int][]Point{}
+	}
+	return nil
+}
+
+func (c *collector) points(pts []Point) error {
+	c.pts[c.key] = append(c.pts[c.key], pts...)
+	return nil
+}
+
+func (c *collector) end() error { return nil }
+
+// fill gives the document's periods their points.
+func (c *collector) fill(d *Document) {
+	for k, pts := range c.pts {
+		if k[0] < len(d.Series) && k[1] < len(d.Series[k[0]].Periods) {
+			d.Series[k[0]].Periods[k[1]].Points = pts
+		}
+	}
 }
 
 func pointFrom(n *node) (Point, error) {
-	pos := n.val("position")
+	return pointOf(n.val("position"), n.first("quantity", "energy_Quantity.quantity"), n.val("quality"),
+		n.val("price.amount"), n.val("energySum_Quantity.quantity"))
+}
+
+// pointOf checks and makes a Point from the texts of its elements.
+func pointOf(pos, qty, quality, price, amount string) (Point, error) {
 	i, err := strconv.Atoi(pos)
 	if err != nil || i < 1 || i > maxPosition {
 		return Point{}, fmt.Errorf("position %q is not a number from 1 to %d", pos, maxPosition)
 	}
-	p := Point{
-		Position: i,
-		Quantity: n.first("quantity", "energy_Quantity.quantity"),
-		Quality:  n.val("quality"),
-		Price:    n.val("price.amount"),
-		Amount:   n.val("energySum_Quantity.quantity"),
-	}
-	for _, f := range [...]struct{ name, v string }{{"quantity", p.Quantity}, {"price.amount", p.Price}, {"energySum_Quantity.quantity", p.Amount}} {
+	p := Point{Position: i, Quantity: qty, Quality: quality, Price: price, Amount: amount}
+	for _, f := range [...]struct {
+		name, v string
+		to      *float64
+	}{{"quantity", p.Quantity, &p.qty}, {"price.amount", p.Price, &p.price}, {"energySum_Quantity.quantity", p.Amount, &p.amount}} {
 		if f.v != "" {
-			if _, err := ParseDecimal(f.v); err != nil {
+			v, err := ParseDecimal(f.v)
+			if err != nil {
 				return p, fmt.Errorf("position %d %s: %w", i, f.name, err)
 			}
+			*f.to = v
 		}
 	}
 	return p, nil

@@ -20,7 +20,6 @@ import (
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
 	"custody/sync/engine"
-	"custody/sync/logkey"
 	"custody/sync/settings"
 	"custody/sync/syncerr"
 )
@@ -34,6 +33,8 @@ type Config struct {
 	Queues                                 []string
 	Format                                 string // xml or json
 	SecretExpires                          time.Time
+	// Identity is the actor's GLN and market role and DataHub's routes.
+	Identity Identity
 }
 
 // ConfigOf reads and checks a source's settings.
@@ -54,6 +55,11 @@ func ConfigOf(src store.Source) (Config, error) {
 	if len(c.Queues) == 0 {
 		c.Queues = DefaultQueues
 	}
+	id, err := identityOf(src)
+	if err != nil {
+		return c, syncerr.E(syncerr.Config, "settings", err)
+	}
+	c.Identity = id
 	switch c.Format {
 	case "":
 		c.Format = "xml"
@@ -190,8 +196,9 @@ func withExpiry(err error, expiry string) error {
 	return err
 }
 
-// Test fetches a token and peeks the first queue (a peek changes nothing on the server) and
-// says what it found, with a warning when the client secret expires within 30 days.
+// Test fetches a token, calls the health endpoint (GET /ping) with it, and peeks the first
+// queue (a peek changes nothing on the server), and says what it found, with a warning when the
+// client secret expires within 30 days.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	c, cfg, err := d.Client(job)
 	if err != nil {
@@ -200,14 +207,31 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	if err := c.Token(ctx); err != nil {
 		return "", err
 	}
+	msg := "token accepted"
+	status, err := c.Ping(ctx, cfg.Identity.HealthPath)
+	switch {
+	case err == nil:
+		msg += fmt.Sprintf("; health endpoint %s answered %d", cfg.Identity.HealthPath, status)
+	case syncerr.KindOf(err) == syncerr.Auth:
+		return "", err
+	default:
+		// Not every environment serves it; the peek below is what counts.
+		msg += fmt.Sprintf("; health endpoint %s: %v", cfg.Identity.HealthPath, err)
+	}
 	p, err := c.Peek(ctx, cfg.Queues[0])
 	if err != nil {
 		return "", err
 	}
-	msg := fmt.Sprintf("token accepted; queue %s is empty", cfg.Queues[0])
-	if p != nil {
+	if p == nil {
+		msg += fmt.Sprintf("; queue %s is empty", cfg.Queues[0])
+	} else {
 		p.Body.Close()
-		msg = fmt.Sprintf("token accepted; queue %s has a document waiting (%s)", cfg.Queues[0], p.MessageID)
+		msg += fmt.Sprintf("; queue %s has a document waiting (%s)", cfg.Queues[0], p.MessageID)
+	}
+	if cfg.Identity.Sender == "" || cfg.Identity.Role == "" {
+		msg += "; no sender GLN or market role set (requests need them: sources add ... --sender-gln GLN --market-role ROLE)"
+	} else {
+		msg += fmt.Sprintf("; acting as %s in role %s", cfg.Identity.Sender, cfg.Identity.Role)
 	}
 	if w := cfg.ExpiryWarning(d.now()); w != "" {
 		msg += "; WARNING: " + w
@@ -299,10 +323,10 @@ func (d *Driver) flushPending(ctx context.Context, job *engine.Job, c *Client, l
 		case err == nil:
 			done = append(done, a.ID)
 		case errors.Is(err, ErrUnknownMessage):
-			log.Warn("pending dequeue refused as unknown; skipped", logkey.Op, "dequeue", logkey.Err, err)
+			log.Warn("pending dequeue refused as unknown; skipped", "op", "dequeue", "err", err)
 			done = append(done, a.ID)
 		case syncerr.KindOf(err) == syncerr.Server:
-			log.Warn("pending dequeue failed; the document will come again", logkey.Op, "dequeue", logkey.Err, err)
+			log.Warn("pending dequeue failed; the document will come again", "op", "dequeue", "err", err)
 		default:
 			return err
 		}
@@ -348,13 +372,25 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 		return taken{}, syncerr.E(syncerr.Network, "read document from "+queue, err)
 	}
 	crashpoint.Hit(crashpoint.AfterArchive)
-	// 2. Parse from the archive.
+	// 2. Parse from the archive and store as it is read, in one transaction with the message
+	// record and the pending dequeue: the points of a big document are never all in memory.
 	body, err := job.Store.OpenPayload(ctx, payload.ID)
 	if err != nil {
 		return taken{}, syncerr.E(syncerr.Local, "open archived document", err)
 	}
-	doc, perr := Parse(format, body)
+	defer body.Close()
+	tx, err := job.Store.Begin(ctx)
+	if err != nil {
+		return taken{}, syncerr.E(syncerr.Local, "store document", err)
+	}
+	defer tx.Rollback()
+	doc, res, perr := Import(tx, format, body, PutOptions{SourceID: src.ID, PayloadID: payload.ID, Correlation: p.Correlation, MessageID: p.MessageID})
 	body.Close()
+	var storeErr *StoreError
+	if errors.As(perr, &storeErr) {
+		// The database failed, not the document: keep it on the server for the next run.
+		return taken{}, syncerr.E(syncerr.Local, "store document", perr)
+	}
 	id := p.MessageID
 	if id == "" && doc != nil {
 		id = doc.MRID // no MessageId header: the document mRID is the same value
@@ -362,34 +398,19 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 	if id == "" {
 		return taken{}, syncerr.Errorf(syncerr.Server, "peek "+queue, "DataHub answered 200 without a MessageId and the document has no readable mRID (archived as payload %d)", payload.ID)
 	}
-	// 3. Commit data, message record and the pending dequeue together.
-	tx, err := job.Store.Begin(ctx)
-	if err != nil {
-		return taken{}, syncerr.E(syncerr.Local, "store document", err)
-	}
-	defer tx.Rollback()
 	out := taken{id: id}
-	if perr == nil {
-		if doc.MRID != id {
-			doc.Warnings = append(doc.Warnings, fmt.Sprintf("document mRID %s differs from MessageId %s", doc.MRID, id))
-			doc.MRID = id
+	if perr != nil {
+		// The data cannot be stored as it is: start over and keep only the record.
+		tx.Rollback()
+		if tx, err = job.Store.Begin(ctx); err != nil {
+			return taken{}, syncerr.E(syncerr.Local, "store document", err)
 		}
-		res, err := Put(tx, doc, PutOptions{SourceID: src.ID, PayloadID: payload.ID, Correlation: p.Correlation})
-		if err != nil {
-			// The data cannot be stored as it is: start over and keep only the record.
-			putErr := err
-			tx.Rollback()
-			if tx, err = job.Store.Begin(ctx); err != nil {
-				return taken{}, syncerr.E(syncerr.Local, "store document", err)
-			}
-			defer tx.Rollback()
-			perr = putErr
-		} else {
-			crashpoint.Hit(crashpoint.MidTx)
-			out.readings = res.Readings
-			for _, w := range res.Warnings {
-				log.Warn("document warning", logkey.Op, "parse", logkey.Count, res.Readings, logkey.Err, w)
-			}
+		defer tx.Rollback()
+	} else {
+		crashpoint.Hit(crashpoint.MidTx)
+		out.readings = res.Readings
+		for _, w := range res.Warnings {
+			log.Warn("document warning", "op", "parse", "count", res.Readings, "err", w)
 		}
 	}
 	if perr != nil {
@@ -398,7 +419,7 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 		if doc != nil {
 			root = doc.Root
 		}
-		log.Warn("unreadable document archived and dequeued", logkey.Op, "parse", logkey.URLPath, "/v1.0/cim/"+queue, logkey.Err, perr)
+		log.Warn("unreadable document archived and dequeued", "op", "parse", "url-path", "/v1.0/cim/"+queue, "err", perr)
 		m := store.Message{SourceID: src.ID, MessageID: id, Type: root, Correlation: p.Correlation, Error: perr.Error(),
 			PayloadID: payload.ID, Attrs: map[string]string{"queue": queue}}
 		if err := tx.PutMessage(&m); err != nil {
@@ -428,7 +449,7 @@ func (d *Driver) take(ctx context.Context, job *engine.Job, c *Client, queue str
 		if !errors.Is(err, ErrUnknownMessage) {
 			return taken{}, err // the pending dequeue is sent on the next run
 		}
-		log.Warn("dequeue refused as unknown; skipped", logkey.Op, "dequeue", logkey.Err, err)
+		log.Warn("dequeue refused as unknown; skipped", "op", "dequeue", "err", err)
 	}
 	crashpoint.Hit(crashpoint.AfterDequeue)
 	if err := job.Store.DeletePendingAck(ctx, src.ID, "dequeue", id); err != nil {

@@ -2,8 +2,11 @@ package datahub
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -48,6 +51,8 @@ func FuzzParseXML(f *testing.F) {
 		if err == nil {
 			walk(t, d)
 		}
+		// The fast path for Points reads exactly what encoding/xml reads.
+		sameReadingFuzz(t, b)
 	})
 }
 
@@ -57,6 +62,14 @@ func FuzzParseJSON(f *testing.F) {
 		d, err := ParseJSON(bytes.NewReader(b))
 		if err == nil {
 			walk(t, d)
+		}
+		// Decoding a Point whole reads what reading it token by token reads.
+		fast, slow, fe, se := parseJSONBothWays(b)
+		if (fe == nil) != (se == nil) {
+			t.Fatalf("decoded %v, token by token %v", fe, se)
+		}
+		if fe == nil && !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("decoded\n%+v\ntoken by token\n%+v", fast, slow)
 		}
 	})
 }
@@ -68,4 +81,41 @@ func FuzzParseAPIError(f *testing.F) {
 			t.Fatal("no error value")
 		}
 	})
+}
+
+// FuzzImport parses and stores in one pass, as a sync does: whatever the bytes, no panic, and
+// an error is either the document's or the store's.
+func FuzzImport(f *testing.F) {
+	addSeeds(f, "testdata/*/*.xml")
+	addSeeds(f, "testdata/*/*.json")
+	st := newStore(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		format := FormatXML
+		if LooksLikeJSON(b) {
+			format = FormatJSON
+		}
+		tx, err := st.Begin(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		_, res, err := Import(tx, format, bytes.NewReader(b), PutOptions{})
+		var se *StoreError
+		if errors.As(err, &se) {
+			t.Fatalf("store error on fuzzed input: %v", err)
+		}
+		if err == nil && res.Message.MessageID == "" {
+			t.Fatal("a document stored without its message record")
+		}
+	})
+}
+
+func sameReadingFuzz(t *testing.T, b []byte) {
+	fast, slow, fe, se := parseBothWays(b)
+	if (fe == nil) != (se == nil) || (fe != nil && fe.Error() != se.Error()) {
+		t.Fatalf("fast path error %v, decoder error %v", fe, se)
+	}
+	if fe == nil && !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("the fast path read\n%+v\nthe decoder read\n%+v", fast, slow)
+	}
 }

@@ -36,6 +36,7 @@ func (d *Driver) Describe() settings.Kind {
 			Hint: "document format"},
 		{Key: CfgCA, Flag: "ca", Label: "Extra CA", Type: settings.File, Hint: "extra CA certificate (PEM) to trust for this source"},
 	}
+	s = append(s, IdentitySettings()...)
 	s = append(s, settings.Common(engine.DefaultInterval("datahub"))...)
 	return settings.Kind{Name: "datahub", Title: "DataHub (Energinet)", Settings: s}
 }

@@ -48,7 +48,20 @@ type PutOptions struct {
 	PayloadID int64
 	// Correlation is the CorrelationId header the server sent with the document, if any.
 	Correlation string
+	// MessageID is the MessageId header the document came with; when it differs from the
+	// document's mRID, it wins (it is what DataHub dequeues by) and a warning says so.
+	MessageID string
 }
+
+// StoreError is a failure of the database while a document was written, as opposed to a
+// problem with the document: the document is not at fault and must not be given up on.
+type StoreError struct{ Err error }
+
+// Error says that the store failed, and how.
+func (e *StoreError) Error() string { return "store: " + e.Err.Error() }
+
+// Unwrap returns the database's error.
+func (e *StoreError) Unwrap() error { return e.Err }
 
 // PutResult is what a document brought in.
 type PutResult struct {
@@ -62,78 +75,247 @@ type PutResult struct {
 	Linked *store.DataHubRequest
 }
 
-// Put writes a document through tx: meters, series and readings of every time series, the
-// message record, and the link to the request it answers. It does not commit.
+// Put writes a parsed document through tx: meters, series and readings of every time series,
+// the message record, and the link to the request it answers. It does not commit. [Import]
+// does the same while parsing, without holding the document's points.
 func Put(tx *store.Tx, d *Document, o PutOptions) (PutResult, error) {
-	var res PutResult
-	if d.IsRequest() {
-		return res, fmt.Errorf("%s %s is a request document (one a market actor sends to DataHub), not data to import", d.Root, d.MRID)
-	}
-	res.Warnings = append(res.Warnings, d.Warnings...)
-	meters := map[string]bool{}
+	w := newWriter(tx, o)
 	for i := range d.Series {
 		s := &d.Series[i]
-		if len(s.Periods) == 0 {
-			continue
-		}
-		m, sr, err := describe(d, s, o.SourceID)
-		if err != nil {
-			return res, fmt.Errorf("%s Series %d: %w", d.Root, i+1, err)
-		}
-		if err := tx.UpsertMeter(&m); err != nil {
-			return res, err
-		}
-		if !meters[m.Key] {
-			meters[m.Key] = true
-			res.Meters++
-		}
-		for pi, p := range s.Periods {
-			step, _ := stepper(p.Resolution) // checked by seriesFrom
-			psr := sr
-			psr.MeterID = m.ID
-			psr.Key = seriesKey(s, p.Resolution, sr.Unit)
-			psr.Seconds = step.Nominal()
-			if err := tx.UpsertSeries(&psr); err != nil {
-				return res, err
+		for pi := range s.Periods {
+			p := &s.Periods[pi]
+			if err := w.begin(d, s, i, pi, p); err != nil {
+				return w.res, err
 			}
-			res.Series++
-			want := step.Count(p.Start, p.End)
-			rs := make([]store.Reading, 0, len(p.Points))
-			for _, pt := range p.Points {
-				if pt.Position > want {
-					res.Warnings = append(res.Warnings, fmt.Sprintf("Series %s Period %d: position %d is beyond the %d positions from %s to %s",
-						s.MRID, pi+1, pt.Position, want, p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339)))
-				}
-				begin, end := step.At(p.Start, pt.Position)
-				r := store.Reading{Start: begin.Unix(), Seconds: int64(end.Sub(begin) / time.Second), Quality: pt.Quality}
-				if pt.Quantity == "" || strings.EqualFold(pt.Quality, "A02") {
-					r.Missing = true
-				} else {
-					r.Value, _ = ParseDecimal(pt.Quantity) // checked by pointFrom
-				}
-				if pt.Amount != "" {
-					r.Cost, _ = ParseDecimal(pt.Amount)
-					r.HasCost = true
-				}
-				rs = append(rs, r)
-				if res.From.IsZero() || begin.Before(res.From) {
-					res.From = begin
-				}
-				if end.After(res.To) {
-					res.To = end
-				}
+			if err := w.points(p.Points); err != nil {
+				return w.res, err
 			}
-			if len(p.Points) != want && len(p.Points) > 0 {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("Series %s Period %d: %d of %d positions present", s.MRID, pi+1, len(p.Points), want))
+			if err := w.end(); err != nil {
+				return w.res, err
 			}
-			if err := tx.PutReadings(psr.ID, rs); err != nil {
-				return res, err
-			}
-			res.Readings += len(rs)
 		}
 	}
+	return w.finish(d)
+}
+
+// writeBatch is how many points are written to the store at a time.
+const writeBatch = 4096
+
+// writer stores the points of one document period by period, batch by batch, so that a
+// document's points never need to be held at once.
+type writer struct {
+	tx     *store.Tx
+	o      PutOptions
+	res    PutResult
+	meters map[string]int64
+	cur    *periodState
+}
+
+// periodState is the period being written: its series (quantity, and price and amount for
+// wholesale results, made when the first price or amount comes) and the points refused.
+type periodState struct {
+	s                 *Series
+	pi                int
+	p                 Period
+	step              Step
+	want              int
+	qty, price, amt   store.Series
+	rs, prices, amts  []store.Reading
+	present, refused  int
+	firstRef, lastRef int
+}
+
+func newWriter(tx *store.Tx, o PutOptions) *writer {
+	return &writer{tx: tx, o: o, meters: map[string]int64{}}
+}
+
+// begin starts period pi of series s (index si): it upserts the meter and the quantity series.
+func (w *writer) begin(d *Document, s *Series, si, pi int, p *Period) error {
+	if d.IsRequest() {
+		return fmt.Errorf("%s %s is a request document (one a market actor sends to DataHub), not data to import", d.Root, d.MRID)
+	}
+	m, sr, err := describe(d, s, w.o.SourceID)
+	if err != nil {
+		return fmt.Errorf("%s Series %d: %w", d.Root, si+1, err)
+	}
+	if w.o.MessageID != "" {
+		sr.Attrs["message_id"] = w.o.MessageID
+	}
+	if id, ok := w.meters[m.Key]; ok {
+		m.ID = id
+	} else {
+		if err := w.tx.UpsertMeter(&m); err != nil {
+			return &StoreError{err}
+		}
+		w.meters[m.Key] = m.ID
+		w.res.Meters++
+	}
+	step, err := stepper(p.Resolution)
+	if err != nil {
+		return fmt.Errorf("%s Series %d Period %d: %w", d.Root, si+1, pi+1, err)
+	}
+	st := &periodState{s: s, pi: pi, p: Period{Resolution: p.Resolution, Start: p.Start, End: p.End}, step: step,
+		want: step.Count(p.Start, p.End)}
+	st.qty = sr
+	st.qty.MeterID = m.ID
+	st.qty.Key = seriesKey(d.ProcessType, s, p.Resolution, sr.Unit)
+	st.qty.Seconds = step.Nominal()
+	if err := w.tx.UpsertSeries(&st.qty); err != nil {
+		return &StoreError{err}
+	}
+	w.res.Series++
+	// The price and amount series are made on their first value.
+	cur := s.Currency
+	if cur == "" {
+		cur = "DKK" // DataHub's only currency; RSM-019 names it, older output may not
+	}
+	st.price = sr
+	st.price.MeterID, st.price.Seconds, st.price.Flow, st.price.Currency = m.ID, st.qty.Seconds, "", cur
+	st.price.Kind = "price"
+	st.price.Unit = cur + "/" + priceUnit(s, sr.Unit)
+	st.price.Key = seriesKey(d.ProcessType, s, p.Resolution, st.price.Unit) + "/price"
+	st.price.Attrs = withName(sr.Attrs, "price")
+	st.amt = st.price
+	st.amt.Kind = "cost"
+	st.amt.Unit = cur
+	st.amt.Key = seriesKey(d.ProcessType, s, p.Resolution, cur) + "/amount"
+	st.amt.Attrs = withName(sr.Attrs, "amount")
+	w.cur = st
+	return nil
+}
+
+// priceUnit is the symbol of the unit a series' prices are per: price_Measure_Unit.name, else
+// the quantity's unit.
+func priceUnit(s *Series, qtyUnit string) string {
+	if sym, _, err := UnitSymbol(s.PriceUnit); err == nil {
+		return sym
+	}
+	return qtyUnit
+}
+
+// withName copies attrs with the kind of values ("price", "amount") added to the name.
+func withName(attrs map[string]string, what string) map[string]string {
+	out := make(map[string]string, len(attrs)+1)
+	for k, v := range attrs {
+		out[k] = v
+	}
+	if n := out["name"]; n != "" {
+		out["name"] = n + " · " + what
+	} else {
+		out["name"] = what
+	}
+	out["values"] = what
+	return out
+}
+
+// points writes a batch of points of the current period. Points beyond the period's interval
+// are refused (counted, and reported once per period by end).
+func (w *writer) points(pts []Point) error {
+	st := w.cur
+	for _, pt := range pts {
+		if pt.Position > st.want {
+			if st.refused == 0 || pt.Position < st.firstRef {
+				st.firstRef = pt.Position
+			}
+			st.lastRef = max(st.lastRef, pt.Position)
+			st.refused++
+			continue
+		}
+		st.present++
+		begin, end := st.step.At(st.p.Start, pt.Position)
+		r := store.Reading{Start: begin.Unix(), Seconds: int64(end.Sub(begin) / time.Second), Quality: pt.Quality}
+		if pt.Quantity == "" || strings.EqualFold(pt.Quality, "A02") {
+			r.Missing = true
+		} else {
+			r.Value = pt.value(pt.Quantity, pt.qty)
+		}
+		if pt.Amount != "" {
+			r.Cost = pt.value(pt.Amount, pt.amount)
+			r.HasCost = true
+			st.amts = append(st.amts, store.Reading{Start: r.Start, Seconds: r.Seconds, Value: r.Cost, Quality: pt.Quality})
+		}
+		if pt.Price != "" {
+			v := pt.value(pt.Price, pt.price)
+			st.prices = append(st.prices, store.Reading{Start: r.Start, Seconds: r.Seconds, Value: v, Quality: pt.Quality})
+		}
+		st.rs = append(st.rs, r)
+		if w.res.From.IsZero() || begin.Before(w.res.From) {
+			w.res.From = begin
+		}
+		if end.After(w.res.To) {
+			w.res.To = end
+		}
+		if len(st.rs) >= writeBatch {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// flush writes the buffered readings of the current period.
+func (w *writer) flush() error {
+	st := w.cur
+	for _, b := range []struct {
+		sr *store.Series
+		rs *[]store.Reading
+	}{{&st.qty, &st.rs}, {&st.price, &st.prices}, {&st.amt, &st.amts}} {
+		if len(*b.rs) == 0 {
+			continue
+		}
+		if b.sr.ID == 0 {
+			if err := w.tx.UpsertSeries(b.sr); err != nil {
+				return &StoreError{err}
+			}
+			w.res.Series++
+		}
+		if err := w.tx.PutReadings(b.sr.ID, *b.rs); err != nil {
+			return &StoreError{err}
+		}
+		*b.rs = (*b.rs)[:0]
+	}
+	return nil
+}
+
+// end finishes the current period: the last batch, and one warning for what was refused or
+// absent.
+func (w *writer) end() error {
+	st := w.cur
+	if err := w.flush(); err != nil {
+		return err
+	}
+	w.res.Readings += st.present
+	where := fmt.Sprintf("Series %s Period %d", st.s.MRID, st.pi+1)
+	span := fmt.Sprintf("from %s to %s", st.p.Start.Format(time.RFC3339), st.p.End.Format(time.RFC3339))
+	if st.refused > 0 {
+		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("%s: %d points refused: positions %d to %d lie beyond the %d positions %s",
+			where, st.refused, st.firstRef, st.lastRef, st.want, span))
+	}
+	if st.present != st.want && st.present > 0 {
+		w.res.Warnings = append(w.res.Warnings, fmt.Sprintf("%s: %d of %d positions present", where, st.present, st.want))
+	}
+	w.cur = nil
+	return nil
+}
+
+// finish writes the message record and links it to the request it answers.
+func (w *writer) finish(d *Document) (PutResult, error) {
+	res, tx, o := &w.res, w.tx, w.o
+	if d.IsRequest() {
+		return *res, fmt.Errorf("%s %s is a request document (one a market actor sends to DataHub), not data to import", d.Root, d.MRID)
+	}
+	if o.MessageID != "" && d.MRID != o.MessageID {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("document mRID %s differs from MessageId %s", d.MRID, o.MessageID))
+		d.MRID = o.MessageID
+	}
+	res.Warnings = append(d.Warnings, res.Warnings...)
 	msg := messageOf(d, o)
 	msg.Readings = int64(res.Readings)
+	if len(res.Warnings) > 0 {
+		// Kept with the message, so that what was refused can be seen later (custody messages).
+		msg.Attrs["warnings"] = strings.Join(res.Warnings, "; ")
+	}
 	seen := map[string]bool{}
 	for _, s := range d.Series {
 		if s.OriginalTransaction == "" || seen[s.OriginalTransaction] {
@@ -142,9 +324,28 @@ func Put(tx *store.Tx, d *Document, o PutOptions) (PutResult, error) {
 		seen[s.OriginalTransaction] = true
 		r, found, err := tx.LinkDataHubAnswer(o.SourceID, s.OriginalTransaction, d.MRID)
 		if err != nil {
-			return res, err
+			return *res, &StoreError{err}
 		}
 		if found {
+			if d.isRejection() {
+				var why []string
+				for _, rs := range d.Series {
+					if rs.OriginalTransaction != s.OriginalTransaction {
+						continue
+					}
+					for _, reason := range rs.Reasons {
+						why = append(why, ExplainReason(reason))
+					}
+				}
+				if len(why) == 0 {
+					why = append(why, "DataHub rejected it without a reason code")
+				}
+				text := strings.Join(why, "; ")
+				if err := tx.SetDataHubRequestRejected(r.ID, text); err != nil {
+					return *res, &StoreError{err}
+				}
+				r.Status, r.Error = store.RequestRejected, text
+			}
 			res.Linked = &r
 			msg.Attrs["request"] = r.MessageID
 			if r.Correlation != "" {
@@ -154,14 +355,14 @@ func Put(tx *store.Tx, d *Document, o PutOptions) (PutResult, error) {
 	}
 	if o.SourceID == 0 {
 		if err := tx.ForgetFileMessage(msg.MessageID); err != nil {
-			return res, err
+			return *res, &StoreError{err}
 		}
 	}
 	if err := tx.PutMessage(&msg); err != nil {
-		return res, err
+		return *res, &StoreError{err}
 	}
 	res.Message = msg
-	return res, nil
+	return *res, nil
 }
 
 // messageOf is the message record of a document.
@@ -231,6 +432,10 @@ func describe(d *Document, s *Series, sourceID int64) (store.Meter, store.Series
 		Currency:  s.Currency,
 		Attrs:     map[string]string{"message_id": d.MRID},
 	}
+	if _, ok := seriesIdentity(d.ProcessType, s); ok {
+		sr.Attrs["name"] = SeriesName(d.ProcessType, s.SettlementVersion, s.MPType, s.SettlementMethod, s.ChargeType, s.ChargeCode,
+			s.EnergySupplier, s.BalanceResponsible)
+	}
 	for k, v := range map[string]string{
 		"series_mrid": s.MRID, "product": s.Product, "metering_point_type": s.MPType, "settlement_method": s.SettlementMethod,
 		"grid_area": s.GridArea, "energy_supplier": s.EnergySupplier, "balance_responsible": s.BalanceResponsible,
@@ -244,12 +449,19 @@ func describe(d *Document, s *Series, sourceID int64) (store.Meter, store.Series
 	return m, sr, nil
 }
 
-// seriesKey is the stable identifier of a series under its meter: product and metering point
-// type first, then whatever else tells like series apart, then resolution and unit.
-func seriesKey(s *Series, resolution, unit string) string {
-	parts := []string{s.Product}
+// seriesKey is the stable identifier of a series under its meter: for a grid-area result the
+// process type and settlement version first (balance fixing, wholesale fixing and each
+// correction are different results), then product and metering point type, then whatever else
+// tells like series apart, then resolution and unit.
+func seriesKey(processType string, s *Series, resolution, unit string) string {
+	var parts []string
+	if p, ok := seriesIdentity(processType, s); ok {
+		parts = append(parts, p)
+	}
 	if s.Product == "" {
-		parts[0] = "-"
+		parts = append(parts, "-")
+	} else {
+		parts = append(parts, s.Product)
 	}
 	if s.MPType != "" {
 		parts = append(parts, s.MPType)
@@ -267,4 +479,14 @@ func seriesKey(s *Series, resolution, unit string) string {
 		parts = append(parts, "brp:"+s.BalanceResponsible)
 	}
 	return strings.Join(append(parts, strings.ToUpper(resolution), unit), "/")
+}
+
+// value is a point's value: parsed when it was read, or (for a Point made by hand) now. The
+// text was checked when it was read.
+func (p *Point) value(text string, parsed float64) float64 {
+	if parsed != 0 {
+		return parsed
+	}
+	v, _ := ParseDecimal(text)
+	return v
 }

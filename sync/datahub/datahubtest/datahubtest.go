@@ -43,6 +43,14 @@ type Options struct {
 	AppID        string // the scope is AppID + "/.default"; default Energinet's published app id
 	// Fixtures enqueues the project's peek-response fixtures at start.
 	Fixtures bool
+	// ValidatedRoute, when set, is the only name RSM-015 is served under (requestvalidatedmeasurements
+	// or requestvalidatedmeasuredata: which one API Management exposes is not settled); the other
+	// answers 404. Empty serves both.
+	ValidatedRoute string
+	// Results enqueues, at start, the settlement results of one day (2025-03-01) in grid area
+	// 804 that DataHub sends a supplier: balance fixing (D04), wholesale fixing (D05) and two
+	// correction settlements (D32 D01, D02), wholesale ones with prices and amounts.
+	Results bool
 	// Generate enqueues this many generated RSM-012 documents at start.
 	Generate int
 	// Every, when set, enqueues one more generated document every Every (checked on peek).
@@ -93,6 +101,7 @@ type Server struct {
 	seq        int
 	next       time.Time
 	peeks      int
+	pings      int
 	tokenCalls int
 }
 
@@ -140,6 +149,9 @@ func Start(pki *simtls.PKI, addr string, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if opts.Results {
+		s.results()
+	}
 	for i := 0; i < opts.Generate; i++ {
 		s.generate()
 	}
@@ -183,6 +195,8 @@ func (s *Server) DemoSource(name string, files simtls.Files) (store.Source, stri
 	src := store.Source{Name: name, Kind: "datahub", Enabled: true, Config: map[string]string{
 		"base_url": s.URL(), "token_url": s.TokenURL(), "client_id": s.opts.ClientID, "scope": s.Scope(),
 		"format": "xml", "ca": files.CA,
+		// The actor the simulator delivers to, so that requests can go out at once.
+		datahub.SettingSenderGLN: s.opts.Receiver, datahub.SettingMarketRole: s.opts.ReceiverRole,
 	}}
 	src.SetList("queues", datahub.DefaultQueues)
 	return src, s.opts.ClientSecret
@@ -250,6 +264,13 @@ func (s *Server) Peeks() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peeks
+}
+
+// Pings is the number of authorised calls of the health endpoint (GET /ping).
+func (s *Server) Pings() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pings
 }
 
 // TokenCalls is the number of token requests received.
@@ -331,6 +352,18 @@ func randomHex(n int) string {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/"+s.opts.Tenant+"/oauth2/v2.0/token" {
 		s.token(w, r)
+		return
+	}
+	if r.URL.Path == "/ping" && r.Method == http.MethodGet {
+		// The health endpoint of Energinet's interface document, behind the same token.
+		if !s.authorised(w, r) {
+			return
+		}
+		s.mu.Lock()
+		s.pings++
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Healthy")
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1.0/cim/")

@@ -177,6 +177,7 @@ func TestSimulatorOutputIsValidCIM(t *testing.T) {
 		"RejectRequestAggregatedMeasureData_MarketDocument": {"urn-ediel-org-measure-rejectrequestaggregatedmeasuredata-0-1.xsd", "Reject-request-aggregated-measure-data-assembly-model.schema.json"},
 		"RejectRequestValidatedMeasureData_MarketDocument":  {"urn-ediel-org-measure-rejectrequestvalidatedmeasuredata-0-1.xsd", "Reject-request-validated-measure-data-assembly-model.schema.json"},
 		"RejectRequestWholesaleSettlement_MarketDocument":   {"urn-ediel-org-measure-rejectrequestwholesalesettlement-0-1.xsd", "Reject-request-wholesale-settlement-assembly-model.schema.json"},
+		"NotifyWholesaleServices_MarketDocument":            {"urn-ediel-org-measure-notifywholesaleservices-0-1.xsd", "Notify-wholesale-services-assembly-model.schema.json"},
 	}
 	js, err := schematest.LoadJSON("../testdata/schemas/json")
 	if err != nil {
@@ -184,7 +185,7 @@ func TestSimulatorOutputIsValidCIM(t *testing.T) {
 	}
 	for _, format := range []string{"xml", "json"} {
 		t.Run(format, func(t *testing.T) {
-			_, _, job := setup(t, datahubtest.Options{Generate: 3}, format)
+			_, _, job := setup(t, datahubtest.Options{Generate: 3, Results: true}, format)
 			ctx := context.Background()
 			c, _, err := datahub.NewDriver().Client(job)
 			if err != nil {
@@ -197,6 +198,8 @@ func TestSimulatorOutputIsValidCIM(t *testing.T) {
 				{Kind: datahub.RequestAggregated, GridArea: "804", EnergySupplier: "5790002606892"},
 				{Kind: datahub.RequestAggregated}, // no grid area: D64
 				{Kind: datahub.RequestWholesale},  // E0H
+				{Kind: datahub.RequestWholesale, GridArea: "804", ProcessType: "D32", SettlementVersion: "D02"},
+				{Kind: datahub.RequestAggregated, GridArea: "804", ProcessType: "D32", SettlementVersion: "D01"},
 			} {
 				r.Sender, r.SenderRole, r.Start, r.End = "5790002606892", "DDQ", from, to
 				body, err := r.Build(format)
@@ -241,7 +244,9 @@ func TestSimulatorOutputIsValidCIM(t *testing.T) {
 					}
 				}
 			}
-			if len(seen) != 5 || seen["NotifyValidatedMeasureData_MarketDocument"] != 4 {
+			// The results at start: one RSM-014 (D04) and three RSM-019 (D05, D32 D01, D02).
+			if len(seen) != 6 || seen["NotifyValidatedMeasureData_MarketDocument"] != 4 || seen["NotifyWholesaleServices_MarketDocument"] != 4 ||
+				seen["NotifyAggregatedMeasureData_MarketDocument"] != 3 {
 				t.Errorf("documents seen: %v", seen)
 			}
 		})

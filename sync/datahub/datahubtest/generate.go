@@ -18,6 +18,7 @@ const (
 	nsRejectValidated = "urn:ediel.org:measure:rejectrequestvalidatedmeasuredata:0:1"
 	nsRejectAggr      = "urn:ediel.org:measure:rejectrequestaggregatedmeasuredata:0:1"
 	nsRejectWholesale = "urn:ediel.org:measure:rejectrequestwholesalesettlement:0:1"
+	nsWholesale       = "urn:ediel.org:measure:notifywholesaleservices:0:1"
 )
 
 func header(id, typ, process, receiver, role string, created time.Time, reason string) []datahub.El {
@@ -117,6 +118,9 @@ func (s *Server) incoming(w http.ResponseWriter, r *http.Request, route, format 
 		"requestvalidatedmeasuredata":  "RequestValidatedMeasureData_MarketDocument",
 	}
 	want, ok := roots[route]
+	if s.opts.ValidatedRoute != "" && strings.HasPrefix(route, "requestvalidated") && route != s.opts.ValidatedRoute {
+		ok = false
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -222,8 +226,12 @@ func (s *Server) answer(doc *datahub.Document, f reqFields) {
 		}
 		b = &bundle{category: "Aggregations", render: s.aggregatedDoc(id, doc, req, f, receiver, role)}
 	default:
-		b = &bundle{category: "Aggregations", render: reject("RejectRequestWholesaleSettlement_MarketDocument", nsRejectWholesale,
-			doc.ProcessType, "E0H", "Ingen data tilgængelig / No data available")}
+		if req.GridArea == "" || !f.end.After(f.start) {
+			b = &bundle{category: "Aggregations", render: reject("RejectRequestWholesaleSettlement_MarketDocument", nsRejectWholesale,
+				doc.ProcessType, "E0H", "Ingen data tilgængelig / No data available")}
+			break
+		}
+		b = &bundle{category: "Aggregations", render: s.wholesaleDoc(id, doc.ProcessType, req, f, receiver, role)}
 	}
 	b.id, b.ready = id, ready
 	s.add(b)
@@ -243,9 +251,14 @@ func (s *Server) aggregatedDoc(id string, doc *datahub.Document, req datahub.Ser
 		series := []datahub.El{
 			datahub.PlainEl("mRID", datahub.NewID()),
 			datahub.PlainEl("version", "1"),
-			datahub.PlainEl("originalTransactionIDReference_Series.mRID", req.MRID),
-			datahub.CodedEl("marketEvaluationPoint.type", mpType),
 		}
+		if req.SettlementVersion != "" {
+			series = append(series, datahub.CodedEl("settlement_Series.version", req.SettlementVersion))
+		}
+		if req.MRID != "" {
+			series = append(series, datahub.PlainEl("originalTransactionIDReference_Series.mRID", req.MRID))
+		}
+		series = append(series, datahub.CodedEl("marketEvaluationPoint.type", mpType))
 		if method != "" {
 			series = append(series, datahub.CodedEl("marketEvaluationPoint.settlementMethod", method))
 		}
@@ -263,6 +276,84 @@ func (s *Server) aggregatedDoc(id string, doc *datahub.Document, req datahub.Ser
 		kids := header(id, "E31", doc.ProcessType, receiver, role, created, "")
 		kids = append(kids, datahub.ListEl("Series", datahub.GroupEl("Series", series...)))
 		return datahub.Render(format, "NotifyAggregatedMeasureData_MarketDocument", nsAggregated, kids)
+	}
+}
+
+// wholesaleDoc renders an RSM-019 answer: an hourly tariff of a grid area with, per point, the
+// energy, the price and the amount (energySum), in DKK, as DataHub's wholesale results carry.
+// original is the request Series answered ("" for a result DataHub sends unasked).
+func (s *Server) wholesaleDoc(id, process string, req datahub.Series, f reqFields, receiver, role string) func(string) []byte {
+	created := s.now()
+	supplier := req.EnergySupplier
+	if supplier == "" {
+		supplier = receiver
+	}
+	owner, code := req.ChargeOwner, req.ChargeCode
+	if owner == "" {
+		owner = "5790000610877"
+	}
+	if code == "" {
+		code = "T-NET-C"
+	}
+	// Each calculation prices differently, so that results kept apart can be told apart.
+	price := map[string]int{"D05": 1265, "D32": 1270}[process] + map[string]int{"D01": 1, "D02": 2, "D03": 3}[req.SettlementVersion]
+	return func(format string) []byte {
+		series := []datahub.El{datahub.PlainEl("mRID", datahub.NewID()), datahub.PlainEl("version", "1")}
+		if req.SettlementVersion != "" {
+			series = append(series, datahub.CodedEl("settlement_Series.version", req.SettlementVersion))
+		}
+		if req.MRID != "" {
+			series = append(series, datahub.PlainEl("originalTransactionIDReference_Series.mRID", req.MRID))
+		}
+		series = append(series,
+			datahub.CodedEl("marketEvaluationPoint.type", "E17"),
+			datahub.CodedEl("marketEvaluationPoint.settlementMethod", "E02"),
+			datahub.PlainEl("chargeType.mRID", code),
+			datahub.CodedEl("chargeType.type", "D03"),
+			datahub.PartyEl("chargeType.chargeTypeOwner_MarketParticipant.mRID", "A10", owner),
+			datahub.PartyEl("meteringGridArea_Domain.mRID", "NDK", req.GridArea),
+			datahub.PartyEl("energySupplier_MarketParticipant.mRID", "A10", supplier),
+			datahub.PlainEl("product", "5790001330590"),
+			datahub.CodedEl("quantity_Measure_Unit.name", "KWH"),
+			datahub.CodedEl("price_Measure_Unit.name", "KWH"),
+			datahub.CodedEl("currency_Unit.name", "DKK"))
+		var pts []datahub.El
+		n := int(f.end.Sub(f.start) / time.Hour)
+		for pos := 1; pos <= n; pos++ {
+			milliKWh := 1_000_000 + ((7*31+pos*17)%1000)*1000 // 1,000.000 to 1,999.000 kWh
+			amount := milliKWh * price / 10_000               // kWh × DKK/kWh, in thousandths
+			pts = append(pts, datahub.GroupEl("Point",
+				datahub.CodedNumEl("position", fmt.Sprint(pos)),
+				datahub.NumberEl("energy_Quantity.quantity", fmt.Sprintf("%d.%03d", milliKWh/1000, milliKWh%1000)),
+				datahub.CodedNumEl("price.amount", fmt.Sprintf("0.%04d", price)),
+				datahub.NumberEl("energySum_Quantity.quantity", fmt.Sprintf("%d.%03d", amount/1000, amount%1000)),
+				datahub.CodedEl("quality", "A06")))
+		}
+		series = append(series, datahub.GroupEl("Period",
+			datahub.PlainEl("resolution", "PT1H"),
+			datahub.GroupEl("timeInterval", datahub.CodedEl("start", minute(f.start)), datahub.CodedEl("end", minute(f.end))),
+			datahub.ListEl("Point", pts...)))
+		kids := header(id, "E31", process, receiver, role, created, "")
+		kids = append(kids, datahub.ListEl("Series", datahub.GroupEl("Series", series...)))
+		return datahub.Render(format, "NotifyWholesaleServices_MarketDocument", nsWholesale, kids)
+	}
+}
+
+// results enqueues what DataHub sends a supplier unasked after each settlement of one Danish
+// day in grid area 804: balance fixing (D04, RSM-014), wholesale fixing (D05, RSM-019) and a
+// first and a second correction settlement (D32 D01, D02), each a separate result.
+func (s *Server) results() {
+	day := time.Date(2025, 3, 1, 0, 0, 0, 0, datahub.Copenhagen)
+	f := reqFields{start: day, end: day.AddDate(0, 0, 1)}
+	area := datahub.Series{GridArea: "804", EnergySupplier: s.opts.Receiver}
+	req := &datahub.Document{ProcessType: "D04"}
+	id := datahub.NewID()
+	s.add(&bundle{id: id, category: "Aggregations", ready: s.now(), render: s.aggregatedDoc(id, req, area, f, s.opts.Receiver, s.opts.ReceiverRole)})
+	for _, r := range []struct{ process, version string }{{"D05", ""}, {"D32", "D01"}, {"D32", "D02"}} {
+		w := area
+		w.SettlementVersion = r.version
+		id := datahub.NewID()
+		s.add(&bundle{id: id, category: "Aggregations", ready: s.now(), render: s.wholesaleDoc(id, r.process, w, f, s.opts.Receiver, s.opts.ReceiverRole)})
 	}
 }
 
