@@ -102,33 +102,14 @@ func readJSONSeries(dec *json.Decoder, sr *seriesReader) error {
 	if err := expectDelim(dec, '{'); err != nil {
 		return fmt.Errorf("Series %d: %w", sr.idx+1, err)
 	}
-	for dec.More() {
+	err := readJSONMembers(dec, sr, "Period", 2, func() error {
 		tok, err := dec.Token()
-		if err != nil {
-			return jsonErr(dec, err)
-		}
-		key, _ := tok.(string)
-		if key != "Period" {
-			ns, err := readJSONValue(dec, key, 2)
-			if err != nil {
-				return err
-			}
-			for _, n := range ns {
-				if err := sr.field(n); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		tok, err = dec.Token()
 		if err != nil {
 			return jsonErr(dec, err)
 		}
 		switch tok {
 		case json.Delim('{'):
-			if err := readJSONPeriod(dec, sr); err != nil {
-				return err
-			}
+			return readJSONPeriod(dec, sr)
 		case json.Delim('['):
 			for dec.More() {
 				if err := expectDelim(dec, '{'); err != nil {
@@ -138,12 +119,12 @@ func readJSONSeries(dec *json.Decoder, sr *seriesReader) error {
 					return err
 				}
 			}
-			if err := expectDelim(dec, ']'); err != nil {
-				return err
-			}
-		default:
-			return jsonErr(dec, fmt.Errorf("%s: Period is %v, not an object", sr.where(), tok))
+			return expectDelim(dec, ']')
 		}
+		return jsonErr(dec, fmt.Errorf("%s: Period is %v, not an object", sr.where(), tok))
+	})
+	if err != nil {
+		return err
 	}
 	if err := expectDelim(dec, '}'); err != nil {
 		return err
@@ -152,28 +133,40 @@ func readJSONSeries(dec *json.Decoder, sr *seriesReader) error {
 	return nil
 }
 
-// readJSONPeriod reads the members of a Period object whose '{' was just read.
-func readJSONPeriod(dec *json.Decoder, sr *seriesReader) error {
-	sr.startPeriod()
+// readJSONMembers reads the members of an object whose '{' was just read, up to but not
+// including its '}': the member named special is left to readSpecial (which reads its value),
+// every other one is read whole at depth and handed to sr.field.
+func readJSONMembers(dec *json.Decoder, sr *seriesReader, special string, depth int, readSpecial func() error) error {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return jsonErr(dec, err)
 		}
 		key, _ := tok.(string)
-		if key != "Point" {
-			ns, err := readJSONValue(dec, key, 3)
-			if err != nil {
+		if key == special {
+			if err := readSpecial(); err != nil {
 				return err
-			}
-			for _, n := range ns {
-				if err := sr.field(n); err != nil {
-					return err
-				}
 			}
 			continue
 		}
-		tok, err = dec.Token()
+		ns, err := readJSONValue(dec, key, depth)
+		if err != nil {
+			return err
+		}
+		for _, n := range ns {
+			if err := sr.field(n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readJSONPeriod reads the members of a Period object whose '{' was just read.
+func readJSONPeriod(dec *json.Decoder, sr *seriesReader) error {
+	sr.startPeriod()
+	err := readJSONMembers(dec, sr, "Point", 3, func() error {
+		tok, err := dec.Token()
 		if err != nil {
 			return jsonErr(dec, err)
 		}
@@ -182,10 +175,7 @@ func readJSONPeriod(dec *json.Decoder, sr *seriesReader) error {
 			if err != nil {
 				return err
 			}
-			if err := sr.point(n); err != nil {
-				return err
-			}
-			continue
+			return sr.point(n)
 		}
 		if tok != json.Delim('[') {
 			return jsonErr(dec, fmt.Errorf("%s: Point is %v, not an array", sr.where(), tok))
@@ -207,9 +197,10 @@ func readJSONPeriod(dec *json.Decoder, sr *seriesReader) error {
 				}
 			}
 		}
-		if err := expectDelim(dec, ']'); err != nil {
-			return err
-		}
+		return expectDelim(dec, ']')
+	})
+	if err != nil {
+		return err
 	}
 	if err := expectDelim(dec, '}'); err != nil {
 		return err
