@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // PutEventWindow stores a security event token like PutEvent, recognising repeats within a
@@ -135,11 +137,8 @@ func (t *Tx) ArchiveBytes(p Payload, body []byte) (Payload, bool, error) {
 	if err != nil {
 		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
 	}
-	// The pool's compressor, by the methods every gzip writer has (whichever package made it).
-	zw := gzipWriters.Get().(interface {
-		io.WriteCloser
-		Reset(io.Writer)
-	})
+	// One Write of the whole body: the stateless compressor needs no more.
+	zw := smallGzipWriters.Get().(*gzip.Writer)
 	cw := &chunkWriter{t: t, payloadID: p.ID}
 	zw.Reset(cw)
 	_, err = zw.Write(body)
@@ -147,7 +146,7 @@ func (t *Tx) ArchiveBytes(p Payload, body []byte) (Payload, bool, error) {
 		err = zw.Close()
 	}
 	zw.Reset(io.Discard)
-	gzipWriters.Put(zw)
+	smallGzipWriters.Put(zw)
 	if err == nil {
 		err = cw.flush()
 	}
