@@ -52,78 +52,26 @@ func (t *Tx) putRecycled(e *Event, window time.Duration) (isNew bool, err error)
 	return t.PutEvent(e)
 }
 
-// The multi-row insert of PutEvents.
-const (
-	insertEventsHead = `INSERT INTO events (source_id, iss, jti, aud, types, subject, rid, rty, txn, toe, iat, received, verified, error, token, payload_id) VALUES `
-	insertEventsRow  = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertEventsTail = ` ON CONFLICT (source_id, iss, jti) DO NOTHING RETURNING id, COALESCE(source_id, 0), iss, jti`
-)
-
-// eventKey is what makes an event unique in the store.
-type eventKey struct {
-	sourceID int64
-	iss, jti string
-}
-
-// PutEvents stores the events of a poll answer, in order, with one multi-row INSERT (per
-// multiRowMax events) instead of one statement each, and sets the ID of each new one; isNew[i]
-// says whether es[i] was new. A verified event is recognised as a repeat as PutEventWindow
-// does; one that is not verified (a rejected token, whose claims are not trusted) only by its
-// source, issuer and jti, as PutEvent does.
+// PutEvents stores the events of a poll answer in order and sets the ID of each new one;
+// isNew[i] says whether es[i] was new. A verified event is recognised as a repeat as
+// PutEventWindow does; one that is not verified (a rejected token, whose claims are not
+// trusted) only by its source, issuer and jti, as PutEvent does.
+//
+// One INSERT each, not one multi-row INSERT: a statement of several rows into a table with
+// foreign keys needs a statement journal (it may fail after its first rows), and the pages ten
+// events touch are more than SQLite keeps of one in memory, so each such statement created
+// and wrote a temporary file, which cost more than the nine statements it saved.
 func (t *Tx) PutEvents(es []Event, window time.Duration) (isNew []bool, err error) {
 	isNew = make([]bool, len(es))
-	now := t.s.Now()
-	args := make([]any, 0, 16*min(len(es), multiRowMax))
-	inserted := map[eventKey]int64{}
-	for start := 0; start < len(es); start += multiRowMax {
-		run := es[start:min(len(es), start+multiRowMax)]
-		args = args[:0]
-		for i := range run {
-			e := &run[i]
-			if e.Received.IsZero() {
-				e.Received = now
-			}
-			types := "[]"
-			if e.Types != nil {
-				b, _ := json.Marshal(e.Types) // a []string always marshals
-				types = string(b)
-			}
-			subject := e.Subject
-			if subject == "" {
-				subject = "{}"
-			}
-			args = append(args, sourceArg(e.SourceID), e.ISS, e.JTI, e.AUD, types, subject, e.RID, e.RTY, e.TXN,
-				nullTime(e.TOE), nullTime(e.IAT), e.Received.Unix(), e.Verified, e.Error, e.Token, sourceArg(e.PayloadID))
+	for i := range es {
+		e := &es[i]
+		if e.Verified {
+			isNew[i], err = t.PutEventWindow(e, window)
+		} else {
+			isNew[i], err = t.PutEvent(e)
 		}
-		clear(inserted)
-		err := t.queryEach(rowsSQL(insertEventsHead, insertEventsRow, insertEventsTail, len(run)), func(rows *sql.Rows) error {
-			var k eventKey
-			var id int64
-			if err := rows.Scan(&id, &k.sourceID, &k.iss, &k.jti); err != nil {
-				return err
-			}
-			inserted[k] = id
-			return nil
-		}, args...)
 		if err != nil {
-			return nil, fmt.Errorf("put %d events from %s: %w", len(run), run[0].JTI, err)
-		}
-		for i := range run {
-			e := &run[i]
-			k := eventKey{e.SourceID, e.ISS, e.JTI}
-			if id, ok := inserted[k]; ok {
-				// The first of the run with this key is the one inserted; a later one is a
-				// repeat of it.
-				delete(inserted, k)
-				e.ID, isNew[start+i] = id, true
-				continue
-			}
-			if !e.Verified {
-				continue
-			}
-			if isNew[start+i], err = t.putRecycled(e, window); err != nil {
-				return nil, err
-			}
+			return nil, err
 		}
 	}
 	return isNew, nil
