@@ -93,6 +93,24 @@ func sumGroups(perMeter map[int64][]store.Series) []*sumGroup {
 	return out
 }
 
+// maxGroupedBars is how many bars the chart of meters side by side holds at most (periods
+// times meters): more would be thinner than a few pixels at 800×600, where the lanes of a
+// period can no longer be told apart.
+const maxGroupedBars = 120
+
+// groupedResolution is the resolution at which n meters side by side fit in maxGroupedBars
+// over [t0, t1): res, or the first coarser one that fits.
+func groupedResolution(res string, n int, t0, t1 int64) string {
+	order := []string{ResHour, ResDay, ResWeek, ResMonth, ResYear}
+	i := max(slices.Index(order, res), 0)
+	for ; i < len(order)-1; i++ {
+		if (t1-t0)/bucketSeconds(order[i], 0)*int64(max(n, 1)) <= maxGroupedBars {
+			break
+		}
+	}
+	return order[i]
+}
+
 // sumResolution is the resolution listed meters are drawn at: readings of different meters
 // only line up per common period, so "as recorded" becomes hourly.
 func sumResolution(res string) string {
@@ -245,6 +263,13 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		maps.Copy(charted, g.meters)
 		mirror = mirror || g.flow == "forward"
 	}
+	if r.mode == MetersGrouped {
+		if g := groupedResolution(res, len(charted), out.t0, out.t1); g != res {
+			notes = append(notes, fmt.Sprintf("%s, so that the meters' bars can be told apart (%q shows %s).",
+				g, MetersStacked, strings.ToLower(res)))
+			res = g
+		}
+	}
 	var apart []string
 	for i, m := range meters {
 		if len(perMeter[m.ID]) > 0 && !charted[m.ID] {
@@ -252,7 +277,15 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		}
 	}
 	if len(apart) > 0 {
-		notes = append(notes, fmt.Sprintf("Not charted, as they record no %s: %s.", unitSymbol(unit), strings.Join(apart, ", ")))
+		notes = append(notes, fmt.Sprintf("Not in %s, so not charted: %s.", unitSymbol(unit), strings.Join(apart, ", ")))
+	}
+	// A meter's colour is its place in the list and its lane its place among the meters
+	// charted, both whatever the period holds, so that neither moves from period to period.
+	lane := map[int64]int{}
+	for _, m := range meters {
+		if charted[m.ID] {
+			lane[m.ID] = len(lane)
+		}
 	}
 	index := map[int64]int{}
 	for i, m := range meters {
@@ -260,11 +293,13 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	}
 	type meterSums struct {
 		sums []float64 // per shown group
+		has  []bool    // per shown group: the meter records it
 		any  bool
 	}
 	perIdx := make([]meterSums, len(meters))
 	for i := range perIdx {
 		perIdx[i].sums = make([]float64, len(shown))
+		perIdx[i].has = make([]bool, len(shown))
 	}
 	totals := make([]float64, len(shown))
 	var dunit string
@@ -291,6 +326,9 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 				vs = scaled
 			}
 			a := aggregate(ts, vs, r.loc, res)
+			if len(a.times) == 0 {
+				continue // no legend entry for a meter with nothing in this period
+			}
 			a.markPartial(s.Seconds, r.loc, res)
 			name := r.titles[i]
 			if g.flow != "forward" {
@@ -301,11 +339,11 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			if r.mode == MetersStacked {
 				cs.Stack = g.what()
 			} else {
-				cs.Lane = i
+				cs.Lane = lane[s.MeterID]
 			}
 			out.series = append(out.series, cs)
 			perIdx[i].sums[gi] = a.total * sign
-			perIdx[i].any = perIdx[i].any || len(a.times) > 0
+			perIdx[i].any, perIdx[i].has[gi] = true, true
 			totals[gi] += a.total * sign
 		}
 	}
@@ -322,6 +360,9 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			c.note = fmt.Sprintf("%s %% of %s", fmtNum(100*ms.sums[0]/totals[0]), strings.ToLower(amountTitle(store.Series{Flow: shown[0].flow, Commodity: shown[0].commodity}, false)))
 		}
 		for gi := 1; gi < len(shown); gi++ {
+			if !ms.has[gi] {
+				continue
+			}
 			c.changes = append(c.changes, amountTitle(store.Series{Flow: shown[gi].flow, Commodity: shown[gi].commodity}, false)+" "+fmtQty(ms.sums[gi], dunit))
 		}
 		out.cards = append(out.cards, c)
