@@ -150,13 +150,13 @@ func listedSeries(ctx context.Context, d Data, meters []store.Meter) (perMeter m
 			return nil, 0, 0, err
 		}
 		for _, s := range ss {
-			st, err := d.StatsOf(ctx, s.ID)
+			f, l, ok, err := d.SpanOf(ctx, s.ID) // not StatsOf: a scan of each series
 			if err != nil {
 				return nil, 0, 0, err
 			}
-			if st.Count > 0 {
+			if ok {
 				perMeter[m.ID] = append(perMeter[m.ID], s)
-				first, last = min(first, st.First), max(last, st.Last)
+				first, last = min(first, f), max(last, l)
 			}
 		}
 	}
@@ -442,7 +442,9 @@ func (v *usageView) loadSum(keepView bool) {
 
 // summing says whether the chart shows the listed meters (summed or side by side) rather
 // than one meter.
-func (v *usageView) summing() bool { return v.mode != nil && v.mode.Selected != MetersOne && v.mode.Selected != "" }
+func (v *usageView) summing() bool {
+	return v.mode != nil && v.mode.Selected != MetersOne && v.mode.Selected != ""
+}
 
 // modeChanged shows one meter or the listed meters together, as chosen, and remembers it.
 func (v *usageView) modeChanged(mode string) {

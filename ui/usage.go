@@ -747,6 +747,9 @@ func (v *usageView) loadChart(keepView bool) {
 	lanes := map[string]int{}
 	laneOf := func(s store.Series) string {
 		u, _ := displayUnit(s.Unit, energyUnit)
+		if isProduction(s) {
+			u += "/production" // beside import, not over it
+		}
 		return fmt.Sprintf("%s/%d", u, s.Seconds)
 	}
 	for _, s := range chosen {
