@@ -205,3 +205,76 @@ func TestMetersSideBySideDark800(t *testing.T) {
 	h.m.Wait()
 	h.capture(t, "usage_side_by_side_dark_800x600.png")
 }
+
+// TestSolarHouseSelfSufficiency: a meter that imports, exports and produces (the demo house:
+// a Green Button generation MeterReading of the same flow and unit as the import, told apart
+// by its title) shows production in a lane of its own beside import, and the self-sufficiency
+// card.
+func TestSolarHouseSelfSufficiency(t *testing.T) {
+	h := newHarness(t, 0)
+	ctx := context.Background()
+	tx, err := h.st.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	house := store.Meter{Key: "demo-house", Name: "Demo house electric", Commodity: "electricity", TimeZone: "America/Los_Angeles"}
+	if err := tx.UpsertMeter(&house); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(key, flow, title string) store.Series {
+		s := store.Series{MeterID: house.ID, Key: key, Commodity: "electricity", Flow: flow, Unit: "Wh", Kind: "energy", Seconds: 3600}
+		if title != "" {
+			s.Attrs = map[string]string{"title": title}
+		}
+		if err := tx.UpsertSeries(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	imp, exp, prod := mk("MeterReading/1", "forward", ""), mk("MeterReading/2", "reverse", ""), mk("MeterReading/5", "forward", "Hourly Solar Production")
+	var ri, re, rp []store.Reading
+	for ts := testNow.Unix() - 14*86400; ts < testNow.Unix()-86400; ts += 3600 {
+		hour := (ts / 3600) % 24
+		use, pv := 600.0, 0.0
+		if hour >= 16 && hour < 24 { // daylight in Los Angeles, in UTC hours
+			pv = 2000
+		}
+		self := min(use, pv)
+		ri = append(ri, store.Reading{Start: ts, Seconds: 3600, Value: use - self})
+		re = append(re, store.Reading{Start: ts, Seconds: 3600, Value: pv - self})
+		rp = append(rp, store.Reading{Start: ts, Seconds: 3600, Value: pv})
+	}
+	for id, rs := range map[int64][]store.Reading{imp.ID: ri, exp.ID: re, prod.ID: rp} {
+		if err := tx.PutReadings(id, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	u := h.m.views[ViewUsage].(*usageView)
+	u.reload()
+	h.m.Wait()
+	for i, m := range u.meters {
+		if m.Key == "demo-house" {
+			u.list.Select(i)
+		}
+	}
+	h.m.Wait()
+	lanes := map[string]int{}
+	for _, s := range u.chart.Series() {
+		lanes[s.Name] = s.Lane
+	}
+	if _, ok := lanes["Production"]; !ok || lanes["Production"] == lanes["Import"] || lanes["Export"] != lanes["Import"] {
+		t.Errorf("lanes %v: production beside import, export under import", lanes)
+	}
+	cards := map[string]string{}
+	for _, c := range u.cardData {
+		cards[c.title] = c.value
+	}
+	// Use 600 Wh an hour, a third of the hours covered by the panels: a third self-sufficient.
+	if cards["Self-sufficiency"] != "33 %" || cards["Produced"] == "" {
+		t.Errorf("cards %v", cards)
+	}
+}
