@@ -294,5 +294,17 @@ func TestSolarHousehold(t *testing.T) {
 	if ss := 1 - imp/use; ss < 0.2 || ss > 0.5 {
 		t.Errorf("a year's self-sufficiency is %.0f %% (use %.0f kWh, production %.0f kWh, export %.0f kWh)", ss*100, use/1000, prod/1000, exp/1000)
 	}
+	month := func(m time.Month) float64 {
+		var use, imp float64
+		for h := day(2025, m, 1); h < day(2025, m+1, 1); h += 3600 {
+			use, imp = use+houseLoad(h), imp+houseImport(h)
+		}
+		return 1 - imp/use
+	}
+	if jan, jul := month(time.January), month(time.July); jul <= jan {
+		t.Errorf("self-sufficiency %.0f %% in January, %.0f %% in July", jan*100, jul*100)
+	} else {
+		t.Logf("self-sufficiency %.0f %% in January, %.0f %% in July", jan*100, jul*100)
+	}
 	t.Logf("a year: use %.0f kWh, import %.0f, production %.0f, export %.0f, self-sufficiency %.0f %%", use/1000, imp/1000, prod/1000, exp/1000, (1-imp/use)*100)
 }
