@@ -278,3 +278,73 @@ func TestSolarHouseSelfSufficiency(t *testing.T) {
 		t.Errorf("cards %v", cards)
 	}
 }
+
+// TestSideBySideCards: each meter's card gives the first flow it records (an export-only
+// meter its export, never "0 kWh" of import) and its share; a meter with no amounts at all
+// (power only) is named in the caption.
+func TestSideBySideCards(t *testing.T) {
+	st := fillStore(t, 0)
+	ctx := context.Background()
+	tx, err := st.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var meters []store.Meter
+	for _, m := range []struct {
+		key   string
+		flows []string
+		unit  string
+		value float64
+	}{
+		{"a-panels", []string{"reverse"}, "kWh", 2},
+		{"b-house", []string{"forward", "reverse"}, "kWh", 1},
+		{"c-inverter", []string{"forward"}, "kW", 3},
+	} {
+		meter := store.Meter{Key: m.key, Name: m.key, Commodity: "electricity"}
+		if err := tx.UpsertMeter(&meter); err != nil {
+			t.Fatal(err)
+		}
+		meters = append(meters, meter)
+		for _, f := range m.flows {
+			s := store.Series{MeterID: meter.ID, Key: f, Commodity: "electricity", Flow: f, Unit: m.unit, Kind: "energy", Seconds: 3600}
+			if m.unit == "kW" {
+				s.Kind = "power"
+			}
+			if err := tx.UpsertSeries(&s); err != nil {
+				t.Fatal(err)
+			}
+			var rs []store.Reading
+			for h := int64(0); h < 48; h++ {
+				rs = append(rs, store.Reading{Start: testNow.Unix() - 48*3600 + h*3600, Seconds: 3600, Value: m.value})
+			}
+			if err := tx.PutReadings(s.ID, rs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := listedData(ctx, st, listedRequest{meters: meters, titles: []string{"Panels", "House", "Inverter"}, mode: MetersStacked,
+		rng: RangeWeek, res: ResDay, energyUnit: "kWh", loc: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cards []string
+	for _, c := range d.cards {
+		cards = append(cards, strings.Join(append([]string{c.title, c.value, c.note}, c.changes...), " | "))
+	}
+	want := []string{
+		"Imported | 48.0 kWh | 1 meter",
+		"Exported | 144 kWh | 2 meters",
+		"Panels | 96.0 kWh | 66.7 % of exported",
+		"House | 48.0 kWh | 100 % of imported | Exported 48.0 kWh",
+	}
+	if !slices.Equal(cards, want) {
+		t.Errorf("cards\n%q\nwant\n%q", cards, want)
+	}
+	if !strings.Contains(d.caption, "Inverter") {
+		t.Errorf("caption %q does not name the meter that is not charted", d.caption)
+	}
+}

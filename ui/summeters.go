@@ -276,7 +276,10 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			apart = append(apart, r.titles[i])
 		}
 	}
-	if len(apart) > 0 {
+	switch {
+	case len(apart) > 0 && len(shown) == 0:
+		notes = append(notes, fmt.Sprintf("No amounts of energy, gas or water to chart side by side: %s.", strings.Join(apart, ", ")))
+	case len(apart) > 0:
 		notes = append(notes, fmt.Sprintf("Not in %s, so not charted: %s.", unitSymbol(unit), strings.Join(apart, ", ")))
 	}
 	// A meter's colour is its place in the list and its lane its place among the meters
@@ -294,7 +297,6 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	type meterSums struct {
 		sums []float64 // per shown group
 		has  []bool    // per shown group: the meter records it
-		any  bool
 	}
 	perIdx := make([]meterSums, len(meters))
 	for i := range perIdx {
@@ -343,27 +345,31 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			}
 			out.series = append(out.series, cs)
 			perIdx[i].sums[gi] = a.total * sign
-			perIdx[i].any, perIdx[i].has[gi] = true, true
+			perIdx[i].has[gi] = true
 			totals[gi] += a.total * sign
 		}
 	}
-	for gi, g := range shown {
-		out.cards = append(out.cards, card{title: amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, false),
-			value: fmtQty(totals[gi], dunit), note: plural(int64(len(g.meters)), "meter", "meters")})
+	title := func(g *sumGroup) string {
+		return amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, false)
 	}
+	for gi, g := range shown {
+		out.cards = append(out.cards, card{title: title(g), value: fmtQty(totals[gi], dunit), note: plural(int64(len(g.meters)), "meter", "meters")})
+	}
+	// A card per meter: its amount of the first flow it records and its share of all the
+	// meters' amount of that flow, and its other flows below.
 	for i, ms := range perIdx {
-		if !ms.any {
+		first := slices.Index(ms.has, true)
+		if first < 0 {
 			continue
 		}
-		c := card{title: shorten(r.titles[i], 28), value: fmtQty(ms.sums[0], dunit)}
-		if totals[0] > 0 {
-			c.note = fmt.Sprintf("%s %% of %s", fmtNum(100*ms.sums[0]/totals[0]), strings.ToLower(amountTitle(store.Series{Flow: shown[0].flow, Commodity: shown[0].commodity}, false)))
+		c := card{title: shorten(r.titles[i], 28), value: fmtQty(ms.sums[first], dunit)}
+		if totals[first] > 0 {
+			c.note = fmt.Sprintf("%s %% of %s", fmtNum(100*ms.sums[first]/totals[first]), strings.ToLower(title(shown[first])))
 		}
-		for gi := 1; gi < len(shown); gi++ {
-			if !ms.has[gi] {
-				continue
+		for gi := first + 1; gi < len(shown); gi++ {
+			if ms.has[gi] {
+				c.changes = append(c.changes, title(shown[gi])+" "+fmtQty(ms.sums[gi], dunit))
 			}
-			c.changes = append(c.changes, amountTitle(store.Series{Flow: shown[gi].flow, Commodity: shown[gi].commodity}, false)+" "+fmtQty(ms.sums[gi], dunit))
 		}
 		out.cards = append(out.cards, c)
 	}
