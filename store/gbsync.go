@@ -233,6 +233,9 @@ type Answer struct {
 	Correlation string
 	// Min and Max are the URI's published-min and published-max, or zero.
 	Min, Max time.Time
+	// Received is when the answer was fetched, by the clock of the requests' times; zero
+	// means now.
+	Received time.Time
 }
 
 // How an answer was matched to the requests it completed.
@@ -272,6 +275,10 @@ type Match struct {
 // another's data. The data of every answer is stored whatever it completes.
 func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource string, a Answer) (Match, error) {
 	var m Match
+	received := a.Received
+	if received.IsZero() {
+		received = s.Now()
+	}
 	tx, err := s.Begin(ctx)
 	if err != nil {
 		return m, fmt.Errorf("match answer %s: %w", resource, err)
@@ -349,7 +356,7 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 		if _, err := tx.exec(`DELETE FROM gbsync_answers WHERE source_id = ? AND resource = ? AND received < ?`, sourceID, resource, since.Unix()); err != nil {
 			return m, fmt.Errorf("match answer %s: %w", resource, err)
 		}
-		if _, err := tx.exec(`INSERT INTO gbsync_answers (source_id, resource, uri, received) VALUES (?, ?, ?, ?)`, sourceID, resource, a.URI, s.Now().Unix()); err != nil {
+		if _, err := tx.exec(`INSERT INTO gbsync_answers (source_id, resource, uri, received) VALUES (?, ?, ?, ?)`, sourceID, resource, a.URI, received.Unix()); err != nil {
 			return m, fmt.Errorf("match answer %s: %w", resource, err)
 		}
 		var held int

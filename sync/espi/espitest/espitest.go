@@ -59,6 +59,11 @@ type Options struct {
 	// Async makes Batch/Bulk behave like PG&E: 202 Accepted, then a BatchList POSTed to
 	// NotifyURL naming the prepared data (…/Batch/Bulk/{id}?correlationID=…).
 	Async bool
+	// NoTransactionHeader makes async answers come without the x-transaction header, as PG&E
+	// answered before 2023 (and other async custodians do): the 202 says nothing of the
+	// correlation id the BatchList will name, so answers can be told apart only by what the
+	// notified URI names.
+	NoTransactionHeader bool
 	// NotifyURL is where BatchLists are POSTed, with NotifyClient (which must trust the
 	// listener's certificate).
 	NotifyURL    string
@@ -417,7 +422,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code != http.StatusOK {
 		if code == http.StatusAccepted {
 			// An async answer's body is its correlation id, which PG&E echoes in x-transaction.
-			if len(body) > 0 {
+			if len(body) > 0 && !s.opts.NoTransactionHeader {
 				w.Header().Set("X-Transaction", string(body))
 			}
 			w.WriteHeader(code)
