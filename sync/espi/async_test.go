@@ -393,3 +393,82 @@ func TestAsyncAnswersWithoutCorrelation(t *testing.T) {
 		t.Fatalf("bulk requests %+v, want a third asking %q", reqs, want)
 	}
 }
+
+// TestAsyncAnswersToldApartByWindow: a custodian that echoes no correlation id but names each
+// prepared answer by its window (the GBA contract's BatchList): the backfill's answer completes
+// the backfill's request only, and the sync's answer the sync's, each at once.
+func TestAsyncAnswersToldApartByWindow(t *testing.T) {
+	r := newAsyncRig(t, espitest.Options{HoldNotifications: true, NoTransactionHeader: true, NotifyWindow: true, Days: 12})
+	ctx := context.Background()
+	rel := "Batch/Bulk/" + r.sim.BulkID()
+	// An earlier sync fetched up to a day ago, so that this one asks for a window.
+	last := r.clock.Now().Add(-24 * time.Hour)
+	tx, err := r.st.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SetCursor(r.src.ID, rel, last); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	t0 := r.clock.Now()
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Add(time.Minute)
+	if _, err := r.drv.Backfill(ctx, r.job(), t0.Add(-10*24*time.Hour), t0.Add(-9*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var syncURI, backfillURI string
+	for _, u := range r.sim.Held() {
+		switch {
+		case !strings.Contains(u, "/"+rel+"?"): // the customer information's
+		case strings.Contains(u, "published-max"):
+			backfillURI = u
+		default:
+			syncURI = u
+		}
+	}
+	if syncURI == "" || backfillURI == "" || espi.CorrelationID(syncURI) != "" {
+		t.Fatalf("held %q: want the sync's and the backfill's answers named by window", r.sim.Held())
+	}
+	if err := r.sim.Notify(ctx, backfillURI); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel); !ok {
+		t.Fatal("the backfill's answer completed the sync's request")
+	}
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.Equal(last) {
+		t.Fatalf("the backfill's answer moved the cursor to %v", cur)
+	}
+	for _, q := range mustOutstanding(t, r) {
+		if q.Purpose == store.RequestBackfill {
+			t.Fatalf("the backfill's request is still outstanding after its answer: %+v", q)
+		}
+	}
+	if err := r.sim.Notify(ctx, syncURI); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel); ok {
+		t.Fatal("the sync's own answer did not complete its request")
+	}
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.Equal(t0) {
+		t.Fatalf("cursor %v after the sync's answer, want %v", cur, t0)
+	}
+	if h, _ := r.st.HeldAnswers(ctx, r.src.ID); len(h) != 0 {
+		t.Fatalf("answers held: %v", h)
+	}
+}
+
+func mustOutstanding(t *testing.T, r *asyncRig) []store.Request {
+	t.Helper()
+	reqs, err := r.st.OutstandingRequests(context.Background(), r.src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reqs
+}
