@@ -472,3 +472,33 @@ func mustOutstanding(t *testing.T, r *asyncRig) []store.Request {
 	}
 	return reqs
 }
+
+// TestAsyncTestsAnswerIsNotTheSyncs: `sources test` asks for the last hour and gets a 202 too;
+// with no correlation id echoed, its answer (coming while the sync's request waits) must not
+// be taken for the sync's.
+func TestAsyncTestsAnswerIsNotTheSyncs(t *testing.T) {
+	r := newAsyncRig(t, espitest.Options{HoldNotifications: true, NoTransactionHeader: true})
+	ctx := context.Background()
+	if msg, err := r.drv.Test(ctx, r.job()); err != nil || !strings.Contains(msg, "preparing its data (202 Accepted)") {
+		t.Fatalf("test: %q %v", msg, err)
+	}
+	r.clock.Add(time.Minute)
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	rel := "Batch/Bulk/" + r.sim.BulkID()
+	held := r.sim.Held()
+	if len(held) != 3 || !strings.Contains(held[0], "/"+rel+"?") {
+		t.Fatalf("held %q: want the test's answer first", held)
+	}
+	if err := r.sim.Notify(ctx, held[0]); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel); !ok {
+		t.Fatal("the test's answer completed the sync's request")
+	}
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.IsZero() {
+		t.Fatalf("the test's answer moved the cursor to %v", cur)
+	}
+}
