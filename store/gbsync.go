@@ -285,41 +285,30 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 	}
 	defer tx.Rollback()
 	tx.mu.Lock()
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT id, `+gbRequestColumns+` FROM gbsync_requests WHERE source_id = ? AND resource = ? ORDER BY requested, id`, sourceID, resource)
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+gbRequestColumns+` FROM gbsync_requests WHERE source_id = ? AND resource = ? ORDER BY requested, id`, sourceID, resource)
 	tx.mu.Unlock()
 	if err != nil {
 		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
-	type row struct {
-		id int64
-		Request
-	}
-	all, err := scanAll(rows, func(sc rowScanner) (row, error) {
-		var r row
-		r.SourceID = sourceID
-		var at, first, lo, hi int64
-		err := sc.Scan(&r.id, &r.Resource, &r.Purpose, &at, &first, &lo, &hi, &r.Correlation)
-		r.Requested, r.Earliest, r.Min, r.Max = unixTime(at), unixTime(first), unixTime(lo), unixTime(hi)
-		return r, err
-	})
+	all, err := scanAll(rows, scanGBRequest(sourceID))
 	if err != nil {
 		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
-	var done []row
-	var cursorAt func(r row) time.Time
-	var candidates []row
+	var done []Request
+	var cursorAt func(r Request) time.Time
+	var candidates []Request
 	for _, r := range all {
 		switch {
 		case a.Correlation != "" && r.Correlation == a.Correlation:
-			done, m.How = []row{r}, MatchCorrelation
-			cursorAt = func(r row) time.Time { return r.Requested }
+			done, m.How = []Request{r}, MatchCorrelation
+			cursorAt = func(r Request) time.Time { return r.Requested }
 		case a.Correlation == "" || r.Correlation == "":
 			// A request with another echoed correlation id gets its own answer.
 			candidates = append(candidates, r)
 		}
 	}
 	if done == nil && (!a.Min.IsZero() || !a.Max.IsZero()) {
-		var same []row
+		var same []Request
 		for _, r := range candidates {
 			if r.Min.Unix() == a.Min.Unix() && (r.Max.IsZero() || r.Max.Unix() == a.Max.Unix()) {
 				same = append(same, r)
@@ -327,7 +316,7 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 		}
 		if len(same) == 1 {
 			done, m.How = same, MatchWindow
-			cursorAt = func(r row) time.Time {
+			cursorAt = func(r Request) time.Time {
 				if !a.Max.IsZero() && a.Max.Before(r.Requested) {
 					return a.Max
 				}
@@ -337,7 +326,7 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 		candidates = same // an answer for a window no request asked answers none of them
 	}
 	if done == nil {
-		var open []row
+		var open []Request
 		for _, r := range candidates {
 			if r.Correlation == "" {
 				open = append(open, r)
@@ -371,10 +360,12 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 			return m, fmt.Errorf("match answer %s: %w", resource, err)
 		}
 		done, m.How = open, MatchCount
-		cursorAt = func(r row) time.Time { return r.Earliest }
+		cursorAt = func(r Request) time.Time { return r.Earliest }
 	}
 	for _, r := range done {
-		if _, err := tx.exec(`DELETE FROM gbsync_requests WHERE id = ?`, r.id); err != nil {
+		// (purpose, window) is unique for the resource; a sync request is one per resource.
+		if _, err := tx.exec(`DELETE FROM gbsync_requests WHERE source_id = ? AND resource = ? AND purpose = ? AND window_min = ? AND window_max = ?`,
+			sourceID, resource, r.Purpose, unixOrZero(r.Min), unixOrZero(r.Max)); err != nil {
 			return m, fmt.Errorf("match answer %s: %w", resource, err)
 		}
 		if r.Purpose == RequestSync {
@@ -390,7 +381,7 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 				}
 			}
 		}
-		m.Completed = append(m.Completed, r.Request)
+		m.Completed = append(m.Completed, r)
 	}
 	if err := tx.Commit(); err != nil {
 		return m, fmt.Errorf("match answer %s: %w", resource, err)
