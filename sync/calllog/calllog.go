@@ -197,4 +197,3 @@ func (f *File) lock(ctx context.Context) (func(), error) {
 		}
 	}
 }
-
