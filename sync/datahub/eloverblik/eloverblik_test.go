@@ -239,15 +239,8 @@ func TestMemSinkAgreesWithStore(t *testing.T) {
 	}
 	defer st.Close()
 	inputs := map[string][]byte{}
-	seeds, _ := filepath.Glob("testdata/fuzz/FuzzEloverblik/*")
-	for _, p := range seeds {
-		raw, _ := os.ReadFile(p)
-		_, q, ok := strings.Cut(strings.TrimSpace(string(raw)), "\n[]byte(")
-		v, err := strconv.Unquote(strings.TrimSuffix(q, ")"))
-		if !ok || err != nil {
-			t.Fatalf("seed %s: not a go test fuzz v1 []byte", p)
-		}
-		inputs[p] = []byte(v)
+	for i, s := range fuzzSeeds(t) {
+		inputs[fmt.Sprint("seed ", i+1)] = s
 	}
 	if len(inputs) < 10 {
 		t.Fatalf("%d seeds", len(inputs))
@@ -461,4 +454,53 @@ func TestCharges(t *testing.T) {
 	if _, err := im.Import(context.Background(), path); err == nil || !strings.Contains(err.Error(), `tariffs 1 of 571313174100000012: price position "7" is not 1 to 2`) {
 		t.Errorf("bad position: %v", err)
 	}
+}
+
+// fuzzSeeds reads the seeds of FuzzEloverblik.
+func fuzzSeeds(tb testing.TB) [][]byte {
+	tb.Helper()
+	paths, _ := filepath.Glob("testdata/fuzz/FuzzEloverblik/*")
+	var out [][]byte
+	for _, p := range paths {
+		raw, _ := os.ReadFile(p)
+		_, q, _ := strings.Cut(strings.TrimSpace(string(raw)), "\n[]byte(")
+		v, err := strconv.Unquote(strings.TrimSuffix(q, ")"))
+		if err != nil {
+			tb.Fatalf("seed %s: %v", p, err)
+		}
+		out = append(out, []byte(v))
+	}
+	return out
+}
+
+// BenchmarkFuzzInput is what one FuzzEloverblik input costs: every seed parsed twice into
+// memSink ("mem"), against once into a store transaction rolled back, as the target did
+// before ("store"). Per op: all the seeds.
+func BenchmarkFuzzInput(b *testing.B) {
+	seeds := fuzzSeeds(b)
+	b.Run("mem", func(b *testing.B) {
+		for b.Loop() {
+			for _, s := range seeds {
+				parseMem(s)
+				parseMem(s)
+			}
+		}
+	})
+	b.Run("store", func(b *testing.B) {
+		st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "f.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		for b.Loop() {
+			for _, s := range seeds {
+				tx, err := st.Begin(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				parse(context.Background(), tx, store.Payload{}, bytes.NewReader(s), func(int64) {})
+				tx.Rollback()
+			}
+		}
+	})
 }
