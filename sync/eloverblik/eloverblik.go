@@ -5,8 +5,8 @@
 // A sync gets a data access token (`GET api/token`, cached for its life in memory and in the
 // source's keyring item, never more than 2 token calls a minute from the whole machine: the
 // limit is Eloverblik's per IP address, so every database and process takes its turns from
-// one machine-wide CallLog the app wires), lists the linked metering points (unless the source names them), fetches master data
-// (`getdetails`, which names the meter by address and type) and prices (`getcharges`), then
+// one machine-wide CallLog the app wires), lists the linked metering points (unless the
+// source names them), fetches master data (`getdetails`, which names the meter by address and type) and prices (`getcharges`), then
 // the time series (`POST api/meterdata/gettimeseries/{from}/{to}/Actual`) in windows within the
 // API's limits from a cursor per metering point, with a few days' overlap for late
 // corrections. Every answer is archived before it is parsed, and parsed by the same parser as
