@@ -365,11 +365,17 @@ func (t *tokens) keep(tok *oauth2.Token) {
 	if !ok {
 		return
 	}
-	v := ""
+	var err error
 	if tok != nil {
-		v = t.refreshHash + ":" + tok.AccessToken
+		err = w.SetSecret(t.r.job.Source.Name, DataTokenField, t.refreshHash+":"+tok.AccessToken)
+	} else if del, ok := w.(interface {
+		DeleteSecret(source, field string) error
+	}); ok {
+		err = del.DeleteSecret(t.r.job.Source.Name, DataTokenField)
+	} else {
+		err = w.SetSecret(t.r.job.Source.Name, DataTokenField, "")
 	}
-	if err := w.SetSecret(t.r.job.Source.Name, DataTokenField, v); err != nil {
+	if err != nil {
 		t.r.job.Logger.Debug("data token not kept in the keyring", logkey.Op, "keyring", logkey.Err, err)
 	}
 }

@@ -2,13 +2,18 @@ package eloverblik_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -208,12 +213,44 @@ func TestDataTokenKeptInTheKeyring(t *testing.T) {
 		if dts := sim.DataTokens(); len(dts) != 1 || !strings.HasSuffix(kept, ":"+dts[0]) {
 			t.Errorf("keyring item %q, tokens issued %q", kept, dts)
 		}
-		kr.SetSecret("home", eloverblik.SecretField, sim.RefreshToken(time.Now().AddDate(1, 0, 0)))
+		refresh = sim.RefreshToken(time.Now().AddDate(1, 0, 0))
+		kr.SetSecret("home", eloverblik.SecretField, refresh)
 		if _, err := driver().Sync(context.Background(), db.job(0)); err != nil {
 			t.Fatal(err)
 		}
 		if at, _ := tokenCalls(sim); len(at) != 2 {
 			t.Errorf("a new refresh token reused the old data token (%d token calls)", len(at))
+		}
+
+		// A kept data token the service no longer accepts (here: one another Eloverblik
+		// issued) is answered 401, forgotten, and replaced by a new one.
+		other := eloverbliktest.New(eloverbliktest.Options{})
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, eloverbliktest.TokenPath, nil)
+		req.Header.Set("Authorization", "Bearer "+other.RefreshToken(time.Now().AddDate(1, 0, 0)))
+		other.ServeHTTP(rec, req)
+		var ans struct{ Result string }
+		if err := json.Unmarshal(rec.Body.Bytes(), &ans); err != nil || ans.Result == "" {
+			t.Fatalf("foreign data token: %s", rec.Body)
+		}
+		h := sha256.Sum256([]byte(refresh))
+		kr.SetSecret("home", eloverblik.DataTokenField, hex.EncodeToString(h[:8])+":"+ans.Result)
+		time.Sleep(time.Minute)
+		if _, err := driver().Sync(context.Background(), db.job(0)); err != nil {
+			t.Fatal(err)
+		}
+		kept, _ = kr.Secret("home", eloverblik.DataTokenField)
+		if at, _ := tokenCalls(sim); len(at) != 3 || strings.HasSuffix(kept, ans.Result) || !slices.ContainsFunc(sim.DataTokens(), func(dt string) bool { return strings.HasSuffix(kept, ":"+dt) }) {
+			t.Errorf("%d token calls; kept %q", len(at), kept)
+		}
+		rejected := 0
+		for _, q := range sim.Requests() {
+			if q.Status == http.StatusUnauthorized {
+				rejected++
+			}
+		}
+		if rejected != 1 {
+			t.Errorf("%d calls answered 401", rejected)
 		}
 	})
 }
