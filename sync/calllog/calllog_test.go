@@ -140,3 +140,44 @@ func TestProcessesTakeTurns(t *testing.T) {
 		t.Errorf("%d processes made their call, want 2", taken)
 	}
 }
+
+// FuzzFile: whatever the file holds (damaged, hand-edited, from a clock far off), Take never
+// fails or waits longer than the period, and what it writes is a small, well-formed record.
+func FuzzFile(f *testing.F) {
+	f.Add([]byte(`{"calls":{"api.eloverblik.dk token":[1764763200000,1764763210000]}}`), 2)
+	f.Add([]byte(`{"calls":{"k":[9223372036854775807,-9223372036854775808,0]}}`), 1)
+	f.Add([]byte(`{"calls":null}`), 3)
+	f.Add([]byte(`[]`), 1)
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, content []byte, limit int) {
+		limit = 1 + abs(limit)%5
+		path := filepath.Join(dir, "calls.json")
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		l := &File{path: path}
+		wait, err := l.Take(context.Background(), "api.eloverblik.dk token", limit, time.Minute, t0)
+		if err != nil || wait < 0 || wait > time.Minute {
+			t.Fatalf("wait %v, %v", wait, err)
+		}
+		if wait > 0 {
+			return // nothing written: the file is as it was
+		}
+		rec := l.read()
+		if len(rec.Calls) > MaxKeys {
+			t.Fatalf("%d keys", len(rec.Calls))
+		}
+		for k, ats := range rec.Calls {
+			if len(ats) > MaxCalls || k == "" {
+				t.Fatalf("key %q: %d calls", k, len(ats))
+			}
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -(n + 1)
+	}
+	return n
+}
