@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"custody/app/secrets"
 	"custody/store"
@@ -51,6 +52,9 @@ type Env struct {
 	// Drivers syncs each source kind; Formats imports each file format.
 	Drivers map[string]engine.Driver
 	Formats []fileimport.Format
+	// ImportBatch is how long `custody import` holds the write lock before it commits a batch;
+	// zero means store.ImportBatch. Tests make it short, to crash between batches.
+	ImportBatch time.Duration
 }
 
 // runFunc runs one command.

@@ -143,15 +143,10 @@ func New(cfg Config) *Engine {
 	}
 }
 
-// Interval is how often the source is synced: its "interval" setting when that is a valid
-// duration, else [DefaultInterval] of its kind.
-func Interval(src store.Source) time.Duration {
-	if v := src.Config["interval"]; v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			return d
-		}
-	}
-	return DefaultInterval(src.Kind)
+// Interval is how often src is synced by driver d: as the kind d describes says
+// ([settings.Kind.SyncInterval]), so that the engine needs to know nothing of any kind.
+func Interval(d Driver, src store.Source) time.Duration {
+	return d.Describe().SyncInterval(src)
 }
 
 // Start starts one worker per enabled source. Starting a running engine restarts it. Runs
@@ -259,7 +254,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 		// at start, a source synced recently waits for the rest of its interval.
 		first := e.cfg.Jitter(e.cfg.StartDelay)
 		if !known && !st.LastSuccess.IsZero() {
-			if due := st.LastSuccess.Add(Interval(src)).Sub(e.cfg.Now()); due > first {
+			if due := st.LastSuccess.Add(Interval(d, src)).Sub(e.cfg.Now()); due > first {
 				first = due
 			}
 		}
@@ -361,7 +356,7 @@ func stateAfter(err error) State {
 // schedule returns the wait before the next sync after one that returned res and err, and,
 // when the outcome is worth logging now, a function that logs it.
 func (e *Engine) schedule(w *worker, res Result, err error, failures int) (time.Duration, func()) {
-	name, kind, interval := w.src.Name, w.src.Kind, Interval(w.src)
+	name, kind, interval := w.src.Name, w.src.Kind, Interval(w.driver, w.src)
 	switch stateAfter(err) {
 	case StateIdle:
 		wait := interval + e.cfg.Jitter(interval/10)
