@@ -40,7 +40,18 @@ func forms(secret string) []string {
 	set[url.PathEscape(secret)] = true
 	set[strings.ReplaceAll(url.QueryEscape(secret), "+", "%20")] = true
 	if b, err := json.Marshal(secret); err == nil {
-		set[string(b[1:len(b)-1])] = true
+		j := string(b[1 : len(b)-1])
+		set[j] = true
+		// Servers other than Go's escape the slash, and not <, > and &.
+		set[strings.ReplaceAll(j, "/", `\/`)] = true
+		var plain bytes.Buffer
+		enc := json.NewEncoder(&plain)
+		enc.SetEscapeHTML(false)
+		if enc.Encode(secret) == nil {
+			q := strings.TrimSpace(plain.String())
+			set[q[1:len(q)-1]] = true
+			set[strings.ReplaceAll(q[1:len(q)-1], "/", `\/`)] = true
+		}
 	}
 	set[html.EscapeString(secret)] = true
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
