@@ -140,10 +140,8 @@ func (s *Source) redact(ctx context.Context, err error) error {
 // returned, and the refresh and id tokens of its answer, are remembered in ctx's redact.Set,
 // so that a server echoing one of them is not quoted with it.
 func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
-	if redact.SetOf(ctx) == nil {
-		// Not guarded by a caller: still keep what this request sends out of its own error.
-		ctx = redact.WithSet(ctx, &redact.Set{})
-	}
+	// Not guarded by a caller: still keep what this request sends out of its own error.
+	ctx, _ = redact.Ensure(ctx)
 	select {
 	case s.lock <- struct{}{}:
 	case <-ctx.Done():

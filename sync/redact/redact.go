@@ -152,6 +152,11 @@ func decodedHolds(run string, secrets []string) bool {
 	return false
 }
 
+// isTokenRune reports whether r may be part of a token, a secret or one of their encodings.
+func isTokenRune(r rune) bool {
+	return r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-._~+/=%\\", r))
+}
+
 // Error is an error whose text has been redacted; it still unwraps to the original, so its
 // kind and advice are kept for the code that classifies it.
 type Error struct {
@@ -200,6 +205,10 @@ func Snippet(body []byte, max int, secrets ...string) string {
 		look = look[:4*max]
 	}
 	truncated := len(look) < len(body)
+	if truncated {
+		// A secret cut by the window would not be recognised: drop the partial word.
+		look = bytes.TrimRightFunc(look, isTokenRune)
+	}
 	var b strings.Builder
 	space := false
 	for len(look) > 0 {

@@ -73,3 +73,14 @@ func Remember(ctx context.Context, secrets ...string) { SetOf(ctx).Add(secrets..
 func Secrets(ctx context.Context, more ...string) []string {
 	return append(SetOf(ctx).Values(), more...)
 }
+
+// Ensure returns ctx carrying a set, adding an empty one when it carries none, and that set:
+// a driver called without a guard (see engine.Guard) still keeps its tokens out of its own
+// errors.
+func Ensure(ctx context.Context) (context.Context, *Set) {
+	if s := SetOf(ctx); s != nil {
+		return ctx, s
+	}
+	s := &Set{}
+	return WithSet(ctx, s), s
+}
