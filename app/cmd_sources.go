@@ -317,7 +317,8 @@ func unregisterAtBank(ctx context.Context, env *Env, st *store.Store, src store.
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	msg, err := r.Remove(ctx, env.job(st, src, nil))
+	gctx, job, done := engine.Guard(ctx, env.job(st, src, nil))
+	msg, err := done(r.Remove(gctx, job))
 	if err != nil {
 		fmt.Fprintf(env.Stdout, "could not delete the source's registration at the bank: %v\n  what to do: %s\n", err, adviceFor(err))
 		return
@@ -461,7 +462,9 @@ func testSource(ctx context.Context, env *Env, st *store.Store, name string) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	msg, err := d.Test(ctx, env.job(st, src, nil))
+	// Guarded like a sync: no secret or token of the test reaches the output or the log.
+	gctx, job, done := engine.Guard(ctx, env.job(st, src, nil))
+	msg, err := done(d.Test(gctx, job))
 	if err != nil {
 		fmt.Fprintf(env.Stdout, "%s: FAILED: %v\n  what to do: %s\n", name, err, adviceFor(err))
 		return errSilentFailure
