@@ -152,6 +152,27 @@ func decodedHolds(run string, secrets []string) bool {
 	return false
 }
 
+// dropCutSecret drops from the end of a window on a longer text the bytes that could be the
+// start of a secret the window cut (which would not be recognised as one): the trailing run
+// of token characters, up to the length of the longest encoding of a secret (with room for
+// the client id of HTTP Basic credentials).
+func dropCutSecret(look []byte, secrets []string) []byte {
+	longest := 0
+	for _, sec := range secrets {
+		for _, f := range forms(sec) {
+			longest = max(longest, 2*len(f)+16)
+		}
+	}
+	for n := 0; n < longest && len(look) > 0; n++ {
+		r, size := utf8.DecodeLastRune(look)
+		if !isTokenRune(r) {
+			break
+		}
+		look = look[:len(look)-size]
+	}
+	return look
+}
+
 // isTokenRune reports whether r may be part of a token, a secret or one of their encodings.
 func isTokenRune(r rune) bool {
 	return r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-._~+/=%\\", r))
@@ -206,8 +227,7 @@ func Snippet(body []byte, max int, secrets ...string) string {
 	}
 	truncated := len(look) < len(body)
 	if truncated {
-		// A secret cut by the window would not be recognised: drop the partial word.
-		look = bytes.TrimRightFunc(look, isTokenRune)
+		look = dropCutSecret(look, secrets)
 	}
 	var b strings.Builder
 	space := false

@@ -131,6 +131,7 @@ type Server struct {
 	mu       sync.Mutex
 	token    map[string]time.Time // issued token → expiry
 	fault    []Fault              // queued one-shot faults
+	echo     []echoFault          // queued one-shot echoing answers
 	sticky   map[Fault]bool
 	reqs     []Request
 	prepared map[string]window // correlationID → query of an async bulk request
@@ -295,6 +296,21 @@ func (s *Server) Inject(f Fault) {
 	s.fault = append(s.fault, f)
 }
 
+// echoFault is an error answer made from the request.
+type echoFault struct {
+	status int
+	body   func(r *http.Request) string
+}
+
+// InjectEcho makes the next resource request with a valid token answer status with the body
+// echo makes from the request, as a custodian that quotes what it received does (the bearer
+// token of its Authorization header, say).
+func (s *Server) InjectEcho(status int, echo func(r *http.Request) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echo = append(s.echo, echoFault{status, echo})
+}
+
 // Clear removes every queued and lasting fault.
 func (s *Server) Clear() {
 	s.mu.Lock()
@@ -383,6 +399,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":"insufficient_scope","error_description":"this token does not give access to this resource"}`, http.StatusForbidden)
 			return
 		}
+	}
+	s.mu.Lock()
+	var echo *echoFault
+	if len(s.echo) > 0 {
+		echo, s.echo = &s.echo[0], s.echo[1:]
+	}
+	s.mu.Unlock()
+	if echo != nil {
+		s.record(r, true, echo.status)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(echo.status)
+		io.WriteString(w, echo.body(r))
+		return
 	}
 	f := s.nextFault()
 	status := http.StatusOK

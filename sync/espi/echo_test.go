@@ -1,0 +1,51 @@
+package espi_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"custody/sync/espi/espitest"
+	"custody/sync/internal/testkit"
+	"custody/sync/redact"
+	"custody/sync/redact/redacttest"
+)
+
+// A custodian that quotes the bearer token it received in its error answer, in any of the
+// ways servers do, gets it quoted nowhere: not in the error returned, the status the UI shows,
+// the sync run in the database or the log; the error still says the status and the resource.
+func TestEchoedTokenIsRedacted(t *testing.T) {
+	for _, echo := range redacttest.Echoes {
+		for _, status := range []int{http.StatusBadRequest, http.StatusForbidden, http.StatusInternalServerError} {
+			t.Run(echo.Name+"/"+http.StatusText(status), func(t *testing.T) {
+				r := newRig(t, espitest.Options{Days: 1})
+				var mu sync.Mutex
+				var sent []string
+				r.sim.InjectEcho(status, func(req *http.Request) string {
+					tok := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+					mu.Lock()
+					sent = append(sent, tok)
+					mu.Unlock()
+					return echo.Body(tok)
+				})
+				seen := testkit.SyncByEngine(t, r.st, r.drv, r.secrets, r.src.Name)
+				if seen.Err == nil {
+					t.Fatal("the sync succeeded against an error answer")
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if len(sent) != 1 {
+					t.Fatalf("the custodian echoed %d tokens, want 1", len(sent))
+				}
+				testkit.NoLeak(t, seen, append(sent, r.sim.Secret())...)
+				msg := seen.Err.Error()
+				if !strings.Contains(msg, fmt.Sprintf("HTTP %d", status)) || !strings.Contains(msg, "Batch/Bulk/"+r.sim.BulkID()) ||
+					!strings.Contains(msg, redact.Mark) || seen.RunError != msg || seen.Status.LastError != msg {
+					t.Errorf("the error does not say what and where, or differs where shown:\nerr %q\nrun %q\nstatus %q", msg, seen.RunError, seen.Status.LastError)
+				}
+			})
+		}
+	}
+}
