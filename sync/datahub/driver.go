@@ -20,8 +20,8 @@ import (
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
 	"custody/sync/engine"
-	"custody/sync/settings"
 	"custody/sync/redact"
+	"custody/sync/settings"
 	"custody/sync/syncerr"
 )
 
