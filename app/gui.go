@@ -122,7 +122,7 @@ func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
 	return ui.Deps{
 		Data:        st,
 		Editor:      st,
-		Secrets:     env.Secrets,
+		Secrets:     envSecrets{env},
 		SecretField: SecretField,
 		Kinds:       kinds(env),
 		Import:      guiImporter{st: st, formats: env.Formats},
