@@ -269,14 +269,13 @@ func (s *Source) fetchESPI(ctx context.Context) (*oauth2.Token, error) {
 		return nil, Classify(op, fmt.Errorf("read token answer: %w", err))
 	}
 	fields, perr := parseTokenAnswer(resp.Header.Get("Content-Type"), body)
+	// The tokens of the answer, good or failed, are as secret as the one kept.
+	redact.Remember(ctx, fields["access_token"], fields["client_access_token"], fields["refresh_token"], fields["id_token"])
 	if resp.StatusCode < 200 || resp.StatusCode > 299 || fields["error"] != "" {
 		code, desc := fields["error"], fields["error_description"]
 		if perr != nil || (code == "" && desc == "") {
 			desc = string(body)
 		}
-		// A token in a failed answer (an error with a token, or a 4xx echoing one) is as
-		// secret as one in a good answer.
-		redact.Remember(ctx, fields["access_token"], fields["client_access_token"], fields["refresh_token"], fields["id_token"])
 		return nil, classifyTokenStatus(op, resp.StatusCode, resp.Header, s.clean(ctx, code), s.clean(ctx, desc))
 	}
 	if perr != nil {
