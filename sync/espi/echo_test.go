@@ -1,6 +1,7 @@
 package espi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -47,5 +48,28 @@ func TestEchoedTokenIsRedacted(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A token endpoint that quotes the customer's refresh token it refuses, in its
+// error_description and in any of the ways servers do, gets it quoted nowhere, nor the
+// customer's access tokens; the error says what failed and what to do.
+func TestEchoedRefreshTokenIsRedacted(t *testing.T) {
+	for _, echo := range redacttest.Echoes {
+		t.Run(echo.Name, func(t *testing.T) {
+			r := newCMDRig(t, espitest.Options{RotateRefresh: true})
+			r.connect(t)
+			refresh := r.keys.get("refresh_token")
+			r.sim.ExpireCustomerToken()
+			r.sim.InjectTokenEcho("refresh_token", http.StatusBadRequest, func(req *http.Request) string {
+				b, _ := json.Marshal(map[string]string{"error": "invalid_grant", "error_description": echo.Body(req.PostForm.Get("refresh_token"))})
+				return string(b)
+			})
+			seen := testkit.SyncByEngine(t, r.st, r.drv, r.keys, "pge")
+			if seen.Err == nil || !strings.Contains(seen.Err.Error(), "invalid_grant") || !strings.Contains(seen.Err.Error(), "refresh the customer's token") {
+				t.Fatalf("sync against a refused refresh: %v", seen.Err)
+			}
+			testkit.NoLeak(t, seen, append(append(r.sim.IssuedTokens(), refresh, r.sim.Secret()), r.sim.RefreshTokens()...)...)
+		})
 	}
 }

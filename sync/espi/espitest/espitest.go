@@ -132,6 +132,7 @@ type Server struct {
 	token    map[string]time.Time // issued token → expiry
 	fault    []Fault              // queued one-shot faults
 	echo     []echoFault          // queued one-shot echoing answers
+	tokEcho  map[string]echoFault // by grant type: the next token request's echoing answer
 	sticky   map[Fault]bool
 	reqs     []Request
 	prepared map[string]window // correlationID → query of an async bulk request
@@ -309,6 +310,18 @@ func (s *Server) InjectEcho(status int, echo func(r *http.Request) string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.echo = append(s.echo, echoFault{status, echo})
+}
+
+// InjectTokenEcho makes the next token request of the grant type (client_credentials,
+// refresh_token, authorization_code) answer status with the body echo makes from the request
+// (its form parsed), as a token endpoint quoting the refresh token or code it refuses does.
+func (s *Server) InjectTokenEcho(grant string, status int, echo func(r *http.Request) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tokEcho == nil {
+		s.tokEcho = map[string]echoFault{}
+	}
+	s.tokEcho[grant] = echoFault{status, echo}
 }
 
 // Clear removes every queued and lasting fault.
@@ -520,6 +533,17 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	grant := r.PostForm.Get("grant_type")
+	s.mu.Lock()
+	echo, echoed := s.tokEcho[grant]
+	delete(s.tokEcho, grant)
+	s.mu.Unlock()
+	if echoed {
+		s.record(r, false, echo.status)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(echo.status)
+		io.WriteString(w, echo.body(r))
+		return
+	}
 	if grant != "client_credentials" && (!s.opts.ConnectMyData || (grant != "authorization_code" && grant != "refresh_token")) {
 		fail(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials")
 		return
