@@ -91,6 +91,10 @@ func (d *Driver) SendRequest(ctx context.Context, job *engine.Job, req *Request,
 		log.Warn("request route not found; trying the interface document's name", "op", "request", "url-path", AlternateRouteValidated)
 		route = AlternateRouteValidated
 		out.Route, out.RouteFallback = route, true
+		if serr := job.Store.SetDataHubRequestRoute(ctx, rec.ID, route); serr != nil {
+			return out, syncerr.E(syncerr.Local, "record request", serr)
+		}
+		out.Record.Detail["route"] = route
 		corr, status, err = c.Send(ctx, route, doc)
 	}
 	if k := syncerr.KindOf(err); k == syncerr.Network || k == syncerr.Server {
