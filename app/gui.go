@@ -16,6 +16,7 @@ import (
 	"custody/assets"
 	"custody/store"
 	"custody/sync/datahub"
+	"custody/sync/engine"
 	"custody/sync/fileimport"
 	"custody/sync/logkey"
 	"custody/sync/syncerr"
@@ -216,10 +217,12 @@ func (g guiDataHub) RequestMeasureData(ctx context.Context, source string, r ui.
 	if !ok {
 		drv = datahub.NewDriver()
 	}
-	sent, err := drv.SendRequest(ctx, g.env.job(g.st, src, nil), &req, "",
+	gctx, job, done := engine.Guard(ctx, g.env.job(g.st, src, nil))
+	sent, err := drv.SendRequest(gctx, job, &req, "",
 		map[string]string{"from": r.From.Format(time.DateOnly), "to": r.To.Format(time.DateOnly), "metering_point": req.MeteringPoint,
 			"grid_area": req.GridArea, "settlement_version": req.SettlementVersion})
 	if err != nil {
+		_, err = done("", err)
 		return "", fmt.Errorf("%w (%s)", err, syncerr.Advice(err))
 	}
 	corr := sent.Correlation
