@@ -1,13 +1,17 @@
 package espi_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
+	"custody/sync/espi"
 	"custody/sync/espi/espitest"
 	"custody/sync/internal/testkit"
 	"custody/sync/redact"
@@ -70,6 +74,48 @@ func TestEchoedRefreshTokenIsRedacted(t *testing.T) {
 				t.Fatalf("sync against a refused refresh: %v", seen.Err)
 			}
 			testkit.NoLeak(t, seen, append(append(r.sim.IssuedTokens(), refresh, r.sim.Secret()), r.sim.RefreshTokens()...)...)
+		})
+	}
+}
+
+// A notified URI whose fetch the custodian answers by echoing the token: neither the
+// notified URI's record in the database nor the listener's log holds it.
+func TestEchoedTokenOfANotifiedFetchIsRedacted(t *testing.T) {
+	for _, echo := range redacttest.Echoes {
+		t.Run(echo.Name, func(t *testing.T) {
+			r := newRig(t, espitest.Options{Days: 1})
+			n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: r.secrets, Source: "pge",
+				Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+			srv, c := listener(t, r, n)
+			var mu sync.Mutex
+			var sent []string
+			r.sim.InjectEcho(http.StatusBadRequest, func(req *http.Request) string {
+				tok := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+				mu.Lock()
+				sent = append(sent, tok)
+				mu.Unlock()
+				return echo.Body(tok)
+			})
+			uri := r.sim.BaseURL() + "/Batch/Bulk/" + r.sim.BulkID()
+			resp, err := c.Post(srv.URL+"/espi/notify/pge", "application/xml", bytes.NewReader(espitest.BatchList(uri)))
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("POST: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			n.Wait()
+			notified, err := r.st.Notified(context.Background(), r.src.ID, "")
+			if err != nil || len(notified) != 1 || notified[0].Error == "" {
+				t.Fatalf("notified %+v, %v", notified, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(sent) != 1 {
+				t.Fatalf("%d tokens echoed", len(sent))
+			}
+			text := notified[0].Error + "\n" + r.logs.String()
+			if leaks := redacttest.Leaks(text, sent[0]); leaks != nil || !strings.Contains(notified[0].Error, "HTTP 400") {
+				t.Fatalf("the token is seen (%v), or the error is not said:\n%s", leaks, text)
+			}
 		})
 	}
 }
