@@ -14,6 +14,7 @@ import (
 
 	"custody/app/secrets"
 	"custody/store"
+	"custody/sync/calllog"
 	"custody/sync/engine"
 	"custody/sync/fileimport"
 	"custody/sync/logkey"
@@ -41,6 +42,11 @@ type Env struct {
 	Getenv         func(string) string
 	Secrets        secrets.Store
 	Logger         *slog.Logger
+
+	// Calls is the machine-wide record of calls to rate-limited endpoints (Eloverblik's token
+	// calls, limited per IP address), in the user's cache folder; nil leaves each database to
+	// keep its own (tests).
+	Calls *calllog.File
 
 	// Drivers syncs each source kind; Formats imports each file format.
 	Drivers map[string]engine.Driver
