@@ -393,6 +393,7 @@ func (t *tokens) Token(ctx context.Context) (*oauth2.Token, error) {
 	defer t.lock.Unlock()
 	d := t.r.d
 	if tok := t.cached(); tok != nil {
+		t.r.set.Add(tok.AccessToken) // kept in the keyring as "hash:token": the token alone too
 		return tok, nil
 	}
 	var tok *oauth2.Token
