@@ -43,6 +43,7 @@ import (
 	"custody/sync/engine"
 	"custody/sync/fileimport"
 	"custody/sync/logkey"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -253,9 +254,13 @@ type run struct {
 	noWait bool
 	res    engine.Result
 	errs   []error // failures of single metering points, reported at the end
+	// set holds the refresh token and every data token of the run (redact.Remember): what
+	// Eloverblik answers is quoted without them.
+	set *redact.Set
 }
 
-func (d *Driver) start(job *engine.Job) (*run, error) {
+// start prepares a run; set is where its tokens are remembered (the set of the run's context).
+func (d *Driver) start(job *engine.Job, set *redact.Set) (*run, error) {
 	cfg, err := ConfigOf(job.Source)
 	if err != nil {
 		return nil, err
@@ -269,6 +274,7 @@ func (d *Driver) start(job *engine.Job) (*run, error) {
 			Hint: "Add the source again with its refresh token (custody sources add eloverblik NAME --secret-stdin)."}
 	}
 	refresh = strings.TrimSpace(refresh)
+	set.Add(refresh)
 	exp, err := TokenExpiry(refresh)
 	if err != nil {
 		return nil, &syncerr.Error{Kind: syncerr.Auth, Op: "refresh token", Err: err, Hint: HintNewToken}
@@ -293,7 +299,7 @@ func (d *Driver) start(job *engine.Job) (*run, error) {
 	if job.Logger == nil {
 		job.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &run{d: d, job: job, cfg: cfg, origin: origin, plain: plain, exp: exp, batch: BatchPoints, maxBody: d.MaxBody}
+	r := &run{d: d, job: job, cfg: cfg, origin: origin, plain: plain, exp: exp, batch: BatchPoints, maxBody: d.MaxBody, set: set}
 	if r.maxBody <= 0 {
 		r.maxBody = DefaultMaxBody
 	}
@@ -387,6 +393,7 @@ func (t *tokens) Token(ctx context.Context) (*oauth2.Token, error) {
 	defer t.lock.Unlock()
 	d := t.r.d
 	if tok := t.cached(); tok != nil {
+		t.r.set.Add(tok.AccessToken) // kept in the keyring as "hash:token": the token alone too
 		return tok, nil
 	}
 	var tok *oauth2.Token
@@ -481,15 +488,15 @@ func (t *tokens) fetch(ctx context.Context) (*oauth2.Token, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, auth.Classify("token", scrub(err, t.refresh))
+		return nil, auth.Classify("token", redact.Err(err, r.set.Values()...))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return nil, auth.Classify("token", scrub(err, t.refresh))
+		return nil, auth.Classify("token", redact.Err(err, r.set.Values()...))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, classify("token", scrubbed(readError(resp.StatusCode, body), t.refresh), resp.Header, r.d.now())
+		return nil, classify("token", readError(resp.StatusCode, body, r.set.Values()...), resp.Header, r.d.now())
 	}
 	var ans struct {
 		Result    *string         `json:"result"`
@@ -502,33 +509,22 @@ func (t *tokens) fetch(ctx context.Context) (*oauth2.Token, error) {
 	}
 	// An error can come inside an HTTP 200.
 	if code := codeOf(ans.ErrorCode); (ans.Success != nil && !*ans.Success) || (code != 0 && code != 10000) || ans.Result == nil || *ans.Result == "" {
-		ae := &APIError{Status: resp.StatusCode, Code: code, Text: ans.ErrorText}
+		if ans.Result != nil {
+			r.set.Add(strings.TrimSpace(*ans.Result)) // a token beside an error is still a token
+		}
+		ae := &APIError{Status: resp.StatusCode, Code: code, Text: redact.String(ans.ErrorText, r.set.Values()...)}
 		if ae.Code == 0 {
 			ae.Code, ae.Text = 50001, "no data access token in the answer"
 		}
 		return nil, classify("token", ae, resp.Header, r.d.now())
 	}
 	dt := strings.TrimSpace(*ans.Result)
+	r.set.Add(dt)
 	exp, err := TokenExpiry(dt)
 	if err != nil {
 		exp = r.d.now().Add(time.Hour) // the service says 24 hours; be modest when it does not say
 	}
 	return &oauth2.Token{AccessToken: dt, TokenType: "Bearer", Expiry: exp}, nil
-}
-
-// scrub removes the token from an error's text, should a transport quote it.
-func scrub(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), secret, "[token]"))
-}
-
-func scrubbed(ae *APIError, secret string) *APIError {
-	if secret != "" {
-		ae.Text = strings.ReplaceAll(ae.Text, secret, "[token]")
-	}
-	return ae
 }
 
 // retry runs f, waiting out the failures worth waiting out (429, 503), at least MinWait, at
@@ -590,7 +586,7 @@ func (r *run) callOnce(ctx context.Context, op, method, path string, ids []strin
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return store.Payload{}, false, classify(op, readError(resp.StatusCode, b), resp.Header, r.d.now())
+		return store.Payload{}, false, classify(op, readError(resp.StatusCode, b, r.set.Values()...), resp.Header, r.d.now())
 	}
 	// Archive the answer as received, before anything reads it.
 	lb := &limited{r: resp.Body, left: r.maxBody}
@@ -700,7 +696,7 @@ func (r *run) entries(ctx context.Context, p store.Payload) ([]entry, error) {
 
 // entryError is the classified failure of one entry.
 func (r *run) entryError(op string, e entry) error {
-	return classify(op, &APIError{Status: http.StatusOK, Code: e.code(), Text: e.ErrorText, ID: e.ID}, nil, r.d.now())
+	return classify(op, &APIError{Status: http.StatusOK, Code: e.code(), Text: redact.String(e.ErrorText, r.set.Values()...), ID: e.ID}, nil, r.d.now())
 }
 
 // Test checks the source at once, never waiting for a limit: the refresh token (a JWT that has
@@ -708,7 +704,8 @@ func (r *run) entryError(op string, e entry) error {
 // data token or a new one when the machine's token calls allow it, the linked metering points.
 // When a token call is not allowed yet it says so, when it will be, and what it checked.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
-	r, err := d.start(job)
+	ctx, set := redact.Ensure(ctx)
+	r, err := d.start(job, set)
 	if err != nil {
 		return "", err
 	}
@@ -762,7 +759,7 @@ func (r *run) alive(ctx context.Context) error {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
-		return classify(op, readError(resp.StatusCode, b), resp.Header, r.d.now())
+		return classify(op, readError(resp.StatusCode, b, r.set.Values()...), resp.Header, r.d.now())
 	}
 	return nil
 }
@@ -790,7 +787,7 @@ func (r *run) peekPoints(ctx context.Context) ([]string, error) {
 			return auth.Classify(op, err)
 		}
 		if resp.StatusCode != http.StatusOK {
-			return classify(op, readError(resp.StatusCode, b), resp.Header, r.d.now())
+			return classify(op, readError(resp.StatusCode, b, r.set.Values()...), resp.Header, r.d.now())
 		}
 		var env struct {
 			Result []entry `json:"result"`
@@ -839,7 +836,8 @@ func (r *run) listPoints(ctx context.Context) ([]string, error) {
 
 // Sync fetches what is new for the source.
 func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
-	r, err := d.start(job)
+	ctx, set := redact.Ensure(ctx)
+	r, err := d.start(job, set)
 	if err != nil {
 		return engine.Result{}, err
 	}

@@ -22,6 +22,7 @@ import (
 	"custody/sync/engine"
 	"custody/sync/logkey"
 	"custody/sync/notify"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -357,6 +358,7 @@ func HeldNote(n int) string {
 // URI not fetched yet. A request the custodian answers 202 to stays outstanding, and is not
 // made again, until its notified answer is fetched or the source's async timeout passes.
 func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the run stay out of what it quotes
 	job = withDefaults(job)
 	var res engine.Result
 	s, err := d.session(job)
@@ -906,6 +908,7 @@ func (d *Driver) Backfill(ctx context.Context, job *engine.Job, from, to time.Ti
 // Test implements engine.Driver: it requests a token and makes one small GET, and says what
 // it found in plain words.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the run stay out of what it quotes
 	job = withDefaults(job)
 	s, err := d.session(job)
 	if err != nil {

@@ -119,6 +119,9 @@ type Fault struct {
 	Status int
 	// Code is the envelope's errorCode; 0 answers Status with a plain body.
 	Code int
+	// Echo, when set, makes the body from the request, as a service quoting what it received
+	// does (the refresh or data token of its Authorization header, say).
+	Echo func(r *http.Request) string
 }
 
 // Request is one call the simulator received.
@@ -334,6 +337,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer writes one answer and returns its status, for the record of requests.
 type answer struct {
 	w http.ResponseWriter
+	r *http.Request
 }
 
 func (a *answer) json(status int, v any) int {
@@ -350,7 +354,7 @@ func (a *answer) problem(status int, title string) int {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string, now time.Time, req *Request) int {
-	a := &answer{w: w}
+	a := &answer{w: w, r: r}
 	if id := r.Header.Get("X-User-Correlation-ID"); id != "" {
 		w.Header().Set("X-User-Correlation-ID", id)
 	}
@@ -484,6 +488,12 @@ func (s *Server) faultAnswer(a *answer, f Fault, ids []string) int {
 		if s.opts.RetryAfter > 0 {
 			a.w.Header().Set("Retry-After", strconv.Itoa(int(s.opts.RetryAfter/time.Second)))
 		}
+	}
+	if f.Echo != nil {
+		a.w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		a.w.WriteHeader(f.Status)
+		io.WriteString(a.w, f.Echo(a.r))
+		return f.Status
 	}
 	if f.Code == 0 {
 		if f.Status == http.StatusServiceUnavailable {

@@ -141,6 +141,8 @@ type Server struct {
 	mu       sync.Mutex
 	token    map[string]time.Time // issued token → expiry
 	fault    []Fault              // queued one-shot faults
+	echo     []echoFault          // queued one-shot echoing answers
+	tokEcho  map[string]echoFault // by grant type: the next token request's echoing answer
 	sticky   map[Fault]bool
 	reqs     []Request
 	prepared map[string]window // correlationID (NotifyWindow: rel?window) → window of an async request
@@ -305,6 +307,33 @@ func (s *Server) Inject(f Fault) {
 	s.fault = append(s.fault, f)
 }
 
+// echoFault is an error answer made from the request.
+type echoFault struct {
+	status int
+	body   func(r *http.Request) string
+}
+
+// InjectEcho makes the next resource request with a valid token answer status with the body
+// echo makes from the request, as a custodian that quotes what it received does (the bearer
+// token of its Authorization header, say).
+func (s *Server) InjectEcho(status int, echo func(r *http.Request) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echo = append(s.echo, echoFault{status, echo})
+}
+
+// InjectTokenEcho makes the next token request of the grant type (client_credentials,
+// refresh_token, authorization_code) answer status with the body echo makes from the request
+// (its form parsed), as a token endpoint quoting the refresh token or code it refuses does.
+func (s *Server) InjectTokenEcho(grant string, status int, echo func(r *http.Request) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tokEcho == nil {
+		s.tokEcho = map[string]echoFault{}
+	}
+	s.tokEcho[grant] = echoFault{status, echo}
+}
+
 // Clear removes every queued and lasting fault.
 func (s *Server) Clear() {
 	s.mu.Lock()
@@ -393,6 +422,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":"insufficient_scope","error_description":"this token does not give access to this resource"}`, http.StatusForbidden)
 			return
 		}
+	}
+	s.mu.Lock()
+	var echo *echoFault
+	if len(s.echo) > 0 {
+		echo, s.echo = &s.echo[0], s.echo[1:]
+	}
+	s.mu.Unlock()
+	if echo != nil {
+		s.record(r, true, echo.status)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(echo.status)
+		io.WriteString(w, echo.body(r))
+		return
 	}
 	f := s.nextFault()
 	status := http.StatusOK
@@ -501,6 +543,17 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	grant := r.PostForm.Get("grant_type")
+	s.mu.Lock()
+	echo, echoed := s.tokEcho[grant]
+	delete(s.tokEcho, grant)
+	s.mu.Unlock()
+	if echoed {
+		s.record(r, false, echo.status)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(echo.status)
+		io.WriteString(w, echo.body(r))
+		return
+	}
 	if grant != "client_credentials" && (!s.opts.ConnectMyData || (grant != "authorization_code" && grant != "refresh_token")) {
 		fail(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials")
 		return
