@@ -66,6 +66,9 @@ type Engine interface {
 type Secrets interface {
 	SetSecret(source, field, value string) error
 	DeleteSecret(source, field string) error
+	// ReplaceSecrets stores a source's secrets by field, all or none: when one cannot be
+	// stored, the keyring keeps the earlier ones.
+	ReplaceSecrets(source string, values map[string]string) error
 }
 
 // Importer imports one file by path, reporting bytes read of the file's size.
