@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"custody/app/secrets"
 	"custody/store"
+	"custody/sync/calllog"
 	"custody/sync/engine"
 	"custody/sync/fileimport"
 	"custody/sync/logkey"
@@ -42,9 +44,17 @@ type Env struct {
 	Secrets        secrets.Store
 	Logger         *slog.Logger
 
+	// Calls is the machine-wide record of calls to rate-limited endpoints (Eloverblik's token
+	// calls, limited per IP address), in the user's cache folder; nil leaves each database to
+	// keep its own (tests).
+	Calls *calllog.File
+
 	// Drivers syncs each source kind; Formats imports each file format.
 	Drivers map[string]engine.Driver
 	Formats []fileimport.Format
+	// ImportBatch is how long `custody import` holds the write lock before it commits a batch;
+	// zero means store.ImportBatch. Tests make it short, to crash between batches.
+	ImportBatch time.Duration
 }
 
 // runFunc runs one command.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"custody/app/secrets"
+	"custody/sync/calllog"
 	"custody/sync/engine"
 )
 
@@ -17,6 +18,8 @@ type cli struct {
 	db      string
 	secrets *secrets.Memory
 	log     bytes.Buffer
+	// calls, when set, is the machine-wide call log the commands share.
+	calls *calllog.File
 	// extra are drivers of kinds registered in the test only.
 	extra []engine.Driver
 }
@@ -29,6 +32,7 @@ func (c *cli) run(stdin string, args ...string) (int, string, string) {
 		Getenv:  func(string) string { return "" },
 		Secrets: c.secrets,
 		Logger:  slog.New(slog.NewTextHandler(&c.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Calls:   c.calls,
 	}
 	env.Drivers = drivers(env)
 	for _, d := range c.extra {

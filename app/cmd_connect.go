@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"custody/store"
+	"custody/sync/engine"
 	"custody/sync/espi"
 )
 
@@ -31,9 +32,10 @@ func connectSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFla
 	if timeout <= 0 {
 		return usageErr("--timeout %s: give a duration such as 5m", timeout)
 	}
-	job := env.job(st, src, nil)
-	conn, err := drv.StartConnect(ctx, job)
+	gctx, job, done := engine.Guard(ctx, env.job(st, src, nil))
+	conn, err := drv.StartConnect(gctx, job)
 	if err != nil {
+		_, err = done("", err)
 		fmt.Fprintf(env.Stderr, "%s: FAILED: %v\n  what to do: %s\n", name, err, adviceFor(err))
 		return errSilentFailure
 	}
@@ -48,6 +50,7 @@ func connectSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFla
 	defer cancel()
 	res, err := conn.Wait(wctx)
 	if err != nil {
+		_, err = done("", err)
 		fmt.Fprintf(env.Stderr, "%s: FAILED: %v\n  what to do: %s\n", name, err, adviceFor(err))
 		return errSilentFailure
 	}

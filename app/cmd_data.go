@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -63,7 +64,7 @@ func runImport(ctx context.Context, env *Env, c *invocation) error {
 	}
 	defer st.Close()
 	progress := newProgressLine(env.Stderr)
-	im := &fileimport.Importer{Store: st, Formats: env.Formats, Progress: progress.update}
+	im := &fileimport.Importer{Store: st, Formats: env.Formats, Progress: progress.update, Batch: env.ImportBatch}
 	failed := 0
 	for _, path := range c.args {
 		sum, err := im.Import(ctx, path)
@@ -467,6 +468,13 @@ func runReprocess(ctx context.Context, env *Env, c *invocation, o *reprocessFlag
 			continue
 		}
 		sum, err := im.Reparse(ctx, p)
+		if ie := (*fileimport.InterruptedError)(nil); errors.As(err, &ie) {
+			// Not a failure of reprocessing: the file was never archived whole. Only importing
+			// it again can bring in the rest.
+			skipped++
+			fmt.Fprintf(env.Stderr, "payload %d: %v (custody import %s)\n", p.ID, err, shellWord(ie.File))
+			continue
+		}
 		if err != nil {
 			failed++
 			fmt.Fprintf(env.Stderr, "payload %d (%s): FAILED: %v\n", p.ID, p.URL, err)
@@ -502,6 +510,15 @@ func payloadsToReprocess(ctx context.Context, st *store.Store, all bool) ([]stor
 	}
 	slices.SortFunc(out, func(a, b store.Payload) int { return cmp.Compare(b.ID, a.ID) })
 	return out, nil
+}
+
+// shellWord quotes s for a POSIX shell when it needs it, so that a command Custody suggests
+// can be pasted as it is.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+,:@=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func hasFormat(fs []fileimport.Format, name string) bool {

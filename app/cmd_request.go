@@ -9,6 +9,7 @@ import (
 
 	"custody/store"
 	"custody/sync/datahub"
+	"custody/sync/engine"
 	"custody/sync/syncerr"
 )
 
@@ -159,7 +160,8 @@ func runRequest(ctx context.Context, env *Env, c *invocation, o *requestFlags) e
 		drv = datahub.NewDriver()
 	}
 	// The one request flow (also the GUI's): recorded, sent, resent once, outcome recorded.
-	sent, err := drv.SendRequest(ctx, env.job(st, src, nil), &req, format,
+	gctx, job, done := engine.Guard(ctx, env.job(st, src, nil))
+	sent, err := drv.SendRequest(gctx, job, &req, format,
 		map[string]string{"from": o.from, "to": o.to, "metering_point": req.MeteringPoint, "grid_area": req.GridArea,
 			"settlement_version": req.SettlementVersion, "charge_code": req.ChargeCode})
 	if sent.RouteFallback {
@@ -167,6 +169,7 @@ func runRequest(ctx context.Context, env *Env, c *invocation, o *requestFlags) e
 			name, datahub.DefaultRouteValidated, datahub.AlternateRouteValidated, datahub.AlternateRouteValidated)
 	}
 	if err != nil {
+		_, err = done("", err)
 		what := "refused"
 		if sent.Record.ID == 0 {
 			what = "not sent"

@@ -278,7 +278,7 @@ func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, 
 		return fmt.Errorf("a source named %q already exists; remove it first or choose another name", name)
 	}
 	// The keyring first: if it is unavailable the source is not half-configured.
-	fields, err := storeSecrets(env, k, &src, o.settings.given(k), o.secretStdin, true)
+	fields, err := storeSecrets(env, k, &src, o.settings.given(k), o.secretStdin)
 	if err != nil {
 		return err
 	}
@@ -317,7 +317,8 @@ func unregisterAtBank(ctx context.Context, env *Env, st *store.Store, src store.
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	msg, err := r.Remove(ctx, env.job(st, src, nil))
+	gctx, job, done := engine.Guard(ctx, env.job(st, src, nil))
+	msg, err := done(r.Remove(gctx, job))
 	if err != nil {
 		fmt.Fprintf(env.Stdout, "could not delete the source's registration at the bank: %v\n  what to do: %s\n", err, adviceFor(err))
 		return
@@ -343,26 +344,50 @@ func editSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags,
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if _, err := storeSecrets(env, k, &changed, given, o.secretStdin, false); err != nil {
+	fields, keep, err := secretsToStore(env, k, &changed, given, o.secretStdin, false)
+	if err != nil {
 		return err
 	}
+	// The source first: if its update fails, the keyring is untouched and the working secret
+	// stays. Then the secrets, all or none (secrets.Replace); if they cannot be stored, the
+	// source gets its earlier settings back, which go with the secrets kept.
 	if err := st.UpdateSource(ctx, &changed); err != nil {
 		return err
+	}
+	if err := secrets.Replace(env.Secrets, name, fields, keep); err != nil {
+		if rerr := st.UpdateSource(context.WithoutCancel(ctx), &src); rerr != nil {
+			return fmt.Errorf("%w; and the source's earlier settings could not be put back: %v", err, rerr)
+		}
+		return fmt.Errorf("%w; the source is unchanged", err)
 	}
 	fmt.Fprintf(env.Stdout, "changed source %s\n", name)
 	return nil
 }
 
-// storeSecrets puts in the keyring what a source keeps there: the files its Import settings
-// name, and its secrets — for a new source each one it needs (an Open Banking source with
-// private_key_jwt has no client secret; only an encrypted signing key has a passphrase), for
-// an edit with --secret-stdin those it needs, replaced. With --secret-stdin each secret is one
-// line of standard input, in the kind's order. What the kind reads from a secret (such as its
-// expiry) goes into src's settings. It returns the fields stored.
-func storeSecrets(env *Env, k settings.Kind, src *store.Source, given settings.Values, fromStdin, isNew bool) ([]string, error) {
-	imported, err := settings.Imports(k, given)
+// storeSecrets puts in the keyring what a new source keeps there (secretsToStore), all or
+// none. It returns the fields stored.
+func storeSecrets(env *Env, k settings.Kind, src *store.Source, given settings.Values, fromStdin bool) ([]string, error) {
+	fields, keep, err := secretsToStore(env, k, src, given, fromStdin, true)
 	if err != nil {
 		return nil, err
+	}
+	if err := secrets.Replace(env.Secrets, src.Name, fields, keep); err != nil {
+		return nil, err
+	}
+	return fields, nil
+}
+
+// secretsToStore reads and checks what a source keeps in the keyring, without storing it: the
+// files its Import settings name, and its secrets — for a new source each one it needs (an
+// Open Banking source with private_key_jwt has no client secret; only an encrypted signing key
+// has a passphrase), for an edit with --secret-stdin those it needs, replaced. With
+// --secret-stdin each secret is one line of standard input, in the kind's order. What the kind
+// reads from a secret (such as its expiry) goes into src's settings. It returns the fields in
+// the order to store them, and their values.
+func secretsToStore(env *Env, k settings.Kind, src *store.Source, given settings.Values, fromStdin, isNew bool) ([]string, map[string]string, error) {
+	imported, err := settings.Imports(k, given)
+	if err != nil {
+		return nil, nil, err
 	}
 	keep := map[string]string{}
 	var order []string
@@ -382,13 +407,13 @@ func storeSecrets(env *Env, k settings.Kind, src *store.Source, given settings.V
 		}
 		v, err := readSecretFrom(env, stdin, fromStdin, fmt.Sprintf("%s for %s: ", s.Label, src.Name))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if k.CheckSecret != nil {
 			// The kind checks the secret and reads what is not secret in it, such as its expiry.
 			derived, err := k.CheckSecret(s.Key, v)
 			if err != nil {
-				return nil, usageErr("%s: %v", strings.ToLower(s.Label), err)
+				return nil, nil, usageErr("%s: %v", strings.ToLower(s.Label), err)
 			}
 			maps.Copy(src.Config, derived)
 		}
@@ -396,17 +421,9 @@ func storeSecrets(env *Env, k settings.Kind, src *store.Source, given settings.V
 		order = append(order, s.Key)
 	}
 	if err := checkKeep(k, *src, keep); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for i, f := range order {
-		if err := env.Secrets.SetSecret(src.Name, f, keep[f]); err != nil {
-			for _, done := range order[:i] {
-				_ = env.Secrets.DeleteSecret(src.Name, done)
-			}
-			return nil, err
-		}
-	}
-	return order, nil
+	return order, keep, nil
 }
 
 // checkKeep lets a kind check what goes to its keyring before it is stored (an Open Banking
@@ -461,7 +478,9 @@ func testSource(ctx context.Context, env *Env, st *store.Store, name string) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	msg, err := d.Test(ctx, env.job(st, src, nil))
+	// Guarded like a sync: no secret or token of the test reaches the output or the log.
+	gctx, job, done := engine.Guard(ctx, env.job(st, src, nil))
+	msg, err := done(d.Test(gctx, job))
 	if err != nil {
 		fmt.Fprintf(env.Stdout, "%s: FAILED: %v\n  what to do: %s\n", name, err, adviceFor(err))
 		return errSilentFailure

@@ -74,6 +74,14 @@ func childMain(args []string) int {
 		env.Secrets = mem
 	}
 	env.Drivers[queueKind] = queueDriver{}
+	if v := os.Getenv(childImportBatchEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+		env.ImportBatch = d
+	}
 	if path := os.Getenv(childProfileEnv); path != "" {
 		// The benchmarks' child writes a CPU profile of its whole run.
 		if f, err := os.Create(path); err == nil {

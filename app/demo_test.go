@@ -107,6 +107,7 @@ func checkDemoData(t *testing.T, st *store.Store) {
 		if !spans[3600] || !spans[900] {
 			t.Errorf("series with a year of data, by interval: %v", spans)
 		}
+		checkDemoSolar(t, st, ss)
 	}
 }
 
@@ -261,4 +262,59 @@ func TestSimulatePrintsCommandsThatWork(t *testing.T) {
 	}
 	defer st.Close()
 	checkDemoData(t, st)
+}
+
+// checkDemoSolar checks that the demo house has solar production on the meter that imports and
+// exports, so that the Usage view's self-sufficiency card shows: over the last whole July the
+// house used part of its production itself (production above export) and covered a sensible
+// share of its use with it.
+func checkDemoSolar(t *testing.T, st *store.Store, ss []store.Series) {
+	t.Helper()
+	now := time.Now().UTC()
+	y := now.Year()
+	if time.Date(y, time.August, 1, 0, 0, 0, 0, time.UTC).After(now) {
+		y--
+	}
+	from, to := time.Date(y, time.July, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(y, time.August, 1, 0, 0, 0, 0, time.UTC).Unix()
+	type flows struct{ imp, exp, prod float64 }
+	byMeter := map[int64]*flows{}
+	for _, s := range ss {
+		if s.Seconds != 3600 || s.Unit != "Wh" {
+			continue
+		}
+		tot, err := st.PeriodTotals(t.Context(), s.ID, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tot.Count < 24*28 {
+			continue // a simulator that serves a week
+		}
+		f := byMeter[s.MeterID]
+		if f == nil {
+			f = &flows{}
+			byMeter[s.MeterID] = f
+		}
+		switch {
+		case s.Attrs["title"] == "Hourly Solar Production":
+			f.prod += tot.Sum
+		case s.Flow == "forward":
+			f.imp += tot.Sum
+		case s.Flow == "reverse":
+			f.exp += tot.Sum
+		}
+	}
+	for _, f := range byMeter {
+		if f.prod == 0 || f.imp == 0 || f.exp == 0 {
+			continue
+		}
+		if f.prod <= f.exp {
+			t.Errorf("July: production %.0f Wh, export %.0f Wh: the house used none of it", f.prod, f.exp)
+		}
+		use := f.imp + f.prod - f.exp
+		if ss := 1 - f.imp/use; ss < 0.2 || ss > 0.8 {
+			t.Errorf("July's self-sufficiency is %.0f %% (import %.0f, production %.0f, export %.0f Wh)", ss*100, f.imp, f.prod, f.exp)
+		}
+		return
+	}
+	t.Errorf("no demo meter imports, exports and produces by the hour over July %d", y)
 }

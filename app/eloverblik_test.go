@@ -14,6 +14,7 @@ import (
 
 	"custody/app/secrets"
 	"custody/store"
+	"custody/sync/calllog"
 	"custody/sync/eloverblik/eloverbliktest"
 	"custody/sync/simtls"
 )
@@ -129,8 +130,11 @@ func TestEloverblikEndToEnd(t *testing.T) {
 			tokenCalls++
 		}
 	}
-	if tokenCalls != 2 { // one for each sync: two processes, within the limit
+	if tokenCalls != 1 { // the second process uses the data token the first kept in the keyring
 		t.Errorf("%d token calls", tokenCalls)
+	}
+	if v, _ := c.secrets.Secret("home", "access_token"); !strings.HasSuffix(v, ":"+sim.DataTokens()[0]) {
+		t.Error("the data token is not kept in the keyring")
 	}
 
 	// No token in the database files or the log.
@@ -203,5 +207,88 @@ func TestEloverblikSourcesTest(t *testing.T) {
 	// A test stores nothing.
 	if ps, err := st.Payloads(context.Background(), store.PayloadFilter{}); err != nil || len(ps) != 0 {
 		t.Errorf("sources test archived %d answers, %v", len(ps), err)
+	}
+}
+
+// TestEloverblikTokenLimitAcrossDatabases: two databases on one machine share the machine's
+// call log (as NewEnv wires it), so their token calls keep Eloverblik's 2 a minute per
+// address. `sources test` of the third source answers at once that a token call is not
+// allowed yet and when it will be, and what it checked; a source whose data token is kept in
+// the keyring still tests fine without a token call.
+func TestEloverblikTokenLimitAcrossDatabases(t *testing.T) {
+	pki, err := simtls.New("custody-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := eloverbliktest.Start(pki, "127.0.0.1:0", eloverbliktest.Options{UnavailableEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	files, err := pki.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "cache", "custody", "calls.json")
+	calls, err := calllog.Open(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &cli{t: t, db: filepath.Join(t.TempDir(), "a.db"), secrets: secrets.NewMemory(), calls: calls}
+	b := &cli{t: t, db: filepath.Join(t.TempDir(), "b.db"), secrets: secrets.NewMemory(), calls: calls}
+	year := time.Now().AddDate(1, 0, 0)
+	for _, add := range []struct {
+		c    *cli
+		name string
+	}{{a, "home"}, {a, "cabin"}, {b, "home"}} {
+		if code, out, errOut := add.c.run(sim.RefreshToken(year)+"\n", "sources", "add", "eloverblik", add.name, "--base-url", sim.BaseURL(), "--ca", files.CA, "--secret-stdin"); code != 0 {
+			t.Fatalf("sources add %s: %d %s %s", add.name, code, out, errOut)
+		}
+	}
+	for _, name := range []string{"home", "cabin"} {
+		if code, out, errOut := a.run("", "sources", "test", name); code != 0 || !strings.Contains(out, "with a new data token") {
+			t.Fatalf("sources test %s: %d %s %s", name, code, out, errOut)
+		}
+	}
+	start := time.Now()
+	code, out, _ := b.run("", "sources", "test", "home")
+	if code == 0 || time.Since(start) > 20*time.Second {
+		t.Fatalf("the third token call within a minute: exit %d after %v: %s", code, time.Since(start), out)
+	}
+	for _, want := range []string{"home: FAILED: test: not tested yet: Eloverblik allows 2 token calls a minute from this machine",
+		"the next is allowed at", "checked so far: the refresh token is a JWT valid until", "answers", "what to do: Try again after"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// The data token database a kept in its keyring needs no token call.
+	if code, out, errOut := a.run("", "sources", "test", "home"); code != 0 || !strings.Contains(out, "kept from an earlier run (no token call)") {
+		t.Errorf("sources test with the kept data token: %d %s %s", code, out, errOut)
+	}
+	tokenCalls := 0
+	for _, q := range sim.Requests() {
+		if q.Path == eloverbliktest.TokenPath {
+			tokenCalls++
+			if q.Status != 200 {
+				t.Errorf("a token call was answered %d", q.Status)
+			}
+		}
+	}
+	if tokenCalls != 2 {
+		t.Errorf("%d token calls", tokenCalls)
+	}
+	// The machine's log holds the host and times only; the data token is in the keyring.
+	raw, _ := os.ReadFile(logPath)
+	for _, dt := range sim.DataTokens() {
+		if strings.Contains(string(raw), dt) {
+			t.Error("a data token in the call log")
+		}
+	}
+	if !strings.Contains(string(raw), strings.TrimPrefix(sim.URL(), "https://")+" token") {
+		t.Errorf("call log %s", raw)
+	}
+	v, err := a.secrets.Secret("home", "access_token")
+	if err != nil || !slices.ContainsFunc(sim.DataTokens(), func(dt string) bool { return strings.HasSuffix(v, ":"+dt) }) {
+		t.Errorf("the data token is not in database a's keyring: %v", err)
 	}
 }

@@ -1,6 +1,10 @@
 package app
 
 import (
+	"maps"
+	"slices"
+
+	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/engine"
 	"custody/ui"
@@ -21,6 +25,17 @@ func (s envSecrets) Secret(source, field string) (string, error) {
 // SetSecret stores a secret a driver renews (a Connect My Data source's rotated tokens).
 func (s envSecrets) SetSecret(source, field, value string) error {
 	return s.env.Secrets.SetSecret(source, field, value)
+}
+
+// DeleteSecret forgets a secret (the GUI's Sources form, for a source it could not add).
+func (s envSecrets) DeleteSecret(source, field string) error {
+	return s.env.Secrets.DeleteSecret(source, field)
+}
+
+// ReplaceSecrets stores a source's secrets, all or none (secrets.Replace): the GUI's Sources
+// form saves through it.
+func (s envSecrets) ReplaceSecrets(source string, values map[string]string) error {
+	return secrets.Replace(s.env.Secrets, source, slices.Sorted(maps.Keys(values)), values)
 }
 
 // newEngine wires the sync engine: the store, every driver, the secrets and the logger.

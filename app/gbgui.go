@@ -19,6 +19,7 @@ import (
 	"custody/sync/espi"
 	"custody/sync/espi/espitest"
 	"custody/sync/notify"
+	"custody/sync/redact"
 	"custody/ui"
 )
 
@@ -67,8 +68,10 @@ func (g guiGreenButton) Connect(ctx context.Context, source string, open func(ur
 	}
 	job := g.env.job(g.st, src, nil)
 	job.Secrets = envSecrets{g.env}
-	conn, err := drv.StartConnect(ctx, job)
+	gctx, job, done := engine.Guard(ctx, job)
+	conn, err := drv.StartConnect(gctx, job)
 	if err != nil {
+		_, err = done("", err)
 		return "", fmt.Errorf("%w (%s)", err, adviceFor(err))
 	}
 	open(conn.URL())
@@ -76,6 +79,7 @@ func (g guiGreenButton) Connect(ctx context.Context, source string, open func(ur
 	defer cancel()
 	res, err := conn.Wait(wctx)
 	if err != nil {
+		_, err = done("", err)
 		return "", fmt.Errorf("%w (%s)", err, adviceFor(err))
 	}
 	return fmt.Sprintf("Connected %s to the customer's account: subscription %s. The tokens are in the OS keyring.", source, res.SubscriptionID), nil
@@ -200,7 +204,7 @@ func (g guiGreenButton) TestNotification(ctx context.Context, source string) (st
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("POST %s answered %s in %s: %s", path, resp.Status, took, strings.TrimSpace(string(body)))
+		return "", fmt.Errorf("POST %s answered %s in %s: %s", path, resp.Status, took, redact.Snippet(body, 200))
 	}
 	return fmt.Sprintf("POSTed a BatchList to %s over HTTPS (%s): %s in %s. The utility's notifications will arrive the same way.",
 		target, tlsVersion(resp.TLS), resp.Status, took), nil

@@ -71,6 +71,7 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 	}
 	type key struct{ commodity, flow, unit, seconds string }
 	series := map[key]int{}
+	production := 0
 	for _, r := range rows[1:] {
 		series[key{r[2], r[3], r[4], r[6]}]++
 		if _, err := strconv.ParseFloat(r[7], 64); err != nil {
@@ -79,8 +80,16 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 		if r[8] != "14" && r[8] != "17" {
 			t.Fatalf("row %v: quality", r)
 		}
-		if r[3] == "forward" && r[6] == "3600" && (r[9] == "" || r[10] != "USD") {
+		// The house's import carries its cost; its solar production (a forward series of
+		// its own, MeterReading 5) carries none.
+		if strings.HasSuffix(r[1], "/MeterReading/1") && (r[9] == "" || r[10] != "USD") {
 			t.Fatalf("row %v: the hourly import has cost in USD", r)
+		}
+		if strings.HasSuffix(r[1], "/MeterReading/5") {
+			production++
+			if r[3] != "forward" || r[9] != "" {
+				t.Fatalf("row %v: the solar production is forward, without cost", r)
+			}
 		}
 	}
 	for _, k := range []key{{"electricity", "forward", "Wh", "3600"}, {"electricity", "reverse", "Wh", "3600"},
@@ -88,6 +97,9 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 		if series[k] == 0 {
 			t.Errorf("no rows of %+v; have %v", k, series)
 		}
+	}
+	if production == 0 {
+		t.Error("no rows of the house's solar production")
 	}
 	if series[key{"gas", "forward", "therm", "86400"}] != 3 {
 		t.Errorf("gas: %d daily rows, want 3", series[key{"gas", "forward", "therm", "86400"}])

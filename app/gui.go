@@ -16,6 +16,7 @@ import (
 	"custody/assets"
 	"custody/store"
 	"custody/sync/datahub"
+	"custody/sync/engine"
 	"custody/sync/fileimport"
 	"custody/sync/logkey"
 	"custody/sync/syncerr"
@@ -122,7 +123,7 @@ func guiDeps(env *Env, st *store.Store, opts guiOptions) ui.Deps {
 	return ui.Deps{
 		Data:        st,
 		Editor:      st,
-		Secrets:     env.Secrets,
+		Secrets:     envSecrets{env},
 		SecretField: SecretField,
 		Kinds:       kinds(env),
 		Import:      guiImporter{st: st, formats: env.Formats},
@@ -216,10 +217,12 @@ func (g guiDataHub) RequestMeasureData(ctx context.Context, source string, r ui.
 	if !ok {
 		drv = datahub.NewDriver()
 	}
-	sent, err := drv.SendRequest(ctx, g.env.job(g.st, src, nil), &req, "",
+	gctx, job, done := engine.Guard(ctx, g.env.job(g.st, src, nil))
+	sent, err := drv.SendRequest(gctx, job, &req, "",
 		map[string]string{"from": r.From.Format(time.DateOnly), "to": r.To.Format(time.DateOnly), "metering_point": req.MeteringPoint,
 			"grid_area": req.GridArea, "settlement_version": req.SettlementVersion})
 	if err != nil {
+		_, err = done("", err)
 		return "", fmt.Errorf("%w (%s)", err, syncerr.Advice(err))
 	}
 	corr := sent.Correlation

@@ -42,6 +42,7 @@ func NewEnv(stdin io.Reader, stdout, stderr io.Writer) *Env {
 		Secrets: secrets.Keyring{},
 		Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
+	env.Calls = machineCallLog(env.Logger)
 	env.Drivers = drivers(env)
 	env.Formats = fileFormats()
 	return env

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"custody/app/secrets"
 	"custody/store"
@@ -155,6 +156,37 @@ func TestRegisteredKindsAgree(t *testing.T) {
 		// passphrase), each asked for only when a source needs it.
 		if k.Title == "" || len(k.Secrets()) == 0 || k.Secrets()[0].Key != SecretField {
 			t.Errorf("%s: title %q, secrets %v", k.Name, k.Title, k.Secrets())
+		}
+	}
+}
+
+// TestEachKindSaysItsDefaultInterval: each built-in kind's description gives its default sync
+// interval (the engine asks the kind, knowing none by name), the same as before the kinds
+// said it themselves, and the interval setting shows it.
+func TestEachKindSaysItsDefaultInterval(t *testing.T) {
+	env := builtinKinds()
+	for kind, want := range map[string]time.Duration{
+		"greenbutton": 6 * time.Hour,
+		"obevents":    5 * time.Minute,
+		"datahub":     15 * time.Minute,
+		"eloverblik":  time.Hour,
+	} {
+		d := env.Drivers[kind]
+		if d == nil {
+			t.Errorf("%s: not registered", kind)
+			continue
+		}
+		src := store.Source{Name: "s", Kind: kind, Config: map[string]string{}}
+		if got := engine.Interval(d, src); got != want {
+			t.Errorf("%s: default interval %v, want %v", kind, got, want)
+		}
+		src.Config[settings.KeyInterval] = "2h"
+		if got := engine.Interval(d, src); got != 2*time.Hour {
+			t.Errorf("%s: with interval 2h, %v", kind, got)
+		}
+		s, ok := d.Describe().ByFlag("interval")
+		if !ok || s.Default == "" {
+			t.Errorf("%s: no interval setting with its default shown", kind)
 		}
 	}
 }

@@ -58,6 +58,15 @@ func (s *Store) AddDataHubRequest(ctx context.Context, r *DataHubRequest) error 
 	return nil
 }
 
+// SetDataHubRequestRoute records the route a request was finally POSTed to (the interface
+// document's name, when the default route answered 404), so that its record says where it went.
+func (s *Store) SetDataHubRequestRoute(ctx context.Context, id int64, route string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE datahub_requests SET detail = json_set(detail, '$.route', ?) WHERE id = ?`, route, id); err != nil {
+		return fmt.Errorf("record datahub request %d route: %w", id, err)
+	}
+	return nil
+}
+
 // SetDataHubRequestOutcome records what the server answered to a request's POST. A request
 // already answered (or rejected, with its reason) keeps that status.
 func (s *Store) SetDataHubRequestOutcome(ctx context.Context, id int64, status string, httpStatus int, correlation, errText string) error {

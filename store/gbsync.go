@@ -131,12 +131,25 @@ func (s *Store) Notified(ctx context.Context, sourceID int64, status string) ([]
 		FROM gbsync_notified WHERE source_id = ? AND (? = '' OR status = ?) ORDER BY id`, sourceID, status, status)
 }
 
+// The purposes of a request a custodian answered 202 to.
+const (
+	RequestSync     = "sync"     // a sync's: completing it moves the resource's cursor
+	RequestBackfill = "backfill" // a backfill's, for an older window: moves no cursor
+	RequestTest     = "test"     // `sources test`'s small window: moves no cursor
+)
+
 // Request is a request a custodian answered 202 Accepted to: it is preparing the answer and
 // will name it in a BatchList notification.
 type Request struct {
-	SourceID  int64
-	Resource  string // path under the base URL, such as Batch/Bulk/50916
+	SourceID int64
+	Resource string // path under the base URL, such as Batch/Bulk/50916
+	// Purpose is RequestSync (the default), RequestBackfill or RequestTest.
+	Purpose   string
 	Requested time.Time
+	// Earliest is the earliest request whose answer this one may receive: a request made again
+	// after the first found no answer in time may receive the first one's, late. It is
+	// Requested unless set earlier.
+	Earliest time.Time
 	// Min and Max are the request's published-min and published-max (zero: none).
 	Min, Max time.Time
 	// Correlation is the correlation id the custodian gave the request when it answered 202
@@ -144,32 +157,35 @@ type Request struct {
 	Correlation string
 }
 
-// Outstanding returns the source's outstanding request for resource, if there is one.
+const gbRequestColumns = `resource, purpose, requested, earliest, window_min, window_max, correlation`
+
+func scanGBRequest(sourceID int64) func(sc rowScanner) (Request, error) {
+	return func(sc rowScanner) (Request, error) {
+		r := Request{SourceID: sourceID}
+		var at, first, lo, hi int64
+		err := sc.Scan(&r.Resource, &r.Purpose, &at, &first, &lo, &hi, &r.Correlation)
+		r.Requested, r.Earliest, r.Min, r.Max = unixTime(at), unixTime(first), unixTime(lo), unixTime(hi)
+		return r, err
+	}
+}
+
+// Outstanding returns the source's outstanding sync request for resource, if there is one.
 func (s *Store) Outstanding(ctx context.Context, sourceID int64, resource string) (Request, bool, error) {
-	r := Request{SourceID: sourceID, Resource: resource}
-	var at, lo, hi int64
-	err := s.db.QueryRowContext(ctx, `SELECT requested, window_min, window_max, correlation FROM gbsync_requests WHERE source_id = ? AND resource = ?`,
-		sourceID, resource).Scan(&at, &lo, &hi, &r.Correlation)
+	r, err := scanGBRequest(sourceID)(s.db.QueryRowContext(ctx, `SELECT `+gbRequestColumns+` FROM gbsync_requests
+		WHERE source_id = ? AND resource = ? AND purpose = ?`, sourceID, resource, RequestSync))
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, false, nil
+		return Request{SourceID: sourceID, Resource: resource}, false, nil
 	}
 	if err != nil {
 		return r, false, fmt.Errorf("outstanding request %s: %w", resource, err)
 	}
-	r.Requested, r.Min, r.Max = unixTime(at), unixTime(lo), unixTime(hi)
 	return r, true, nil
 }
 
-// OutstandingRequests lists the source's outstanding requests, oldest first.
+// OutstandingRequests lists the source's outstanding requests of every purpose, oldest first.
 func (s *Store) OutstandingRequests(ctx context.Context, sourceID int64) ([]Request, error) {
-	return queryAll(ctx, s.db, "list outstanding requests", func(sc rowScanner) (Request, error) {
-		r := Request{SourceID: sourceID}
-		var at, lo, hi int64
-		err := sc.Scan(&r.Resource, &at, &lo, &hi, &r.Correlation)
-		r.Requested, r.Min, r.Max = unixTime(at), unixTime(lo), unixTime(hi)
-		return r, err
-	}, `SELECT resource, requested, window_min, window_max, correlation FROM gbsync_requests
-		WHERE source_id = ? ORDER BY requested, resource`, sourceID)
+	return queryAll(ctx, s.db, "list outstanding requests", scanGBRequest(sourceID),
+		`SELECT `+gbRequestColumns+` FROM gbsync_requests WHERE source_id = ? ORDER BY requested, resource, id`, sourceID)
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -179,62 +195,237 @@ func unixOrZero(t time.Time) int64 {
 	return t.Unix()
 }
 
-// SetOutstanding records a request the custodian answered 202 to, replacing an earlier one
-// for the same resource.
+// SetOutstanding records a request the custodian answered 202 to. A sync request replaces the
+// source's earlier sync request for the resource; a backfill's or a test's replaces one of the
+// same purpose for the same window.
 func (s *Store) SetOutstanding(ctx context.Context, r Request) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO gbsync_requests (source_id, resource, requested, window_min, window_max, correlation) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (source_id, resource) DO UPDATE SET requested = excluded.requested, window_min = excluded.window_min,
-			window_max = excluded.window_max, correlation = excluded.correlation`,
-		r.SourceID, r.Resource, r.Requested.Unix(), unixOrZero(r.Min), unixOrZero(r.Max), r.Correlation)
+	if r.Purpose == "" {
+		r.Purpose = RequestSync
+	}
+	if r.Earliest.IsZero() || r.Earliest.After(r.Requested) {
+		r.Earliest = r.Requested
+	}
+	tx, err := s.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("record outstanding request %s: %w", r.Resource, err)
 	}
-	return nil
+	defer tx.Rollback()
+	if r.Purpose == RequestSync {
+		if _, err := tx.exec(`DELETE FROM gbsync_requests WHERE source_id = ? AND resource = ? AND purpose = ?`, r.SourceID, r.Resource, RequestSync); err != nil {
+			return fmt.Errorf("record outstanding request %s: %w", r.Resource, err)
+		}
+	}
+	_, err = tx.exec(`INSERT INTO gbsync_requests (source_id, resource, purpose, requested, earliest, window_min, window_max, correlation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (source_id, resource, purpose, window_min, window_max) DO UPDATE SET requested = excluded.requested,
+			earliest = excluded.earliest, correlation = excluded.correlation`,
+		r.SourceID, r.Resource, r.Purpose, r.Requested.Unix(), r.Earliest.Unix(), unixOrZero(r.Min), unixOrZero(r.Max), r.Correlation)
+	if err != nil {
+		return fmt.Errorf("record outstanding request %s: %w", r.Resource, err)
+	}
+	return tx.Commit()
 }
 
-// CompleteRequest ends the source's outstanding request for resource, whose answer (named
-// with correlation id correlation) has been fetched, and moves the resource's cursor to the
-// time of that request, in one transaction. A request the custodian gave another correlation
-// id is not completed: the answer was to another request (a test's, a backfill's). It reports
-// the request it completed, if there was one.
-func (s *Store) CompleteRequest(ctx context.Context, sourceID int64, resource, correlation string) (Request, bool, error) {
+// Answer is a notified answer that was fetched, as its URI describes it.
+type Answer struct {
+	URI string
+	// Correlation is the URI's correlationID, or empty.
+	Correlation string
+	// Min and Max are the URI's published-min and published-max, or zero.
+	Min, Max time.Time
+	// Received is when the answer was fetched, by the clock of the requests' times; zero
+	// means now.
+	Received time.Time
+}
+
+// How an answer was matched to the requests it completed.
+const (
+	MatchCorrelation = "correlation" // the request's echoed correlation id
+	MatchWindow      = "window"      // the only request for the window the URI names
+	MatchCount       = "count"       // as many answers came as requests were waiting with no correlation id
+)
+
+// Match is what an answer completed.
+type Match struct {
+	// Completed are the requests the answer completed (with those answered before it, when
+	// matched by count).
+	Completed []Request
+	// How is one of MatchCorrelation, MatchWindow, MatchCount; empty when nothing was completed.
+	How string
+	// Waiting, when nothing was completed but the answer may be for one of several requests,
+	// is how many requests it may be for, and Held how many such answers have come for them.
+	Waiting, Held int
+}
+
+// AnswerRequest completes the source's outstanding requests for resource that the fetched
+// answer a really answers, and moves the cursor of a completed sync request, in one
+// transaction:
+//
+//   - a request whose echoed correlation id is a's is completed, and the cursor moves to the
+//     time of that request;
+//   - else, when a names a window (published-min/max), the one request for that window is,
+//     and the cursor moves to the time of the request (or the window's end, if earlier);
+//   - else the answer is for one of the requests that have no correlation id, with no way to
+//     tell which: it is held, and only when as many answers have come as such requests wait,
+//     all of them are completed, the cursor moving to the sync request's Earliest (the answer
+//     may be a late one to a request made before it).
+//
+// An answer that may be for several requests completes none of them: they stay outstanding
+// (and are asked again after the async timeout), rather than one being taken as answered by
+// another's data. The data of every answer is stored whatever it completes.
+func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource string, a Answer) (Match, error) {
+	var m Match
+	received := a.Received
+	if received.IsZero() {
+		received = s.Now()
+	}
 	tx, err := s.Begin(ctx)
 	if err != nil {
-		return Request{}, false, fmt.Errorf("complete request %s: %w", resource, err)
+		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
 	defer tx.Rollback()
-	r := Request{SourceID: sourceID, Resource: resource}
-	var at, lo, hi int64
-	err = tx.queryRow(`SELECT requested, window_min, window_max, correlation FROM gbsync_requests WHERE source_id = ? AND resource = ?`,
-		sourceID, resource).Scan(&at, &lo, &hi, &r.Correlation)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, false, nil
-	}
+	tx.mu.Lock()
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+gbRequestColumns+` FROM gbsync_requests WHERE source_id = ? AND resource = ? ORDER BY requested, id`, sourceID, resource)
+	tx.mu.Unlock()
 	if err != nil {
-		return r, false, fmt.Errorf("complete request %s: %w", resource, err)
+		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
-	if r.Correlation != "" && r.Correlation != correlation {
-		return r, false, nil
+	all, err := scanAll(rows, scanGBRequest(sourceID))
+	if err != nil {
+		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
-	r.Requested, r.Min, r.Max = unixTime(at), unixTime(lo), unixTime(hi)
-	if _, err := tx.exec(`DELETE FROM gbsync_requests WHERE source_id = ? AND resource = ?`, sourceID, resource); err != nil {
-		return r, false, fmt.Errorf("complete request %s: %w", resource, err)
+	var done []Request
+	var cursorAt func(r Request) time.Time
+	var candidates []Request
+	for _, r := range all {
+		switch {
+		case a.Correlation != "" && r.Correlation == a.Correlation:
+			done, m.How = []Request{r}, MatchCorrelation
+			cursorAt = func(r Request) time.Time { return r.Requested }
+		case a.Correlation == "" || r.Correlation == "":
+			// A request with another echoed correlation id gets its own answer.
+			candidates = append(candidates, r)
+		}
 	}
-	if err := tx.SetCursor(sourceID, resource, r.Requested); err != nil {
-		return r, false, err
+	if done == nil && (!a.Min.IsZero() || !a.Max.IsZero()) {
+		var same []Request
+		for _, r := range candidates {
+			if r.Min.Unix() == a.Min.Unix() && (r.Max.IsZero() || r.Max.Unix() == a.Max.Unix()) {
+				same = append(same, r)
+			}
+		}
+		if len(same) == 1 {
+			done, m.How = same, MatchWindow
+			cursorAt = func(r Request) time.Time {
+				if !a.Max.IsZero() && a.Max.Before(r.Requested) {
+					return a.Max
+				}
+				return r.Requested
+			}
+		}
+		candidates = same // an answer for a window no request asked answers none of them
+	}
+	if done == nil {
+		var open []Request
+		for _, r := range candidates {
+			if r.Correlation == "" {
+				open = append(open, r)
+			}
+		}
+		if len(open) == 0 {
+			return m, nil
+		}
+		since := open[0].Requested
+		for _, r := range open[1:] {
+			if r.Requested.Before(since) {
+				since = r.Requested
+			}
+		}
+		// Answers from before the oldest waiting request cannot be for any of them.
+		if _, err := tx.exec(`DELETE FROM gbsync_answers WHERE source_id = ? AND resource = ? AND received < ?`, sourceID, resource, since.Unix()); err != nil {
+			return m, fmt.Errorf("match answer %s: %w", resource, err)
+		}
+		if _, err := tx.exec(`INSERT INTO gbsync_answers (source_id, resource, uri, received) VALUES (?, ?, ?, ?)`, sourceID, resource, a.URI, received.Unix()); err != nil {
+			return m, fmt.Errorf("match answer %s: %w", resource, err)
+		}
+		var held int
+		if err := tx.queryRow(`SELECT COUNT(*) FROM gbsync_answers WHERE source_id = ? AND resource = ?`, sourceID, resource).Scan(&held); err != nil {
+			return m, fmt.Errorf("match answer %s: %w", resource, err)
+		}
+		if held < len(open) {
+			m.Waiting, m.Held = len(open), held
+			return m, tx.Commit()
+		}
+		if _, err := tx.exec(`DELETE FROM gbsync_answers WHERE source_id = ? AND resource = ?`, sourceID, resource); err != nil {
+			return m, fmt.Errorf("match answer %s: %w", resource, err)
+		}
+		done, m.How = open, MatchCount
+		cursorAt = func(r Request) time.Time { return r.Earliest }
+	}
+	for _, r := range done {
+		// (purpose, window) is unique for the resource; a sync request is one per resource.
+		if _, err := tx.exec(`DELETE FROM gbsync_requests WHERE source_id = ? AND resource = ? AND purpose = ? AND window_min = ? AND window_max = ?`,
+			sourceID, resource, r.Purpose, unixOrZero(r.Min), unixOrZero(r.Max)); err != nil {
+			return m, fmt.Errorf("match answer %s: %w", resource, err)
+		}
+		if r.Purpose == RequestSync {
+			var cur int64
+			err := tx.queryRow(`SELECT fetched FROM gbsync_cursors WHERE source_id = ? AND resource = ?`, sourceID, resource).Scan(&cur)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return m, fmt.Errorf("match answer %s: %w", resource, err)
+			}
+			// The cursor never moves back: what it passed was fetched.
+			if at := cursorAt(r); at.Unix() > cur {
+				if err := tx.SetCursor(sourceID, resource, at); err != nil {
+					return m, err
+				}
+			}
+		}
+		m.Completed = append(m.Completed, r)
 	}
 	if err := tx.Commit(); err != nil {
-		return r, false, fmt.Errorf("complete request %s: %w", resource, err)
+		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
-	return r, true, nil
+	return m, nil
 }
 
-// DropOutstanding forgets the source's outstanding request for resource (it timed out).
+// HeldAnswers returns, per resource, how many fetched answers of the source are held: each
+// may be for one of several outstanding requests with no correlation id (see AnswerRequest).
+func (s *Store) HeldAnswers(ctx context.Context, sourceID int64) (map[string]int, error) {
+	type count struct {
+		resource string
+		n        int
+	}
+	cs, err := queryAll(ctx, s.db, "count held answers", func(sc rowScanner) (count, error) {
+		var c count
+		return c, sc.Scan(&c.resource, &c.n)
+	}, `SELECT resource, COUNT(*) FROM gbsync_answers WHERE source_id = ? GROUP BY resource`, sourceID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, c := range cs {
+		out[c.resource] = c.n
+	}
+	return out, nil
+}
+
+// DropOutstanding forgets the source's outstanding sync request for resource (it timed out).
 func (s *Store) DropOutstanding(ctx context.Context, sourceID int64, resource string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM gbsync_requests WHERE source_id = ? AND resource = ?`, sourceID, resource); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM gbsync_requests WHERE source_id = ? AND resource = ? AND purpose = ?`, sourceID, resource, RequestSync); err != nil {
 		return fmt.Errorf("drop outstanding request %s: %w", resource, err)
 	}
 	return nil
+}
+
+// DropStaleRequests forgets the source's backfill and test requests made before before: no
+// answer came for them in time. It returns how many it forgot.
+func (s *Store) DropStaleRequests(ctx context.Context, sourceID int64, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM gbsync_requests WHERE source_id = ? AND purpose <> ? AND requested < ?`, sourceID, RequestSync, before.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("drop stale requests: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // The statuses of an ESPI Authorization (espi.xsd AuthorizationStatus), and one Custody adds

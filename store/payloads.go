@@ -254,6 +254,11 @@ func (w *PayloadWriter) Close() (Payload, error) {
 // IncompleteArchive is the error recorded on an archive a PayloadWriter has not finished.
 const IncompleteArchive = "incomplete archive: the import of this file stopped before its end; import the file again"
 
+// Incomplete reports whether p is an archive a [PayloadWriter] never finished, because the
+// import writing it was cut short (a crash, a kill): its body is only the start of the file.
+// Only such an archive is ever committed without its hash.
+func (p Payload) Incomplete() bool { return p.SHA256 == "" }
+
 // DeleteIncompleteArchives removes the unfinished archives of url (see [PayloadWriter]).
 func (s *Store) DeleteIncompleteArchives(ctx context.Context, url string) error {
 	tx, err := s.Begin(ctx)

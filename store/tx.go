@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"custody/sync/crashpoint"
 )
 
 // Tx is a write transaction. Its statements come from the store's statement cache, so each is
@@ -64,6 +66,7 @@ func (t *Tx) maybeCommitBatch() error {
 		t.done = true
 		return fmt.Errorf("commit a batch: %w", busyErr("commit", err))
 	}
+	crashpoint.Hit(crashpoint.AfterBatch)
 	// Let a writer that is waiting take the lock before this import asks for it again.
 	select {
 	case <-t.ctx.Done():

@@ -19,6 +19,20 @@ func (s *Store) CostOf(ctx context.Context, seriesID, from, to int64) (sum float
 	return total.Float64, n, nil
 }
 
+// SpanOf is the start of the first and of the last reading of a series; ok is false when it
+// has none. Unlike StatsOf it reads two rows of the primary key, not the whole series, for
+// views that chart many meters and need only where their data lies.
+func (s *Store) SpanOf(ctx context.Context, seriesID int64) (first, last int64, ok bool, err error) {
+	var f, l sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT
+		(SELECT start FROM readings WHERE series_id = ? ORDER BY start LIMIT 1),
+		(SELECT start FROM readings WHERE series_id = ? ORDER BY start DESC LIMIT 1)`, seriesID, seriesID).Scan(&f, &l)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("span of series %d: %w", seriesID, err)
+	}
+	return f.Int64, l.Int64, f.Valid && l.Valid, nil
+}
+
 // SetMeterDisplayName gives meter id the name the user chose; an empty name goes back to the
 // source's. It returns ErrNotFound when there is no such meter.
 func (s *Store) SetMeterDisplayName(ctx context.Context, id int64, name string) error {

@@ -52,6 +52,9 @@ func primarySeries(ss []store.Series, stats map[int64]store.SeriesStats, from, t
 			continue
 		}
 		k := s.Flow + "|" + s.Unit
+		if isProduction(s) {
+			k += "|production" // the panels' own meter, beside the import of the same flow
+		}
 		j, ok := best[k]
 		if !ok {
 			keys = append(keys, k)
@@ -70,9 +73,10 @@ func primarySeries(ss []store.Series, stats map[int64]store.SeriesStats, from, t
 }
 
 // isProduction says whether a series is the home's own production (solar), which with import
-// and export gives self-sufficiency.
+// and export gives self-sufficiency: a DataHub production metering point (E18), or a series
+// its source names so (a Green Button MeterReading titled "Hourly Solar Production").
 func isProduction(s store.Series) bool {
-	k := strings.ToLower(s.Key + " " + s.Kind + " " + s.Attrs["metering_point_type"])
+	k := strings.ToLower(s.Key + " " + s.Kind + " " + s.Attrs["metering_point_type"] + " " + s.Attrs["title"])
 	return strings.Contains(k, "production") || strings.Contains(k, "solar") || strings.Contains(k, "generation") || strings.Contains(k, "e18")
 }
 

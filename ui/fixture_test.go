@@ -332,6 +332,15 @@ func (s *fakeSecrets) SetSecret(source, field, value string) error {
 	return nil
 }
 
+func (s *fakeSecrets) ReplaceSecrets(source string, values map[string]string) error {
+	for field, value := range values {
+		if err := s.SetSecret(source, field, value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *fakeSecrets) DeleteSecret(source, field string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

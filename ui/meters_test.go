@@ -107,8 +107,20 @@ func (f fakeTotals) totals(_ context.Context, id, from, to int64) (store.Totals,
 
 // TestCards: import, export, net, self-sufficiency with production, cost and peak, compared
 // like for like: the week under way against the same stretch of the week before and of the
-// same week a year earlier; the coarser copy of import is not counted twice.
+// same week a year earlier; the coarser copy of import is not counted twice. The production
+// is a series of its own flow (DataHub, Eloverblik), or one of the same flow and unit as the
+// import that its source titles (a Green Button generation MeterReading, as in the demo).
 func TestCards(t *testing.T) {
+	for _, prod := range []store.Series{
+		{ID: 3, Key: "solar-production", Flow: "total", Unit: "Wh", Kind: "energy", Seconds: 3600, Commodity: "electricity"},
+		{ID: 3, Key: "https://utility.example/UsagePoint/1/MeterReading/5", Flow: "forward", Unit: "Wh", Kind: "energy", Seconds: 3600,
+			Commodity: "electricity", Attrs: map[string]string{"title": "Hourly Solar Production"}},
+	} {
+		t.Run(prod.Flow, func(t *testing.T) { testCards(t, prod) })
+	}
+}
+
+func testCards(t *testing.T, prod store.Series) {
 	setNumberLocale("en-US")
 	loc := time.UTC
 	start := time.Date(2023, 1, 2, 0, 0, 0, 0, loc).Unix()
@@ -116,7 +128,7 @@ func TestCards(t *testing.T) {
 	series := []store.Series{
 		{ID: 1, Key: "imp", Flow: "forward", Unit: "Wh", Kind: "energy", Seconds: 3600, Currency: "DKK", Commodity: "electricity"},
 		{ID: 2, Key: "exp", Flow: "reverse", Unit: "Wh", Kind: "energy", Seconds: 3600, Commodity: "electricity"},
-		{ID: 3, Key: "solar-production", Flow: "total", Unit: "Wh", Kind: "energy", Seconds: 3600, Commodity: "electricity"},
+		prod,
 		{ID: 4, Key: "imp-daily", Flow: "forward", Unit: "Wh", Kind: "energy", Seconds: 86400, Commodity: "electricity"},
 	}
 	data := fakeTotals{}

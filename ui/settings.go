@@ -24,6 +24,7 @@ const (
 	prefUsageRes      = "usage.resolution"
 	prefUsageMeter    = "usage.meter"
 	prefUsageCompare  = "usage.compare"
+	prefUsageMeters   = "usage.meters"   // one meter, or the listed meters summed or side by side
 	prefUsageSeries   = "usage.series"   // + "." + meter key: the keys of its checked series
 	prefDataHubSender = "datahub.sender" // the user's GLN: not a secret, asked for once
 	prefDataHubRole   = "datahub.role"

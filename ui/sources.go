@@ -455,7 +455,10 @@ func (f *sourceForm) buildKeep() (store.Source, map[string]string, error) {
 	return src, keep, nil
 }
 
-// save stores the secret in the keyring first, then the source; off the UI goroutine.
+// save stores the source and its secrets, off the UI goroutine, in the order that cannot lose
+// a working secret: a new source's secrets first (removed again if the source cannot be
+// added), an edited source's settings first (a failed update leaves the keyring untouched),
+// then its secrets all or none, the settings put back if the secrets cannot be stored.
 func (f *sourceForm) save() {
 	src, secrets, err := f.buildKeep()
 	if err != nil {
@@ -467,21 +470,12 @@ func (f *sourceForm) save() {
 	}
 	f.errLbl.SetText("Saving…")
 	m := f.v.m
+	orig := f.orig
 	background(m, func(ctx context.Context) (struct{}, error) {
-		for key, secret := range secrets {
-			if m.deps.Secrets == nil {
-				return struct{}{}, fmt.Errorf("the OS keyring is not available")
-			}
-			if err := m.deps.Secrets.SetSecret(src.Name, key, secret); err != nil {
-				return struct{}{}, fmt.Errorf("the keyring refused the secret: %w", err)
-			}
+		if len(secrets) > 0 && m.deps.Secrets == nil {
+			return struct{}{}, fmt.Errorf("the OS keyring is not available")
 		}
-		var err error
-		if f.isNew {
-			err = m.deps.Editor.AddSource(ctx, &src)
-		} else {
-			err = m.deps.Editor.UpdateSource(ctx, &src)
-		}
+		err := f.persist(ctx, src, orig, secrets)
 		if err == nil && m.deps.Engine != nil {
 			err = m.deps.Engine.Reload(ctx)
 		}
@@ -498,6 +492,38 @@ func (f *sourceForm) save() {
 		f.v.sel = len(f.v.sources) - 1
 		m.Refresh()
 	})
+}
+
+// persist writes src (orig is the source before the edit) and its secrets; see save.
+func (f *sourceForm) persist(ctx context.Context, src, orig store.Source, secrets map[string]string) error {
+	deps := f.v.m.deps
+	if f.isNew {
+		if len(secrets) > 0 {
+			if err := deps.Secrets.ReplaceSecrets(src.Name, secrets); err != nil {
+				return fmt.Errorf("the keyring refused the secret: %w", err)
+			}
+		}
+		if err := deps.Editor.AddSource(ctx, &src); err != nil {
+			for key := range secrets {
+				_ = deps.Secrets.DeleteSecret(src.Name, key)
+			}
+			return err
+		}
+		return nil
+	}
+	if err := deps.Editor.UpdateSource(ctx, &src); err != nil {
+		return err
+	}
+	if len(secrets) == 0 {
+		return nil
+	}
+	if err := deps.Secrets.ReplaceSecrets(src.Name, secrets); err != nil {
+		if rerr := deps.Editor.UpdateSource(context.WithoutCancel(ctx), &orig); rerr != nil {
+			return fmt.Errorf("the keyring refused the secret: %w; and the source's earlier settings could not be put back: %v", err, rerr)
+		}
+		return fmt.Errorf("the keyring refused the secret: %w; the source is unchanged", err)
+	}
+	return nil
 }
 
 func (v *sourcesView) remove() {

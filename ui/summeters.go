@@ -6,22 +6,54 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"custody/store"
 	"custody/ui/chart"
 )
 
+// How the chart shows meters: one at a time, or the meters the search lists together.
+const (
+	MetersOne     = "One meter at a time"
+	MetersSum     = "Listed meters summed"
+	MetersGrouped = "Listed side by side"
+	MetersStacked = "Listed stacked"
+)
+
 // maxSummed is how many meters the sum of the listed meters takes at most: enough for an
 // analyst's portfolio, few enough that the chart comes back in a moment.
 const maxSummed = 500
 
+// maxSideBySide is how many listed meters are charted side by side: one colour of the palette
+// each, so that a meter keeps its colour whatever period is shown.
+const maxSideBySide = 7
+
 // sumGroup is the series of several meters that add up: the same flow and a unit that
-// converts (Wh with kWh; electricity import with import, never with export or gas).
+// converts (Wh with kWh; electricity import with import, never with export or gas), and
+// production apart from import.
 type sumGroup struct {
 	flow, unit, commodity string // unit: the first series' unit; the others convert to it
+	production            bool
 	series                []store.Series
 	meters                map[int64]bool
+}
+
+// canonUnit is the unit the group's series convert to (kWh for Wh and kWh).
+func (g *sumGroup) canonUnit() string {
+	u, _ := displayUnit(g.unit, "kWh")
+	return u
+}
+
+// what names the group for people: Import, Export, Production, or the commodity.
+func (g *sumGroup) what() string {
+	switch {
+	case g.production:
+		return "Production"
+	case g.commodity != "" && g.commodity != "electricity":
+		return capitalise(g.commodity)
+	}
+	return flowName(g.flow, "")
 }
 
 // sumGroups groups the amount series (energy, volume) of meters by flow and unit. Of each
@@ -37,6 +69,9 @@ func sumGroups(perMeter map[int64][]store.Series) []*sumGroup {
 			}
 			canon, _ := displayUnit(s.Unit, "kWh")
 			k := s.Flow + "|" + canon
+			if isProduction(s) {
+				k += "|production"
+			}
 			if b, ok := best[k]; !ok || (s.Seconds > 0 && s.Seconds < b.Seconds) {
 				best[k] = s
 			}
@@ -44,7 +79,7 @@ func sumGroups(perMeter map[int64][]store.Series) []*sumGroup {
 		for k, s := range best {
 			g := groups[k]
 			if g == nil {
-				g = &sumGroup{flow: s.Flow, unit: s.Unit, commodity: s.Commodity, meters: map[int64]bool{}}
+				g = &sumGroup{flow: s.Flow, unit: s.Unit, commodity: s.Commodity, production: isProduction(s), meters: map[int64]bool{}}
 				groups[k] = g
 			}
 			g.series = append(g.series, s)
@@ -58,8 +93,26 @@ func sumGroups(perMeter map[int64][]store.Series) []*sumGroup {
 	return out
 }
 
-// sumResolution is the resolution a sum is drawn at: readings of different meters only add
-// up per common period, so "as recorded" becomes hourly.
+// maxGroupedBars is how many bars the chart of meters side by side holds at most (periods
+// times meters): more would be thinner than a few pixels at 800×600, where the lanes of a
+// period can no longer be told apart.
+const maxGroupedBars = 120
+
+// groupedResolution is the resolution at which n meters side by side fit in maxGroupedBars
+// over [t0, t1): res, or the first coarser one that fits.
+func groupedResolution(res string, n int, t0, t1 int64) string {
+	order := []string{ResHour, ResDay, ResWeek, ResMonth, ResYear}
+	i := max(slices.Index(order, res), 0)
+	for ; i < len(order)-1; i++ {
+		if (t1-t0)/bucketSeconds(order[i], 0)*int64(max(n, 1)) <= maxGroupedBars {
+			break
+		}
+	}
+	return order[i]
+}
+
+// sumResolution is the resolution listed meters are drawn at: readings of different meters
+// only line up per common period, so "as recorded" becomes hourly.
 func sumResolution(res string) string {
 	if res == ResRaw {
 		return ResHour
@@ -67,107 +120,308 @@ func sumResolution(res string) string {
 	return res
 }
 
-// sumData is what the sum of the listed meters draws and says.
-type sumData struct {
-	series []chart.Series
-	cards  []card
-	t0, t1 int64
-	meters int
+// listedRequest is what the chart of the listed meters is computed from.
+type listedRequest struct {
+	meters     []store.Meter
+	titles     []string // parallel to meters
+	mode       string   // MetersSum, MetersGrouped or MetersStacked
+	rng, res   string
+	offset     int
+	energyUnit string
+	loc        *time.Location
 }
 
-// loadSum charts the sum of the listed meters over the chosen period, per flow and unit, and
-// totals it in cards. It runs off the UI goroutine.
-func (v *usageView) loadSum(keepView bool) {
-	meters := slices.Clone(v.meters)
-	if len(meters) > maxSummed {
-		meters = meters[:maxSummed]
+// sumData is what the chart of the listed meters draws and says.
+type sumData struct {
+	series  []chart.Series
+	cards   []card
+	caption string
+	t0, t1  int64
+	meters  int
+}
+
+// listedSeries reads the meters' series that hold readings, and the span they cover.
+func listedSeries(ctx context.Context, d Data, meters []store.Meter) (perMeter map[int64][]store.Series, first, last int64, err error) {
+	perMeter = map[int64][]store.Series{}
+	first, last = int64(math.MaxInt64), int64(math.MinInt64)
+	for _, m := range meters {
+		ss, err := d.SeriesOf(ctx, m.ID)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		for _, s := range ss {
+			f, l, ok, err := d.SpanOf(ctx, s.ID) // not StatsOf: a scan of each series
+			if err != nil {
+				return nil, 0, 0, err
+			}
+			if ok {
+				perMeter[m.ID] = append(perMeter[m.ID], s)
+				first, last = min(first, f), max(last, l)
+			}
+		}
 	}
+	return perMeter, first, last, nil
+}
+
+// listedData computes the chart and cards of the listed meters, summed or side by side.
+func listedData(ctx context.Context, d Data, r listedRequest) (sumData, error) {
+	if r.mode == MetersSum {
+		return sumListed(ctx, d, r)
+	}
+	return sideBySide(ctx, d, r)
+}
+
+// sumListed sums the listed meters per flow and unit, and totals the sums in cards.
+func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
+	out := sumData{meters: len(r.meters)}
+	perMeter, first, last, err := listedSeries(ctx, d, r.meters)
+	if err != nil || first > last {
+		return out, err
+	}
+	res := sumResolution(r.res)
+	out.t0, out.t1 = rangeSpan(r.rng, first, last, r.offset, r.loc)
+	for i, g := range sumGroups(perMeter) {
+		unit, _ := displayUnit(g.unit, r.energyUnit)
+		buckets := map[int64]float64{}
+		var total, cost float64
+		var costCur string
+		costs := 0
+		for _, s := range g.series {
+			_, factor := displayUnit(s.Unit, r.energyUnit)
+			ts, vs, err := d.ReadingRange(ctx, s.ID, out.t0, out.t1)
+			if err != nil {
+				return out, err
+			}
+			a := aggregate(ts, vs, r.loc, res)
+			for j, t := range a.times {
+				buckets[t] += a.sum[j] * factor
+			}
+			total += a.total * factor
+			tot, err := d.PeriodTotals(ctx, s.ID, out.t0, out.t1)
+			if err != nil {
+				return out, err
+			}
+			if tot.CostCount > 0 {
+				cost += tot.CostSum
+				costs++
+				costCur = s.Currency
+			}
+		}
+		name := fmt.Sprintf("%s (%s)", g.what(), plural(int64(len(g.meters)), "meter", "meters"))
+		cs := chart.Series{Name: name, Unit: unit, Step: bucketSeconds(res, 0), Style: chart.Bars,
+			Color: chart.Palette[i%len(chart.Palette)], Lane: i}
+		for _, t := range slices.Sorted(maps.Keys(buckets)) {
+			cs.Times = append(cs.Times, t)
+			cs.Values = append(cs.Values, buckets[t])
+		}
+		out.series = append(out.series, cs)
+		c := card{title: amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, g.production), value: fmtQty(total, unit),
+			note: plural(int64(len(g.meters)), "meter", "meters")}
+		out.cards = append(out.cards, c)
+		if costs > 0 {
+			out.cards = append(out.cards, card{title: "Cost · " + g.what(), value: fmtMoney(&cost, costCur)})
+		}
+	}
+	return out, nil
+}
+
+// sideBySide charts each of the first listed meters in its own colour: grouped (a lane of
+// the period's width each) or stacked (piled up, so that the pile is their sum). Of what the
+// meters record it charts one unit, the one most of them share (electricity in kWh beside
+// gas in therms would share no axis), import up and export mirrored below zero. The cards
+// give each flow's total and each meter's amount and share.
+func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
+	meters := r.meters[:min(len(r.meters), maxSideBySide)]
+	out := sumData{meters: len(meters)}
+	var notes []string
+	if len(r.meters) > len(meters) {
+		notes = append(notes, fmt.Sprintf("The first %d of %s listed are shown; narrow the search for the others.",
+			len(meters), fmtInt(int64(len(r.meters)))))
+	}
+	perMeter, first, last, err := listedSeries(ctx, d, meters)
+	if err != nil || first > last {
+		return out, err
+	}
+	res := sumResolution(r.res)
+	out.t0, out.t1 = rangeSpan(r.rng, first, last, r.offset, r.loc)
+	groups := sumGroups(perMeter)
+	// The unit most meters record, import before export on a tie (the groups are sorted).
+	unit, most := "", 0
+	for _, g := range groups {
+		if !g.production && len(g.meters) > most {
+			unit, most = g.canonUnit(), len(g.meters)
+		}
+	}
+	var shown []*sumGroup
+	charted := map[int64]bool{}
+	mirror := false
+	for _, g := range groups {
+		if g.production || g.canonUnit() != unit {
+			continue
+		}
+		shown = append(shown, g)
+		maps.Copy(charted, g.meters)
+		mirror = mirror || g.flow == "forward"
+	}
+	if r.mode == MetersGrouped {
+		if g := groupedResolution(res, len(charted), out.t0, out.t1); g != res {
+			notes = append(notes, fmt.Sprintf("%s, so that the meters' bars can be told apart (%q shows %s).",
+				g, MetersStacked, strings.ToLower(res)))
+			res = g
+		}
+	}
+	var apart []string
+	for i, m := range meters {
+		if len(perMeter[m.ID]) > 0 && !charted[m.ID] {
+			apart = append(apart, r.titles[i])
+		}
+	}
+	switch {
+	case len(apart) > 0 && len(shown) == 0:
+		notes = append(notes, fmt.Sprintf("No amounts of energy, gas or water to chart side by side: %s.", strings.Join(apart, ", ")))
+	case len(apart) > 0:
+		notes = append(notes, fmt.Sprintf("Not in %s, so not charted: %s.", unitSymbol(unit), strings.Join(apart, ", ")))
+	}
+	// A meter's colour is its place in the list and its lane its place among the meters
+	// charted, both whatever the period holds, so that neither moves from period to period.
+	lane := map[int64]int{}
+	for _, m := range meters {
+		if charted[m.ID] {
+			lane[m.ID] = len(lane)
+		}
+	}
+	index := map[int64]int{}
+	for i, m := range meters {
+		index[m.ID] = i
+	}
+	type meterSums struct {
+		sums []float64 // per shown group
+		has  []bool    // per shown group: the meter records it
+	}
+	perIdx := make([]meterSums, len(meters))
+	for i := range perIdx {
+		perIdx[i].sums = make([]float64, len(shown))
+		perIdx[i].has = make([]bool, len(shown))
+	}
+	totals := make([]float64, len(shown))
+	var dunit string
+	for gi, g := range shown {
+		dunit, _ = displayUnit(g.unit, r.energyUnit)
+		series := slices.Clone(g.series)
+		slices.SortFunc(series, func(a, b store.Series) int { return index[a.MeterID] - index[b.MeterID] })
+		sign := 1.0
+		if mirror && g.flow == "reverse" {
+			sign = -1
+		}
+		for _, s := range series {
+			i := index[s.MeterID]
+			_, factor := displayUnit(s.Unit, r.energyUnit)
+			ts, vs, err := d.ReadingRange(ctx, s.ID, out.t0, out.t1)
+			if err != nil {
+				return out, err
+			}
+			if factor*sign != 1 {
+				scaled := make([]float64, len(vs))
+				for j, x := range vs {
+					scaled[j] = x * factor * sign
+				}
+				vs = scaled
+			}
+			a := aggregate(ts, vs, r.loc, res)
+			if len(a.times) == 0 {
+				continue // no legend entry for a meter with nothing in this period
+			}
+			a.markPartial(s.Seconds, r.loc, res)
+			name := r.titles[i]
+			if g.flow != "forward" {
+				name += " · " + g.what()
+			}
+			cs := chart.Series{Name: name, Legend: r.titles[i], Unit: dunit, Times: a.times, Values: a.sum, Partial: a.partial,
+				Step: bucketSeconds(res, s.Seconds), Style: chart.Bars, Color: chart.Palette[i%len(chart.Palette)], Mirrored: sign < 0}
+			if r.mode == MetersStacked {
+				cs.Stack = g.what()
+			} else {
+				cs.Lane = lane[s.MeterID]
+			}
+			out.series = append(out.series, cs)
+			perIdx[i].sums[gi] = a.total * sign
+			perIdx[i].has[gi] = true
+			totals[gi] += a.total * sign
+		}
+	}
+	title := func(g *sumGroup) string {
+		return amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, false)
+	}
+	for gi, g := range shown {
+		out.cards = append(out.cards, card{title: title(g), value: fmtQty(totals[gi], dunit), note: plural(int64(len(g.meters)), "meter", "meters")})
+	}
+	// A card per meter: its amount of the first flow it records and its share of all the
+	// meters' amount of that flow, and its other flows below.
+	for i, ms := range perIdx {
+		first := slices.Index(ms.has, true)
+		if first < 0 {
+			continue
+		}
+		c := card{title: shorten(r.titles[i], 28), value: fmtQty(ms.sums[first], dunit)}
+		if totals[first] > 0 {
+			c.note = fmt.Sprintf("%s %% of %s", fmtNum(100*ms.sums[first]/totals[first]), strings.ToLower(title(shown[first])))
+		}
+		for gi := first + 1; gi < len(shown); gi++ {
+			if ms.has[gi] {
+				c.changes = append(c.changes, title(shown[gi])+" "+fmtQty(ms.sums[gi], dunit))
+			}
+		}
+		out.cards = append(out.cards, c)
+	}
+	out.caption = strings.Join(notes, " ")
+	return out, nil
+}
+
+// shorten cuts s to n characters with an ellipsis, for a card's title.
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// loadSum charts the listed meters over the chosen period, summed or side by side, with
+// their cards. It runs off the UI goroutine.
+func (v *usageView) loadSum(keepView bool) {
+	mode := v.mode.Selected
+	limit := maxSummed
+	if mode != MetersSum {
+		limit = maxSideBySide
+	}
+	meters, titles := slices.Clone(v.meters), slices.Clone(v.titles)
 	loc := time.UTC
 	if len(meters) > 0 {
 		loc = v.m.settings.Location(meters[0].TimeZone)
 	}
-	rng, res, offset := v.rng.Selected, sumResolution(v.res.Selected), v.offset
-	energyUnit := v.m.settings.EnergyUnit()
+	req := listedRequest{meters: meters, titles: titles, mode: mode, rng: v.rng.Selected, res: v.res.Selected,
+		offset: v.offset, energyUnit: v.m.settings.EnergyUnit(), loc: loc}
+	if len(req.meters) > maxSummed {
+		req.meters, req.titles = req.meters[:maxSummed], req.titles[:maxSummed]
+	}
 	v.loadSeq++
 	seq := v.loadSeq
-	v.title.SetText(fmt.Sprintf("Sum of %s", plural(int64(len(meters)), "listed meter", "listed meters")))
+	n := int64(min(len(meters), limit))
+	switch mode {
+	case MetersSum:
+		v.title.SetText(fmt.Sprintf("Sum of %s", plural(n, "listed meter", "listed meters")))
+	case MetersGrouped:
+		v.title.SetText(fmt.Sprintf("%s side by side", capitalise(plural(n, "listed meter", "listed meters"))))
+	default:
+		v.title.SetText(fmt.Sprintf("%s stacked", capitalise(plural(n, "listed meter", "listed meters"))))
+	}
 	background(v.m, func(ctx context.Context) (sumData, error) {
-		d := sumData{meters: len(meters)}
-		perMeter := map[int64][]store.Series{}
-		first, last := int64(math.MaxInt64), int64(math.MinInt64)
-		for _, m := range meters {
-			ss, err := v.m.deps.Data.SeriesOf(ctx, m.ID)
-			if err != nil {
-				return d, err
-			}
-			for _, s := range ss {
-				st, err := v.m.deps.Data.StatsOf(ctx, s.ID)
-				if err != nil {
-					return d, err
-				}
-				if st.Count > 0 {
-					perMeter[m.ID] = append(perMeter[m.ID], s)
-					first, last = min(first, st.First), max(last, st.Last)
-				}
-			}
-		}
-		if first > last {
-			return d, nil
-		}
-		d.t0, d.t1 = rangeSpan(rng, first, last, offset, loc)
-		for i, g := range sumGroups(perMeter) {
-			unit, _ := displayUnit(g.unit, energyUnit)
-			buckets := map[int64]float64{}
-			var total, cost float64
-			var costCur string
-			costs := 0
-			for _, s := range g.series {
-				_, factor := displayUnit(s.Unit, energyUnit)
-				ts, vs, err := v.m.deps.Data.ReadingRange(ctx, s.ID, d.t0, d.t1)
-				if err != nil {
-					return d, err
-				}
-				a := aggregate(ts, vs, loc, res)
-				for j, t := range a.times {
-					buckets[t] += a.sum[j] * factor
-				}
-				total += a.total * factor
-				tot, err := v.m.deps.Data.PeriodTotals(ctx, s.ID, d.t0, d.t1)
-				if err != nil {
-					return d, err
-				}
-				if tot.CostCount > 0 {
-					cost += tot.CostSum
-					costs++
-					costCur = s.Currency
-				}
-			}
-			what := flowName(g.flow, "")
-			if g.commodity != "" && g.commodity != "electricity" {
-				what = capitalise(g.commodity)
-			}
-			name := fmt.Sprintf("%s (%s)", what, plural(int64(len(g.meters)), "meter", "meters"))
-			cs := chart.Series{Name: name, Unit: unit, Step: bucketSeconds(res, 0), Style: chart.Bars,
-				Color: chart.Palette[i%len(chart.Palette)], Lane: i}
-			for _, t := range slices.Sorted(maps.Keys(buckets)) {
-				cs.Times = append(cs.Times, t)
-				cs.Values = append(cs.Values, buckets[t])
-			}
-			d.series = append(d.series, cs)
-			c := card{title: amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, false), value: fmtQty(total, unit),
-				note: plural(int64(len(g.meters)), "meter", "meters")}
-			d.cards = append(d.cards, c)
-			if costs > 0 {
-				d.cards = append(d.cards, card{title: "Cost · " + flowName(g.flow, ""), value: fmtMoney(&cost, costCur)})
-			}
-		}
-		return d, nil
+		return listedData(ctx, v.m.deps.Data, req)
 	}, func(d sumData, err error) {
 		if seq != v.loadSeq || !v.summing() {
 			return
 		}
 		if err != nil {
-			v.setCaption("Could not sum the meters: " + err.Error())
+			v.setCaption("Could not chart the meters: " + err.Error())
 			return
 		}
 		v.chart.Location = loc
@@ -184,13 +438,33 @@ func (v *usageView) loadSum(keepView bool) {
 			v.period.SetText(periodText(d.t0, d.t1, loc))
 		}
 		v.setCards(d.cards)
-		caption := ""
-		if len(v.meters) > maxSummed {
+		caption := d.caption
+		if mode == MetersSum && len(v.meters) > maxSummed {
 			caption = fmt.Sprintf("The first %s of %s listed are summed; narrow the search for the rest.", fmtInt(maxSummed), fmtInt(int64(len(v.meters))))
 		}
 		v.setCaption(caption)
 	})
 }
 
-// summing says whether the chart shows the sum of the listed meters.
-func (v *usageView) summing() bool { return v.sum != nil && v.sum.Checked }
+// summing says whether the chart shows the listed meters (summed or side by side) rather
+// than one meter.
+func (v *usageView) summing() bool {
+	return v.mode != nil && v.mode.Selected != MetersOne && v.mode.Selected != ""
+}
+
+// modeChanged shows one meter or the listed meters together, as chosen, and remembers it.
+func (v *usageView) modeChanged(mode string) {
+	v.m.App.Preferences().SetString(prefUsageMeters, mode)
+	if v.summing() {
+		v.checks.Disable()
+		v.cmp.Disable()
+		v.loadChart(false)
+		return
+	}
+	v.checks.Enable()
+	v.cmp.Enable()
+	if v.meter.ID != 0 {
+		v.shown = 0 // read the meter again: its series, checks and bills
+		v.selectMeter(v.meter)
+	}
+}

@@ -31,6 +31,7 @@ type Data interface {
 	SeriesOf(ctx context.Context, meterID int64) ([]store.Series, error)
 	ReadingRange(ctx context.Context, seriesID, from, to int64) ([]int64, []float64, error)
 	StatsOf(ctx context.Context, seriesID int64) (store.SeriesStats, error)
+	SpanOf(ctx context.Context, seriesID int64) (first, last int64, ok bool, err error)
 	CostOf(ctx context.Context, seriesID, from, to int64) (sum float64, n int64, err error)
 	PeriodTotals(ctx context.Context, seriesID, from, to int64) (store.Totals, error)
 	SetMeterDisplayName(ctx context.Context, meterID int64, name string) error
@@ -65,6 +66,9 @@ type Engine interface {
 type Secrets interface {
 	SetSecret(source, field, value string) error
 	DeleteSecret(source, field string) error
+	// ReplaceSecrets stores a source's secrets by field, all or none: when one cannot be
+	// stored, the keyring keeps the earlier ones.
+	ReplaceSecrets(source string, values map[string]string) error
 }
 
 // Importer imports one file by path, reporting bytes read of the file's size.

@@ -90,8 +90,9 @@ type usageView struct {
 	cardWant    [2]int64
 	cardPending bool
 	cardSeq     int
-	// sum, when checked, charts the sum of the listed meters instead of one meter.
-	sum *widget.Check
+	// mode says whether the chart shows one meter or the listed meters, summed or side by
+	// side (MetersOne, MetersSum, MetersGrouped, MetersStacked).
+	mode *widget.Select
 	// autoPicked says the meter shown was picked by the view (the one with the most readings,
 	// on a first start), not by the user: while so, a fuller meter that a sync brings takes
 	// its place. picking marks the view's own selection in the list.
@@ -126,28 +127,16 @@ func newUsageView(m *MainWindow) *usageView {
 			v.autoPicked = false // the user chose
 		}
 		if v.summing() {
-			v.meter = v.meters[i] // picking a meter leaves the sum for that meter
-			v.sum.SetChecked(false)
+			v.meter = v.meters[i]
+			if !v.picking {
+				v.mode.SetSelected(MetersOne) // the user picking a meter leaves the listed meters for it
+			}
 			return
 		}
 		if v.meters[i].ID != v.meter.ID {
 			v.selectMeter(v.meters[i])
 		}
 	}
-	v.sum = widget.NewCheck("Sum the listed meters", func(on bool) {
-		if on {
-			v.checks.Disable()
-			v.cmp.Disable()
-			v.loadChart(false)
-			return
-		}
-		v.checks.Enable()
-		v.cmp.Enable()
-		if v.meter.ID != 0 {
-			v.shown = 0 // read the meter again: its series, checks and bills
-			v.selectMeter(v.meter)
-		}
-	})
 	v.checks = widget.NewCheckGroup(nil, nil)
 	v.checks.Horizontal = true
 	prefs := m.App.Preferences()
@@ -166,6 +155,17 @@ func newUsageView(m *MainWindow) *usageView {
 	if v.cmp.Selected == "" {
 		v.cmp.SetSelected(CompareNone)
 	}
+	// How meters are charted: one, or the listed ones together (summed or side by side).
+	v.mode = widget.NewSelect([]string{MetersOne, MetersSum, MetersGrouped, MetersStacked}, nil)
+	v.mode.SetSelected(prefs.StringWithFallback(prefUsageMeters, MetersOne))
+	if v.mode.Selected == "" {
+		v.mode.SetSelected(MetersOne)
+	}
+	if v.summing() {
+		v.checks.Disable()
+		v.cmp.Disable()
+	}
+	v.mode.OnChanged = v.modeChanged
 	v.rng.OnChanged = func(s string) {
 		prefs.SetString(prefUsageRange, s)
 		v.offset = 0
@@ -252,7 +252,7 @@ func newUsageView(m *MainWindow) *usageView {
 	// The meter list keeps its width: a transparent strut sets its minimum.
 	strut := canvas.NewRectangle(color.Transparent)
 	strut.SetMinSize(fyne.NewSize(meterListWidth, 10))
-	v.left = container.NewStack(strut, container.NewBorder(container.NewVBox(v.search, v.sum), nil, nil, nil, v.list))
+	v.left = container.NewStack(strut, container.NewBorder(container.NewVBox(v.search, v.mode), nil, nil, nil, v.list))
 	v.body = container.NewBorder(nil, nil, v.left, nil, v.right)
 	v.welcome = v.welcomeScreen()
 	v.root = container.NewStack(v.body)
@@ -747,6 +747,9 @@ func (v *usageView) loadChart(keepView bool) {
 	lanes := map[string]int{}
 	laneOf := func(s store.Series) string {
 		u, _ := displayUnit(s.Unit, energyUnit)
+		if isProduction(s) {
+			u += "/production" // beside import, not over it
+		}
 		return fmt.Sprintf("%s/%d", u, s.Seconds)
 	}
 	for _, s := range chosen {

@@ -311,7 +311,7 @@ func TestSumOfListedMeters(t *testing.T) {
 	u.reload()
 	h.m.Wait()
 	single := u.chart.Series()[0] // the home meter's import, hourly
-	u.sum.SetChecked(true)
+	u.mode.SetSelected(MetersSum)
 	h.m.Wait()
 	var names []string
 	for _, s := range u.chart.Series() {

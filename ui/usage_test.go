@@ -221,6 +221,7 @@ func TestUsageBadPreferences(t *testing.T) {
 	a := test.NewTempApp(t)
 	a.Preferences().SetString(prefUsageRange, "Fortnight")
 	a.Preferences().SetString(prefUsageRes, "Every blue moon")
+	a.Preferences().SetString(prefUsageMeters, "Meters in a pie")
 	a.Preferences().SetStringList(seriesPref(homeKey), []string{"MeterReading/gone"})
 	a.Preferences().SetString(prefUsageMeter, homeKey)
 	st := fillStore(t, 0)
@@ -228,8 +229,8 @@ func TestUsageBadPreferences(t *testing.T) {
 	defer m.cancel()
 	m.Wait()
 	u := m.views[ViewUsage].(*usageView)
-	if u.rng.Selected != RangeWeek || u.res.Selected != ResHour {
-		t.Fatalf("range %q, resolution %q", u.rng.Selected, u.res.Selected)
+	if u.rng.Selected != RangeWeek || u.res.Selected != ResHour || u.mode.Selected != MetersOne || u.checks.Disabled() {
+		t.Fatalf("range %q, resolution %q, meters %q, checks disabled %v", u.rng.Selected, u.res.Selected, u.mode.Selected, u.checks.Disabled())
 	}
 	if len(u.checks.Selected) != 2 {
 		t.Fatalf("a series that is gone leaves %q checked, want the defaults", u.checks.Selected)

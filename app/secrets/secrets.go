@@ -182,6 +182,53 @@ func DeleteAll(s Store, source string) error {
 	return nil
 }
 
+// Replace stores values (secret by field) as source's secrets, in the order of fields, so that
+// a failure leaves the keyring as it was: every field's earlier secret is read first (nothing
+// is written when one cannot be read), and when a write fails the fields already written get
+// their earlier secret back, or are deleted when they had none. The error then says whether
+// the earlier secrets were put back.
+func Replace(s Store, source string, fields []string, values map[string]string) error {
+	type earlier struct {
+		value string
+		had   bool
+	}
+	before := make(map[string]earlier, len(fields))
+	for _, f := range fields {
+		v, err := s.Secret(source, f)
+		switch {
+		case err == nil:
+			before[f] = earlier{v, true}
+		case errors.Is(err, ErrNotFound):
+			before[f] = earlier{}
+		default:
+			return err
+		}
+	}
+	for i, f := range fields {
+		err := s.SetSecret(source, f, values[f])
+		if err == nil {
+			continue
+		}
+		var failed []error
+		for _, done := range fields[:i] {
+			var rerr error
+			if b := before[done]; b.had {
+				rerr = s.SetSecret(source, done, b.value)
+			} else {
+				rerr = s.DeleteSecret(source, done)
+			}
+			if rerr != nil {
+				failed = append(failed, rerr)
+			}
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("%w; and the earlier secrets could not all be put back: %w", err, errors.Join(failed...))
+		}
+		return fmt.Errorf("%w (the earlier secrets are kept)", err)
+	}
+	return nil
+}
+
 // MoveLegacy moves the secrets the named sources kept under the old item names (SOURCE/FIELD,
 // shared by every database) to the per-database names of to, and returns how many it moved.
 // The old item is deleted only after the new one is written.

@@ -58,3 +58,80 @@ func TestTooBigIsRefusedBeforeTheKeyring(t *testing.T) {
 		t.Fatalf("memory: got %v, want ErrTooBig", err)
 	}
 }
+
+// flaky is a store that fails the writes and reads it is told to, as a locked keyring would.
+type flaky struct {
+	Store
+	failSet  map[string]bool // "field=value" refused
+	failRead bool
+}
+
+func (f flaky) SetSecret(source, field, value string) error {
+	if f.failSet[field+"="+value] {
+		return errors.New("the keyring is locked")
+	}
+	return f.Store.SetSecret(source, field, value)
+}
+
+func (f flaky) Secret(source, field string) (string, error) {
+	if f.failRead {
+		return "", ErrUnavailable
+	}
+	return f.Store.Secret(source, field)
+}
+
+// Replace stores all the fields or none: a write that fails puts back the fields written
+// before it (their earlier value, or none), and a keyring that cannot be read is not written.
+func TestReplaceIsAllOrNone(t *testing.T) {
+	fields := []string{"client_secret", "signing_key", "signing_key_passphrase"}
+	newValues := map[string]string{"client_secret": "new-secret", "signing_key": "new-key", "signing_key_passphrase": "new-pass"}
+	cases := []struct {
+		name     string
+		failSet  string
+		failRead bool
+		wantErr  string
+	}{
+		{"all stored", "", false, ""},
+		{"the last refused", "signing_key_passphrase=new-pass", false, "the earlier secrets are kept"},
+		{"the second refused", "signing_key=new-key", false, "the earlier secrets are kept"},
+		{"the first refused", "client_secret=new-secret", false, "the earlier secrets are kept"},
+		{"put back refused", "signing_key_passphrase=new-pass client_secret=old-secret", false, "could not all be put back"},
+		{"unreadable", "", true, "not available"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			mem := NewMemory()
+			if err := mem.SetSecret("bank", "client_secret", "old-secret"); err != nil {
+				t.Fatal(err)
+			}
+			s := flaky{Store: mem, failSet: map[string]bool{}, failRead: c.failRead}
+			for _, f := range strings.Fields(c.failSet) {
+				s.failSet[f] = true
+			}
+			err := Replace(s, "bank", fields, newValues)
+			got := map[string]string{}
+			for _, f := range fields {
+				if v, err := mem.Secret("bank", f); err == nil {
+					got[f] = v
+				}
+			}
+			switch {
+			case c.wantErr == "":
+				if err != nil || len(got) != 3 || got["signing_key"] != "new-key" || got["client_secret"] != "new-secret" {
+					t.Fatalf("Replace = %v, stored %v", err, got)
+				}
+			case err == nil || !strings.Contains(err.Error(), c.wantErr):
+				t.Fatalf("Replace = %v, want %q", err, c.wantErr)
+			case c.name == "put back refused":
+				// What could not be put back is said; the rest is as before.
+				if got["signing_key"] != "" {
+					t.Fatalf("stored %v", got)
+				}
+			default:
+				if len(got) != 1 || got["client_secret"] != "old-secret" {
+					t.Fatalf("after a failed Replace the keyring holds %v, want only the old secret", got)
+				}
+			}
+		})
+	}
+}

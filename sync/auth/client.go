@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -71,6 +72,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
+	// The token sent is remembered in the redact.Set of the request's context, so that an
+	// answer echoing it is redacted wherever it is quoted, whichever run got the token.
+	redact.Remember(req.Context(), tok.AccessToken)
 	resp, err := t.send(req, tok.Type()+" "+tok.AccessToken, false)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
@@ -85,6 +89,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	redact.Remember(req.Context(), tok.AccessToken)
 	return t.send(req, tok.Type()+" "+tok.AccessToken, true)
 }
 

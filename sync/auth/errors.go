@@ -199,8 +199,8 @@ func classifyTokenStatus(op string, status int, h http.Header, code, desc string
 const maxQuote = 200
 
 // clean shortens text from the token endpoint for an error message (on one line, without
-// control bytes) and removes the secret, in every encoding it was sent in, should the server
-// echo it.
-func (s *Source) clean(text string) string {
-	return redact.Snippet([]byte(text), maxQuote, s.creds.ClientSecret)
+// control bytes) and removes the secret and every token and assertion of ctx's set, in every
+// encoding it was sent in, should the server echo it.
+func (s *Source) clean(ctx context.Context, text string) string {
+	return redact.Snippet([]byte(text), maxQuote, redact.Secrets(ctx, s.creds.ClientSecret)...)
 }

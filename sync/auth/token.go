@@ -101,10 +101,13 @@ func NewClientCredentials(c Credentials) *Source {
 			for k, v := range fresh {
 				cfg.EndpointParams[k] = v
 			}
+			// A client assertion is a bearer credential until it expires: a token endpoint
+			// that quotes the request must not have it quoted further.
+			redact.Remember(ctx, fresh["client_assertion"]...)
 		}
 		tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, s.httpClient()))
 		if err != nil {
-			return nil, s.classifyStd(err)
+			return nil, s.classifyStd(ctx, err)
 		}
 		return tok, nil
 	}
@@ -126,15 +129,19 @@ func (s *Source) httpClient() *http.Client {
 	return s.hc
 }
 
-// redact removes the client secret, in every encoding the request carried it in, and the
-// client id's Basic credentials, from an error.
-func (s *Source) redact(err error) error {
-	return redact.Err(err, s.creds.ClientSecret)
+// redact removes the client secret, in every encoding the request carried it in, the client
+// id's Basic credentials, and every token and assertion ctx's set holds, from an error.
+func (s *Source) redact(ctx context.Context, err error) error {
+	return redact.Err(err, redact.Secrets(ctx, s.creds.ClientSecret)...)
 }
 
 // Token returns the cached token, or requests a new one when there is none or it expires
-// within a minute (or within a quarter of its lifetime, for short-lived tokens).
+// within a minute (or within a quarter of its lifetime, for short-lived tokens). The token
+// returned, and the refresh and id tokens of its answer, are remembered in ctx's redact.Set,
+// so that a server echoing one of them is not quoted with it.
 func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
+	// Not guarded by a caller: still keep what this request sends out of its own error.
+	ctx, _ = redact.Ensure(ctx)
 	select {
 	case s.lock <- struct{}{}:
 	case <-ctx.Done():
@@ -143,6 +150,7 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	defer func() { <-s.lock }()
 	now := time.Now()
 	if s.tok != nil && now.Before(s.refreshAt) {
+		rememberToken(ctx, s.tok)
 		return s.tok, nil
 	}
 	s.tok = nil
@@ -151,10 +159,22 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	tok, err := s.fetch(WithBodyLimit(ctx, maxTokenBody))
 	if err != nil {
-		return nil, s.redact(err)
+		return nil, s.redact(ctx, err)
 	}
+	rememberToken(ctx, tok)
 	s.tok, s.refreshAt = tok, refreshTime(now, tok)
 	return tok, nil
+}
+
+// rememberToken adds a token answer's access, refresh and id tokens to ctx's redact.Set.
+func rememberToken(ctx context.Context, tok *oauth2.Token) {
+	if tok == nil {
+		return
+	}
+	redact.Remember(ctx, tok.AccessToken, tok.RefreshToken)
+	if id, ok := tok.Extra("id_token").(string); ok {
+		redact.Remember(ctx, id)
+	}
 }
 
 // refreshTime is when a token fetched at now should be replaced.
@@ -199,7 +219,7 @@ func urlPath(raw string) string {
 }
 
 // classifyStd classifies an error of the clientcredentials package.
-func (s *Source) classifyStd(err error) error {
+func (s *Source) classifyStd(ctx context.Context, err error) error {
 	const op = "token"
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
@@ -207,13 +227,13 @@ func (s *Source) classifyStd(err error) error {
 		if code == "" && desc == "" {
 			desc = string(re.Body)
 		}
-		return classifyTokenStatus(op, re.Response.StatusCode, re.Response.Header, s.clean(code), s.clean(desc))
+		return classifyTokenStatus(op, re.Response.StatusCode, re.Response.Header, s.clean(ctx, code), s.clean(ctx, desc))
 	}
 	if ce := Classify(op, err); syncerr.KindOf(ce) != syncerr.Unknown {
 		return ce
 	}
 	// A readable status but an unreadable answer ("cannot parse json", "missing access_token").
-	return syncerr.Errorf(syncerr.Server, op, "unreadable token answer: %s", s.clean(err.Error()))
+	return syncerr.Errorf(syncerr.Server, op, "unreadable token answer: %s", s.clean(ctx, err.Error()))
 }
 
 func (s *Source) fetchESPI(ctx context.Context) (*oauth2.Token, error) {
@@ -249,12 +269,14 @@ func (s *Source) fetchESPI(ctx context.Context) (*oauth2.Token, error) {
 		return nil, Classify(op, fmt.Errorf("read token answer: %w", err))
 	}
 	fields, perr := parseTokenAnswer(resp.Header.Get("Content-Type"), body)
+	// The tokens of the answer, good or failed, are as secret as the one kept.
+	redact.Remember(ctx, fields["access_token"], fields["client_access_token"], fields["refresh_token"], fields["id_token"])
 	if resp.StatusCode < 200 || resp.StatusCode > 299 || fields["error"] != "" {
 		code, desc := fields["error"], fields["error_description"]
 		if perr != nil || (code == "" && desc == "") {
 			desc = string(body)
 		}
-		return nil, classifyTokenStatus(op, resp.StatusCode, resp.Header, s.clean(code), s.clean(desc))
+		return nil, classifyTokenStatus(op, resp.StatusCode, resp.Header, s.clean(ctx, code), s.clean(ctx, desc))
 	}
 	if perr != nil {
 		return nil, syncerr.Errorf(syncerr.Server, op, "unreadable token answer: %v", perr)
@@ -273,7 +295,7 @@ func (s *Source) fetchESPI(ctx context.Context) (*oauth2.Token, error) {
 	if v := fields["expires_in"]; v != "" {
 		n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil || n < 0 {
-			return nil, syncerr.Errorf(syncerr.Server, op, "token answer: expires_in %q is not a number of seconds", s.clean(v))
+			return nil, syncerr.Errorf(syncerr.Server, op, "token answer: expires_in %q is not a number of seconds", s.clean(ctx, v))
 		}
 		if n > 0 {
 			tok.ExpiresIn = int64(n)

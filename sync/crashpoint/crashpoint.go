@@ -1,7 +1,7 @@
 // Package crashpoint lets tests kill a process at a named point of a sync, to prove that a
 // crash anywhere loses nothing, doubles nothing, and acknowledges nothing before it is stored.
 //
-// Protocol drivers call [Hit] at the points where a crash matters (after archiving a payload,
+// Protocol drivers (and the store, for an import's batch commit) call [Hit] at the points where a crash matters (after archiving a payload,
 // in the middle of a transaction, after the commit and before the acknowledgement, after the
 // acknowledgement and before the pending acknowledgement is forgotten). In a normal run the
 // environment variable is unset and Hit costs one atomic load.
@@ -34,6 +34,9 @@ const (
 	AfterAck     = "after-ack"     // the custodian has the acknowledgement; the pending ack is not yet deleted
 	AfterDequeue = "after-dequeue" // DataHub: the message is dequeued; the pending dequeue is not yet deleted
 	BeforeFinish = "before-finish" // the sync returned; its run is not yet recorded as finished
+	// AfterBatch: an import's batch is committed (store.Tx.Batched): some of its rows and the
+	// start of its archive are in the database, the archive is not yet whole.
+	AfterBatch = "after-batch"
 )
 
 var (

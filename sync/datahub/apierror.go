@@ -38,6 +38,16 @@ func (e *APIError) Error() string {
 	return redact.Snippet([]byte(e.text()), maxErrorText)
 }
 
+// Redact replaces the secrets, in every encoding, in every text of the error and its details.
+func (e *APIError) Redact(secrets ...string) {
+	for _, p := range []*string{&e.Code, &e.Message, &e.Target, &e.Inner} {
+		*p = redact.String(*p, secrets...)
+	}
+	for i := range e.Details {
+		e.Details[i].Redact(secrets...)
+	}
+}
+
 func (e *APIError) text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HTTP %d", e.Status)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"custody/sync/auth"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -101,10 +102,15 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	return resp, nil
 }
 
-// statusError reads an error answer and classifies it.
-func statusError(op string, resp *http.Response) error {
+// statusError reads an error answer and classifies it. What it keeps of the answer is
+// redacted of every secret and token of ctx's redact.Set: DataHub may echo the token.
+func statusError(ctx context.Context, op string, resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	apiErr := ParseAPIError(resp.StatusCode, body)
+	secrets := redact.Secrets(ctx)
+	// Redacted before it is parsed and cut (a cut could leave part of a token), and after
+	// (the parser decodes escapes).
+	apiErr := ParseAPIError(resp.StatusCode, []byte(redact.String(string(body), secrets...)))
+	apiErr.Redact(secrets...)
 	kind := syncerr.Server
 	hint := ""
 	switch code := resp.StatusCode; {
@@ -152,7 +158,7 @@ func (c *Client) Peek(ctx context.Context, queue string) (*Peeked, error) {
 		}, nil
 	}
 	defer resp.Body.Close()
-	return nil, statusError("peek "+queue, resp)
+	return nil, statusError(ctx, "peek "+queue, resp)
 }
 
 // Dequeue removes a document from its queue after it has been stored. Dequeuing an id again
@@ -167,7 +173,7 @@ func (c *Client) Dequeue(ctx context.Context, messageID string) error {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil
 	}
-	err = statusError("dequeue "+messageID, resp)
+	err = statusError(ctx, "dequeue "+messageID, resp)
 	if resp.StatusCode == http.StatusBadRequest {
 		return fmt.Errorf("%w: %w", ErrUnknownMessage, err)
 	}
@@ -205,7 +211,7 @@ func (c *Client) Ping(ctx context.Context, path string) (int, error) {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return resp.StatusCode, nil
 	}
-	return resp.StatusCode, statusError(op, resp)
+	return resp.StatusCode, statusError(ctx, op, resp)
 }
 
 // Send POSTs a request document to the route path (such as requestaggregatedmeasuredata) and
@@ -220,7 +226,7 @@ func (c *Client) Send(ctx context.Context, path string, doc []byte) (correlation
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return resp.Header.Get("CorrelationId"), resp.StatusCode, nil
 	}
-	return resp.Header.Get("CorrelationId"), resp.StatusCode, statusError("POST "+path, resp)
+	return resp.Header.Get("CorrelationId"), resp.StatusCode, statusError(ctx, "POST "+path, resp)
 }
 
 // ErrTooLarge is returned when a document is larger than the client's MaxBody.

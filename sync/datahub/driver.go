@@ -20,6 +20,7 @@ import (
 	"custody/sync/auth"
 	"custody/sync/crashpoint"
 	"custody/sync/engine"
+	"custody/sync/redact"
 	"custody/sync/settings"
 	"custody/sync/syncerr"
 )
@@ -200,6 +201,7 @@ func withExpiry(err error, expiry string) error {
 // queue (a peek changes nothing on the server), and says what it found, with a warning when the
 // client secret expires within 30 days.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the run stay out of what it quotes
 	c, cfg, err := d.Client(job)
 	if err != nil {
 		return "", err
@@ -241,6 +243,7 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 
 // Sync sends the dequeues a crash left pending, then drains every queue.
 func (d *Driver) Sync(ctx context.Context, job *engine.Job) (res engine.Result, err error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the run stay out of what it quotes
 	c, cfg, err := d.Client(job)
 	if err != nil {
 		return res, err

@@ -7,6 +7,7 @@ import (
 
 	"custody/store"
 	"custody/sync/engine"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -45,6 +46,7 @@ func (s Sent) Queue() string {
 // POST means the first had arrived and counts as sent — and records the outcome. detail is
 // kept with the record (period, metering point, grid area, ...).
 func (d *Driver) SendRequest(ctx context.Context, job *engine.Job, req *Request, format string, detail map[string]string) (Sent, error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the request stay out of what it records
 	var out Sent
 	c, cfg, err := d.Client(job)
 	if err != nil {
@@ -91,6 +93,10 @@ func (d *Driver) SendRequest(ctx context.Context, job *engine.Job, req *Request,
 		log.Warn("request route not found; trying the interface document's name", "op", "request", "url-path", AlternateRouteValidated)
 		route = AlternateRouteValidated
 		out.Route, out.RouteFallback = route, true
+		if serr := job.Store.SetDataHubRequestRoute(ctx, rec.ID, route); serr != nil {
+			return out, syncerr.E(syncerr.Local, "record request", serr)
+		}
+		out.Record.Detail["route"] = route
 		corr, status, err = c.Send(ctx, route, doc)
 	}
 	if k := syncerr.KindOf(err); k == syncerr.Network || k == syncerr.Server {

@@ -1,6 +1,8 @@
 package datahub
 
 import (
+	"time"
+
 	"custody/sync/engine"
 	"custody/sync/settings"
 )
@@ -20,6 +22,9 @@ const (
 
 var _ engine.Driver = (*Driver)(nil)
 
+// defaultInterval is how often a datahub source peeks its queues unless configured.
+const defaultInterval = 15 * time.Minute
+
 // Describe describes the settings of a datahub source.
 func (d *Driver) Describe() settings.Kind {
 	s := []settings.Setting{
@@ -37,6 +42,6 @@ func (d *Driver) Describe() settings.Kind {
 		{Key: CfgCA, Flag: "ca", Label: "Extra CA", Type: settings.File, Hint: "extra CA certificate (PEM) to trust for this source"},
 	}
 	s = append(s, IdentitySettings()...)
-	s = append(s, settings.Common(engine.DefaultInterval("datahub"))...)
-	return settings.Kind{Name: "datahub", Title: "DataHub (Energinet)", Settings: s}
+	s = append(s, settings.Common(defaultInterval)...)
+	return settings.Kind{Name: "datahub", Title: "DataHub (Energinet)", Settings: s, Interval: defaultInterval}
 }

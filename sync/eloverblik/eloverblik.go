@@ -2,10 +2,11 @@
 // Eloverblik customer API (api.eloverblik.dk/customerapi), with the refresh token the user
 // makes on eloverblik.dk.
 //
-// A sync gets a data access token (`GET api/token`, cached for its life, never more than 2
-// token calls a minute across every source and process: the store remembers when each was
-// made), lists the linked metering points (unless the source names them), fetches master data
-// (`getdetails`, which names the meter by address and type) and prices (`getcharges`), then
+// A sync gets a data access token (`GET api/token`, cached for its life in memory and in the
+// source's keyring item, never more than 2 token calls a minute from the whole machine: the
+// limit is Eloverblik's per IP address, so every database and process takes its turns from
+// one machine-wide CallLog the app wires), lists the linked metering points (unless the
+// source names them), fetches master data (`getdetails`, which names the meter by address and type) and prices (`getcharges`), then
 // the time series (`POST api/meterdata/gettimeseries/{from}/{to}/Actual`) in windows within the
 // API's limits from a cursor per metering point, with a few days' overlap for late
 // corrections. Every answer is archived before it is parsed, and parsed by the same parser as
@@ -42,6 +43,7 @@ import (
 	"custody/sync/engine"
 	"custody/sync/fileimport"
 	"custody/sync/logkey"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -59,6 +61,11 @@ const (
 	// SecretField is the keyring field of the refresh token: the field every kind keeps its
 	// one secret in, so that adding, removing and the demo treat it like any source's secret.
 	SecretField = "client_secret"
+	// DataTokenField is the keyring field the data access token is cached in between runs
+	// (with a hash of the refresh token it was made with), so that a restart, `custody sync
+	// --once` or `custody sources test` needs no token call while it is valid. Removing the
+	// source removes it with the rest.
+	DataTokenField = "access_token"
 )
 
 // Protocol constants, from the OpenAPI description's limits and the reference.
@@ -164,8 +171,30 @@ func ExpiryWarningAt(exp, now time.Time) string {
 	return ""
 }
 
+// CallLog is a record of calls shared by everything on the machine that calls the same
+// Eloverblik host: every database, source and process. The app gives the driver one kept in
+// the user's cache folder (package custody/sync/calllog); it holds the host and the times of
+// the calls, never a token.
+type CallLog interface {
+	// Take records a call under key when fewer than limit calls were recorded under key in
+	// the period per before now, and returns 0; otherwise it records nothing and returns how
+	// long to wait until a call is allowed.
+	Take(ctx context.Context, key string, limit int, per time.Duration, now time.Time) (time.Duration, error)
+}
+
+// storeLog is the fallback CallLog: the database's own record, which paces only the processes
+// sharing that database.
+type storeLog struct{ st *store.Store }
+
+func (l storeLog) Take(ctx context.Context, key string, limit int, per time.Duration, now time.Time) (time.Duration, error) {
+	return l.st.TakeCall(ctx, key, limit, per, now)
+}
+
 // Driver syncs eloverblik sources.
 type Driver struct {
+	// Calls is the machine-wide record of token calls; nil means the database's own record,
+	// which cannot see other databases (tests, and a machine without a cache folder).
+	Calls CallLog
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Sleep waits for d or until ctx ends; nil means a timer.
@@ -220,11 +249,18 @@ type run struct {
 	exp     time.Time // the refresh token's expiry
 	maxBody int64
 	batch   int
-	res     engine.Result
-	errs    []error // failures of single metering points, reported at the end
+	// noWait makes every limit and busy answer fail at once, saying when to try again,
+	// instead of being waited out (for Test, which must answer at once).
+	noWait bool
+	res    engine.Result
+	errs   []error // failures of single metering points, reported at the end
+	// set holds the refresh token and every data token of the run (redact.Remember): what
+	// Eloverblik answers is quoted without them.
+	set *redact.Set
 }
 
-func (d *Driver) start(job *engine.Job) (*run, error) {
+// start prepares a run; set is where its tokens are remembered (the set of the run's context).
+func (d *Driver) start(job *engine.Job, set *redact.Set) (*run, error) {
 	cfg, err := ConfigOf(job.Source)
 	if err != nil {
 		return nil, err
@@ -238,6 +274,7 @@ func (d *Driver) start(job *engine.Job) (*run, error) {
 			Hint: "Add the source again with its refresh token (custody sources add eloverblik NAME --secret-stdin)."}
 	}
 	refresh = strings.TrimSpace(refresh)
+	set.Add(refresh)
 	exp, err := TokenExpiry(refresh)
 	if err != nil {
 		return nil, &syncerr.Error{Kind: syncerr.Auth, Op: "refresh token", Err: err, Hint: HintNewToken}
@@ -262,11 +299,12 @@ func (d *Driver) start(job *engine.Job) (*run, error) {
 	if job.Logger == nil {
 		job.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &run{d: d, job: job, cfg: cfg, origin: origin, plain: plain, exp: exp, batch: BatchPoints, maxBody: d.MaxBody}
+	r := &run{d: d, job: job, cfg: cfg, origin: origin, plain: plain, exp: exp, batch: BatchPoints, maxBody: d.MaxBody, set: set}
 	if r.maxBody <= 0 {
 		r.maxBody = DefaultMaxBody
 	}
-	r.tokens = &tokens{r: r, key: hex.EncodeToString(h[:]), refresh: refresh}
+	rh := sha256.Sum256([]byte(refresh))
+	r.tokens = &tokens{r: r, key: hex.EncodeToString(h[:]), refresh: refresh, refreshHash: hex.EncodeToString(rh[:8])}
 	// Data calls: the data token only to the base URL's origin, and never across a redirect.
 	authed, err := auth.NewClient(plain, r.tokens, cfg.BaseURL)
 	if err != nil {
@@ -282,12 +320,70 @@ func (r *run) progress(p engine.Progress) {
 	}
 }
 
-// tokens is the data token source of one run, backed by the driver's cache.
+// tokens is the data token source of one run, backed by the driver's cache and the source's
+// keyring item.
 type tokens struct {
-	r       *run
-	key     string
-	refresh string
-	lock    sync.Mutex
+	r           *run
+	key         string
+	refresh     string
+	refreshHash string // binds a kept data token to the refresh token it was made with
+	lock        sync.Mutex
+}
+
+// secretWriter is the keyring, when the app's can be written (engine.Secrets only reads).
+type secretWriter interface {
+	SetSecret(source, field, value string) error
+}
+
+// cached returns the valid data token of the driver's cache or, after a restart, of the
+// keyring; else nil.
+func (t *tokens) cached() *oauth2.Token {
+	d := t.r.d
+	d.mu.Lock()
+	tok := d.tokens[t.key]
+	d.mu.Unlock()
+	if tok != nil && d.now().Before(tok.Expiry.Add(-tokenMargin)) {
+		return tok
+	}
+	kept, err := t.r.job.Secrets.Secret(t.r.job.Source.Name, DataTokenField)
+	hash, dt, ok := strings.Cut(kept, ":")
+	if err != nil || !ok || hash != t.refreshHash {
+		return nil // none kept, or made with another refresh token
+	}
+	exp, err := TokenExpiry(dt)
+	if err != nil || !d.now().Before(exp.Add(-tokenMargin)) {
+		return nil
+	}
+	tok = &oauth2.Token{AccessToken: dt, TokenType: "Bearer", Expiry: exp}
+	d.mu.Lock()
+	if d.tokens == nil {
+		d.tokens = map[string]*oauth2.Token{}
+	}
+	d.tokens[t.key] = tok
+	d.mu.Unlock()
+	return tok
+}
+
+// keep writes the data token to the source's keyring item, when the keyring can be written.
+// A failure costs only a token call at the next start.
+func (t *tokens) keep(tok *oauth2.Token) {
+	w, ok := t.r.job.Secrets.(secretWriter)
+	if !ok {
+		return
+	}
+	var err error
+	if tok != nil {
+		err = w.SetSecret(t.r.job.Source.Name, DataTokenField, t.refreshHash+":"+tok.AccessToken)
+	} else if del, ok := w.(interface {
+		DeleteSecret(source, field string) error
+	}); ok {
+		err = del.DeleteSecret(t.r.job.Source.Name, DataTokenField)
+	} else {
+		err = w.SetSecret(t.r.job.Source.Name, DataTokenField, "")
+	}
+	if err != nil {
+		t.r.job.Logger.Debug("data token not kept in the keyring", logkey.Op, "keyring", logkey.Err, err)
+	}
 }
 
 // Token returns the cached data token while it is valid, else asks for a new one within the
@@ -296,14 +392,13 @@ func (t *tokens) Token(ctx context.Context) (*oauth2.Token, error) {
 	t.lock.Lock()
 	defer t.lock.Unlock()
 	d := t.r.d
-	d.mu.Lock()
-	tok := d.tokens[t.key]
-	d.mu.Unlock()
-	if tok != nil && d.now().Before(tok.Expiry.Add(-tokenMargin)) {
+	if tok := t.cached(); tok != nil {
+		t.r.set.Add(tok.AccessToken) // kept in the keyring as "hash:token": the token alone too
 		return tok, nil
 	}
-	var err error
-	err = t.r.retry(ctx, "token", func() error {
+	var tok *oauth2.Token
+	err := t.r.retry(ctx, "token", func() error {
+		var err error
 		tok, err = t.fetch(ctx)
 		return err
 	})
@@ -316,30 +411,57 @@ func (t *tokens) Token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	d.tokens[t.key] = tok
 	d.mu.Unlock()
+	t.keep(tok)
 	return tok, nil
 }
 
-// Invalidate forgets tok when it is the cached token (after a 401).
+// Invalidate forgets tok when it is the cached token (after a 401), here and in the keyring.
 func (t *tokens) Invalidate(tok *oauth2.Token) {
 	d := t.r.d
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.tokens[t.key] == tok {
+	forget := d.tokens[t.key] == tok
+	if forget {
 		delete(d.tokens, t.key)
 	}
+	d.mu.Unlock()
+	if forget {
+		t.keep(nil)
+	}
+}
+
+// TokenLimitError is the answer of a run that may not wait (Test) when the machine's token
+// calls are used up: when the next one is allowed.
+type TokenLimitError struct {
+	At   time.Time     // when a token call is allowed again
+	Wait time.Duration // how long from now
+}
+
+func (e *TokenLimitError) Error() string {
+	return fmt.Sprintf("Eloverblik allows %d token calls a minute from this machine and they are used up (by this or another Custody database or process); the next is allowed at %s (in %s)",
+		TokenCalls, e.At.Local().Format(time.TimeOnly), e.Wait.Round(time.Second))
 }
 
 // fetch makes one token call, after waiting for the limit of 2 a minute if it must.
 func (t *tokens) fetch(ctx context.Context) (*oauth2.Token, error) {
 	r := t.r
-	key := "eloverblik token " + r.origin
+	// The limit is Eloverblik's per IP address: the key is the host (and port) alone.
+	key := strings.TrimPrefix(r.origin, "https://") + " token"
+	calls := r.d.Calls
+	if calls == nil {
+		calls = storeLog{r.job.Store}
+	}
 	for i := 0; ; i++ {
-		wait, err := r.job.Store.TakeCall(ctx, key, TokenCalls, TokenPeriod, r.d.now())
+		wait, err := calls.Take(ctx, key, TokenCalls, TokenPeriod, r.d.now())
 		if err != nil {
 			return nil, syncerr.E(syncerr.Local, "token call limit", err)
 		}
 		if wait <= 0 {
 			break
+		}
+		if r.noWait {
+			le := &TokenLimitError{At: r.d.now().Add(wait), Wait: wait}
+			return nil, &syncerr.Error{Kind: syncerr.Server, Op: "token", RetryAfter: wait, Err: le,
+				Hint: fmt.Sprintf("Try again after %s; a sync waits for its turn by itself.", le.At.Local().Format(time.TimeOnly))}
 		}
 		if i >= 3 {
 			return nil, &syncerr.Error{Kind: syncerr.Server, Op: "token", RetryAfter: wait, Hint: HintWait,
@@ -366,15 +488,15 @@ func (t *tokens) fetch(ctx context.Context) (*oauth2.Token, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, auth.Classify("token", scrub(err, t.refresh))
+		return nil, auth.Classify("token", redact.Err(err, r.set.Values()...))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return nil, auth.Classify("token", scrub(err, t.refresh))
+		return nil, auth.Classify("token", redact.Err(err, r.set.Values()...))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, classify("token", scrubbed(readError(resp.StatusCode, body), t.refresh), resp.Header, r.d.now())
+		return nil, classify("token", readError(resp.StatusCode, body, r.set.Values()...), resp.Header, r.d.now())
 	}
 	var ans struct {
 		Result    *string         `json:"result"`
@@ -387,13 +509,17 @@ func (t *tokens) fetch(ctx context.Context) (*oauth2.Token, error) {
 	}
 	// An error can come inside an HTTP 200.
 	if code := codeOf(ans.ErrorCode); (ans.Success != nil && !*ans.Success) || (code != 0 && code != 10000) || ans.Result == nil || *ans.Result == "" {
-		ae := &APIError{Status: resp.StatusCode, Code: code, Text: ans.ErrorText}
+		if ans.Result != nil {
+			r.set.Add(strings.TrimSpace(*ans.Result)) // a token beside an error is still a token
+		}
+		ae := &APIError{Status: resp.StatusCode, Code: code, Text: redact.String(ans.ErrorText, r.set.Values()...)}
 		if ae.Code == 0 {
 			ae.Code, ae.Text = 50001, "no data access token in the answer"
 		}
 		return nil, classify("token", ae, resp.Header, r.d.now())
 	}
 	dt := strings.TrimSpace(*ans.Result)
+	r.set.Add(dt)
 	exp, err := TokenExpiry(dt)
 	if err != nil {
 		exp = r.d.now().Add(time.Hour) // the service says 24 hours; be modest when it does not say
@@ -401,27 +527,12 @@ func (t *tokens) fetch(ctx context.Context) (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: dt, TokenType: "Bearer", Expiry: exp}, nil
 }
 
-// scrub removes the token from an error's text, should a transport quote it.
-func scrub(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), secret, "[token]"))
-}
-
-func scrubbed(ae *APIError, secret string) *APIError {
-	if secret != "" {
-		ae.Text = strings.ReplaceAll(ae.Text, secret, "[token]")
-	}
-	return ae
-}
-
 // retry runs f, waiting out the failures worth waiting out (429, 503), at least MinWait, at
 // most Retries times. The wait is shown as the sync's progress.
 func (r *run) retry(ctx context.Context, op string, f func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := f()
-		if err == nil || !errors.Is(err, errWait) || attempt > Retries {
+		if err == nil || !errors.Is(err, errWait) || attempt > Retries || r.noWait {
 			return err
 		}
 		wait := min(max(syncerr.RetryAfterOf(err), MinWait), MaxWait)
@@ -475,7 +586,7 @@ func (r *run) callOnce(ctx context.Context, op, method, path string, ids []strin
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return store.Payload{}, false, classify(op, readError(resp.StatusCode, b), resp.Header, r.d.now())
+		return store.Payload{}, false, classify(op, readError(resp.StatusCode, b, r.set.Values()...), resp.Header, r.d.now())
 	}
 	// Archive the answer as received, before anything reads it.
 	lb := &limited{r: resp.Body, left: r.maxBody}
@@ -585,28 +696,72 @@ func (r *run) entries(ctx context.Context, p store.Payload) ([]entry, error) {
 
 // entryError is the classified failure of one entry.
 func (r *run) entryError(op string, e entry) error {
-	return classify(op, &APIError{Status: http.StatusOK, Code: e.code(), Text: e.ErrorText, ID: e.ID}, nil, r.d.now())
+	return classify(op, &APIError{Status: http.StatusOK, Code: e.code(), Text: redact.String(e.ErrorText, r.set.Values()...), ID: e.ID}, nil, r.d.now())
 }
 
-// Test gets a data token and lists the metering points, and says what it found.
+// Test checks the source at once, never waiting for a limit: the refresh token (a JWT that has
+// not expired), that the host answers (`GET api/isalive`, no token sent), then, with the cached
+// data token or a new one when the machine's token calls allow it, the linked metering points.
+// When a token call is not allowed yet it says so, when it will be, and what it checked.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
-	r, err := d.start(job)
+	ctx, set := redact.Ensure(ctx)
+	r, err := d.start(job, set)
 	if err != nil {
 		return "", err
 	}
+	r.noWait = true
+	checked := []string{"the refresh token is a JWT valid until " + r.exp.In(copenhagen).Format(time.DateOnly)}
+	if err := r.alive(ctx); err != nil {
+		return "", err
+	}
+	checked = append(checked, strings.TrimPrefix(r.origin, "https://")+" answers")
+	fresh := r.tokens.cached() == nil
 	if _, err := r.tokens.Token(ctx); err != nil {
+		var le *TokenLimitError
+		var se *syncerr.Error
+		if errors.As(err, &le) && errors.As(err, &se) {
+			return "", &syncerr.Error{Kind: se.Kind, Op: "test", RetryAfter: se.RetryAfter, Hint: se.Hint,
+				Err: fmt.Errorf("not tested yet: %w; checked so far: %s", le, strings.Join(checked, ", "))}
+		}
 		return "", err
 	}
 	ids, err := r.peekPoints(ctx)
 	if err != nil {
 		return "", err
 	}
-	msg := fmt.Sprintf("token accepted; %d metering points linked (%s); the refresh token is valid until %s",
-		len(ids), strings.Join(ids, ", "), r.exp.In(copenhagen).Format("2006-01-02"))
+	how := "with a new data token"
+	if !fresh {
+		how = "with the data token kept from an earlier run (no token call)"
+	}
+	msg := fmt.Sprintf("token accepted; %d metering points linked (%s) %s; %s",
+		len(ids), strings.Join(ids, ", "), how, strings.Join(checked, ", "))
 	if w := ExpiryWarningAt(r.exp, d.now()); w != "" {
 		msg += "; WARNING: " + w
 	}
 	return msg, nil
+}
+
+// alive asks the service's health check, which needs no token: whether the host answers.
+func (r *run) alive(ctx context.Context) error {
+	const op = "GET api/isalive"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.BaseURL+"/api/isalive", nil)
+	if err != nil {
+		return syncerr.E(syncerr.Config, op, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := r.plain.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return auth.Classify(op, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return classify(op, readError(resp.StatusCode, b, r.set.Values()...), resp.Header, r.d.now())
+	}
+	return nil
 }
 
 // peekPoints lists the linked metering points without storing anything, for Test.
@@ -632,7 +787,7 @@ func (r *run) peekPoints(ctx context.Context) ([]string, error) {
 			return auth.Classify(op, err)
 		}
 		if resp.StatusCode != http.StatusOK {
-			return classify(op, readError(resp.StatusCode, b), resp.Header, r.d.now())
+			return classify(op, readError(resp.StatusCode, b, r.set.Values()...), resp.Header, r.d.now())
 		}
 		var env struct {
 			Result []entry `json:"result"`
@@ -681,7 +836,8 @@ func (r *run) listPoints(ctx context.Context) ([]string, error) {
 
 // Sync fetches what is new for the source.
 func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
-	r, err := d.start(job)
+	ctx, set := redact.Ensure(ctx)
+	r, err := d.start(job, set)
 	if err != nil {
 		return engine.Result{}, err
 	}

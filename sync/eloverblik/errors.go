@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"custody/sync/auth"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -130,8 +131,15 @@ var codeRE = regexp.MustCompile(`^#?\s*(\d{5})\s*:?\s*(.*)$`)
 
 // readError reads an error answer's body: the envelope ({"result":[{errorCode...}]} or
 // {"success":false,"errorCode":...}), a bare JSON string "#30002: ...", a ProblemDetails, or
-// text.
-func readError(status int, body []byte) *APIError {
+// text. The secrets (the run's tokens, which Eloverblik may echo) are redacted from the body
+// before it is read and cut, and from the text read.
+func readError(status int, body []byte, secrets ...string) *APIError {
+	ae := readErrorText(status, []byte(redact.String(string(body), secrets...)))
+	ae.Text = redact.String(ae.Text, secrets...)
+	return ae
+}
+
+func readErrorText(status int, body []byte) *APIError {
 	ae := &APIError{Status: status}
 	b := bytes.TrimSpace(body)
 	var s string

@@ -5,9 +5,11 @@ import (
 	"time"
 
 	"custody/store"
-	"custody/sync/engine"
 	"custody/sync/settings"
 )
+
+// defaultInterval is how often an eloverblik source is synced unless configured.
+const defaultInterval = time.Hour
 
 // Describe describes an eloverblik source's settings: the refresh token (kept in the keyring;
 // its expiry is read from it and kept beside the source for the reminder), the metering points
@@ -29,7 +31,7 @@ func (d *Driver) Describe() settings.Kind {
 		{Key: CfgCA, Flag: "ca", Label: "Extra CA", Type: settings.File, Advanced: true,
 			Hint: "extra CA certificate (PEM) to trust for this source"},
 	}
-	for _, c := range settings.Common(engine.DefaultInterval(Kind)) {
+	for _, c := range settings.Common(defaultInterval) {
 		if c.Key == CfgTokenExpires {
 			c.Label = "Refresh token expires"
 			c.Hint = "read from the refresh token when it is stored (YYYY-MM-DD)"
@@ -40,6 +42,7 @@ func (d *Driver) Describe() settings.Kind {
 		Name:     Kind,
 		Title:    "Eloverblik (Danish household)",
 		Settings: s,
+		Interval: defaultInterval,
 		Check: func(src store.Source) error {
 			_, err := ConfigOf(src)
 			return err

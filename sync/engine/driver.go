@@ -63,16 +63,3 @@ type Remover interface {
 	// Remove deletes the source's registration at the custodian and says what it did.
 	Remove(ctx context.Context, job *Job) (string, error)
 }
-
-// DefaultInterval is how often a source of the given kind is synced unless configured.
-func DefaultInterval(kind string) time.Duration {
-	switch kind {
-	case "greenbutton":
-		return 6 * time.Hour
-	case "obevents":
-		return 5 * time.Minute
-	case "datahub":
-		return 15 * time.Minute
-	}
-	return time.Hour
-}

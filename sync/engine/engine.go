@@ -143,15 +143,10 @@ func New(cfg Config) *Engine {
 	}
 }
 
-// Interval is how often the source is synced: its "interval" setting when that is a valid
-// duration, else [DefaultInterval] of its kind.
-func Interval(src store.Source) time.Duration {
-	if v := src.Config["interval"]; v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			return d
-		}
-	}
-	return DefaultInterval(src.Kind)
+// Interval is how often src is synced by driver d: as the kind d describes says
+// ([settings.Kind.SyncInterval]), so that the engine needs to know nothing of any kind.
+func Interval(d Driver, src store.Source) time.Duration {
+	return d.Describe().SyncInterval(src)
 }
 
 // Start starts one worker per enabled source. Starting a running engine restarts it. Runs
@@ -259,7 +254,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 		// at start, a source synced recently waits for the rest of its interval.
 		first := e.cfg.Jitter(e.cfg.StartDelay)
 		if !known && !st.LastSuccess.IsZero() {
-			if due := st.LastSuccess.Add(Interval(src)).Sub(e.cfg.Now()); due > first {
+			if due := st.LastSuccess.Add(Interval(d, src)).Sub(e.cfg.Now()); due > first {
 				first = due
 			}
 		}
@@ -361,7 +356,7 @@ func stateAfter(err error) State {
 // schedule returns the wait before the next sync after one that returned res and err, and,
 // when the outcome is worth logging now, a function that logs it.
 func (e *Engine) schedule(w *worker, res Result, err error, failures int) (time.Duration, func()) {
-	name, kind, interval := w.src.Name, w.src.Kind, Interval(w.src)
+	name, kind, interval := w.src.Name, w.src.Kind, Interval(w.driver, w.src)
 	switch stateAfter(err) {
 	case StateIdle:
 		wait := interval + e.cfg.Jitter(interval/10)
@@ -456,18 +451,19 @@ func (e *Engine) run(ctx context.Context, src store.Source, d Driver,
 		err = syncerr.E(syncerr.Local, "record sync run", err)
 	} else {
 		sctx, cancel := context.WithTimeout(ctx, e.cfg.SyncTimeout)
-		// Every secret the driver reads is redacted, in every encoding it may be sent in, from
-		// the driver's log lines and from the error recorded, published and returned.
-		seen := &seenSecrets{Secrets: e.cfg.Secrets}
-		job := &Job{
+		// Every secret the driver reads, and every token it gets or sends, is redacted from
+		// its log lines, its progress and the error recorded, published and returned (Guard).
+		var job *Job
+		var done func(string, error) (string, error)
+		sctx, job, done = Guard(sctx, &Job{
 			Source:   src,
 			Store:    e.cfg.Store,
-			Secrets:  seen,
-			Logger:   slog.New(redact.NewHandler(e.log.Handler(), seen.values)).With(logkey.Source, name, logkey.Kind, src.Kind),
+			Secrets:  e.cfg.Secrets,
+			Logger:   e.log.With(logkey.Source, name, logkey.Kind, src.Kind),
 			Progress: func(p Progress) { e.update(name, func(s *Status) { s.Progress = p }) },
-		}
+		})
 		res, err = safeSync(sctx, d, job)
-		err = redact.Err(err, seen.values()...)
+		res.Note, err = done(res.Note, err)
 		cancel()
 		crashpoint.Hit(crashpoint.BeforeFinish)
 		run := store.SyncRun{ID: runID, Status: "ok", Items: res.Items, Readings: res.Readings}
@@ -545,16 +541,45 @@ func (e *Engine) Test(ctx context.Context, source string) (string, error) {
 	if d == nil {
 		return "", syncerr.Errorf(syncerr.Config, "test", "this build of Custody has no driver for %s sources", src.Kind)
 	}
-	seen := &seenSecrets{Secrets: e.cfg.Secrets}
-	msg, err := d.Test(ctx, &Job{
+	ctx, job, done := Guard(ctx, e.job(src))
+	return done(d.Test(ctx, job))
+}
+
+// job is the job of one source outside a sync (a test, a removal).
+func (e *Engine) job(src store.Source) *Job {
+	return &Job{
 		Source:   src,
 		Store:    e.cfg.Store,
-		Secrets:  seen,
-		Logger:   slog.New(redact.NewHandler(e.log.Handler(), seen.values)).With(logkey.Source, src.Name, logkey.Kind, src.Kind),
+		Secrets:  e.cfg.Secrets,
+		Logger:   e.log.With(logkey.Source, src.Name, logkey.Kind, src.Kind),
 		Progress: func(Progress) {},
-	})
-	secs := seen.values()
-	return redact.String(msg, secs...), redact.Err(err, secs...)
+	}
+}
+
+// Guard keeps what a driver does with job from leaking a secret: it returns ctx carrying a
+// fresh redact.Set, a copy of job whose Secrets remember every secret read or written in that
+// set and whose log lines and progress messages are redacted of it, and done, which redacts
+// the set from the message and error the driver returned. Tokens the driver gets or sends are
+// remembered in the set too (redact.Remember, which sync/auth calls), so none of them reaches
+// a log line, the user or the database in any encoding. The engine guards every run; a
+// caller of a driver outside the engine (the command line's test, connect) guards it itself.
+func Guard(ctx context.Context, job *Job) (context.Context, *Job, func(msg string, err error) (string, error)) {
+	seen := &seenSecrets{Secrets: job.Secrets}
+	g := *job
+	g.Secrets = seen
+	if job.Logger != nil {
+		g.Logger = slog.New(redact.NewHandler(job.Logger.Handler(), seen.set.Values))
+	}
+	if job.Progress != nil {
+		g.Progress = func(p Progress) {
+			p.Message = redact.String(p.Message, seen.set.Values()...)
+			job.Progress(p)
+		}
+	}
+	return redact.WithSet(ctx, &seen.set), &g, func(msg string, err error) (string, error) {
+		secs := seen.set.Values()
+		return redact.String(msg, secs...), redact.Err(err, secs...)
+	}
 }
 
 // Unregister deletes what the source registered at its custodian (see Remover) before the
@@ -568,13 +593,8 @@ func (e *Engine) Unregister(ctx context.Context, source string) (string, error) 
 	if !ok {
 		return "", nil
 	}
-	return r.Remove(ctx, &Job{
-		Source:   src,
-		Store:    e.cfg.Store,
-		Secrets:  e.cfg.Secrets,
-		Logger:   e.log.With("source", src.Name, "kind", src.Kind),
-		Progress: func(Progress) {},
-	})
+	ctx, job, done := Guard(ctx, e.job(src))
+	return done(r.Remove(ctx, job))
 }
 
 // Statuses returns the current status of every source, sorted by name.
@@ -601,12 +621,11 @@ func (e *Engine) update(name string, f func(*Status)) {
 	e.publishLocked(s)
 }
 
-// seenSecrets passes secrets through and remembers them, so that they can be redacted from
-// what the sync that read them reports.
+// seenSecrets passes secrets through and remembers them in its set, so that they can be
+// redacted from what the work that read them reports.
 type seenSecrets struct {
 	Secrets
-	mu   sync.Mutex
-	seen []string
+	set redact.Set
 }
 
 // Secret reads a secret and remembers it.
@@ -615,10 +634,8 @@ func (s *seenSecrets) Secret(source, field string) (string, error) {
 		return "", errors.New("no keyring")
 	}
 	v, err := s.Secrets.Secret(source, field)
-	if err == nil && v != "" {
-		s.mu.Lock()
-		s.seen = append(s.seen, v)
-		s.mu.Unlock()
+	if err == nil {
+		s.set.Add(v)
 	}
 	return v, err
 }
@@ -632,16 +649,6 @@ func (s *seenSecrets) SetSecret(source, field, value string) error {
 	if !ok {
 		return errors.New("the keyring cannot be written")
 	}
-	if value != "" {
-		s.mu.Lock()
-		s.seen = append(s.seen, value)
-		s.mu.Unlock()
-	}
+	s.set.Add(value)
 	return w.SetSecret(source, field, value)
-}
-
-func (s *seenSecrets) values() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.seen...)
 }

@@ -18,7 +18,8 @@ import (
 
 // fakeDriver is a hand-written driver whose outcome per call is decided by the test.
 type fakeDriver struct {
-	kind string
+	kind     string
+	interval time.Duration // the kind's default interval, as its description says
 	// outcome returns what the n-th call (from 1) for the source returns; nil means success.
 	outcome func(ctx context.Context, job *Job, n int) (Result, error)
 
@@ -28,14 +29,19 @@ type fakeDriver struct {
 	maxRun  int
 }
 
+// fakeIntervals are the default intervals of the real kinds the fakes stand for.
+var fakeIntervals = map[string]time.Duration{"greenbutton": 6 * time.Hour, "obevents": 5 * time.Minute, "datahub": 15 * time.Minute}
+
 func newFake(kind string, outcome func(ctx context.Context, job *Job, n int) (Result, error)) *fakeDriver {
-	return &fakeDriver{kind: kind, outcome: outcome, calls: map[string][]time.Time{}}
+	return &fakeDriver{kind: kind, interval: fakeIntervals[kind], outcome: outcome, calls: map[string][]time.Time{}}
 }
 
 func (f *fakeDriver) Kind() string { return f.kind }
 
-// Describe describes a kind with no settings of its own.
-func (f *fakeDriver) Describe() settings.Kind { return settings.Kind{Name: f.kind} }
+// Describe describes a kind with no settings of its own but its default interval.
+func (f *fakeDriver) Describe() settings.Kind {
+	return settings.Kind{Name: f.kind, Interval: f.interval}
+}
 
 func (f *fakeDriver) Sync(ctx context.Context, job *Job) (Result, error) {
 	f.mu.Lock()
@@ -200,22 +206,27 @@ func TestScheduleFollowsEachSourceInterval(t *testing.T) {
 	})
 }
 
-func TestDefaultIntervals(t *testing.T) {
+// TestIntervalIsAsTheKindSays checks that the engine takes a source's interval from its
+// setting, else from its kind's description, else an hour, knowing no kind by name.
+func TestIntervalIsAsTheKindSays(t *testing.T) {
 	for _, tt := range []struct {
-		kind, setting string
-		want          time.Duration
+		declared time.Duration
+		setting  string
+		want     time.Duration
 	}{
-		{"greenbutton", "", 6 * time.Hour},
-		{"obevents", "", 5 * time.Minute},
-		{"datahub", "", 15 * time.Minute},
-		{"datahub", "1h", time.Hour},
-		{"datahub", "nonsense", 15 * time.Minute},
-		{"datahub", "-5m", 15 * time.Minute},
-		{"other", "", time.Hour},
+		{6 * time.Hour, "", 6 * time.Hour},
+		{15 * time.Minute, "", 15 * time.Minute},
+		{15 * time.Minute, "1h", time.Hour},
+		{15 * time.Minute, "nonsense", 15 * time.Minute},
+		{15 * time.Minute, "-5m", 15 * time.Minute},
+		{15 * time.Minute, "0s", 15 * time.Minute},
+		{0, "", time.Hour},
+		{0, "10m", 10 * time.Minute},
 	} {
-		src := store.Source{Kind: tt.kind, Config: map[string]string{"interval": tt.setting}}
-		if got := Interval(src); got != tt.want {
-			t.Errorf("Interval(%s, %q) = %v, want %v", tt.kind, tt.setting, got, tt.want)
+		d := &fakeDriver{kind: "anykind", interval: tt.declared}
+		src := store.Source{Kind: "anykind", Config: map[string]string{"interval": tt.setting}}
+		if got := Interval(d, src); got != tt.want {
+			t.Errorf("kind declaring %v, interval %q: Interval = %v, want %v", tt.declared, tt.setting, got, tt.want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -135,6 +136,76 @@ func TestRenewedSecretsReachTheKeyringAndAreRedacted(t *testing.T) {
 			Secrets: mapSecrets{}})
 		if _, err := e2.SyncOnce(t.Context(), "gb"); err == nil || !strings.Contains(err.Error(), "cannot be written") {
 			t.Fatalf("read-only keyring: %v", err)
+		}
+	})
+}
+
+// A token a driver only holds in memory (an access token it received, remembered with
+// redact.Remember) is redacted like a keyring secret from the error, the sync run, the status,
+// the progress shown, the result's note and the log; and engine.Guard gives a caller outside
+// the engine (the command line's test) the same.
+func TestRememberedTokensRedacted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const token = "eyJhbGciOiJSUzI1NiJ9.access-token-in-memory"
+		enc := url.QueryEscape(base64.StdEncoding.EncodeToString([]byte(token)))
+		st := mustStore(t)
+		addSource(t, st, "ob", "obevents", nil)
+		var progress []string
+		d := newFake("obevents", func(ctx context.Context, job *Job, n int) (Result, error) {
+			redact.Remember(ctx, token)
+			job.Progress(Progress{Message: "waiting: the bank said " + token})
+			synctest.Wait() // the subscriber sees the progress
+			job.Logger.Info("answer", "err", errors.New("echo "+base64.StdEncoding.EncodeToString([]byte(token))))
+			if n == 1 {
+				return Result{Note: "kept " + token}, nil
+			}
+			return Result{}, syncerr.Errorf(syncerr.Server, "GET /events", "HTTP 500 (%s)", enc)
+		})
+		rec := &logRecorder{}
+		e := New(Config{Store: st, Drivers: map[string]Driver{"obevents": d}, Logger: slog.New(rec), Jitter: noJitter, StartDelay: -1,
+			Secrets: mapSecrets{}})
+		updates, stop := e.Subscribe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for s := range updates {
+				progress = append(progress, s.Progress.Message)
+			}
+		}()
+		res, err := e.SyncOnce(t.Context(), "ob")
+		if err != nil || res.Note != "kept [redacted]" {
+			t.Fatalf("first sync: %v, note %q", err, res.Note)
+		}
+		_, err = e.SyncOnce(t.Context(), "ob")
+		synctest.Wait()
+		stop()
+		<-done
+		runs, _ := st.Runs(t.Context(), 0, 10)
+		var logged []string
+		rec.mu.Lock()
+		for _, r := range rec.records {
+			r.Attrs(func(a slog.Attr) bool { logged = append(logged, a.Value.String()); return true })
+		}
+		rec.mu.Unlock()
+		text := strings.Join(append(append(logged, progress...), fmt.Sprint(err), runs[0].Error, statusOf(t, e, "ob").LastError), "\n")
+		if strings.Contains(text, "access-token") || strings.Contains(text, enc) || strings.Contains(text, "eyJhbGciOiJSUzI1NiJ9.") {
+			t.Fatalf("the token is seen:\n%s", text)
+		}
+		if !strings.Contains(fmt.Sprint(err), "HTTP 500 ([redacted]") || !strings.Contains(strings.Join(progress, "\n"), "the bank said [redacted]") {
+			t.Fatalf("the token's place is not marked:\n%s", text)
+		}
+
+		// Outside the engine.
+		src, _ := st.SourceByName(t.Context(), "ob")
+		ctx, job, finish := Guard(t.Context(), &Job{Source: src, Store: st, Secrets: mapSecrets{}, Logger: slog.New(rec), Progress: func(Progress) {}})
+		finish(d.Test(ctx, job))
+		if redact.SetOf(ctx) == nil {
+			t.Fatal("Guard's context carries no set")
+		}
+		redact.Remember(ctx, token)
+		msg, gerr := finish("token "+token, errors.New("echo "+token))
+		if msg != "token [redacted]" || gerr.Error() != "echo [redacted]" {
+			t.Fatalf("Guard: %q, %v", msg, gerr)
 		}
 	})
 }

@@ -305,3 +305,200 @@ func TestAsyncAnswersToldApartByCorrelation(t *testing.T) {
 		t.Fatalf("cursor %v after the sync's own answer, want %v", cur, t0)
 	}
 }
+
+// TestAsyncAnswersWithoutCorrelation: the custodian echoes no correlation id (no
+// x-transaction), so a notified answer cannot say which request it answers. The answer to a
+// backfill's request, coming first, must not complete the sync's request or move its cursor
+// (which would take the sync's data as fetched when it was not): both requests stay
+// outstanding, the sync says why, and the data is stored. When the sync's own answer comes
+// too, both are answered: both complete, the cursor moves to the time of the sync's request,
+// and each answer was fetched once.
+func TestAsyncAnswersWithoutCorrelation(t *testing.T) {
+	r := newAsyncRig(t, espitest.Options{HoldNotifications: true, NoTransactionHeader: true, Days: 12})
+	ctx := context.Background()
+	t0 := r.clock.Now()
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	rel := "Batch/Bulk/" + r.sim.BulkID()
+	req, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel)
+	held := r.sim.Held()
+	if !ok || req.Correlation != "" || len(held) != 2 || espi.CorrelationID(held[0]) == "" {
+		t.Fatalf("outstanding %+v, held %q: want a request with no correlation id", req, held)
+	}
+	r.clock.Add(time.Minute)
+	if _, err := r.drv.Backfill(ctx, r.job(), t0.Add(-10*24*time.Hour), t0.Add(-9*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	all := r.sim.Held()
+	if len(all) != 3 {
+		t.Fatalf("held %q", all)
+	}
+	if reqs, _ := r.st.OutstandingRequests(ctx, r.src.ID); len(reqs) != 3 {
+		t.Fatalf("outstanding %+v, want the sync's two and the backfill's", reqs)
+	}
+	before, _ := r.st.Counts(ctx)
+
+	// The backfill's answer comes first.
+	if err := r.sim.Notify(ctx, all[2]); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel); !ok {
+		t.Fatal("an answer that could be the backfill's completed the sync's request")
+	}
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.IsZero() {
+		t.Fatalf("an answer that could be the backfill's moved the cursor to %v", cur)
+	}
+	if reqs, _ := r.st.OutstandingRequests(ctx, r.src.ID); len(reqs) != 3 {
+		t.Fatalf("outstanding after the first answer: %+v, want all three", reqs)
+	}
+	if c, _ := r.st.Counts(ctx); c.Payloads != before.Payloads+2 || c.Readings <= before.Readings { // the BatchList and the answer
+		t.Fatalf("payloads %d → %d, readings %d → %d: the answer's data is not stored", before.Payloads, c.Payloads, before.Readings, c.Readings)
+	}
+	// The source says why it still waits, and asks nothing again meanwhile.
+	res, err := r.sync(t)
+	if err != nil || !strings.Contains(res.Note, "since "+t0.Local().Format("15:04")) || !strings.Contains(res.Note, espi.HeldNote(1)) {
+		t.Fatalf("sync while waiting: %q %v", res.Note, err)
+	}
+	if got := len(r.bulkRequests()); got != 2 { // the sync's and the backfill's
+		t.Fatalf("%d bulk requests, want 2", got)
+	}
+
+	// The sync's answer comes: two answers for two requests.
+	if err := r.sim.Notify(ctx, held[0]); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if reqs, _ := r.st.OutstandingRequests(ctx, r.src.ID); len(reqs) != 1 || reqs[0].Resource == rel {
+		t.Fatalf("outstanding after both answers: %+v, want only the customer information's", reqs)
+	}
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.Equal(t0) {
+		t.Fatalf("cursor %v after both answers, want the time of the sync's request %v", cur, t0)
+	}
+	if got := r.correlationFetches(); got != 2 {
+		t.Fatalf("%d fetches of notified answers, want each of the two once", got)
+	}
+	if h, _ := r.st.HeldAnswers(ctx, r.src.ID); len(h) != 0 {
+		t.Fatalf("answers still held: %v", h)
+	}
+	// The next sync asks from the time of its request, minus the overlap.
+	r.clock.Add(time.Hour)
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	reqs := r.bulkRequests()
+	want := url.Values{"published-min": {t0.Add(-espi.Overlap).UTC().Format(time.RFC3339)}}.Encode()
+	if len(reqs) != 3 || reqs[2].RawQuery != want {
+		t.Fatalf("bulk requests %+v, want a third asking %q", reqs, want)
+	}
+}
+
+// TestAsyncAnswersToldApartByWindow: a custodian that echoes no correlation id but names each
+// prepared answer by its window (the GBA contract's BatchList): the backfill's answer completes
+// the backfill's request only, and the sync's answer the sync's, each at once.
+func TestAsyncAnswersToldApartByWindow(t *testing.T) {
+	r := newAsyncRig(t, espitest.Options{HoldNotifications: true, NoTransactionHeader: true, NotifyWindow: true, Days: 12})
+	ctx := context.Background()
+	rel := "Batch/Bulk/" + r.sim.BulkID()
+	// An earlier sync fetched up to a day ago, so that this one asks for a window.
+	last := r.clock.Now().Add(-24 * time.Hour)
+	tx, err := r.st.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SetCursor(r.src.ID, rel, last); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	t0 := r.clock.Now()
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Add(time.Minute)
+	if _, err := r.drv.Backfill(ctx, r.job(), t0.Add(-10*24*time.Hour), t0.Add(-9*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var syncURI, backfillURI string
+	for _, u := range r.sim.Held() {
+		switch {
+		case !strings.Contains(u, "/"+rel+"?"): // the customer information's
+		case strings.Contains(u, "published-max"):
+			backfillURI = u
+		default:
+			syncURI = u
+		}
+	}
+	if syncURI == "" || backfillURI == "" || espi.CorrelationID(syncURI) != "" {
+		t.Fatalf("held %q: want the sync's and the backfill's answers named by window", r.sim.Held())
+	}
+	if err := r.sim.Notify(ctx, backfillURI); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel); !ok {
+		t.Fatal("the backfill's answer completed the sync's request")
+	}
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.Equal(last) {
+		t.Fatalf("the backfill's answer moved the cursor to %v", cur)
+	}
+	for _, q := range mustOutstanding(t, r) {
+		if q.Purpose == store.RequestBackfill {
+			t.Fatalf("the backfill's request is still outstanding after its answer: %+v", q)
+		}
+	}
+	if err := r.sim.Notify(ctx, syncURI); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel); ok {
+		t.Fatal("the sync's own answer did not complete its request")
+	}
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.Equal(t0) {
+		t.Fatalf("cursor %v after the sync's answer, want %v", cur, t0)
+	}
+	if h, _ := r.st.HeldAnswers(ctx, r.src.ID); len(h) != 0 {
+		t.Fatalf("answers held: %v", h)
+	}
+}
+
+func mustOutstanding(t *testing.T, r *asyncRig) []store.Request {
+	t.Helper()
+	reqs, err := r.st.OutstandingRequests(context.Background(), r.src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reqs
+}
+
+// TestAsyncTestsAnswerIsNotTheSyncs: `sources test` asks for the last hour and gets a 202 too;
+// with no correlation id echoed, its answer (coming while the sync's request waits) must not
+// be taken for the sync's.
+func TestAsyncTestsAnswerIsNotTheSyncs(t *testing.T) {
+	r := newAsyncRig(t, espitest.Options{HoldNotifications: true, NoTransactionHeader: true})
+	ctx := context.Background()
+	if msg, err := r.drv.Test(ctx, r.job()); err != nil || !strings.Contains(msg, "preparing its data (202 Accepted)") {
+		t.Fatalf("test: %q %v", msg, err)
+	}
+	r.clock.Add(time.Minute)
+	if _, err := r.sync(t); err != nil {
+		t.Fatal(err)
+	}
+	rel := "Batch/Bulk/" + r.sim.BulkID()
+	held := r.sim.Held()
+	if len(held) != 3 || !strings.Contains(held[0], "/"+rel+"?") {
+		t.Fatalf("held %q: want the test's answer first", held)
+	}
+	if err := r.sim.Notify(ctx, held[0]); err != nil {
+		t.Fatal(err)
+	}
+	r.n.Wait()
+	if _, ok, _ := r.st.Outstanding(ctx, r.src.ID, rel); !ok {
+		t.Fatal("the test's answer completed the sync's request")
+	}
+	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.IsZero() {
+		t.Fatalf("the test's answer moved the cursor to %v", cur)
+	}
+}

@@ -254,6 +254,8 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if base == nil {
 		base = context.Background()
 	}
+	// Guarded like a sync: the tokens the fetches send are kept out of what they record and log.
+	base, job, done := engine.Guard(base, job)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -261,7 +263,8 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, u := range fetch {
 			authz = authz || isAuthorizationResource(s.client.rel(u))
 			if err := n.Driver.fetchNotified(base, job, s.client, u); err != nil {
-				log.Warn("fetch notified URI", logkey.Op, "notify", logkey.URLPath, urlPath(u), logkey.Err, err)
+				_, err = done("", err)
+				job.Logger.Warn("fetch notified URI", logkey.Op, "notify", logkey.URLPath, urlPath(u), logkey.Err, err)
 				if stops(err) {
 					return // left pending: the next sync tries again
 				}

@@ -101,7 +101,9 @@ func (c *Client) Get(ctx context.Context, uri string, w Window) (*Response, erro
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 4*redact.DefaultSnippet))
 	resp.Body.Close()
 	cancel()
-	return nil, statusError(op, resp, redact.Snippet(snippet, 160))
+	// The answer may echo the token the request carried (or any other of the run's): quoted
+	// without any of them.
+	return nil, statusError(op, resp, redact.Snippet(snippet, 160, redact.Secrets(ctx)...))
 }
 
 // HintReauthorise is the advice for a custodian that no longer accepts the authorisation.

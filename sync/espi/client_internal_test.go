@@ -88,3 +88,26 @@ func TestUnder(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowOf reads the window a notified URI names: the GBA contract's BatchList names it
+// (fixtures/greenbutton/gba-contract-notification-batchlist.xml); PG&E's names none; a window
+// that is not an xsd:dateTime (Alectra's date-only) is no window, so the answer is matched
+// otherwise.
+func TestWindowOf(t *testing.T) {
+	jan, feb := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		uri    string
+		lo, hi time.Time
+	}{
+		{"https://utilityapi.com/DataCustodian/espi/1_1/resource/Batch/Subscription/503888?published-min=2025-01-01T00:00:00Z&published-max=2025-02-01T00:00:00Z", jan, feb},
+		{"https://api.pge.com/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/50952?correlationID=98cd4976-b79a-4fd9-addc-4e86e16717e9", time.Time{}, time.Time{}},
+		{"https://h/r/Batch/Bulk/1?Published-Min=2025-01-01T00:00:00Z", jan, time.Time{}},
+		{"https://h/r/Batch/Bulk/1?published-min=2025-01-01&published-max=2025-02-01T00:00:00Z", time.Time{}, feb},
+		{"://not a uri", time.Time{}, time.Time{}},
+	} {
+		lo, hi := windowOf(tt.uri)
+		if !lo.Equal(tt.lo) || !hi.Equal(tt.hi) {
+			t.Errorf("windowOf(%q) = %v, %v; want %v, %v", tt.uri, lo, hi, tt.lo, tt.hi)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"custody/sync/auth"
 	"custody/sync/engine"
 	"custody/sync/logkey"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -111,6 +112,8 @@ func (c *customerTokens) Token(ctx context.Context) (*oauth2.Token, error) {
 			c.tok.AccessToken = "" // the keyring still holds the refused token: refresh
 		}
 	}
+	// The tokens this source holds, whichever run read them, are kept out of what it quotes.
+	redact.Remember(ctx, c.tok.AccessToken, c.tok.RefreshToken, c.bad)
 	if c.tok.AccessToken != "" && (c.tok.Expiry.IsZero() || c.now().Before(c.tok.Expiry.Add(-time.Minute))) {
 		return c.tok, nil
 	}
@@ -133,8 +136,9 @@ func (c *customerTokens) refresh(ctx context.Context) (*oauth2.Token, error) {
 	tok, err := c.conf.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, c.hc), &oauth2.Token{RefreshToken: old}).Token()
 	if err != nil {
 		c.tok = nil // read the keyring again next time: the user may have connected anew
-		return nil, classifyRefresh(op, c.source, err, old, c.conf.ClientSecret)
+		return nil, classifyRefresh(op, c.source, err, redact.Secrets(ctx, old, c.conf.ClientSecret)...)
 	}
+	rememberTokens(ctx, tok)
 	w, ok := c.secrets.(SecretWriter)
 	if !ok {
 		return nil, syncerr.Errorf(syncerr.Local, op, "the keyring cannot be written, so the refreshed token cannot be kept")
@@ -200,18 +204,18 @@ func classifyRefresh(op, source string, err error, secrets ...string) error {
 	return e
 }
 
-// scrub removes secrets a server might echo from text for an error message.
+// scrub shortens text a server sent for an error message, on one line and without the
+// secrets, in any encoding, should the server echo one.
 func scrub(s string, secrets ...string) string {
-	for _, x := range secrets {
-		if x != "" {
-			s = strings.ReplaceAll(s, x, "[secret]")
-		}
+	return redact.Snippet([]byte(s), 200, secrets...)
+}
+
+// rememberTokens adds a token answer's access, refresh and id tokens to ctx's redact.Set.
+func rememberTokens(ctx context.Context, tok *oauth2.Token) {
+	redact.Remember(ctx, tok.AccessToken, tok.RefreshToken)
+	if id, ok := tok.Extra("id_token").(string); ok {
+		redact.Remember(ctx, id)
 	}
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
 }
 
 // Connected is the outcome of a customer's authorisation.
@@ -382,8 +386,9 @@ func (c *Connecting) exchange(code string) (Connected, error) {
 	defer cancel()
 	tok, err := c.conf.Exchange(ctx, code, oauth2.VerifierOption(c.verif))
 	if err != nil {
-		return Connected{}, classifyRefresh("exchange the authorisation code", c.job.Source.Name, err, code, c.conf.ClientSecret)
+		return Connected{}, classifyRefresh("exchange the authorisation code", c.job.Source.Name, err, redact.Secrets(ctx, code, c.conf.ClientSecret, c.verif)...)
 	}
+	rememberTokens(ctx, tok)
 	if tok.AccessToken == "" {
 		return Connected{}, syncerr.Errorf(syncerr.Server, op, "the token answer has no access_token")
 	}

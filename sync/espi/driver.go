@@ -22,6 +22,7 @@ import (
 	"custody/sync/engine"
 	"custody/sync/logkey"
 	"custody/sync/notify"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -342,12 +343,22 @@ func WaitingNote(since time.Time) string {
 	return "requested; waiting for the custodian's notification since " + since.Local().Format("15:04")
 }
 
+// HeldNote is what a sync says about n answers that came while several requests for the same
+// resource waited, none with a correlation id to tell which answer is whose.
+func HeldNote(n int) string {
+	if n == 1 {
+		return "1 answer came that could be for more than one request (the custodian gives no correlation id): its data is stored, and the requests stay open until the other answers come"
+	}
+	return fmt.Sprintf("%d answers came that could be for more than one request (the custodian gives no correlation id): their data is stored, and the requests stay open until the other answers come", n)
+}
+
 // Sync implements engine.Driver: it fetches each bulk id's usage (from shortly before the
 // last complete fetch, to pick up corrections) and, once a day, its customer information,
 // each subscription's usage (with the customer's token for Connect My Data), and any notified
 // URI not fetched yet. A request the custodian answers 202 to stays outstanding, and is not
 // made again, until its notified answer is fetched or the source's async timeout passes.
 func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the run stay out of what it quotes
 	job = withDefaults(job)
 	var res engine.Result
 	s, err := d.session(job)
@@ -382,6 +393,13 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 		return stops(err)
 	}
 	timeout := asyncTimeout(job.Source)
+	if n, err := job.Store.DropStaleRequests(ctx, job.Source.ID, d.now().Add(-timeout)); err != nil {
+		return res, syncerr.E(syncerr.Local, "sync", err)
+	} else if n > 0 {
+		job.Logger.Warn("no notification came for backfill or test requests the custodian accepted; forgotten",
+			logkey.Op, "sync", logkey.Count, n)
+	}
+	earliest := map[string]time.Time{} // by resource: the earliest request a new one may get the answer of
 	for _, r := range rs {
 		started := d.now()
 		if err := ended.check(job.Source, s.client.Resolve(r.rel), r.customer); err != nil {
@@ -404,6 +422,10 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 					logkey.Op, "GET "+r.rel, "since", req.Requested.Format(time.RFC3339))
 				if err := job.Store.DropOutstanding(ctx, job.Source.ID, r.rel); err != nil {
 					return res, syncerr.E(syncerr.Local, "sync", err)
+				}
+				if req.Correlation == "" {
+					// Its answer may still come, with no way to tell it from the new request's.
+					earliest[r.rel] = req.Earliest
 				}
 			}
 		}
@@ -446,8 +468,8 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 				notificationOnly++
 				continue
 			}
-			req := store.Request{SourceID: job.Source.ID, Resource: r.rel, Requested: started, Min: w.Min, Max: w.Max,
-				Correlation: strings.TrimSpace(f.header.Get(TransactionHeader))}
+			req := store.Request{SourceID: job.Source.ID, Resource: r.rel, Requested: started, Earliest: earliest[r.rel],
+				Min: w.Min, Max: w.Max, Correlation: strings.TrimSpace(f.header.Get(TransactionHeader))}
 			if err := job.Store.SetOutstanding(ctx, req); err != nil {
 				return res, syncerr.E(syncerr.Local, "sync", err)
 			}
@@ -479,6 +501,17 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 			}
 		}
 		res.Note = WaitingNote(since)
+		held, err := job.Store.HeldAnswers(ctx, job.Source.ID)
+		if err != nil {
+			return res, syncerr.E(syncerr.Local, "sync", err)
+		}
+		n := 0
+		for _, c := range held {
+			n += c
+		}
+		if n > 0 {
+			res.Note += "; " + HeldNote(n)
+		}
 		if res.Items > 0 {
 			res.Note = fmt.Sprintf("%d payloads, %d readings; %s", res.Items, res.Readings, res.Note)
 		}
@@ -631,19 +664,64 @@ func (d *Driver) fetchNotified(ctx context.Context, job *engine.Job, c *Client, 
 	if serr := job.Store.SetNotifiedStatus(context.WithoutCancel(ctx), job.Source.ID, uri, status, text); serr != nil && err == nil {
 		err = syncerr.E(syncerr.Local, "record notified URI", serr)
 	}
-	if status == store.NotifiedFetched && CorrelationID(uri) != "" {
-		// The custodian delivered what it was asked for: the request is complete, and the
-		// resource's next window starts from the time of that request.
-		req, ok, cerr := job.Store.CompleteRequest(context.WithoutCancel(ctx), job.Source.ID, rel, CorrelationID(uri))
-		if cerr != nil && err == nil {
-			err = syncerr.E(syncerr.Local, "complete request", cerr)
-		}
-		if ok {
-			job.Logger.Info("the custodian delivered the requested data; cursor moved to the time of the request",
-				logkey.Op, "GET "+rel, "since", req.Requested.Format(time.RFC3339))
+	if status == store.NotifiedFetched {
+		if aerr := d.answer(context.WithoutCancel(ctx), job, rel, uri); aerr != nil && err == nil {
+			err = aerr
 		}
 	}
 	return err
+}
+
+// answer completes the outstanding requests the fetched notified uri answers (see
+// store.AnswerRequest) and says what it did. A URI naming neither a correlation id nor a
+// window is news the custodian publishes (a subscription's daily notification), not an answer.
+func (d *Driver) answer(ctx context.Context, job *engine.Job, rel, uri string) error {
+	a := store.Answer{URI: uri, Correlation: CorrelationID(uri), Received: d.now()}
+	a.Min, a.Max = windowOf(uri)
+	if a.Correlation == "" && a.Min.IsZero() && a.Max.IsZero() {
+		return nil
+	}
+	m, err := job.Store.AnswerRequest(ctx, job.Source.ID, rel, a)
+	if err != nil {
+		return syncerr.E(syncerr.Local, "complete request", err)
+	}
+	for _, req := range m.Completed {
+		what := "the custodian delivered the requested data (matched by " + m.How + "); cursor moved"
+		if req.Purpose != store.RequestSync {
+			what = "the custodian delivered the data of a " + req.Purpose + " request (matched by " + m.How + ")"
+		}
+		job.Logger.Info(what, logkey.Op, "GET "+rel, "since", req.Requested.Format(time.RFC3339))
+	}
+	if m.Waiting > 0 {
+		job.Logger.Info(fmt.Sprintf("an answer came that could be for any of %d requests (the custodian gave them no correlation id): its data is stored; the requests stay outstanding until as many answers have come", m.Waiting),
+			logkey.Op, "GET "+rel, logkey.Count, m.Held)
+	}
+	return nil
+}
+
+// windowOf returns the published-min and published-max a notified URI names (the GBA
+// contract's BatchList names its window so), or zero times.
+func windowOf(uri string) (lo, hi time.Time) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return lo, hi
+	}
+	for k, v := range u.Query() {
+		if len(v) == 0 {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(v[0]))
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.EqualFold(k, "published-min"):
+			lo = t
+		case strings.EqualFold(k, "published-max"):
+			hi = t
+		}
+	}
+	return lo, hi
 }
 
 // CorrelationID returns the correlationID query parameter of a notified URI, or "".
@@ -760,6 +838,22 @@ func (d *Driver) noteAuthorizations(ctx context.Context, job *engine.Job, as []A
 	return nil
 }
 
+// noteAccepted records a backfill's or a test's request the custodian answered 202 to, when
+// the source has a listener for its answer: it is told apart from a sync's request for the
+// same resource by the answer's correlation id or window, and while it could be either's,
+// neither is taken as answered (store.AnswerRequest).
+func (d *Driver) noteAccepted(ctx context.Context, job *engine.Job, purpose, rel string, at time.Time, w Window, h http.Header) error {
+	if !hasListener(job.Source) {
+		return nil // no answer will come to be matched
+	}
+	req := store.Request{SourceID: job.Source.ID, Resource: rel, Purpose: purpose, Requested: at, Min: w.Min, Max: w.Max,
+		Correlation: strings.TrimSpace(h.Get(TransactionHeader))}
+	if err := job.Store.SetOutstanding(ctx, req); err != nil {
+		return syncerr.E(syncerr.Local, purpose, err)
+	}
+	return nil
+}
+
 // BackfillStep is the longest window one backfill request asks for.
 const BackfillStep = 31 * 24 * time.Hour
 
@@ -789,10 +883,14 @@ func (d *Driver) Backfill(ctx context.Context, job *engine.Job, from, to time.Ti
 			if hi.After(to) {
 				hi = to
 			}
+			asked := d.now()
 			f, err := d.fetch(ctx, job, s.client, s.client.Resolve(r.rel), Window{Min: lo, Max: hi})
 			d.count(&res, f)
 			if f.status == 202 {
 				res.NextIn = NotReadyRetry
+				if err := d.noteAccepted(ctx, job, store.RequestBackfill, r.rel, asked, Window{Min: lo, Max: hi}, f.header); err != nil {
+					return res, err
+				}
 			}
 			if err != nil {
 				if firstErr == nil {
@@ -810,6 +908,7 @@ func (d *Driver) Backfill(ctx context.Context, job *engine.Job, from, to time.Ti
 // Test implements engine.Driver: it requests a token and makes one small GET, and says what
 // it found in plain words.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the run stay out of what it quotes
 	job = withDefaults(job)
 	s, err := d.session(job)
 	if err != nil {
@@ -847,8 +946,10 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	}
 	// A small window (the last hour, ending a minute ago so that a custodian whose clock is
 	// a little behind does not see a future published-max) keeps the answer short.
-	now := d.now().Add(-time.Minute)
-	resp, err := c.Get(ctx, c.Resolve(rel), Window{Min: now.Add(-time.Hour), Max: now})
+	asked := d.now()
+	now := asked.Add(-time.Minute)
+	tw := Window{Min: now.Add(-time.Hour), Max: now}
+	resp, err := c.Get(ctx, c.Resolve(rel), tw)
 	if err != nil {
 		var se *syncerr.Error
 		if errors.As(err, &se) && se.Kind == syncerr.Config && strings.Contains(err.Error(), "404") {
@@ -862,6 +963,9 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 	switch resp.Status {
 	case 202:
 		fmt.Fprintf(&msg, "; %s exists and the custodian is preparing its data (202 Accepted): it will be fetched when ready", what)
+		if err := d.noteAccepted(ctx, job, store.RequestTest, rel, asked, tw, resp.Header); err != nil {
+			return "", err
+		}
 	case 204:
 		fmt.Fprintf(&msg, "; %s exists and has nothing new in the last hour", what)
 	default:

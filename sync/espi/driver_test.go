@@ -139,8 +139,23 @@ func TestSyncBringsSimulatorData(t *testing.T) {
 				t.Fatalf("result %+v", res)
 			}
 			got := r.readings(t)
-			if len(got) != 4 {
-				t.Fatalf("%d series, want 4 (import, export, 15-minute, gas): %v", len(got), keys(got))
+			if len(got) != 5 {
+				t.Fatalf("%d series, want 5 (import, export, solar production, 15-minute, gas): %v", len(got), keys(got))
+			}
+			// The MeterReading's title is kept: it tells the panels' production from the
+			// import of the same flow and unit.
+			ss, err := r.st.SeriesOf(context.Background(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			titled := 0
+			for _, s := range ss {
+				if s.Attrs["title"] == "Hourly Solar Production" && s.Flow == "forward" && s.Unit == "Wh" {
+					titled++
+				}
+			}
+			if titled != 1 {
+				t.Errorf("%d series titled as the solar production, want 1", titled)
 			}
 			var flows, units []string
 			for k := range got {
@@ -202,7 +217,7 @@ func TestCorrectionReplacesEarlierValues(t *testing.T) {
 	at := r.clock.Now().Truncate(time.Hour).Add(-3 * time.Hour).Unix()
 	var key string
 	for k, m := range before {
-		if strings.Contains(k, "forward|Wh") && m[at].Seconds == 3600 {
+		if strings.Contains(k, "/MeterReading/1|forward|Wh") && m[at].Seconds == 3600 {
 			key = k
 		}
 	}
@@ -219,7 +234,7 @@ func TestCorrectionReplacesEarlierValues(t *testing.T) {
 	}
 	n := 0
 	r.st.ExportReadings(context.Background(), store.ExportFilter{}, func(row store.ExportRow) error {
-		if row.Reading.Start == at && row.Flow == "forward" && row.Unit == "Wh" && row.Reading.Seconds == 3600 {
+		if row.Reading.Start == at && row.Meter+"|"+row.Series+"|"+row.Flow+"|"+row.Unit == key {
 			n++
 		}
 		return nil

@@ -425,6 +425,9 @@ func (d *decoder) seriesFor(mr *mrState, rt *readingType) *seriesState {
 	m := d.meterOf(mr)
 	sr := &seriesState{meter: m, rt: rt}
 	sr.s = store.Series{Key: key, Attrs: map[string]string{"meter_reading": mr.key}}
+	if mr.title != "" {
+		sr.s.Attrs["title"] = mr.title
+	}
 	if rt != nil {
 		for k, v := range rt.attrs {
 			sr.s.Attrs[k] = v

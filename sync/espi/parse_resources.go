@@ -250,6 +250,9 @@ func (d *decoder) meterReading(e *entry, n *node) error {
 	if e.up != "" {
 		mr.up = e.up
 	}
+	if e.title != "" {
+		mr.title = e.title
+	}
 	mr.related = append(mr.related, e.related...)
 	for _, r := range e.related {
 		if hasSegment(r, "ReadingType") {

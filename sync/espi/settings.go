@@ -2,9 +2,9 @@ package espi
 
 import (
 	"errors"
+	"time"
 
 	"custody/store"
-	"custody/sync/engine"
 	"custody/sync/notify"
 	"custody/sync/settings"
 )
@@ -22,6 +22,10 @@ const (
 	CfgCA              = "ca"
 	CfgScope           = "scope"
 )
+
+// defaultInterval is how often a greenbutton source is synced unless configured: utilities
+// publish a day's readings about once a day.
+const defaultInterval = 6 * time.Hour
 
 // Describe describes the settings of a greenbutton source.
 func (d *Driver) Describe() settings.Kind {
@@ -42,8 +46,8 @@ func (d *Driver) Describe() settings.Kind {
 	}
 	s = append(s, CustodianSettings()...)
 	s = append(s, notify.Settings()...)
-	s = append(s, settings.Common(engine.DefaultInterval(Kind))...)
-	return settings.Kind{Name: Kind, Title: "Green Button (utility)", Settings: s, Check: checkSource}
+	s = append(s, settings.Common(defaultInterval)...)
+	return settings.Kind{Name: Kind, Title: "Green Button (utility)", Settings: s, Interval: defaultInterval, Check: checkSource}
 }
 
 // checkSource checks the rules between a greenbutton source's settings.

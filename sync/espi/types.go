@@ -96,7 +96,10 @@ type mrState struct {
 	related []string // related hrefs
 	rtRef   string   // related ReadingType href
 	nested  *readingType
-	meter   *meterState
+	// title is the MeterReading entry's title ("Hourly Solar Production"), which tells a
+	// panel's production from the import of the same flow and unit.
+	title string
+	meter *meterState
 	// seriesByRT gives each distinct ReadingType of this MeterReading its own series.
 	seriesByRT map[string]*seriesState
 }

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"custody/store"
@@ -214,8 +215,26 @@ func (im *Importer) importOnce(ctx context.Context, format Format, pl store.Payl
 	return sum, err
 }
 
-// Reparse parses an archived payload again, such as after a parser fix.
+// InterruptedError is the error of Reparse for an archive whose import was cut short (see
+// [store.Payload.Incomplete]): it holds only the start of the file, so parsing it again could
+// only fail, or store part of the file as if it were all. Importing the file again replaces it.
+type InterruptedError struct {
+	Payload int64
+	// File is the path the file was imported from.
+	File string
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("the import of %s was interrupted before the end of the file, so its archive is incomplete: import the file again", e.File)
+}
+
+// Reparse parses an archived payload again, such as after a parser fix. An archive whose
+// import was interrupted is left as it is, with an [*InterruptedError].
 func (im *Importer) Reparse(ctx context.Context, p store.Payload) (Summary, error) {
+	if p.Incomplete() {
+		file := strings.TrimPrefix(p.URL, "file://")
+		return Summary{File: file}, &InterruptedError{Payload: p.ID, File: file}
+	}
 	for _, f := range im.Formats {
 		if f.Name == p.Format {
 			return im.parse(ctx, f, p, p.Size, p.URL)

@@ -202,6 +202,16 @@ func TestImportDropsAnArchiveACrashLeftUnfinished(t *testing.T) {
 	if len(ps) != 1 || ps[0].Error != store.IncompleteArchive || ps[0].SHA256 != "" {
 		t.Fatalf("unfinished archive recorded as %+v", ps)
 	}
+	// Reparsing it could only fail on the truncated body, or store part of the file as all of
+	// it: Reparse leaves it alone and names the file to import again.
+	_, err = im.Reparse(ctx, ps[0])
+	var ie *fileimport.InterruptedError
+	if !errors.As(err, &ie) || ie.File != abs || ie.Payload != ps[0].ID || !strings.Contains(err.Error(), abs+" was interrupted") {
+		t.Fatalf("reparse of an unfinished archive: %v", err)
+	}
+	if again, _ := st.Payloads(ctx, store.PayloadFilter{}); len(again) != 1 || again[0].Status != ps[0].Status || again[0].Error != ps[0].Error || again[0].SHA256 != "" {
+		t.Fatalf("reparse changed the unfinished archive: %+v", again)
+	}
 	sum, err := im.Import(ctx, p)
 	if err != nil || sum.Readings != 2 || sum.Unchanged {
 		t.Fatalf("import %+v, %v", sum, err)

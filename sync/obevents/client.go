@@ -246,7 +246,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, ok ..
 			return data, nil
 		}
 	}
-	return data, statusErr(op, resp, data)
+	return data, statusErr(ctx, op, resp, data)
 }
 
 // signedRequest reports whether a request's body is signed (x-jws-signature): the Open
@@ -256,9 +256,10 @@ func signedRequest(method, path string) bool {
 		(strings.HasPrefix(path, "/event-subscriptions") || strings.HasPrefix(path, "/callback-urls"))
 }
 
-// statusErr classifies an unexpected status.
-func statusErr(op string, resp *http.Response, data []byte) error {
-	se := &StatusError{Status: resp.StatusCode, Body: errorSummary(data)}
+// statusErr classifies an unexpected status. The body it quotes is redacted of every secret
+// and token of ctx's redact.Set: a bank may echo the token the request carried.
+func statusErr(ctx context.Context, op string, resp *http.Response, data []byte) error {
+	se := &StatusError{Status: resp.StatusCode, Body: errorSummary(data, redact.Secrets(ctx)...)}
 	var kind syncerr.Kind
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
@@ -275,8 +276,9 @@ func statusErr(op string, resp *http.Response, data []byte) error {
 	return e
 }
 
-// errorSummary takes the messages out of an OBErrorResponse1, or the start of any other body.
-func errorSummary(data []byte) string {
+// errorSummary takes the messages out of an OBErrorResponse1, or the start of any other body,
+// without the secrets.
+func errorSummary(data []byte, secrets ...string) string {
 	var ob struct {
 		Code, Message string
 		Errors        []struct{ ErrorCode, Message, Path string }
@@ -289,9 +291,9 @@ func errorSummary(data []byte) string {
 		for _, e := range ob.Errors {
 			parts = append(parts, strings.TrimSpace(e.ErrorCode+" "+e.Message))
 		}
-		return redact.Snippet([]byte(strings.Join(parts, "; ")), 300)
+		return redact.Snippet([]byte(strings.Join(parts, "; ")), 300, secrets...)
 	}
-	return redact.Snippet(data, 200) // one line, no control bytes
+	return redact.Snippet(data, 200, secrets...) // one line, no control bytes
 }
 
 // Subscription is an event subscription (OBEventSubscriptionResponse1 Data).
@@ -564,7 +566,7 @@ func (c *Client) FetchResource(ctx context.Context, link, scope string) ([]byte,
 		return nil, auth.Classify("GET rlk", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, statusErr("GET rlk", resp, data)
+		return nil, statusErr(ctx, "GET rlk", resp, data)
 	}
 	if len(data) > maxAnswerSize {
 		return nil, syncerr.Errorf(syncerr.Server, "GET rlk", "answer larger than %d bytes", maxAnswerSize)

@@ -20,6 +20,7 @@ import (
 	"custody/sync/engine"
 	"custody/sync/logkey"
 	"custody/sync/obevents/secevent"
+	"custody/sync/redact"
 	"custody/sync/syncerr"
 )
 
@@ -195,6 +196,7 @@ func (d *Driver) keySet(url string, c *Client) *secevent.JWKS {
 // acknowledgements owed from an earlier run, polls until the bank has no more, stores every
 // token and acknowledges what it stored.
 func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the run stay out of what it quotes
 	s, err := d.session(job)
 	if err != nil {
 		return engine.Result{}, err
@@ -253,6 +255,7 @@ func notOffered(err error) bool {
 // callback URLs, the callback URL it registered. It says what it did, or returns why it
 // could not; the caller removes the source either way.
 func (d *Driver) Remove(ctx context.Context, job *engine.Job) (string, error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the run stay out of what it quotes
 	if job.Source.Config[CfgSubscription] == "none" {
 		return "the source made no event subscription at the bank (--no-subscription)", nil
 	}
@@ -406,6 +409,7 @@ func (d *Driver) readResource(ctx context.Context, job *engine.Job, c *Client, l
 // Test gets a token, reads the key set and lists the event subscriptions: harmless calls
 // that prove the settings and credentials.
 func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
+	ctx, _ = redact.Ensure(ctx) // the tokens of the run stay out of what it quotes
 	s, err := d.session(job)
 	if err != nil {
 		return "", err

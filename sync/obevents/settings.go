@@ -45,6 +45,9 @@ var Algs = []string{"PS256", "ES256", "RS256"}
 
 var _ engine.Driver = (*Driver)(nil)
 
+// defaultInterval is how often an obevents source polls for events unless configured.
+const defaultInterval = 5 * time.Minute
+
 // Describe describes the settings of an obevents source.
 func (d *Driver) Describe() settings.Kind {
 	s := []settings.Setting{
@@ -83,8 +86,9 @@ func (d *Driver) Describe() settings.Kind {
 	}
 	s = append(s, fapiSettings()...)
 	s = append(s, notify.Settings()...)
-	s = append(s, settings.Common(engine.DefaultInterval("obevents"))...)
-	return settings.Kind{Name: "obevents", Title: "Open Banking events (bank)", Settings: s, Check: checkSource, CheckSecrets: checkSigningKey}
+	s = append(s, settings.Common(defaultInterval)...)
+	return settings.Kind{Name: "obevents", Title: "Open Banking events (bank)", Settings: s, Interval: defaultInterval,
+		Check: checkSource, CheckSecrets: checkSigningKey}
 }
 
 func checkOrgID(v string) (string, error) {

@@ -40,7 +40,18 @@ func forms(secret string) []string {
 	set[url.PathEscape(secret)] = true
 	set[strings.ReplaceAll(url.QueryEscape(secret), "+", "%20")] = true
 	if b, err := json.Marshal(secret); err == nil {
-		set[string(b[1:len(b)-1])] = true
+		j := string(b[1 : len(b)-1])
+		set[j] = true
+		// Servers other than Go's escape the slash, and not <, > and &.
+		set[strings.ReplaceAll(j, "/", `\/`)] = true
+		var plain bytes.Buffer
+		enc := json.NewEncoder(&plain)
+		enc.SetEscapeHTML(false)
+		if enc.Encode(secret) == nil {
+			q := strings.TrimSpace(plain.String())
+			set[q[1:len(q)-1]] = true
+			set[strings.ReplaceAll(q[1:len(q)-1], "/", `\/`)] = true
+		}
 	}
 	set[html.EscapeString(secret)] = true
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
@@ -141,6 +152,32 @@ func decodedHolds(run string, secrets []string) bool {
 	return false
 }
 
+// dropCutSecret drops from the end of a window on a longer text the bytes that could be the
+// start of a secret the window cut (which would not be recognised as one): the trailing run
+// of token characters, up to the length of the longest encoding of a secret (with room for
+// the client id of HTTP Basic credentials).
+func dropCutSecret(look []byte, secrets []string) []byte {
+	longest := 0
+	for _, sec := range secrets {
+		for _, f := range forms(sec) {
+			longest = max(longest, 2*len(f)+16)
+		}
+	}
+	for n := 0; n < longest && len(look) > 0; n++ {
+		r, size := utf8.DecodeLastRune(look)
+		if !isTokenRune(r) {
+			break
+		}
+		look = look[:len(look)-size]
+	}
+	return look
+}
+
+// isTokenRune reports whether r may be part of a token, a secret or one of their encodings.
+func isTokenRune(r rune) bool {
+	return r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-._~+/=%\\", r))
+}
+
 // Error is an error whose text has been redacted; it still unwraps to the original, so its
 // kind and advice are kept for the code that classifies it.
 type Error struct {
@@ -189,6 +226,9 @@ func Snippet(body []byte, max int, secrets ...string) string {
 		look = look[:4*max]
 	}
 	truncated := len(look) < len(body)
+	if truncated {
+		look = dropCutSecret(look, secrets)
+	}
 	var b strings.Builder
 	space := false
 	for len(look) > 0 {

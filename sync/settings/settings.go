@@ -7,6 +7,8 @@
 package settings
 
 import (
+	"time"
+
 	"custody/store"
 )
 
@@ -88,6 +90,10 @@ type Kind struct {
 	Title string
 	// Settings are the kind's settings in the order the form and the help show them.
 	Settings []Setting
+	// Interval is how often a source of this kind is synced unless its interval setting says
+	// otherwise (see SyncInterval); zero means DefaultInterval. A driver passes the same
+	// duration to Common, so that the form and the help show it.
+	Interval time.Duration
 	// Check, when set, checks the whole source after every setting passed its own checks, for
 	// rules between settings (such as "--cert and --key go together").
 	Check func(src store.Source) error
@@ -99,6 +105,23 @@ type Kind struct {
 	// returns non-secret settings read from it, stored with the source: such as the day a
 	// refresh token that is a JWT expires. It never returns the secret or part of it.
 	CheckSecret func(key, value string) (map[string]string, error)
+}
+
+// DefaultInterval is how often a source is synced when neither its settings nor its kind say.
+const DefaultInterval = time.Hour
+
+// SyncInterval is how often src, a source of this kind, is synced: its interval setting when
+// that is a valid positive duration, else the kind's Interval, else DefaultInterval.
+func (k Kind) SyncInterval(src store.Source) time.Duration {
+	if v := src.Config[KeyInterval]; v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			return d
+		}
+	}
+	if k.Interval > 0 {
+		return k.Interval
+	}
+	return DefaultInterval
 }
 
 // ByFlag returns the kind's setting with the given flag name.

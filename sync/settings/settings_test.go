@@ -34,6 +34,7 @@ func testKind() settings.Kind {
 			{Key: "subscription", Flag: "no-subscription", Label: "Polling only", Type: settings.Bool, On: "none"},
 			{Key: "window", Flag: "window", Label: "Window", Type: settings.Duration},
 		}, settings.Common(6*time.Hour)...),
+		Interval: 6 * time.Hour,
 		Check: func(src store.Source) error {
 			if src.Config["subscription"] == "none" && src.Config["ids"] != "" {
 				return errors.New("--id needs a subscription")
@@ -178,12 +179,14 @@ func TestCheckKinds(t *testing.T) {
 	}
 	other := settings.Kind{Name: "other", Settings: []settings.Setting{{Key: "w", Flag: "window", Type: settings.Text}}}
 	for name, kinds := range map[string][]settings.Kind{
-		"same name":            {k, k},
-		"a flag of two types":  {k, other},
-		"a reserved flag":      {{Name: "x", Settings: []settings.Setting{{Key: "d", Flag: "db"}}}},
-		"a key twice":          {{Name: "x", Settings: []settings.Setting{{Key: "a", Flag: "a"}, {Key: "a", Flag: "b"}}}},
-		"a choice of nothing":  {{Name: "x", Settings: []settings.Setting{{Key: "a", Flag: "a", Type: settings.Choice}}}},
-		"a setting of no flag": {{Name: "x", Settings: []settings.Setting{{Key: "a"}}}},
+		"same name":                                {k, k},
+		"a flag of two types":                      {k, other},
+		"a reserved flag":                          {{Name: "x", Settings: []settings.Setting{{Key: "d", Flag: "db"}}}},
+		"a key twice":                              {{Name: "x", Settings: []settings.Setting{{Key: "a", Flag: "a"}, {Key: "a", Flag: "b"}}}},
+		"a choice of nothing":                      {{Name: "x", Settings: []settings.Setting{{Key: "a", Flag: "a", Type: settings.Choice}}}},
+		"a setting of no flag":                     {{Name: "x", Settings: []settings.Setting{{Key: "a"}}}},
+		"an interval shown that is not the kind's": {{Name: "x", Interval: 15 * time.Minute, Settings: settings.Common(6 * time.Hour)}},
+		"an interval shown but none declared":      {{Name: "x", Settings: settings.Common(6 * time.Hour)}},
 	} {
 		if err := settings.CheckKinds(kinds, "db"); err == nil {
 			t.Errorf("%s: accepted", name)

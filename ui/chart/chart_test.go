@@ -457,3 +457,86 @@ func TestNarrowBarsKeepEveryPeak(t *testing.T) {
 		t.Errorf("the deepest export at column %d is not drawn", x)
 	}
 }
+
+// meterBars are three meters' daily import (and the first one's export, mirrored), as the
+// Usage view charts listed meters: one colour and legend entry per meter.
+func meterBars(stack string) []Series {
+	var out []Series
+	for m, name := range []string{"Flat 1", "Flat 2", "Shop"} {
+		imp := Series{Name: name, Legend: name, Unit: "kWh", Step: 86400, Style: Bars, Color: Palette[m], Stack: stack}
+		if stack == "" {
+			imp.Lane = m
+		} else {
+			imp.Stack = "Import"
+		}
+		for d := 0; d < 10; d++ {
+			imp.Times = append(imp.Times, int64(d)*86400)
+			imp.Values = append(imp.Values, float64(4+2*m)+float64((d*(m+3))%5))
+		}
+		out = append(out, imp)
+	}
+	exp := Series{Name: "Flat 1 · Export", Legend: "Flat 1", Unit: "kWh", Step: 86400, Style: Bars, Color: Palette[0], Mirrored: true}
+	if stack != "" {
+		exp.Stack = "Export"
+	}
+	for d := 0; d < 10; d++ {
+		exp.Times = append(exp.Times, int64(d)*86400)
+		exp.Values = append(exp.Values, -float64(1+d%3))
+	}
+	return append(out, exp)
+}
+
+// TestMetersSideBySideGolden draws three meters' bars grouped (a lane each) and stacked, in a
+// chart too narrow for the legend on one row: the legend wraps and names each meter once.
+func TestMetersSideBySideGolden(t *testing.T) {
+	test.NewTempApp(t)
+	for _, tc := range []struct{ stack, golden string }{{"", "chart_meters_grouped.png"}, {"Import", "chart_meters_stacked.png"}} {
+		c := New()
+		c.SetSeries(meterBars(tc.stack))
+		w := test.NewTempWindow(t, c)
+		w.Resize(fyne.NewSize(260, 240))
+		test.AssertImageMatches(t, tc.golden, w.Canvas().Capture())
+		if n := len(c.r.legend); n != 3 {
+			t.Errorf("%s: %d legend entries, want one per meter", tc.golden, n)
+		}
+		if c.r.legend[2].Position().Y <= c.r.legend[0].Position().Y {
+			t.Errorf("%s: the legend did not wrap in a narrow chart", tc.golden)
+		}
+	}
+}
+
+// TestStackedBarsPile: each stacked bar starts where the one under it ends, on its own side of
+// zero, and the hover label gives each meter's own amount and the stack's total.
+func TestStackedBarsPile(t *testing.T) {
+	ss := meterBars("Import")
+	var p plot
+	p.setSeries(ss)
+	for k := range ss[0].Times {
+		if p.bases[0][k] != 0 || p.bases[1][k] != ss[0].Values[k] || p.tops[2][k] != ss[0].Values[k]+ss[1].Values[k]+ss[2].Values[k] {
+			t.Fatalf("day %d: bases %v %v, top %v", k, p.bases[0][k], p.bases[1][k], p.tops[2][k])
+		}
+		if p.bases[3][k] != 0 || p.tops[3][k] != ss[3].Values[k] {
+			t.Fatalf("day %d: export from %v to %v, want from 0 below zero", k, p.bases[3][k], p.tops[3][k])
+		}
+	}
+	// The value range reaches the top of the pile, not only the highest single bar.
+	p.t0, p.t1 = 0, 10*86400
+	_, hi, _ := p.decimate(100)
+	if want := ss[0].Values[0] + ss[1].Values[0] + ss[2].Values[0]; hi < want {
+		t.Errorf("range up to %v, the first pile is %v high", hi, want)
+	}
+	test.NewTempApp(t)
+	c := New()
+	c.SetSeries(ss)
+	got := c.HoverText(3600)
+	want := []string{"Flat 1: 4 kWh", "Flat 2: 6 kWh", "Shop: 8 kWh", "Flat 1 · Export: 1 kWh", "Import, total: 18 kWh"}
+	if strings.Join(got[1:], "|") != strings.Join(want, "|") {
+		t.Errorf("hover %q, want %q", got[1:], want)
+	}
+	// Without a stack, bars start at zero and the hover gives no total.
+	var q plot
+	q.setSeries(meterBars(""))
+	if q.tops[1] != nil {
+		t.Error("bars that are not stacked got a pile")
+	}
+}

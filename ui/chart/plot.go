@@ -34,6 +34,15 @@ type Series struct {
 	// Mirrored says the values were negated to be drawn below zero (export under import);
 	// the hover label shows them as the source gave them.
 	Mirrored bool
+	// Legend, when set, is the series' legend entry instead of its name: series with the same
+	// Legend, unit and colour (one meter's import and export) share one entry, while the
+	// hover label still names each by Name.
+	Legend string
+	// Stack, for bars, piles the series on the bars of the series before it with the same
+	// Stack and lane (meters stacked): each period's bar starts where theirs end, above zero
+	// for positive values and below it for negative ones. The hover label adds the stack's
+	// total. Empty means the bar starts at zero.
+	Stack string
 }
 
 // Style is how a series is drawn.
@@ -75,6 +84,9 @@ type plot struct {
 	grid     color.NRGBA
 	img      *image.NRGBA
 	lanes    int
+	// bases and tops are, for each stacked series (nil for the others), where each of its
+	// bars starts and ends; tops are what its columns are decimated from.
+	bases, tops [][]float64
 }
 
 func (p *plot) setSeries(ss []Series) {
@@ -96,7 +108,40 @@ func (p *plot) setSeries(ss []Series) {
 			p.lanes = max(p.lanes, s.Lane+1)
 		}
 	}
+	p.stack()
 	p.width = -1
+}
+
+// stackKey is one pile of stacked bars: a stack, a lane, a side of zero and a period.
+type stackKey struct {
+	stack string
+	lane  int
+	neg   bool
+	t     int64
+}
+
+// stack works out where each bar of the stacked series starts and ends. Series that are not
+// stacked cost nothing here.
+func (p *plot) stack() {
+	p.bases, p.tops = p.bases[:0], p.tops[:0]
+	var height map[stackKey]float64
+	for _, s := range p.series {
+		if s.Style != Bars || s.Stack == "" {
+			p.bases, p.tops = append(p.bases, nil), append(p.tops, nil)
+			continue
+		}
+		if height == nil {
+			height = map[stackKey]float64{}
+		}
+		base, top := make([]float64, len(s.Values)), make([]float64, len(s.Values))
+		for k, v := range s.Values {
+			key := stackKey{stack: s.Stack, lane: s.Lane, neg: v < 0, t: s.Times[k]}
+			base[k] = height[key]
+			top[k] = base[k] + v
+			height[key] = top[k]
+		}
+		p.bases, p.tops = append(p.bases, base), append(p.tops, top)
+	}
 }
 
 // estimateStep is the series' Step, or the smallest spacing among its first points.
@@ -125,7 +170,11 @@ func (p *plot) decimate(width int) (lo, hi float64, any bool) {
 	p.cols = p.cols[:len(p.series)]
 	lo, hi = math.Inf(1), math.Inf(-1)
 	for i, s := range p.series {
-		p.cols[i] = Decimate(s.Times, s.Values, p.t0, p.t1, width, p.cols[i])
+		vs := s.Values
+		if i < len(p.tops) && p.tops[i] != nil {
+			vs = p.tops[i] // a stacked bar reaches as high as the bars under it and its own
+		}
+		p.cols[i] = Decimate(s.Times, vs, p.t0, p.t1, width, p.cols[i])
 		for _, c := range p.cols[i] {
 			if c.N == 0 {
 				continue
@@ -188,8 +237,15 @@ func (p *plot) draw(w, h int) *image.NRGBA {
 		hline(img, 0, w-1, p.valueY(v, h), p.grid)
 	}
 	// Bars first, so that lines (a comparison, a power series) stay visible over them.
+	// Stacked bars go from the top of the pile down, so that where bars are too narrow to
+	// draw each from its base, a lower one paints over the part of the higher one it covers.
+	for i := len(p.series) - 1; i >= 0; i-- {
+		if p.series[i].Style == Bars && p.series[i].Stack != "" {
+			p.drawBars(img, i, w, h)
+		}
+	}
 	for i, s := range p.series {
-		if s.Style == Bars {
+		if s.Style == Bars && s.Stack == "" {
 			p.drawBars(img, i, w, h)
 		}
 	}
@@ -241,9 +297,12 @@ func (p *plot) drawBars(img *image.NRGBA, i, w, h int) {
 		a := int(math.Round(x0 + lw*float64(s.Lane)))
 		b := int(math.Round(x0+lw*float64(s.Lane+1))) - 1
 		b = max(a, b)
-		y := p.valueY(s.Values[k], h)
+		y, from := p.valueY(s.Values[k], h), y0
+		if p.tops[i] != nil {
+			y, from = p.valueY(p.tops[i][k], h), p.valueY(p.bases[i][k], h)
+		}
 		partial := k < len(s.Partial) && s.Partial[k]
-		fillBar(img, a, b, y, y0, c, partial)
+		fillBar(img, a, b, y, from, c, partial)
 	}
 }
 

@@ -220,10 +220,18 @@ func (c *TimeSeries) MouseOut() {
 	}
 }
 
-// HoverText is what the hover label says at time t: the time and each series' value there.
+// HoverText is what the hover label says at time t: the time and each series' value there,
+// and the total of each stack of bars.
 func (c *TimeSeries) HoverText(t int64) []string {
 	loc := c.loc()
 	lines := []string{time.Unix(t, 0).In(loc).Format("Mon 2 Jan 2006 15:04 MST")}
+	type total struct {
+		sum  float64
+		unit string
+		n    int
+	}
+	var stacks []string
+	totals := map[string]*total{}
 	for i, s := range c.series {
 		j := sort.Search(len(s.Times), func(k int) bool { return s.Times[k] > t }) - 1
 		if j < 0 || t-s.Times[j] >= c.plot.steps[i] {
@@ -239,6 +247,21 @@ func (c *TimeSeries) HoverText(t int64) []string {
 			line += " (partial)"
 		}
 		lines = append(lines, line)
+		if s.Style == Bars && s.Stack != "" {
+			tot := totals[s.Stack]
+			if tot == nil {
+				tot = &total{unit: s.Unit}
+				totals[s.Stack] = tot
+				stacks = append(stacks, s.Stack)
+			}
+			tot.sum += v
+			tot.n++
+		}
+	}
+	for _, st := range stacks {
+		if tot := totals[st]; tot.n > 1 {
+			lines = append(lines, fmt.Sprintf("%s, total: %s %s", st, trimFloat(tot.sum), tot.unit))
+		}
 	}
 	return lines
 }
@@ -352,39 +375,61 @@ func (r *tsRenderer) update() {
 	p.grid = color.NRGBAModel.Convert(grid).(color.NRGBA)
 	p.t0, p.t1 = c.view0, c.view1
 
-	// Legend along the top.
+	// Legend along the top, one entry per name, unit and colour, on as many rows as it
+	// takes (many meters side by side do not fit on one).
 	r.legend = r.legend[:0]
 	r.swatches = r.swatches[:0]
 	lineH := fyne.MeasureText("0", ts, fyne.TextStyle{}).Height
-	x := pad
+	x, row := pad, float32(0)
+	place := func(w float32) {
+		if x > pad && x+w > size.Width {
+			x, row = pad, row+lineH
+		}
+	}
+	type entry struct {
+		label string
+		c     color.NRGBA
+	}
+	seen := map[entry]bool{}
 	for i, s := range c.series {
-		sw := canvas.NewRectangle(p.colors[i])
-		sw.Resize(fyne.NewSize(ts, 3))
-		sw.Move(fyne.NewPos(x, lineH/2))
-		x += ts + pad/2
 		label := s.Name
+		if s.Legend != "" {
+			label = s.Legend
+		}
 		if s.Unit != "" {
 			label += " (" + s.Unit + ")"
 		}
+		e := entry{label, p.colors[i]}
+		if seen[e] {
+			continue
+		}
+		seen[e] = true
+		tw := fyne.MeasureText(label, ts, fyne.TextStyle{}).Width
+		place(ts + pad/2 + tw)
+		sw := canvas.NewRectangle(p.colors[i])
+		sw.Resize(fyne.NewSize(ts, 3))
+		sw.Move(fyne.NewPos(x, row+lineH/2))
+		x += ts + pad/2
 		t := text(label, fg, ts)
-		t.Move(fyne.NewPos(x, 0))
-		x += fyne.MeasureText(label, ts, fyne.TextStyle{}).Width + 2*pad
+		t.Move(fyne.NewPos(x, row))
+		x += tw + 2*pad
 		r.swatches = append(r.swatches, sw)
 		r.legend = append(r.legend, t)
 	}
 	if c.anyPartial() {
 		// A hatched swatch says what a hatched bar means.
+		place(ts + pad/2 + fyne.MeasureText(PartialLegend, ts, fyne.TextStyle{}).Width)
 		sw := canvas.NewRectangle(color.Transparent)
 		sw.StrokeColor, sw.StrokeWidth = fg, 1
 		sw.Resize(fyne.NewSize(ts*0.8, ts*0.8))
-		sw.Move(fyne.NewPos(x, lineH/2-ts*0.4))
+		sw.Move(fyne.NewPos(x, row+lineH/2-ts*0.4))
 		x += ts + pad/2
 		t := text(PartialLegend, fg, ts)
-		t.Move(fyne.NewPos(x, 0))
+		t.Move(fyne.NewPos(x, row))
 		r.swatches = append(r.swatches, sw)
 		r.legend = append(r.legend, t)
 	}
-	top := lineH + pad
+	top := row + lineH + pad
 	bottom := size.Height - lineH - pad
 	scale := r.scale()
 

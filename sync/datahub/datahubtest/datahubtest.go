@@ -80,6 +80,15 @@ type Faults struct {
 	// LoseAccepted: the next request documents are accepted and then answered 500, as if the
 	// 202 were lost on the way back.
 	LoseAccepted int
+	// Echoes: the next calls with a valid token (peek, dequeue, request, ping) answer with
+	// an error made from the request, as a gateway quoting what it received does.
+	Echoes []Echo
+}
+
+// Echo is an error answer made from the request (its bearer token, say).
+type Echo struct {
+	Status int
+	Body   func(r *http.Request) string
 }
 
 // Received is a request document the simulator accepted.
@@ -213,6 +222,23 @@ func (s *Server) Inject(f Faults) {
 	s.faults.NoMessageID += f.NoMessageID
 	s.faults.RefuseRequests += f.RefuseRequests
 	s.faults.LoseAccepted += f.LoseAccepted
+	s.faults.Echoes = append(s.faults.Echoes, f.Echoes...)
+}
+
+// echo answers the next pending Echo, if any, and reports whether it did.
+func (s *Server) echo(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	if len(s.faults.Echoes) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	e := s.faults.Echoes[0]
+	s.faults.Echoes = s.faults.Echoes[1:]
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(e.Status)
+	io.WriteString(w, e.Body(r))
+	return true
 }
 
 // Enqueue adds a document to a queue ("timeseries" or "aggregations"); its MessageId is the
@@ -371,7 +397,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if !s.authorised(w, r) {
+	if !s.authorised(w, r) || s.echo(w, r) {
 		return
 	}
 	// The backend picks the format from Content-Type only, and refuses a request without it.

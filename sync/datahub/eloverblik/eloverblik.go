@@ -119,8 +119,25 @@ type entry struct {
 
 var gsrnRE = regexp.MustCompile(`^\d{18}$`)
 
+// sink is where an answer's records go: a store transaction, or the fuzz test's in-memory
+// one, which checks every record and runs thousands of inputs a second.
+type sink interface {
+	UpsertMeter(m *store.Meter) error
+	UpsertMeterKeepName(m *store.Meter) error
+	UpsertSeries(sr *store.Series) error
+	PutReadings(seriesID int64, rs []store.Reading) error
+	PutCustomerInfo(c store.CustomerInfo) error
+	ReplaceCharges(meterID int64, cs []store.Charge) error
+	PutDocument(d store.Document) error
+}
+
 // parse reads the {"result": [...]} envelope entry by entry, so a long answer is never held whole.
 func parse(ctx context.Context, tx *store.Tx, p store.Payload, r io.Reader, progress func(int64)) (fileimport.Summary, error) {
+	return parseInto(ctx, tx, p, r, progress)
+}
+
+// parseInto is parse into any sink.
+func parseInto(ctx context.Context, tx sink, p store.Payload, r io.Reader, progress func(int64)) (fileimport.Summary, error) {
 	var sum fileimport.Summary
 	br := bufio.NewReader(r)
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
@@ -191,7 +208,7 @@ func jsonErr(dec *json.Decoder, err error) error {
 	return fmt.Errorf("malformed JSON at byte %d: %w", dec.InputOffset(), err)
 }
 
-func putEntry(tx *store.Tx, sourceID int64, raw json.RawMessage, sum *fileimport.Summary) error {
+func putEntry(tx sink, sourceID int64, raw json.RawMessage, sum *fileimport.Summary) error {
 	var e entry
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return err
@@ -231,7 +248,7 @@ func putEntry(tx *store.Tx, sourceID int64, raw json.RawMessage, sum *fileimport
 // flows of Eloverblik business types.
 var flows = map[string]string{"A04": "forward", "A01": "reverse"}
 
-func putTimeSeries(tx *store.Tx, sourceID int64, doc *marketDocument, sum *fileimport.Summary) error {
+func putTimeSeries(tx sink, sourceID int64, doc *marketDocument, sum *fileimport.Summary) error {
 	for ti, ts := range doc.TimeSeries {
 		gsrn := string(ts.MEP.MRID.Name)
 		if gsrn == "" {
@@ -332,7 +349,7 @@ var personal = map[string]bool{
 	"accessFrom": true, "accessTo": true,
 }
 
-func putMeteringPoint(tx *store.Tx, sourceID int64, fields map[string]json.RawMessage, sum *fileimport.Summary) error {
+func putMeteringPoint(tx sink, sourceID int64, fields map[string]json.RawMessage, sum *fileimport.Summary) error {
 	str := func(k string) string {
 		var f flex
 		if raw, ok := fields[k]; ok {
@@ -444,7 +461,7 @@ type chargeJSON struct {
 
 // putCharges stores the tariffs, subscriptions and fees of one metering point (getcharges),
 // replacing the ones stored before: the answer holds every charge that applies now or later.
-func putCharges(tx *store.Tx, sourceID int64, fields map[string]json.RawMessage, sum *fileimport.Summary) error {
+func putCharges(tx sink, sourceID int64, fields map[string]json.RawMessage, sum *fileimport.Summary) error {
 	var id flex
 	_ = json.Unmarshal(fields["meteringPointId"], &id)
 	gsrn := strings.TrimSpace(string(id))
@@ -516,7 +533,7 @@ func putCharges(tx *store.Tx, sourceID int64, fields map[string]json.RawMessage,
 	return tx.ReplaceCharges(m.ID, out)
 }
 
-func putMeterReadings(tx *store.Tx, sourceID int64, raw json.RawMessage, sum *fileimport.Summary) error {
+func putMeterReadings(tx sink, sourceID int64, raw json.RawMessage, sum *fileimport.Summary) error {
 	var mr struct {
 		ID       flex `json:"meteringPointId"`
 		Readings []struct {

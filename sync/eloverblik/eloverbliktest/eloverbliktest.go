@@ -4,7 +4,9 @@
 // It behaves like the real service as reference/eloverblik.md describes it: a refresh token
 // that is a JWT with exp and tokenType CUSTOMERAPI_Refresh; `GET api/token` answering
 // {"result": DATA_TOKEN} (a JWT valid 24 hours) and at most 2 token calls a minute per client
-// address, else 429; at most 120 calls a minute in all; the {"result":[...]} envelope with
+// IP address, else 429 (every call counts, the refused ones too, so a client that keeps
+// trying stays locked out); at most 120 calls a minute per client IP address; `GET
+// api/isalive` without a token; the {"result":[...]} envelope with
 // success, errorCode (a number in some answers, a string in others), errorText and id per
 // metering point, and errors inside it under HTTP 200; time series posted to
 // `api/meterdata/gettimeseries/{from}/{to}/{aggregation}` with the API's limits (Danish
@@ -46,6 +48,7 @@ const (
 	BasePath       = "/customerapi"
 	TokenPath      = BasePath + "/api/token"
 	PointsPath     = BasePath + "/api/meteringpoints/meteringpoints"
+	AlivePath      = BasePath + "/api/isalive"
 	DetailsPath    = BasePath + "/api/meteringpoints/meteringpoint/getdetails"
 	ChargesPath    = BasePath + "/api/meteringpoints/meteringpoint/getcharges"
 	TimeSeriesPath = BasePath + "/api/meterdata/gettimeseries/"
@@ -116,12 +119,17 @@ type Fault struct {
 	Status int
 	// Code is the envelope's errorCode; 0 answers Status with a plain body.
 	Code int
+	// Echo, when set, makes the body from the request, as a service quoting what it received
+	// does (the refresh or data token of its Authorization header, say).
+	Echo func(r *http.Request) string
 }
 
 // Request is one call the simulator received.
 type Request struct {
 	Method, Path string
 	At           time.Time
+	// Client is the IP address the call came from, as the service counts its limits.
+	Client string
 	// Auth is "refresh", "data" or "" for the kind of valid token presented.
 	Auth   string
 	Status int
@@ -299,6 +307,15 @@ func (s *Server) verify(raw string) string {
 	return typ
 }
 
+// clientIP is the address part of a remote address ("127.0.0.1:53412"), or the whole of it
+// when it has no port (an in-memory pipe's "pipe").
+func clientIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
 func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -309,7 +326,7 @@ func randHex(n int) string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.ToLower(r.URL.Path) // the real service's paths are case-insensitive
 	now := s.opts.Now()
-	req := Request{Method: r.Method, Path: r.URL.Path, At: now}
+	req := Request{Method: r.Method, Path: r.URL.Path, At: now, Client: clientIP(r.RemoteAddr)}
 	status := s.serve(w, r, path, now, &req)
 	req.Status = status
 	s.mu.Lock()
@@ -320,6 +337,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer writes one answer and returns its status, for the record of requests.
 type answer struct {
 	w http.ResponseWriter
+	r *http.Request
 }
 
 func (a *answer) json(status int, v any) int {
@@ -336,16 +354,16 @@ func (a *answer) problem(status int, title string) int {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string, now time.Time, req *Request) int {
-	a := &answer{w: w}
+	a := &answer{w: w, r: r}
 	if id := r.Header.Get("X-User-Correlation-ID"); id != "" {
 		w.Header().Set("X-User-Correlation-ID", id)
 	}
 	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
-	// 120 calls a minute per address in all, 2 token calls a minute.
+	// 120 calls a minute per address in all, 2 token calls a minute per address.
 	recent, recentToken := 0, 0
 	for _, q := range s.reqs {
-		if now.Sub(q.At) < time.Minute {
+		if q.Client == req.Client && now.Sub(q.At) < time.Minute {
 			recent++
 			if strings.EqualFold(q.Path, TokenPath) {
 				recentToken++
@@ -389,6 +407,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string, now 
 	}
 	if !strings.HasPrefix(path, strings.ToLower(BasePath)+"/api/") {
 		return a.problem(http.StatusNotFound, "Not Found")
+	}
+	if path == strings.ToLower(AlivePath) && r.Method == http.MethodGet {
+		return a.json(http.StatusOK, true) // the health check needs no token
 	}
 	if s.verify(bearer) != "CUSTOMERAPI_DataAccess" {
 		return a.problem(http.StatusUnauthorized, "Unauthorized")
@@ -467,6 +488,12 @@ func (s *Server) faultAnswer(a *answer, f Fault, ids []string) int {
 		if s.opts.RetryAfter > 0 {
 			a.w.Header().Set("Retry-After", strconv.Itoa(int(s.opts.RetryAfter/time.Second)))
 		}
+	}
+	if f.Echo != nil {
+		a.w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		a.w.WriteHeader(f.Status)
+		io.WriteString(a.w, f.Echo(a.r))
+		return f.Status
 	}
 	if f.Code == 0 {
 		if f.Status == http.StatusServiceUnavailable {

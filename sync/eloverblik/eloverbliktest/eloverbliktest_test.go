@@ -124,6 +124,44 @@ func TestTokenLimit(t *testing.T) {
 	}
 }
 
+// TestTokenLimitPerAddress: the limit is per client IP address, whatever the refresh token
+// (two users, or two databases of one user, behind one address share it), the refused calls
+// count too, and another address has its own; isalive needs no token.
+func TestTokenLimitPerAddress(t *testing.T) {
+	now := time.Date(2025, 11, 3, 12, 0, 0, 0, time.UTC)
+	s := New(Options{Now: func() time.Time { return now }})
+	from := func(addr, bearer string) int {
+		r := httptest.NewRequest(http.MethodGet, TokenPath, nil)
+		r.RemoteAddr = addr
+		r.Header.Set("Authorization", "Bearer "+bearer)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w.Code
+	}
+	a, b := s.RefreshToken(now.AddDate(1, 0, 0)), s.RefreshToken(now.AddDate(1, 0, 0))
+	for i, tc := range []struct {
+		at     time.Duration
+		addr   string
+		bearer string
+		want   int
+	}{
+		{0, "192.0.2.1:5001", a, 200},
+		{time.Second, "192.0.2.1:5002", b, 200},              // another token, same address
+		{2 * time.Second, "192.0.2.1:5003", b, 429},          // the third within a minute
+		{3 * time.Second, "192.0.2.7:5001", a, 200},          // another address
+		{60500 * time.Millisecond, "192.0.2.1:5004", a, 429}, // the refused call at 2 s still counts
+		{122 * time.Second, "192.0.2.1:5005", a, 200},        // and so did the one at 60.5 s
+	} {
+		now = time.Date(2025, 11, 3, 12, 0, 0, 0, time.UTC).Add(tc.at)
+		if got := from(tc.addr, tc.bearer); got != tc.want {
+			t.Errorf("call %d at %v from %s: %d, want %d", i+1, tc.at, tc.addr, got, tc.want)
+		}
+	}
+	if w := call(s, http.MethodGet, AlivePath, ""); w.Code != 200 || strings.TrimSpace(w.Body.String()) != "true" {
+		t.Errorf("isalive: %d %s", w.Code, w.Body)
+	}
+}
+
 func TestUnavailableNowAndThen(t *testing.T) {
 	now := time.Date(2025, 11, 3, 12, 0, 0, 0, time.UTC)
 	s := New(Options{Now: func() time.Time { return now }, UnavailableEvery: 3})

@@ -30,17 +30,24 @@ type series struct {
 	measuring  int
 	currency   int
 	cost       bool
+	// title is the MeterReading entry's title, as custodians write it ("Hourly Electricity
+	// Consumption"); the production's tells it from the import of the same flow and unit.
+	title string
 	// level gives the reading's true amount in the series' unit for an interval start.
 	level func(start int64) float64
 }
 
 // demoSeries are the simulator's meters: a house with solar (import and export, hourly, with
-// cost), a heat pump sub-meter (15-minute) and gas (daily, therm).
+// cost, and the panels' production on a generation meter of the same UsagePoint, as
+// custodians with net metering publish it), a heat pump sub-meter (15-minute) and gas
+// (daily, therm).
 var demoSeries = []series{
 	{up: "1", mr: "1", rt: "rt-elec-fwd-3600", upKind: 0, upTitle: "Demo house electric", commodity: 1, flow: 1, uom: 72, pow10: -3,
 		interval: 3600, measuring: 7, currency: 840, cost: true, level: houseImport},
 	{up: "1", mr: "2", rt: "rt-elec-rev-3600", upKind: 0, upTitle: "Demo house electric", commodity: 1, flow: 19, uom: 72, pow10: -3,
 		interval: 3600, measuring: 7, currency: 840, level: houseExport},
+	{up: "1", mr: "5", rt: "rt-elec-prod-3600", upKind: 0, upTitle: "Demo house electric", commodity: 1, flow: 1, uom: 72, pow10: -3,
+		interval: 3600, measuring: 7, title: "Hourly Solar Production", level: solar},
 	{up: "2", mr: "3", rt: "rt-elec-fwd-900", upKind: 0, upTitle: "Demo heat pump", commodity: 1, flow: 1, uom: 72, pow10: 0,
 		interval: 900, measuring: 2, level: heatPump},
 	{up: "3", mr: "4", rt: "rt-gas-86400", upKind: 1, upTitle: "Demo house gas", commodity: 7, flow: 1, uom: 169, pow10: -3,
@@ -65,8 +72,10 @@ func summer(start int64) float64 {
 	return 0.5 + 0.5*math.Cos(2*math.Pi*(doy-172)/365)
 }
 
+// sunshine is the clear-sky output of the panels, 0 to 1, for the hour starting at start: a
+// sine over the day, which is 9 hours long at midwinter and 15 at midsummer, around noon,
+// and lower in winter when the sun is low.
 func sunshine(start int64) float64 {
-	// The day is 9 hours long at midwinter and 15 at midsummer, around noon.
 	half := 4.5 + 3*summer(start)
 	h := localHour(start) + 0.5
 	if h < 12.5-half || h > 12.5+half {
@@ -75,19 +84,47 @@ func sunshine(start int64) float64 {
 	return math.Sin((h-(12.5-half))/(2*half)*math.Pi) * (0.45 + 0.55*summer(start))
 }
 
-// houseImport is Wh per hour bought from the grid: more in the long winter evenings.
-func houseImport(start int64) float64 {
+// sky is the day's weather, 0 to 1 of the clear-sky output: overcast days (15–50 %) are
+// common in winter and rare in summer, and passing clouds take a little off any hour.
+func sky(start int64) float64 {
+	c := noise("sky", dayStart(start))
+	overcast := 0.15 + 0.35*(1-summer(start))
+	day := 0.75 + 0.25*(c-overcast)/(1-overcast)
+	if c < overcast {
+		day = 0.15 + 0.35*c/overcast
+	}
+	return day * (0.85 + 0.15*noise("cloud", start))
+}
+
+// solar is Wh per hour produced by the house's panels (about 4 kWp).
+func solar(start int64) float64 {
+	return 3000 * sunshine(start) * sky(start)
+}
+
+// houseLoad is Wh per hour the house uses: more in the long winter evenings.
+func houseLoad(start int64) float64 {
 	h := localHour(start)
 	base := 350 + 250*noise("imp", start) + 250*(1-summer(start))
 	if h >= 17 && h < 22 {
 		base += 900
 	}
-	return math.Max(40, base-2500*sunshine(start))
+	return base
 }
 
-// houseExport is Wh per hour fed into the grid by the solar panels.
+// selfUsed is the part of the hour's production the house uses itself: within an hour use and
+// production do not line up exactly, so a tenth of the smaller still crosses the meter.
+func selfUsed(start int64) float64 {
+	return 0.9 * math.Min(houseLoad(start), solar(start))
+}
+
+// houseImport is Wh per hour bought from the grid: the use the panels do not cover.
+func houseImport(start int64) float64 {
+	return houseLoad(start) - selfUsed(start)
+}
+
+// houseExport is Wh per hour fed into the grid: the production the house does not use.
 func houseExport(start int64) float64 {
-	return math.Max(0, 3200*sunshine(start)*(0.7+0.3*noise("exp", start))-500)
+	return solar(start) - selfUsed(start)
 }
 
 // heatPump is Wh per quarter hour: hard at work in winter, idling in summer.
@@ -293,7 +330,7 @@ func (f *feedWriter) usage(bs []block, w window, prefix string) {
 		}
 		mr := f.mrHref(s)
 		if want(mr) {
-			f.entry(mr, up+"/MeterReading", []string{mr + "/IntervalBlock", rt}, "", epoch, `<espi:MeterReading/>`)
+			f.entry(mr, up+"/MeterReading", []string{mr + "/IntervalBlock", rt}, s.title, epoch, `<espi:MeterReading/>`)
 		}
 	}
 	var sb strings.Builder

@@ -24,6 +24,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,15 @@ type Options struct {
 	// Async makes Batch/Bulk behave like PG&E: 202 Accepted, then a BatchList POSTed to
 	// NotifyURL naming the prepared data (…/Batch/Bulk/{id}?correlationID=…).
 	Async bool
+	// NoTransactionHeader makes async answers come without the x-transaction header, as PG&E
+	// answered before 2023 (and other async custodians do): the 202 says nothing of the
+	// correlation id the BatchList will name, so answers can be told apart only by what the
+	// notified URI names.
+	NoTransactionHeader bool
+	// NotifyWindow makes the BatchList name the prepared answer by the request's window
+	// (…/Batch/Bulk/{id}?published-min=…&published-max=…), as the GBA contract's does, rather
+	// than by a correlationID; a GET of a prepared window is answered at once.
+	NotifyWindow bool
 	// NotifyURL is where BatchLists are POSTed, with NotifyClient (which must trust the
 	// listener's certificate).
 	NotifyURL    string
@@ -131,9 +141,11 @@ type Server struct {
 	mu       sync.Mutex
 	token    map[string]time.Time // issued token → expiry
 	fault    []Fault              // queued one-shot faults
+	echo     []echoFault          // queued one-shot echoing answers
+	tokEcho  map[string]echoFault // by grant type: the next token request's echoing answer
 	sticky   map[Fault]bool
 	reqs     []Request
-	prepared map[string]window // correlationID → query of an async bulk request
+	prepared map[string]window // correlationID (NotifyWindow: rel?window) → window of an async request
 	notified []error
 	held     []string // notified URIs kept back (HoldNotifications)
 
@@ -295,6 +307,33 @@ func (s *Server) Inject(f Fault) {
 	s.fault = append(s.fault, f)
 }
 
+// echoFault is an error answer made from the request.
+type echoFault struct {
+	status int
+	body   func(r *http.Request) string
+}
+
+// InjectEcho makes the next resource request with a valid token answer status with the body
+// echo makes from the request, as a custodian that quotes what it received does (the bearer
+// token of its Authorization header, say).
+func (s *Server) InjectEcho(status int, echo func(r *http.Request) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echo = append(s.echo, echoFault{status, echo})
+}
+
+// InjectTokenEcho makes the next token request of the grant type (client_credentials,
+// refresh_token, authorization_code) answer status with the body echo makes from the request
+// (its form parsed), as a token endpoint quoting the refresh token or code it refuses does.
+func (s *Server) InjectTokenEcho(grant string, status int, echo func(r *http.Request) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tokEcho == nil {
+		s.tokEcho = map[string]echoFault{}
+	}
+	s.tokEcho[grant] = echoFault{status, echo}
+}
+
 // Clear removes every queued and lasting fault.
 func (s *Server) Clear() {
 	s.mu.Lock()
@@ -384,6 +423,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.mu.Lock()
+	var echo *echoFault
+	if len(s.echo) > 0 {
+		echo, s.echo = &s.echo[0], s.echo[1:]
+	}
+	s.mu.Unlock()
+	if echo != nil {
+		s.record(r, true, echo.status)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(echo.status)
+		io.WriteString(w, echo.body(r))
+		return
+	}
 	f := s.nextFault()
 	status := http.StatusOK
 	defer func() { s.record(r, true, status) }()
@@ -417,7 +469,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code != http.StatusOK {
 		if code == http.StatusAccepted {
 			// An async answer's body is its correlation id, which PG&E echoes in x-transaction.
-			if len(body) > 0 {
+			if len(body) > 0 && !s.opts.NoTransactionHeader {
 				w.Header().Set("X-Transaction", string(body))
 			}
 			w.WriteHeader(code)
@@ -491,6 +543,17 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	grant := r.PostForm.Get("grant_type")
+	s.mu.Lock()
+	echo, echoed := s.tokEcho[grant]
+	delete(s.tokEcho, grant)
+	s.mu.Unlock()
+	if echoed {
+		s.record(r, false, echo.status)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(echo.status)
+		io.WriteString(w, echo.body(r))
+		return
+	}
 	if grant != "client_credentials" && (!s.opts.ConnectMyData || (grant != "authorization_code" && grant != "refresh_token")) {
 		fail(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials")
 		return
@@ -687,6 +750,18 @@ func (s *Server) SetNotify(url string, client *http.Client) {
 	s.opts.NotifyURL, s.opts.NotifyClient = url, client
 }
 
+// windowQuery is the query naming w, as a BatchList of the GBA contract names it.
+func windowQuery(w window) string {
+	q := url.Values{}
+	if !w.min.IsZero() {
+		q.Set("published-min", w.min.UTC().Format(time.RFC3339))
+	}
+	if !w.max.IsZero() {
+		q.Set("published-max", w.max.UTC().Format(time.RFC3339))
+	}
+	return q.Encode()
+}
+
 // async is PG&E's asynchronous answer to a request for rel: without a correlationID, 202 and
 // a BatchList (now, or held) naming rel?correlationID=…; with one, the window of the request
 // it names (200), or 404 for an unknown one.
@@ -700,10 +775,25 @@ func (s *Server) async(rel, cid string, w window) (window, int, []byte) {
 		}
 		return pw, http.StatusOK, nil
 	}
+	wq := windowQuery(w)
+	if s.opts.NotifyWindow {
+		s.mu.Lock()
+		pw, ok := s.prepared[rel+"?"+wq]
+		s.mu.Unlock()
+		if ok {
+			return pw, http.StatusOK, nil
+		}
+	}
 	cid = uuidOf(randHex(16))
-	uri := s.BaseURL() + "/" + rel + "?correlationID=" + cid
+	uri, key := s.BaseURL()+"/"+rel+"?correlationID="+cid, cid
+	if s.opts.NotifyWindow {
+		uri, key = s.BaseURL()+"/"+rel, rel+"?"+wq
+		if wq != "" {
+			uri += "?" + wq
+		}
+	}
 	s.mu.Lock()
-	s.prepared[cid] = w
+	s.prepared[key] = w
 	hold := s.opts.HoldNotifications
 	if hold {
 		s.held = append(s.held, uri)

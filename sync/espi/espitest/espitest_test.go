@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -237,4 +238,73 @@ func TestStartRefusesNonLoopback(t *testing.T) {
 	if _, err := Start(pki, "127.0.0.1:0", Options{TokenFormat: "yaml"}); err == nil {
 		t.Fatal("accepted token format yaml")
 	}
+}
+
+// TestSolarHousehold: the demo house's production is shaped like a rooftop array's (nothing
+// at night, a peak around noon, far more in summer than in winter, overcast days), and its
+// import, export and production add up: use = import + production − export, so the Usage
+// view's self-sufficiency is a sensible figure (a quarter to a half of a year's use).
+func TestSolarHousehold(t *testing.T) {
+	zone := time.FixedZone("UTC-8", tzOffset)
+	day := func(y int, m time.Month, d int) int64 { return time.Date(y, m, d, 0, 0, 0, 0, zone).Unix() }
+	dayTotal := func(start int64) (prod float64) {
+		for h := start; h < start+86400; h += 3600 {
+			prod += solar(h)
+		}
+		return prod
+	}
+	var june, december float64
+	for d := 1; d <= 30; d++ {
+		june += dayTotal(day(2025, 6, d))
+		december += dayTotal(day(2025, 12, d))
+	}
+	if june < 3*december {
+		t.Errorf("June produces %.0f kWh, December %.0f kWh: no seasons", june/1000, december/1000)
+	}
+	if june/30 < 12000 || june/30 > 30000 {
+		t.Errorf("a June day produces %.1f kWh on average, not a household's rooftop", june/30/1000)
+	}
+	june21 := day(2025, 6, 21)
+	if solar(june21+2*3600) != 0 || solar(june21+23*3600) != 0 || solar(june21+12*3600) <= solar(june21+8*3600) {
+		t.Errorf("21 June: 02:00 %.0f Wh, 08:00 %.0f, 12:00 %.0f, 23:00 %.0f", solar(june21+2*3600), solar(june21+8*3600), solar(june21+12*3600), solar(june21+23*3600))
+	}
+	overcast, sunny := 0, 0
+	for d := 0; d < 365; d++ {
+		switch s := sky(day(2025, 1, 1) + int64(d)*86400 + 12*3600); {
+		case s < 0.5:
+			overcast++
+		case s > 0.75:
+			sunny++
+		}
+	}
+	if overcast < 20 || sunny < 150 {
+		t.Errorf("%d overcast and %d sunny days in a year", overcast, sunny)
+	}
+	var use, imp, exp, prod float64
+	for h := day(2025, 1, 1); h < day(2026, 1, 1); h += 3600 {
+		i, e, p := houseImport(h), houseExport(h), solar(h)
+		if i < 0 || e < 0 || p < 0 {
+			t.Fatalf("at %d: import %v, export %v, production %v", h, i, e, p)
+		}
+		if d := i + p - e - houseLoad(h); math.Abs(d) > 1e-6 {
+			t.Fatalf("at %d: import + production − export is off the house's use by %v Wh", h, d)
+		}
+		use, imp, exp, prod = use+houseLoad(h), imp+i, exp+e, prod+p
+	}
+	if ss := 1 - imp/use; ss < 0.2 || ss > 0.5 {
+		t.Errorf("a year's self-sufficiency is %.0f %% (use %.0f kWh, production %.0f kWh, export %.0f kWh)", ss*100, use/1000, prod/1000, exp/1000)
+	}
+	month := func(m time.Month) float64 {
+		var use, imp float64
+		for h := day(2025, m, 1); h < day(2025, m+1, 1); h += 3600 {
+			use, imp = use+houseLoad(h), imp+houseImport(h)
+		}
+		return 1 - imp/use
+	}
+	if jan, jul := month(time.January), month(time.July); jul <= jan {
+		t.Errorf("self-sufficiency %.0f %% in January, %.0f %% in July", jan*100, jul*100)
+	} else {
+		t.Logf("self-sufficiency %.0f %% in January, %.0f %% in July", jan*100, jul*100)
+	}
+	t.Logf("a year: use %.0f kWh, import %.0f, production %.0f, export %.0f, self-sufficiency %.0f %%", use/1000, imp/1000, prod/1000, exp/1000, (1-imp/use)*100)
 }

@@ -164,6 +164,9 @@ type Fault struct {
 	Status     int
 	RetryAfter int    // seconds, for 429 and 503
 	Body       string // default an OBErrorResponse1
+	// Echo, when set, makes the body from the request, as a bank that quotes what it received
+	// does (the bearer token, a client assertion).
+	Echo func(r *http.Request) string
 }
 
 // Subscription is a stored event subscription.
@@ -480,6 +483,9 @@ func (s *Server) guard(name string, public bool, h http.HandlerFunc) http.Handle
 				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 			}
 			body := f.Body
+			if f.Echo != nil {
+				body = f.Echo(r)
+			}
 			if body == "" {
 				body = fmt.Sprintf(`{"Code":"%d","Message":"injected fault","Errors":[{"ErrorCode":"UK.OBIE.UnexpectedError","Message":"injected fault"}]}`, f.Status)
 			}
