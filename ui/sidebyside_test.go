@@ -281,7 +281,8 @@ func TestSolarHouseSelfSufficiency(t *testing.T) {
 
 // TestSideBySideCards: each meter's card gives the first flow it records (an export-only
 // meter its export, never "0 kWh" of import) and its share; a meter with no amounts at all
-// (power only) is named in the caption.
+// (power only) is named in the caption, and a meter that records only production (a solar
+// meter) is named as such, not as one in another unit.
 func TestSideBySideCards(t *testing.T) {
 	st := fillStore(t, 0)
 	ctx := context.Background()
@@ -300,6 +301,7 @@ func TestSideBySideCards(t *testing.T) {
 		{"a-panels", []string{"reverse"}, "kWh", 2},
 		{"b-house", []string{"forward", "reverse"}, "kWh", 1},
 		{"c-inverter", []string{"forward"}, "kW", 3},
+		{"d-solar", []string{"forward"}, "kWh", 4},
 	} {
 		meter := store.Meter{Key: m.key, Name: m.key, Commodity: "electricity"}
 		if err := tx.UpsertMeter(&meter); err != nil {
@@ -310,6 +312,9 @@ func TestSideBySideCards(t *testing.T) {
 			s := store.Series{MeterID: meter.ID, Key: f, Commodity: "electricity", Flow: f, Unit: m.unit, Kind: "energy", Seconds: 3600}
 			if m.unit == "kW" {
 				s.Kind = "power"
+			}
+			if m.key == "d-solar" {
+				s.Attrs = map[string]string{"title": "Hourly Solar Production"}
 			}
 			if err := tx.UpsertSeries(&s); err != nil {
 				t.Fatal(err)
@@ -326,7 +331,7 @@ func TestSideBySideCards(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := listedData(ctx, st, listedRequest{meters: meters, titles: []string{"Panels", "House", "Inverter"}, mode: MetersStacked,
+	d, err := listedData(ctx, st, listedRequest{meters: meters, titles: []string{"Panels", "House", "Inverter", "Roof PV"}, mode: MetersStacked,
 		rng: RangeWeek, res: ResDay, energyUnit: "kWh", loc: time.UTC})
 	if err != nil {
 		t.Fatal(err)
@@ -346,5 +351,9 @@ func TestSideBySideCards(t *testing.T) {
 	}
 	if !strings.Contains(d.caption, "Inverter") {
 		t.Errorf("caption %q does not name the meter that is not charted", d.caption)
+	}
+	if !strings.Contains(d.caption, "Production only, not charted side by side (pick the meter to see it): Roof PV.") ||
+		strings.Contains(d.caption, "so not charted: Inverter, Roof PV") {
+		t.Errorf("caption %q does not say the solar meter is left out for its production", d.caption)
 	}
 }
