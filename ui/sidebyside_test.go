@@ -129,6 +129,10 @@ func TestMetersSideBySide(t *testing.T) {
 	if u.title.Text != "5 listed meters side by side" {
 		t.Errorf("title %q", u.title.Text)
 	}
+	// Bills belong to one meter: the tab says so rather than showing the last one picked.
+	if len(u.billRows) != 1 || u.billRows[0][0] != billsOfOneMeter || len(u.costs.Series()) != 0 {
+		t.Errorf("bills while the listed meters are charted: %q, %d cost series", u.billRows, len(u.costs.Series()))
+	}
 	var cards []string
 	for _, c := range u.cardData {
 		cards = append(cards, c.title+" | "+c.note)
@@ -186,6 +190,9 @@ func TestMetersSideBySide(t *testing.T) {
 	h.m.Wait()
 	if u.summing() || u.mode.Selected != MetersOne || u.meter.Key != "flat-2" || len(u.chart.Series()) != 1 {
 		t.Fatalf("after picking the flat: mode %q, meter %q, %d series", u.mode.Selected, u.meter.Key, len(u.chart.Series()))
+	}
+	if len(u.billRows) != 1 || u.billRows[0][0] != noBills {
+		t.Errorf("bills of the flat, which has none: %q", u.billRows)
 	}
 }
 

@@ -473,6 +473,7 @@ func (v *usageView) modeChanged(mode string) {
 	if v.summing() {
 		v.checks.Disable()
 		v.cmp.Disable()
+		v.showBills(nil)
 		v.loadChart(false)
 		return
 	}
