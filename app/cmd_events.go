@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -73,9 +74,7 @@ func runEvents(ctx context.Context, env *Env, c *invocation, o *eventsFlags) err
 		return err
 	}
 	// The store lists newest first; print in the order received.
-	for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
-		evs[i], evs[j] = evs[j], evs[i]
-	}
+	slices.Reverse(evs)
 	if o.json {
 		enc := json.NewEncoder(env.Stdout)
 		for _, e := range evs {

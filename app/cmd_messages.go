@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -63,9 +64,7 @@ func runMessages(ctx context.Context, env *Env, c *invocation, o *messagesFlags)
 		return err
 	}
 	// The store lists newest first; print in the order received.
-	for i, j := 0, len(ms)-1; i < j; i, j = i+1, j-1 {
-		ms[i], ms[j] = ms[j], ms[i]
-	}
+	slices.Reverse(ms)
 	if o.json {
 		enc := json.NewEncoder(env.Stdout)
 		for _, m := range ms {

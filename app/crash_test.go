@@ -52,7 +52,17 @@ func TestMain(m *testing.M) {
 	if os.Getenv(obsimEnv) != "" {
 		os.Exit(obsimMain())
 	}
-	os.Exit(m.Run())
+	// The machine-wide call log lives in the user's cache folder: give the tests (and the
+	// children they start, which inherit the environment) one of their own.
+	cache, err := os.MkdirTemp("", "custody-test-cache")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	os.Setenv("XDG_CACHE_HOME", cache)
+	code := m.Run()
+	os.RemoveAll(cache)
+	os.Exit(code)
 }
 
 // childMain is `custody` as the crash test runs it: every real driver plus the test queue's.

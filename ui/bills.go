@@ -14,6 +14,10 @@ import (
 // noBills is what the bills table says of a meter without bills.
 const noBills = "No bills for this meter."
 
+// billsOfOneMeter is what the bills table says while the listed meters are charted together:
+// bills belong to one meter, and showing the last one picked would pass it off as theirs.
+const billsOfOneMeter = "Bills are shown for one meter at a time: pick a meter in the list."
+
 // billColumns are the bills table's columns.
 var billColumns = []string{"Period", "Amount", "Line item", "Quantity", "Item amount"}
 
@@ -95,6 +99,12 @@ func monthlyCosts(bills []store.UsageSummary) []chart.Series {
 // showBills fills the bills table and the cost chart. With no bill, the cost chart sums the
 // cost the readings carry per month instead.
 func (v *usageView) showBills(bills []store.UsageSummary) {
+	if v.summing() {
+		v.billRows = [][]string{{billsOfOneMeter, "", "", "", ""}}
+		v.bills.Refresh()
+		v.costs.SetSeries(nil)
+		return
+	}
 	loc := v.m.settings.Location(v.meter.TimeZone)
 	v.billRows = billTable(bills, loc, v.m.settings.EnergyUnit())
 	if len(v.billRows) == 0 {

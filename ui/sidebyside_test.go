@@ -129,6 +129,10 @@ func TestMetersSideBySide(t *testing.T) {
 	if u.title.Text != "5 listed meters side by side" {
 		t.Errorf("title %q", u.title.Text)
 	}
+	// Bills belong to one meter: the tab says so rather than showing the last one picked.
+	if len(u.billRows) != 1 || u.billRows[0][0] != billsOfOneMeter || len(u.costs.Series()) != 0 {
+		t.Errorf("bills while the listed meters are charted: %q, %d cost series", u.billRows, len(u.costs.Series()))
+	}
 	var cards []string
 	for _, c := range u.cardData {
 		cards = append(cards, c.title+" | "+c.note)
@@ -186,6 +190,9 @@ func TestMetersSideBySide(t *testing.T) {
 	h.m.Wait()
 	if u.summing() || u.mode.Selected != MetersOne || u.meter.Key != "flat-2" || len(u.chart.Series()) != 1 {
 		t.Fatalf("after picking the flat: mode %q, meter %q, %d series", u.mode.Selected, u.meter.Key, len(u.chart.Series()))
+	}
+	if len(u.billRows) != 1 || u.billRows[0][0] != noBills {
+		t.Errorf("bills of the flat, which has none: %q", u.billRows)
 	}
 }
 
@@ -281,7 +288,8 @@ func TestSolarHouseSelfSufficiency(t *testing.T) {
 
 // TestSideBySideCards: each meter's card gives the first flow it records (an export-only
 // meter its export, never "0 kWh" of import) and its share; a meter with no amounts at all
-// (power only) is named in the caption.
+// (power only) is named in the caption, and a meter that records only production (a solar
+// meter) is named as such, not as one in another unit.
 func TestSideBySideCards(t *testing.T) {
 	st := fillStore(t, 0)
 	ctx := context.Background()
@@ -300,6 +308,7 @@ func TestSideBySideCards(t *testing.T) {
 		{"a-panels", []string{"reverse"}, "kWh", 2},
 		{"b-house", []string{"forward", "reverse"}, "kWh", 1},
 		{"c-inverter", []string{"forward"}, "kW", 3},
+		{"d-solar", []string{"forward"}, "kWh", 4},
 	} {
 		meter := store.Meter{Key: m.key, Name: m.key, Commodity: "electricity"}
 		if err := tx.UpsertMeter(&meter); err != nil {
@@ -310,6 +319,9 @@ func TestSideBySideCards(t *testing.T) {
 			s := store.Series{MeterID: meter.ID, Key: f, Commodity: "electricity", Flow: f, Unit: m.unit, Kind: "energy", Seconds: 3600}
 			if m.unit == "kW" {
 				s.Kind = "power"
+			}
+			if m.key == "d-solar" {
+				s.Attrs = map[string]string{"title": "Hourly Solar Production"}
 			}
 			if err := tx.UpsertSeries(&s); err != nil {
 				t.Fatal(err)
@@ -326,7 +338,7 @@ func TestSideBySideCards(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := listedData(ctx, st, listedRequest{meters: meters, titles: []string{"Panels", "House", "Inverter"}, mode: MetersStacked,
+	d, err := listedData(ctx, st, listedRequest{meters: meters, titles: []string{"Panels", "House", "Inverter", "Roof PV"}, mode: MetersStacked,
 		rng: RangeWeek, res: ResDay, energyUnit: "kWh", loc: time.UTC})
 	if err != nil {
 		t.Fatal(err)
@@ -346,5 +358,9 @@ func TestSideBySideCards(t *testing.T) {
 	}
 	if !strings.Contains(d.caption, "Inverter") {
 		t.Errorf("caption %q does not name the meter that is not charted", d.caption)
+	}
+	if !strings.Contains(d.caption, "Production only, not charted side by side (pick the meter to see it): Roof PV.") ||
+		strings.Contains(d.caption, "so not charted: Inverter, Roof PV") {
+		t.Errorf("caption %q does not say the solar meter is left out for its production", d.caption)
 	}
 }

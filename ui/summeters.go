@@ -270,11 +270,26 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			res = g
 		}
 	}
-	var apart []string
+	// A meter left out is said with why: it records only production (a solar meter, charted
+	// when it is picked on its own), or amounts in another unit, or no amounts at all.
+	producing := map[int64]bool{}
+	for _, g := range groups {
+		if g.production {
+			maps.Copy(producing, g.meters)
+		}
+	}
+	var apart, producers []string
 	for i, m := range meters {
-		if len(perMeter[m.ID]) > 0 && !charted[m.ID] {
+		switch {
+		case len(perMeter[m.ID]) == 0 || charted[m.ID]:
+		case producing[m.ID]:
+			producers = append(producers, r.titles[i])
+		default:
 			apart = append(apart, r.titles[i])
 		}
+	}
+	if len(producers) > 0 {
+		notes = append(notes, fmt.Sprintf("Production only, not charted side by side (pick the meter to see it): %s.", strings.Join(producers, ", ")))
 	}
 	switch {
 	case len(apart) > 0 && len(shown) == 0:
@@ -458,6 +473,7 @@ func (v *usageView) modeChanged(mode string) {
 	if v.summing() {
 		v.checks.Disable()
 		v.cmp.Disable()
+		v.showBills(nil)
 		v.loadChart(false)
 		return
 	}

@@ -193,7 +193,9 @@ func newUsageView(m *MainWindow) *usageView {
 	v.chart.OnViewChanged = func(t0, t1 int64) { v.loadCards(t0, t1) }
 	v.totals = widget.NewLabel("")
 	v.totals.Wrapping = fyne.TextWrapWord
-	v.totals.Importance = widget.LowImportance
+	// Italic, not low importance: the caption says what the figures cover and which meters
+	// are left out, and low importance is too faint to read in the light theme.
+	v.totals.TextStyle = fyne.TextStyle{Italic: true}
 	v.cards = container.NewHBox()
 	v.title = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	v.title.Truncation = fyne.TextTruncateEllipsis
