@@ -96,6 +96,7 @@ func BenchmarkSyncOnceObevents(b *testing.B) {
 		b.Fatalf("OBEVENTS_N %d is more than one sync drains at OBEVENTS_MAX %d per poll (%d polls)", n, per, obevents.DefaultMaxPolls)
 	}
 	var cpu, wall time.Duration
+	var maxRSS int64 // kilobytes
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
@@ -141,6 +142,7 @@ func BenchmarkSyncOnceObevents(b *testing.B) {
 			b.Fatalf("custody sync --once: %v\n%s", err, out)
 		}
 		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		maxRSS = max(maxRSS, peakRSSKB(cmd.ProcessState))
 
 		stdin.Close()
 		var done obsimDone
@@ -164,4 +166,7 @@ func BenchmarkSyncOnceObevents(b *testing.B) {
 	events := float64(n) * float64(b.N)
 	b.ReportMetric(events/cpu.Seconds(), "events/cpu-s")
 	b.ReportMetric(events/wall.Seconds(), "events/s")
+	if maxRSS > 0 {
+		b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MB")
+	}
 }

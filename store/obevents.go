@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // PutEventWindow stores a security event token like PutEvent, recognising repeats within a
@@ -25,6 +27,12 @@ func (t *Tx) PutEventWindow(e *Event, window time.Duration) (isNew bool, err err
 	if isNew, err = t.PutEvent(e); err != nil || isNew {
 		return isNew, err
 	}
+	return t.putRecycled(e, window)
+}
+
+// putRecycled stores e, whose source, issuer and jti are those of a stored event, when the
+// stored one is outside the window (see PutEventWindow), and reports whether it did.
+func (t *Tx) putRecycled(e *Event, window time.Duration) (isNew bool, err error) {
 	var id, iat int64
 	err = t.queryRow(`SELECT id, COALESCE(iat, 0) FROM events WHERE source_id = ? AND iss = ? AND jti = ?`,
 		e.SourceID, e.ISS, e.JTI).Scan(&id, &iat)
@@ -44,22 +52,78 @@ func (t *Tx) PutEventWindow(e *Event, window time.Duration) (isNew bool, err err
 	return t.PutEvent(e)
 }
 
+// PutEvents stores the events of a poll answer in order and sets the ID of each new one;
+// isNew[i] says whether es[i] was new. A verified event is recognised as a repeat as
+// PutEventWindow does; one that is not verified (a rejected token, whose claims are not
+// trusted) only by its source, issuer and jti, as PutEvent does.
+//
+// One INSERT each, not one multi-row INSERT: a statement of several rows into a table with
+// foreign keys needs a statement journal (it may fail after its first rows), and the pages ten
+// events touch are more than SQLite keeps of one in memory, so each such statement created
+// and wrote a temporary file, which cost more than the nine statements it saved.
+func (t *Tx) PutEvents(es []Event, window time.Duration) (isNew []bool, err error) {
+	isNew = make([]bool, len(es))
+	for i := range es {
+		e := &es[i]
+		if e.Verified {
+			isNew[i], err = t.PutEventWindow(e, window)
+		} else {
+			isNew[i], err = t.PutEvent(e)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return isNew, nil
+}
+
+// The multi-row upsert of AddPendingAcks.
+const (
+	insertAcksHead = `INSERT INTO pending_acks (source_id, kind, item, detail, created) VALUES `
+	insertAcksRow  = `(?, ?, ?, ?, ?)`
+	insertAcksTail = ` ON CONFLICT (source_id, kind, item) DO UPDATE SET detail = excluded.detail RETURNING id, source_id, kind, item`
+)
+
+// ackKey is what makes a pending acknowledgement unique in the store.
+type ackKey struct {
+	sourceID   int64
+	kind, item string
+}
+
 // AddPendingAcks is AddPendingAck for several, such as a poll answer's tokens, and returns
 // them with their ids, so that the poller can send them and forget them without reading them
-// back.
+// back. They are written with one multi-row upsert per multiRowMax.
 func (t *Tx) AddPendingAcks(as []PendingAck) ([]PendingAck, error) {
 	out := make([]PendingAck, len(as))
 	now := t.now()
-	for i, a := range as {
-		// One plain statement a row: SQLite's JSON functions, which would take them all in
-		// one, cost more than the statements they save.
-		if err := t.queryRow(`INSERT INTO pending_acks (source_id, kind, item, detail, created) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (source_id, kind, item) DO UPDATE SET detail = excluded.detail RETURNING id`,
-			a.SourceID, a.Kind, a.Item, marshalAttrs(a.Detail), now).Scan(&a.ID); err != nil {
-			return nil, fmt.Errorf("add pending %s %s: %w", a.Kind, a.Item, err)
+	args := make([]any, 0, 5*min(len(as), multiRowMax))
+	ids := map[ackKey]int64{}
+	for start := 0; start < len(as); start += multiRowMax {
+		run := as[start:min(len(as), start+multiRowMax)]
+		args = args[:0]
+		for _, a := range run {
+			args = append(args, a.SourceID, a.Kind, a.Item, marshalAttrs(a.Detail), now)
 		}
-		a.Created = unixTime(now)
-		out[i] = a
+		err := t.queryEach(rowsSQL(insertAcksHead, insertAcksRow, insertAcksTail, len(run)), func(rows *sql.Rows) error {
+			var k ackKey
+			var id int64
+			if err := rows.Scan(&id, &k.sourceID, &k.kind, &k.item); err != nil {
+				return err
+			}
+			ids[k] = id
+			return nil
+		}, args...)
+		if err != nil {
+			return nil, fmt.Errorf("add %d pending acknowledgements from %s %s: %w", len(run), run[0].Kind, run[0].Item, err)
+		}
+		for i, a := range run {
+			id, ok := ids[ackKey{a.SourceID, a.Kind, a.Item}]
+			if !ok {
+				return nil, fmt.Errorf("add pending %s %s: its id was not returned", a.Kind, a.Item)
+			}
+			a.ID, a.Created = id, unixTime(now)
+			out[start+i] = a
+		}
 	}
 	return out, nil
 }
@@ -71,9 +135,22 @@ func (t *Tx) DeletePendingAcks(ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	list, _ := json.Marshal(ids) // a []int64 always marshals
-	if _, err := t.exec(`DELETE FROM pending_acks WHERE id IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
-		return fmt.Errorf("delete %d pending acknowledgements: %w", len(ids), err)
+	// An IN list of 1, 2, 4, ... or multiRowMax ids, the last repeated to fill it: a few
+	// statement texts, and no JSON to build and parse as json_each needed.
+	args := make([]any, 0, multiRowMax)
+	for start := 0; start < len(ids); start += multiRowMax {
+		run := ids[start:min(len(ids), start+multiRowMax)]
+		n := 1
+		for n < len(run) {
+			n *= 2
+		}
+		args = args[:0]
+		for i := range min(n, multiRowMax) {
+			args = append(args, run[min(i, len(run)-1)])
+		}
+		if _, err := t.exec(rowsSQL(`DELETE FROM pending_acks WHERE id IN (`, `?`, `)`, len(args)), args...); err != nil {
+			return fmt.Errorf("delete %d pending acknowledgements: %w", len(ids), err)
+		}
 	}
 	return nil
 }
@@ -135,11 +212,8 @@ func (t *Tx) ArchiveBytes(p Payload, body []byte) (Payload, bool, error) {
 	if err != nil {
 		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
 	}
-	// The pool's compressor, by the methods every gzip writer has (whichever package made it).
-	zw := gzipWriters.Get().(interface {
-		io.WriteCloser
-		Reset(io.Writer)
-	})
+	// One Write of the whole body: the stateless compressor needs no more.
+	zw := smallGzipWriters.Get().(*gzip.Writer)
 	cw := &chunkWriter{t: t, payloadID: p.ID}
 	zw.Reset(cw)
 	_, err = zw.Write(body)
@@ -147,7 +221,7 @@ func (t *Tx) ArchiveBytes(p Payload, body []byte) (Payload, bool, error) {
 		err = zw.Close()
 	}
 	zw.Reset(io.Discard)
-	gzipWriters.Put(zw)
+	smallGzipWriters.Put(zw)
 	if err == nil {
 		err = cw.flush()
 	}

@@ -3,7 +3,9 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -134,5 +136,115 @@ func TestPendingAcksBatch(t *testing.T) {
 	}
 	if left, _ := st.PendingAcksOf(ctx, src.ID); len(left) != 1 || left[0].Item != "j3" {
 		t.Fatalf("left %+v", left)
+	}
+}
+
+// TestPutEvents: one call stores a poll answer's events as PutEventWindow and PutEvent would
+// one by one: new ones get their ids, a repeat in the same call or of a stored event is not
+// new, a verified event whose jti was recycled after the window is, and a rejected token is
+// recognised by issuer and jti alone. More than one statement's worth of rows is written whole.
+func TestPutEvents(t *testing.T) {
+	st := mustOpen(t)
+	ctx := context.Background()
+	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
+	if err := st.AddSource(ctx, &src); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(jti, token string, iat time.Time, verified bool) store.Event {
+		e := store.Event{SourceID: src.ID, ISS: "https://bank/", JTI: jti, IAT: iat, Verified: verified, Token: token, Types: []string{"urn:t"}}
+		if !verified {
+			e.ISS, e.Error = "", "invalid_key: bad signature"
+		}
+		return e
+	}
+	tx, _ := st.Begin(ctx)
+	defer tx.Rollback()
+	if _, err := tx.PutEvents([]store.Event{ev("old", "t-old", t0, true), ev("rej", "t-rej", t0, false)}, 30*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		name string
+		es   []store.Event
+		want []bool
+	}{
+		{"empty", nil, []bool{}},
+		{"new, and again in the same call", []store.Event{ev("a", "t-a", t0, true), ev("b", "t-b", t0, true), ev("a", "t-a2", t0, true)}, []bool{true, true, false}},
+		{"redelivered, re-signed within the window", []store.Event{ev("old", "t-old2", t0.Add(48*time.Hour), true)}, []bool{false}},
+		{"recycled after the window, beside a new one", []store.Event{ev("c", "t-c", t0, true), ev("old", "t-new", t0.Add(60*24*time.Hour), true)}, []bool{true, true}},
+		{"rejected again, whatever its iat", []store.Event{ev("rej", "t-rej2", t0.Add(60*24*time.Hour), false)}, []bool{false}},
+	} {
+		got, err := tx.PutEvents(c.es, 30*24*time.Hour)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Fatalf("step %d (%s): new %v (%v), want %v", i, c.name, got, err, c.want)
+		}
+		for j, e := range c.es {
+			if (e.ID != 0) != c.want[j] {
+				t.Fatalf("step %d (%s): event %d has id %d", i, c.name, j, e.ID)
+			}
+		}
+	}
+	var many []store.Event
+	for i := range 37 {
+		many = append(many, ev(fmt.Sprintf("m%02d", i), "t", t0, true))
+	}
+	many = append(many, ev("m05", "t", t0, true))
+	got, err := tx.PutEvents(many, 30*24*time.Hour)
+	if err != nil || len(got) != 38 || slices.Contains(got[:37], false) || got[37] {
+		t.Fatalf("38 events: %v %v", got, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := st.Events(ctx, store.EventFilter{})
+	byJTI := map[string]store.Event{}
+	for _, e := range evs {
+		byJTI[e.JTI] = e
+	}
+	// old and rej, a, b and c, the new old, and the 37.
+	if len(evs) != 2+3+1+37 || byJTI["old"].Token != "t-new" || byJTI["old#iat=1767225600"].Token != "t-old" ||
+		byJTI["a"].Token != "t-a" || byJTI["rej"].Token != "t-rej" || byJTI["rej"].Verified || !slices.Equal(byJTI["m36"].Types, []string{"urn:t"}) {
+		t.Fatalf("%d events: old %q, old#iat %q, a %q, rej %+v", len(evs), byJTI["old"].Token, byJTI["old#iat=1767225600"].Token, byJTI["a"].Token, byJTI["rej"])
+	}
+}
+
+// TestPendingAcksMany: more acknowledgements than one statement carries are added and
+// forgotten in order, whatever their number.
+func TestPendingAcksMany(t *testing.T) {
+	st := mustOpen(t)
+	ctx := context.Background()
+	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
+	if err := st.AddSource(ctx, &src); err != nil {
+		t.Fatal(err)
+	}
+	var as []store.PendingAck
+	for i := range 40 {
+		as = append(as, store.PendingAck{SourceID: src.ID, Kind: "ack", Item: fmt.Sprintf("j%02d", i)})
+	}
+	tx, _ := st.Begin(ctx)
+	defer tx.Rollback()
+	added, err := tx.AddPendingAcks(as)
+	if err != nil || len(added) != 40 {
+		t.Fatal(len(added), err)
+	}
+	var ids []int64
+	for i, a := range added {
+		if a.Item != as[i].Item || a.ID == 0 || slices.Contains(ids, a.ID) {
+			t.Fatalf("ack %d: %+v", i, a)
+		}
+		ids = append(ids, a.ID)
+	}
+	// Forget all but the first and the last, in uneven pieces.
+	for _, piece := range [][]int64{ids[1:4], ids[4:5], ids[5:39]} {
+		if err := tx.DeletePendingAcks(piece); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	left, err := st.PendingAcksOf(ctx, src.ID)
+	if err != nil || len(left) != 2 || left[0].ID != ids[0] || left[1].ID != ids[39] {
+		t.Fatalf("left %+v %v", left, err)
 	}
 }

@@ -106,6 +106,13 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// NORMAL is durable in WAL mode except for the last transactions on power loss, which
 	// at-least-once delivery makes harmless: unacknowledged data comes again.
 	q.Add("_pragma", "synchronous(1)")
+	// A checkpoint copies every page the WAL holds into the database file once, however many
+	// commits wrote it since the last one. Open Banking events commit every ten events and
+	// each commit writes about 30 pages, a third of them random index leaves (jti): with
+	// checkpoints every 8,000 pages instead of SQLite's 1,000, those leaves are copied about
+	// eight times less often (BenchmarkEventPolls: storage 5 to 10 % cheaper). The WAL grows
+	// to about 32 MB while a long sync runs; it is deleted when the last connection closes.
+	q.Add("_pragma", "wal_autocheckpoint(8000)")
 	// Take the write lock at BEGIN, so two writers queue on the busy timeout instead of
 	// failing with SQLITE_BUSY when a read transaction tries to upgrade.
 	q.Set("_txlock", "immediate")

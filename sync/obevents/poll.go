@@ -311,14 +311,32 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 	if err := tx.DeletePendingAcks(o.forget); err != nil {
 		return res, syncerr.E(syncerr.Local, "forget sent acknowledgements", err)
 	}
-	var owed []store.PendingAck
-	for _, v := range vs {
-		pl := whole
+	// Each token's payload (its own when there is no answer to archive), then every event in
+	// one go, then what each needs.
+	pls := make([]store.Payload, len(vs))
+	evs := make([]store.Event, 0, len(vs))
+	for i, v := range vs {
+		pls[i] = whole
 		if raw == nil {
-			if pl, _, err = tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, strings.NewReader(v.token)); err != nil {
+			if pls[i], _, err = tx.Archive(store.Payload{SourceID: sourceID, Format: "set", URL: url}, strings.NewReader(v.token)); err != nil {
 				return res, syncerr.E(syncerr.Local, "archive token", err)
 			}
 		}
+		if v.err != nil {
+			continue
+		}
+		ev := eventOf(sourceID, v.key, v.token, v.set, v.rej)
+		ev.PayloadID = pls[i].ID
+		evs = append(evs, ev)
+	}
+	isNew, err := tx.PutEvents(evs, o.window)
+	if err != nil {
+		return res, syncerr.E(syncerr.Local, "store event", err)
+	}
+	var owed []store.PendingAck
+	stored := 0 // events of evs gone through
+	for i, v := range vs {
+		pl := pls[i]
 		if v.err != nil {
 			res.Deferred++
 			if raw == nil {
@@ -327,17 +345,6 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 				}
 			}
 			continue
-		}
-		ev := eventOf(sourceID, v.key, v.token, v.set, v.rej)
-		ev.PayloadID = pl.ID
-		var isNew bool
-		if v.rej == nil {
-			isNew, err = tx.PutEventWindow(&ev, o.window)
-		} else {
-			isNew, err = tx.PutEvent(&ev)
-		}
-		if err != nil {
-			return res, syncerr.E(syncerr.Local, "store event", err)
 		}
 		if raw == nil {
 			status, perr := store.PayloadParsed, ""
@@ -348,13 +355,14 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 				return res, syncerr.E(syncerr.Local, "archive token", err)
 			}
 		}
-		if isNew {
+		if isNew[stored] {
 			if v.rej != nil {
 				res.Rejected++
 			} else {
 				res.New++
 			}
 		}
+		stored++
 		if !o.owe {
 			continue
 		}
