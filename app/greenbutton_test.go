@@ -4,50 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/espi/espitest"
-	"custody/sync/simtls"
 )
 
 // TestGreenButtonSyncEndToEnd adds a greenbutton source for the simulator through the CLI,
 // tests it, syncs it once and exports what came in; then checks failures read as advice and
 // that neither the secret nor any token is in the database, the log or the output.
 func TestGreenButtonSyncEndToEnd(t *testing.T) {
-	pki, err := simtls.New("custody-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The custodian's clock stands still, so that no new reading appears between two syncs.
-	now := time.Now()
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{TokenFormat: "xml", Days: 3, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
-	var outputs strings.Builder
+	r := newGBRig(t, "custody-e2e", &espitest.Options{TokenFormat: "xml", Days: 3})
+	sim, files, c := r.sim, r.files, r.c
 	run := func(wantCode int, stdin string, args ...string) string {
 		t.Helper()
-		code, out, errOut := c.run(stdin, args...)
-		outputs.WriteString(out + errOut)
-		if code != wantCode {
-			t.Fatalf("custody %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out, errOut)
-		}
-		return out + errOut
+		return r.run(t, wantCode, stdin, args...)
 	}
 	run(0, sim.Secret()+"\n", "sources", "add", "greenbutton", "pge",
 		"--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(), "--client-id", sim.ClientID(),
@@ -126,22 +101,7 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 	}
 
 	// No secret or token anywhere it should not be.
-	var stored [][]byte
-	for _, p := range []string{c.db, c.db + "-wal"} {
-		if b, err := os.ReadFile(p); err == nil {
-			stored = append(stored, b)
-		}
-	}
-	for _, s := range append(sim.IssuedTokens(), sim.Secret(), "not-the-secret") {
-		for _, b := range stored {
-			if bytes.Contains(b, []byte(s)) {
-				t.Fatalf("the database holds a secret or token (%.8s…)", s)
-			}
-		}
-		if strings.Contains(c.log.String(), s) || strings.Contains(outputs.String(), s) {
-			t.Fatalf("the log or output holds a secret or token (%.8s…)", s)
-		}
-	}
+	r.assertNowhere(t, "a secret or token", append(sim.IssuedTokens(), sim.Secret(), "not-the-secret"))
 }
 
 // TestNotificationListenerFetchesOnlyAllowedURIs configures a greenbutton source with a
@@ -149,59 +109,24 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 // BatchList naming the simulator's bulk data and a foreign host, and checks that exactly the
 // allowed URI was fetched and stored.
 func TestNotificationListenerFetchesOnlyAllowedURIs(t *testing.T) {
-	pki, err := simtls.New("custody-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files, err := pki.WriteFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCert, srvKey := filepath.Join(dir, "listener.pem"), filepath.Join(dir, "listener-key.pem")
-	os.WriteFile(srvCert, pki.ServerCertPEM, 0o600)
-	os.WriteFile(srvKey, pki.ServerKeyPEM, 0o600)
-	now := time.Now()
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 2, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
-	if code, out, errOut := c.run(sim.Secret()+"\n", "sources", "add", "greenbutton", "pge",
-		"--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(), "--client-id", sim.ClientID(),
-		"--bulk-id", sim.BulkID(), "--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA,
-		"--notify-listen", "127.0.0.1:0", "--notify-cert", srvCert, "--notify-key", srvKey, "--notify-client-ca", files.CA,
-		"--secret-stdin"); code != 0 {
-		t.Fatalf("sources add: %d %s%s", code, out, errOut)
-	}
+	r := newGBRig(t, "custody-e2e", &espitest.Options{Days: 2})
+	sim, c := r.sim, r.c
+	r.add(t, "pge", r.notifyFlags()...)
 	// A listener without its certificate is refused at once.
 	if code, _, errOut := c.run("x\n", "sources", "add", "greenbutton", "other", "--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(),
 		"--client-id", "c", "--notify-listen", ":8443", "--secret-stdin"); code == 0 || !strings.Contains(errOut, "notify_cert") {
 		t.Fatalf("listener without certificate: %d %s", code, errOut)
 	}
 
-	var stdout bytes.Buffer
-	env := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stdout, Getenv: func(string) string { return "" },
-		Secrets: c.secrets, Logger: slog.New(slog.NewTextHandler(&c.log, nil))}
-	env.Drivers = drivers(env)
-	st, err := store.Open(context.Background(), c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	var stdout, logs lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n, err := startNotifications(ctx, env, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n, st := r.listen(t, ctx, &stdout, &logs)
 	ls := n.set.Listeners()
 	if len(ls) != 1 || !strings.Contains(stdout.String(), "listening for notifications on "+ls[0].URL()) {
 		t.Fatalf("listeners %v, output %q", ls, stdout.String())
 	}
-	clientTLS, _ := pki.ClientTLS()
+	clientTLS, _ := r.pki.ClientTLS()
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
 	allowed := sim.BaseURL() + "/Batch/Bulk/" + sim.BulkID() + "?correlationID=1"
 	foreign := "https://203.0.113.7/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/" + sim.BulkID()
@@ -228,7 +153,7 @@ func TestNotificationListenerFetchesOnlyAllowedURIs(t *testing.T) {
 	if len(notified) != 1 || notified[0].URI != foreign {
 		t.Fatalf("refused %+v", notified)
 	}
-	if !strings.Contains(c.log.String(), "refused") {
+	if !strings.Contains(logs.String(), "refused") {
 		t.Fatal("the refusal was not logged")
 	}
 }
