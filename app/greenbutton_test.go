@@ -20,23 +20,19 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 	// The custodian's clock stands still, so that no new reading appears between two syncs.
 	r := newGBRig(t, "custody-e2e", &espitest.Options{TokenFormat: "xml", Days: 3})
 	sim, files, c := r.sim, r.files, r.c
-	run := func(wantCode int, stdin string, args ...string) string {
-		t.Helper()
-		return r.run(t, wantCode, stdin, args...)
-	}
-	run(0, sim.Secret()+"\n", "sources", "add", "greenbutton", "pge",
+	r.run(t, 0, sim.Secret()+"\n", "sources", "add", "greenbutton", "pge",
 		"--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(), "--client-id", sim.ClientID(),
 		"--bulk-id", sim.BulkID(), "--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA, "--secret-stdin")
 	if got, err := c.secrets.Secret("pge", SecretField); err != nil || got != sim.Secret() {
 		t.Fatalf("keyring holds %q, %v", got, err)
 	}
-	if out := run(0, "", "sources", "test", "pge"); !strings.Contains(out, "pge: OK:") || !strings.Contains(out, "bulk id "+sim.BulkID()) {
+	if out := r.run(t, 0, "", "sources", "test", "pge"); !strings.Contains(out, "pge: OK:") || !strings.Contains(out, "bulk id "+sim.BulkID()) {
 		t.Fatalf("sources test: %s", out)
 	}
-	if out := run(0, "", "sync", "--once", "pge"); !strings.Contains(out, "pge: ok") {
+	if out := r.run(t, 0, "", "sync", "--once", "pge"); !strings.Contains(out, "pge: ok") {
 		t.Fatalf("sync: %s", out)
 	}
-	out := run(0, "", "export")
+	out := r.run(t, 0, "", "export")
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -80,23 +76,23 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 		t.Errorf("gas: %d daily rows, want 3", series[key{"gas", "forward", "therm", "86400"}])
 	}
 	// Syncing again changes nothing that was there.
-	run(0, "", "sync", "--once", "pge")
-	if again := run(0, "", "export"); again != out {
+	r.run(t, 0, "", "sync", "--once", "pge")
+	if again := r.run(t, 0, "", "export"); again != out {
 		t.Error("a second sync changed the export")
 	}
 
 	// Failures read as advice.
 	sim.Inject(espitest.FaultRevoked)
-	if out := run(1, "", "sync", "--once", "pge"); !strings.Contains(out, "reauthorise at the utility") {
+	if out := r.run(t, 1, "", "sync", "--once", "pge"); !strings.Contains(out, "reauthorise at the utility") {
 		t.Fatalf("revoked: %s", out)
 	}
 	sim.Clear()
 	sim.Inject(espitest.FaultTooManyRequests)
-	if out := run(1, "", "sync", "--once", "pge"); !strings.Contains(out, "429") || !strings.Contains(out, "slow down") {
+	if out := r.run(t, 1, "", "sync", "--once", "pge"); !strings.Contains(out, "429") || !strings.Contains(out, "slow down") {
 		t.Fatalf("429: %s", out)
 	}
 	c.secrets.SetSecret("pge", SecretField, "not-the-secret")
-	if out := run(1, "", "sources", "test", "pge"); !strings.Contains(out, "wrong client id or secret") || !strings.Contains(out, "what to do") {
+	if out := r.run(t, 1, "", "sources", "test", "pge"); !strings.Contains(out, "wrong client id or secret") || !strings.Contains(out, "what to do") {
 		t.Fatalf("wrong secret: %s", out)
 	}
 
