@@ -68,9 +68,18 @@ type syncFlags struct {
 // stays under 60 MB (BENCHMARKS-obevents.md, session 3).
 const syncGCPercent = 400
 
+// syncMemoryLimit is the soft memory limit (GOMEMLIMIT) that goes with syncGCPercent unless
+// GOMEMLIMIT is set: the collector's relaxed target is for the few megabytes a sync usually
+// holds; a big answer (a bulk feed, a large DataHub document) makes the collector work harder
+// as the heap nears this limit instead of letting it grow to five times what is live.
+const syncMemoryLimit = 128 << 20
+
 func runSync(ctx context.Context, env *Env, c *invocation, o *syncFlags) error {
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(syncGCPercent))
+		if os.Getenv("GOMEMLIMIT") == "" {
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(syncMemoryLimit))
+		}
 	}
 	st, err := env.openStore(ctx, c)
 	if err != nil {
