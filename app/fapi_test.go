@@ -160,27 +160,9 @@ func TestFAPIBankEndToEnd(t *testing.T) {
 // TestSourcesRemoveWhenTheBankIsGone: the source is removed locally even when the bank
 // cannot be reached, and the user is told why its subscription was not deleted.
 func TestSourcesRemoveWhenTheBankIsGone(t *testing.T) {
-	pki, err := simtls.New("custody-fapi-tpp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.WriteFiles(filepath.Join(t.TempDir(), "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := obtest.Start(pki, "127.0.0.1:0", obtest.Options{Events: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, secret := sim.DemoSource("bank", files)
-	cfg := src.Config
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
-	if code, out, errs := c.run(secret+"\n", "sources", "add", "obevents", "bank",
-		"--base-url", cfg["base_url"], "--token-url", cfg["token_url"], "--client-id", cfg["client_id"],
-		"--jwks-url", cfg["jwks_url"], "--issuer", cfg["issuer"], "--audience", cfg["audience"],
-		"--cert", cfg["cert"], "--key", cfg["key"], "--ca", cfg["ca"], "--secret-stdin"); code != 0 {
-		t.Fatalf("sources add: %d %s %s", code, out, errs)
-	}
+	r := newOBRig(t, "custody-fapi-tpp", obtest.Options{Events: -1})
+	sim, c := r.sim, r.c
+	r.add(t, "bank")
 	sim.Close()
 	code, out, errs := c.run("", "sources", "remove", "bank")
 	if code != 0 || !strings.Contains(out, "could not delete the source's registration at the bank") || !strings.Contains(out, "removed source bank") {
@@ -260,31 +242,12 @@ func TestSourceFromFlagsFAPI(t *testing.T) {
 // each event its resource's status (empty for rejected events and account information) and
 // the sentence saying what happened.
 func TestEventsJSONResourceStatus(t *testing.T) {
-	pki, err := simtls.New("custody-follow-tpp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.WriteFiles(filepath.Join(t.TempDir(), "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := obtest.Start(pki, "127.0.0.1:0", obtest.Options{Events: 6, InvalidEvery: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	r := newOBRig(t, "custody-follow-tpp", obtest.Options{Events: 6, InvalidEvery: 6})
+	sim, c := r.sim, r.c
 	if _, err := sim.SetResource(obtest.Resource{Kind: "domestic-payments", ID: "dsp-0015", Status: "AcceptedSettlementCompleted", Amount: "120.00", Creditor: "ACME"}); err != nil {
 		t.Fatal(err)
 	}
-	src, secret := sim.DemoSource("bank", files)
-	cfg := src.Config
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
-	if code, out, errs := c.run(secret+"\n", "sources", "add", "obevents", "bank",
-		"--base-url", cfg["base_url"], "--token-url", cfg["token_url"], "--client-id", cfg["client_id"],
-		"--jwks-url", cfg["jwks_url"], "--issuer", cfg["issuer"], "--audience", cfg["audience"],
-		"--cert", cfg["cert"], "--key", cfg["key"], "--ca", cfg["ca"], "--follow", "--secret-stdin"); code != 0 {
-		t.Fatalf("sources add: %d %s %s", code, out, errs)
-	}
+	r.add(t, "bank", "--follow")
 	if code, out, errs := c.run("", "sync", "--once", "bank"); code != 0 {
 		t.Fatalf("sync: %d %s %s", code, out, errs)
 	}

@@ -6,18 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/espi"
 	"custody/sync/espi/espitest"
 	"custody/sync/settings"
-	"custody/sync/simtls"
 )
 
 // TestGUIListenerAndConnect drives what the Sources view does for a Green Button source: the
@@ -27,30 +22,14 @@ import (
 // authorisation with the browser opened on the printed address.
 func TestGUIListenerAndConnect(t *testing.T) {
 	ctx := context.Background()
-	pki, err := simtls.New("custody-gui")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files, err := pki.WriteFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCert, srvKey := filepath.Join(dir, "listener.pem"), filepath.Join(dir, "listener-key.pem")
-	os.WriteFile(srvCert, pki.ServerCertPEM, 0o600)
-	os.WriteFile(srvKey, pki.ServerKeyPEM, 0o600)
-	now := time.Now()
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 1, ConnectMyData: true, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gui.db"))
+	r := newGBRig(t, "custody-gui", &espitest.Options{Days: 1, ConnectMyData: true})
+	pki, files, sim, srvCert, srvKey := r.pki, r.files, r.sim, r.srvCert, r.srvKey
+	st, err := store.Open(ctx, r.c.db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	mem := secrets.NewMemory()
+	mem := r.c.secrets
 	env := &Env{Secrets: mem, Stdout: io.Discard, Stderr: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	env.Drivers = drivers(env)
 	src := store.Source{Name: "home", Kind: espi.Kind, Enabled: true, Config: map[string]string{

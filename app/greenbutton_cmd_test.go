@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/espi/espitest"
-	"custody/sync/simtls"
 )
 
 // lockedBuffer is a log buffer the listener's goroutines and the test share.
@@ -45,37 +43,15 @@ func (l *lockedBuffer) String() string {
 // says to connect again after a revocation, and never lets a token reach the database, the
 // log or the output.
 func TestConnectMyDataEndToEnd(t *testing.T) {
-	pki, err := simtls.New("custody-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 2, ConnectMyData: true, RotateRefresh: true,
+	r := newGBRig(t, "custody-e2e", &espitest.Options{Days: 2, ConnectMyData: true, RotateRefresh: true,
 		Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
-	var outputs strings.Builder
-	run := func(wantCode int, stdin string, args ...string) string {
-		t.Helper()
-		code, out, errOut := c.run(stdin, args...)
-		outputs.WriteString(out + errOut)
-		if code != wantCode {
-			t.Fatalf("custody %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out, errOut)
-		}
-		return out + errOut
-	}
-	run(0, sim.Secret()+"\n", "sources", "add", "greenbutton", "home",
+	pki, files, sim, c := r.pki, r.files, r.sim, r.c
+	r.run(t, 0, sim.Secret()+"\n", "sources", "add", "greenbutton", "home",
 		"--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(), "--client-id", sim.ClientID(),
 		"--authorize-url", sim.AuthorizeURL(), "--scope", "FB=1_3_4_5_13_14_15_39;IntervalDuration=3600",
 		"--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA, "--secret-stdin")
-	if out := run(1, "", "sync", "--once", "home"); !strings.Contains(out, "custody sources connect home") {
+	if out := r.run(t, 1, "", "sync", "--once", "home"); !strings.Contains(out, "custody sources connect home") {
 		t.Fatalf("sync before connecting: %s", out)
 	}
 
@@ -114,7 +90,7 @@ func TestConnectMyDataEndToEnd(t *testing.T) {
 		if code := <-done; code != 0 || len(more) != 0 {
 			t.Fatalf("connect: exit %d, further stdout %q, stderr %s", code, more, stderr.String())
 		}
-		outputs.WriteString(first + stderr.String())
+		r.outputs.WriteString(first + stderr.String())
 	}
 	connect()
 	q := sim.AuthorizeRequests()[0].Query
@@ -126,62 +102,47 @@ func TestConnectMyDataEndToEnd(t *testing.T) {
 			t.Fatalf("keyring %s: %v", f, err)
 		}
 	}
-	if out := run(0, "", "sources", "list"); !strings.Contains(out, "home") {
+	if out := r.run(t, 0, "", "sources", "list"); !strings.Contains(out, "home") {
 		t.Fatalf("list: %s", out)
 	}
 
-	if out := run(0, "", "sync", "--once", "home"); !strings.Contains(out, "home: ok") {
+	if out := r.run(t, 0, "", "sync", "--once", "home"); !strings.Contains(out, "home: ok") {
 		t.Fatalf("sync: %s", out)
 	}
-	if out := run(0, "", "export"); strings.Count(out, "\n") < 10 {
+	if out := r.run(t, 0, "", "export"); strings.Count(out, "\n") < 10 {
 		t.Fatalf("export after sync: %s", out)
 	}
 	// Across an early expiry (401, refresh, rotation) and a lifetime running out.
 	rt, _ := c.secrets.Secret("home", "refresh_token")
 	sim.ExpireCustomerToken()
-	run(0, "", "sync", "--once", "home")
+	r.run(t, 0, "", "sync", "--once", "home")
 	if rt2, _ := c.secrets.Secret("home", "refresh_token"); rt2 == rt || sim.Refreshes() != 1 {
 		t.Fatalf("refreshes %d; rotated refresh token kept: %v", sim.Refreshes(), rt2 != rt)
 	}
 	now = now.Add(2 * time.Hour)
-	run(0, "", "sync", "--once", "home")
+	r.run(t, 0, "", "sync", "--once", "home")
 	if sim.Refreshes() != 2 {
 		t.Fatalf("%d refreshes after the lifetime ran out, want 2", sim.Refreshes())
 	}
 	// What the custodian says about the authorizations.
-	if out := run(0, "", "sources", "test", "home"); !strings.Contains(out, "subscription id "+sim.SubscriptionID()) || !strings.Contains(out, "active") {
+	if out := r.run(t, 0, "", "sources", "test", "home"); !strings.Contains(out, "subscription id "+sim.SubscriptionID()) || !strings.Contains(out, "active") {
 		t.Fatalf("sources test: %s", out)
 	}
 	// A revocation: the refresh is refused, and the user is told to connect again.
 	if err := sim.RevokeCustomer(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	if out := run(1, "", "sync", "--once", "home"); !strings.Contains(out, "invalid_grant") || !strings.Contains(out, "custody sources connect home") {
+	if out := r.run(t, 1, "", "sync", "--once", "home"); !strings.Contains(out, "invalid_grant") || !strings.Contains(out, "custody sources connect home") {
 		t.Fatalf("sync after revocation: %s", out)
 	}
 	connect()
-	run(0, "", "sync", "--once", "home")
+	r.run(t, 0, "", "sync", "--once", "home")
 
-	var stored [][]byte
-	for _, p := range []string{c.db, c.db + "-wal"} {
-		if b, err := os.ReadFile(p); err == nil {
-			stored = append(stored, b)
-		}
-	}
 	toks := append(sim.IssuedTokens(), sim.RefreshTokens()...)
 	if len(toks) < 4 {
 		t.Fatalf("%d tokens issued", len(toks))
 	}
-	for _, s := range append(toks, sim.Secret()) {
-		for _, b := range stored {
-			if bytes.Contains(b, []byte(s)) {
-				t.Fatalf("the database holds a token (%.8s…)", s)
-			}
-		}
-		if strings.Contains(c.log.String(), s) || strings.Contains(outputs.String(), s) {
-			t.Fatalf("the log or output holds a token (%.8s…)", s)
-		}
-	}
+	r.assertNowhere(t, "a token", append(toks, sim.Secret()))
 }
 
 // TestAsyncCustodianEndToEnd: against a PG&E-like custodian, `sync --once` says it is waiting
@@ -189,37 +150,10 @@ func TestConnectMyDataEndToEnd(t *testing.T) {
 // fetches the data; the next sync asks only from the time of the first request. A source with
 // no listener is told plainly that this custodian delivers only by notification.
 func TestAsyncCustodianEndToEnd(t *testing.T) {
-	pki, err := simtls.New("custody-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files, err := pki.WriteFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCert, srvKey := filepath.Join(dir, "listener.pem"), filepath.Join(dir, "listener-key.pem")
-	os.WriteFile(srvCert, pki.ServerCertPEM, 0o600)
-	os.WriteFile(srvKey, pki.ServerKeyPEM, 0o600)
-	now := time.Now()
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 2, Async: true, HoldNotifications: true,
-		Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
-	add := func(name string, extra ...string) {
-		t.Helper()
-		args := append([]string{"sources", "add", "greenbutton", name, "--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(),
-			"--client-id", sim.ClientID(), "--bulk-id", sim.BulkID(), "--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA,
-			"--secret-stdin"}, extra...)
-		if code, out, errOut := c.run(sim.Secret()+"\n", args...); code != 0 {
-			t.Fatalf("sources add: %d %s%s", code, out, errOut)
-		}
-	}
-	add("pge", "--notify-listen", "127.0.0.1:0", "--notify-cert", srvCert, "--notify-key", srvKey, "--notify-client-ca", files.CA, "--async-timeout", "26h")
-	add("bare")
+	r := newGBRig(t, "custody-e2e", &espitest.Options{Days: 2, Async: true, HoldNotifications: true})
+	sim, c := r.sim, r.c
+	r.add(t, "pge", append(r.notifyFlags(), "--async-timeout", "26h")...)
+	r.add(t, "bare")
 
 	code, out, errOut := c.run("", "sync", "--once", "pge")
 	if code != 0 || !strings.Contains(out, "requested; waiting for the custodian's notification since ") {
@@ -235,28 +169,15 @@ func TestAsyncCustodianEndToEnd(t *testing.T) {
 	}
 
 	// The listeners as `custody sync` starts them; the custodian notifies.
-	var stdout lockedBuffer
-	var logs lockedBuffer
-	env := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stdout, Getenv: func(string) string { return "" },
-		Secrets: c.secrets, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
-	env.Drivers = drivers(env)
-	st, err := store.Open(context.Background(), c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	var stdout, logs lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n, err := startNotifications(ctx, env, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n, st := r.listen(t, ctx, &stdout, &logs)
 	ls := n.set.Listeners()
 	if len(ls) != 1 {
 		t.Fatalf("%d listeners", len(ls))
 	}
-	clientTLS, _ := pki.ClientTLS()
+	clientTLS, _ := r.pki.ClientTLS()
 	sim.SetNotify(ls[0].URL()+"/espi/notify/pge", &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}})
 	if err := sim.ReleaseNotifications(ctx); err != nil {
 		t.Fatal(err)
@@ -290,37 +211,17 @@ func TestAsyncCustodianEndToEnd(t *testing.T) {
 // starts the listener, asks once, receives the notification, stores every reading and moves
 // the cursor to the time of its request.
 func TestAsyncCustodianContinuousSync(t *testing.T) {
-	pki, err := simtls.New("custody-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files, err := pki.WriteFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCert, srvKey := filepath.Join(dir, "listener.pem"), filepath.Join(dir, "listener-key.pem")
-	os.WriteFile(srvCert, pki.ServerCertPEM, 0o600)
-	os.WriteFile(srvKey, pki.ServerKeyPEM, 0o600)
 	now := time.Now()
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 3, Async: true, HoldNotifications: true,
+	r := newGBRig(t, "custody-e2e", &espitest.Options{Days: 3, Async: true, HoldNotifications: true,
 		Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	pki, files, sim, c := r.pki, r.files, r.sim, r.c
 	// The same data served synchronously, to compare: every reading must arrive.
 	ref, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 3, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ref.Close()
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
-	if code, out, errOut := c.run(sim.Secret()+"\n", "sources", "add", "greenbutton", "pge", "--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(),
-		"--client-id", sim.ClientID(), "--bulk-id", sim.BulkID(), "--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA,
-		"--notify-listen", "127.0.0.1:0", "--notify-cert", srvCert, "--notify-key", srvKey, "--notify-client-ca", files.CA, "--secret-stdin"); code != 0 {
-		t.Fatalf("sources add: %d %s%s", code, out, errOut)
-	}
+	r.add(t, "pge", r.notifyFlags()...)
 	var stdout, logs lockedBuffer
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stdout, Getenv: func(string) string { return "" },
 		Secrets: c.secrets, Logger: slog.New(slog.NewTextHandler(&logs, nil))}

@@ -4,64 +4,35 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/espi/espitest"
-	"custody/sync/simtls"
 )
 
 // TestGreenButtonSyncEndToEnd adds a greenbutton source for the simulator through the CLI,
 // tests it, syncs it once and exports what came in; then checks failures read as advice and
 // that neither the secret nor any token is in the database, the log or the output.
 func TestGreenButtonSyncEndToEnd(t *testing.T) {
-	pki, err := simtls.New("custody-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The custodian's clock stands still, so that no new reading appears between two syncs.
-	now := time.Now()
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{TokenFormat: "xml", Days: 3, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
-	var outputs strings.Builder
-	run := func(wantCode int, stdin string, args ...string) string {
-		t.Helper()
-		code, out, errOut := c.run(stdin, args...)
-		outputs.WriteString(out + errOut)
-		if code != wantCode {
-			t.Fatalf("custody %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out, errOut)
-		}
-		return out + errOut
-	}
-	run(0, sim.Secret()+"\n", "sources", "add", "greenbutton", "pge",
+	r := newGBRig(t, "custody-e2e", &espitest.Options{TokenFormat: "xml", Days: 3})
+	sim, files, c := r.sim, r.files, r.c
+	r.run(t, 0, sim.Secret()+"\n", "sources", "add", "greenbutton", "pge",
 		"--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(), "--client-id", sim.ClientID(),
 		"--bulk-id", sim.BulkID(), "--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA, "--secret-stdin")
 	if got, err := c.secrets.Secret("pge", SecretField); err != nil || got != sim.Secret() {
 		t.Fatalf("keyring holds %q, %v", got, err)
 	}
-	if out := run(0, "", "sources", "test", "pge"); !strings.Contains(out, "pge: OK:") || !strings.Contains(out, "bulk id "+sim.BulkID()) {
+	if out := r.run(t, 0, "", "sources", "test", "pge"); !strings.Contains(out, "pge: OK:") || !strings.Contains(out, "bulk id "+sim.BulkID()) {
 		t.Fatalf("sources test: %s", out)
 	}
-	if out := run(0, "", "sync", "--once", "pge"); !strings.Contains(out, "pge: ok") {
+	if out := r.run(t, 0, "", "sync", "--once", "pge"); !strings.Contains(out, "pge: ok") {
 		t.Fatalf("sync: %s", out)
 	}
-	out := run(0, "", "export")
+	out := r.run(t, 0, "", "export")
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -105,43 +76,28 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 		t.Errorf("gas: %d daily rows, want 3", series[key{"gas", "forward", "therm", "86400"}])
 	}
 	// Syncing again changes nothing that was there.
-	run(0, "", "sync", "--once", "pge")
-	if again := run(0, "", "export"); again != out {
+	r.run(t, 0, "", "sync", "--once", "pge")
+	if again := r.run(t, 0, "", "export"); again != out {
 		t.Error("a second sync changed the export")
 	}
 
 	// Failures read as advice.
 	sim.Inject(espitest.FaultRevoked)
-	if out := run(1, "", "sync", "--once", "pge"); !strings.Contains(out, "reauthorise at the utility") {
+	if out := r.run(t, 1, "", "sync", "--once", "pge"); !strings.Contains(out, "reauthorise at the utility") {
 		t.Fatalf("revoked: %s", out)
 	}
 	sim.Clear()
 	sim.Inject(espitest.FaultTooManyRequests)
-	if out := run(1, "", "sync", "--once", "pge"); !strings.Contains(out, "429") || !strings.Contains(out, "slow down") {
+	if out := r.run(t, 1, "", "sync", "--once", "pge"); !strings.Contains(out, "429") || !strings.Contains(out, "slow down") {
 		t.Fatalf("429: %s", out)
 	}
 	c.secrets.SetSecret("pge", SecretField, "not-the-secret")
-	if out := run(1, "", "sources", "test", "pge"); !strings.Contains(out, "wrong client id or secret") || !strings.Contains(out, "what to do") {
+	if out := r.run(t, 1, "", "sources", "test", "pge"); !strings.Contains(out, "wrong client id or secret") || !strings.Contains(out, "what to do") {
 		t.Fatalf("wrong secret: %s", out)
 	}
 
 	// No secret or token anywhere it should not be.
-	var stored [][]byte
-	for _, p := range []string{c.db, c.db + "-wal"} {
-		if b, err := os.ReadFile(p); err == nil {
-			stored = append(stored, b)
-		}
-	}
-	for _, s := range append(sim.IssuedTokens(), sim.Secret(), "not-the-secret") {
-		for _, b := range stored {
-			if bytes.Contains(b, []byte(s)) {
-				t.Fatalf("the database holds a secret or token (%.8s…)", s)
-			}
-		}
-		if strings.Contains(c.log.String(), s) || strings.Contains(outputs.String(), s) {
-			t.Fatalf("the log or output holds a secret or token (%.8s…)", s)
-		}
-	}
+	r.assertNowhere(t, "a secret or token", append(sim.IssuedTokens(), sim.Secret(), "not-the-secret"))
 }
 
 // TestNotificationListenerFetchesOnlyAllowedURIs configures a greenbutton source with a
@@ -149,59 +105,24 @@ func TestGreenButtonSyncEndToEnd(t *testing.T) {
 // BatchList naming the simulator's bulk data and a foreign host, and checks that exactly the
 // allowed URI was fetched and stored.
 func TestNotificationListenerFetchesOnlyAllowedURIs(t *testing.T) {
-	pki, err := simtls.New("custody-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files, err := pki.WriteFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCert, srvKey := filepath.Join(dir, "listener.pem"), filepath.Join(dir, "listener-key.pem")
-	os.WriteFile(srvCert, pki.ServerCertPEM, 0o600)
-	os.WriteFile(srvKey, pki.ServerKeyPEM, 0o600)
-	now := time.Now()
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 2, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
-	if code, out, errOut := c.run(sim.Secret()+"\n", "sources", "add", "greenbutton", "pge",
-		"--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(), "--client-id", sim.ClientID(),
-		"--bulk-id", sim.BulkID(), "--cert", files.ClientCert, "--key", files.ClientKey, "--ca", files.CA,
-		"--notify-listen", "127.0.0.1:0", "--notify-cert", srvCert, "--notify-key", srvKey, "--notify-client-ca", files.CA,
-		"--secret-stdin"); code != 0 {
-		t.Fatalf("sources add: %d %s%s", code, out, errOut)
-	}
+	r := newGBRig(t, "custody-e2e", &espitest.Options{Days: 2})
+	sim, c := r.sim, r.c
+	r.add(t, "pge", r.notifyFlags()...)
 	// A listener without its certificate is refused at once.
 	if code, _, errOut := c.run("x\n", "sources", "add", "greenbutton", "other", "--base-url", sim.BaseURL(), "--token-url", sim.TokenURL(),
 		"--client-id", "c", "--notify-listen", ":8443", "--secret-stdin"); code == 0 || !strings.Contains(errOut, "notify_cert") {
 		t.Fatalf("listener without certificate: %d %s", code, errOut)
 	}
 
-	var stdout bytes.Buffer
-	env := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stdout, Getenv: func(string) string { return "" },
-		Secrets: c.secrets, Logger: slog.New(slog.NewTextHandler(&c.log, nil))}
-	env.Drivers = drivers(env)
-	st, err := store.Open(context.Background(), c.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	var stdout, logs lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n, err := startNotifications(ctx, env, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n, st := r.listen(t, ctx, &stdout, &logs)
 	ls := n.set.Listeners()
 	if len(ls) != 1 || !strings.Contains(stdout.String(), "listening for notifications on "+ls[0].URL()) {
 		t.Fatalf("listeners %v, output %q", ls, stdout.String())
 	}
-	clientTLS, _ := pki.ClientTLS()
+	clientTLS, _ := r.pki.ClientTLS()
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
 	allowed := sim.BaseURL() + "/Batch/Bulk/" + sim.BulkID() + "?correlationID=1"
 	foreign := "https://203.0.113.7/GreenButtonConnect/espi/1_1/resource/Batch/Bulk/" + sim.BulkID()
@@ -228,7 +149,7 @@ func TestNotificationListenerFetchesOnlyAllowedURIs(t *testing.T) {
 	if len(notified) != 1 || notified[0].URI != foreign {
 		t.Fatalf("refused %+v", notified)
 	}
-	if !strings.Contains(c.log.String(), "refused") {
+	if !strings.Contains(logs.String(), "refused") {
 		t.Fatal("the refusal was not logged")
 	}
 }

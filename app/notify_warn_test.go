@@ -1,31 +1,15 @@
 package app
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"custody/app/secrets"
-	"custody/sync/simtls"
 )
 
 // Issue 16 item 6: adding a source whose notification listener has no client CA warns, on
 // stderr, that anyone who reaches it can push, and says what to set.
 func TestSourcesAddWarnsAboutOpenListener(t *testing.T) {
-	pki, err := simtls.New("custody-warn-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	files, err := pki.WriteFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCert, srvKey := filepath.Join(dir, "srv.pem"), filepath.Join(dir, "srv-key.pem")
-	os.WriteFile(srvCert, pki.ServerCertPEM, 0o600)
-	os.WriteFile(srvKey, pki.ServerKeyPEM, 0o600)
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	r := newGBRig(t, "custody-warn-test", nil)
+	files, srvCert, srvKey, c := r.files, r.srvCert, r.srvKey, r.c
 	for _, tc := range []struct {
 		name string
 		ca   []string
