@@ -118,13 +118,21 @@ func (v *usageView) exportDialog() {
 
 // ExportRequestTo writes the readings req selects to w and closes it, with progress shown.
 func (m *MainWindow) ExportRequestTo(w io.WriteCloser, req ExportRequest) {
+	m.exportWith(w, strings.ToUpper(req.Format), func(ctx context.Context, cw io.Writer) error {
+		return m.deps.Export.Export(ctx, cw, req)
+	})
+}
+
+// exportWith runs export into w off the UI goroutine with the progress bar shown, closes w,
+// and says how much was written of what (CSV, JSON, PARQUET) or what went wrong.
+func (m *MainWindow) exportWith(w io.WriteCloser, what string, export func(context.Context, io.Writer) error) {
 	m.progress.Min, m.progress.Max = 0, 1
 	m.progress.SetValue(0)
 	m.progLbl.SetText("Exporting…")
 	m.progBox.Show()
 	backgroundFor(m, 0, func(ctx context.Context) (int64, error) {
 		cw := &countingWriter{w: w}
-		err := m.deps.Export.Export(ctx, cw, req)
+		err := export(ctx, cw)
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
@@ -135,7 +143,7 @@ func (m *MainWindow) ExportRequestTo(w io.WriteCloser, req ExportRequest) {
 			dialog.ShowError(fmt.Errorf("export: %w", err), m.Window)
 			return
 		}
-		m.status.SetText(fmt.Sprintf("Exported %s kB of %s.", fmtInt((n+1023)/1024), strings.ToUpper(req.Format)))
+		m.status.SetText(fmt.Sprintf("Exported %s kB of %s.", fmtInt((n+1023)/1024), what))
 	})
 }
 

@@ -201,25 +201,7 @@ func (m *MainWindow) ExportDialog() {
 
 // ExportTo writes the CSV export to w and closes it, with progress shown.
 func (m *MainWindow) ExportTo(w io.WriteCloser) {
-	m.progress.Min, m.progress.Max = 0, 1
-	m.progress.SetValue(0)
-	m.progLbl.SetText("Exporting…")
-	m.progBox.Show()
-	backgroundFor(m, 0, func(ctx context.Context) (int64, error) {
-		cw := &countingWriter{w: w}
-		err := m.deps.Export.ExportCSV(ctx, cw)
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		return cw.n, err
-	}, func(n int64, err error) {
-		m.progBox.Hide()
-		if err != nil {
-			dialog.ShowError(fmt.Errorf("export: %w", err), m.Window)
-			return
-		}
-		m.status.SetText(fmt.Sprintf("Exported %d kB of CSV.", (n+1023)/1024))
-	})
+	m.exportWith(w, "CSV", m.deps.Export.ExportCSV)
 }
 
 type countingWriter struct {
