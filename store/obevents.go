@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -201,13 +200,10 @@ func (t *Tx) ArchiveBytes(p Payload, body []byte) (Payload, bool, error) {
 	if p.Status == "" {
 		p.Status = PayloadPending
 	}
-	headers, _ := json.Marshal(p.Headers)
-	if p.Headers == nil {
-		headers = []byte("{}")
-	}
+	headers := headersJSON(p.Headers)
 	err = t.queryRow(`INSERT INTO payloads (source_id, format, url, headers, received, sha256, size, status, error, parsed)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		nullSource(p.SourceID), p.Format, p.URL, string(headers), p.Received.Unix(), p.SHA256, p.Size,
+		nullSource(p.SourceID), p.Format, p.URL, headers, p.Received.Unix(), p.SHA256, p.Size,
 		p.Status, p.Error, t.now()).Scan(&p.ID)
 	if err != nil {
 		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
