@@ -130,6 +130,7 @@ func ParseSigningKey(pemBytes []byte, passphrase string) (*rsa.PrivateKey, error
 			break
 		}
 	}
+	encrypted := false // by a passphrase, in legacy PEM
 	der := block.Bytes
 	switch {
 	case block.Type == "ENCRYPTED PRIVATE KEY":
@@ -139,6 +140,7 @@ func ParseSigningKey(pemBytes []byte, passphrase string) (*rsa.PrivateKey, error
 		if passphrase == "" {
 			return nil, fmt.Errorf("signing key: %w", ErrKeyEncrypted)
 		}
+		encrypted = true
 		var err error
 		// Legacy encrypted PEM is what `openssl genrsa -aes256` writes; its weakness concerns
 		// the key at rest only and never reaches the wire.
@@ -151,6 +153,11 @@ func ParseSigningKey(pemBytes []byte, passphrase string) (*rsa.PrivateKey, error
 	switch block.Type {
 	case "RSA PRIVATE KEY":
 		k, err := x509.ParsePKCS1PrivateKey(der)
+		if err != nil && encrypted {
+			// Legacy PEM encryption finds a wrong passphrase only by the padding, which a
+			// wrong key passes about once in 256 tries: what it then decrypts is no key.
+			return nil, errors.New("signing key: the passphrase does not open it")
+		}
 		if err != nil {
 			return nil, errors.New("signing key: not a readable PKCS#1 RSA key")
 		}

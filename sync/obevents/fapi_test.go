@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -123,6 +124,24 @@ func TestParseSigningKey(t *testing.T) {
 				t.Fatalf("the error quotes the key: %v", err)
 			}
 		})
+	}
+}
+
+// TestWrongPassphraseAlwaysSaysSo: legacy PEM encryption recognises a wrong passphrase only by
+// its padding, which about one wrong passphrase in 256 passes; the key that then comes out is
+// garbage, and the user must still hear that the passphrase is wrong, every time.
+func TestWrongPassphraseAlwaysSaysSo(t *testing.T) {
+	//lint:ignore SA1019 the legacy encrypted PEM openssl genrsa -aes256 writes, as users have it
+	enc, err := x509.EncryptPEMBlock(rand.Reader, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(tppKey), []byte("pass phrase"), x509.PEMCipherAES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encPEM := pem.EncodeToMemory(enc)
+	// 2,000 wrong passphrases: the padding lets one through with a probability of 99.96 %.
+	for i := range 2000 {
+		if _, err := ParseSigningKey(encPEM, fmt.Sprintf("wrong %d", i)); err == nil || !strings.Contains(err.Error(), "passphrase does not open it") {
+			t.Fatalf("passphrase %q: error %v", fmt.Sprintf("wrong %d", i), err)
+		}
 	}
 }
 
