@@ -176,11 +176,13 @@ func TestTwoDatabasesShareTheTokenLimit(t *testing.T) {
 					if d := at[2].Sub(at[0]); d < time.Minute || d > 2*time.Minute {
 						t.Errorf("the third token call came %v after the first", d)
 					}
-					if d := at[1].Sub(start); d != 0 {
+					// The second call waits at most for the call log's file lock (a few
+					// 25 ms pauses while another process writes it), never for the minute.
+					if d := at[1].Sub(start); d > 10*time.Second {
 						t.Errorf("the second token call waited %v", d)
 					}
 				} else if refused == 0 {
-					t.Errorf("token calls answered %v: per-database records kept Eloverblik's per-address limit, so the simulator does not enforce it", status)
+					t.Errorf("token calls at %v answered %v: per-database records kept Eloverblik's per-address limit, so the simulator does not enforce it", at, status)
 				}
 			})
 		})

@@ -139,18 +139,21 @@ type Request struct {
 
 // Server is a running simulator.
 type Server struct {
-	opts   Options
-	ln     net.Listener
-	srv    *http.Server
-	url    string
-	wg     sync.WaitGroup
-	key    []byte // HS256 key of the tokens it issues
-	mu     sync.Mutex
-	reqs   []Request
-	faults []Fault
-	data   map[string]time.Time // issued data token → expiry
-	calls  int                  // data calls so far, for UnavailableEvery
-	revoke bool
+	opts Options
+	ln   net.Listener
+	srv  *http.Server
+	url  string
+	wg   sync.WaitGroup
+	key  []byte // HS256 key of the tokens it issues
+	mu   sync.Mutex
+	reqs []Request
+	// counted is every call as it arrived, for the per-address limits (reqs holds a call
+	// only once it is answered).
+	counted []Request
+	faults  []Fault
+	data    map[string]time.Time // issued data token → expiry
+	calls   int                  // data calls so far, for UnavailableEvery
+	revoke  bool
 }
 
 // Start starts a simulator on addr (a loopback address such as "127.0.0.1:0") with pki's
@@ -360,9 +363,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string, now 
 	}
 	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
-	// 120 calls a minute per address in all, 2 token calls a minute per address.
+	// 120 calls a minute per address in all, 2 token calls a minute per address. A call is
+	// counted as it arrives, under the same lock as the count, so that calls arriving
+	// together cannot all slip under the limit (refused calls count too, as at Eloverblik).
 	recent, recentToken := 0, 0
-	for _, q := range s.reqs {
+	for _, q := range s.counted {
 		if q.Client == req.Client && now.Sub(q.At) < time.Minute {
 			recent++
 			if strings.EqualFold(q.Path, TokenPath) {
@@ -370,6 +375,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string, now 
 			}
 		}
 	}
+	s.counted = append(s.counted, *req)
 	s.mu.Unlock()
 	if recent >= CallsPerMinute {
 		return s.tooMany(a)
