@@ -21,10 +21,11 @@ import (
 //
 // A blob is a version byte, then the day's readings in order of start, each:
 //
-//	flags    1 byte (the readingFlag bits below)
+//	flags    1 byte: the flag bits below, and in the top three bits the value's form
 //	start    uvarint: seconds after the previous reading's start (the first: after the day's start)
 //	seconds  varint, only when it differs from the previous reading's (always for the first)
-//	value    varint when it is a whole number (flagWholeValue), else 8 bytes IEEE 754;
+//	value    form 0: 8 bytes IEEE 754; form f > 0: a varint m, the value being m / 10^(f-1)
+//	         exactly (so 123.456 is m = 123456, f = 4: three bytes instead of eight);
 //	         absent when the reading is missing
 //	quality  uvarint length and the bytes, only when it differs from the previous reading's
 //	cost     8 bytes IEEE 754, only when the reading has one
@@ -35,13 +36,35 @@ const readingDaysVersion = 1
 const daySeconds = 86400
 
 const (
-	flagMissing    = 1 << iota // no value
-	flagWholeValue             // the value is a whole number, written as a varint
-	flagSeconds                // the duration differs from the previous reading's
-	flagQuality                // the quality differs from the previous reading's
-	flagCost                   // has a cost
-	flagTOU                    // has a time-of-use tier
+	flagMissing = 1 << iota // no value
+	flagSeconds             // the duration differs from the previous reading's
+	flagQuality             // the quality differs from the previous reading's
+	flagCost                // has a cost
+	flagTOU                 // has a time-of-use tier
+
+	formShift = 5 // flags >> formShift is the value's form
 )
+
+// pow10 holds the divisors of the decimal value forms: form f divides by pow10[f-1]. With
+// three bits of form, every form is one of these.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6}
+
+// decimalForm returns the form in which v is written and, for a form above 0, the whole
+// number m with m / 10^(form-1) == v to the last bit. Meters count in whole units of some
+// power of ten, so almost every value has such a form; any other (and -0, NaN, ±Inf) is
+// written as its eight bytes.
+func decimalForm(v float64) (form byte, m int64) {
+	if v == 0 && math.Signbit(v) {
+		return 0, 0
+	}
+	for k, p := range pow10 {
+		w := math.Round(v * p)
+		if math.Abs(w) < maxWhole && w/p == v {
+			return byte(k + 1), int64(w)
+		}
+	}
+	return 0, 0
+}
 
 // dayOf is the UTC day (days since 1970-01-01) that a reading starting at start belongs to.
 func dayOf(start int64) int64 {
@@ -63,13 +86,13 @@ func appendReadingDay(b []byte, day int64, rs []Reading) []byte {
 	prevStart, prevSeconds, prevQuality := day*daySeconds, int64(0), ""
 	for i := range rs {
 		r := &rs[i]
-		var flags byte
-		whole := false
+		var flags, form byte
+		var m int64
 		if r.Missing {
 			flags |= flagMissing
-		} else if r.Value == math.Trunc(r.Value) && math.Abs(r.Value) < maxWhole && !(r.Value == 0 && math.Signbit(r.Value)) {
-			flags |= flagWholeValue
-			whole = true
+		} else {
+			form, m = decimalForm(r.Value)
+			flags |= form << formShift
 		}
 		if i == 0 || r.Seconds != prevSeconds {
 			flags |= flagSeconds
@@ -89,8 +112,8 @@ func appendReadingDay(b []byte, day int64, rs []Reading) []byte {
 			b = binary.AppendVarint(b, r.Seconds)
 		}
 		switch {
-		case whole:
-			b = binary.AppendVarint(b, int64(r.Value))
+		case form > 0:
+			b = binary.AppendVarint(b, m)
 		case !r.Missing:
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.Value))
 		}
@@ -142,15 +165,16 @@ func decodeReadingDay(rs []Reading, day int64, b []byte) ([]Reading, error) {
 		} else if first {
 			return rs, fmt.Errorf("%w: duration", errCorruptDay)
 		}
+		form := flags >> formShift
 		switch {
 		case flags&flagMissing != 0:
 			r.Missing = true
-		case flags&flagWholeValue != 0:
-			v, n := binary.Varint(b)
+		case form > 0:
+			m, n := binary.Varint(b)
 			if n <= 0 {
 				return rs, fmt.Errorf("%w: value", errCorruptDay)
 			}
-			r.Value, b = float64(v), b[n:]
+			r.Value, b = float64(m)/pow10[form-1], b[n:]
 		default:
 			if len(b) < 8 {
 				return rs, fmt.Errorf("%w: value", errCorruptDay)

@@ -36,6 +36,11 @@ func TestReadingDayRoundTrip(t *testing.T) {
 			{Start: d0 + 9, Seconds: 60, Value: 2, Quality: "8", Cost: 0.25, HasCost: true},
 			{Start: d0 + 10, Seconds: 60, Value: 2, Quality: "", Cost: 0, HasCost: true},
 			{Start: d0 + 11, Seconds: -1, Value: 2, TOU: -3, HasTOU: true},
+			{Start: d0 + 12, Seconds: 60, Value: 123.456},
+			{Start: d0 + 13, Seconds: 60, Value: 0.1 + 0.2},
+			{Start: d0 + 14, Seconds: 60, Value: -0.000001},
+			{Start: d0 + 15, Seconds: 60, Value: math.NaN()},
+			{Start: d0 + 16, Seconds: 60, Value: 1.0 / 3},
 			{Start: d0 + daySeconds - 1, Seconds: 2_678_400, Value: 123456.789},
 		}},
 		{"before 1970", []Reading{{Start: -daySeconds, Seconds: 900, Value: 1}, {Start: -1, Seconds: 1, Value: 2}}},
@@ -87,7 +92,7 @@ func TestDecodeReadingDayRefusesDamage(t *testing.T) {
 		"truncated":       good[:len(good)-3],
 		"start past day":  {readingDaysVersion, flagSeconds, 0x80, 0xa3, 0x05, 2},
 		"no duration":     {readingDaysVersion, 0, 0, 2},
-		"same start":      append(appendReadingDay(nil, 20454, []Reading{{Start: d0, Seconds: 1, Value: 1}}), flagWholeValue, 0, 2),
+		"same start":      append(appendReadingDay(nil, 20454, []Reading{{Start: d0, Seconds: 1, Value: 1}}), 1<<formShift, 0, 2),
 	}
 	for name, blob := range cases {
 		if _, err := decodeReadingDay(nil, 20454, blob); !errors.Is(err, errCorruptDay) {
