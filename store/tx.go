@@ -212,6 +212,18 @@ func (t *Tx) queryRow(query string, args ...any) *sql.Row {
 	return st.QueryRowContext(t.ctx, args...)
 }
 
+// scanRow runs a query expected to return one row and scans it into dest, all under the lock,
+// so that a statement of the other goroutine (the archive's) never runs while the row is open.
+func (t *Tx) scanRow(query string, args []any, dest ...any) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, err := t.stmtLocked(query)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(t.ctx, args...).Scan(dest...)
+}
+
 func (t *Tx) now() int64 { return t.s.Now().Unix() }
 
 func marshalAttrs(m map[string]string) string {
@@ -304,7 +316,7 @@ type readingDayScratch struct {
 // putReadingDay merges add, readings of UTC day day, into the day's stored readings.
 func (t *Tx) putReadingDay(seriesID, day int64, add []Reading) error {
 	var blob []byte
-	err := t.queryRow(`SELECT data FROM reading_days WHERE series_id = ? AND day = ?`, seriesID, day).Scan(&blob)
+	err := t.scanRow(`SELECT data FROM reading_days WHERE series_id = ? AND day = ?`, []any{seriesID, day}, &blob)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		t.days.stored = t.days.stored[:0]
