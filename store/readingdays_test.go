@@ -224,13 +224,25 @@ func TestMigrationPacksOldReadings(t *testing.T) {
 		_, err := st.db.ExecContext(ctx, `INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)`, seriesID, r.Start, r.Seconds, value, quality, cost, tou)
 		must(t, err)
 	}
+	// A second series with 50,000 readings, so that the old table is most of the file.
+	_, err = st.db.ExecContext(ctx, `INSERT INTO series (meter_id, key, updated) SELECT meter_id, 'bulk', 0 FROM series WHERE id = ?`, seriesID)
+	must(t, err)
+	_, err = st.db.ExecContext(ctx, `WITH RECURSIVE x(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM x WHERE i < 49999)
+		INSERT INTO readings SELECT (SELECT id FROM series WHERE key = 'bulk'), 1700000000 + i * 900, 900, i * 0.001, '17', NULL, NULL FROM x`)
+	must(t, err)
 	must(t, st.Close())
 
 	st, err = Open(ctx, path)
 	must(t, err)
 	defer st.Close()
+	// The pages the old table freed went back to the file system.
+	var free, pages int64
+	must(t, st.db.QueryRowContext(ctx, `SELECT (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_count FROM pragma_page_count)`).Scan(&free, &pages))
+	if free*4 >= pages {
+		t.Errorf("%d of %d pages free after the migration: not compacted", free, pages)
+	}
 	var got []Reading
-	must(t, st.ExportBySeries(ctx, ExportFilter{}, func(ExportSeries) error { return nil }, func(r *Reading) error {
+	must(t, st.ExportBySeries(ctx, ExportFilter{Series: []string{"s1"}}, func(ExportSeries) error { return nil }, func(r *Reading) error {
 		got = append(got, *r)
 		return nil
 	}))
@@ -244,8 +256,13 @@ func TestMigrationPacksOldReadings(t *testing.T) {
 	}
 	var days int
 	must(t, st.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM reading_days`).Scan(&days))
-	if days != 3 {
-		t.Errorf("%d days, want 3 (1969-12-31, 2025-12-31, 2026-01-01)", days)
+	if days != 3+522 {
+		t.Errorf("%d days, want 3 of s1 (1969-12-31, 2025-12-31, 2026-01-01) and 522 of the bulk series", days)
+	}
+	stats, err := st.StatsOf(ctx, seriesID+1)
+	must(t, err)
+	if stats.Count != 50000 || stats.First != 1700000000 || stats.Last != 1700000000+49999*900 {
+		t.Errorf("bulk series after the migration: %+v", stats)
 	}
 }
 
