@@ -124,12 +124,12 @@ func sumResolution(res string) string {
 
 // listedRequest is what the chart of the listed meters is computed from.
 type listedRequest struct {
-	meters     []store.Meter
-	titles     []string // parallel to meters
-	mode       string   // MetersSum, MetersGrouped or MetersStacked
+	meters []store.Meter
+	titles []string // parallel to meters
+	mode   string   // MetersSum, MetersGrouped or MetersStacked
 	// listed is how many meters the search lists, when meters holds only the first maxSummed
 	// of them (0: as many as meters).
-	listed int
+	listed     int
 	rng, res   string
 	offset     int
 	energyUnit string
