@@ -124,16 +124,16 @@ func sumResolution(res string) string {
 
 // listedRequest is what the chart of the listed meters is computed from.
 type listedRequest struct {
-	meters []store.Meter
-	titles []string // parallel to meters
-	mode   string   // MetersSum, MetersGrouped or MetersStacked
-	// listed is how many meters the search lists, when meters holds only the first maxSummed
-	// of them (0: as many as meters).
-	listed     int
+	meters     []store.Meter
+	titles     []string // parallel to meters
+	mode       string   // MetersSum, MetersGrouped or MetersStacked
 	rng, res   string
 	offset     int
 	energyUnit string
 	loc        *time.Location
+	// listed is how many meters the search lists, when meters holds only the first maxSummed
+	// of them (0: as many as meters).
+	listed int
 }
 
 // sumData is what the chart of the listed meters draws and says.
