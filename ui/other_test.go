@@ -459,7 +459,8 @@ func TestSideBySideOtherCap(t *testing.T) {
 		if other == nil || len(other.Values) != 1 || math.Abs(other.Values[0]-33*float64(maxSummed-(maxSideBySide-1))) > 1e-6 {
 			t.Fatalf("no %s summing the meters up to the cap: %+v", want, other)
 		}
-		if c := fmt.Sprintf("The first 500 of 502 listed are charted, 494 of them in Other; narrow the search for the rest."); !strings.Contains(d.caption, c) {
+		if c := fmt.Sprintf("The first %d of %d listed are charted, %d of them in Other; narrow the search for the rest.",
+			maxSummed, maxSummed+2, maxSummed-(maxSideBySide-1)); !strings.Contains(d.caption, c) {
 			t.Errorf("caption %q, want %q", d.caption, c)
 		}
 	}
