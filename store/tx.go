@@ -285,7 +285,7 @@ func (t *Tx) UpsertSeries(sr *Series) error {
 
 // PutReadings upserts readings of one series: a reading with the same start replaces the
 // stored one (corrections win; within rs, the later one wins). Each UTC day the readings
-// touch is read, merged and written back whole (see readingdays.go).
+// touch is read, merged and written back whole (see store/internal/dayblob).
 func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 	if err := t.maybeCommitBatch(); err != nil {
 		return err
