@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 )
 
 // PollRequest is the body of POST /events (OBEventPolling1, RFC 8936 §2.4).
@@ -69,9 +70,11 @@ func DecodePollResponse(raw []byte) (PollResponse, error) {
 
 // plainString returns the text of a JSON string that has no escapes, such as a compact JWS,
 // without decoding it a second time; raw comes from a decoder that has checked it is valid
-// JSON. ok is false for anything else, which the caller decodes in full.
+// JSON. ok is false for anything else, which the caller decodes in full: also for a string
+// that is not valid UTF-8, whose bad bytes encoding/json replaces with U+FFFD.
 func plainString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw[1:len(raw)-1], '\\') >= 0 {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw[1:len(raw)-1], '\\') >= 0 ||
+		!utf8.Valid(raw[1:len(raw)-1]) {
 		return "", false
 	}
 	return string(raw[1 : len(raw)-1]), true
