@@ -16,8 +16,9 @@ import (
 // is left to encoding/json, so both readings give the same SET and the same rejection
 // (TestClaimsFastMatchesSlow, FuzzClaimsFastMatchesSlow).
 
-// fastClaims lets tests compare the two readings; it is never changed outside them.
-var fastClaims = true
+// onePass lets tests compare the one-pass readings (claims, poll answers) with encoding/json's;
+// it is never changed outside them.
+var onePass = true
 
 // member is one member of a JSON object: its name and its value's bytes.
 type member struct {
@@ -210,7 +211,7 @@ var claimNames = []string{"iss", "iat", "jti", "aud", "sub", "txn", "toe", "even
 // claimsFast reads the claims as json.Unmarshal into rawClaims would, in one pass; ok is false
 // when it is not sure to (see the top of this file) and the caller must decode them so.
 func claimsFast(payload []byte, rc *rawClaims) (ok bool) {
-	if !fastClaims || !json.Valid(payload) {
+	if !onePass || !json.Valid(payload) {
 		return false
 	}
 	var buf [12]member
@@ -230,7 +231,7 @@ func claimsFast(payload []byte, rc *rawClaims) (ok bool) {
 // would, keeping the token's order; ok is false when it is not sure to (a type given twice,
 // an escaped name).
 func eventsFast(raw []byte) (events map[string]json.RawMessage, order []string, ok bool) {
-	if !fastClaims {
+	if !onePass {
 		return nil, nil, false
 	}
 	var buf [4]member
@@ -261,7 +262,7 @@ var (
 // found is whether the event has a subject object; set's RID, RTY, Links and Subject are set
 // when it has. ok is false when it is not sure to read it the same way, and nothing is set.
 func subjectFast(event []byte, set *SET) (found, ok bool) {
-	if !fastClaims {
+	if !onePass {
 		return false, false
 	}
 	if len(event) == 0 || event[0] != '{' {

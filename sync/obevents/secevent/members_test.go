@@ -12,8 +12,8 @@ import (
 // claimsBothWays decodes payload with the one-pass reading and with encoding/json alone.
 func claimsBothWays(payload []byte) (fast, slow SET, fastRej, slowRej *Rejection) {
 	fastRej = decodeClaims(payload, &fast)
-	fastClaims = false
-	defer func() { fastClaims = true }()
+	onePass = false
+	defer func() { onePass = true }()
 	slowRej = decodeClaims(payload, &slow)
 	return fast, slow, fastRej, slowRej
 }

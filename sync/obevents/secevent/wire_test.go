@@ -24,11 +24,20 @@ func TestDecodePollResponse(t *testing.T) {
 			PollResponse{Sets: map[string]string{"j1": "a.b.c", "j2": `{"x":1}`}, MoreAvailable: true}, false},
 		{"moreAvailable not a boolean", `{"sets":{},"moreAvailable":"yes"}`, PollResponse{Sets: map[string]string{}}, true},
 		{"not an object", `[1]`, PollResponse{Sets: map[string]string{}}, true},
+		{"a key twice", `{"sets":{"j1":"a.b.c","j1":"d.e.f"}}`, PollResponse{Sets: map[string]string{"j1": "d.e.f"}}, false},
+		{"a name in another case", `{"sets":{"j1":"a.b.c"},"MoreAvailable":true}`,
+			PollResponse{Sets: map[string]string{"j1": "a.b.c"}, MoreAvailable: true}, false},
+		{"white space", " {\n \"moreAvailable\" : true ,\t\"sets\" : { \"j1\" : \"a.b.c\" } }\n",
+			PollResponse{Sets: map[string]string{"j1": "a.b.c"}, MoreAvailable: true}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := DecodePollResponse([]byte(tt.body))
-			if (err != nil) != tt.err || !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("got %+v, %v; want %+v, error %v", got, err, tt.want, tt.err)
+			for _, one := range []bool{true, false} {
+				onePass = one
+				got, err := DecodePollResponse([]byte(tt.body))
+				onePass = true
+				if (err != nil) != tt.err || !reflect.DeepEqual(got, tt.want) {
+					t.Fatalf("one pass %v: got %+v, %v; want %+v, error %v", one, got, err, tt.want, tt.err)
+				}
 			}
 		})
 	}
