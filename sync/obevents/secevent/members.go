@@ -349,3 +349,79 @@ func jsonString(raw []byte) string {
 	_ = json.Unmarshal(raw, &s)
 	return s
 }
+
+// objectFast reads a JSON object as decodeObject's json.Decoder (with UseNumber) would, a
+// token's header: one validity check, then one walk. ok is false when it is not sure to
+// (an escaped name, a name given twice at the top, which decodeObject refuses), and for
+// anything that is not one valid JSON object; the caller then decodes it (and says what is
+// wrong).
+func objectFast(b []byte) (map[string]any, bool) {
+	if !onePass || !json.Valid(b) {
+		return nil, false
+	}
+	var buf [12]member
+	ms, ok := objectMembers(b, buf[:0])
+	if !ok {
+		return nil, false
+	}
+	m := make(map[string]any, len(ms))
+	for _, mb := range ms {
+		if _, twice := m[mb.name]; twice {
+			return nil, false
+		}
+		v, ok := anyValue(mb.value)
+		if !ok {
+			return nil, false
+		}
+		m[mb.name] = v
+	}
+	return m, true
+}
+
+// anyValue returns the valid JSON value raw as encoding/json decodes it into an any with
+// UseNumber: string, json.Number, bool, nil, []any or map[string]any (a later member of the
+// same name replacing an earlier one). ok is false for a string or name with an escape or
+// that is not valid UTF-8.
+func anyValue(raw []byte) (any, bool) {
+	switch raw[0] {
+	case '"':
+		s, ok := plainString(raw)
+		return s, ok
+	case 't':
+		return true, true
+	case 'f':
+		return false, true
+	case 'n':
+		return nil, true
+	case '[':
+		elems, ok := arrayElements(raw, nil)
+		if !ok {
+			return nil, false
+		}
+		out := make([]any, 0, len(elems))
+		for _, e := range elems {
+			v, ok := anyValue(e)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, v)
+		}
+		return out, true
+	case '{':
+		ms, ok := objectMembers(raw, nil)
+		if !ok {
+			return nil, false
+		}
+		out := make(map[string]any, len(ms))
+		for _, mb := range ms {
+			v, ok := anyValue(mb.value)
+			if !ok {
+				return nil, false
+			}
+			out[mb.name] = v
+		}
+		return out, true
+	default:
+		return json.Number(raw), true
+	}
+}

@@ -2,6 +2,7 @@ package secevent
 
 import (
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -135,4 +136,56 @@ func TestClaimsFastTaken(t *testing.T) {
 	if claimsFast([]byte(claimsCases[4]), &rc) {
 		t.Fatal("an escaped name was read in one pass")
 	}
+}
+
+// headerCases are token headers where the one-pass reading must take care or give up.
+var headerCases = []string{
+	`{"alg":"PS256","kid":"k1","typ":"secevent+jwt","http://openbanking.org.uk/iat":1767225600,"http://openbanking.org.uk/iss":"0015800001ZEZ1AAN","http://openbanking.org.uk/tan":"openbanking.org.uk","crit":["http://openbanking.org.uk/iat","http://openbanking.org.uk/iss","http://openbanking.org.uk/tan"]}`,
+	` {"alg":"ES256","b64":false,"x":null,"n":-1.5e3,"o":{"a":1,"a":[true,{}]},"e":[]} `,
+	`{"alg":"PS256","alg":"none"}`,
+	`{"alg":"PS256","\u0061lg":"none"}`,
+	`{"alg":"PS\u0032256"}`,
+	`{"alg":"PS256"} {"kid":"k"}`,
+	`{"alg":"PS256"}]`,
+	`{"alg":"PS256"`,
+	`[]`,
+	`null`,
+	`{}`,
+	"{\"alg\":\"\xff\"}",
+}
+
+// decodeBothWays decodes a header with the one-pass reading and with encoding/json alone.
+func decodeBothWays(b []byte) (fast, slow map[string]any, fastErr, slowErr error) {
+	fast, fastErr = decodeObject(b)
+	onePass = false
+	defer func() { onePass = true }()
+	slow, slowErr = decodeObject(b)
+	return fast, slow, fastErr, slowErr
+}
+
+// TestHeaderFastMatchesSlow: a token header read in one pass is what json.Decoder (with
+// UseNumber) gives, errors alike; a usual Open Banking header is read in one pass.
+func TestHeaderFastMatchesSlow(t *testing.T) {
+	for _, c := range headerCases {
+		fast, slow, fastErr, slowErr := decodeBothWays([]byte(c))
+		if !reflect.DeepEqual(fast, slow) || fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+			t.Errorf("%s: %v (%v); encoding/json alone %v (%v)", c, fast, fastErr, slow, slowErr)
+		}
+	}
+	if _, ok := objectFast([]byte(headerCases[0])); !ok {
+		t.Error("a usual header was left to encoding/json")
+	}
+}
+
+// FuzzHeaderFastMatchesSlow: for any header the two readings agree.
+func FuzzHeaderFastMatchesSlow(f *testing.F) {
+	for _, c := range headerCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, slow, fastErr, slowErr := decodeBothWays(b)
+		if !reflect.DeepEqual(fast, slow) || fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+			t.Fatalf("%q: %v (%v); encoding/json alone %v (%v)", b, fast, fastErr, slow, slowErr)
+		}
+	})
 }

@@ -349,6 +349,9 @@ func checkKey(k PublicKey, alg string) *Rejection {
 
 // decodeObject decodes a JSON object with numbers kept as json.Number.
 func decodeObject(b []byte) (map[string]any, error) {
+	if m, ok := objectFast(b); ok {
+		return m, nil
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	var m map[string]any

@@ -85,44 +85,143 @@ func plainString(raw []byte) (string, bool) {
 	return string(raw[1 : len(raw)-1]), true
 }
 
-// The member names of PollResponse.
-var pollNames = []string{"sets", "moreAvailable"}
-
-// pollFast reads a poll answer as DecodePollResponse's decoding into strings would, without
-// decoding each token a second time: ok is false for anything but an object of an object of
-// strings without escapes and a boolean (or null) moreAvailable, which the caller decodes.
+// pollFast reads a poll answer as DecodePollResponse's decoding into strings would, in one
+// pass over its bytes (a whole answer is ten or more tokens of more than a kilobyte each,
+// and json.Valid alone cost as much as encoding/json's decoding). It reads only the usual
+// answer, checking its syntax as it goes: an object whose members are sets (an object whose
+// values are strings without escapes, or null) and moreAvailable (true, false or null), each
+// at most once, with names and keys without escapes. ok is false for anything else, which the
+// caller decodes with encoding/json (which then also says what is wrong).
 func pollFast(raw []byte) (out PollResponse, ok bool) {
-	if !onePass || !json.Valid(raw) {
+	if !onePass {
 		return out, false
 	}
-	var buf [4]member
-	ms, ok := objectMembers(raw, buf[:0])
-	var v [2][]byte
-	if !ok || !fields(ms, pollNames, v[:]) {
+	p := pollParser{b: raw}
+	if !p.byte('{') {
 		return out, false
 	}
-	switch string(v[1]) {
-	case "", "null", "false":
-	case "true":
-		out.MoreAvailable = true
-	default:
-		return out, false
-	}
-	if len(v[0]) == 0 || string(v[0]) == "null" {
-		out.Sets = map[string]string{}
-		return out, true
-	}
-	sets, ok := objectMembers(v[0], nil)
-	if !ok {
-		return out, false
-	}
-	out.Sets = make(map[string]string, len(sets))
-	for _, m := range sets {
-		tok, plain := plainString(m.value)
-		if !plain {
+	var haveSets, haveMore bool
+	for more := !p.byte('}'); more; {
+		name, ok := p.str()
+		if !ok || !p.byte(':') {
 			return out, false
 		}
-		out.Sets[m.name] = tok
+		switch name {
+		case "sets":
+			if haveSets {
+				return out, false
+			}
+			haveSets = true
+			if out.Sets, ok = p.sets(); !ok {
+				return out, false
+			}
+		case "moreAvailable":
+			if haveMore {
+				return out, false
+			}
+			haveMore = true
+			switch {
+			case p.literal("true"):
+				out.MoreAvailable = true
+			case p.literal("false"), p.literal("null"):
+			default:
+				return out, false
+			}
+		default:
+			return out, false
+		}
+		if more = p.byte(','); !more && !p.byte('}') {
+			return out, false
+		}
+	}
+	if p.skip(); p.i != len(p.b) {
+		return out, false
+	}
+	if out.Sets == nil {
+		out.Sets = map[string]string{}
 	}
 	return out, true
+}
+
+// pollParser reads the few shapes of JSON pollFast accepts, checking their syntax.
+type pollParser struct {
+	b []byte
+	i int
+}
+
+// skip passes white space.
+func (p *pollParser) skip() { p.i = skipSpace(p.b, p.i) }
+
+// byte reads c after white space, if it is next.
+func (p *pollParser) byte(c byte) bool {
+	p.skip()
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// literal reads the literal lit after white space, if it is next and ends there.
+func (p *pollParser) literal(lit string) bool {
+	p.skip()
+	end := p.i + len(lit)
+	if end > len(p.b) || string(p.b[p.i:end]) != lit {
+		return false
+	}
+	if end < len(p.b) && !isSpace(p.b[end]) && p.b[end] != ',' && p.b[end] != '}' && p.b[end] != ']' {
+		return false
+	}
+	p.i = end
+	return true
+}
+
+// str reads a string without escapes or control characters, in valid UTF-8, after white
+// space.
+func (p *pollParser) str() (string, bool) {
+	p.skip()
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return "", false
+	}
+	start := p.i + 1
+	for j := start; j < len(p.b); j++ {
+		switch c := p.b[j]; {
+		case c == '"':
+			if !utf8.Valid(p.b[start:j]) {
+				return "", false
+			}
+			p.i = j + 1
+			return string(p.b[start:j]), true
+		case c == '\\' || c < 0x20:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// sets reads the value of sets: null, or an object of strings (a later key replacing an
+// earlier one, as encoding/json does).
+func (p *pollParser) sets() (map[string]string, bool) {
+	if p.literal("null") {
+		return nil, true
+	}
+	if !p.byte('{') {
+		return nil, false
+	}
+	sets := make(map[string]string, 16)
+	for more := !p.byte('}'); more; {
+		k, ok := p.str()
+		if !ok || !p.byte(':') {
+			return nil, false
+		}
+		v, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		sets[k] = v
+		if more = p.byte(','); !more && !p.byte('}') {
+			return nil, false
+		}
+	}
+	return sets, true
 }

@@ -56,3 +56,11 @@ func TestMemberCount(t *testing.T) {
 		}
 	}
 }
+
+// TestPollFastTaken: a usual answer is read in one pass, not left to encoding/json.
+func TestPollFastTaken(t *testing.T) {
+	got, ok := pollFast([]byte(" {\"sets\": {\"j1\": \"a.b.c\", \"j2\": \"d.e.f\"}, \"moreAvailable\": true}\n"))
+	if !ok || !got.MoreAvailable || len(got.Sets) != 2 || got.Sets["j2"] != "d.e.f" {
+		t.Fatalf("%+v, %v", got, ok)
+	}
+}
