@@ -6,7 +6,8 @@ scripts/bench-import.sh beside `custody import` on the same generated file. It d
 import needs and nothing more: stream the Atom feed with iterparse (clearing elements, so
 memory stays flat), link each IntervalBlock to its MeterReading and that to its ReadingType by
 their hrefs, apply the ReadingType's powerOfTenMultiplier, and upsert every reading into the
-same readings table Custody uses (WITHOUT ROWID, keyed by series and start) with executemany,
+readings table Custody used until session 4 (WITHOUT ROWID, keyed by series and start; Custody
+now packs a day's readings into one row) with executemany,
 in one transaction. Readings whose ReadingType comes later wait in memory.
 
 Usage: bench-import-python.py FEED.xml DB.sqlite

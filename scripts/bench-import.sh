@@ -5,8 +5,8 @@
 #      fifteen-minute readings = 700,800 readings, 192 MB), into a new database;
 #   2. the same feed through scripts/bench-import-python.py (ElementTree + sqlite3), the
 #      script a user would otherwise write;
-#   3. modernc SQLite's own multi-row INSERT ceiling on Custody's schema, for the same
-#      readings (`espibench ceiling`);
+#   3. modernc SQLite's own multi-row INSERT ceiling for the same readings, one row each, in
+#      the table Custody used until it packed a day's readings into one row (`espibench ceiling`);
 #   4. `custody import` of the same readings with the ReadingType after every IntervalBlock
 #      (the worst case for memory), for its peak RSS.
 #

@@ -87,7 +87,7 @@ func TestArchiveWriterBesideBatchedWrites(t *testing.T) {
 	}
 	var n int
 	var sha string
-	if err := st.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM readings), sha256 FROM payloads WHERE id = ?`, p.ID).Scan(&n, &sha); err != nil || n != 200 || sha != "abc" {
+	if err := st.db.QueryRowContext(ctx, `SELECT (SELECT SUM(n) FROM reading_days), sha256 FROM payloads WHERE id = ?`, p.ID).Scan(&n, &sha); err != nil || n != 200 || sha != "abc" {
 		t.Fatalf("%d readings, sha %q, %v", n, sha, err)
 	}
 }

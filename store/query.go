@@ -67,16 +67,82 @@ type SeriesStats struct {
 // StatsOf summarises the readings of a series.
 func (s *Store) StatsOf(ctx context.Context, seriesID int64) (SeriesStats, error) {
 	var st SeriesStats
-	var first, last, lastEnd sql.NullInt64
-	var sum, cost sql.NullFloat64
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(*) - COUNT(value), SUM(value), MIN(start), MAX(start), MAX(start + seconds),
-			SUM(cost), COUNT(cost) FROM readings WHERE series_id = ?`, seriesID).
-		Scan(&st.Count, &st.Missing, &sum, &first, &last, &lastEnd, &cost, &st.CostCount)
+	var sum, cost kbnSum
+	err := s.eachReading(ctx, seriesID, minStart, maxStart, func(r *Reading) error {
+		if st.Count == 0 {
+			st.First, st.LastEnd = r.Start, r.Start+r.Seconds
+		}
+		st.Count++
+		st.Last = r.Start
+		st.LastEnd = max(st.LastEnd, r.Start+r.Seconds)
+		if r.Missing {
+			st.Missing++
+		} else {
+			sum.add(r.Value)
+		}
+		if r.HasCost {
+			st.CostCount++
+			cost.add(r.Cost)
+		}
+		return nil
+	})
 	if err != nil {
-		return st, fmt.Errorf("stats of series %d: %w", seriesID, err)
+		return SeriesStats{}, fmt.Errorf("stats of series %d: %w", seriesID, err)
 	}
-	st.Sum, st.First, st.Last, st.LastEnd, st.CostSum = sum.Float64, first.Int64, last.Int64, lastEnd.Int64, cost.Float64
+	st.Sum, st.CostSum = sum.value(), cost.value()
 	return st, nil
+}
+
+// minStart and maxStart bound every reading's start: a range from one to the other is all of
+// a series.
+const (
+	minStart = -(1 << 62)
+	maxStart = 1<<62 - 1
+)
+
+// eachReading calls fn for each reading of series seriesID whose start lies in [from, to),
+// in order of start. The reading passed is reused for the next one.
+func (s *Store) eachReading(ctx context.Context, seriesID, from, to int64, fn func(*Reading) error) error {
+	if from >= to {
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, readingDaysQuery, seriesID, dayOf(from), dayOf(to-1))
+	if err != nil {
+		return err
+	}
+	return scanReadingDays(rows, seriesID, from, to, fn)
+}
+
+// readingDaysQuery selects a series' packed days from one day to another, both included.
+const readingDaysQuery = `SELECT day, data FROM reading_days WHERE series_id = ? AND day >= ? AND day <= ? ORDER BY day`
+
+// scanReadingDays decodes the rows of readingDaysQuery and calls fn for each reading whose
+// start lies in [from, to). It closes rows.
+func scanReadingDays(rows *sql.Rows, seriesID, from, to int64, fn func(*Reading) error) error {
+	defer rows.Close()
+	var (
+		day  int64
+		blob sql.RawBytes
+		rs   []Reading
+		err  error
+	)
+	for rows.Next() {
+		if err := rows.Scan(&day, &blob); err != nil {
+			return err
+		}
+		if rs, err = decodeReadingDay(rs[:0], day, blob); err != nil {
+			return fmt.Errorf("series %d, day %d: %w", seriesID, day, err)
+		}
+		for i := range rs {
+			if rs[i].Start < from || rs[i].Start >= to {
+				continue
+			}
+			if err := fn(&rs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return rows.Err()
 }
 
 // Counts is how much the store holds.
@@ -89,7 +155,7 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
 	err := s.db.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM sources), (SELECT COUNT(*) FROM meters), (SELECT COUNT(*) FROM series),
-		(SELECT COUNT(*) FROM readings), (SELECT COUNT(*) FROM usage_summaries), (SELECT COUNT(*) FROM events),
+		(SELECT COALESCE(SUM(n), 0) FROM reading_days), (SELECT COUNT(*) FROM usage_summaries), (SELECT COUNT(*) FROM events),
 		(SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM payloads), (SELECT COUNT(*) FROM pending_acks)`).
 		Scan(&c.Sources, &c.Meters, &c.Series, &c.Readings, &c.Summaries, &c.Events, &c.Messages, &c.Payloads, &c.PendingAcks)
 	if err != nil {
@@ -101,21 +167,17 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 // ReadingRange returns the readings of a series whose start lies in [from, to), in order, as
 // parallel slices ready for a chart. Missing readings are left out.
 func (s *Store) ReadingRange(ctx context.Context, seriesID, from, to int64) (starts []int64, values []float64, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT start, value FROM readings WHERE series_id = ? AND start >= ? AND start < ? AND value IS NOT NULL ORDER BY start`, seriesID, from, to)
+	err = s.eachReading(ctx, seriesID, from, to, func(r *Reading) error {
+		if !r.Missing {
+			starts = append(starts, r.Start)
+			values = append(values, r.Value)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("readings of series %d: %w", seriesID, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var t int64
-		var v float64
-		if err := rows.Scan(&t, &v); err != nil {
-			return nil, nil, fmt.Errorf("readings of series %d: %w", seriesID, err)
-		}
-		starts = append(starts, t)
-		values = append(values, v)
-	}
-	return starts, values, rows.Err()
+	return starts, values, nil
 }
 
 // ExportFilter selects readings to export.
@@ -170,11 +232,11 @@ func (s *Store) ExportReadings(ctx context.Context, f ExportFilter, fn func(Expo
 func (s *Store) ExportBySeries(ctx context.Context, f ExportFilter, onSeries func(ExportSeries) error, onReading func(*Reading) error) error {
 	to := f.To
 	if to == 0 {
-		to = 1<<62 - 1
+		to = maxStart
 	}
 	from := f.From
 	if from == 0 {
-		from = -(1 << 62)
+		from = minStart
 	}
 	type seriesRow struct {
 		id int64
@@ -199,8 +261,7 @@ func (s *Store) ExportBySeries(ctx context.Context, f ExportFilter, onSeries fun
 		return fmt.Errorf("export: %w", err)
 	}
 	defer conn.Close()
-	stmt, err := conn.PrepareContext(ctx, `SELECT start, seconds, value, quality, cost, tou
-		FROM readings WHERE series_id = ? AND start >= ? AND start < ? ORDER BY start`)
+	stmt, err := conn.PrepareContext(ctx, readingDaysQuery)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
@@ -216,36 +277,30 @@ func (s *Store) ExportBySeries(ctx context.Context, f ExportFilter, onSeries fun
 // exportSeries streams one series' readings; announce is called before the first one, so a
 // series with no reading in the period is left out.
 func (s *Store) exportSeries(ctx context.Context, stmt *sql.Stmt, id, from, to int64, announce func() error, onReading func(*Reading) error) error {
-	rows, err := stmt.QueryContext(ctx, id, from, to)
+	if from >= to {
+		return nil
+	}
+	rows, err := stmt.QueryContext(ctx, id, dayOf(from), dayOf(to-1))
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	defer rows.Close()
-	var (
-		r       Reading
-		value   sql.NullFloat64
-		quality sql.NullString
-		cost    sql.NullFloat64
-		tou     sql.NullInt64
-		first   = true
-	)
-	for rows.Next() {
-		if err := rows.Scan(&r.Start, &r.Seconds, &value, &quality, &cost, &tou); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
+	// What the callbacks return goes back as it is; only reading the store gets "export:".
+	first, cbErr := true, error(nil)
+	err = scanReadingDays(rows, id, from, to, func(r *Reading) error {
 		if first {
-			if err := announce(); err != nil {
-				return err
+			if cbErr = announce(); cbErr != nil {
+				return cbErr
 			}
 			first = false
 		}
-		r.Value, r.Missing = value.Float64, !value.Valid
-		r.Quality = quality.String
-		r.Cost, r.HasCost = cost.Float64, cost.Valid
-		r.TOU, r.HasTOU = tou.Int64, tou.Valid
-		if err := onReading(&r); err != nil {
-			return err
-		}
+		cbErr = onReading(r)
+		return cbErr
+	})
+	switch {
+	case cbErr != nil:
+		return cbErr
+	case err != nil:
+		return fmt.Errorf("export: %w", err)
 	}
-	return rows.Err()
+	return nil
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +31,8 @@ type Tx struct {
 	// long import does not keep other writers out (see Batched).
 	batch   time.Duration
 	started time.Time
+
+	days readingDayScratch // PutReadings' buffers
 }
 
 // Begin starts a write transaction. It takes SQLite's write lock at once and waits for it, up
@@ -210,6 +212,18 @@ func (t *Tx) queryRow(query string, args ...any) *sql.Row {
 	return st.QueryRowContext(t.ctx, args...)
 }
 
+// scanRow runs a query expected to return one row and scans it into dest, all under the lock,
+// so that a statement of the other goroutine (the archive's) never runs while the row is open.
+func (t *Tx) scanRow(query string, args []any, dest ...any) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, err := t.stmtLocked(query)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(t.ctx, args...).Scan(dest...)
+}
+
 func (t *Tx) now() int64 { return t.s.Now().Unix() }
 
 func marshalAttrs(m map[string]string) string {
@@ -267,155 +281,58 @@ func (t *Tx) UpsertSeries(sr *Series) error {
 	return nil
 }
 
-const upsertReadingTail = `
-	ON CONFLICT (series_id, start) DO UPDATE SET
-		seconds = excluded.seconds, value = excluded.value, quality = excluded.quality,
-		cost = excluded.cost, tou = excluded.tou`
-
-// readingRows is how many readings one multi-row INSERT carries. One statement per row spends
-// most of its time in database/sql and statement setup; 64 rows per statement roughly halve
-// the cost of a reading.
-const readingRows = 64
-
-// readingShape is what a run of readings has in common, which decides the statement that
-// writes it: a column every reading of the run has equal is bound once for all of them, and
-// a column none of them has is left out (NULL). Every bound argument costs a conversion in
-// database/sql and a call into SQLite, so a typical bulk reading binds three (start, value,
-// tou) instead of six.
-type readingShape struct {
-	rows          int
-	sharedQuality bool // all have the same non-empty quality: ?2
-	noQuality     bool // none has a quality
-	sharedSeconds bool // all have the same duration
-	noCost, noTOU bool // none has a cost, a time-of-use tier
-}
-
-func shapeOf(rs []Reading) readingShape {
-	sh := readingShape{rows: len(rs), sharedQuality: rs[0].Quality != "", noQuality: rs[0].Quality == "", sharedSeconds: true, noCost: true, noTOU: true}
-	for i := range rs {
-		r := &rs[i]
-		if r.Quality != rs[0].Quality {
-			sh.sharedQuality, sh.noQuality = false, false
-		}
-		sh.sharedSeconds = sh.sharedSeconds && r.Seconds == rs[0].Seconds
-		sh.noCost = sh.noCost && !r.HasCost
-		sh.noTOU = sh.noTOU && !r.HasTOU
-	}
-	return sh
-}
-
-// readingStatements memoises the upsert text of each shape.
-var readingStatements sync.Map // readingShape → string
-
-// sql returns the upsert for the shape. The shared parameters come first in the column list
-// and in every row (?1 the series, then the quality and the duration when shared), so the
-// bare "?" of the per-row columns number on from them.
-func (sh readingShape) sql() string {
-	if q, ok := readingStatements.Load(sh); ok {
-		return q.(string)
-	}
-	cols := []string{"series_id"}
-	shared := []string{"?1"}
-	if sh.sharedQuality {
-		cols = append(cols, "quality")
-		shared = append(shared, fmt.Sprintf("?%d", len(shared)+1))
-	}
-	if sh.sharedSeconds {
-		cols = append(cols, "seconds")
-		shared = append(shared, fmt.Sprintf("?%d", len(shared)+1))
-	}
-	perRow := []string{"start", "value"}
-	if !sh.sharedSeconds {
-		perRow = append(perRow, "seconds")
-	}
-	if !sh.sharedQuality && !sh.noQuality {
-		perRow = append(perRow, "quality")
-	}
-	if !sh.noCost {
-		perRow = append(perRow, "cost")
-	}
-	if !sh.noTOU {
-		perRow = append(perRow, "tou")
-	}
-	cols = append(cols, perRow...)
-	row := "(" + strings.Join(shared, ", ") + strings.Repeat(", ?", len(perRow)) + ")"
-	var b strings.Builder
-	b.WriteString("INSERT INTO readings (" + strings.Join(cols, ", ") + ") VALUES ")
-	for i := 0; i < sh.rows; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(row)
-	}
-	b.WriteString(upsertReadingTail)
-	q, _ := readingStatements.LoadOrStore(sh, b.String())
-	return q.(string)
-}
-
 // PutReadings upserts readings of one series: a reading with the same start replaces the
-// stored one (corrections win; within rs, the later one wins).
+// stored one (corrections win; within rs, the later one wins). Each UTC day the readings
+// touch is read, merged and written back whole (see readingdays.go).
 func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 	if err := t.maybeCommitBatch(); err != nil {
 		return err
 	}
-	args := make([]any, 0, 3+6*min(len(rs), readingRows))
+	t.days.Lock()
+	defer t.days.Unlock()
 	for len(rs) > 0 {
+		// Readings usually come in order, a day's together; a day that comes back later in rs
+		// is merged again, which keeps "the later one wins".
+		day := dayOf(rs[0].Start)
 		n := 1
-		switch {
-		case len(rs) >= readingRows:
-			n = readingRows
-		case len(rs) >= 8:
-			n = 8
+		for n < len(rs) && dayOf(rs[n].Start) == day {
+			n++
 		}
-		run := rs[:n]
-		sh := shapeOf(run)
-		args = append(args[:0], seriesID)
-		if sh.sharedQuality {
-			args = append(args, run[0].Quality)
-		}
-		if sh.sharedSeconds {
-			args = append(args, run[0].Seconds)
-		}
-		for i := range run {
-			r := &run[i]
-			// Plain values and nil rather than sql.Null*: database/sql converts those without
-			// calling a Valuer, which is measurably cheaper at hundreds of thousands of rows.
-			var value any
-			if !r.Missing {
-				value = r.Value
-			}
-			args = append(args, r.Start, value)
-			if !sh.sharedSeconds {
-				args = append(args, r.Seconds)
-			}
-			if !sh.sharedQuality && !sh.noQuality {
-				var quality any
-				if r.Quality != "" {
-					quality = r.Quality
-				}
-				args = append(args, quality)
-			}
-			if !sh.noCost {
-				var cost any
-				if r.HasCost {
-					cost = r.Cost
-				}
-				args = append(args, cost)
-			}
-			if !sh.noTOU {
-				var tou any
-				if r.HasTOU {
-					tou = r.TOU
-				}
-				args = append(args, tou)
-			}
-		}
-		if _, err := t.exec(sh.sql(), args...); err != nil {
+		if err := t.putReadingDay(seriesID, day, rs[:n]); err != nil {
 			return fmt.Errorf("put readings of series %d from %d: %w", seriesID, rs[0].Start, err)
 		}
 		rs = rs[n:]
 	}
 	return nil
+}
+
+// readingDayScratch is the memory PutReadings reuses from one day to the next.
+type readingDayScratch struct {
+	sync.Mutex
+	stored, merged []Reading
+	blob           []byte
+}
+
+// putReadingDay merges add, readings of UTC day day, into the day's stored readings.
+func (t *Tx) putReadingDay(seriesID, day int64, add []Reading) error {
+	var blob []byte
+	err := t.scanRow(`SELECT data FROM reading_days WHERE series_id = ? AND day = ?`, []any{seriesID, day}, &blob)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		t.days.stored = t.days.stored[:0]
+	case err != nil:
+		return err
+	default:
+		if t.days.stored, err = decodeReadingDay(t.days.stored[:0], day, blob); err != nil {
+			return fmt.Errorf("day %d: %w", day, err)
+		}
+	}
+	t.days.merged = mergeReadings(t.days.merged, t.days.stored, add)
+	t.days.blob = appendReadingDay(t.days.blob[:0], day, t.days.merged)
+	_, err = t.exec(`INSERT INTO reading_days (series_id, day, n, data) VALUES (?, ?, ?, ?)
+		ON CONFLICT (series_id, day) DO UPDATE SET n = excluded.n, data = excluded.data`,
+		seriesID, day, len(t.days.merged), t.days.blob)
+	return err
 }
 
 // PutSummary upserts a usage summary (bill) and replaces its line items.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -10,27 +11,49 @@ import (
 // CostOf sums the cost of a series' readings whose start lies in [from, to); n is how many
 // readings carry a cost (0 when the source gives none, so "no cost" is not shown as 0).
 func (s *Store) CostOf(ctx context.Context, seriesID, from, to int64) (sum float64, n int64, err error) {
-	var total sql.NullFloat64
-	err = s.db.QueryRowContext(ctx, `SELECT SUM(cost), COUNT(cost) FROM readings WHERE series_id = ? AND start >= ? AND start < ?`,
-		seriesID, from, to).Scan(&total, &n)
+	var total kbnSum
+	err = s.eachReading(ctx, seriesID, from, to, func(r *Reading) error {
+		if r.HasCost {
+			total.add(r.Cost)
+			n++
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("cost of series %d: %w", seriesID, err)
 	}
-	return total.Float64, n, nil
+	return total.value(), n, nil
 }
 
 // SpanOf is the start of the first and of the last reading of a series; ok is false when it
-// has none. Unlike StatsOf it reads two rows of the primary key, not the whole series, for
-// views that chart many meters and need only where their data lies.
+// has none. Unlike StatsOf it reads the first and the last day of the series, not all of it,
+// for views that chart many meters and need only where their data lies.
 func (s *Store) SpanOf(ctx context.Context, seriesID int64) (first, last int64, ok bool, err error) {
-	var f, l sql.NullInt64
-	err = s.db.QueryRowContext(ctx, `SELECT
-		(SELECT start FROM readings WHERE series_id = ? ORDER BY start LIMIT 1),
-		(SELECT start FROM readings WHERE series_id = ? ORDER BY start DESC LIMIT 1)`, seriesID, seriesID).Scan(&f, &l)
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("span of series %d: %w", seriesID, err)
+	var ends [2]int64
+	for i, order := range []string{"ASC", "DESC"} {
+		var day int64
+		var blob []byte
+		err := s.db.QueryRowContext(ctx, `SELECT day, data FROM reading_days WHERE series_id = ? ORDER BY day `+order+` LIMIT 1`, seriesID).Scan(&day, &blob)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, false, nil
+		}
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("span of series %d: %w", seriesID, err)
+		}
+		rs, err := decodeReadingDay(nil, day, blob)
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("span of series %d, day %d: %w", seriesID, day, err)
+		}
+		if len(rs) == 0 {
+			return 0, 0, false, fmt.Errorf("span of series %d, day %d: %w: no readings", seriesID, day, errCorruptDay)
+		}
+		if i == 0 {
+			ends[0] = rs[0].Start
+		} else {
+			ends[1] = rs[len(rs)-1].Start
+		}
 	}
-	return f.Int64, l.Int64, f.Valid && l.Valid, nil
+	return ends[0], ends[1], true, nil
 }
 
 // SetMeterDisplayName gives meter id the name the user chose; an empty name goes back to the
@@ -67,21 +90,32 @@ type Totals struct {
 // tables of hourly or daily sums) can replace it without touching the view.
 func (s *Store) PeriodTotals(ctx context.Context, seriesID, from, to int64) (Totals, error) {
 	var t Totals
-	var sum, cost, peak sql.NullFloat64
-	var covered, peakAt, first, lastEnd sql.NullInt64
-	// The peak's time comes from its own query: SQLite's bare-column rule for MAX() does not
-	// hold when the query has other MIN/MAX aggregates.
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(value), COUNT(*) - COUNT(value), SUM(value),
-			SUM(CASE WHEN value IS NOT NULL THEN seconds END), SUM(cost), COUNT(cost), MAX(value),
-			(SELECT start FROM readings WHERE series_id = ?1 AND start >= ?2 AND start < ?3 AND value IS NOT NULL
-				ORDER BY value DESC, start LIMIT 1),
-			MIN(CASE WHEN value IS NOT NULL THEN start END), MAX(CASE WHEN value IS NOT NULL THEN start + seconds END)
-		FROM readings WHERE series_id = ?1 AND start >= ?2 AND start < ?3`, seriesID, from, to).
-		Scan(&t.Count, &t.Missing, &sum, &covered, &cost, &t.CostCount, &peak, &peakAt, &first, &lastEnd)
+	var sum, cost kbnSum
+	err := s.eachReading(ctx, seriesID, from, to, func(r *Reading) error {
+		if r.HasCost {
+			t.CostCount++
+			cost.add(r.Cost)
+		}
+		if r.Missing {
+			t.Missing++
+			return nil
+		}
+		if t.Count == 0 {
+			t.First, t.LastEnd = r.Start, r.Start+r.Seconds
+			t.Peak, t.PeakAt = r.Value, r.Start
+		} else if r.Value > t.Peak {
+			// The first of equal peaks is the one named.
+			t.Peak, t.PeakAt = r.Value, r.Start
+		}
+		t.Count++
+		sum.add(r.Value)
+		t.Covered += r.Seconds
+		t.LastEnd = max(t.LastEnd, r.Start+r.Seconds)
+		return nil
+	})
 	if err != nil {
-		return t, fmt.Errorf("totals of series %d: %w", seriesID, err)
+		return Totals{}, fmt.Errorf("totals of series %d: %w", seriesID, err)
 	}
-	t.Sum, t.Covered, t.CostSum = sum.Float64, covered.Int64, cost.Float64
-	t.Peak, t.PeakAt, t.First, t.LastEnd = peak.Float64, peakAt.Int64, first.Int64, lastEnd.Int64
+	t.Sum, t.CostSum = sum.value(), cost.value()
 	return t, nil
 }

@@ -85,10 +85,25 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// ceiling creates a Custody database (store.Open: the real schema and pragmas), then writes
-// the same readings a generated bulk file holds straight through database/sql: one
-// transaction, one prepared multi-row INSERT binding every column of every row, nothing else.
-// No parser, no archive, no upsert clause: what SQLite itself can take.
+// rowPerReadingTable is the readings table of migration 0001, as it was until migration 2000.
+const rowPerReadingTable = `CREATE TABLE readings (
+    series_id   INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+    start       INTEGER NOT NULL,
+    seconds     INTEGER NOT NULL,
+    value       REAL,
+    quality     TEXT,
+    cost        REAL,
+    tou         INTEGER,
+    PRIMARY KEY (series_id, start)
+) WITHOUT ROWID`
+
+// ceiling creates a Custody database (store.Open: the real schema and pragmas) with, beside
+// it, the one-row-per-reading table Custody kept readings in until migration 2000 (the table
+// the Python script writes too), then writes the same readings a generated bulk file holds
+// into that table straight through database/sql: one transaction, one prepared multi-row
+// INSERT binding every column of every row, nothing else. No parser, no archive, no upsert
+// clause: what SQLite itself can take when every reading is a row. Custody now packs a
+// day's readings into one row (store/readingdays.go), so it can beat this figure.
 func ceiling(args []string) error {
 	fs := flag.NewFlagSet("ceiling", flag.ExitOnError)
 	meters := fs.Int("meters", 20, "series to write")
@@ -131,6 +146,9 @@ func ceiling(args []string) error {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, rowPerReadingTable); err != nil {
+		return err
+	}
 	insert := func(n int) string {
 		return "INSERT INTO readings (series_id, start, seconds, value, quality, cost, tou) VALUES " +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?),", n), ",")
