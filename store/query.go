@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"custody/store/internal/dayblob"
 )
 
 const meterColumns = `id, key, COALESCE(source_id, 0), name, display_name, commodity, time_zone, attrs`
@@ -106,7 +108,7 @@ func (s *Store) eachReading(ctx context.Context, seriesID, from, to int64, fn fu
 	if from >= to {
 		return nil
 	}
-	rows, err := s.db.QueryContext(ctx, readingDaysQuery, seriesID, dayOf(from), dayOf(to-1))
+	rows, err := s.db.QueryContext(ctx, readingDaysQuery, seriesID, dayblob.DayOf(from), dayblob.DayOf(to-1))
 	if err != nil {
 		return err
 	}
@@ -130,7 +132,7 @@ func scanReadingDays(rows *sql.Rows, seriesID, from, to int64, fn func(*Reading)
 		if err := rows.Scan(&day, &blob); err != nil {
 			return err
 		}
-		if rs, err = decodeReadingDay(rs[:0], day, blob); err != nil {
+		if rs, err = dayblob.Decode(rs[:0], day, blob); err != nil {
 			return fmt.Errorf("series %d, day %d: %w", seriesID, day, err)
 		}
 		for i := range rs {
@@ -280,7 +282,7 @@ func (s *Store) exportSeries(ctx context.Context, stmt *sql.Stmt, id, from, to i
 	if from >= to {
 		return nil
 	}
-	rows, err := stmt.QueryContext(ctx, id, dayOf(from), dayOf(to-1))
+	rows, err := stmt.QueryContext(ctx, id, dayblob.DayOf(from), dayblob.DayOf(to-1))
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

@@ -2,136 +2,23 @@ package store
 
 import (
 	"context"
-	"errors"
-	"math"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"custody/store/internal/dayblob"
 )
 
-func TestReadingDayRoundTrip(t *testing.T) {
-	const day = 20454 // 2026-01-01
-	d0 := int64(day * daySeconds)
-	cases := []struct {
-		name string
-		rs   []Reading
-	}{
-		{"one", []Reading{{Start: d0, Seconds: 900, Value: 1}}},
-		{"fifteen-minute day", func() []Reading {
-			var rs []Reading
-			for i := int64(0); i < 96; i++ {
-				rs = append(rs, Reading{Start: d0 + i*900, Seconds: 900, Value: float64(i * 37), Quality: "17", TOU: i % 3, HasTOU: true})
-			}
-			return rs
-		}()},
-		{"every kind of value", []Reading{
-			{Start: d0 + 1, Seconds: 3600, Value: 0.1},
-			{Start: d0 + 2, Seconds: 3600, Value: -5},
-			{Start: d0 + 3, Seconds: 60, Value: math.Copysign(0, -1)},
-			{Start: d0 + 4, Seconds: 60, Value: 1 << 53},
-			{Start: d0 + 5, Seconds: 60, Value: -(1 << 60)},
-			{Start: d0 + 6, Seconds: 60, Value: math.Inf(1)},
-			{Start: d0 + 7, Seconds: 60, Value: 1e300},
-			{Start: d0 + 8, Seconds: 60, Missing: true, Quality: "8"},
-			{Start: d0 + 9, Seconds: 60, Value: 2, Quality: "8", Cost: 0.25, HasCost: true},
-			{Start: d0 + 10, Seconds: 60, Value: 2, Quality: "", Cost: 0, HasCost: true},
-			{Start: d0 + 11, Seconds: -1, Value: 2, TOU: -3, HasTOU: true},
-			{Start: d0 + 12, Seconds: 60, Value: 123.456},
-			{Start: d0 + 13, Seconds: 60, Value: 0.1 + 0.2},
-			{Start: d0 + 14, Seconds: 60, Value: -0.000001},
-			{Start: d0 + 15, Seconds: 60, Value: math.NaN()},
-			{Start: d0 + 16, Seconds: 60, Value: 1.0 / 3},
-			{Start: d0 + daySeconds - 1, Seconds: 2_678_400, Value: 123456.789},
-		}},
-		{"before 1970", []Reading{{Start: -daySeconds, Seconds: 900, Value: 1}, {Start: -1, Seconds: 1, Value: 2}}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			day := dayOf(c.rs[0].Start)
-			blob := appendReadingDay(nil, day, c.rs)
-			got, err := decodeReadingDay(nil, day, blob)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(c.rs) {
-				t.Fatalf("%d readings back, want %d", len(got), len(c.rs))
-			}
-			for i := range got {
-				w, g := c.rs[i], got[i]
-				// Compare the value's bits: -0 and +0 are different readings of a meter's sign.
-				if math.Float64bits(w.Value) != math.Float64bits(g.Value) {
-					t.Errorf("reading %d: value %v (bits %x), want %v (bits %x)", i, g.Value, math.Float64bits(g.Value), w.Value, math.Float64bits(w.Value))
-				}
-				w.Value, g.Value = 0, 0
-				if w != g {
-					t.Errorf("reading %d:\n got %+v\nwant %+v", i, g, w)
-				}
-			}
-		})
-	}
-}
-
-func TestReadingDayIsSmall(t *testing.T) {
-	// A Green Button day: 96 whole watt-hour values, one quality, a tier each.
-	d0 := int64(20454 * daySeconds)
-	var rs []Reading
-	for i := int64(0); i < 96; i++ {
-		rs = append(rs, Reading{Start: d0 + i*900, Seconds: 900, Value: float64(200 + i*13%900), Quality: "17", TOU: 1 + i%2, HasTOU: true})
-	}
-	if n := len(appendReadingDay(nil, 20454, rs)); n > 96*7 {
-		t.Errorf("a day of 96 readings takes %d bytes, want at most %d", n, 96*7)
-	}
-}
-
-func TestDecodeReadingDayRefusesDamage(t *testing.T) {
-	d0 := int64(20454 * daySeconds)
-	good := appendReadingDay(nil, 20454, []Reading{{Start: d0, Seconds: 900, Value: 0.5, Quality: "x", Cost: 1, HasCost: true}, {Start: d0 + 900, Seconds: 900, Value: 3}})
-	cases := map[string][]byte{
-		"empty":           nil,
-		"unknown version": append([]byte{9}, good[1:]...),
-		"truncated":       good[:len(good)-3],
-		"start past day":  {readingDaysVersion, flagSeconds, 0x80, 0xa3, 0x05, 2},
-		"no duration":     {readingDaysVersion, 0, 0, 2},
-		"same start":      append(appendReadingDay(nil, 20454, []Reading{{Start: d0, Seconds: 1, Value: 1}}), 1<<formShift, 0, 2),
-	}
-	for name, blob := range cases {
-		if _, err := decodeReadingDay(nil, 20454, blob); !errors.Is(err, errCorruptDay) {
-			t.Errorf("%s: %v, want errCorruptDay", name, err)
-		}
-	}
-}
-
-func TestMergeReadings(t *testing.T) {
-	r := func(start int64, v float64) Reading { return Reading{Start: start, Seconds: 1, Value: v} }
-	cases := []struct {
-		name          string
-		old, add, out []Reading
-	}{
-		{"into nothing", nil, []Reading{r(1, 1), r(2, 2)}, []Reading{r(1, 1), r(2, 2)}},
-		{"correction wins", []Reading{r(1, 1), r(2, 2), r(3, 3)}, []Reading{r(2, 20)}, []Reading{r(1, 1), r(2, 20), r(3, 3)}},
-		{"interleaved", []Reading{r(2, 2), r(4, 4)}, []Reading{r(1, 1), r(3, 3), r(5, 5)}, []Reading{r(1, 1), r(2, 2), r(3, 3), r(4, 4), r(5, 5)}},
-		{"later of the same start wins", nil, []Reading{r(1, 1), r(1, 10), r(2, 2)}, []Reading{r(1, 10), r(2, 2)}},
-		{"unsorted, later wins", []Reading{r(3, 3)}, []Reading{r(3, 30), r(1, 1), r(3, 300)}, []Reading{r(1, 1), r(3, 300)}},
-	}
-	for _, c := range cases {
-		if got := mergeReadings(nil, c.old, c.add); !reflect.DeepEqual(got, c.out) {
-			t.Errorf("%s: %v, want %v", c.name, got, c.out)
-		}
-	}
-}
-
-// TestPutReadingsAcrossDays writes readings that straddle UTC days in several calls, out of
-// order and with corrections, and reads them back through every query of readings.
 func TestPutReadingsAcrossDays(t *testing.T) {
 	ctx := context.Background()
 	st := openTestStore(t)
 	seriesID := newTestSeries(t, st)
 	// Local days of a meter eight hours behind UTC: each call spans two UTC days.
-	base := int64(20454*daySeconds + 8*3600)
+	base := int64(20454*dayblob.DaySeconds + 8*3600)
 	var want []Reading
 	for d := int64(0); d < 3; d++ {
 		for i := int64(0); i < 96; i++ {
-			want = append(want, Reading{Start: base + d*daySeconds + i*900, Seconds: 900, Value: float64(d*1000 + i), Quality: "17"})
+			want = append(want, Reading{Start: base + d*dayblob.DaySeconds + i*900, Seconds: 900, Value: float64(d*1000 + i), Quality: "17"})
 		}
 	}
 	tx, err := st.Begin(ctx)
@@ -202,9 +89,9 @@ func TestMigrationPacksOldReadings(t *testing.T) {
 	must(t, err)
 	want := []Reading{
 		{Start: -900, Seconds: 900, Value: 7},
-		{Start: 20454*daySeconds - 900, Seconds: 900, Value: 0.125, Quality: "17", TOU: 2, HasTOU: true},
-		{Start: 20454 * daySeconds, Seconds: 900, Missing: true, Quality: "8"},
-		{Start: 20454*daySeconds + 900, Seconds: 3600, Value: 12, Cost: 1.5, HasCost: true},
+		{Start: 20454*dayblob.DaySeconds - 900, Seconds: 900, Value: 0.125, Quality: "17", TOU: 2, HasTOU: true},
+		{Start: 20454 * dayblob.DaySeconds, Seconds: 900, Missing: true, Quality: "8"},
+		{Start: 20454*dayblob.DaySeconds + 900, Seconds: 3600, Value: 12, Cost: 1.5, HasCost: true},
 	}
 	for _, r := range want {
 		var value, cost, tou, quality any
@@ -224,13 +111,25 @@ func TestMigrationPacksOldReadings(t *testing.T) {
 		_, err := st.db.ExecContext(ctx, `INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)`, seriesID, r.Start, r.Seconds, value, quality, cost, tou)
 		must(t, err)
 	}
+	// A second series with 50,000 readings, so that the old table is most of the file.
+	_, err = st.db.ExecContext(ctx, `INSERT INTO series (meter_id, key, updated) SELECT meter_id, 'bulk', 0 FROM series WHERE id = ?`, seriesID)
+	must(t, err)
+	_, err = st.db.ExecContext(ctx, `WITH RECURSIVE x(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM x WHERE i < 49999)
+		INSERT INTO readings SELECT (SELECT id FROM series WHERE key = 'bulk'), 1700000000 + i * 900, 900, i * 0.001, '17', NULL, NULL FROM x`)
+	must(t, err)
 	must(t, st.Close())
 
 	st, err = Open(ctx, path)
 	must(t, err)
 	defer st.Close()
+	// The pages the old table freed went back to the file system.
+	var free, pages int64
+	must(t, st.db.QueryRowContext(ctx, `SELECT (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_count FROM pragma_page_count)`).Scan(&free, &pages))
+	if free*4 >= pages {
+		t.Errorf("%d of %d pages free after the migration: not compacted", free, pages)
+	}
 	var got []Reading
-	must(t, st.ExportBySeries(ctx, ExportFilter{}, func(ExportSeries) error { return nil }, func(r *Reading) error {
+	must(t, st.ExportBySeries(ctx, ExportFilter{Series: []string{"s1"}}, func(ExportSeries) error { return nil }, func(r *Reading) error {
 		got = append(got, *r)
 		return nil
 	}))
@@ -244,44 +143,14 @@ func TestMigrationPacksOldReadings(t *testing.T) {
 	}
 	var days int
 	must(t, st.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM reading_days`).Scan(&days))
-	if days != 3 {
-		t.Errorf("%d days, want 3 (1969-12-31, 2025-12-31, 2026-01-01)", days)
+	if days != 3+522 {
+		t.Errorf("%d days, want 3 of s1 (1969-12-31, 2025-12-31, 2026-01-01) and 522 of the bulk series", days)
 	}
-}
-
-func FuzzReadingDay(f *testing.F) {
-	d0 := int64(20454 * daySeconds)
-	f.Add(appendReadingDay(nil, 20454, []Reading{{Start: d0, Seconds: 900, Value: 0.5, Quality: "x", Cost: 1, HasCost: true, TOU: 1, HasTOU: true}, {Start: d0 + 900, Seconds: 900, Missing: true}}))
-	f.Add([]byte{readingDaysVersion})
-	f.Fuzz(func(t *testing.T, blob []byte) {
-		rs, err := decodeReadingDay(nil, 20454, blob)
-		if err != nil {
-			return
-		}
-		for i, r := range rs {
-			if dayOf(r.Start) != 20454 || (i > 0 && r.Start <= rs[i-1].Start) {
-				t.Fatalf("reading %d starts at %d: outside the day or out of order", i, r.Start)
-			}
-		}
-		// What decodes encodes to something that decodes to the same readings.
-		again, err := decodeReadingDay(nil, 20454, appendReadingDay(nil, 20454, rs))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(again) != len(rs) {
-			t.Fatalf("%d readings after a round trip, want %d", len(again), len(rs))
-		}
-		for i := range rs {
-			a, b := rs[i], again[i]
-			if math.Float64bits(a.Value) != math.Float64bits(b.Value) || math.Float64bits(a.Cost) != math.Float64bits(b.Cost) {
-				t.Fatalf("reading %d: %+v became %+v", i, a, b)
-			}
-			a.Value, b.Value, a.Cost, b.Cost = 0, 0, 0, 0
-			if a != b {
-				t.Fatalf("reading %d: %+v became %+v", i, a, b)
-			}
-		}
-	})
+	stats, err := st.StatsOf(ctx, seriesID+1)
+	must(t, err)
+	if stats.Count != 50000 || stats.First != 1700000000 || stats.Last != 1700000000+49999*900 {
+		t.Errorf("bulk series after the migration: %+v", stats)
+	}
 }
 
 func firstDiff(a, b []Reading) int {

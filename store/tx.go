@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"custody/sync/crashpoint"
+
+	"custody/store/internal/dayblob"
 )
 
 // Tx is a write transaction. Its statements come from the store's statement cache, so each is
@@ -283,7 +285,7 @@ func (t *Tx) UpsertSeries(sr *Series) error {
 
 // PutReadings upserts readings of one series: a reading with the same start replaces the
 // stored one (corrections win; within rs, the later one wins). Each UTC day the readings
-// touch is read, merged and written back whole (see readingdays.go).
+// touch is read, merged and written back whole (see store/internal/dayblob).
 func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 	if err := t.maybeCommitBatch(); err != nil {
 		return err
@@ -293,9 +295,9 @@ func (t *Tx) PutReadings(seriesID int64, rs []Reading) error {
 	for len(rs) > 0 {
 		// Readings usually come in order, a day's together; a day that comes back later in rs
 		// is merged again, which keeps "the later one wins".
-		day := dayOf(rs[0].Start)
+		day := dayblob.DayOf(rs[0].Start)
 		n := 1
-		for n < len(rs) && dayOf(rs[n].Start) == day {
+		for n < len(rs) && dayblob.DayOf(rs[n].Start) == day {
 			n++
 		}
 		if err := t.putReadingDay(seriesID, day, rs[:n]); err != nil {
@@ -323,12 +325,12 @@ func (t *Tx) putReadingDay(seriesID, day int64, add []Reading) error {
 	case err != nil:
 		return err
 	default:
-		if t.days.stored, err = decodeReadingDay(t.days.stored[:0], day, blob); err != nil {
+		if t.days.stored, err = dayblob.Decode(t.days.stored[:0], day, blob); err != nil {
 			return fmt.Errorf("day %d: %w", day, err)
 		}
 	}
-	t.days.merged = mergeReadings(t.days.merged, t.days.stored, add)
-	t.days.blob = appendReadingDay(t.days.blob[:0], day, t.days.merged)
+	t.days.merged = dayblob.Merge(t.days.merged, t.days.stored, add)
+	t.days.blob = dayblob.Append(t.days.blob[:0], day, t.days.merged)
 	_, err = t.exec(`INSERT INTO reading_days (series_id, day, n, data) VALUES (?, ?, ?, ?)
 		ON CONFLICT (series_id, day) DO UPDATE SET n = excluded.n, data = excluded.data`,
 		seriesID, day, len(t.days.merged), t.days.blob)

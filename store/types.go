@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"time"
+
+	"custody/store/internal/dayblob"
 )
 
 // Source is a configured custodian connection. Config holds non-secret settings only;
@@ -46,19 +48,9 @@ type Series struct {
 	Attrs     map[string]string
 }
 
-// Reading is one interval reading. Value is in the series' unit with the source's multiplier
-// already applied. A reading the source reports as missing has Missing set and no value.
-type Reading struct {
-	Start   int64 // unix seconds, UTC
-	Seconds int64
-	Value   float64
-	Missing bool
-	Quality string
-	Cost    float64 // whole currency units
-	HasCost bool
-	TOU     int64
-	HasTOU  bool
-}
+// Reading is one interval reading (its fields are described at dayblob.Reading, which packs
+// a day of them into one row).
+type Reading = dayblob.Reading
 
 // UsageSummary is a bill or billing-period summary of a meter, with its line items.
 type UsageSummary struct {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"custody/store/internal/dayblob"
 )
 
 // CostOf sums the cost of a series' readings whose start lies in [from, to); n is how many
@@ -40,12 +42,12 @@ func (s *Store) SpanOf(ctx context.Context, seriesID int64) (first, last int64, 
 		if err != nil {
 			return 0, 0, false, fmt.Errorf("span of series %d: %w", seriesID, err)
 		}
-		rs, err := decodeReadingDay(nil, day, blob)
+		rs, err := dayblob.Decode(nil, day, blob)
 		if err != nil {
 			return 0, 0, false, fmt.Errorf("span of series %d, day %d: %w", seriesID, day, err)
 		}
 		if len(rs) == 0 {
-			return 0, 0, false, fmt.Errorf("span of series %d, day %d: %w: no readings", seriesID, day, errCorruptDay)
+			return 0, 0, false, fmt.Errorf("span of series %d, day %d: %w: no readings", seriesID, day, dayblob.ErrCorrupt)
 		}
 		if i == 0 {
 			ends[0] = rs[0].Start

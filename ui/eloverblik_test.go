@@ -23,7 +23,6 @@ func TestEloverblikSourceForm(t *testing.T) {
 	h.show(ViewSources)
 	v := h.m.views[ViewSources].(*sourcesView)
 	f := v.newForm(store.Source{Kind: "eloverblik", Config: map[string]string{}}, true)
-	f.dlg.Resize(fyne.NewSize(620, 600))
 	f.dlg.Show()
 	var link *widget.Hyperlink
 	for _, o := range test.LaidOutObjects(h.m.Window.Canvas().Overlays().Top()) {

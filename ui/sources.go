@@ -238,9 +238,7 @@ type formField struct {
 }
 
 func (v *sourcesView) openForm(s store.Source, isNew bool) {
-	f := v.newForm(s, isNew)
-	f.dlg.Resize(fyne.NewSize(620, 600))
-	f.dlg.Show()
+	v.newForm(s, isNew).dlg.Show()
 }
 
 func (v *sourcesView) newForm(s store.Source, isNew bool) *sourceForm {
@@ -289,6 +287,8 @@ func (v *sourcesView) newForm(s store.Source, isNew bool) *sourceForm {
 	save.Importance = widget.HighImportance
 	cancel := widget.NewButtonWithIcon("Cancel", theme.CancelIcon(), d.Hide)
 	d.SetButtons([]fyne.CanvasObject{cancel, save})
+	// Wide enough for the longest hint (the API root's example URL) on a laptop's window.
+	d.Resize(fyne.NewSize(700, 600))
 	f.dlg = d
 	return f
 }

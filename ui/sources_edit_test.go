@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 )
@@ -37,7 +36,6 @@ func TestFailedFormEditKeepsTheWorkingSecret(t *testing.T) {
 	}
 
 	f := v.newForm(orig, false)
-	f.dlg.Resize(fyne.NewSize(620, 600))
 	f.dlg.Show()
 	f.field("client-id").(*widget.Entry).SetText("tp-edited")
 	test.Type(f.secrets["client_secret"], "a-new-secret")

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
@@ -41,7 +40,6 @@ func TestSourceFormOfANewKind(t *testing.T) {
 	}
 
 	f := v.newForm(store.Source{Kind: "fakewatt", Config: map[string]string{}}, true)
-	f.dlg.Resize(fyne.NewSize(620, 600))
 	f.dlg.Show()
 	meter, ok := f.field("meter-id").(*widget.Entry)
 	if !ok {

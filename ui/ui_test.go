@@ -179,7 +179,6 @@ func TestSourcesViewAddEditRemove(t *testing.T) {
 	h.capture(t, "sources.png")
 
 	f := v.newForm(store.Source{Kind: "greenbutton", Config: map[string]string{}}, true)
-	f.dlg.Resize(fyne.NewSize(620, 600))
 	f.dlg.Show()
 	f.name.SetText("second-utility")
 	f.field("base-url").(*widget.Entry).SetText("http://utility2.example/espi")

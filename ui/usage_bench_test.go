@@ -26,7 +26,7 @@ const (
 	blinkMeters  = 200
 	blinkPerYear = 365 * 96
 	// blinkVersion names the cached database; raise it when the data or the schema changes.
-	blinkVersion = 1
+	blinkVersion = 2 // 2: readings one row per day (store migration 2000)
 )
 
 var blinkYearStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Unix()

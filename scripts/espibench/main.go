@@ -103,7 +103,7 @@ const rowPerReadingTable = `CREATE TABLE readings (
 // into that table straight through database/sql: one transaction, one prepared multi-row
 // INSERT binding every column of every row, nothing else. No parser, no archive, no upsert
 // clause: what SQLite itself can take when every reading is a row. Custody now packs a
-// day's readings into one row (store/readingdays.go), so it can beat this figure.
+// day's readings into one row (store/internal/dayblob), so it can beat this figure.
 func ceiling(args []string) error {
 	fs := flag.NewFlagSet("ceiling", flag.ExitOnError)
 	meters := fs.Int("meters", 20, "series to write")

@@ -1,5 +1,5 @@
 -- Readings move from one row each to one row per series and UTC day, the day's readings packed
--- in a blob (store/readingdays.go describes the format and why). The rows of the old table are
+-- in a blob (store/internal/dayblob describes the format and why). The rows of the old table are
 -- packed by custody_pack_reading_day, an aggregate the store registers with SQLite.
 CREATE TABLE reading_days (
     series_id   INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,

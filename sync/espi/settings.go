@@ -9,6 +9,11 @@ import (
 	"custody/sync/settings"
 )
 
+// notifyPath is where a greenbutton source's listener hears BatchList notifications.
+const notifyPath = "/espi/notify/" + notify.NamePlaceholder
+
+func init() { notify.RegisterPath(Kind, notifyPath) }
+
 // Source settings a greenbutton source uses (store.Source.Config keys); Describe lists them
 // with their flags of `custody sources add greenbutton`.
 const (
@@ -45,7 +50,7 @@ func (d *Driver) Describe() settings.Kind {
 		{Key: CfgScope, Flag: "scope", Label: "Scope", Type: settings.Text, Advanced: true, Hint: "OAuth2 scope, when the utility asks for one"},
 	}
 	s = append(s, CustodianSettings()...)
-	s = append(s, notify.Settings()...)
+	s = append(s, notify.Settings(notifyPath)...)
 	s = append(s, settings.Common(defaultInterval)...)
 	return settings.Kind{Name: Kind, Title: "Green Button (utility)", Settings: s, Interval: defaultInterval, Check: checkSource}
 }

@@ -9,7 +9,7 @@
 //	notify_cert       server certificate (PEM file, with its chain)
 //	notify_key        server key (PEM file)
 //	notify_client_ca  when set, clients must present a certificate issued by this CA (PEM file)
-//	notify_path       path to mount the source's handler on (default by kind, see DefaultPath)
+//	notify_path       path to mount the source's handler on (default: the kind's, see RegisterPath)
 //
 // Sources naming the same address share one listener; they must then name the same
 // certificate, key and client CA.
@@ -46,8 +46,9 @@ const (
 )
 
 // Settings are the listener's settings, for the kinds that receive pushed notifications to
-// list in their Describe. All are advanced and optional.
-func Settings() []settings.Setting {
+// list in their Describe. All are advanced and optional. pathPattern is the kind's default
+// path, as given to RegisterPath, for the help.
+func Settings(pathPattern string) []settings.Setting {
 	return []settings.Setting{
 		{Key: CfgListen, Flag: "notify-listen", Label: "Listen on", Type: settings.Text, Advanced: true,
 			Hint: "listen on this address for pushed notifications, such as 127.0.0.1:8443; off when empty"},
@@ -58,7 +59,7 @@ func Settings() []settings.Setting {
 		{Key: CfgClientCA, Flag: "notify-client-ca", Label: "Sender CA", Type: settings.File, Advanced: true,
 			Hint: "require notification senders to present a client certificate issued by this CA (PEM)"},
 		{Key: CfgPath, Flag: "notify-path", Label: "Listener path", Type: settings.Text, Advanced: true,
-			Hint: "path of this source's notification endpoint (default /espi/notify/NAME, /NAME/event-notifications)"},
+			Hint: "path of this source's notification endpoint (default " + strings.ReplaceAll(pathPattern, NamePlaceholder, "NAME") + ")"},
 	}
 }
 
@@ -69,18 +70,28 @@ func Check(src store.Source) error {
 	return err
 }
 
-// DefaultPath is where a source's handler is mounted unless notify_path says otherwise:
-// /espi/notify/{name} for greenbutton, /{name}/event-notifications for obevents, and
-// /notify/{name} for other kinds.
+// NamePlaceholder stands for the source's name (path-escaped) in a path pattern.
+const NamePlaceholder = "{name}"
+
+// fallbackPattern is the default path of a kind that registered none.
+const fallbackPattern = "/notify/" + NamePlaceholder
+
+// pathPatterns holds each kind's default path pattern, by kind name.
+var pathPatterns sync.Map
+
+// RegisterPath makes pattern the default mount path of a kind's sources, NamePlaceholder
+// standing for the source's name, such as "/espi/notify/{name}". A driver that receives pushed
+// notifications calls it from its package's init, so a new kind needs nothing here.
+func RegisterPath(kind, pattern string) { pathPatterns.Store(kind, pattern) }
+
+// DefaultPath is where a source's handler is mounted unless notify_path says otherwise: its
+// kind's registered pattern, or /notify/{name} for a kind that registered none.
 func DefaultPath(src store.Source) string {
-	name := url.PathEscape(src.Name)
-	switch src.Kind {
-	case "greenbutton":
-		return "/espi/notify/" + name
-	case "obevents":
-		return "/" + name + "/event-notifications"
+	pattern := fallbackPattern
+	if p, ok := pathPatterns.Load(src.Kind); ok {
+		pattern = p.(string)
 	}
-	return "/notify/" + name
+	return strings.ReplaceAll(pattern, NamePlaceholder, url.PathEscape(src.Name))
 }
 
 // OpenListenerWarning is logged for a listener without a client CA, and printed when such a

@@ -36,6 +36,9 @@ func files(t *testing.T) (*simtls.PKI, simtls.Files, string, string) {
 }
 
 func TestStartAllMountsHandlersAndRequiresClientCerts(t *testing.T) {
+	// The drivers register these from their init; this package cannot import them.
+	RegisterPath("greenbutton", "/espi/notify/{name}")
+	RegisterPath("obevents", "/{name}/event-notifications")
 	pki, f, cert, key := files(t)
 	mk := func(name, kind string, extra map[string]string) store.Source {
 		s := store.Source{Name: name, Kind: kind, Enabled: true, Config: map[string]string{
@@ -142,6 +145,21 @@ func TestOpenListenerWarns(t *testing.T) {
 		warned := strings.Contains(logs.String(), "accepts any client") && strings.Contains(logs.String(), "notify_client_ca")
 		if warned != (ca == "") {
 			t.Errorf("client CA %q: log %q", ca, logs.String())
+		}
+	}
+}
+
+func TestDefaultPath(t *testing.T) {
+	RegisterPath("test-kind", "/t/{name}/in")
+	for _, c := range []struct {
+		src  store.Source
+		want string
+	}{
+		{store.Source{Name: "my meter", Kind: "test-kind"}, "/t/my%20meter/in"},
+		{store.Source{Name: "x", Kind: "unregistered-kind"}, "/notify/x"},
+	} {
+		if got := DefaultPath(c.src); got != c.want {
+			t.Errorf("DefaultPath(%s, %s) = %q, want %q", c.src.Kind, c.src.Name, got, c.want)
 		}
 	}
 }

@@ -16,6 +16,11 @@ import (
 	"custody/sync/settings"
 )
 
+// notifyPath is where an obevents source's listener hears the bank's event notifications.
+const notifyPath = "/" + notify.NamePlaceholder + "/event-notifications"
+
+func init() { notify.RegisterPath("obevents", notifyPath) }
+
 // Source settings of an obevents source (store.Source.Config keys); Describe lists them with
 // their flags of `custody sources add obevents`.
 const (
@@ -85,7 +90,7 @@ func (d *Driver) Describe() settings.Kind {
 			Hint: "how close two uses of an event id must be to count as one event, such as 720h (default 720h)", Check: checkJTIWindow},
 	}
 	s = append(s, fapiSettings()...)
-	s = append(s, notify.Settings()...)
+	s = append(s, notify.Settings(notifyPath)...)
 	s = append(s, settings.Common(defaultInterval)...)
 	return settings.Kind{Name: "obevents", Title: "Open Banking events (bank)", Settings: s, Interval: defaultInterval,
 		Check: checkSource, CheckSecrets: checkSigningKey}
