@@ -229,8 +229,8 @@ func (t *Tx) ArchiveBytes(p Payload, body []byte) (Payload, bool, error) {
 
 // Uninterrupted lets the transaction's statements run to their end when the context it was
 // begun with is cancelled; the transaction is still rolled back then (database/sql does so
-// before its next statement or its commit), and its BEGIN still waits for the write lock
-// only as long as the context lasts. It is for transactions of a few short statements, such
+// before its next statement or its commit), and its BEGIN was made with the context as
+// before. It is for transactions of a few short statements, such
 // as an Open Banking poll's: modernc.org/sqlite watches the context of every statement that
 // may be interrupted with a goroutine of its own, which was about fifteen goroutines started,
 // woken and ended per poll of ten events.
