@@ -25,8 +25,10 @@ const (
 // analyst's portfolio, few enough that the chart comes back in a moment.
 const maxSummed = 500
 
-// maxSideBySide is how many listed meters are charted side by side: one colour of the palette
-// each, so that a meter keeps its colour whatever period is shown.
+// maxSideBySide is how many lanes (side by side) or layers (stacked) the chart of the listed
+// meters has: up to this many meters each in a colour of its own, so that a meter keeps its
+// colour whatever period is shown; with more listed, the first maxSideBySide-1 and one "Other"
+// that sums the rest, so that the pile's total stays the listed meters' total.
 const maxSideBySide = 7
 
 // sumGroup is the series of several meters that add up: the same flow and a unit that
@@ -129,6 +131,9 @@ type listedRequest struct {
 	offset     int
 	energyUnit string
 	loc        *time.Location
+	// listed is how many meters the search lists, when meters holds only the first maxSummed
+	// of them (0: as many as meters).
+	listed int
 }
 
 // sumData is what the chart of the listed meters draws and says.
@@ -140,27 +145,32 @@ type sumData struct {
 	meters  int
 }
 
-// listedSeries reads the meters' series that hold readings, and the span they cover.
-func listedSeries(ctx context.Context, d Data, meters []store.Meter) (perMeter map[int64][]store.Series, first, last int64, err error) {
-	perMeter = map[int64][]store.Series{}
+// span is the first and the last reading's start of a series.
+type span struct{ first, last int64 }
+
+// listedSeries reads the meters' series that hold readings, the span of each (by series id)
+// and the span they cover together.
+func listedSeries(ctx context.Context, d Data, meters []store.Meter) (perMeter map[int64][]store.Series, spans map[int64]span, first, last int64, err error) {
+	perMeter, spans = map[int64][]store.Series{}, map[int64]span{}
 	first, last = int64(math.MaxInt64), int64(math.MinInt64)
 	for _, m := range meters {
 		ss, err := d.SeriesOf(ctx, m.ID)
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, nil, 0, 0, err
 		}
 		for _, s := range ss {
 			f, l, ok, err := d.SpanOf(ctx, s.ID) // not StatsOf: a scan of each series
 			if err != nil {
-				return nil, 0, 0, err
+				return nil, nil, 0, 0, err
 			}
 			if ok {
 				perMeter[m.ID] = append(perMeter[m.ID], s)
+				spans[s.ID] = span{f, l}
 				first, last = min(first, f), max(last, l)
 			}
 		}
 	}
-	return perMeter, first, last, nil
+	return perMeter, spans, first, last, nil
 }
 
 // listedData computes the chart and cards of the listed meters, summed or side by side.
@@ -174,7 +184,7 @@ func listedData(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 // sumListed sums the listed meters per flow and unit, and totals the sums in cards.
 func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	out := sumData{meters: len(r.meters)}
-	perMeter, first, last, err := listedSeries(ctx, d, r.meters)
+	perMeter, _, first, last, err := listedSeries(ctx, d, r.meters)
 	if err != nil || first > last {
 		return out, err
 	}
@@ -225,21 +235,29 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	return out, nil
 }
 
-// sideBySide charts each of the first listed meters in its own colour: grouped (a lane of
-// the period's width each) or stacked (piled up, so that the pile is their sum). Of what the
-// meters record it charts one unit, the one most of them share (electricity in kWh beside
-// gas in therms would share no axis), import up and export mirrored below zero. The cards
-// give each flow's total and each meter's amount and share.
+// sideBySide charts the listed meters each in its own colour: grouped (a lane of the period's
+// width each) or stacked (piled up, so that the pile is their sum). Up to maxSideBySide
+// meters are charted each on its own; with more listed, the first maxSideBySide-1 are, and
+// "Other" sums the rest (of the first maxSummed listed) per period in a grey lane or layer of
+// its own, so that the pile's total stays the total of every meter charted. Of what the
+// meters record it charts one unit, the one most of them share (electricity in kWh beside gas
+// in therms would share no axis), import up and export mirrored below zero. The cards give
+// each flow's total and each meter's (and Other's) amount and share.
 func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
-	meters := r.meters[:min(len(r.meters), maxSideBySide)]
-	out := sumData{meters: len(meters)}
-	var notes []string
-	if len(r.meters) > len(meters) {
-		notes = append(notes, fmt.Sprintf("The first %d of %s listed are shown; narrow the search for the others.",
-			len(meters), fmtInt(int64(len(r.meters)))))
+	listed := r.meters[:min(len(r.meters), maxSummed)]
+	own, folded := listed, []store.Meter(nil)
+	if len(listed) > maxSideBySide {
+		own, folded = listed[:maxSideBySide-1], listed[maxSideBySide-1:]
 	}
-	perMeter, first, last, err := listedSeries(ctx, d, meters)
+	out := sumData{meters: len(listed)}
+	var notes []string
+	if n := max(r.listed, len(r.meters)); n > len(listed) {
+		notes = append(notes, fmt.Sprintf("The first %s of %s listed are charted, %s of them in Other; narrow the search for the rest.",
+			fmtInt(int64(len(listed))), fmtInt(int64(n)), fmtInt(int64(len(folded)))))
+	}
+	perMeter, spans, first, last, err := listedSeries(ctx, d, listed)
 	if err != nil || first > last {
+		out.caption = strings.Join(notes, " ")
 		return out, err
 	}
 	res := sumResolution(r.res)
@@ -263,15 +281,36 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		maps.Copy(charted, g.meters)
 		mirror = mirror || g.flow == "forward"
 	}
+	// A meter's colour is its place in the list and its lane its place among the meters
+	// charted on their own, Other's lane the one after theirs, all whatever the period holds,
+	// so that none moves from period to period.
+	lane := map[int64]int{}
+	for _, m := range own {
+		if charted[m.ID] {
+			lane[m.ID] = len(lane)
+		}
+	}
+	inOther := 0
+	for _, m := range folded {
+		if charted[m.ID] {
+			inOther++
+		}
+	}
+	otherName := fmt.Sprintf("Other (%s)", plural(int64(inOther), "meter", "meters"))
+	otherLane, lanes := len(lane), len(lane)
+	if inOther > 0 {
+		lanes++
+	}
 	if r.mode == MetersGrouped {
-		if g := groupedResolution(res, len(charted), out.t0, out.t1); g != res {
+		if g := groupedResolution(res, lanes, out.t0, out.t1); g != res {
 			notes = append(notes, fmt.Sprintf("%s, so that the meters' bars can be told apart (%q shows %s).",
 				g, MetersStacked, strings.ToLower(res)))
 			res = g
 		}
 	}
 	// A meter left out is said with why: it records only production (a solar meter, charted
-	// when it is picked on its own), or amounts in another unit, or no amounts at all.
+	// when it is picked on its own), or amounts in another unit, or no amounts at all. Of the
+	// meters past the first ones, which could be hundreds, the count is given.
 	producing := map[int64]bool{}
 	for _, g := range groups {
 		if g.production {
@@ -279,45 +318,46 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		}
 	}
 	var apart, producers []string
-	for i, m := range meters {
+	apartMore, producersMore := 0, 0
+	for i, m := range listed {
+		past := i >= len(own)
 		switch {
 		case len(perMeter[m.ID]) == 0 || charted[m.ID]:
+		case producing[m.ID] && past:
+			producersMore++
 		case producing[m.ID]:
 			producers = append(producers, r.titles[i])
+		case past:
+			apartMore++
 		default:
 			apart = append(apart, r.titles[i])
 		}
 	}
-	if len(producers) > 0 {
-		notes = append(notes, fmt.Sprintf("Production only, not charted side by side (pick the meter to see it): %s.", strings.Join(producers, ", ")))
+	if len(producers)+producersMore > 0 {
+		notes = append(notes, fmt.Sprintf("Production only, not charted side by side (pick the meter to see it): %s.", namesAndMore(producers, producersMore)))
 	}
 	switch {
-	case len(apart) > 0 && len(shown) == 0:
-		notes = append(notes, fmt.Sprintf("No amounts of energy, gas or water to chart side by side: %s.", strings.Join(apart, ", ")))
-	case len(apart) > 0:
-		notes = append(notes, fmt.Sprintf("Not in %s, so not charted: %s.", unitSymbol(unit), strings.Join(apart, ", ")))
-	}
-	// A meter's colour is its place in the list and its lane its place among the meters
-	// charted, both whatever the period holds, so that neither moves from period to period.
-	lane := map[int64]int{}
-	for _, m := range meters {
-		if charted[m.ID] {
-			lane[m.ID] = len(lane)
-		}
+	case len(apart)+apartMore > 0 && len(shown) == 0:
+		notes = append(notes, fmt.Sprintf("No amounts of energy, gas or water to chart side by side: %s.", namesAndMore(apart, apartMore)))
+	case len(apart)+apartMore > 0:
+		notes = append(notes, fmt.Sprintf("Not in %s, so not charted: %s.", unitSymbol(unit), namesAndMore(apart, apartMore)))
 	}
 	index := map[int64]int{}
-	for i, m := range meters {
+	for i, m := range listed {
 		index[m.ID] = i
 	}
 	type meterSums struct {
 		sums []float64 // per shown group
 		has  []bool    // per shown group: the meter records it
 	}
-	perIdx := make([]meterSums, len(meters))
-	for i := range perIdx {
-		perIdx[i].sums = make([]float64, len(shown))
-		perIdx[i].has = make([]bool, len(shown))
+	newSums := func() meterSums {
+		return meterSums{sums: make([]float64, len(shown)), has: make([]bool, len(shown))}
 	}
+	perIdx := make([]meterSums, len(own))
+	for i := range perIdx {
+		perIdx[i] = newSums()
+	}
+	other := newSums()
 	totals := make([]float64, len(shown))
 	var dunit string
 	for gi, g := range shown {
@@ -328,6 +368,7 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		if mirror && g.flow == "reverse" {
 			sign = -1
 		}
+		rest := newOtherSum()
 		for _, s := range series {
 			i := index[s.MeterID]
 			_, factor := displayUnit(s.Unit, r.energyUnit)
@@ -343,10 +384,14 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 				vs = scaled
 			}
 			a := aggregate(ts, vs, r.loc, res)
+			a.markPartial(s.Seconds, r.loc, res)
+			if i >= len(own) {
+				rest.add(a, spans[s.ID]) // even with nothing in this period: its absence makes Other's periods partial
+				continue
+			}
 			if len(a.times) == 0 {
 				continue // no legend entry for a meter with nothing in this period
 			}
-			a.markPartial(s.Seconds, r.loc, res)
 			name := r.titles[i]
 			if g.flow != "forward" {
 				name += " · " + g.what()
@@ -363,6 +408,24 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			perIdx[i].has[gi] = true
 			totals[gi] += a.total * sign
 		}
+		// Other comes after the meters of its flow: on top of their pile when stacked.
+		if times, values, partial := rest.bars(r.loc, res); len(times) > 0 {
+			name := otherName
+			if g.flow != "forward" {
+				name += " · " + g.what()
+			}
+			cs := chart.Series{Name: name, Legend: otherName, Unit: dunit, Times: times, Values: values, Partial: partial,
+				Step: bucketSeconds(res, 0), Style: chart.Bars, Color: chart.OtherColor, Mirrored: sign < 0}
+			if r.mode == MetersStacked {
+				cs.Stack = g.what()
+			} else {
+				cs.Lane = otherLane
+			}
+			out.series = append(out.series, cs)
+			other.sums[gi] = rest.total * sign
+			other.has[gi] = true
+			totals[gi] += rest.total * sign
+		}
 	}
 	title := func(g *sumGroup) string {
 		return amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, false)
@@ -370,14 +433,14 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	for gi, g := range shown {
 		out.cards = append(out.cards, card{title: title(g), value: fmtQty(totals[gi], dunit), note: plural(int64(len(g.meters)), "meter", "meters")})
 	}
-	// A card per meter: its amount of the first flow it records and its share of all the
-	// meters' amount of that flow, and its other flows below.
-	for i, ms := range perIdx {
+	// A card per meter and one for Other: its amount of the first flow it records and its
+	// share of all the meters' amount of that flow, and its other flows below.
+	meterCard := func(name string, ms meterSums) {
 		first := slices.Index(ms.has, true)
 		if first < 0 {
-			continue
+			return
 		}
-		c := card{title: shorten(r.titles[i], 28), value: fmtQty(ms.sums[first], dunit)}
+		c := card{title: shorten(name, 28), value: fmtQty(ms.sums[first], dunit)}
 		if totals[first] > 0 {
 			c.note = fmt.Sprintf("%s %% of %s", fmtNum(100*ms.sums[first]/totals[first]), strings.ToLower(title(shown[first])))
 		}
@@ -388,8 +451,81 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		}
 		out.cards = append(out.cards, c)
 	}
+	for i, ms := range perIdx {
+		meterCard(r.titles[i], ms)
+	}
+	meterCard(otherName, other)
 	out.caption = strings.Join(notes, " ")
 	return out, nil
+}
+
+// otherSum is Other's bars of one flow: the per-period sum of the meters past the first
+// ones. A period is partial when it is partial for any of them, or when one of them has no
+// reading in it although its readings span it (an outage of a meter must not look like a
+// dip in the others' use).
+type otherSum struct {
+	sum     map[int64]float64
+	partial map[int64]bool
+	members []otherMember
+	total   float64
+}
+
+// otherMember is what a meter in Other has: the periods it has readings in, and its span.
+type otherMember struct {
+	times []int64 // ascending
+	span  span
+}
+
+func newOtherSum() *otherSum {
+	return &otherSum{sum: map[int64]float64{}, partial: map[int64]bool{}}
+}
+
+// add sums a meter's aggregated readings (marked partial) into Other's periods.
+func (o *otherSum) add(a aggregated, sp span) {
+	for j, t := range a.times {
+		o.sum[t] += a.sum[j]
+		if j < len(a.partial) && a.partial[j] {
+			o.partial[t] = true
+		}
+	}
+	o.total += a.total
+	o.members = append(o.members, otherMember{times: a.times, span: sp})
+}
+
+// bars is Other's periods in order, their sums and which are partial.
+func (o *otherSum) bars(loc *time.Location, res string) (times []int64, values []float64, partial []bool) {
+	times = slices.Sorted(maps.Keys(o.sum))
+	values = make([]float64, len(times))
+	partial = make([]bool, len(times))
+	for j, t := range times {
+		values[j] = o.sum[t]
+		partial[j] = o.partial[t]
+		if partial[j] {
+			continue
+		}
+		end := bucketEnd(t, loc, res)
+		for _, m := range o.members {
+			if t <= m.span.last && end > m.span.first {
+				if _, found := slices.BinarySearch(m.times, t); !found {
+					partial[j] = true
+					break
+				}
+			}
+		}
+	}
+	return times, values, partial
+}
+
+// namesAndMore lists names and says how many more there are: "A, B and 3 more", or
+// "3 listed meters" with no names.
+func namesAndMore(names []string, more int) string {
+	switch {
+	case more == 0:
+		return strings.Join(names, ", ")
+	case len(names) == 0:
+		return plural(int64(more), "listed meter", "listed meters")
+	}
+	return fmt.Sprintf("%s and %s more", strings.Join(names, ", "), fmtInt(int64(more)))
 }
 
 // shorten cuts s to n characters with an ellipsis, for a card's title.
@@ -404,23 +540,21 @@ func shorten(s string, n int) string {
 // their cards. It runs off the UI goroutine.
 func (v *usageView) loadSum(keepView bool) {
 	mode := v.mode.Selected
-	limit := maxSummed
-	if mode != MetersSum {
-		limit = maxSideBySide
-	}
 	meters, titles := slices.Clone(v.meters), slices.Clone(v.titles)
 	loc := time.UTC
 	if len(meters) > 0 {
 		loc = v.m.settings.Location(meters[0].TimeZone)
 	}
 	req := listedRequest{meters: meters, titles: titles, mode: mode, rng: v.rng.Selected, res: v.res.Selected,
-		offset: v.offset, energyUnit: v.m.settings.EnergyUnit(), loc: loc}
+		offset: v.offset, energyUnit: v.m.settings.EnergyUnit(), loc: loc, listed: len(meters)}
 	if len(req.meters) > maxSummed {
 		req.meters, req.titles = req.meters[:maxSummed], req.titles[:maxSummed]
 	}
 	v.loadSeq++
 	seq := v.loadSeq
-	n := int64(min(len(meters), limit))
+	// The meters charted: up to maxSummed, summed, side by side (the first ones each on its
+	// own, the rest as Other) or stacked.
+	n := int64(len(req.meters))
 	switch mode {
 	case MetersSum:
 		v.title.SetText(fmt.Sprintf("Sum of %s", plural(n, "listed meter", "listed meters")))

@@ -237,6 +237,47 @@ func BenchmarkBlinkSideBySide(b *testing.B) {
 	}
 }
 
+// BenchmarkBlinkSideBySideOther is a year of twenty meters side by side, as the Usage view
+// charts them when the search lists twenty: the first six each in its lane or layer and
+// "Other" summing the fourteen others (each read and aggregated), grouped by month (7 × 12
+// bars) or stacked by week, the cards, and the chart drawn at 1400×600.
+func BenchmarkBlinkSideBySideOther(b *testing.B) {
+	st := blinkStore(b)
+	ctx := context.Background()
+	ms, err := st.Meters(ctx, store.MeterFilter{Search: "urn:bench:meter:1"})
+	if err != nil || len(ms) < 20 {
+		b.Fatalf("the benchmark meters: %d %v", len(ms), err)
+	}
+	entries := meterEntries(ms, nil)[:20]
+	req := listedRequest{rng: RangeYear, res: ResWeek, energyUnit: "kWh"}
+	req.loc, _ = time.LoadLocation(entries[0].m.TimeZone)
+	for _, e := range entries {
+		req.meters, req.titles = append(req.meters, e.m), append(req.titles, e.title)
+	}
+	test.NewTempApp(b)
+	c := chart.New()
+	w := test.NewTempWindow(b, c)
+	w.Resize(fyne.NewSize(1400, 600))
+	for _, mode := range []string{MetersGrouped, MetersStacked} {
+		b.Run(mode, func(b *testing.B) {
+			req.mode = mode
+			start, cpu0 := time.Now(), cpuNow()
+			for b.Loop() {
+				d, err := listedData(ctx, st, req)
+				if err != nil || len(d.series) != maxSideBySide || d.series[maxSideBySide-1].Name != "Other (14 meters)" || len(d.cards) != 1+maxSideBySide {
+					b.Fatal(len(d.series), len(d.cards), err)
+				}
+				c.SetSeries(d.series)
+				c.SetExtent(d.t0, d.t1)
+				if img := w.Canvas().Capture(); img.Bounds().Dx() < 1400 {
+					b.Fatal(img.Bounds())
+				}
+			}
+			reportBlink(b, start, cpu0)
+		})
+	}
+}
+
 // cpuNow is this process's user+system CPU time so far.
 func cpuNow() time.Duration {
 	var ru syscall.Rusage

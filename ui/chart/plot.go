@@ -68,6 +68,12 @@ var Palette = []color.NRGBA{
 	{0xF0, 0xE4, 0x42, 0xff}, // yellow
 }
 
+// OtherColor is the colour of a series that gathers the rest of many ("Other" beside the first
+// meters): a mid grey, apart from every colour of the Palette, that stands out from the light
+// and the dark theme's background alike (contrast about 3.4:1 on white and 5:1 on the dark
+// theme's) and is darker than their grid lines.
+var OtherColor = color.NRGBA{0x8C, 0x8C, 0x8C, 0xff}
+
 // plot is the drawing state of one frame: the decimated columns of every series, the value
 // range and the pixels.
 type plot struct {
