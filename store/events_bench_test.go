@@ -34,9 +34,9 @@ func benchPollTokens(n int) (jtis, tokens []string) {
 
 // BenchmarkEventPolls stores what one Open Banking poll of ten events stores, as the poller
 // does (sync/obevents storeVerdicts): the answer archived, the acks the poll carried
-// forgotten, ten events, their acks, one commit; per event. Besides the CPU it reports the
-// pages written to the WAL per commit (frames/commit, autocheckpoint off so that the WAL
-// holds them all), which is what a commit and the checkpoints after it cost. The store's own
+// forgotten, ten events (their tokens kept only in the archived answer), their acks, one
+// commit; per event. Besides the CPU it reports the pages written to the WAL per commit
+// (frames/commit, autocheckpoint off so that the WAL holds them all), which is what a commit and the checkpoints after it cost. The store's own
 // checkpoint interval is what the whole-path benchmark (app: BenchmarkSyncOnceObevents) and
 // OBEVENTS_CKPT here compare: "OBEVENTS_CKPT=1000 go test -tags ci ./store/ -run '^$' -bench
 // EventPolls -benchtime 20000x".
@@ -75,7 +75,7 @@ func BenchmarkEventPolls(b *testing.B) {
 			events[i] = append(events[i], Event{SourceID: src.ID, ISS: "https://aspsp.example.com/", JTI: jti, AUD: "tpp",
 				Types: []string{"urn:uk:org:openbanking:events:resource-update"}, Subject: `{"http://openbanking.org.uk/rid":"pmt"}`,
 				RID: "pmt-" + jti, RTY: "domestic-payment", TXN: "txn", TOE: time.Unix(1767225595, 0), IAT: time.Unix(1767225600, 0),
-				Verified: true, Token: tokens[j]})
+				Verified: true, Token: tokens[j], TokenArchived: true})
 		}
 		answers[i], _ = json.Marshal(map[string]any{"sets": sets, "moreAvailable": true})
 	}

@@ -45,7 +45,7 @@ func (t *Tx) putRecycled(e *Event, window time.Duration) (isNew bool, err error)
 	if window <= 0 || e.IAT.IsZero() || iat == 0 || time.Duration(d)*time.Second <= window {
 		return false, nil
 	}
-	if _, err := t.exec(`UPDATE events SET jti = jti || '#iat=' || ? WHERE id = ?`, iat, id); err != nil {
+	if _, err := t.exec(`UPDATE events SET jti = jti || ? || ? WHERE id = ?`, recycledSuffix, iat, id); err != nil {
 		return false, fmt.Errorf("put event %s: keep the earlier use of the jti: %w", e.JTI, err)
 	}
 	return t.PutEvent(e)
@@ -225,4 +225,17 @@ func (t *Tx) ArchiveBytes(p Payload, body []byte) (Payload, bool, error) {
 		return p, false, fmt.Errorf("archive %s: %w", p.URL, err)
 	}
 	return p, false, nil
+}
+
+// Uninterrupted lets the transaction's statements run to their end when the context it was
+// begun with is cancelled; the transaction is still rolled back then (database/sql does so
+// before its next statement or its commit), and its BEGIN was made with the context as
+// before. It is for transactions of a few short statements, such
+// as an Open Banking poll's: modernc.org/sqlite watches the context of every statement that
+// may be interrupted with a goroutine of its own, which was about fifteen goroutines started,
+// woken and ended per poll of ten events.
+func (t *Tx) Uninterrupted() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ctx = context.WithoutCancel(t.ctx)
 }

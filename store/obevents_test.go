@@ -50,6 +50,74 @@ func TestPutEventWindow(t *testing.T) {
 	}
 }
 
+// TestEventTokenArchived: a token kept only in the archived poll answer is not in the event's
+// row and reads back from the answer, also after its jti was recycled (the earlier event
+// renamed with "#iat="); a token stored in the row reads back from the row; an archived token
+// without a payload is refused.
+func TestEventTokenArchived(t *testing.T) {
+	st := mustOpen(t)
+	ctx := context.Background()
+	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
+	if err := st.AddSource(ctx, &src); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	answers := []string{
+		`{"sets":{"j1":"h.p1.s1","j2":"h.p\u0032.s2","bad":{"not":"a string"}},"moreAvailable":true}`,
+		`{"sets":{"j1":"h.p3.s3"},"moreAvailable":false}`,
+	}
+	tx, _ := st.Begin(ctx)
+	defer tx.Rollback()
+	var ids []int64
+	for _, a := range answers {
+		p, _, err := tx.ArchiveBytes(store.Payload{SourceID: src.ID, Format: "set", Status: store.PayloadParsed}, []byte(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p.ID)
+	}
+	for _, e := range []store.Event{
+		{JTI: "j1", Token: "h.p1.s1", IAT: t0, Verified: true, PayloadID: ids[0], TokenArchived: true},
+		{JTI: "j2", Token: "h.p2.s2", IAT: t0, Verified: true, PayloadID: ids[0], TokenArchived: true},
+		{JTI: "bad", Token: `{"not":"a string"}`, PayloadID: ids[0], TokenArchived: true, Error: "invalid_request: not a JWS"},
+		{JTI: "j1", Token: "h.p3.s3", IAT: t0.Add(60 * 24 * time.Hour), Verified: true, PayloadID: ids[1], TokenArchived: true},
+		{JTI: "j4", Token: "in.the.row", IAT: t0, Verified: true, PayloadID: ids[1]},
+	} {
+		e.SourceID, e.ISS = src.ID, "https://bank/"
+		if isNew, err := tx.PutEventWindow(&e, 30*24*time.Hour); err != nil || !isNew {
+			t.Fatalf("%s: new %v, %v", e.JTI, isNew, err)
+		}
+	}
+	if _, err := tx.PutEvent(&store.Event{SourceID: src.ID, ISS: "https://bank/", JTI: "j5", Token: "t", TokenArchived: true}); err == nil {
+		t.Fatal("an archived token without a payload was accepted")
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.Events(ctx, store.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"j1": "h.p3.s3", "j1#iat=1767225600": "h.p1.s1", "j2": "h.p2.s2", "bad": `{"not":"a string"}`, "j4": "in.the.row"}
+	if len(evs) != len(want) {
+		t.Fatalf("%d events, want %d", len(evs), len(want))
+	}
+	for _, e := range evs {
+		archived := e.JTI != "j4"
+		if e.TokenArchived != archived || (archived && e.Token != "") {
+			t.Errorf("%s: archived %v, row token %q", e.JTI, e.TokenArchived, e.Token)
+		}
+		tok, err := st.EventToken(ctx, e)
+		if err != nil || tok != want[e.JTI] {
+			t.Errorf("%s: token %q (%v), want %q", e.JTI, tok, err, want[e.JTI])
+		}
+	}
+	missing := store.Event{JTI: "j9", PayloadID: ids[1], TokenArchived: true}
+	if _, err := st.EventToken(ctx, missing); err == nil {
+		t.Error("a token the answer does not hold was read")
+	}
+}
+
 // TestArchiveBytes: an in-memory body is archived with its outcome, reads back whole, and a
 // second identical body is recognised as the first.
 func TestArchiveBytes(t *testing.T) {

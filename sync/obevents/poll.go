@@ -282,6 +282,7 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 		return res, syncerr.E(syncerr.Local, "store events", err)
 	}
 	defer tx.Rollback()
+	tx.Uninterrupted()
 	var whole store.Payload
 	var existed bool
 	if raw != nil {
@@ -327,6 +328,9 @@ func storeVerdicts(ctx context.Context, s *store.Store, sourceID int64, url stri
 		}
 		ev := eventOf(sourceID, v.key, v.token, v.set, v.rej)
 		ev.PayloadID = pls[i].ID
+		// The poll answer archived holds the token under its key: the event's row need not
+		// hold it again (store.EventToken reads it back).
+		ev.TokenArchived = raw != nil && ev.JTI == v.key
 		evs = append(evs, ev)
 	}
 	isNew, err := tx.PutEvents(evs, o.window)

@@ -470,6 +470,18 @@ func TestMixedPollFixture(t *testing.T) {
 	if len(r.sim.Queue()) != 0 {
 		t.Error("queue not empty")
 	}
+	// Each token, accepted or rejected, is kept once: in the archived answer, not again in
+	// its event's row, and read back from there.
+	evs := r.events(t)
+	if len(evs) != len(mixed.Sets) {
+		t.Fatalf("%d events stored, %d tokens sent", len(evs), len(mixed.Sets))
+	}
+	for _, e := range evs {
+		tok, err := r.st.EventToken(context.Background(), e)
+		if err != nil || !e.TokenArchived || e.Token != "" || tok != mixed.Sets[e.JTI] {
+			t.Errorf("%s (verified %v): archived %v, row %q, read back %q (%v), sent %q", e.JTI, e.Verified, e.TokenArchived, e.Token, tok, err, mixed.Sets[e.JTI])
+		}
+	}
 }
 
 // TestDraftErrorCodes: a bank configured for the draft codes gets them in setErrs.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -61,10 +62,18 @@ func FuzzDecodePollResponse(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"sets":{"a":1,"b":{"x":2}},"moreAvailable":"yes"}`))
+	f.Add([]byte(`{"sets":{"a":"x","a":"y"},"Sets":{"b":"z"},"moreAvailable":true}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		pr, err := DecodePollResponse(raw)
 		if err == nil && pr.Sets == nil {
 			t.Fatal("nil sets")
+		}
+		// The one-pass reading gives what encoding/json alone gives.
+		onePass = false
+		slow, slowErr := DecodePollResponse(raw)
+		onePass = true
+		if !reflect.DeepEqual(pr, slow) || (err == nil) != (slowErr == nil) {
+			t.Fatalf("%+v (%v); encoding/json alone %+v (%v)", pr, err, slow, slowErr)
 		}
 	})
 }

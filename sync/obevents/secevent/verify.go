@@ -349,6 +349,9 @@ func checkKey(k PublicKey, alg string) *Rejection {
 
 // decodeObject decodes a JSON object with numbers kept as json.Number.
 func decodeObject(b []byte) (map[string]any, error) {
+	if m, ok := objectFast(b); ok {
+		return m, nil
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	var m map[string]any
@@ -413,8 +416,10 @@ type rawClaims struct {
 // It fills every field it can before returning, so a rejected token still says what it can.
 func decodeClaims(payload []byte, set *SET) *Rejection {
 	var rc rawClaims
-	if err := json.Unmarshal(payload, &rc); err != nil {
-		return reject(ErrInvalidRequest, "setParse", "claims are not a JSON object: %v", err)
+	if !claimsFast(payload, &rc) {
+		if err := json.Unmarshal(payload, &rc); err != nil {
+			return reject(ErrInvalidRequest, "setParse", "claims are not a JSON object: %v", err)
+		}
 	}
 	var first *Rejection
 	fail := func(r *Rejection) {
@@ -479,7 +484,10 @@ func decodeClaims(payload []byte, set *SET) *Rejection {
 		fail(reject(ErrInvalidRequest, "setParse", "claim events is missing or not a JSON object"))
 		return first
 	}
-	if err := json.Unmarshal(rc.Events, &set.Events); err != nil {
+	events, order, fast := eventsFast(rc.Events)
+	if fast {
+		set.Events = events
+	} else if err := json.Unmarshal(rc.Events, &set.Events); err != nil {
 		fail(reject(ErrInvalidRequest, "setParse", "claim events: %v", err))
 		return first
 	}
@@ -498,6 +506,9 @@ func decodeClaims(payload []byte, set *SET) *Rejection {
 	// The subject: of the resource-update event when there is one, else of the first event
 	// (in the token's order) that has one.
 	subject := func(typ string) (found bool) {
+		if found, ok := subjectFast(set.Events[typ], set); ok {
+			return found
+		}
 		var ev struct {
 			Subject json.RawMessage `json:"subject"`
 		}
@@ -523,9 +534,11 @@ func decodeClaims(payload []byte, set *SET) *Rejection {
 	found = found && subject(TypeResourceUpdate)
 	if !found {
 		// The token's order matters only when there are several events.
-		order := set.Types
-		if len(set.Events) > 1 {
-			order = objectKeys(rc.Events)
+		if !fast {
+			order = set.Types
+			if len(set.Events) > 1 {
+				order = objectKeys(rc.Events)
+			}
 		}
 		for _, typ := range order {
 			if typ != TypeResourceUpdate && subject(typ) {

@@ -24,11 +24,20 @@ func TestDecodePollResponse(t *testing.T) {
 			PollResponse{Sets: map[string]string{"j1": "a.b.c", "j2": `{"x":1}`}, MoreAvailable: true}, false},
 		{"moreAvailable not a boolean", `{"sets":{},"moreAvailable":"yes"}`, PollResponse{Sets: map[string]string{}}, true},
 		{"not an object", `[1]`, PollResponse{Sets: map[string]string{}}, true},
+		{"a key twice", `{"sets":{"j1":"a.b.c","j1":"d.e.f"}}`, PollResponse{Sets: map[string]string{"j1": "d.e.f"}}, false},
+		{"a name in another case", `{"sets":{"j1":"a.b.c"},"MoreAvailable":true}`,
+			PollResponse{Sets: map[string]string{"j1": "a.b.c"}, MoreAvailable: true}, false},
+		{"white space", " {\n \"moreAvailable\" : true ,\t\"sets\" : { \"j1\" : \"a.b.c\" } }\n",
+			PollResponse{Sets: map[string]string{"j1": "a.b.c"}, MoreAvailable: true}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := DecodePollResponse([]byte(tt.body))
-			if (err != nil) != tt.err || !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("got %+v, %v; want %+v, error %v", got, err, tt.want, tt.err)
+			for _, one := range []bool{true, false} {
+				onePass = one
+				got, err := DecodePollResponse([]byte(tt.body))
+				onePass = true
+				if (err != nil) != tt.err || !reflect.DeepEqual(got, tt.want) {
+					t.Fatalf("one pass %v: got %+v, %v; want %+v, error %v", one, got, err, tt.want, tt.err)
+				}
 			}
 		})
 	}
@@ -45,5 +54,13 @@ func TestMemberCount(t *testing.T) {
 		if got, want := memberCount([]byte(b)), len(objectKeys([]byte(b))); got != want {
 			t.Errorf("%s: %d members, want %d", b, got, want)
 		}
+	}
+}
+
+// TestPollFastTaken: a usual answer is read in one pass, not left to encoding/json.
+func TestPollFastTaken(t *testing.T) {
+	got, ok := pollFast([]byte(" {\"sets\": {\"j1\": \"a.b.c\", \"j2\": \"d.e.f\"}, \"moreAvailable\": true}\n"))
+	if !ok || !got.MoreAvailable || len(got.Sets) != 2 || got.Sets["j2"] != "d.e.f" {
+		t.Fatalf("%+v, %v", got, ok)
 	}
 }
