@@ -192,25 +192,25 @@ func TestSideBySideOther(t *testing.T) {
 		cards:      []string{"Imported | 6 meters", "Exported | 1 meter", "M00 | ", "M02 | ", "M03 | ", "M04 | ", "M05 | ", "M06 | "},
 	}, {
 		n: 8, mode: MetersGrouped,
-		names:   []string{"M00", "M02", "M03", "M04", "M05", "Other (2 meters)", "M00 · Export"},
-		other:   "Other (2 meters)",
+		names:   []string{"M00", "M02", "M03", "M04", "M05", "Other · 2 meters", "M00 · Export"},
+		other:   "Other · 2 meters",
 		lanes:   []int{0, 1, 2, 3, 4, 5, 0},
 		caption: []string{"Not in kWh, so not charted: M01."},
-		cards:   []string{"Imported | 7 meters", "Exported | 1 meter", "M00 | ", "M02 | ", "M03 | ", "M04 | ", "M05 | ", "Other (2 meters) | "},
+		cards:   []string{"Imported | 7 meters", "Exported | 1 meter", "M00 | ", "M02 | ", "M03 | ", "M04 | ", "M05 | ", "Other · 2 meters | "},
 	}, {
 		n: 20, mode: MetersGrouped,
-		names: []string{"M00", "M02", "M03", "M04", "M05", "Other (11 meters)", "M00 · Export", "Other (11 meters) · Export"},
-		other: "Other (11 meters)",
+		names: []string{"M00", "M02", "M03", "M04", "M05", "Other · 11 meters", "M00 · Export", "Other · 11 meters · Export"},
+		other: "Other · 11 meters",
 		lanes: []int{0, 1, 2, 3, 4, 5, 0, 5},
 		caption: []string{"Production only, not charted side by side (pick the meter to see it): 1 listed meter.",
 			"Not in kWh, so not charted: M01 and 2 more."},
 		notCaption: []string{"narrow the search"},
-		cards:      []string{"Imported | 15 meters", "Exported | 2 meters", "M00 | ", "M02 | ", "M03 | ", "M04 | ", "M05 | ", "Other (11 meters) | "},
+		cards:      []string{"Imported | 15 meters", "Exported | 2 meters", "M00 | ", "M02 | ", "M03 | ", "M04 | ", "M05 | ", "Other · 11 meters | "},
 	}, {
 		n: 20, mode: MetersStacked,
-		names: []string{"M00", "M02", "M03", "M04", "M05", "Other (11 meters)", "M00 · Export", "Other (11 meters) · Export"},
-		other: "Other (11 meters)",
-		cards: []string{"Imported | 15 meters", "Exported | 2 meters", "M00 | ", "M02 | ", "M03 | ", "M04 | ", "M05 | ", "Other (11 meters) | "},
+		names: []string{"M00", "M02", "M03", "M04", "M05", "Other · 11 meters", "M00 · Export", "Other · 11 meters · Export"},
+		other: "Other · 11 meters",
+		cards: []string{"Imported | 15 meters", "Exported | 2 meters", "M00 | ", "M02 | ", "M03 | ", "M04 | ", "M05 | ", "Other · 11 meters | "},
 	}} {
 		t.Run(fmt.Sprintf("%d %s", tc.n, tc.mode), func(t *testing.T) {
 			req := listedRequest{meters: meters[:tc.n], titles: titles[:tc.n], mode: tc.mode, rng: RangeWeek, res: ResDay, energyUnit: "kWh", loc: time.UTC}
@@ -351,7 +351,7 @@ func TestStackedOtherTotal(t *testing.T) {
 	}
 	checked := 0
 	for _, s := range summed.series {
-		what := strings.SplitN(s.Name, " (", 2)[0] // "Import (15 meters)"
+		what := strings.SplitN(s.Name, " · ", 2)[0] // "Import · 15 meters"
 		pile, ok := piles[what]
 		if !ok {
 			continue // gas and production are not stacked
@@ -414,7 +414,7 @@ func TestSideBySideOtherKeepsLanes(t *testing.T) {
 	if _, ok := first["M03"]; ok {
 		t.Fatal("M03 has bars before it starts")
 	}
-	for _, name := range []string{"M02", "M04", "M05", "Other (11 meters)", "M00 · Export"} {
+	for _, name := range []string{"M02", "M04", "M05", "Other · 11 meters", "M00 · Export"} {
 		if first[name] != last[name] || first[name].color == nil {
 			t.Errorf("%s: lane and colour %v on the first day, %v on the last", name, first[name], last[name])
 		}
@@ -438,7 +438,7 @@ func TestSideBySideOtherCap(t *testing.T) {
 	for i, m := range ms {
 		titles[i] = m.name
 	}
-	want := fmt.Sprintf("Other (%d meters)", maxSummed-(maxSideBySide-1))
+	want := fmt.Sprintf("Other · %d meters", maxSummed-(maxSideBySide-1))
 	// listedData cuts the list itself, and says so when loadSum has cut it already.
 	for _, req := range []listedRequest{
 		{meters: meters, titles: titles},
@@ -507,7 +507,7 @@ func TestSideBySideOtherGolden(t *testing.T) {
 			legends = append(legends, s.Legend)
 		}
 	}
-	if len(legends) != 7 || legends[6] != "Other (8 meters)" {
+	if len(legends) != 7 || legends[6] != "Other · 8 meters" {
 		t.Fatalf("legends %q", legends)
 	}
 	h.capture(t, "usage_other_light_1400x900.png")

@@ -217,7 +217,7 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 				costCur = s.Currency
 			}
 		}
-		name := fmt.Sprintf("%s (%s)", g.what(), plural(int64(len(g.meters)), "meter", "meters"))
+		name := fmt.Sprintf("%s · %s", g.what(), plural(int64(len(g.meters)), "meter", "meters")) // the legend adds " (unit)"
 		cs := chart.Series{Name: name, Unit: unit, Step: bucketSeconds(res, 0), Style: chart.Bars,
 			Color: chart.Palette[i%len(chart.Palette)], Lane: i}
 		for _, t := range slices.Sorted(maps.Keys(buckets)) {
@@ -296,7 +296,7 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			inOther++
 		}
 	}
-	otherName := fmt.Sprintf("Other (%s)", plural(int64(inOther), "meter", "meters"))
+	otherName := fmt.Sprintf("Other · %s", plural(int64(inOther), "meter", "meters")) // the legend adds " (unit)"
 	otherLane, lanes := len(lane), len(lane)
 	if inOther > 0 {
 		lanes++

@@ -264,7 +264,7 @@ func BenchmarkBlinkSideBySideOther(b *testing.B) {
 			start, cpu0 := time.Now(), cpuNow()
 			for b.Loop() {
 				d, err := listedData(ctx, st, req)
-				if err != nil || len(d.series) != maxSideBySide || d.series[maxSideBySide-1].Name != "Other (14 meters)" || len(d.cards) != 1+maxSideBySide {
+				if err != nil || len(d.series) != maxSideBySide || d.series[maxSideBySide-1].Name != "Other · 14 meters" || len(d.cards) != 1+maxSideBySide {
 					b.Fatal(len(d.series), len(d.cards), err)
 				}
 				c.SetSeries(d.series)

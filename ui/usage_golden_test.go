@@ -317,7 +317,7 @@ func TestSumOfListedMeters(t *testing.T) {
 	for _, s := range u.chart.Series() {
 		names = append(names, s.Name)
 	}
-	if !slices.Equal(names, []string{"Import (2 meters)", "Gas (1 meter)", "Export (1 meter)"}) {
+	if !slices.Equal(names, []string{"Import · 2 meters", "Gas · 1 meter", "Export · 1 meter"}) {
 		t.Fatalf("summed series %q", names)
 	}
 	sum := u.chart.Series()[0]
