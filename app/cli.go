@@ -158,6 +158,11 @@ func (env *Env) openStoreForReading(ctx context.Context, c *invocation) (*store.
 }
 
 func (env *Env) open(ctx context.Context, path string, opts store.Options) (*store.Store, error) {
+	opts.OnUpgrade = func() {
+		// Said on stderr, where a command's messages go, because the first start after an
+		// upgrade can convert a large database for a minute before anything else happens.
+		fmt.Fprintln(env.Stderr, "custody: bringing this database up to date for this version (once; a large one takes a minute or two)")
+	}
 	st, err := store.OpenWith(ctx, path, opts)
 	if err != nil {
 		return nil, err

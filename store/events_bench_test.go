@@ -56,7 +56,7 @@ func BenchmarkEventPolls(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, nil); err != nil {
 		b.Fatal(err)
 	}
 	src := Source{Name: "bank", Kind: "obevents", Enabled: true}

@@ -77,8 +77,12 @@ func TestPutReadingsAcrossDays(t *testing.T) {
 func TestMigrationPacksOldReadings(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	st, err := Open(ctx, path)
+	created := 0
+	st, err := OpenWith(ctx, path, Options{OnUpgrade: func() { created++ }})
 	must(t, err)
+	if created != 0 {
+		t.Errorf("OnUpgrade called for a new database")
+	}
 	seriesID := newTestSeries(t, st)
 	_, err = st.db.ExecContext(ctx, `DROP TABLE reading_days;
 		DELETE FROM migrations WHERE name = 'migrations/2000_reading_days.sql';
@@ -119,9 +123,13 @@ func TestMigrationPacksOldReadings(t *testing.T) {
 	must(t, err)
 	must(t, st.Close())
 
-	st, err = Open(ctx, path)
+	upgrades := 0
+	st, err = OpenWith(ctx, path, Options{OnUpgrade: func() { upgrades++ }})
 	must(t, err)
 	defer st.Close()
+	if upgrades != 1 {
+		t.Errorf("OnUpgrade called %d times, want once", upgrades)
+	}
 	// The pages the old table freed went back to the file system.
 	var free, pages int64
 	must(t, st.db.QueryRowContext(ctx, `SELECT (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_count FROM pragma_page_count)`).Scan(&free, &pages))

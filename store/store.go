@@ -53,6 +53,11 @@ type Options struct {
 	ReadNewer bool
 	// BusyTimeout is how long a writer waits for another; zero means [BusyTimeout].
 	BusyTimeout time.Duration
+	// OnUpgrade, when set, is called once before a database written by an older Custody is
+	// brought up to date, so that a command can say why its first start takes a while (a
+	// large database converts for a minute; see migration 2000). It is not called for a new
+	// database.
+	OnUpgrade func()
 }
 
 // Store is an open Custody database.
@@ -139,7 +144,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.readOnly = true
 		return s, nil
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, opts.OnUpgrade); err != nil {
 		s.db.Close()
 		return nil, err
 	}
@@ -216,7 +221,7 @@ func (s *Store) Path() string { return s.path }
 
 // migrate applies, in name order, each embedded migration not yet recorded, each in its own
 // transaction together with its record.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, onUpgrade func()) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -225,6 +230,13 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	sort.Strings(names)
+	var recorded int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations`).Scan(&recorded); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if recorded > 0 && recorded < len(names) && onUpgrade != nil {
+		onUpgrade()
+	}
 	applied := false
 	for _, name := range names {
 		did, err := s.migrateFile(ctx, name)
