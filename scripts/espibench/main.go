@@ -1,6 +1,7 @@
 // Command espibench is the measuring kit of scripts/bench-import.sh (issue 17): it writes the
-// generated Green Button bulk file, measures modernc SQLite's own multi-row INSERT ceiling on
-// Custody's readings schema, and runs another command reporting its CPU time and peak RSS.
+// generated Green Button bulk file, measures modernc SQLite's own multi-row INSERT ceiling for
+// the same readings one row each (the readings table Custody had until it packed a day's
+// readings into one row), and runs another command reporting its CPU time and peak RSS.
 //
 //	espibench gen [-meters 20] [-days 365] [-rt-last] FILE
 //	espibench ceiling [-meters 20] [-days 365] [-rows 64] DBFILE
