@@ -389,25 +389,14 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 	return m, nil
 }
 
-// HeldAnswers returns, per resource, how many fetched answers of the source are held: each
-// may be for one of several outstanding requests with no correlation id (see AnswerRequest).
-func (s *Store) HeldAnswers(ctx context.Context, sourceID int64) (map[string]int, error) {
-	type count struct {
-		resource string
-		n        int
+// HeldAnswers counts the source's fetched answers that are held: each may be for one of
+// several outstanding requests with no correlation id (see AnswerRequest).
+func (s *Store) HeldAnswers(ctx context.Context, sourceID int64) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM gbsync_answers WHERE source_id = ?`, sourceID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count held answers: %w", err)
 	}
-	cs, err := queryAll(ctx, s.db, "count held answers", func(sc rowScanner) (count, error) {
-		var c count
-		return c, sc.Scan(&c.resource, &c.n)
-	}, `SELECT resource, COUNT(*) FROM gbsync_answers WHERE source_id = ? GROUP BY resource`, sourceID)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, c := range cs {
-		out[c.resource] = c.n
-	}
-	return out, nil
+	return n, nil
 }
 
 // DropOutstanding forgets the source's outstanding sync request for resource (it timed out).
