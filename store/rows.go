@@ -62,12 +62,3 @@ func (t *Tx) queryEach(query string, each func(*sql.Rows) error, args ...any) er
 	}
 	return rows.Err()
 }
-
-// sourceArg is a source id as a statement argument: NULL for none. A plain value, not a
-// sql.NullInt64, which database/sql converts without calling a Valuer.
-func sourceArg(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
-}

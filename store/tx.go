@@ -244,7 +244,14 @@ func unmarshalAttrs(s string) map[string]string {
 	return m
 }
 
-func nullSource(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
+// nullSource is an id as a statement argument: NULL for none. A plain value, not a
+// sql.NullInt64, which database/sql converts without calling a Valuer.
+func nullSource(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
 
 // UpsertMeter inserts the meter or updates the one with the same key, and sets m.ID.
 // Empty fields of m do not erase what an earlier payload said.
