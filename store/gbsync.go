@@ -335,12 +335,7 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 		if len(open) == 0 {
 			return m, nil
 		}
-		since := open[0].Requested
-		for _, r := range open[1:] {
-			if r.Requested.Before(since) {
-				since = r.Requested
-			}
-		}
+		since := open[0].Requested // the requests come ordered by when they were made
 		// Answers from before the oldest waiting request cannot be for any of them.
 		if _, err := tx.exec(`DELETE FROM gbsync_answers WHERE source_id = ? AND resource = ? AND received < ?`, sourceID, resource, since.Unix()); err != nil {
 			return m, fmt.Errorf("match answer %s: %w", resource, err)
