@@ -6,11 +6,11 @@ import (
 	"sync"
 )
 
-// multiRowMax is the most rows one multi-row statement of a small write carries (the events
-// of a poll answer, their acknowledgements): a longer run is written in pieces of this many, so
-// that at most this many statement texts, one per row count, are prepared for each. One
-// statement for ten events instead of ten saves the per-statement cost of database/sql and
-// of stepping and resetting a SQLite statement, which was about half of storing an event.
+// multiRowMax is the most rows one multi-row statement of a small write carries (a poll's
+// acknowledgements): a longer run is written in pieces of this many, so that at most this
+// many statement texts, one per row count, are prepared for each. One statement for ten rows
+// instead of ten saves the per-statement cost of database/sql and of stepping and resetting
+// a SQLite statement.
 const multiRowMax = 16
 
 // rowsKey identifies a multi-row statement text.
