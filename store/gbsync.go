@@ -284,13 +284,13 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
 	defer tx.Rollback()
-	tx.mu.Lock()
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+gbRequestColumns+` FROM gbsync_requests WHERE source_id = ? AND resource = ? ORDER BY requested, id`, sourceID, resource)
-	tx.mu.Unlock()
-	if err != nil {
-		return m, fmt.Errorf("match answer %s: %w", resource, err)
-	}
-	all, err := scanAll(rows, scanGBRequest(sourceID))
+	var all []Request
+	scan := scanGBRequest(sourceID)
+	err = tx.queryEach(`SELECT `+gbRequestColumns+` FROM gbsync_requests WHERE source_id = ? AND resource = ? ORDER BY requested, id`, func(rows *sql.Rows) error {
+		r, err := scan(rows)
+		all = append(all, r)
+		return err
+	}, sourceID, resource)
 	if err != nil {
 		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
