@@ -12,6 +12,7 @@ import (
 
 	"custody/app/secrets"
 	"custody/store"
+	"custody/sync/eloverblik/eloverbliktest"
 	"custody/sync/espi/espitest"
 	"custody/sync/obevents/obtest"
 	"custody/sync/simtls"
@@ -176,4 +177,30 @@ func (r *obRig) add(t *testing.T, name string, extra ...string) {
 	if code, out, errs := r.c.run(secret+"\n", append(args, "--secret-stdin")...); code != 0 {
 		t.Fatalf("sources add: %d %s %s", code, out, errs)
 	}
+}
+
+// elRig is the Eloverblik simulator over TLS, its CA file and a CLI on a new database.
+type elRig struct {
+	sim   *eloverbliktest.Server
+	files simtls.Files
+	c     *cli
+}
+
+// newELRig starts the Eloverblik simulator with opts.
+func newELRig(t *testing.T, opts eloverbliktest.Options) *elRig {
+	t.Helper()
+	pki, err := simtls.New("custody-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := eloverbliktest.Start(pki, "127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	files, err := pki.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &elRig{sim: sim, files: files, c: &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}}
 }
