@@ -75,12 +75,17 @@ func (r *gbRig) notifyFlags() []string {
 // stdin and extra flags after the common ones, and fails the test unless it succeeds.
 func (r *gbRig) add(t *testing.T, name string, extra ...string) {
 	t.Helper()
-	args := append([]string{"sources", "add", "greenbutton", name, "--base-url", r.sim.BaseURL(), "--token-url", r.sim.TokenURL(),
-		"--client-id", r.sim.ClientID(), "--bulk-id", r.sim.BulkID(), "--cert", r.files.ClientCert, "--key", r.files.ClientKey, "--ca", r.files.CA,
-		"--secret-stdin"}, extra...)
-	if code, out, errOut := r.c.run(r.sim.Secret()+"\n", args...); code != 0 {
+	if code, out, errOut := r.c.run(r.sim.Secret()+"\n", r.addArgs(name, extra...)...); code != 0 {
 		t.Fatalf("sources add: %d %s%s", code, out, errOut)
 	}
+}
+
+// addArgs is the command line of `sources add greenbutton NAME` for the simulator's bulk
+// data, its secret to come on stdin, with extra flags after the common ones.
+func (r *gbRig) addArgs(name string, extra ...string) []string {
+	return append([]string{"sources", "add", "greenbutton", name, "--base-url", r.sim.BaseURL(), "--token-url", r.sim.TokenURL(),
+		"--client-id", r.sim.ClientID(), "--bulk-id", r.sim.BulkID(), "--cert", r.files.ClientCert, "--key", r.files.ClientKey, "--ca", r.files.CA,
+		"--secret-stdin"}, extra...)
 }
 
 // run runs a command, keeps what it printed in r.outputs, fails the test unless it exits with
