@@ -376,15 +376,14 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			if err != nil {
 				return out, err
 			}
-			if factor*sign != 1 {
-				scaled := make([]float64, len(vs))
-				for j, x := range vs {
-					scaled[j] = x * factor * sign
-				}
-				vs = scaled
-			}
+			// Scaled per period, not per reading: the bars in the display unit, export below
+			// zero; the total (for the cards) in the display unit and positive.
 			a := aggregate(ts, vs, r.loc, res)
 			a.markPartial(s.Seconds, r.loc, res)
+			for j := range a.sum {
+				a.sum[j] *= factor * sign
+			}
+			a.total *= factor
 			if i >= len(own) {
 				rest.add(a, spans[s.ID]) // even with nothing in this period: its absence makes Other's periods partial
 				continue
@@ -404,9 +403,9 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 				cs.Lane = lane[s.MeterID]
 			}
 			out.series = append(out.series, cs)
-			perIdx[i].sums[gi] = a.total * sign
+			perIdx[i].sums[gi] = a.total
 			perIdx[i].has[gi] = true
-			totals[gi] += a.total * sign
+			totals[gi] += a.total
 		}
 		// Other comes after the meters of its flow: on top of their pile when stacked.
 		if times, values, partial := rest.bars(r.loc, res); len(times) > 0 {
@@ -422,9 +421,9 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 				cs.Lane = otherLane
 			}
 			out.series = append(out.series, cs)
-			other.sums[gi] = rest.total * sign
+			other.sums[gi] = rest.total
 			other.has[gi] = true
-			totals[gi] += rest.total * sign
+			totals[gi] += rest.total
 		}
 	}
 	title := func(g *sumGroup) string {
