@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"image/color"
 	"maps"
 	"math"
 	"slices"
@@ -368,6 +369,23 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		if mirror && g.flow == "reverse" {
 			sign = -1
 		}
+		// bar is a meter's (or Other's) bars of the group: named for the legend by who,
+		// with the flow unless it is import, in the colour and lane or layer given. res is
+		// never "as recorded" here, so that the step is the period's whatever the interval.
+		bar := func(who string, times []int64, values []float64, partial []bool, c color.Color, lane int) chart.Series {
+			name := who
+			if g.flow != "forward" {
+				name += " · " + g.what()
+			}
+			cs := chart.Series{Name: name, Legend: who, Unit: dunit, Times: times, Values: values, Partial: partial,
+				Step: bucketSeconds(res, 0), Style: chart.Bars, Color: c, Mirrored: sign < 0}
+			if r.mode == MetersStacked {
+				cs.Stack = g.what()
+			} else {
+				cs.Lane = lane
+			}
+			return cs
+		}
 		rest := newOtherSum()
 		for _, s := range series {
 			i := index[s.MeterID]
@@ -391,36 +409,14 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			if len(a.times) == 0 {
 				continue // no legend entry for a meter with nothing in this period
 			}
-			name := r.titles[i]
-			if g.flow != "forward" {
-				name += " · " + g.what()
-			}
-			cs := chart.Series{Name: name, Legend: r.titles[i], Unit: dunit, Times: a.times, Values: a.sum, Partial: a.partial,
-				Step: bucketSeconds(res, s.Seconds), Style: chart.Bars, Color: chart.Palette[i%len(chart.Palette)], Mirrored: sign < 0}
-			if r.mode == MetersStacked {
-				cs.Stack = g.what()
-			} else {
-				cs.Lane = lane[s.MeterID]
-			}
-			out.series = append(out.series, cs)
+			out.series = append(out.series, bar(r.titles[i], a.times, a.sum, a.partial, chart.Palette[i%len(chart.Palette)], lane[s.MeterID]))
 			perIdx[i].sums[gi] = a.total
 			perIdx[i].has[gi] = true
 			totals[gi] += a.total
 		}
 		// Other comes after the meters of its flow: on top of their pile when stacked.
 		if times, values, partial := rest.bars(r.loc, res); len(times) > 0 {
-			name := otherName
-			if g.flow != "forward" {
-				name += " · " + g.what()
-			}
-			cs := chart.Series{Name: name, Legend: otherName, Unit: dunit, Times: times, Values: values, Partial: partial,
-				Step: bucketSeconds(res, 0), Style: chart.Bars, Color: chart.OtherColor, Mirrored: sign < 0}
-			if r.mode == MetersStacked {
-				cs.Stack = g.what()
-			} else {
-				cs.Lane = otherLane
-			}
-			out.series = append(out.series, cs)
+			out.series = append(out.series, bar(otherName, times, values, partial, chart.OtherColor, otherLane))
 			other.sums[gi] = rest.total
 			other.has[gi] = true
 			totals[gi] += rest.total
