@@ -143,7 +143,6 @@ type sumData struct {
 	cards   []card
 	caption string
 	t0, t1  int64
-	meters  int
 }
 
 // span is the first and the last reading's start of a series.
@@ -184,7 +183,7 @@ func listedData(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 
 // sumListed sums the listed meters per flow and unit, and totals the sums in cards.
 func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
-	out := sumData{meters: len(r.meters)}
+	var out sumData
 	perMeter, _, first, last, err := listedSeries(ctx, d, r.meters)
 	if err != nil || first > last {
 		return out, err
@@ -250,7 +249,7 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	if len(listed) > maxSideBySide {
 		own, folded = listed[:maxSideBySide-1], listed[maxSideBySide-1:]
 	}
-	out := sumData{meters: len(listed)}
+	var out sumData
 	var notes []string
 	if n := max(r.listed, len(r.meters)); n > len(listed) {
 		notes = append(notes, fmt.Sprintf("The first %s of %s listed are charted, %s of them in Other; narrow the search for the rest.",
