@@ -531,7 +531,7 @@ func shorten(s string, n int) string {
 }
 
 // loadSum charts the listed meters over the chosen period, summed or side by side, with
-// their cards. It runs off the UI goroutine.
+// their cards. Its reads run off the UI goroutine.
 func (v *usageView) loadSum(keepView bool) {
 	mode := v.mode.Selected
 	meters, titles := slices.Clone(v.meters), slices.Clone(v.titles)

@@ -197,7 +197,7 @@ func BenchmarkBlinkSums(b *testing.B) {
 }
 
 // BenchmarkBlinkSideBySide is a year of four meters side by side, as the Usage view charts
-// the listed meters grouped or stacked: each meter's series and statistics, its year
+// the listed meters grouped or stacked: each meter's series and their spans (SpanOf), its year
 // aggregated to weeks (grouped: to months, so that 4 × 53 bars stay apart), the cards' sums,
 // and the chart drawn at 1400×600.
 func BenchmarkBlinkSideBySide(b *testing.B) {
