@@ -508,3 +508,46 @@ func TestSideBySideOtherGolden(t *testing.T) {
 	}
 	h.capture(t, "usage_other_stacked_dark_800x600.png")
 }
+
+// TestSumMarksPartialPeriods: the sum of the listed meters hatches a day that some meter of
+// the flow covers only in part (one starting halfway through it) or not at all within its
+// span (a day's outage), as Other does, so that an outage does not look like a dip in use;
+// a day before a meter's readings begin is whole. The sums are those of the readings.
+func TestSumMarksPartialPeriods(t *testing.T) {
+	st := fillStore(t, 0)
+	ms := twentyMeters()
+	meters, titles := addTestMeters(t, st, ms)
+	d, err := listedData(context.Background(), st, listedRequest{meters: meters, titles: titles, mode: MetersSum,
+		rng: RangeWeek, res: ResDay, energyUnit: "kWh", loc: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums, partial := otherExpected(t, st, ms, "kWh")
+	flows := map[string]string{"Import": "forward", "Export": "reverse"}
+	checked, hatched := 0, 0
+	for _, s := range d.series {
+		flow, ok := flows[strings.SplitN(s.Name, " · ", 2)[0]]
+		if !ok {
+			continue // gas and production
+		}
+		if len(s.Partial) != len(s.Times) || len(s.Times) != len(sums[flow]) {
+			t.Fatalf("%s: %d days, %d partial marks, want %d days", s.Name, len(s.Times), len(s.Partial), len(sums[flow]))
+		}
+		for j, ts := range s.Times {
+			checked++
+			if math.Abs(s.Values[j]-sums[flow][ts]) > 1e-9 {
+				t.Errorf("%s on day %d: %v, the readings sum to %v", s.Name, (ts-otherWeek)/86400, s.Values[j], sums[flow][ts])
+			}
+			if s.Partial[j] != partial[flow][ts] {
+				t.Errorf("%s on day %d: partial %v, want %v", s.Name, (ts-otherWeek)/86400, s.Partial[j], partial[flow][ts])
+			}
+			if s.Partial[j] {
+				hatched++
+			}
+		}
+	}
+	// Import: the late half day (day 2) and the outage (day 3); export has neither.
+	if checked != 14 || hatched != 2 || !partial["forward"][otherWeek+2*86400] || !partial["forward"][otherWeek+3*86400] {
+		t.Errorf("%d days compared, %d hatched; expected partial days %v", checked, hatched, partial)
+	}
+}

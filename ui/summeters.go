@@ -184,7 +184,7 @@ func listedData(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 // sumListed sums the listed meters per flow and unit, and totals the sums in cards.
 func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	var out sumData
-	perMeter, _, first, last, err := listedSeries(ctx, d, r.meters)
+	perMeter, spans, first, last, err := listedSeries(ctx, d, r.meters)
 	if err != nil || first > last {
 		return out, err
 	}
@@ -192,8 +192,8 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	out.t0, out.t1 = rangeSpan(r.rng, first, last, r.offset, r.loc)
 	for i, g := range sumGroups(perMeter) {
 		unit, _ := displayUnit(g.unit, r.energyUnit)
-		buckets := map[int64]float64{}
-		var total, cost float64
+		sum := newPeriodSum()
+		var cost float64
 		var costCur string
 		costs := 0
 		for _, s := range g.series {
@@ -203,10 +203,12 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 				return out, err
 			}
 			a := aggregate(ts, vs, r.loc, res)
-			for j, t := range a.times {
-				buckets[t] += a.sum[j] * factor
+			a.markPartial(s.Seconds, r.loc, res)
+			for j := range a.sum {
+				a.sum[j] *= factor
 			}
-			total += a.total * factor
+			a.total *= factor
+			sum.add(a, spans[s.ID]) // even with nothing in this period: its absence makes the sum's periods partial
 			tot, err := d.PeriodTotals(ctx, s.ID, out.t0, out.t1)
 			if err != nil {
 				return out, err
@@ -218,14 +220,10 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			}
 		}
 		name := fmt.Sprintf("%s · %s", g.what(), plural(int64(len(g.meters)), "meter", "meters")) // the legend adds " (unit)"
-		cs := chart.Series{Name: name, Unit: unit, Step: bucketSeconds(res, 0), Style: chart.Bars,
-			Color: chart.Palette[i%len(chart.Palette)], Lane: i}
-		for _, t := range slices.Sorted(maps.Keys(buckets)) {
-			cs.Times = append(cs.Times, t)
-			cs.Values = append(cs.Values, buckets[t])
-		}
-		out.series = append(out.series, cs)
-		c := card{title: amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, g.production), value: fmtQty(total, unit),
+		times, values, partial := sum.bars(r.loc, res)
+		out.series = append(out.series, chart.Series{Name: name, Unit: unit, Times: times, Values: values, Partial: partial,
+			Step: bucketSeconds(res, 0), Style: chart.Bars, Color: chart.Palette[i%len(chart.Palette)], Lane: i})
+		c := card{title: amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, g.production), value: fmtQty(sum.total, unit),
 			note: plural(int64(len(g.meters)), "meter", "meters")}
 		out.cards = append(out.cards, c)
 		if costs > 0 {
@@ -385,7 +383,7 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			}
 			return cs
 		}
-		rest := newOtherSum()
+		rest := newPeriodSum()
 		for _, s := range series {
 			i := index[s.MeterID]
 			_, factor := displayUnit(s.Unit, r.energyUnit)
@@ -453,29 +451,30 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	return out, nil
 }
 
-// otherSum is Other's bars of one flow: the per-period sum of the meters past the first
-// ones. A period is partial when it is partial for any of them, or when one of them has no
-// reading in it although its readings span it (an outage of a meter must not look like a
-// dip in the others' use).
-type otherSum struct {
+// periodSum is the per-period sum of one flow of several meters: Other's bars (the meters
+// past the first ones), or a group's bars in the sum of the listed meters. A period is
+// partial when it is partial for any of them, or when one of them has no reading in it
+// although its readings span it (an outage of a meter must not look like a dip in the
+// others' use).
+type periodSum struct {
 	sum     map[int64]float64
 	partial map[int64]bool
-	members []otherMember
+	members []periodMember
 	total   float64
 }
 
-// otherMember is what a meter in Other has: the periods it has readings in, and its span.
-type otherMember struct {
+// periodMember is what a meter in the sum has: the periods it has readings in, and its span.
+type periodMember struct {
 	times []int64 // ascending
 	span  span
 }
 
-func newOtherSum() *otherSum {
-	return &otherSum{sum: map[int64]float64{}, partial: map[int64]bool{}}
+func newPeriodSum() *periodSum {
+	return &periodSum{sum: map[int64]float64{}, partial: map[int64]bool{}}
 }
 
-// add sums a meter's aggregated readings (marked partial) into Other's periods.
-func (o *otherSum) add(a aggregated, sp span) {
+// add sums a meter's aggregated readings (marked partial) into the periods.
+func (o *periodSum) add(a aggregated, sp span) {
 	for j, t := range a.times {
 		o.sum[t] += a.sum[j]
 		if j < len(a.partial) && a.partial[j] {
@@ -483,11 +482,11 @@ func (o *otherSum) add(a aggregated, sp span) {
 		}
 	}
 	o.total += a.total
-	o.members = append(o.members, otherMember{times: a.times, span: sp})
+	o.members = append(o.members, periodMember{times: a.times, span: sp})
 }
 
-// bars is Other's periods in order, their sums and which are partial.
-func (o *otherSum) bars(loc *time.Location, res string) (times []int64, values []float64, partial []bool) {
+// bars is the periods in order, their sums and which are partial.
+func (o *periodSum) bars(loc *time.Location, res string) (times []int64, values []float64, partial []bool) {
 	times = slices.Sorted(maps.Keys(o.sum))
 	values = make([]float64, len(times))
 	partial = make([]bool, len(times))
