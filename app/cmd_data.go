@@ -472,7 +472,7 @@ func runReprocess(ctx context.Context, env *Env, c *invocation, o *reprocessFlag
 			// Not a failure of reprocessing: the file was never archived whole. Only importing
 			// it again can bring in the rest.
 			skipped++
-			fmt.Fprintf(env.Stderr, "payload %d: %v (custody import %s)\n", p.ID, err, shellWord(ie.File))
+			fmt.Fprintf(env.Stderr, "payload %d: %v (custody import %s)\n", p.ID, err, shellQuote(ie.File))
 			continue
 		}
 		if err != nil {
@@ -510,15 +510,6 @@ func payloadsToReprocess(ctx context.Context, st *store.Store, all bool) ([]stor
 	}
 	slices.SortFunc(out, func(a, b store.Payload) int { return cmp.Compare(b.ID, a.ID) })
 	return out, nil
-}
-
-// shellWord quotes s for a POSIX shell when it needs it, so that a command Custody suggests
-// can be pasted as it is.
-func shellWord(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+,:@=") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func hasFormat(fs []fileimport.Format, name string) bool {

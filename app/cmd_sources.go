@@ -302,28 +302,20 @@ func addSource(ctx context.Context, env *Env, st *store.Store, o *sourcesFlags, 
 	return nil
 }
 
-// remover is a driver that registered something at the custodian (an Open Banking event
-// subscription) which removing the source should delete there.
-type remover interface {
-	Remove(ctx context.Context, job *engine.Job) (string, error)
-}
-
 // unregisterAtBank deletes what the source registered at its custodian, and says what it
 // did or why it could not; the source is removed locally either way.
 func unregisterAtBank(ctx context.Context, env *Env, st *store.Store, src store.Source) {
-	r, ok := env.Drivers[src.Kind].(remover)
-	if !ok {
-		return
-	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	gctx, job, done := engine.Guard(ctx, env.job(st, src, nil))
-	msg, err := done(r.Remove(gctx, job))
+	// The engine's Unregister, guarded like a sync, as the app's is.
+	msg, err := newEngine(env, st).Unregister(ctx, src.Name)
 	if err != nil {
 		fmt.Fprintf(env.Stdout, "could not delete the source's registration at the bank: %v\n  what to do: %s\n", err, adviceFor(err))
 		return
 	}
-	fmt.Fprintln(env.Stdout, msg)
+	if msg != "" {
+		fmt.Fprintln(env.Stdout, msg)
+	}
 }
 
 // editSource changes the settings given on the command line and leaves the others.
@@ -468,19 +460,14 @@ func readSecretFrom(env *Env, in *bufio.Reader, fromStdin bool, prompt string) (
 }
 
 func testSource(ctx context.Context, env *Env, st *store.Store, name string) error {
-	src, err := st.SourceByName(ctx, name)
-	if err != nil {
-		return err
-	}
-	d, ok := env.Drivers[src.Kind]
-	if !ok {
-		return fmt.Errorf("test source %s: %w", name, noDriver(src.Kind))
-	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	// Guarded like a sync: no secret or token of the test reaches the output or the log.
-	gctx, job, done := engine.Guard(ctx, env.job(st, src, nil))
-	msg, err := done(d.Test(gctx, job))
+	// The engine's Test, guarded like a sync: no secret or token of the test reaches the
+	// output or the log.
+	msg, err := newEngine(env, st).Test(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	if err != nil {
 		fmt.Fprintf(env.Stdout, "%s: FAILED: %v\n  what to do: %s\n", name, err, adviceFor(err))
 		return errSilentFailure

@@ -66,8 +66,8 @@ func (t *Tx) PutEvent(e *Event) (isNew bool, err error) {
 	res, err := t.exec(`INSERT INTO events (source_id, iss, jti, aud, types, subject, rid, rty, txn, toe, iat, received, verified, error, token, payload_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source_id, iss, jti) DO NOTHING`,
-		sourceArg(e.SourceID), e.ISS, e.JTI, e.AUD, string(types), subject, e.RID, e.RTY, e.TXN,
-		nullTime(e.TOE), nullTime(e.IAT), e.Received.Unix(), e.Verified, e.Error, token, sourceArg(e.PayloadID))
+		nullSource(e.SourceID), e.ISS, e.JTI, e.AUD, string(types), subject, e.RID, e.RTY, e.TXN,
+		nullTime(e.TOE), nullTime(e.IAT), e.Received.Unix(), e.Verified, e.Error, token, nullSource(e.PayloadID))
 	if err != nil {
 		return false, fmt.Errorf("put event %s: %w", e.JTI, err)
 	}

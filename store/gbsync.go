@@ -284,13 +284,13 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
 	defer tx.Rollback()
-	tx.mu.Lock()
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+gbRequestColumns+` FROM gbsync_requests WHERE source_id = ? AND resource = ? ORDER BY requested, id`, sourceID, resource)
-	tx.mu.Unlock()
-	if err != nil {
-		return m, fmt.Errorf("match answer %s: %w", resource, err)
-	}
-	all, err := scanAll(rows, scanGBRequest(sourceID))
+	var all []Request
+	scan := scanGBRequest(sourceID)
+	err = tx.queryEach(`SELECT `+gbRequestColumns+` FROM gbsync_requests WHERE source_id = ? AND resource = ? ORDER BY requested, id`, func(rows *sql.Rows) error {
+		r, err := scan(rows)
+		all = append(all, r)
+		return err
+	}, sourceID, resource)
 	if err != nil {
 		return m, fmt.Errorf("match answer %s: %w", resource, err)
 	}
@@ -335,12 +335,7 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 		if len(open) == 0 {
 			return m, nil
 		}
-		since := open[0].Requested
-		for _, r := range open[1:] {
-			if r.Requested.Before(since) {
-				since = r.Requested
-			}
-		}
+		since := open[0].Requested // the requests come ordered by when they were made
 		// Answers from before the oldest waiting request cannot be for any of them.
 		if _, err := tx.exec(`DELETE FROM gbsync_answers WHERE source_id = ? AND resource = ? AND received < ?`, sourceID, resource, since.Unix()); err != nil {
 			return m, fmt.Errorf("match answer %s: %w", resource, err)
@@ -389,25 +384,14 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 	return m, nil
 }
 
-// HeldAnswers returns, per resource, how many fetched answers of the source are held: each
-// may be for one of several outstanding requests with no correlation id (see AnswerRequest).
-func (s *Store) HeldAnswers(ctx context.Context, sourceID int64) (map[string]int, error) {
-	type count struct {
-		resource string
-		n        int
+// HeldAnswers counts the source's fetched answers that are held: each may be for one of
+// several outstanding requests with no correlation id (see AnswerRequest).
+func (s *Store) HeldAnswers(ctx context.Context, sourceID int64) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM gbsync_answers WHERE source_id = ?`, sourceID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count held answers: %w", err)
 	}
-	cs, err := queryAll(ctx, s.db, "count held answers", func(sc rowScanner) (count, error) {
-		var c count
-		return c, sc.Scan(&c.resource, &c.n)
-	}, `SELECT resource, COUNT(*) FROM gbsync_answers WHERE source_id = ? GROUP BY resource`, sourceID)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, c := range cs {
-		out[c.resource] = c.n
-	}
-	return out, nil
+	return n, nil
 }
 
 // DropOutstanding forgets the source's outstanding sync request for resource (it timed out).

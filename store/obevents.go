@@ -200,7 +200,7 @@ func (t *Tx) ArchiveBytes(p Payload, body []byte) (Payload, bool, error) {
 	if p.Status == "" {
 		p.Status = PayloadPending
 	}
-	headers := headersJSON(p.Headers)
+	headers := marshalAttrs(p.Headers)
 	err = t.queryRow(`INSERT INTO payloads (source_id, format, url, headers, received, sha256, size, status, error, parsed)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		nullSource(p.SourceID), p.Format, p.URL, headers, p.Received.Unix(), p.SHA256, p.Size,

@@ -210,7 +210,7 @@ func TestPendingAcksBatch(t *testing.T) {
 // TestPutEvents: one call stores a poll answer's events as PutEventWindow and PutEvent would
 // one by one: new ones get their ids, a repeat in the same call or of a stored event is not
 // new, a verified event whose jti was recycled after the window is, and a rejected token is
-// recognised by issuer and jti alone. More than one statement's worth of rows is written whole.
+// recognised by issuer and jti alone.
 func TestPutEvents(t *testing.T) {
 	st := mustOpen(t)
 	ctx := context.Background()

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -81,22 +80,13 @@ var smallGzipWriters = sync.Pool{New: func() any {
 	return zw
 }}
 
-// headersJSON is how a payload's headers are stored: a JSON object, "{}" when there are none.
-func headersJSON(h map[string]string) string {
-	if h == nil {
-		return "{}"
-	}
-	b, _ := json.Marshal(h)
-	return string(b)
-}
-
 // Archive stores a payload inside this transaction; see [Store.Archive].
 func (t *Tx) Archive(p Payload, r io.Reader) (Payload, bool, error) {
 	if p.Received.IsZero() {
 		p.Received = t.s.Now()
 	}
 	p.Status = PayloadPending
-	headers := headersJSON(p.Headers)
+	headers := marshalAttrs(p.Headers)
 	err := t.queryRow(`INSERT INTO payloads (source_id, format, url, headers, received, sha256, size, status)
 		VALUES (?, ?, ?, ?, ?, '', 0, 'pending') RETURNING id`,
 		nullSource(p.SourceID), p.Format, p.URL, headers, p.Received.Unix()).Scan(&p.ID)
@@ -199,7 +189,7 @@ func (t *Tx) ArchiveWriter(p Payload) (*PayloadWriter, error) {
 		p.Received = t.s.Now()
 	}
 	p.Status = PayloadPending
-	headers := headersJSON(p.Headers)
+	headers := marshalAttrs(p.Headers)
 	err := t.queryRow(`INSERT INTO payloads (source_id, format, url, headers, received, sha256, size, status, error)
 		VALUES (?, ?, ?, ?, ?, '', 0, 'failed', ?) RETURNING id`,
 		nullSource(p.SourceID), p.Format, p.URL, headers, p.Received.Unix(), IncompleteArchive).Scan(&p.ID)

@@ -9,6 +9,8 @@ import (
 	"custody/store/internal/dayblob"
 )
 
+// TestPutReadingsAcrossDays writes readings that straddle UTC days in several calls, out of
+// order and with corrections, and reads them back through every query of readings.
 func TestPutReadingsAcrossDays(t *testing.T) {
 	ctx := context.Background()
 	st := openTestStore(t)

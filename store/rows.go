@@ -6,11 +6,11 @@ import (
 	"sync"
 )
 
-// multiRowMax is the most rows one multi-row statement of a small write carries (the events
-// of a poll answer, their acknowledgements): a longer run is written in pieces of this many, so
-// that at most this many statement texts, one per row count, are prepared for each. One
-// statement for ten events instead of ten saves the per-statement cost of database/sql and
-// of stepping and resetting a SQLite statement, which was about half of storing an event.
+// multiRowMax is the most rows one multi-row statement of a small write carries (a poll's
+// acknowledgements): a longer run is written in pieces of this many, so that at most this
+// many statement texts, one per row count, are prepared for each. One statement for ten rows
+// instead of ten saves the per-statement cost of database/sql and of stepping and resetting
+// a SQLite statement.
 const multiRowMax = 16
 
 // rowsKey identifies a multi-row statement text.
@@ -61,13 +61,4 @@ func (t *Tx) queryEach(query string, each func(*sql.Rows) error, args ...any) er
 		}
 	}
 	return rows.Err()
-}
-
-// sourceArg is a source id as a statement argument: NULL for none. A plain value, not a
-// sql.NullInt64, which database/sql converts without calling a Valuer.
-func sourceArg(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
 }

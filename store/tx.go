@@ -201,29 +201,26 @@ func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
 	return st.ExecContext(t.ctx, args...)
 }
 
-// queryRow runs a query expected to return one row. The row is read by its Scan after the
-// lock is let go; only the goroutine that commits batches scans rows, so no batch commit
-// comes between.
-func (t *Tx) queryRow(query string, args ...any) *sql.Row {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	st, err := t.stmtLocked(query)
-	if err != nil {
-		return t.tx.QueryRowContext(t.ctx, query, args...)
-	}
-	return st.QueryRowContext(t.ctx, args...)
+// queryRow is a query expected to return one row, run when its Scan is called: the query and
+// the scan then happen under the transaction's lock, so that a statement of the other
+// goroutine (the archive's) never runs while the row is open.
+func (t *Tx) queryRow(query string, args ...any) txRow { return txRow{t: t, query: query, args: args} }
+
+// txRow is the row of a queryRow.
+type txRow struct {
+	t     *Tx
+	query string
+	args  []any
 }
 
-// scanRow runs a query expected to return one row and scans it into dest, all under the lock,
-// so that a statement of the other goroutine (the archive's) never runs while the row is open.
-func (t *Tx) scanRow(query string, args []any, dest ...any) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	st, err := t.stmtLocked(query)
-	if err != nil {
-		return err
+// Scan runs the row's query and scans its one row into dest.
+func (r txRow) Scan(dest ...any) error {
+	r.t.mu.Lock()
+	defer r.t.mu.Unlock()
+	if st, err := r.t.stmtLocked(r.query); err == nil {
+		return st.QueryRowContext(r.t.ctx, r.args...).Scan(dest...)
 	}
-	return st.QueryRowContext(t.ctx, args...).Scan(dest...)
+	return r.t.tx.QueryRowContext(r.t.ctx, r.query, r.args...).Scan(dest...)
 }
 
 func (t *Tx) now() int64 { return t.s.Now().Unix() }
@@ -244,7 +241,14 @@ func unmarshalAttrs(s string) map[string]string {
 	return m
 }
 
-func nullSource(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
+// nullSource is an id as a statement argument: NULL for none. A plain value, not a
+// sql.NullInt64, which database/sql converts without calling a Valuer.
+func nullSource(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
 
 // UpsertMeter inserts the meter or updates the one with the same key, and sets m.ID.
 // Empty fields of m do not erase what an earlier payload said.
@@ -318,7 +322,7 @@ type readingDayScratch struct {
 // putReadingDay merges add, readings of UTC day day, into the day's stored readings.
 func (t *Tx) putReadingDay(seriesID, day int64, add []Reading) error {
 	var blob []byte
-	err := t.scanRow(`SELECT data FROM reading_days WHERE series_id = ? AND day = ?`, []any{seriesID, day}, &blob)
+	err := t.queryRow(`SELECT data FROM reading_days WHERE series_id = ? AND day = ?`, seriesID, day).Scan(&blob)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		t.days.stored = t.days.stored[:0]

@@ -13,18 +13,11 @@ import (
 // CostOf sums the cost of a series' readings whose start lies in [from, to); n is how many
 // readings carry a cost (0 when the source gives none, so "no cost" is not shown as 0).
 func (s *Store) CostOf(ctx context.Context, seriesID, from, to int64) (sum float64, n int64, err error) {
-	var total kbnSum
-	err = s.eachReading(ctx, seriesID, from, to, func(r *Reading) error {
-		if r.HasCost {
-			total.add(r.Cost)
-			n++
-		}
-		return nil
-	})
+	t, err := s.PeriodTotals(ctx, seriesID, from, to)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cost of series %d: %w", seriesID, err)
 	}
-	return total.value(), n, nil
+	return t.CostSum, t.CostCount, nil
 }
 
 // SpanOf is the start of the first and of the last reading of a series; ok is false when it

@@ -150,7 +150,7 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	defer func() { <-s.lock }()
 	now := time.Now()
 	if s.tok != nil && now.Before(s.refreshAt) {
-		rememberToken(ctx, s.tok)
+		RememberToken(ctx, s.tok)
 		return s.tok, nil
 	}
 	s.tok = nil
@@ -161,13 +161,14 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, s.redact(ctx, err)
 	}
-	rememberToken(ctx, tok)
+	RememberToken(ctx, tok)
 	s.tok, s.refreshAt = tok, refreshTime(now, tok)
 	return tok, nil
 }
 
-// rememberToken adds a token answer's access, refresh and id tokens to ctx's redact.Set.
-func rememberToken(ctx context.Context, tok *oauth2.Token) {
+// RememberToken adds a token answer's access, refresh and id tokens to ctx's redact.Set, so
+// that nothing the run says afterwards shows them (for flows that fetch tokens themselves).
+func RememberToken(ctx context.Context, tok *oauth2.Token) {
 	if tok == nil {
 		return
 	}

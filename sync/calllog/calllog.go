@@ -48,9 +48,6 @@ func Open(path string) (*File, error) {
 	return &File{path: path}, nil
 }
 
-// Path is where the log is kept.
-func (f *File) Path() string { return f.path }
-
 // record is the file's content: the times (Unix milliseconds) of the calls under each key.
 type record struct {
 	Calls map[string][]int64 `json:"calls"`

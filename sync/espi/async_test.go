@@ -379,7 +379,7 @@ func TestAsyncAnswersWithoutCorrelation(t *testing.T) {
 	if got := r.correlationFetches(); got != 2 {
 		t.Fatalf("%d fetches of notified answers, want each of the two once", got)
 	}
-	if h, _ := r.st.HeldAnswers(ctx, r.src.ID); len(h) != 0 {
+	if h, _ := r.st.HeldAnswers(ctx, r.src.ID); h != 0 {
 		t.Fatalf("answers still held: %v", h)
 	}
 	// The next sync asks from the time of its request, minus the overlap.
@@ -459,7 +459,7 @@ func TestAsyncAnswersToldApartByWindow(t *testing.T) {
 	if cur, _ := r.st.Cursor(ctx, r.src.ID, rel); !cur.Equal(t0) {
 		t.Fatalf("cursor %v after the sync's answer, want %v", cur, t0)
 	}
-	if h, _ := r.st.HeldAnswers(ctx, r.src.ID); len(h) != 0 {
+	if h, _ := r.st.HeldAnswers(ctx, r.src.ID); h != 0 {
 		t.Fatalf("answers held: %v", h)
 	}
 }

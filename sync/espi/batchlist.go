@@ -255,7 +255,7 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		base = context.Background()
 	}
 	// Guarded like a sync: the tokens the fetches send are kept out of what they record and log.
-	base, job, done := engine.Guard(base, job)
+	base, job, _ = engine.Guard(base, job) // its logger redacts; nothing else is said
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -263,7 +263,6 @@ func (n *Notifications) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, u := range fetch {
 			authz = authz || isAuthorizationResource(s.client.rel(u))
 			if err := n.Driver.fetchNotified(base, job, s.client, u); err != nil {
-				_, err = done("", err)
 				job.Logger.Warn("fetch notified URI", logkey.Op, "notify", logkey.URLPath, urlPath(u), logkey.Err, err)
 				if stops(err) {
 					return // left pending: the next sync tries again

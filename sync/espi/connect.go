@@ -138,7 +138,7 @@ func (c *customerTokens) refresh(ctx context.Context) (*oauth2.Token, error) {
 		c.tok = nil // read the keyring again next time: the user may have connected anew
 		return nil, classifyRefresh(op, c.source, err, redact.Secrets(ctx, old, c.conf.ClientSecret)...)
 	}
-	rememberTokens(ctx, tok)
+	auth.RememberToken(ctx, tok)
 	w, ok := c.secrets.(SecretWriter)
 	if !ok {
 		return nil, syncerr.Errorf(syncerr.Local, op, "the keyring cannot be written, so the refreshed token cannot be kept")
@@ -208,14 +208,6 @@ func classifyRefresh(op, source string, err error, secrets ...string) error {
 // secrets, in any encoding, should the server echo one.
 func scrub(s string, secrets ...string) string {
 	return redact.Snippet([]byte(s), 200, secrets...)
-}
-
-// rememberTokens adds a token answer's access, refresh and id tokens to ctx's redact.Set.
-func rememberTokens(ctx context.Context, tok *oauth2.Token) {
-	redact.Remember(ctx, tok.AccessToken, tok.RefreshToken)
-	if id, ok := tok.Extra("id_token").(string); ok {
-		redact.Remember(ctx, id)
-	}
 }
 
 // Connected is the outcome of a customer's authorisation.
@@ -388,7 +380,7 @@ func (c *Connecting) exchange(code string) (Connected, error) {
 	if err != nil {
 		return Connected{}, classifyRefresh("exchange the authorisation code", c.job.Source.Name, err, redact.Secrets(ctx, code, c.conf.ClientSecret, c.verif)...)
 	}
-	rememberTokens(ctx, tok)
+	auth.RememberToken(ctx, tok)
 	if tok.AccessToken == "" {
 		return Connected{}, syncerr.Errorf(syncerr.Server, op, "the token answer has no access_token")
 	}

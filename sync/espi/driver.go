@@ -501,13 +501,9 @@ func (d *Driver) Sync(ctx context.Context, job *engine.Job) (engine.Result, erro
 			}
 		}
 		res.Note = WaitingNote(since)
-		held, err := job.Store.HeldAnswers(ctx, job.Source.ID)
+		n, err := job.Store.HeldAnswers(ctx, job.Source.ID)
 		if err != nil {
 			return res, syncerr.E(syncerr.Local, "sync", err)
-		}
-		n := 0
-		for _, c := range held {
-			n += c
 		}
 		if n > 0 {
 			res.Note += "; " + HeldNote(n)

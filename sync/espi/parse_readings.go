@@ -610,8 +610,8 @@ func (d *decoder) flush(mr *mrState, rt *readingType, pb *pendingBlocks) error {
 }
 
 // sendBatch hands the readings gathered for one series to the writer. Readings of
-// consecutive entries of the same series go together, so that the store writes them in
-// large statements.
+// consecutive entries of the same series go together, so that the store reads and writes
+// each day of them once.
 func (d *decoder) sendBatch() {
 	if len(d.batch) == 0 {
 		return

@@ -24,6 +24,7 @@
 package dayblob
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -227,10 +228,11 @@ func Decode(rs []Reading, day int64, b []byte) ([]Reading, error) {
 // the later of two with the same start wins. The result is sorted with distinct starts and
 // is built in out's storage.
 func Merge(out, old, add []Reading) []Reading {
-	if !slices.IsSortedFunc(add, func(a, b Reading) int { return cmpInt(a.Start, b.Start) }) {
+	byStart := func(a, b Reading) int { return cmp.Compare(a.Start, b.Start) }
+	if !slices.IsSortedFunc(add, byStart) {
 		// Stable, so that of equal starts the later stays later and wins below.
 		add = slices.Clone(add)
-		slices.SortStableFunc(add, func(a, b Reading) int { return cmpInt(a.Start, b.Start) })
+		slices.SortStableFunc(add, byStart)
 	}
 	out = out[:0]
 	i := 0
@@ -250,14 +252,4 @@ func Merge(out, old, add []Reading) []Reading {
 		out = append(out, r)
 	}
 	return append(out, old[i:]...)
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -85,12 +85,14 @@ func TestDecodeRefusesDamage(t *testing.T) {
 	d0 := int64(20454 * DaySeconds)
 	good := Append(nil, 20454, []Reading{{Start: d0, Seconds: 900, Value: 0.5, Quality: "x", Cost: 1, HasCost: true}, {Start: d0 + 900, Seconds: 900, Value: 3}})
 	cases := map[string][]byte{
-		"empty":           nil,
-		"unknown version": append([]byte{9}, good[1:]...),
-		"truncated":       good[:len(good)-3],
-		"start past day":  {Version, flagSeconds, 0x80, 0xa3, 0x05, 2},
-		"no duration":     {Version, 0, 0, 2},
-		"same start":      append(Append(nil, 20454, []Reading{{Start: d0, Seconds: 1, Value: 1}}), 1<<formShift, 0, 2),
+		"empty":            nil,
+		"unknown version":  append([]byte{9}, good[1:]...),
+		"truncated":        good[:len(good)-3],
+		"start step a day": {Version, flagSeconds, 0x80, 0xa3, 0x05, 2},
+		// Each step is within a day; together they pass its end.
+		"start past day": append(Append(nil, 20454, []Reading{{Start: d0 + DaySeconds - 1, Seconds: 1, Value: 1}}), 1<<formShift, 1, 2),
+		"no duration":    {Version, 0, 0, 2},
+		"same start":     append(Append(nil, 20454, []Reading{{Start: d0, Seconds: 1, Value: 1}}), 1<<formShift, 0, 2),
 	}
 	for name, blob := range cases {
 		if _, err := Decode(nil, 20454, blob); !errors.Is(err, ErrCorrupt) {
@@ -117,9 +119,6 @@ func TestMerge(t *testing.T) {
 		}
 	}
 }
-
-// TestPutReadingsAcrossDays writes readings that straddle UTC days in several calls, out of
-// order and with corrections, and reads them back through every query of readings.
 
 func FuzzDecode(f *testing.F) {
 	d0 := int64(20454 * DaySeconds)

@@ -173,9 +173,9 @@ func arrayElements(b []byte, dst [][]byte) (_ [][]byte, ok bool) {
 }
 
 // fields matches the members of an object to the names of a struct that encoding/json would
-// decode it into: it returns each name's value (the last one given, as encoding/json keeps),
-// and ok false when a name is given twice, or could match one of names the way encoding/json
-// matches names (without regard to case, with Unicode folding) without being it.
+// decode it into: it returns each name's value, and ok false (leaving it to encoding/json)
+// when a name is given twice, or could match one of names the way encoding/json matches
+// names (without regard to case, with Unicode folding) without being it.
 func fields(ms []member, names []string, dst [][]byte) (ok bool) {
 	for _, m := range ms {
 		known := false
