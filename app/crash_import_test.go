@@ -1,10 +1,8 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,18 +20,7 @@ const childImportBatchEnv = "CUSTODY_TEST_IMPORT_BATCH"
 // chance and crashes at crashAt, and returns its exit status and output.
 func importChild(t *testing.T, db, file, crashAt string) (int, string) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "import", "--db", db, file)
-	cmd.Env = append(os.Environ(), childEnv+"=1", childSecretsEnv+"={}", childImportBatchEnv+"=1ns", crashpoint.EnvVar+"="+crashAt)
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, string(out)
-	case errors.As(err, &exit):
-		return exit.ExitCode(), string(out)
-	}
-	t.Fatalf("run the child: %v", err)
-	return 0, ""
+	return runChild(t, []string{childSecretsEnv + "={}", childImportBatchEnv + "=1ns", crashpoint.EnvVar + "=" + crashAt}, "import", "--db", db, file)
 }
 
 // copyFixture copies an ESPI fixture into dir, where the test imports it from.

@@ -566,8 +566,15 @@ func (w *crashWorld) add(t *testing.T, src store.Source, secret string) {
 func (w *crashWorld) sync(t *testing.T, crashAt string) (int, string) {
 	t.Helper()
 	secrets, _ := json.Marshal(w.secrets)
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "sync", "--once", "--db", w.db)
-	cmd.Env = append(os.Environ(), childEnv+"=1", childSecretsEnv+"="+string(secrets), crashpoint.EnvVar+"="+crashAt)
+	return runChild(t, []string{childSecretsEnv + "=" + string(secrets), crashpoint.EnvVar + "=" + crashAt}, "sync", "--once", "--db", w.db)
+}
+
+// runChild runs this test binary as `custody ARGS...` (see childMain) with env added to the
+// environment, and returns its exit status and output.
+func runChild(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	switch {

@@ -16,7 +16,6 @@ import (
 	"custody/store"
 	"custody/sync/calllog"
 	"custody/sync/eloverblik/eloverbliktest"
-	"custody/sync/simtls"
 )
 
 // TestEloverblikEndToEnd drives the CLI against the Eloverblik simulator over TLS: add the
@@ -24,22 +23,9 @@ import (
 // answers the sync archived, as files, into another database: the two exports are the same
 // bytes. A second sync adds nothing twice, and no token is anywhere but the keyring.
 func TestEloverblikEndToEnd(t *testing.T) {
-	pki, err := simtls.New("custody-cli")
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now() // the simulator's clock stands still, so that both syncs see the same data
-	sim, err := eloverbliktest.Start(pki, "127.0.0.1:0", eloverbliktest.Options{
-		Now: func() time.Time { return now }, From: now.AddDate(0, 0, -400), UnavailableEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	files, err := pki.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	r := newELRig(t, eloverbliktest.Options{Now: func() time.Time { return now }, From: now.AddDate(0, 0, -400), UnavailableEvery: -1})
+	sim, files, c := r.sim, r.files, r.c
 	refresh := sim.RefreshToken(now.AddDate(1, 0, 0))
 
 	code, out, errOut := c.run(refresh+"\n", "sources", "add", "eloverblik", "home", "--base-url", sim.BaseURL(), "--ca", files.CA, "--secret-stdin")
@@ -172,20 +158,8 @@ func TestEloverblikEndToEnd(t *testing.T) {
 // TestEloverblikSourcesTest checks `custody sources test` of an eloverblik source: one token
 // call and the list of linked metering points.
 func TestEloverblikSourcesTest(t *testing.T) {
-	pki, err := simtls.New("custody-cli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := eloverbliktest.Start(pki, "127.0.0.1:0", eloverbliktest.Options{UnavailableEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	files, err := pki.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}
+	r := newELRig(t, eloverbliktest.Options{UnavailableEvery: -1})
+	sim, files, c := r.sim, r.files, r.c
 	exp := time.Now().Add(20 * 24 * time.Hour)
 	if code, out, errOut := c.run(sim.RefreshToken(exp)+"\n", "sources", "add", "eloverblik", "home", "--base-url", sim.BaseURL(), "--ca", files.CA, "--secret-stdin"); code != 0 {
 		t.Fatalf("sources add: %d %s %s", code, out, errOut)
@@ -216,19 +190,8 @@ func TestEloverblikSourcesTest(t *testing.T) {
 // allowed yet and when it will be, and what it checked; a source whose data token is kept in
 // the keyring still tests fine without a token call.
 func TestEloverblikTokenLimitAcrossDatabases(t *testing.T) {
-	pki, err := simtls.New("custody-cli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := eloverbliktest.Start(pki, "127.0.0.1:0", eloverbliktest.Options{UnavailableEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	files, err := pki.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newELRig(t, eloverbliktest.Options{UnavailableEvery: -1})
+	sim, files := r.sim, r.files
 	logPath := filepath.Join(t.TempDir(), "cache", "custody", "calls.json")
 	calls, err := calllog.Open(logPath)
 	if err != nil {
@@ -256,7 +219,7 @@ func TestEloverblikTokenLimitAcrossDatabases(t *testing.T) {
 		t.Fatalf("the third token call within a minute: exit %d after %v: %s", code, time.Since(start), out)
 	}
 	for _, want := range []string{"home: FAILED: test: not tested yet: Eloverblik allows 2 token calls a minute from this machine",
-		"the next is allowed at", "checked so far: the refresh token is a JWT valid until", "answers", "what to do: Try again after"} {
+		"the next is allowed at", "checked so far: the refresh token is a JWT valid until", strings.TrimPrefix(sim.URL(), "https://") + " answers", "what to do: Try again after"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"custody/app/secrets"
 	"custody/store"
+	"custody/sync/eloverblik/eloverbliktest"
 	"custody/sync/espi/espitest"
 	"custody/sync/obevents/obtest"
 	"custody/sync/simtls"
@@ -74,12 +75,17 @@ func (r *gbRig) notifyFlags() []string {
 // stdin and extra flags after the common ones, and fails the test unless it succeeds.
 func (r *gbRig) add(t *testing.T, name string, extra ...string) {
 	t.Helper()
-	args := append([]string{"sources", "add", "greenbutton", name, "--base-url", r.sim.BaseURL(), "--token-url", r.sim.TokenURL(),
-		"--client-id", r.sim.ClientID(), "--bulk-id", r.sim.BulkID(), "--cert", r.files.ClientCert, "--key", r.files.ClientKey, "--ca", r.files.CA,
-		"--secret-stdin"}, extra...)
-	if code, out, errOut := r.c.run(r.sim.Secret()+"\n", args...); code != 0 {
+	if code, out, errOut := r.c.run(r.sim.Secret()+"\n", r.addArgs(name, extra...)...); code != 0 {
 		t.Fatalf("sources add: %d %s%s", code, out, errOut)
 	}
+}
+
+// addArgs is the command line of `sources add greenbutton NAME` for the simulator's bulk
+// data, its secret to come on stdin, with extra flags after the common ones.
+func (r *gbRig) addArgs(name string, extra ...string) []string {
+	return append([]string{"sources", "add", "greenbutton", name, "--base-url", r.sim.BaseURL(), "--token-url", r.sim.TokenURL(),
+		"--client-id", r.sim.ClientID(), "--bulk-id", r.sim.BulkID(), "--cert", r.files.ClientCert, "--key", r.files.ClientKey, "--ca", r.files.CA,
+		"--secret-stdin"}, extra...)
 }
 
 // run runs a command, keeps what it printed in r.outputs, fails the test unless it exits with
@@ -176,4 +182,30 @@ func (r *obRig) add(t *testing.T, name string, extra ...string) {
 	if code, out, errs := r.c.run(secret+"\n", append(args, "--secret-stdin")...); code != 0 {
 		t.Fatalf("sources add: %d %s %s", code, out, errs)
 	}
+}
+
+// elRig is the Eloverblik simulator over TLS, its CA file and a CLI on a new database.
+type elRig struct {
+	sim   *eloverbliktest.Server
+	files simtls.Files
+	c     *cli
+}
+
+// newELRig starts the Eloverblik simulator with opts.
+func newELRig(t *testing.T, opts eloverbliktest.Options) *elRig {
+	t.Helper()
+	pki, err := simtls.New("custody-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := eloverbliktest.Start(pki, "127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	files, err := pki.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &elRig{sim: sim, files: files, c: &cli{t: t, db: filepath.Join(t.TempDir(), "custody.db"), secrets: secrets.NewMemory()}}
 }

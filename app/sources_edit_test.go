@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,7 +13,6 @@ import (
 	"custody/app/secrets"
 	"custody/store"
 	"custody/sync/espi/espitest"
-	"custody/sync/simtls"
 )
 
 // editRig is a Green Button source added against a simulator that accepts only its secret,
@@ -28,17 +26,9 @@ type editRig struct {
 func newEditRig(t *testing.T) *editRig {
 	t.Helper()
 	keyring.MockInit()
-	pki, err := simtls.New("custody-edit")
-	must(t, err)
-	files, err := pki.WriteFiles(t.TempDir())
-	must(t, err)
-	sim, err := espitest.Start(pki, "127.0.0.1:0", espitest.Options{Days: 1})
-	must(t, err)
-	t.Cleanup(func() { sim.Close() })
-	r := &editRig{t: t, db: filepath.Join(t.TempDir(), "custody.db"), sim: sim}
-	if code, out := runWithKeyring(t, r.db, sim.Secret()+"\n", "sources", "add", "greenbutton", "gb", "--base-url", sim.BaseURL(),
-		"--token-url", sim.TokenURL(), "--client-id", sim.ClientID(), "--bulk-id", sim.BulkID(), "--cert", files.ClientCert,
-		"--key", files.ClientKey, "--ca", files.CA, "--secret-stdin"); code != 0 {
+	g := newGBRig(t, "custody-edit", &espitest.Options{Days: 1})
+	r := &editRig{t: t, db: g.c.db, sim: g.sim}
+	if code, out := runWithKeyring(t, r.db, g.sim.Secret()+"\n", g.addArgs("gb")...); code != 0 {
 		t.Fatalf("sources add: %d %s", code, out)
 	}
 	r.works()

@@ -364,16 +364,11 @@ func (s *Store) AnswerRequest(ctx context.Context, sourceID int64, resource stri
 			return m, fmt.Errorf("match answer %s: %w", resource, err)
 		}
 		if r.Purpose == RequestSync {
-			var cur int64
-			err := tx.queryRow(`SELECT fetched FROM gbsync_cursors WHERE source_id = ? AND resource = ?`, sourceID, resource).Scan(&cur)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return m, fmt.Errorf("match answer %s: %w", resource, err)
-			}
 			// The cursor never moves back: what it passed was fetched.
-			if at := cursorAt(r); at.Unix() > cur {
-				if err := tx.SetCursor(sourceID, resource, at); err != nil {
-					return m, err
-				}
+			if _, err := tx.exec(`INSERT INTO gbsync_cursors (source_id, resource, fetched) VALUES (?, ?, ?)
+				ON CONFLICT (source_id, resource) DO UPDATE SET fetched = MAX(fetched, excluded.fetched)`,
+				sourceID, resource, cursorAt(r).Unix()); err != nil {
+				return m, fmt.Errorf("match answer %s: %w", resource, err)
 			}
 		}
 		m.Completed = append(m.Completed, r)

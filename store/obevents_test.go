@@ -15,12 +15,8 @@ import (
 // TestPutEventWindow: a repeat within the window (even re-signed) is recognised; a jti the
 // bank recycled after the window is a new event, and the earlier one is kept.
 func TestPutEventWindow(t *testing.T) {
-	st := mustOpen(t)
+	st, src := bankStore(t)
 	ctx := context.Background()
-	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
-	if err := st.AddSource(ctx, &src); err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ev := func(token string, iat time.Time) *store.Event {
 		return &store.Event{SourceID: src.ID, ISS: "https://bank/", JTI: "j1", IAT: iat, Verified: true, Token: token}
@@ -55,12 +51,8 @@ func TestPutEventWindow(t *testing.T) {
 // renamed with "#iat="); a token stored in the row reads back from the row; an archived token
 // without a payload is refused.
 func TestEventTokenArchived(t *testing.T) {
-	st := mustOpen(t)
+	st, src := bankStore(t)
 	ctx := context.Background()
-	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
-	if err := st.AddSource(ctx, &src); err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	answers := []string{
 		`{"sets":{"j1":"h.p1.s1","j2":"h.p\u0032.s2","bad":{"not":"a string"}},"moreAvailable":true}`,
@@ -160,12 +152,8 @@ func TestArchiveBytes(t *testing.T) {
 // TestPendingAcksBatch: acknowledgements added together (one twice, with a new detail) are
 // listed in order with their details, and those forgotten in a transaction are gone.
 func TestPendingAcksBatch(t *testing.T) {
-	st := mustOpen(t)
+	st, src := bankStore(t)
 	ctx := context.Background()
-	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
-	if err := st.AddSource(ctx, &src); err != nil {
-		t.Fatal(err)
-	}
 	tx, _ := st.Begin(ctx)
 	defer tx.Rollback()
 	added, err := tx.AddPendingAcks([]store.PendingAck{
@@ -212,12 +200,8 @@ func TestPendingAcksBatch(t *testing.T) {
 // new, a verified event whose jti was recycled after the window is, and a rejected token is
 // recognised by issuer and jti alone.
 func TestPutEvents(t *testing.T) {
-	st := mustOpen(t)
+	st, src := bankStore(t)
 	ctx := context.Background()
-	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
-	if err := st.AddSource(ctx, &src); err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ev := func(jti, token string, iat time.Time, verified bool) store.Event {
 		e := store.Event{SourceID: src.ID, ISS: "https://bank/", JTI: jti, IAT: iat, Verified: verified, Token: token, Types: []string{"urn:t"}}
@@ -279,12 +263,8 @@ func TestPutEvents(t *testing.T) {
 // TestPendingAcksMany: more acknowledgements than one statement carries are added and
 // forgotten in order, whatever their number.
 func TestPendingAcksMany(t *testing.T) {
-	st := mustOpen(t)
+	st, src := bankStore(t)
 	ctx := context.Background()
-	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
-	if err := st.AddSource(ctx, &src); err != nil {
-		t.Fatal(err)
-	}
 	var as []store.PendingAck
 	for i := range 40 {
 		as = append(as, store.PendingAck{SourceID: src.ID, Kind: "ack", Item: fmt.Sprintf("j%02d", i)})
@@ -315,4 +295,15 @@ func TestPendingAcksMany(t *testing.T) {
 	if err != nil || len(left) != 2 || left[0].ID != ids[0] || left[1].ID != ids[39] {
 		t.Fatalf("left %+v %v", left, err)
 	}
+}
+
+// bankStore is a new store with one obevents source, "bank".
+func bankStore(t *testing.T) (*store.Store, store.Source) {
+	t.Helper()
+	st := mustOpen(t)
+	src := store.Source{Name: "bank", Kind: "obevents", Enabled: true}
+	if err := st.AddSource(context.Background(), &src); err != nil {
+		t.Fatal(err)
+	}
+	return st, src
 }

@@ -31,8 +31,9 @@ type testMeter struct {
 // reading is the test meters' reading of hour h: scale × (1 + (h mod 4) / 4), exact in binary.
 func (m *testMeter) reading(h int64) float64 { return m.scale * (1 + float64(h%4)/4) }
 
-// addTestMeters adds the meters to the store with their readings.
-func addTestMeters(t *testing.T, st *store.Store, ms []*testMeter) []store.Meter {
+// addTestMeters adds the meters to the store with their readings, and returns them with
+// their titles (their names, as the list shows them).
+func addTestMeters(t *testing.T, st *store.Store, ms []*testMeter) ([]store.Meter, []string) {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := st.Begin(ctx)
@@ -41,6 +42,7 @@ func addTestMeters(t *testing.T, st *store.Store, ms []*testMeter) []store.Meter
 	}
 	defer tx.Rollback()
 	var out []store.Meter
+	var titles []string
 	for i, tm := range ms {
 		commodity := "electricity"
 		if tm.unit == "therm" {
@@ -50,7 +52,7 @@ func addTestMeters(t *testing.T, st *store.Store, ms []*testMeter) []store.Meter
 		if err := tx.UpsertMeter(&meter); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, meter)
+		out, titles = append(out, meter), append(titles, tm.name)
 		tm.series = map[string]int64{}
 		for _, f := range tm.flows {
 			s := store.Series{MeterID: meter.ID, Key: f, Commodity: commodity, Flow: f, Unit: tm.unit, Kind: "energy", Seconds: 3600}
@@ -79,7 +81,7 @@ func addTestMeters(t *testing.T, st *store.Store, ms []*testMeter) []store.Meter
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return out, titles
 }
 
 // otherWeek is the first day of the week the Other tests chart (UTC).
@@ -166,11 +168,7 @@ func otherExpected(t *testing.T, st *store.Store, ms []*testMeter, unit string) 
 func TestSideBySideOther(t *testing.T) {
 	st := fillStore(t, 0)
 	ms := twentyMeters()
-	meters := addTestMeters(t, st, ms)
-	var titles []string
-	for _, m := range ms {
-		titles = append(titles, m.name)
-	}
+	meters, titles := addTestMeters(t, st, ms)
 	if slices.Contains(chart.Palette, chart.OtherColor) {
 		t.Fatal("Other's grey is a colour of the palette")
 	}
@@ -324,11 +322,7 @@ func TestSideBySideOther(t *testing.T) {
 func TestStackedOtherTotal(t *testing.T) {
 	st := fillStore(t, 0)
 	ms := twentyMeters()
-	meters := addTestMeters(t, st, ms)
-	var titles []string
-	for _, m := range ms {
-		titles = append(titles, m.name)
-	}
+	meters, titles := addTestMeters(t, st, ms)
 	req := listedRequest{meters: meters, titles: titles, rng: RangeWeek, res: ResDay, energyUnit: "kWh", loc: time.UTC}
 	req.mode = MetersStacked
 	stacked, err := listedData(context.Background(), st, req)
@@ -389,11 +383,7 @@ func TestStackedOtherTotal(t *testing.T) {
 func TestSideBySideOtherKeepsLanes(t *testing.T) {
 	st := fillStore(t, 0)
 	ms := twentyMeters()
-	meters := addTestMeters(t, st, ms)
-	var titles []string
-	for _, m := range ms {
-		titles = append(titles, m.name)
-	}
+	meters, titles := addTestMeters(t, st, ms)
 	type place struct {
 		lane  int
 		color any
@@ -433,11 +423,7 @@ func TestSideBySideOtherCap(t *testing.T) {
 		}
 		ms = append(ms, m)
 	}
-	meters := addTestMeters(t, st, ms)
-	titles := make([]string, len(ms))
-	for i, m := range ms {
-		titles[i] = m.name
-	}
+	meters, titles := addTestMeters(t, st, ms)
 	want := fmt.Sprintf("Other · %d meters", maxSummed-(maxSideBySide-1))
 	// listedData cuts the list itself, and says so when loadSum has cut it already.
 	for _, req := range []listedRequest{
@@ -521,4 +507,47 @@ func TestSideBySideOtherGolden(t *testing.T) {
 		t.Errorf("title %q", u.title.Text)
 	}
 	h.capture(t, "usage_other_stacked_dark_800x600.png")
+}
+
+// TestSumMarksPartialPeriods: the sum of the listed meters hatches a day that some meter of
+// the flow covers only in part (one starting halfway through it) or not at all within its
+// span (a day's outage), as Other does, so that an outage does not look like a dip in use;
+// a day before a meter's readings begin is whole. The sums are those of the readings.
+func TestSumMarksPartialPeriods(t *testing.T) {
+	st := fillStore(t, 0)
+	ms := twentyMeters()
+	meters, titles := addTestMeters(t, st, ms)
+	d, err := listedData(context.Background(), st, listedRequest{meters: meters, titles: titles, mode: MetersSum,
+		rng: RangeWeek, res: ResDay, energyUnit: "kWh", loc: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums, partial := otherExpected(t, st, ms, "kWh")
+	flows := map[string]string{"Import": "forward", "Export": "reverse"}
+	checked, hatched := 0, 0
+	for _, s := range d.series {
+		flow, ok := flows[strings.SplitN(s.Name, " · ", 2)[0]]
+		if !ok {
+			continue // gas and production
+		}
+		if len(s.Partial) != len(s.Times) || len(s.Times) != len(sums[flow]) {
+			t.Fatalf("%s: %d days, %d partial marks, want %d days", s.Name, len(s.Times), len(s.Partial), len(sums[flow]))
+		}
+		for j, ts := range s.Times {
+			checked++
+			if math.Abs(s.Values[j]-sums[flow][ts]) > 1e-9 {
+				t.Errorf("%s on day %d: %v, the readings sum to %v", s.Name, (ts-otherWeek)/86400, s.Values[j], sums[flow][ts])
+			}
+			if s.Partial[j] != partial[flow][ts] {
+				t.Errorf("%s on day %d: partial %v, want %v", s.Name, (ts-otherWeek)/86400, s.Partial[j], partial[flow][ts])
+			}
+			if s.Partial[j] {
+				hatched++
+			}
+		}
+	}
+	// Import: the late half day (day 2) and the outage (day 3); export has neither.
+	if checked != 14 || hatched != 2 || !partial["forward"][otherWeek+2*86400] || !partial["forward"][otherWeek+3*86400] {
+		t.Errorf("%d days compared, %d hatched; expected partial days %v", checked, hatched, partial)
+	}
 }

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"image/color"
 	"maps"
 	"math"
 	"slices"
@@ -142,7 +143,6 @@ type sumData struct {
 	cards   []card
 	caption string
 	t0, t1  int64
-	meters  int
 }
 
 // span is the first and the last reading's start of a series.
@@ -183,8 +183,8 @@ func listedData(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 
 // sumListed sums the listed meters per flow and unit, and totals the sums in cards.
 func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
-	out := sumData{meters: len(r.meters)}
-	perMeter, _, first, last, err := listedSeries(ctx, d, r.meters)
+	var out sumData
+	perMeter, spans, first, last, err := listedSeries(ctx, d, r.meters)
 	if err != nil || first > last {
 		return out, err
 	}
@@ -192,8 +192,8 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	out.t0, out.t1 = rangeSpan(r.rng, first, last, r.offset, r.loc)
 	for i, g := range sumGroups(perMeter) {
 		unit, _ := displayUnit(g.unit, r.energyUnit)
-		buckets := map[int64]float64{}
-		var total, cost float64
+		sum := newPeriodSum()
+		var cost float64
 		var costCur string
 		costs := 0
 		for _, s := range g.series {
@@ -203,10 +203,12 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 				return out, err
 			}
 			a := aggregate(ts, vs, r.loc, res)
-			for j, t := range a.times {
-				buckets[t] += a.sum[j] * factor
+			a.markPartial(s.Seconds, r.loc, res)
+			for j := range a.sum {
+				a.sum[j] *= factor
 			}
-			total += a.total * factor
+			a.total *= factor
+			sum.add(a, spans[s.ID]) // even with nothing in this period: its absence makes the sum's periods partial
 			tot, err := d.PeriodTotals(ctx, s.ID, out.t0, out.t1)
 			if err != nil {
 				return out, err
@@ -218,14 +220,10 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			}
 		}
 		name := fmt.Sprintf("%s · %s", g.what(), plural(int64(len(g.meters)), "meter", "meters")) // the legend adds " (unit)"
-		cs := chart.Series{Name: name, Unit: unit, Step: bucketSeconds(res, 0), Style: chart.Bars,
-			Color: chart.Palette[i%len(chart.Palette)], Lane: i}
-		for _, t := range slices.Sorted(maps.Keys(buckets)) {
-			cs.Times = append(cs.Times, t)
-			cs.Values = append(cs.Values, buckets[t])
-		}
-		out.series = append(out.series, cs)
-		c := card{title: amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, g.production), value: fmtQty(total, unit),
+		times, values, partial := sum.bars(r.loc, res)
+		out.series = append(out.series, chart.Series{Name: name, Unit: unit, Times: times, Values: values, Partial: partial,
+			Step: bucketSeconds(res, 0), Style: chart.Bars, Color: chart.Palette[i%len(chart.Palette)], Lane: i})
+		c := card{title: amountTitle(store.Series{Flow: g.flow, Commodity: g.commodity}, g.production), value: fmtQty(sum.total, unit),
 			note: plural(int64(len(g.meters)), "meter", "meters")}
 		out.cards = append(out.cards, c)
 		if costs > 0 {
@@ -249,7 +247,7 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	if len(listed) > maxSideBySide {
 		own, folded = listed[:maxSideBySide-1], listed[maxSideBySide-1:]
 	}
-	out := sumData{meters: len(listed)}
+	var out sumData
 	var notes []string
 	if n := max(r.listed, len(r.meters)); n > len(listed) {
 		notes = append(notes, fmt.Sprintf("The first %s of %s listed are charted, %s of them in Other; narrow the search for the rest.",
@@ -368,7 +366,24 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		if mirror && g.flow == "reverse" {
 			sign = -1
 		}
-		rest := newOtherSum()
+		// bar is a meter's (or Other's) bars of the group: named for the legend by who,
+		// with the flow unless it is import, in the colour and lane or layer given. res is
+		// never "as recorded" here, so that the step is the period's whatever the interval.
+		bar := func(who string, times []int64, values []float64, partial []bool, c color.Color, lane int) chart.Series {
+			name := who
+			if g.flow != "forward" {
+				name += " · " + g.what()
+			}
+			cs := chart.Series{Name: name, Legend: who, Unit: dunit, Times: times, Values: values, Partial: partial,
+				Step: bucketSeconds(res, 0), Style: chart.Bars, Color: c, Mirrored: sign < 0}
+			if r.mode == MetersStacked {
+				cs.Stack = g.what()
+			} else {
+				cs.Lane = lane
+			}
+			return cs
+		}
+		rest := newPeriodSum()
 		for _, s := range series {
 			i := index[s.MeterID]
 			_, factor := displayUnit(s.Unit, r.energyUnit)
@@ -376,15 +391,14 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			if err != nil {
 				return out, err
 			}
-			if factor*sign != 1 {
-				scaled := make([]float64, len(vs))
-				for j, x := range vs {
-					scaled[j] = x * factor * sign
-				}
-				vs = scaled
-			}
+			// Scaled per period, not per reading: the bars in the display unit, export below
+			// zero; the total (for the cards) in the display unit and positive.
 			a := aggregate(ts, vs, r.loc, res)
 			a.markPartial(s.Seconds, r.loc, res)
+			for j := range a.sum {
+				a.sum[j] *= factor * sign
+			}
+			a.total *= factor
 			if i >= len(own) {
 				rest.add(a, spans[s.ID]) // even with nothing in this period: its absence makes Other's periods partial
 				continue
@@ -392,39 +406,17 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 			if len(a.times) == 0 {
 				continue // no legend entry for a meter with nothing in this period
 			}
-			name := r.titles[i]
-			if g.flow != "forward" {
-				name += " · " + g.what()
-			}
-			cs := chart.Series{Name: name, Legend: r.titles[i], Unit: dunit, Times: a.times, Values: a.sum, Partial: a.partial,
-				Step: bucketSeconds(res, s.Seconds), Style: chart.Bars, Color: chart.Palette[i%len(chart.Palette)], Mirrored: sign < 0}
-			if r.mode == MetersStacked {
-				cs.Stack = g.what()
-			} else {
-				cs.Lane = lane[s.MeterID]
-			}
-			out.series = append(out.series, cs)
-			perIdx[i].sums[gi] = a.total * sign
+			out.series = append(out.series, bar(r.titles[i], a.times, a.sum, a.partial, chart.Palette[i%len(chart.Palette)], lane[s.MeterID]))
+			perIdx[i].sums[gi] = a.total
 			perIdx[i].has[gi] = true
-			totals[gi] += a.total * sign
+			totals[gi] += a.total
 		}
 		// Other comes after the meters of its flow: on top of their pile when stacked.
 		if times, values, partial := rest.bars(r.loc, res); len(times) > 0 {
-			name := otherName
-			if g.flow != "forward" {
-				name += " · " + g.what()
-			}
-			cs := chart.Series{Name: name, Legend: otherName, Unit: dunit, Times: times, Values: values, Partial: partial,
-				Step: bucketSeconds(res, 0), Style: chart.Bars, Color: chart.OtherColor, Mirrored: sign < 0}
-			if r.mode == MetersStacked {
-				cs.Stack = g.what()
-			} else {
-				cs.Lane = otherLane
-			}
-			out.series = append(out.series, cs)
-			other.sums[gi] = rest.total * sign
+			out.series = append(out.series, bar(otherName, times, values, partial, chart.OtherColor, otherLane))
+			other.sums[gi] = rest.total
 			other.has[gi] = true
-			totals[gi] += rest.total * sign
+			totals[gi] += rest.total
 		}
 	}
 	title := func(g *sumGroup) string {
@@ -459,29 +451,30 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 	return out, nil
 }
 
-// otherSum is Other's bars of one flow: the per-period sum of the meters past the first
-// ones. A period is partial when it is partial for any of them, or when one of them has no
-// reading in it although its readings span it (an outage of a meter must not look like a
-// dip in the others' use).
-type otherSum struct {
+// periodSum is the per-period sum of one flow of several meters: Other's bars (the meters
+// past the first ones), or a group's bars in the sum of the listed meters. A period is
+// partial when it is partial for any of them, or when one of them has no reading in it
+// although its readings span it (an outage of a meter must not look like a dip in the
+// others' use).
+type periodSum struct {
 	sum     map[int64]float64
 	partial map[int64]bool
-	members []otherMember
+	members []periodMember
 	total   float64
 }
 
-// otherMember is what a meter in Other has: the periods it has readings in, and its span.
-type otherMember struct {
+// periodMember is what a meter in the sum has: the periods it has readings in, and its span.
+type periodMember struct {
 	times []int64 // ascending
 	span  span
 }
 
-func newOtherSum() *otherSum {
-	return &otherSum{sum: map[int64]float64{}, partial: map[int64]bool{}}
+func newPeriodSum() *periodSum {
+	return &periodSum{sum: map[int64]float64{}, partial: map[int64]bool{}}
 }
 
-// add sums a meter's aggregated readings (marked partial) into Other's periods.
-func (o *otherSum) add(a aggregated, sp span) {
+// add sums a meter's aggregated readings (marked partial) into the periods.
+func (o *periodSum) add(a aggregated, sp span) {
 	for j, t := range a.times {
 		o.sum[t] += a.sum[j]
 		if j < len(a.partial) && a.partial[j] {
@@ -489,11 +482,11 @@ func (o *otherSum) add(a aggregated, sp span) {
 		}
 	}
 	o.total += a.total
-	o.members = append(o.members, otherMember{times: a.times, span: sp})
+	o.members = append(o.members, periodMember{times: a.times, span: sp})
 }
 
-// bars is Other's periods in order, their sums and which are partial.
-func (o *otherSum) bars(loc *time.Location, res string) (times []int64, values []float64, partial []bool) {
+// bars is the periods in order, their sums and which are partial.
+func (o *periodSum) bars(loc *time.Location, res string) (times []int64, values []float64, partial []bool) {
 	times = slices.Sorted(maps.Keys(o.sum))
 	values = make([]float64, len(times))
 	partial = make([]bool, len(times))
@@ -537,7 +530,7 @@ func shorten(s string, n int) string {
 }
 
 // loadSum charts the listed meters over the chosen period, summed or side by side, with
-// their cards. It runs off the UI goroutine.
+// their cards. Its reads run off the UI goroutine.
 func (v *usageView) loadSum(keepView bool) {
 	mode := v.mode.Selected
 	meters, titles := slices.Clone(v.meters), slices.Clone(v.titles)

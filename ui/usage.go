@@ -465,11 +465,14 @@ func (v *usageView) reload() {
 		case idx >= 0 && v.meters[idx].ID == v.meter.ID:
 			// The meter shown is still listed (new data, a rename, a search that matches
 			// it): keep it, its checked series, the period and the zoom, and only read its
-			// data again.
+			// data again. While the listed meters are charted, their load below is all the
+			// chart needs: the meter's own series and bills are read when it is shown again.
 			v.pick(idx, v.autoPicked) // OnSelected ignores the meter already shown
 			v.meter = v.meters[idx]
-			v.title.SetText(v.titles[idx])
-			v.loadMeter(v.meters[idx])
+			if !v.summing() {
+				v.title.SetText(v.titles[idx])
+				v.loadMeter(v.meters[idx])
+			}
 		case auto && idx >= 0 && v.meters[idx].ID != v.meter.ID && !v.summing():
 			// A sync brought a fuller meter than the one the view picked: show it.
 			v.pick(idx, true)
@@ -479,6 +482,7 @@ func (v *usageView) reload() {
 			v.pick(max(idx, 0), auto)
 		}
 		if v.summing() {
+			v.showBills(nil) // bills are of one meter: the tab says so
 			v.loadSum(false) // another set of meters
 		}
 	})

@@ -197,44 +197,13 @@ func BenchmarkBlinkSums(b *testing.B) {
 }
 
 // BenchmarkBlinkSideBySide is a year of four meters side by side, as the Usage view charts
-// the listed meters grouped or stacked: each meter's series and statistics, its year
+// the listed meters grouped or stacked: each meter's series and their spans (SpanOf), its year
 // aggregated to weeks (grouped: to months, so that 4 × 53 bars stay apart), the cards' sums,
 // and the chart drawn at 1400×600.
 func BenchmarkBlinkSideBySide(b *testing.B) {
-	st := blinkStore(b)
-	ctx := context.Background()
-	ms, err := st.Meters(ctx, store.MeterFilter{Search: "urn:bench:meter:12"})
-	if err != nil || len(ms) < 4 {
-		b.Fatalf("the benchmark meters: %d %v", len(ms), err)
-	}
-	entries := meterEntries(ms, nil)[:4]
-	req := listedRequest{rng: RangeYear, res: ResWeek, energyUnit: "kWh"}
-	req.loc, _ = time.LoadLocation(entries[0].m.TimeZone)
-	for _, e := range entries {
-		req.meters, req.titles = append(req.meters, e.m), append(req.titles, e.title)
-	}
-	test.NewTempApp(b)
-	c := chart.New()
-	w := test.NewTempWindow(b, c)
-	w.Resize(fyne.NewSize(1400, 600))
-	for _, mode := range []string{MetersGrouped, MetersStacked} {
-		b.Run(mode, func(b *testing.B) {
-			req.mode = mode
-			start, cpu0 := time.Now(), cpuNow()
-			for b.Loop() {
-				d, err := listedData(ctx, st, req)
-				if err != nil || len(d.series) != 4 || len(d.cards) != 5 {
-					b.Fatal(len(d.series), len(d.cards), err)
-				}
-				c.SetSeries(d.series)
-				c.SetExtent(d.t0, d.t1)
-				if img := w.Canvas().Capture(); img.Bounds().Dx() < 1400 {
-					b.Fatal(img.Bounds())
-				}
-			}
-			reportBlink(b, start, cpu0)
-		})
-	}
+	benchListed(b, "urn:bench:meter:12", 4, func(d sumData) bool {
+		return len(d.series) == 4 && len(d.cards) == 5
+	})
 }
 
 // BenchmarkBlinkSideBySideOther is a year of twenty meters side by side, as the Usage view
@@ -242,13 +211,22 @@ func BenchmarkBlinkSideBySide(b *testing.B) {
 // "Other" summing the fourteen others (each read and aggregated), grouped by month (7 × 12
 // bars) or stacked by week, the cards, and the chart drawn at 1400×600.
 func BenchmarkBlinkSideBySideOther(b *testing.B) {
+	benchListed(b, "urn:bench:meter:1", 20, func(d sumData) bool {
+		return len(d.series) == maxSideBySide && d.series[maxSideBySide-1].Name == "Other · 14 meters" && len(d.cards) == 1+maxSideBySide
+	})
+}
+
+// benchListed charts the first n of the benchmark meters the search lists, grouped and
+// stacked, as the Usage view does: listedData over a year by the week, then the chart drawn
+// at 1400×600. want says whether the series and cards are what those meters give.
+func benchListed(b *testing.B, search string, n int, want func(sumData) bool) {
 	st := blinkStore(b)
 	ctx := context.Background()
-	ms, err := st.Meters(ctx, store.MeterFilter{Search: "urn:bench:meter:1"})
-	if err != nil || len(ms) < 20 {
+	ms, err := st.Meters(ctx, store.MeterFilter{Search: search})
+	if err != nil || len(ms) < n {
 		b.Fatalf("the benchmark meters: %d %v", len(ms), err)
 	}
-	entries := meterEntries(ms, nil)[:20]
+	entries := meterEntries(ms, nil)[:n]
 	req := listedRequest{rng: RangeYear, res: ResWeek, energyUnit: "kWh"}
 	req.loc, _ = time.LoadLocation(entries[0].m.TimeZone)
 	for _, e := range entries {
@@ -264,7 +242,7 @@ func BenchmarkBlinkSideBySideOther(b *testing.B) {
 			start, cpu0 := time.Now(), cpuNow()
 			for b.Loop() {
 				d, err := listedData(ctx, st, req)
-				if err != nil || len(d.series) != maxSideBySide || d.series[maxSideBySide-1].Name != "Other · 14 meters" || len(d.cards) != 1+maxSideBySide {
+				if err != nil || !want(d) {
 					b.Fatal(len(d.series), len(d.cards), err)
 				}
 				c.SetSeries(d.series)

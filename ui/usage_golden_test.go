@@ -284,29 +284,7 @@ func TestFirstStartShowsTheFullestMeter(t *testing.T) {
 // from the list goes back to that one meter.
 func TestSumOfListedMeters(t *testing.T) {
 	h := newHarness(t, 3)
-	ctx := context.Background()
-	tx, err := h.st.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flat := store.Meter{Key: "flat-2", Name: "Flat 2", Commodity: "electricity", TimeZone: "America/Los_Angeles"}
-	if err := tx.UpsertMeter(&flat); err != nil {
-		t.Fatal(err)
-	}
-	imp := store.Series{MeterID: flat.ID, Key: "imp", Commodity: "electricity", Flow: "forward", Unit: "kWh", Kind: "energy", Seconds: 3600}
-	if err := tx.UpsertSeries(&imp); err != nil {
-		t.Fatal(err)
-	}
-	var rs []store.Reading
-	for ts := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).Unix(); ts < time.Date(2024, 6, 3, 0, 0, 0, 0, time.UTC).Unix(); ts += 3600 {
-		rs = append(rs, store.Reading{Start: ts, Seconds: 3600, Value: 0.4})
-	}
-	if err := tx.PutReadings(imp.ID, rs); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	addFlat(t, h.st)
 	u := h.m.views[ViewUsage].(*usageView)
 	u.reload()
 	h.m.Wait()

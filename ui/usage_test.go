@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,5 +235,65 @@ func TestUsageBadPreferences(t *testing.T) {
 	}
 	if len(u.checks.Selected) != 2 {
 		t.Fatalf("a series that is gone leaves %q checked, want the defaults", u.checks.Selected)
+	}
+}
+
+// countingData is the store as the UI sees it, counting the reads a load starts with: a
+// meter's series (once per meter in a listed load, once more for a one-meter read) and
+// its bills (only a one-meter read asks for them).
+type countingData struct {
+	Data
+	mu        sync.Mutex
+	seriesOf  map[int64]int
+	summaries int
+}
+
+func (c *countingData) SeriesOf(ctx context.Context, meterID int64) ([]store.Series, error) {
+	c.mu.Lock()
+	c.seriesOf[meterID]++
+	c.mu.Unlock()
+	return c.Data.SeriesOf(ctx, meterID)
+}
+
+func (c *countingData) SummariesOf(ctx context.Context, meterID int64) ([]store.UsageSummary, error) {
+	c.mu.Lock()
+	c.summaries++
+	c.mu.Unlock()
+	return c.Data.SummariesOf(ctx, meterID)
+}
+
+// TestListedReloadLoadsOnce: a reload (a sync's new data, a rename) while the listed meters
+// are charted reads them once: one listed load, not that plus a read of the meter last
+// picked whose end starts a second listed load.
+func TestListedReloadLoadsOnce(t *testing.T) {
+	for _, mode := range []string{MetersSum, MetersGrouped, MetersStacked} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t, 2)
+			u := h.m.views[ViewUsage].(*usageView)
+			u.mode.SetSelected(mode)
+			h.m.Wait()
+			if u.meter.Key != homeKey || len(u.meters) < 3 {
+				t.Fatalf("meter %q of %d listed", u.meter.Key, len(u.meters))
+			}
+			c := &countingData{Data: h.m.deps.Data, seriesOf: map[int64]int{}}
+			h.m.deps.Data = c
+			before := u.chart.Series()
+			u.reload()
+			h.m.Wait()
+			for _, m := range u.meters {
+				if n := c.seriesOf[m.ID]; n != 1 {
+					t.Errorf("%s: its series read %d times in one reload, want once", m.Key, n)
+				}
+			}
+			if c.summaries != 0 {
+				t.Errorf("a reload of the listed meters read bills %d times", c.summaries)
+			}
+			if u.meter.Key != homeKey || !u.summing() || len(u.chart.Series()) != len(before) || len(before) == 0 {
+				t.Errorf("after the reload: meter %q, summing %v, %d series (before %d)", u.meter.Key, u.summing(), len(u.chart.Series()), len(before))
+			}
+			if len(u.billRows) != 1 || u.billRows[0][0] != billsOfOneMeter {
+				t.Errorf("bills while the listed meters are charted: %q", u.billRows)
+			}
+		})
 	}
 }

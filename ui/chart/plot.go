@@ -177,7 +177,7 @@ func (p *plot) decimate(width int) (lo, hi float64, any bool) {
 	lo, hi = math.Inf(1), math.Inf(-1)
 	for i, s := range p.series {
 		vs := s.Values
-		if i < len(p.tops) && p.tops[i] != nil {
+		if p.tops[i] != nil { // setSeries stacks: tops has an entry per series
 			vs = p.tops[i] // a stacked bar reaches as high as the bars under it and its own
 		}
 		p.cols[i] = Decimate(s.Times, vs, p.t0, p.t1, width, p.cols[i])
