@@ -43,5 +43,5 @@ func (d *Driver) Describe() settings.Kind {
 	}
 	s = append(s, IdentitySettings()...)
 	s = append(s, settings.Common(defaultInterval)...)
-	return settings.Kind{Name: "datahub", Title: "DataHub (Energinet)", Settings: s, Interval: defaultInterval}
+	return settings.Kind{Name: "datahub", Title: "DataHub (Energinet)", Settings: s}
 }

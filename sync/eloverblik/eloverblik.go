@@ -743,25 +743,35 @@ func (d *Driver) Test(ctx context.Context, job *engine.Job) (string, error) {
 
 // alive asks the service's health check, which needs no token: whether the host answers.
 func (r *run) alive(ctx context.Context) error {
-	const op = "GET api/isalive"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.BaseURL+"/api/isalive", nil)
+	_, err := r.get(ctx, r.plain, "GET api/isalive", "/api/isalive", 64<<10)
+	return err
+}
+
+// get sends one GET of path (below the base URL) with hc and returns the answer's body, read up
+// to limit bytes, when the service answers 200; else the error classified for op, as every
+// call that archives nothing (the health check, Test's look at the metering points) needs.
+func (r *run) get(ctx context.Context, hc *http.Client, op, path string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.BaseURL+path, nil)
 	if err != nil {
-		return syncerr.E(syncerr.Config, op, err)
+		return nil, syncerr.E(syncerr.Config, op, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := r.plain.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		return auth.Classify(op, err)
+		return nil, auth.Classify(op, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return classify(op, readError(resp.StatusCode, b, r.set.Values()...), resp.Header, r.d.now())
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, auth.Classify(op, err)
 	}
-	return nil
+	if resp.StatusCode != http.StatusOK {
+		return nil, classify(op, readError(resp.StatusCode, b, r.set.Values()...), resp.Header, r.d.now())
+	}
+	return b, nil
 }
 
 // peekPoints lists the linked metering points without storing anything, for Test.
@@ -769,25 +779,9 @@ func (r *run) peekPoints(ctx context.Context) ([]string, error) {
 	const op = "GET api/meteringpoints/meteringpoints"
 	var ids []string
 	err := r.retry(ctx, op, func() error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.BaseURL+"/api/meteringpoints/meteringpoints?includeAll=false", nil)
+		b, err := r.get(ctx, r.authed, op, "/api/meteringpoints/meteringpoints?includeAll=false", 4<<20)
 		if err != nil {
-			return syncerr.E(syncerr.Config, op, err)
-		}
-		req.Header.Set("Accept", "application/json")
-		resp, err := r.authed.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return auth.Classify(op, err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-		if err != nil {
-			return auth.Classify(op, err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return classify(op, readError(resp.StatusCode, b, r.set.Values()...), resp.Header, r.d.now())
+			return err
 		}
 		var env struct {
 			Result []entry `json:"result"`

@@ -25,41 +25,10 @@ import (
 	"custody/sync/eloverblik"
 	"custody/sync/eloverblik/eloverbliktest"
 	"custody/sync/engine"
+	"custody/sync/internal/testkit"
 	"custody/sync/simtls"
 	"custody/sync/syncerr"
 )
-
-// keyring is a writable in-memory keyring of one database, as the app's is: the driver keeps
-// the data token in it between runs.
-type keyring struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func newKeyring(kv ...string) *keyring {
-	k := &keyring{m: map[string]string{}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		k.m[kv[i]] = kv[i+1]
-	}
-	return k
-}
-
-func (k *keyring) Secret(source, field string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[source+"/"+field]
-	if !ok {
-		return "", errors.New("no such secret")
-	}
-	return v, nil
-}
-
-func (k *keyring) SetSecret(source, field, value string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[source+"/"+field] = value
-	return nil
-}
 
 // bubbleSim serves a simulator over real TLS on in-memory pipes inside a synctest bubble (see
 // pipeListener) and returns it with a client that trusts it.
@@ -138,8 +107,8 @@ func TestTwoDatabasesShareTheTokenLimit(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				sim, hc := bubbleSim(t, eloverbliktest.Options{From: time.Now().AddDate(0, 0, -5)})
 				year := time.Now().AddDate(1, 0, 0)
-				a := newDatabase(t, sim, newKeyring("home/client_secret", sim.RefreshToken(year), "cabin/client_secret", sim.RefreshToken(year)), "home", "cabin")
-				b := newDatabase(t, sim, newKeyring("home/client_secret", sim.RefreshToken(year)), "home")
+				a := newDatabase(t, sim, testkit.NewKeyring(map[string]string{"home/client_secret": sim.RefreshToken(year), "cabin/client_secret": sim.RefreshToken(year)}), "home", "cabin")
+				b := newDatabase(t, sim, testkit.NewKeyring(map[string]string{"home/client_secret": sim.RefreshToken(year)}), "home")
 				logPath := filepath.Join(t.TempDir(), "cache", "eloverblik-calls.json")
 				driver := func() *eloverblik.Driver {
 					d := &eloverblik.Driver{HTTPClient: func(string) (*http.Client, error) { return hc, nil }}
@@ -196,7 +165,7 @@ func TestDataTokenKeptInTheKeyring(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sim, hc := bubbleSim(t, eloverbliktest.Options{From: time.Now().AddDate(0, 0, -5)})
 		refresh := sim.RefreshToken(time.Now().AddDate(1, 0, 0))
-		kr := newKeyring("home/client_secret", refresh)
+		kr := testkit.NewKeyring(map[string]string{"home/client_secret": refresh})
 		db := newDatabase(t, sim, kr, "home")
 		l, _ := calllog.Open(filepath.Join(t.TempDir(), "calls.json"))
 		driver := func() *eloverblik.Driver {
@@ -264,7 +233,7 @@ func TestDataTokenKeptInTheKeyring(t *testing.T) {
 func TestTestAnswersAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sim, hc := bubbleSim(t, eloverbliktest.Options{From: time.Now().AddDate(0, 0, -5)})
-		kr := newKeyring("home/client_secret", sim.RefreshToken(time.Now().AddDate(1, 0, 0)))
+		kr := testkit.NewKeyring(map[string]string{"home/client_secret": sim.RefreshToken(time.Now().AddDate(1, 0, 0))})
 		db := newDatabase(t, sim, kr, "home")
 		l, _ := calllog.Open(filepath.Join(t.TempDir(), "calls.json"))
 		for range 2 { // another database's two token calls
@@ -331,7 +300,7 @@ func TestTestAnswersAtOnce(t *testing.T) {
 func TestTestDoesNotWaitOutBusyAnswers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sim, hc := bubbleSim(t, eloverbliktest.Options{From: time.Now().AddDate(0, 0, -5)})
-		db := newDatabase(t, sim, newKeyring("home/client_secret", sim.RefreshToken(time.Now().AddDate(1, 0, 0))), "home")
+		db := newDatabase(t, sim, testkit.NewKeyring(map[string]string{"home/client_secret": sim.RefreshToken(time.Now().AddDate(1, 0, 0))}), "home")
 		sim.Inject(eloverbliktest.Fault{Status: http.StatusServiceUnavailable})
 		d := &eloverblik.Driver{HTTPClient: func(string) (*http.Client, error) { return hc, nil }}
 		start := time.Now()

@@ -42,7 +42,6 @@ func (d *Driver) Describe() settings.Kind {
 		Name:     Kind,
 		Title:    "Eloverblik (Danish household)",
 		Settings: s,
-		Interval: defaultInterval,
 		Check: func(src store.Source) error {
 			_, err := ConfigOf(src)
 			return err

@@ -2,25 +2,18 @@ package eloverblik_test
 
 import (
 	"context"
-	"crypto/tls"
-	"io"
-	"log"
-	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"custody/store"
 	"custody/sync/eloverblik"
 	"custody/sync/eloverblik/eloverbliktest"
 	"custody/sync/engine"
 	"custody/sync/internal/testkit"
-	"custody/sync/simtls"
 )
 
 // pipeListener serves connections made by its dial over in-memory pipes, so that real TLS and
@@ -69,37 +62,16 @@ func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) 
 // third token call within one minute.
 func TestWaitsInRealTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		pki, err := simtls.New("synctest")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sim := eloverbliktest.New(eloverbliktest.Options{From: time.Now().AddDate(0, 0, -12), RetryAfter: 90 * time.Second, UnavailableEvery: -1})
-		tc, _ := pki.ServerTLS(false)
-		tc.SessionTicketsDisabled = true // net.Pipe is unbuffered: no writes after the handshake from both sides at once
-		ln := newPipeListener()
-		srv := &http.Server{Handler: sim, TLSConfig: tc, ErrorLog: log.New(io.Discard, "", 0)}
-		go srv.ServeTLS(ln, "", "")
-		sim.SetURL("https://127.0.0.1:8443")
-		// The client trusts the simulator's CA and dials the pipe; the driver puts sync/auth's
-		// guard (no redirects, bounded exchanges) in front of it.
-		hc := &http.Client{Transport: &http.Transport{DialContext: ln.dial, TLSClientConfig: &tls.Config{RootCAs: pki.CAPool(), MinVersion: tls.VersionTLS12}}}
-
-		st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		src := store.Source{Name: "home", Kind: "eloverblik", Enabled: true, Config: map[string]string{"base_url": sim.BaseURL()}}
-		if err := st.AddSource(context.Background(), &src); err != nil {
-			t.Fatal(err)
-		}
-		sec := testkit.Secrets{"home/client_secret": sim.RefreshToken(time.Now().AddDate(1, 0, 0))}
+		sim, hc := bubbleSim(t, eloverbliktest.Options{From: time.Now().AddDate(0, 0, -12), RetryAfter: 90 * time.Second, UnavailableEvery: -1})
+		db := newDatabase(t, sim, testkit.Secrets{"home/client_secret": sim.RefreshToken(time.Now().AddDate(1, 0, 0))}, "home")
 		var mu sync.Mutex
 		var notes []string
-		job := &engine.Job{Source: src, Store: st, Secrets: sec, Logger: slog.New(slog.DiscardHandler), Progress: func(p engine.Progress) {
+		job := db.job(0)
+		job.Progress = func(p engine.Progress) {
 			mu.Lock()
 			notes = append(notes, p.Message)
 			mu.Unlock()
-		}}
+		}
 		newDriver := func() *eloverblik.Driver {
 			return &eloverblik.Driver{HTTPClient: func(string) (*http.Client, error) { return hc, nil }}
 		}
@@ -136,25 +108,19 @@ func TestWaitsInRealTime(t *testing.T) {
 			}
 		}
 
-		var tokenCalls []time.Time
-		for _, q := range sim.Requests() {
-			if q.Path == eloverbliktest.TokenPath {
-				if q.Status != http.StatusOK {
-					t.Errorf("token call answered %d", q.Status)
-				}
-				tokenCalls = append(tokenCalls, q.At)
+		at, status := tokenCalls(sim)
+		for _, code := range status {
+			if code != http.StatusOK {
+				t.Errorf("token call answered %d", code)
 			}
 		}
-		if len(tokenCalls) != 4 {
-			t.Fatalf("%d token calls", len(tokenCalls))
+		if len(at) != 4 {
+			t.Fatalf("%d token calls", len(at))
 		}
-		for i := 2; i < len(tokenCalls); i++ {
-			if d := tokenCalls[i].Sub(tokenCalls[i-2]); d < time.Minute {
+		for i := 2; i < len(at); i++ {
+			if d := at[i].Sub(at[i-2]); d < time.Minute {
 				t.Errorf("three token calls within %v", d)
 			}
 		}
-		srv.Close()
-		hc.CloseIdleConnections()
-		st.Close()
 	})
 }

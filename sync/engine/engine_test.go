@@ -38,9 +38,10 @@ func newFake(kind string, outcome func(ctx context.Context, job *Job, n int) (Re
 
 func (f *fakeDriver) Kind() string { return f.kind }
 
-// Describe describes a kind with no settings of its own but its default interval.
+// Describe describes a kind with no settings of its own but the common ones, whose interval
+// setting shows the kind's default interval.
 func (f *fakeDriver) Describe() settings.Kind {
-	return settings.Kind{Name: f.kind, Interval: f.interval}
+	return settings.Kind{Name: f.kind, Settings: settings.Common(f.interval)}
 }
 
 func (f *fakeDriver) Sync(ctx context.Context, job *Job) (Result, error) {

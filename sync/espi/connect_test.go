@@ -3,7 +3,6 @@ package espi_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,39 +17,15 @@ import (
 	"custody/sync/engine"
 	"custody/sync/espi"
 	"custody/sync/espi/espitest"
+	"custody/sync/internal/testkit"
 	"custody/sync/syncerr"
 )
-
-// keyring is a writable in-memory keyring, safe for the listener's goroutines.
-type keyring struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (k *keyring) Secret(source, field string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[source+"/"+field]
-	if !ok {
-		return "", errors.New("no such secret")
-	}
-	return v, nil
-}
-
-func (k *keyring) SetSecret(source, field, value string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.m[source+"/"+field] = value
-	return nil
-}
-
-func (k *keyring) get(field string) string { v, _ := k.Secret("pge", field); return v }
 
 // cmdRig is a Connect My Data custodian (rotating refresh tokens), a source for it with a
 // notification listener, and the customer's browser.
 type cmdRig struct {
 	*rig
-	keys    *keyring
+	keys    *testkit.Keyring // writable, safe for the listener's goroutines
 	n       *espi.Notifications
 	browser *http.Client
 	mu      sync.Mutex
@@ -61,7 +36,7 @@ func newCMDRig(t *testing.T, opts espitest.Options) *cmdRig {
 	t.Helper()
 	r := newRig(t, espitest.Options{Days: 1})
 	r.sim.Close()
-	keys := &keyring{m: map[string]string{"pge/client_secret": r.secrets["pge/client_secret"]}}
+	keys := testkit.NewKeyring(map[string]string{"pge/client_secret": r.secrets["pge/client_secret"]})
 	n := &espi.Notifications{Driver: r.drv, Store: r.st, Secrets: keys, Source: "pge",
 		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	srv := httptest.NewUnstartedServer(n)
@@ -75,7 +50,7 @@ func newCMDRig(t *testing.T, opts espitest.Options) *cmdRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.ConnectMyData, opts.Now, opts.ClientSecret = true, r.clock.Now, keys.m["pge/client_secret"]
+	opts.ConnectMyData, opts.Now, opts.ClientSecret = true, r.clock.Now, r.secrets["pge/client_secret"]
 	opts.NotifyURL, opts.NotifyClient = srv.URL+"/espi/notify/pge", hc
 	if opts.Days == 0 {
 		opts.Days = 2
@@ -107,6 +82,9 @@ func newCMDRig(t *testing.T, opts espitest.Options) *cmdRig {
 	}
 	return cr
 }
+
+// key returns the source's field as the keyring holds it now, or "" when it holds none.
+func (r *cmdRig) key(field string) string { v, _ := r.keys.Secret("pge", field); return v }
 
 func (r *cmdRig) changed() []string {
 	r.mu.Lock()
@@ -212,7 +190,7 @@ func TestConnectAuthorizationCodeWithPKCE(t *testing.T) {
 		src.Config["resource_uri"] != res.ResourceURI || src.Config["authorization_uri"] != res.AuthorizationURI {
 		t.Fatalf("source after connect: %+v", src.Config)
 	}
-	if r.keys.get("access_token") == "" || r.keys.get("refresh_token") == "" {
+	if r.key("access_token") == "" || r.key("refresh_token") == "" {
 		t.Fatal("the tokens are not in the keyring")
 	}
 	// The code is good once: the exchange cannot be replayed.
@@ -232,13 +210,13 @@ func TestConnectAuthorizationCodeWithPKCE(t *testing.T) {
 	}
 
 	// An access token the custodian expires early: 401, refresh (rotated), retry.
-	firstRefresh := r.keys.get("refresh_token")
+	firstRefresh := r.key("refresh_token")
 	r.sim.ExpireCustomerToken()
 	if _, err := r.sync(t); err != nil {
 		t.Fatalf("sync across an early expiry: %v", err)
 	}
-	if r.sim.Refreshes() != 1 || r.keys.get("refresh_token") == firstRefresh {
-		t.Fatalf("%d refreshes; rotated refresh token kept: %v", r.sim.Refreshes(), r.keys.get("refresh_token") != firstRefresh)
+	if r.sim.Refreshes() != 1 || r.key("refresh_token") == firstRefresh {
+		t.Fatalf("%d refreshes; rotated refresh token kept: %v", r.sim.Refreshes(), r.key("refresh_token") != firstRefresh)
 	}
 	// Its lifetime running out on the custodian's clock: refreshed again with the rotated token.
 	r.clock.Add(2 * time.Hour)
@@ -363,7 +341,7 @@ func TestConnectRevoked(t *testing.T) {
 		if _, err := c.Wait(context.Background()); syncerr.KindOf(err) != syncerr.Auth || !strings.Contains(err.Error(), "did not grant access") {
 			t.Fatalf("denied: %v", err)
 		}
-		if r.keys.get("access_token") != "" {
+		if r.key("access_token") != "" {
 			t.Fatal("a token was kept")
 		}
 	})

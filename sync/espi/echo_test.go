@@ -63,7 +63,7 @@ func TestEchoedRefreshTokenIsRedacted(t *testing.T) {
 		t.Run(echo.Name, func(t *testing.T) {
 			r := newCMDRig(t, espitest.Options{RotateRefresh: true})
 			r.connect(t)
-			refresh := r.keys.get("refresh_token")
+			refresh := r.key("refresh_token")
 			r.sim.ExpireCustomerToken()
 			r.sim.InjectTokenEcho("refresh_token", http.StatusBadRequest, func(req *http.Request) string {
 				b, _ := json.Marshal(map[string]string{"error": "invalid_grant", "error_description": echo.Body(req.PostForm.Get("refresh_token"))})

@@ -52,7 +52,7 @@ func (d *Driver) Describe() settings.Kind {
 	s = append(s, CustodianSettings()...)
 	s = append(s, notify.Settings(notifyPath)...)
 	s = append(s, settings.Common(defaultInterval)...)
-	return settings.Kind{Name: Kind, Title: "Green Button (utility)", Settings: s, Interval: defaultInterval, Check: checkSource}
+	return settings.Kind{Name: Kind, Title: "Green Button (utility)", Settings: s, Check: checkSource}
 }
 
 // checkSource checks the rules between a greenbutton source's settings.

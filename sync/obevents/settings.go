@@ -92,7 +92,7 @@ func (d *Driver) Describe() settings.Kind {
 	s = append(s, fapiSettings()...)
 	s = append(s, notify.Settings(notifyPath)...)
 	s = append(s, settings.Common(defaultInterval)...)
-	return settings.Kind{Name: "obevents", Title: "Open Banking events (bank)", Settings: s, Interval: defaultInterval,
+	return settings.Kind{Name: "obevents", Title: "Open Banking events (bank)", Settings: s,
 		Check: checkSource, CheckSecrets: checkSigningKey}
 }
 

@@ -253,10 +253,9 @@ func shortDuration(d time.Duration) string {
 }
 
 // CheckKinds checks descriptions against each other, for a test of the registered kinds: names
-// and keys are unique, every setting but a Secret has a flag, a Choice has choices, the interval
-// setting shows the kind's own default interval, and a flag used by several kinds has the same
-// Type in each (it is one command-line flag). reserved are flags the command line has for
-// itself, such as "db".
+// and keys are unique, every setting but a Secret has a flag, a Choice has choices, and a flag
+// used by several kinds has the same Type in each (it is one command-line flag). reserved are
+// flags the command line has for itself, such as "db".
 func CheckKinds(kinds []Kind, reserved ...string) error {
 	types := map[string]Type{}
 	names := map[string]bool{}
@@ -280,9 +279,6 @@ func CheckKinds(kinds []Kind, reserved ...string) error {
 			flags[s.Flag] = true
 			if s.Type == Choice && len(s.Choices) == 0 {
 				return fmt.Errorf("kind %s: setting %s: a choice without choices", k.Name, s.Key)
-			}
-			if s.Key == KeyInterval && s.Default != shortDuration(k.SyncInterval(store.Source{})) {
-				return fmt.Errorf("kind %s: the interval setting shows %s but the kind syncs every %s", k.Name, s.Default, k.SyncInterval(store.Source{}))
 			}
 			if t, ok := types[s.Flag]; ok && t != s.Type {
 				return fmt.Errorf("kind %s: flag --%s has another type in another kind", k.Name, s.Flag)

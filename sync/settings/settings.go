@@ -90,10 +90,6 @@ type Kind struct {
 	Title string
 	// Settings are the kind's settings in the order the form and the help show them.
 	Settings []Setting
-	// Interval is how often a source of this kind is synced unless its interval setting says
-	// otherwise (see SyncInterval); zero means DefaultInterval. A driver passes the same
-	// duration to Common, so that the form and the help show it.
-	Interval time.Duration
 	// Check, when set, checks the whole source after every setting passed its own checks, for
 	// rules between settings (such as "--cert and --key go together").
 	Check func(src store.Source) error
@@ -111,17 +107,30 @@ type Kind struct {
 const DefaultInterval = time.Hour
 
 // SyncInterval is how often src, a source of this kind, is synced: its interval setting when
-// that is a valid positive duration, else the kind's Interval, else DefaultInterval.
+// that is a valid positive duration, else the kind's default, the Default of its interval
+// setting (see Common), which the form and the help show; else DefaultInterval.
 func (k Kind) SyncInterval(src store.Source) time.Duration {
-	if v := src.Config[KeyInterval]; v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			return d
+	if d, ok := positiveDuration(src.Config[KeyInterval]); ok {
+		return d
+	}
+	for _, s := range k.Settings {
+		if s.Key == KeyInterval {
+			if d, ok := positiveDuration(s.Default); ok {
+				return d
+			}
+			break
 		}
 	}
-	if k.Interval > 0 {
-		return k.Interval
-	}
 	return DefaultInterval
+}
+
+// positiveDuration parses v as a Go duration, reporting whether it is one above zero.
+func positiveDuration(v string) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	d, err := time.ParseDuration(v)
+	return d, err == nil && d > 0
 }
 
 // ByFlag returns the kind's setting with the given flag name.

@@ -34,7 +34,6 @@ func testKind() settings.Kind {
 			{Key: "subscription", Flag: "no-subscription", Label: "Polling only", Type: settings.Bool, On: "none"},
 			{Key: "window", Flag: "window", Label: "Window", Type: settings.Duration},
 		}, settings.Common(6*time.Hour)...),
-		Interval: 6 * time.Hour,
 		Check: func(src store.Source) error {
 			if src.Config["subscription"] == "none" && src.Config["ids"] != "" {
 				return errors.New("--id needs a subscription")
@@ -179,14 +178,12 @@ func TestCheckKinds(t *testing.T) {
 	}
 	other := settings.Kind{Name: "other", Settings: []settings.Setting{{Key: "w", Flag: "window", Type: settings.Text}}}
 	for name, kinds := range map[string][]settings.Kind{
-		"same name":                                {k, k},
-		"a flag of two types":                      {k, other},
-		"a reserved flag":                          {{Name: "x", Settings: []settings.Setting{{Key: "d", Flag: "db"}}}},
-		"a key twice":                              {{Name: "x", Settings: []settings.Setting{{Key: "a", Flag: "a"}, {Key: "a", Flag: "b"}}}},
-		"a choice of nothing":                      {{Name: "x", Settings: []settings.Setting{{Key: "a", Flag: "a", Type: settings.Choice}}}},
-		"a setting of no flag":                     {{Name: "x", Settings: []settings.Setting{{Key: "a"}}}},
-		"an interval shown that is not the kind's": {{Name: "x", Interval: 15 * time.Minute, Settings: settings.Common(6 * time.Hour)}},
-		"an interval shown but none declared":      {{Name: "x", Settings: settings.Common(6 * time.Hour)}},
+		"same name":            {k, k},
+		"a flag of two types":  {k, other},
+		"a reserved flag":      {{Name: "x", Settings: []settings.Setting{{Key: "d", Flag: "db"}}}},
+		"a key twice":          {{Name: "x", Settings: []settings.Setting{{Key: "a", Flag: "a"}, {Key: "a", Flag: "b"}}}},
+		"a choice of nothing":  {{Name: "x", Settings: []settings.Setting{{Key: "a", Flag: "a", Type: settings.Choice}}}},
+		"a setting of no flag": {{Name: "x", Settings: []settings.Setting{{Key: "a"}}}},
 	} {
 		if err := settings.CheckKinds(kinds, "db"); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -211,4 +208,41 @@ func FuzzBuild(f *testing.F) {
 			t.Fatalf("%v gave %v, and again %v, %v", given, src.Config, again.Config, err)
 		}
 	})
+}
+
+// TestSyncInterval: a source is synced as often as its own interval setting says when that is
+// a positive duration, else as its kind's interval setting shows by default (the one place a
+// kind states it), else every DefaultInterval.
+func TestSyncInterval(t *testing.T) {
+	k := testKind()
+	none := settings.Kind{Name: "bare"}
+	for _, tt := range []struct {
+		name    string
+		kind    settings.Kind
+		setting string
+		want    time.Duration
+	}{
+		{"the kind's default, from its interval setting", k, "", 6 * time.Hour},
+		{"the source's own wins", k, "15m", 15 * time.Minute},
+		{"the source's own wins even when longer", k, "24h", 24 * time.Hour},
+		{"nonsense: the kind's default", k, "soon", 6 * time.Hour},
+		{"zero: the kind's default", k, "0s", 6 * time.Hour},
+		{"negative: the kind's default", k, "-5m", 6 * time.Hour},
+		{"a kind with no interval setting", none, "", settings.DefaultInterval},
+		{"a kind with no interval setting, the source's own", none, "10m", 10 * time.Minute},
+		{"a kind whose interval setting shows nothing usable", settings.Kind{Name: "odd", Settings: settings.Common(0)}, "", settings.DefaultInterval},
+	} {
+		src := store.Source{Name: "s", Kind: tt.kind.Name, Config: map[string]string{}}
+		if tt.setting != "" {
+			src.Config[settings.KeyInterval] = tt.setting
+		}
+		if got := tt.kind.SyncInterval(src); got != tt.want {
+			t.Errorf("%s: SyncInterval = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// The kind's default is what its interval setting shows: change what Common is given and
+	// the kind's default follows.
+	if got := (settings.Kind{Name: "q", Settings: settings.Common(90 * time.Minute)}).SyncInterval(store.Source{}); got != 90*time.Minute {
+		t.Errorf("a kind showing 1h30m syncs every %v", got)
+	}
 }
