@@ -197,17 +197,10 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		var costCur string
 		costs := 0
 		for _, s := range g.series {
-			_, factor := displayUnit(s.Unit, r.energyUnit)
-			ts, vs, err := d.ReadingRange(ctx, s.ID, out.t0, out.t1)
+			a, err := readBars(ctx, d, s, out.t0, out.t1, r, res, 1)
 			if err != nil {
 				return out, err
 			}
-			a := aggregate(ts, vs, r.loc, res)
-			a.markPartial(s.Seconds, r.loc, res)
-			for j := range a.sum {
-				a.sum[j] *= factor
-			}
-			a.total *= factor
 			sum.add(a, spans[s.ID]) // even with nothing in this period: its absence makes the sum's periods partial
 			tot, err := d.PeriodTotals(ctx, s.ID, out.t0, out.t1)
 			if err != nil {
@@ -231,6 +224,25 @@ func sumListed(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		}
 	}
 	return out, nil
+}
+
+// readBars reads series s over [t0, t1) and sums it per period of res, each period marked
+// partial where s covers it only in part. It scales per period, not per reading: the sums
+// into the display unit times sign (-1 draws export below zero), the total (for the cards)
+// into the display unit and positive.
+func readBars(ctx context.Context, d Data, s store.Series, t0, t1 int64, r listedRequest, res string, sign float64) (aggregated, error) {
+	_, factor := displayUnit(s.Unit, r.energyUnit)
+	ts, vs, err := d.ReadingRange(ctx, s.ID, t0, t1)
+	if err != nil {
+		return aggregated{}, err
+	}
+	a := aggregate(ts, vs, r.loc, res)
+	a.markPartial(s.Seconds, r.loc, res)
+	for j := range a.sum {
+		a.sum[j] *= factor * sign
+	}
+	a.total *= factor
+	return a, nil
 }
 
 // sideBySide charts the listed meters each in its own colour: grouped (a lane of the period's
@@ -386,19 +398,10 @@ func sideBySide(ctx context.Context, d Data, r listedRequest) (sumData, error) {
 		rest := newPeriodSum()
 		for _, s := range series {
 			i := index[s.MeterID]
-			_, factor := displayUnit(s.Unit, r.energyUnit)
-			ts, vs, err := d.ReadingRange(ctx, s.ID, out.t0, out.t1)
+			a, err := readBars(ctx, d, s, out.t0, out.t1, r, res, sign)
 			if err != nil {
 				return out, err
 			}
-			// Scaled per period, not per reading: the bars in the display unit, export below
-			// zero; the total (for the cards) in the display unit and positive.
-			a := aggregate(ts, vs, r.loc, res)
-			a.markPartial(s.Seconds, r.loc, res)
-			for j := range a.sum {
-				a.sum[j] *= factor * sign
-			}
-			a.total *= factor
 			if i >= len(own) {
 				rest.add(a, spans[s.ID]) // even with nothing in this period: its absence makes Other's periods partial
 				continue
