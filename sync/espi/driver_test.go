@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,21 +42,9 @@ type rig struct {
 	src     store.Source
 	secrets memSecrets
 	drv     *espi.Driver
-	logs    *syncBuffer
+	logs    *testkit.Buffer
 	clock   *clock
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newRig(t *testing.T, opts espitest.Options) *rig { return newRigTB(t, opts) }
 
@@ -95,7 +82,7 @@ func newRigTB(t testing.TB, opts espitest.Options) *rig {
 	drv := espi.NewDriver()
 	drv.Now = clk.Now
 	return &rig{sim: sim, pki: pki, files: files, st: st, src: src, secrets: memSecrets{"pge/client_secret": secret},
-		drv: drv, logs: &syncBuffer{}, clock: clk}
+		drv: drv, logs: &testkit.Buffer{}, clock: clk}
 }
 
 func (r *rig) job() *engine.Job {
@@ -505,7 +492,7 @@ func TestCredentialFailures(t *testing.T) {
 func listener(t *testing.T, r *rig, h http.Handler) (*httptest.Server, *http.Client) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
-	srv.Config.ErrorLog = log.New(&r.logs.b, "", 0)
+	srv.Config.ErrorLog = log.New(r.logs, "", 0)
 	var err error
 	srv.TLS, err = r.pki.ServerTLS(false)
 	if err != nil {

@@ -36,7 +36,7 @@ func (s Seen) Text() string {
 // applies to every run), logging at debug level, and returns what is seen of it.
 func SyncByEngine(t testing.TB, st *store.Store, d engine.Driver, secrets engine.Secrets, src string) Seen {
 	t.Helper()
-	var log lockedBuffer
+	var log Buffer
 	e := engine.New(engine.Config{Store: st, Drivers: map[string]engine.Driver{d.Kind(): d}, Secrets: secrets,
 		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	updates, cancel := e.Subscribe()
@@ -83,18 +83,21 @@ func NoLeak(t testing.TB, seen Seen, tokens ...string) {
 	}
 }
 
-type lockedBuffer struct {
+// Buffer is a bytes.Buffer that goroutines may write while a test reads it, for logs.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (l *Buffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String is what was written.
+func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
